@@ -1,0 +1,58 @@
+//===- FP4Enums.td - fp4 dialect enums -------------------*- tablegen -*-===//
+//
+// Part of fp4-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FP4_DIALECT_FP4_IR_FP4ENUMS_TD
+#define FP4_DIALECT_FP4_IR_FP4ENUMS_TD
+
+include "fp4/Dialect/FP4/IR/FP4Dialect.td"
+include "mlir/IR/EnumAttr.td"
+
+def FP4_Granularity : I32EnumAttr<"Granularity",
+    "how many elements share one scale", [
+      I32EnumAttrCase<"Tensor", 0, "tensor">,
+      I32EnumAttrCase<"Channel", 1, "channel">,
+      I32EnumAttrCase<"Block", 2, "block">]> {
+  let cppNamespace = "::mlir::fp4";
+  let genSpecializedAttr = 0;
+}
+
+def FP4_ScaleFormat : I32EnumAttr<"ScaleFormat",
+    "storage format of a scale factor", [
+      I32EnumAttrCase<"F32", 0, "f32">,
+      I32EnumAttrCase<"BF16", 1, "bf16">,
+      I32EnumAttrCase<"UE4M3", 2, "ue4m3">,
+      I32EnumAttrCase<"UE8M0", 3, "ue8m0">]> {
+  let cppNamespace = "::mlir::fp4";
+  let genSpecializedAttr = 0;
+}
+
+def FP4_ScaleRule : I32EnumAttr<"ScaleRule",
+    "how a quantizer derives scales from the data", [
+      I32EnumAttrCase<"ModelOpt", 0, "modelopt">,
+      I32EnumAttrCase<"TorchAO", 1, "torchao">,
+      I32EnumAttrCase<"CompressedTensors", 2, "compressed_tensors">,
+      I32EnumAttrCase<"Floor", 3, "floor">,
+      I32EnumAttrCase<"RCeil", 4, "rceil">]> {
+  let cppNamespace = "::mlir::fp4";
+  let genSpecializedAttr = 0;
+}
+
+def FP4_ScaleRuleAttr : EnumAttr<FP4_Dialect, FP4_ScaleRule, "rule"> {
+  let assemblyFormat = "`<` $value `>`";
+  let summary = "scale-derivation rule of a quantizer";
+  let description = [{
+    Names the reference whose order of operations a quantizer follows when it
+    derives scales from the data. NVFP4 (two-level UE4M3 under FP32):
+    `modelopt` (the default), `torchao`, `compressed_tensors`. UE8M0 (MX)
+    scales: `floor` (OCP MX v1.0, the default) and `rceil` (cuBLAS,
+    ModelOpt). Other schemes have a single rule (absolute maximum) and take
+    no `rule`. `docs/formats.md` gives the exact formulas.
+
+    Example: `fp4.quantize %x rule<rceil> : ...`
+  }];
+}
+
+#endif // FP4_DIALECT_FP4_IR_FP4ENUMS_TD

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+#===- utils/setup.sh - install, configure, build, run the main job --------===#
+#
+# The README's first command. On a fresh Debian 12 machine: installs LLVM/MLIR
+# 22 and the build tools from Debian's packages (skipped when present), then
+# configures and builds fp4-mlir with CMake + Ninja into build/ (or
+# $FP4_BUILD_DIR) and runs the main job on the bundled example.
+#
+#===----------------------------------------------------------------------===#
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${FP4_BUILD_DIR:-$ROOT/build}
+LLVM_PREFIX=/usr/lib/llvm-22
+PACKAGES=(llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
+          cmake ninja-build g++ libgtest-dev python3)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
+fi
+
+echo "== configuring $BUILD"
+cmake -G Ninja -S "$ROOT" -B "$BUILD" \
+  -DCMAKE_BUILD_TYPE=Release \
+  -DMLIR_DIR="$LLVM_PREFIX/lib/cmake/mlir" \
+  -DLLVM_EXTERNAL_LIT="$LLVM_PREFIX/bin/lit"
+
+echo "== building"
+cmake --build "$BUILD" --target fp4-test-depends
+
+echo "== main job: fp4-opt on the bundled MoE example"
+"$BUILD/bin/fp4-opt" "$ROOT/test/Examples/moe-expert-block.mlir" -canonicalize
