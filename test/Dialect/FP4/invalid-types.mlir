@@ -6,7 +6,7 @@ func.func private @f() attributes {a = #fp4.scaling<row, scale = f32>}
 
 // -----
 
-// expected-error @+1 {{unknown scaling key 'stride', expected axis, size, scale or global}}
+// expected-error @+1 {{unknown scaling key 'stride', expected axis, size, scale, global or layout}}
 func.func private @f() attributes {a = #fp4.scaling<block, stride = 2, scale = f32>}
 
 // -----
@@ -183,3 +183,28 @@ func.func private @f(!fp4.qtensor<4x64xf4E2M1FN, 42>)
 
 // expected-error @+1 {{expects block size 64 to divide dimension 1 (32)}}
 func.func private @f(!fp4.qtensor<4x32x!fp4.nf4, nf4>)
+
+// -----
+
+// expected-error @+1 {{expects a scale layout (linear or swizzled), got 'tiled'}}
+func.func private @f() attributes {a = #fp4.scaling<block, axis = 1, size = 16, scale = ue4m3, layout = tiled>}
+
+// -----
+
+// expected-error @+1 {{a swizzled scale layout expects block granularity with ue4m3 or ue8m0 scales}}
+func.func private @f() attributes {a = #fp4.scaling<block, axis = 1, size = 16, scale = f32, layout = swizzled>}
+
+// -----
+
+// expected-error @+1 {{a swizzled scale layout expects block granularity with ue4m3 or ue8m0 scales}}
+func.func private @f() attributes {a = #fp4.scaling<channel, axis = 0, scale = f32, layout = swizzled>}
+
+// -----
+
+// expected-error @+1 {{a swizzled scale layout expects blocks along the last axis of a tensor of rank >= 2}}
+func.func private @f(!fp4.qtensor<32x64xf4E2M1FN, #fp4.scaling<block, axis = 0, size = 32, scale = ue8m0, layout = swizzled>>)
+
+// -----
+
+// expected-error @+1 {{a swizzled scale layout expects blocks along the last axis of a tensor of rank >= 2}}
+func.func private @f(!fp4.qtensor<64xf4E2M1FN, #fp4.scaling<block, axis = 0, size = 32, scale = ue8m0, layout = swizzled>>)

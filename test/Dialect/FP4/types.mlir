@@ -56,6 +56,16 @@ func.func private @other_schemes(
     !fp4.qtensor<64x32x!fp4.e3m0, #fp4.scaling<block, axis = 1, size = 16, scale = ue4m3>>,
     !fp4.qtensor<64xf8E4M3FN, #fp4.scaling<channel, axis = 0, scale = f32>>)
 
+// Block scales in the Blackwell tensor-core layout.
+// CHECK-LABEL: func.func private @swizzled(
+// CHECK-SAME: !fp4.qtensor<200x64xf4E2M1FN, #fp4.scaling<block, axis = 1, size = 16, scale = ue4m3, global = f32, layout = swizzled>>
+// CHECK-SAME: !fp4.qtensor<8x64x64xf8E4M3FN, #fp4.scaling<block, axis = 2, size = 32, scale = ue8m0, layout = swizzled>>
+// CHECK-SAME: !fp4.qtensor<16x64xf4E2M1FN, mxfp4>
+func.func private @swizzled(
+    !fp4.qtensor<200x64xf4E2M1FN, #fp4.scaling<block, axis = 1, size = 16, scale = ue4m3, global = f32, layout = swizzled>>,
+    !fp4.qtensor<8x64x64xf8E4M3FN, #fp4.scaling<block, axis = 2, size = 32, scale = ue8m0, layout = swizzled>>,
+    !fp4.qtensor<16x64xf4E2M1FN, #fp4.scaling<block, axis = 1, size = 32, scale = ue8m0, layout = linear>>)
+
 // Dynamic dimensions off the blocked and packed axes.
 // CHECK-LABEL: func.func private @dynamic(
 // CHECK-SAME: !fp4.qtensor<?x64xf4E2M1FN, nvfp4>

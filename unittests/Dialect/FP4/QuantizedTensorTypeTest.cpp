@@ -71,6 +71,22 @@ TEST_F(QuantizedTensorTypeTest, FP8StorageForms) {
   EXPECT_EQ(str(perChannel.getScalesType()), "tensor<64xf32>");
 }
 
+TEST_F(QuantizedTensorTypeTest, SwizzledScalesArePaddedToTiles) {
+  QuantizedTensorType type = parse(
+      "!fp4.qtensor<200x32xf4E2M1FN, #fp4.scaling<block, axis = 1, size = 16, "
+      "scale = ue4m3, global = f32, layout = swizzled>>");
+  ASSERT_TRUE(type);
+  // 200 rows -> 256, 2 scale columns -> 4.
+  EXPECT_EQ(str(type.getScalesType()), "tensor<256x4xf8E4M3FN>");
+  EXPECT_FALSE(type.getPresetName());
+
+  QuantizedTensorType experts = parse(
+      "!fp4.qtensor<4x128x256xf4E2M1FN, #fp4.scaling<block, axis = 2, "
+      "size = 32, scale = ue8m0, layout = swizzled>>");
+  ASSERT_TRUE(experts);
+  EXPECT_EQ(str(experts.getScalesType()), "tensor<4x128x8xf8E8M0FNU>");
+}
+
 TEST_F(QuantizedTensorTypeTest, DynamicLeadingDimension) {
   QuantizedTensorType type = parse("!fp4.qtensor<?x64xf4E2M1FN, nvfp4>");
   ASSERT_TRUE(type);

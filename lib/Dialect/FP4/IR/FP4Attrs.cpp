@@ -31,19 +31,22 @@ void FP4Dialect::registerAttributes() {
 
 ScalingAttr ScalingAttr::getPerChannel(MLIRContext *ctx, int64_t axis,
                                        ScaleFormat scale) {
-  return get(ctx, Granularity::Channel, axis, 0, scale, std::nullopt);
+  return get(ctx, Granularity::Channel, axis, 0, scale, std::nullopt,
+             ScaleLayout::Linear);
 }
 
 ScalingAttr ScalingAttr::getPerBlock(MLIRContext *ctx, int64_t axis,
                                      int64_t blockSize, ScaleFormat scale,
-                                     std::optional<ScaleFormat> global) {
-  return get(ctx, Granularity::Block, axis, blockSize, scale, global);
+                                     std::optional<ScaleFormat> global,
+                                     ScaleLayout layout) {
+  return get(ctx, Granularity::Block, axis, blockSize, scale, global, layout);
 }
 
 LogicalResult
 ScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                     Granularity granularity, int64_t axis, int64_t blockSize,
-                    ScaleFormat scale, std::optional<ScaleFormat> global) {
+                    ScaleFormat scale, std::optional<ScaleFormat> global,
+                    ScaleLayout layout) {
   StringRef gran = stringifyGranularity(granularity);
   if (granularity == Granularity::Tensor && axis != -1)
     return emitError() << "per-tensor scaling takes no axis, got " << axis;
@@ -71,6 +74,11 @@ ScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "expects an f32 global scale, got "
                          << stringifyScaleFormat(*global);
   }
+  if (layout == ScaleLayout::Swizzled &&
+      (granularity != Granularity::Block ||
+       (scale != ScaleFormat::UE4M3 && scale != ScaleFormat::UE8M0)))
+    return emitError() << "a swizzled scale layout expects block granularity "
+                          "with ue4m3 or ue8m0 scales";
   return success();
 }
 
@@ -89,7 +97,7 @@ static FailureOr<ScaleFormat> parseScaleFormat(AsmParser &parser) {
 }
 
 /// Grammar: `<` granularity (`,` key `=` value)* `>` with keys `axis`, `size`,
-/// `scale` (required) and `global`, each at most once.
+/// `scale` (required), `global` and `layout`, each at most once.
 Attribute ScalingAttr::parse(AsmParser &parser, Type) {
   SMLoc start = parser.getCurrentLocation();
   StringRef granKeyword;
@@ -108,6 +116,7 @@ Attribute ScalingAttr::parse(AsmParser &parser, Type) {
 
   int64_t axis = -1, blockSize = 0;
   std::optional<ScaleFormat> scale, global;
+  ScaleLayout layout = ScaleLayout::Linear;
   llvm::StringSet<> seen;
   while (succeeded(parser.parseOptionalComma())) {
     SMLoc keyLoc = parser.getCurrentLocation();
@@ -128,9 +137,22 @@ Attribute ScalingAttr::parse(AsmParser &parser, Type) {
       if (failed(format))
         return {};
       (key == "scale" ? scale : global) = *format;
+    } else if (key == "layout") {
+      SMLoc valueLoc = parser.getCurrentLocation();
+      StringRef value;
+      if (parser.parseKeyword(&value))
+        return {};
+      std::optional<ScaleLayout> parsed = symbolizeScaleLayout(value);
+      if (!parsed) {
+        parser.emitError(valueLoc, "expects a scale layout (linear or "
+                                   "swizzled), got '")
+            << value << "'";
+        return {};
+      }
+      layout = *parsed;
     } else {
       parser.emitError(keyLoc, "unknown scaling key '")
-          << key << "', expected axis, size, scale or global";
+          << key << "', expected axis, size, scale, global or layout";
       return {};
     }
   }
@@ -151,7 +173,7 @@ Attribute ScalingAttr::parse(AsmParser &parser, Type) {
   }
   return getChecked([&] { return parser.emitError(start); },
                     parser.getContext(), *granularity, axis, blockSize,
-                    *scale, global);
+                    *scale, global, layout);
 }
 
 void ScalingAttr::print(AsmPrinter &printer) const {
@@ -163,5 +185,7 @@ void ScalingAttr::print(AsmPrinter &printer) const {
   printer << ", scale = " << stringifyScaleFormat(getScaleFormat());
   if (isTwoLevel())
     printer << ", global = " << stringifyScaleFormat(*getGlobalScaleFormat());
+  if (isSwizzled())
+    printer << ", layout = " << stringifyScaleLayout(getLayout());
   printer << '>';
 }

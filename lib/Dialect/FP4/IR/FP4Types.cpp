@@ -8,6 +8,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -219,6 +220,11 @@ QuantizedTensorType::verify(function_ref<InFlightDiagnostic()> emitError,
     }
   }
 
+  if (scaling.isSwizzled() &&
+      (rank < 2 || scaling.getAxis() != rank - 1))
+    return emitError() << "a swizzled scale layout expects blocks along the "
+                          "last axis of a tensor of rank >= 2";
+
   if (isFourBitElementType(elementType)) {
     int64_t last = shape.back();
     if (ShapedType::isDynamic(last) || last % 2 != 0)
@@ -291,6 +297,14 @@ RankedTensorType QuantizedTensorType::getScalesType() const {
     shape.assign(getShape().begin(), getShape().end());
     shape[scaling.getAxis()] /= scaling.getBlockSize();
     break;
+  }
+  // Swizzled: each [rows, cols] scale matrix is padded to 128-row, 4-column
+  // tiles (docs/formats.md, "Blackwell scale layout").
+  if (scaling.isSwizzled()) {
+    int64_t &rows = shape[shape.size() - 2], &cols = shape.back();
+    if (!ShapedType::isDynamic(rows))
+      rows = llvm::alignTo(rows, 128);
+    cols = llvm::alignTo(cols, 4);
   }
   return RankedTensorType::get(shape, elementType);
 }

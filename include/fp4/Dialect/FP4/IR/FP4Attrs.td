@@ -26,6 +26,7 @@ def FP4_ScalingAttr : FP4_Attr<"Scaling", "scaling"> {
     #fp4.scaling<channel, axis = 0, scale = f32>
     #fp4.scaling<block, axis = 1, size = 32, scale = ue8m0>
     #fp4.scaling<block, axis = 1, size = 16, scale = ue4m3, global = f32>
+    #fp4.scaling<block, axis = 1, size = 16, scale = ue4m3, global = f32, layout = swizzled>
     ```
 
     * `tensor`: one scale for the whole tensor.
@@ -34,6 +35,10 @@ def FP4_ScalingAttr : FP4_Attr<"Scaling", "scaling"> {
     * `global = f32` (two-level scaling): each block scale is itself
       multiplied by one per-tensor FP32 scale, as in NVFP4:
       `x = e2m1 * ue4m3_block_scale * f32_global_scale`.
+
+    * `layout = swizzled`: the block scales are stored in the Blackwell
+      tensor-core layout (128x4 tiles, see `docs/formats.md`) instead of
+      row-major (`layout = linear`, the default, not printed).
 
     The value of an element is `code * scale` (times the global scale when
     present). Scale formats: `f32`, `bf16` (any granularity), `ue4m3` (an
@@ -46,23 +51,28 @@ def FP4_ScalingAttr : FP4_Attr<"Scaling", "scaling"> {
     * `block` needs `axis >= 0` and `size > 0`;
     * `ue4m3` and `ue8m0` scales need `block` granularity;
     * `global` needs `block` granularity with `ue4m3` block scales, and must
-      be `f32`.
+      be `f32`;
+    * `layout = swizzled` needs `block` granularity with one-byte scales
+      (`ue4m3` or `ue8m0`).
 
     Constraints that involve the tensor (axis in range, `size` divides the
     blocked dimension, scale format legal for the element format) are
-    checked by `!fp4.qtensor`.
+    checked by `!fp4.qtensor` (which also requires a swizzled layout to block
+    the last axis of a tensor of rank >= 2).
   }];
   let parameters = (ins
     "Granularity":$granularity,
     "int64_t":$axis,
     "int64_t":$blockSize,
     "ScaleFormat":$scaleFormat,
-    "std::optional<ScaleFormat>":$globalScaleFormat);
+    "std::optional<ScaleFormat>":$globalScaleFormat,
+    "ScaleLayout":$layout);
   let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;
   let builders = [
     AttrBuilder<(ins "ScaleFormat":$scale), [{
-      return $_get($_ctxt, Granularity::Tensor, -1, 0, scale, std::nullopt);
+      return $_get($_ctxt, Granularity::Tensor, -1, 0, scale, std::nullopt,
+                   ScaleLayout::Linear);
     }]>
   ];
   let extraClassDeclaration = [{
@@ -73,12 +83,14 @@ def FP4_ScalingAttr : FP4_Attr<"Scaling", "scaling"> {
     static ScalingAttr
     getPerBlock(MLIRContext *ctx, int64_t axis, int64_t blockSize,
                 ScaleFormat scale,
-                std::optional<ScaleFormat> global = std::nullopt);
+                std::optional<ScaleFormat> global = std::nullopt,
+                ScaleLayout layout = ScaleLayout::Linear);
 
     bool isPerTensor() const { return getGranularity() == Granularity::Tensor; }
     bool isPerChannel() const { return getGranularity() == Granularity::Channel; }
     bool isPerBlock() const { return getGranularity() == Granularity::Block; }
     bool isTwoLevel() const { return getGlobalScaleFormat().has_value(); }
+    bool isSwizzled() const { return getLayout() == ScaleLayout::Swizzled; }
   }];
 }
 

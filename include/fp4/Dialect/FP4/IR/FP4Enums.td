@@ -29,6 +29,14 @@ def FP4_ScaleFormat : I32EnumAttr<"ScaleFormat",
   let genSpecializedAttr = 0;
 }
 
+def FP4_ScaleLayout : I32EnumAttr<"ScaleLayout",
+    "order of block scales in memory", [
+      I32EnumAttrCase<"Linear", 0, "linear">,
+      I32EnumAttrCase<"Swizzled", 1, "swizzled">]> {
+  let cppNamespace = "::mlir::fp4";
+  let genSpecializedAttr = 0;
+}
+
 def FP4_ScaleRule : I32EnumAttr<"ScaleRule",
     "how a quantizer derives scales from the data", [
       I32EnumAttrCase<"ModelOpt", 0, "modelopt">,
