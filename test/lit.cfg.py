@@ -10,7 +10,8 @@ from lit.llvm.subst import ToolSubst
 config.name = "FP4"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["Unit", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.excludes = ["Unit", "Inputs", "golden", "CMakeLists.txt", "lit.cfg.py",
+                   "lit.site.cfg.py"]
 
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.fp4_obj_root, "test")
@@ -18,12 +19,14 @@ config.test_exec_root = os.path.join(config.fp4_obj_root, "test")
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%fp4_src_root", config.fp4_src_root))
 config.substitutions.append(("%fp4_obj_root", config.fp4_obj_root))
+config.substitutions.append(("%python", config.python_executable))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.fp4_tools_dir, config.llvm_tools_dir]
-tools = [ToolSubst("fp4-opt", unresolved="fatal")]
+tools = [ToolSubst("fp4-opt", unresolved="fatal"),
+         ToolSubst("fp4-quant", unresolved="fatal")]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.fp4_tools_dir, append_path=True)

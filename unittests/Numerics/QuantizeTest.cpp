@@ -1,0 +1,194 @@
+//===- QuantizeTest.cpp - quantizer behaviour beyond the golden vectors ---===//
+//
+// Part of fp4-mlir. Edge cases the references handle badly (documented as
+// intended differences in docs/formats.md), errors, threading determinism,
+// input dtypes, dequantization and the swizzled layout.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fp4/Numerics/Quantize.h"
+#include "gtest/gtest.h"
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+using namespace fp4::numerics;
+
+namespace {
+
+std::vector<float> gaussian(int64_t n, unsigned seed, float sigma = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, sigma);
+  std::vector<float> values(n);
+  for (float &v : values)
+    v = dist(rng);
+  return values;
+}
+
+QuantizedTensor run(const std::vector<float> &x, int64_t rows, int64_t cols,
+                    QuantConfig config) {
+  TensorView view{x.data(), InputType::F32, rows, cols};
+  QuantizedTensor q;
+  EXPECT_EQ(quantize(view, config, q), "");
+  return q;
+}
+
+TEST(Quantize, AllZeroTensorGivesZerosNotNaN) {
+  std::vector<float> x(4 * 32, 0.0f);
+  for (Rule rule : {Rule::ModelOpt, Rule::TorchAO, Rule::CompressedTensors}) {
+    QuantConfig config = *QuantConfig::forScheme(Scheme::NVFP4);
+    config.rule = rule;
+    QuantizedTensor q = run(x, 4, 32, config);
+    for (uint8_t byte : q.data)
+      EXPECT_EQ(byte, 0) << name(rule);
+    uint8_t zeroBlockScale = rule == Rule::ModelOpt  ? 0x38
+                             : rule == Rule::TorchAO ? 0x08
+                                                     : 0x20;
+    for (uint8_t byte : q.scales)
+      EXPECT_EQ(byte, zeroBlockScale) << name(rule);
+    std::vector<float> back(x.size(), 1.0f);
+    dequantize(q, back.data());
+    for (float v : back)
+      EXPECT_EQ(v, 0.0f) << name(rule);
+  }
+}
+
+TEST(Quantize, NonFiniteInputIsAnErrorThatNamesThePosition) {
+  for (Scheme scheme : {Scheme::NVFP4, Scheme::MXFP4, Scheme::FP8, Scheme::NF4}) {
+    std::vector<float> x = gaussian(4 * 64, 1);
+    x[2 * 64 + 37] = NAN;
+    x[3 * 64 + 1] = INFINITY;
+    TensorView view{x.data(), InputType::F32, 4, 64};
+    QuantizedTensor q;
+    std::string error = quantize(view, *QuantConfig::forScheme(scheme), q);
+    EXPECT_NE(error.find("non-finite value (nan) at row 2, column 37"),
+              std::string::npos)
+        << name(scheme) << ": " << error;
+  }
+}
+
+TEST(Quantize, ConfigErrorsSayWhatWouldWork) {
+  QuantConfig nvfp4 = *QuantConfig::forScheme(Scheme::NVFP4);
+  EXPECT_EQ(nvfp4.check(4, 40),
+            "block size 16 does not divide the blocked dimension (40); pad it "
+            "to a multiple of 16");
+  nvfp4.rule = Rule::Floor;
+  EXPECT_EQ(nvfp4.check(4, 32), "rule 'floor' does not apply to nvfp4 (use "
+                                "modelopt, torchao or compressed_tensors)");
+  QuantConfig mx = *QuantConfig::forScheme(Scheme::MXFP4);
+  mx.rule = Rule::TorchAO;
+  EXPECT_EQ(mx.check(4, 32),
+            "rule 'torchao' does not apply to mxfp4 (use floor or rceil)");
+  QuantConfig fp8 = *QuantConfig::forScheme(Scheme::FP8);
+  fp8.swizzleScales = true;
+  EXPECT_NE(fp8.check(4, 32).find("swizzled"), std::string::npos);
+  QuantConfig nf4 = *QuantConfig::forScheme(Scheme::NF4);
+  nf4.doubleQuant = true;
+  EXPECT_NE(nf4.check(4, 64).find("not implemented yet"), std::string::npos);
+}
+
+TEST(Quantize, ThreadsDoNotChangeTheBytes) {
+  std::vector<float> x = gaussian(512 * 256, 7, 3.0f);
+  for (Scheme scheme : {Scheme::NVFP4, Scheme::MXFP8, Scheme::FP8, Scheme::NF4}) {
+    QuantConfig one = *QuantConfig::forScheme(scheme), many = one;
+    one.threads = 1;
+    many.threads = 4;
+    one.perChannel = many.perChannel = scheme == Scheme::FP8;
+    QuantizedTensor a = run(x, 512, 256, one), b = run(x, 512, 256, many);
+    EXPECT_EQ(a.data, b.data) << name(scheme);
+    EXPECT_EQ(a.scales, b.scales) << name(scheme);
+    EXPECT_EQ(a.globalScale, b.globalScale) << name(scheme);
+  }
+}
+
+TEST(Quantize, BFloat16AndHalfInputsMatchFloat32) {
+  // Values exactly representable in bf16 and f16.
+  std::vector<float> x = gaussian(8 * 64, 3);
+  std::vector<uint16_t> bf16(x.size()), f16(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    bf16[i] = floatToBF16(x[i]);
+    x[i] = bf16ToFloat(bf16[i]);
+    // bf16 values with |x| in [2^-14, 65504] and 8 significant bits are
+    // exact in f16 too.
+    float a = std::fabs(x[i]);
+    if (a < 0x1p-14f)
+      x[i] = 0.0f, bf16[i] = 0;
+    uint32_t bits;
+    std::memcpy(&bits, &x[i], 4);
+    uint32_t sign = (bits >> 16) & 0x8000u;
+    int exp = static_cast<int>((bits >> 23) & 0xFF) - 127 + 15;
+    uint32_t mant = (bits >> 13) & 0x3FFu;
+    f16[i] = x[i] == 0.0f ? 0 : static_cast<uint16_t>(sign | (exp << 10) | mant);
+  }
+  QuantConfig config = *QuantConfig::forScheme(Scheme::NVFP4);
+  QuantizedTensor ref = run(x, 8, 64, config);
+  for (auto [data, type] : {std::pair<const void *, InputType>{bf16.data(), InputType::BF16},
+                            {f16.data(), InputType::F16}}) {
+    TensorView view{data, type, 8, 64};
+    QuantizedTensor q;
+    ASSERT_EQ(quantize(view, config, q), "");
+    EXPECT_EQ(q.data, ref.data);
+    EXPECT_EQ(q.scales, ref.scales);
+  }
+}
+
+TEST(Quantize, DequantizeFollowsTheStorageFormula) {
+  std::vector<float> x = gaussian(16 * 64, 11, 2.0f);
+  QuantizedTensor q = run(x, 16, 64, *QuantConfig::forScheme(Scheme::NVFP4));
+  std::vector<float> back(x.size());
+  dequantize(q, back.data());
+  std::vector<uint8_t> codes(64);
+  for (int64_t r = 0; r < 16; ++r) {
+    unpack4(q.data.data() + r * 32, 64, codes.data());
+    for (int64_t c = 0; c < 64; ++c) {
+      float expected = decodeE2M1(codes[c]) *
+                       (decodeE4M3(q.scales[r * 4 + c / 16]) * q.globalScale);
+      ASSERT_EQ(back[r * 64 + c], expected);
+    }
+  }
+  // NVFP4 error stays within half a step of the block's grid: the worst
+  // relative error of E2M1 (1/3 between 1.5 and 2... ) is bounded by 25% of
+  // the block maximum.
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i)
+    worst = std::max(worst, std::fabs(double(x[i]) - back[i]));
+  float amax = 0;
+  for (float v : x)
+    amax = std::max(amax, std::fabs(v));
+  EXPECT_LT(worst, 0.25 * amax);
+}
+
+TEST(Quantize, SwizzledScalesArePermutedLinearScales) {
+  std::vector<float> x = gaussian(200 * 64, 5);
+  QuantConfig linear = *QuantConfig::forScheme(Scheme::NVFP4), swizzled = linear;
+  swizzled.swizzleScales = true;
+  QuantizedTensor a = run(x, 200, 64, linear), b = run(x, 200, 64, swizzled);
+  EXPECT_EQ(a.data, b.data);
+  ASSERT_EQ(b.scales.size(), swizzledScaleBytes(200, 4));
+  EXPECT_EQ(b.scales.size(), 256u * 4u);
+  for (int64_t r = 0; r < 200; ++r)
+    for (int64_t c = 0; c < 4; ++c)
+      EXPECT_EQ(b.scales[swizzledScaleOffset(r, c, 4)], a.scales[r * 4 + c]);
+  std::vector<float> da(x.size()), db(x.size());
+  dequantize(a, da.data());
+  dequantize(b, db.data());
+  EXPECT_EQ(da, db);
+}
+
+TEST(Quantize, FastE2M1BlockEncoderEqualsTheReferenceEncoder) {
+  std::vector<float> values;
+  for (uint32_t bits = 0; bits < 65536; ++bits) {
+    uint32_t wide = bits << 16;
+    float v;
+    std::memcpy(&v, &wide, 4);
+    if (!std::isnan(v))
+      values.push_back(v);
+  }
+  std::vector<uint8_t> codes(values.size());
+  encodeE2M1Block(values.data(), values.size(), 1.0f, codes.data());
+  for (size_t i = 0; i < values.size(); ++i)
+    ASSERT_EQ(codes[i], encodeE2M1(values[i])) << values[i];
+}
+
+} // namespace
