@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "fp4/Dialect/FP4/IR/FP4Dialect.h"
+#include "fp4/Dialect/FP4/Transforms/Passes.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -14,6 +15,7 @@
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
+  mlir::fp4::registerFP4Passes();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);

@@ -1,0 +1,36 @@
+//===- FoldConstants.h - quantize constant weights at compile time -*- C++ -*-===//
+//
+// Part of fp4-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FP4_DIALECT_FP4_TRANSFORMS_FOLDCONSTANTS_H
+#define FP4_DIALECT_FP4_TRANSFORMS_FOLDCONSTANTS_H
+
+#include "fp4/Dialect/FP4/IR/FP4Ops.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::fp4 {
+
+struct FoldConstantsOptions {
+  /// Emit eligible block scales in the Blackwell 128x4 tile layout.
+  bool swizzleScales = false;
+  /// Quantization threads (0: all hardware threads).
+  unsigned threads = 0;
+  /// Storage parts up to this many bytes become dense attributes, larger
+  /// ones dense_resource blobs.
+  int64_t inlineLimit = 256;
+};
+
+/// Replaces `op` (an fp4.quantize of an arith.constant) by an fp4.constant.
+/// Returns failure, with a reason in `why`, when `op` does not qualify; emits
+/// an error on `op` and returns failure with an empty `why` when the
+/// constant holds NaN or Inf.
+FailureOr<ConstantOp> foldQuantizeOfConstant(RewriterBase &rewriter,
+                                             QuantizeOp op,
+                                             const FoldConstantsOptions &options,
+                                             std::string &why);
+
+} // namespace mlir::fp4
+
+#endif // FP4_DIALECT_FP4_TRANSFORMS_FOLDCONSTANTS_H
