@@ -262,17 +262,39 @@ float fp4::numerics::decodeE3M0(uint8_t code) {
   return (code & 8u) ? -magnitude : magnitude;
 }
 
-float fp4::numerics::decodeE4M3(uint8_t code) {
-  uint32_t e = (code >> 3) & 15u, m = code & 7u;
-  float magnitude;
-  if (e == 15 && m == 7)
-    magnitude = std::numeric_limits<float>::quiet_NaN();
-  else if (e == 0)
-    magnitude = std::ldexp(static_cast<float>(m), -9);
-  else
-    magnitude = std::ldexp(1.0f + m / 8.0f, static_cast<int>(e) - 7);
-  return (code & 0x80u) ? -magnitude : magnitude;
+namespace {
+/// 2^e for e in [-126, 127], exactly (constexpr, so tables need no libm).
+constexpr float powerOfTwo(int e) {
+  float value = 1.0f;
+  for (; e > 0; --e)
+    value *= 2.0f;
+  for (; e < 0; ++e)
+    value *= 0.5f;
+  return value;
 }
+
+/// Every E4M3 code decoded: quantizers decode one scale per block, so this
+/// sits on the hot path.
+struct E4M3Table {
+  float values[256];
+  constexpr E4M3Table() : values() {
+    for (unsigned code = 0; code < 256; ++code) {
+      unsigned e = (code >> 3) & 15u, m = code & 7u;
+      float magnitude = 0.0f;
+      if (e == 15 && m == 7)
+        magnitude = std::numeric_limits<float>::quiet_NaN();
+      else if (e == 0)
+        magnitude = static_cast<float>(m) * powerOfTwo(-9);
+      else
+        magnitude = (1.0f + m / 8.0f) * powerOfTwo(static_cast<int>(e) - 7);
+      values[code] = (code & 0x80u) ? -magnitude : magnitude;
+    }
+  }
+};
+constexpr E4M3Table kE4M3Table;
+} // namespace
+
+float fp4::numerics::decodeE4M3(uint8_t code) { return kE4M3Table.values[code]; }
 
 float fp4::numerics::decodeE5M2(uint8_t code) {
   uint32_t e = (code >> 2) & 31u, m = code & 3u;
@@ -294,8 +316,12 @@ float fp4::numerics::decodeUE4M3(uint8_t code) {
 float fp4::numerics::decodeUE8M0(uint8_t code) {
   if (code == 0xFF)
     return std::numeric_limits<float>::quiet_NaN();
-  // 2^-127 is a binary32 subnormal; ldexp produces it exactly.
-  return std::ldexp(1.0f, static_cast<int>(code) - 127);
+  if (code == 0)
+    return powerOfTwo(-126) * 0.5f; // 2^-127, a binary32 subnormal
+  uint32_t bits = static_cast<uint32_t>(code) << 23;
+  float value;
+  std::memcpy(&value, &bits, 4);
+  return value;
 }
 
 float fp4::numerics::decodeNF4(uint8_t code) { return kNF4[code & 15u]; }

@@ -19,6 +19,10 @@
 #include <mutex>
 #include <thread>
 
+/// The block kernels are inlined into quantizeRows so that they are compiled
+/// for each of its targets.
+#define FP4_INLINE inline __attribute__((always_inline))
+
 using namespace fp4::numerics;
 
 //===----------------------------------------------------------------------===//
@@ -191,7 +195,7 @@ constexpr float kTwoPowMinus6 = 0.015625f;    // 2^-6
 constexpr float kTwoPowMinus126 = 1.17549435e-38f;
 
 /// Converts one row of the input to float32.
-void loadRow(const TensorView &input, int64_t row, float *out) {
+FP4_INLINE void loadRow(const TensorView &input, int64_t row, float *out) {
   int64_t cols = input.cols;
   switch (input.type) {
   case InputType::F32:
@@ -215,21 +219,28 @@ void loadRow(const TensorView &input, int64_t row, float *out) {
   }
 }
 
-/// max |x| over n values; returns NaN if any value is NaN or Inf.
-float absMax(const float *x, int64_t n) {
-  float m = 0.0f;
-  bool finite = true;
+/// max |x| over n values; returns NaN if any value is NaN or Inf. Works on
+/// the bits: for non-negative floats the integer order is the float order,
+/// and NaN/Inf are the only patterns >= 0x7F800000 (vectorizes as an
+/// integer max).
+FP4_INLINE float absMax(const float *x, int64_t n) {
+  uint32_t m = 0;
   for (int64_t i = 0; i < n; ++i) {
-    float a = std::fabs(x[i]);
-    m = a > m ? a : m;
-    finite &= a <= std::numeric_limits<float>::max();
+    uint32_t bits;
+    std::memcpy(&bits, &x[i], 4);
+    bits &= 0x7FFFFFFFu;
+    m = bits > m ? bits : m;
   }
-  return finite ? m : std::numeric_limits<float>::quiet_NaN();
+  if (m >= 0x7F800000u)
+    return std::numeric_limits<float>::quiet_NaN();
+  float result;
+  std::memcpy(&result, &m, 4);
+  return result;
 }
 
 /// E2M1 magnitude code of |y| with round-to-nearest-even and saturation, by
 /// comparison with the midpoints (vectorizes; equal to encodeE2M1).
-inline uint8_t e2m1Magnitude(float y) {
+FP4_INLINE uint8_t e2m1Magnitude(float y) {
   float a = std::fabs(y);
   return static_cast<uint8_t>((a > 0.25f) + (a >= 0.75f) + (a > 1.25f) +
                               (a >= 1.75f) + (a > 2.5f) + (a >= 3.5f) +
@@ -239,14 +250,14 @@ inline uint8_t e2m1Magnitude(float y) {
 /// Sign conventions of the references for E2M1: ModelOpt NVFP4 and
 /// compressed-tensors set the sign bit for y < 0 (so -0.0 -> 0x0); torchao
 /// keeps the sign bit of y (so -0.0 -> 0x8).
-inline uint8_t e2m1SignLess(float y) {
+FP4_INLINE uint8_t e2m1SignLess(float y) {
   return static_cast<uint8_t>((y < 0.0f) << 3) | e2m1Magnitude(y);
 }
-inline uint8_t e2m1SignBit(float y) {
+FP4_INLINE uint8_t e2m1SignBit(float y) {
   return static_cast<uint8_t>(std::signbit(y) << 3) | e2m1Magnitude(y);
 }
 
-inline float clampf(float x, float lo, float hi) {
+FP4_INLINE float clampf(float x, float lo, float hi) {
   return std::min(std::max(x, lo), hi);
 }
 
@@ -318,29 +329,62 @@ void noteNonFinite(NonFinite &bad, const float *x, int64_t n, int64_t offset) {
     }
 }
 
-/// Tensor-wide max |x| (NaN if a non-finite value is present).
+/// max |x| of rows [begin, end) straight from the input's bits (the integer
+/// order of |x| is its float order; NaN/Inf are the patterns at or above the
+/// exponent-all-ones boundary). Returns the bit pattern of the float maximum.
+__attribute__((target_clones("avx2", "default"))) uint32_t
+absMaxBits(const TensorView &input, int64_t begin, int64_t end) {
+  int64_t n = (end - begin) * input.cols;
+  uint32_t m = 0;
+  if (input.type == InputType::F32) {
+    const uint32_t *p =
+        static_cast<const uint32_t *>(input.data) + begin * input.cols;
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t bits = p[i] & 0x7FFFFFFFu;
+      m = bits > m ? bits : m;
+    }
+    return m;
+  }
+  const uint16_t *p =
+      static_cast<const uint16_t *>(input.data) + begin * input.cols;
+  uint16_t m16 = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t bits = p[i] & 0x7FFFu;
+    m16 = bits > m16 ? bits : m16;
+  }
+  if (input.type == InputType::BF16)
+    return m16 >= 0x7F80u ? 0x7F800000u : static_cast<uint32_t>(m16) << 16;
+  if (m16 >= 0x7C00u) // f16 Inf/NaN
+    return 0x7F800000u;
+  float value = halfToFloat(m16);
+  std::memcpy(&m, &value, 4);
+  return m;
+}
+
+/// Tensor-wide max |x| (NaN if a non-finite value is present, whose first
+/// position `bad` then records).
 float tensorAbsMax(const TensorView &input, unsigned threads, NonFinite &bad) {
   std::mutex mutex;
-  float amax = 0.0f;
+  uint32_t maxBits = 0;
   parallelRows(input.rows, threads, {}, [&](int64_t begin, int64_t end) {
-    std::vector<float> row(input.cols);
-    float local = 0.0f;
-    for (int64_t r = begin; r < end; ++r) {
-      loadRow(input, r, row.data());
-      float m = absMax(row.data(), input.cols);
-      if (std::isnan(m))
+    uint32_t local = absMaxBits(input, begin, end);
+    if (local >= 0x7F800000u) {
+      std::vector<float> row(input.cols);
+      for (int64_t r = begin; r < end; ++r) {
+        loadRow(input, r, row.data());
         noteNonFinite(bad, row.data(), input.cols, r * input.cols);
-      else
-        local = std::max(local, m);
+      }
     }
     std::lock_guard<std::mutex> lock(mutex);
-    amax = std::max(amax, local);
+    maxBits = std::max(maxBits, local);
   });
+  float amax;
+  std::memcpy(&amax, &maxBits, 4);
   return amax;
 }
 
-void storeF32(std::vector<uint8_t> &bytes, int64_t index, float value) {
-  std::memcpy(&bytes[index * 4], &value, 4);
+void storeF32(uint8_t *bytes, int64_t index, float value) {
+  std::memcpy(bytes + index * 4, &value, 4);
 }
 
 float loadF32(const std::vector<uint8_t> &bytes, int64_t index) {
@@ -350,112 +394,108 @@ float loadF32(const std::vector<uint8_t> &bytes, int64_t index) {
 }
 
 //===----------------------------------------------------------------------===//
-// Per-block kernels. Each writes `n` codes (one per byte) and returns the
-// scale byte.
+// Per-block scale rules. Each returns the scale byte (or, for F32 scales,
+// the scale) and the per-element operand of its element step: a divisor
+// (ModelOpt, compressed-tensors, MX floor, FP8) or a multiplier (torchao, MX
+// rceil, NF4), exactly as the reference applies it.
 //===----------------------------------------------------------------------===//
 
+struct BlockScale {
+  uint8_t byte;
+  float operand;
+};
+
+/// E4M3 code of a value already clamped into [2^-9, 448] (the UE4M3 block
+/// scales): round to nearest even, inlined for the hot loop.
+FP4_INLINE uint8_t e4m3InRange(float s) {
+  // Both paths are computed and one is selected, so loops over blocks
+  // vectorize: subnormal targets count steps of 2^-9, normal ones round the
+  // binary32 mantissa to 3 bits (ties to even).
+  uint32_t subnormal = static_cast<uint32_t>(std::nearbyint(s * 512.0f));
+  uint32_t bits;
+  std::memcpy(&bits, &s, 4);
+  uint32_t rounded = bits + 0x7FFFFu + ((bits >> 20) & 1u);
+  uint32_t normal = (rounded >> 20) - (120u << 3);
+  return static_cast<uint8_t>(s < kTwoPowMinus6 ? subnormal : normal);
+}
+
+/// The value of an E4M3 code in [0, 0x7E], from its bits (branch-free).
+FP4_INLINE float e4m3Value(uint8_t code) {
+  uint32_t bits = ((static_cast<uint32_t>(code >> 3) + 120u) << 23) |
+                  (static_cast<uint32_t>(code & 7u) << 20);
+  float normal;
+  std::memcpy(&normal, &bits, 4);
+  float subnormal = static_cast<float>(code & 7u) * kTwoPowMinus9;
+  return (code >> 3) ? normal : subnormal;
+}
+
 /// ModelOpt NVFP4QTensor.quantize.
-uint8_t nvfp4ModelOpt(const float *x, int64_t n, float s2, float sixS2,
-                      uint8_t *codes) {
-  float bamax = absMax(x, n);
-  float s = bamax / sixS2;                        // ref: bamax / (6 * s2)
+FP4_INLINE BlockScale nvfp4ModelOpt(float bamax, float s2, float sixS2) {
+  float s = bamax / sixS2;                         // ref: bamax / (6 * s2)
   if (s == 0.0f)
-    s = 1.0f;                                     // ref: s[s == 0] = 1.0
-  uint8_t byte = encodeE4M3(clampf(s, kTwoPowMinus9, 448.0f));
-  float den = decodeE4M3(byte) * s2;              // ref: s8.float() * s2
-  for (int64_t i = 0; i < n; ++i)
-    codes[i] = e2m1SignLess(x[i] / den);          // ref: true division
-  return byte;
+    s = 1.0f;                                      // ref: s[s == 0] = 1.0
+  uint8_t byte = e4m3InRange(clampf(s, kTwoPowMinus9, 448.0f));
+  return {byte, decodeE4M3(byte) * s2};            // ref: x / (s8 * s2)
 }
 
 /// torchao nvfp4_quantize with a per-tensor scale.
-uint8_t nvfp4TorchAO(const float *x, int64_t n, float pts, float invPts,
-                     uint8_t *codes) {
-  float bs = absMax(x, n) / 6.0f;                 // ref: max_abs / 6.0
-  uint8_t byte = encodeE4M3(clampf(bs / pts, kTwoPowMinus6, 448.0f));
-  float r = invPts / decodeE4M3(byte);            // ref: (1.0 / pts) / s8
-  for (int64_t i = 0; i < n; ++i)
-    codes[i] = e2m1SignBit(clampf(x[i] * r, -6.0f, 6.0f));
-  return byte;
+FP4_INLINE BlockScale nvfp4TorchAO(float bamax, float pts, float invPts) {
+  float bs = bamax / 6.0f;                         // ref: max_abs / 6.0
+  uint8_t byte = e4m3InRange(clampf(bs / pts, kTwoPowMinus6, 448.0f));
+  return {byte, invPts / decodeE4M3(byte)};        // ref: x * ((1/pts) / s8)
 }
 
 /// compressed-tensors calculate_qparams + quantize (CPU path).
-uint8_t nvfp4CompressedTensors(const float *x, int64_t n, float g,
-                               uint8_t *codes) {
-  float s = g * (absMax(x, n) / 6.0f);            // ref: g * (bamax / 6)
+FP4_INLINE BlockScale nvfp4CompressedTensors(float bamax, float g) {
+  float s = g * (bamax / 6.0f);                    // ref: g * (bamax / 6)
   uint8_t byte = encodeE4M3(clampf(s, -448.0f, 448.0f));
   float s8 = decodeE4M3(byte);
-  if (s8 == 0.0f) {                               // ref: where(s == 0, 0.125)
+  if (s8 == 0.0f) {                                // ref: where(s == 0, 0.125)
     s8 = 0.125f;
-    byte = encodeE4M3(s8);
+    byte = 0x20;
   }
-  float eff = s8 / g;                             // ref: scale / global_scale
-  for (int64_t i = 0; i < n; ++i)
-    codes[i] = e2m1SignLess(clampf(x[i] / eff, -6.0f, 6.0f));
-  return byte;
+  return {byte, s8 / g};                           // ref: x / (s8 / g)
 }
 
-int mxEmax(ElementFormat element) {
-  switch (element) {
-  case ElementFormat::E2M1:
-    return 2;
-  case ElementFormat::E4M3:
-    return 8;
-  default:
-    return 15; // E5M2
-  }
-}
-
-/// Encodes an already-scaled MX element (torchao: fp8 clamped to the range;
-/// fp4 saturated by the cast; the sign bit is kept).
-inline uint8_t mxElement(ElementFormat element, float y, float maxPos) {
-  if (element == ElementFormat::E2M1)
-    return e2m1SignBit(y);
-  y = clampf(y, -maxPos, maxPos);
-  return element == ElementFormat::E4M3 ? encodeE4M3(y, Overflow::Saturate)
-                                        : encodeE5M2(y, Overflow::Saturate);
+FP4_INLINE int mxEmax(ElementFormat element) {
+  return element == ElementFormat::E2M1   ? 2
+         : element == ElementFormat::E4M3 ? 8
+                                          : 15; // E5M2
 }
 
 /// torchao to_mx, ScaleCalculationMode.FLOOR.
-uint8_t mxFloor(const float *x, int64_t n, ElementFormat element,
-                uint8_t *codes) {
-  float amax = absMax(x, n);
+FP4_INLINE BlockScale mxFloor(float amax, ElementFormat element) {
   uint32_t bits;
   std::memcpy(&bits, &amax, 4);
-  int p2 = static_cast<int>((bits >> 23) & 0xFF) - 127;  // ref: exponent field
+  int p2 = static_cast<int>((bits >> 23) & 0xFF) - 127; // ref: exponent field
   int ue = std::clamp(p2 - mxEmax(element), -127, 128);
   uint8_t e8 = static_cast<uint8_t>(ue + 127);
   uint32_t scaleBits = static_cast<uint32_t>(e8) << 23;
   float scale;
   std::memcpy(&scale, &scaleBits, 4);
-  scale = std::max(scale, kTwoPowMinus126);              // ref: clamp to 2^-126
-  float maxPos = maxFinite(element);
-  for (int64_t i = 0; i < n; ++i)
-    codes[i] = mxElement(element, x[i] / scale, maxPos);  // ref: true division
-  return e8;
+  return {e8, std::max(scale, kTwoPowMinus126)};   // ref: x / max(scale, 2^-126)
 }
 
 /// torchao _to_mx_rceil (also ModelOpt's MX scale).
-uint8_t mxRCeil(const float *x, int64_t n, ElementFormat element,
-                uint8_t *codes) {
-  float maxPos = maxFinite(element);
-  float desc = absMax(x, n) / maxPos;                     // ref: amax / max_pos
+FP4_INLINE BlockScale mxRCeil(float amax, ElementFormat element) {
+  float desc = amax / maxFinite(element);          // ref: amax / max_pos
   int e = -127;
   if (desc > 0.0f) // ref: ceil(torch.log2(desc)) in float32
-    e = std::clamp(static_cast<int>(std::ceil(
-                       static_cast<float>(std::log2(static_cast<double>(desc))))),
+    e = std::clamp(static_cast<int>(std::ceil(static_cast<float>(
+                       std::log2(static_cast<double>(desc))))),
                    -127, 127);
   uint8_t e8 = static_cast<uint8_t>(e + 127);
-  // ref: e8 == 0 multiplies by 1.0 (not 2^127)
-  float rcp = e8 == 0 ? 1.0f : std::ldexp(1.0f, 127 - e8);
-  for (int64_t i = 0; i < n; ++i)
-    codes[i] = mxElement(element, x[i] * rcp, maxPos);
-  return e8;
+  float rcp = 1.0f; // ref: e8 == 0 multiplies by 1.0 (not 2^127)
+  if (e8 != 0) {    // 2^(127 - e8), built from its bits
+    uint32_t rcpBits = static_cast<uint32_t>(254 - e8) << 23;
+    std::memcpy(&rcp, &rcpBits, 4);
+  }
+  return {e8, rcp};                                // ref: x * rcp
 }
 
 /// FP8 scale as ModelOpt exports it: zero amax -> scale 1, clamp to the
 /// normal float32 range, then amax / maxbound.
-float fp8Scale(float amax, float maxBound) {
+FP4_INLINE float fp8Scale(float amax, float maxBound) {
   if (amax == 0.0f)
     amax = maxBound;
   amax = clampf(amax, std::numeric_limits<float>::min(),
@@ -463,9 +503,211 @@ float fp8Scale(float amax, float maxBound) {
   return amax / maxBound;
 }
 
-inline uint8_t fp8Element(ElementFormat element, float y) {
+FP4_INLINE uint8_t fp8Element(ElementFormat element, float y) {
   return element == ElementFormat::E4M3 ? encodeE4M3(y, Overflow::Saturate)
                                         : encodeE5M2(y, Overflow::Saturate);
+}
+
+/// NF4 index of v in [-1, 1] (nearest codebook entry, ties to the lower).
+FP4_INLINE uint8_t nf4Index(float v) {
+  const float *code = nf4Codebook();
+  uint8_t index = 0;
+  for (int i = 1; i < 16; ++i)
+    index += v > 0.5f * (code[i - 1] + code[i]);
+  return index;
+}
+
+/// Everything the per-row kernel needs, computed once per tensor.
+struct RowJob {
+  const TensorView &input;
+  const QuantConfig &config;
+  Rule rule;
+  int64_t block;
+  bool fourBit, needsAmax, zeroTensor;
+  float s2, sixS2, invPts, g, fp8MaxBound, fp8TensorScale;
+  int64_t scaleCols;
+  uint8_t *data;
+  uint8_t *scales;
+  NonFinite *bad;
+};
+
+/// Quantizes rows [begin, end) in two steps per row: the scale of every
+/// block (scalar), then one long loop over the row's elements with each
+/// element's operand. Compiled for AVX2 and for the baseline and dispatched
+/// at load time, so the element loops vectorize.
+__attribute__((target_clones("avx2", "default"))) void
+quantizeRows(const RowJob &job, int64_t begin, int64_t end) {
+  const TensorView &input = job.input;
+  const QuantConfig &config = job.config;
+  const ElementFormat element = config.element;
+  const int64_t block = job.block, cols = input.cols;
+  const float maxPos = maxFinite(element);
+  std::vector<float> row(cols), operand(cols), blockMax(cols), blockOperand(cols);
+  std::vector<uint8_t> codes(cols);
+  for (int64_t r = begin; r < end; ++r) {
+    loadRow(input, r, row.data());
+    const float *x = row.data();
+    float *op = operand.data();
+    uint8_t *c = codes.data();
+    bool skipRow = false;
+
+    // Step 1: scales. NVFP4 (the hot path) runs each step as a loop over
+    // the row's blocks so that the scale arithmetic vectorizes too.
+    if (config.scheme == Scheme::NVFP4 && !job.zeroTensor) {
+      const int64_t numBlocks = cols / block;
+      float *bamax = blockMax.data();
+      uint8_t *bytes = job.scales + r * job.scaleCols;
+      uint32_t largest = 0;
+      for (int64_t b = 0; b < numBlocks; ++b) {
+        bamax[b] = absMax(x + b * block, block);
+        uint32_t bits;
+        std::memcpy(&bits, &bamax[b], 4);
+        largest = bits > largest ? bits : largest;
+      }
+      if (largest >= 0x7F800000u) { // absMax's NaN: a non-finite element
+        noteNonFinite(*job.bad, x, cols, r * cols);
+        continue;
+      }
+      float *opb = blockOperand.data();
+      if (job.rule == Rule::ModelOpt) {
+        const float s2 = job.s2, sixS2 = job.sixS2;
+        for (int64_t b = 0; b < numBlocks; ++b) {
+          float scale = bamax[b] / sixS2;            // ref: bamax / (6 * s2)
+          scale = scale == 0.0f ? 1.0f : scale;      // ref: s[s == 0] = 1.0
+          bytes[b] = e4m3InRange(clampf(scale, kTwoPowMinus9, 448.0f));
+          opb[b] = e4m3Value(bytes[b]) * s2;         // ref: x / (s8 * s2)
+        }
+      } else if (job.rule == Rule::TorchAO) {
+        const float pts = job.s2, invPts = job.invPts;
+        for (int64_t b = 0; b < numBlocks; ++b) {
+          float scale = (bamax[b] / 6.0f) / pts;     // ref: (max_abs / 6) / pts
+          bytes[b] = e4m3InRange(clampf(scale, kTwoPowMinus6, 448.0f));
+          opb[b] = invPts / e4m3Value(bytes[b]);     // ref: x * ((1/pts) / s8)
+        }
+      } else {
+        const float g = job.g;
+        for (int64_t b = 0; b < numBlocks; ++b) {
+          float scale = g * (bamax[b] / 6.0f);       // ref: g * (bamax / 6)
+          uint8_t byte = e4m3InRange(clampf(scale, 0.0f, 448.0f));
+          byte = byte == 0 ? 0x20 : byte;            // ref: where(s == 0, 0.125)
+          bytes[b] = byte;
+          opb[b] = e4m3Value(byte) / g;              // ref: x / (s8 / g)
+        }
+      }
+      for (int64_t b = 0; b < numBlocks; ++b)
+        std::fill(op + b * block, op + (b + 1) * block, opb[b]);
+    } else if (block) {
+      for (int64_t b = 0; b < cols / block; ++b) {
+        const float *xb = x + b * block;
+        float bamax = absMax(xb, block);
+        if (std::isnan(bamax)) {
+          noteNonFinite(*job.bad, xb, block, r * cols + b * block);
+          skipRow = true;
+          break;
+        }
+        int64_t scaleIndex = r * job.scaleCols + b;
+        BlockScale scale{0, 1.0f};
+        switch (config.scheme) {
+        case Scheme::NVFP4:
+          if (job.zeroTensor) {
+            // Intended difference (docs/formats.md): the references give NaN
+            // scales here; an all-zero tensor quantizes to zeros.
+            scale = {static_cast<uint8_t>(job.rule == Rule::ModelOpt  ? 0x38
+                                          : job.rule == Rule::TorchAO ? 0x08
+                                                                      : 0x20),
+                     job.rule == Rule::TorchAO ? 0.0f : 1.0f};
+          } else {
+            scale = job.rule == Rule::ModelOpt
+                        ? nvfp4ModelOpt(bamax, job.s2, job.sixS2)
+                    : job.rule == Rule::TorchAO
+                        ? nvfp4TorchAO(bamax, job.s2, job.invPts)
+                        : nvfp4CompressedTensors(bamax, job.g);
+          }
+          break;
+        case Scheme::MXFP4:
+        case Scheme::MXFP8:
+          scale = job.rule == Rule::Floor ? mxFloor(bamax, element)
+                                          : mxRCeil(bamax, element);
+          break;
+        case Scheme::NF4:
+          // ref: bitsandbytes default backend: x * (1 / clamp(absmax, 1e-38))
+          scale.operand = 1.0f / std::max(bamax, 1e-38f);
+          storeF32(job.scales, scaleIndex, bamax);
+          break;
+        case Scheme::FP8:
+          break;
+        }
+        if (config.scheme != Scheme::NF4)
+          job.scales[scaleIndex] = scale.byte;
+        std::fill(op + b * block, op + (b + 1) * block, scale.operand);
+      }
+    } else {
+      float scale = job.fp8TensorScale;
+      if (config.perChannel) {
+        float rowMax = absMax(x, cols);
+        if (std::isnan(rowMax)) {
+          noteNonFinite(*job.bad, x, cols, r * cols);
+          continue;
+        }
+        scale = fp8Scale(rowMax, job.fp8MaxBound);
+        storeF32(job.scales, r, scale);
+      }
+      std::fill(op, op + cols, scale);
+    }
+    if (skipRow)
+      continue;
+
+    // Step 2: elements, in the reference's operation order.
+    switch (config.scheme) {
+    case Scheme::NVFP4:
+      if (job.rule == Rule::ModelOpt)
+        for (int64_t i = 0; i < cols; ++i)
+          c[i] = e2m1SignLess(x[i] / op[i]);
+      else if (job.rule == Rule::TorchAO)
+        for (int64_t i = 0; i < cols; ++i)
+          c[i] = e2m1SignBit(clampf(x[i] * op[i], -6.0f, 6.0f));
+      else
+        for (int64_t i = 0; i < cols; ++i)
+          c[i] = e2m1SignLess(clampf(x[i] / op[i], -6.0f, 6.0f));
+      break;
+    case Scheme::MXFP4:
+      if (job.rule == Rule::Floor)
+        for (int64_t i = 0; i < cols; ++i)
+          c[i] = e2m1SignBit(x[i] / op[i]);
+      else
+        for (int64_t i = 0; i < cols; ++i)
+          c[i] = e2m1SignBit(x[i] * op[i]);
+      break;
+    case Scheme::MXFP8:
+      if (job.rule == Rule::Floor)
+        for (int64_t i = 0; i < cols; ++i)
+          c[i] = fp8Element(element, clampf(x[i] / op[i], -maxPos, maxPos));
+      else
+        for (int64_t i = 0; i < cols; ++i)
+          c[i] = fp8Element(element, clampf(x[i] * op[i], -maxPos, maxPos));
+      break;
+    case Scheme::FP8:
+      for (int64_t i = 0; i < cols; ++i)
+        c[i] = fp8Element(element, x[i] / op[i]); // ref: W / scale
+      break;
+    case Scheme::NF4:
+      for (int64_t i = 0; i < cols; ++i)
+        c[i] = nf4Index(clampf(x[i] * op[i], -1.0f, 1.0f));
+      break;
+    }
+    // The all-zero NVFP4 tensor under torchao keeps only sign bits.
+    if (config.scheme == Scheme::NVFP4 && job.zeroTensor)
+      for (int64_t i = 0; i < cols; ++i)
+        c[i] = job.rule == Rule::TorchAO
+                   ? static_cast<uint8_t>(std::signbit(x[i]) << 3)
+                   : 0;
+
+    uint8_t *dst = job.data + (job.fourBit ? r * cols / 2 : r * cols);
+    if (job.fourBit)
+      pack4(c, cols, dst, config.nibbleOrder);
+    else
+      std::memcpy(dst, c, cols);
+  }
 }
 
 } // namespace
@@ -524,86 +766,16 @@ std::string fp4::numerics::quantize(const TensorView &input,
   float fp8MaxBound = maxFinite(config.element);
   float fp8TensorScale = fp8Scale(amax, fp8MaxBound);
 
-  parallelRows(rows, config.threads, progress, [&](int64_t begin, int64_t end) {
-    std::vector<float> row(cols);
-    std::vector<uint8_t> codes(cols);
-    for (int64_t r = begin; r < end; ++r) {
-      loadRow(input, r, row.data());
-      const float *x = row.data();
-      if (block) {
-        for (int64_t b = 0; b < cols / block; ++b) {
-          const float *xb = x + b * block;
-          uint8_t *cb = codes.data() + b * block;
-          if (!needsAmax && std::isnan(absMax(xb, block))) {
-            noteNonFinite(bad, xb, block, r * cols + b * block);
-            continue;
-          }
-          int64_t scaleIndex = r * out.scaleCols + b;
-          switch (config.scheme) {
-          case Scheme::NVFP4:
-            if (zeroTensor) {
-              // Intended difference (docs/formats.md): the references give
-              // NaN scales here; an all-zero tensor quantizes to zeros.
-              std::memset(cb, 0, block);
-              scales[scaleIndex] = rule == Rule::ModelOpt   ? 0x38  // 1.0
-                                   : rule == Rule::TorchAO ? 0x08  // 2^-6
-                                                            : 0x20; // 0.125
-              if (rule == Rule::TorchAO)
-                for (int64_t i = 0; i < block; ++i)
-                  cb[i] = static_cast<uint8_t>(std::signbit(xb[i]) << 3);
-              break;
-            }
-            scales[scaleIndex] =
-                rule == Rule::ModelOpt ? nvfp4ModelOpt(xb, block, s2, sixS2, cb)
-                : rule == Rule::TorchAO
-                    ? nvfp4TorchAO(xb, block, s2, invPts, cb)
-                    : nvfp4CompressedTensors(xb, block, g, cb);
-            break;
-          case Scheme::MXFP4:
-          case Scheme::MXFP8:
-            scales[scaleIndex] = rule == Rule::Floor
-                                     ? mxFloor(xb, block, config.element, cb)
-                                     : mxRCeil(xb, block, config.element, cb);
-            break;
-          case Scheme::NF4: {
-            float absmax = absMax(xb, block);
-            // ref: bitsandbytes default backend: x * (1 / clamp(absmax, 1e-38))
-            float inv = 1.0f / std::max(absmax, 1e-38f);
-            for (int64_t i = 0; i < block; ++i)
-              cb[i] = encodeNF4(clampf(xb[i] * inv, -1.0f, 1.0f));
-            storeF32(scales, scaleIndex, absmax);
-            break;
-          }
-          case Scheme::FP8:
-            break;
-          }
-        }
-      } else { // FP8 per tensor / per channel
-        float scale = fp8TensorScale;
-        if (config.perChannel) {
-          float rowMax = absMax(x, cols);
-          if (std::isnan(rowMax)) {
-            noteNonFinite(bad, x, cols, r * cols);
-            continue;
-          }
-          scale = fp8Scale(rowMax, fp8MaxBound);
-          storeF32(scales, r, scale);
-        }
-        for (int64_t i = 0; i < cols; ++i)
-          codes[i] = fp8Element(config.element, x[i] / scale); // ref: W / scale
-      }
-      uint8_t *dst = out.data.data() + (fourBit ? r * cols / 2 : r * cols);
-      if (fourBit)
-        pack4(codes.data(), cols, dst, config.nibbleOrder);
-      else
-        std::memcpy(dst, codes.data(), cols);
-    }
-  });
+  RowJob job{input, config, rule, block, fourBit, needsAmax, zeroTensor,
+             s2, sixS2, invPts, g, fp8MaxBound, fp8TensorScale,
+             out.scaleCols, out.data.data(), scales.data(), &bad};
+  parallelRows(rows, config.threads, progress,
+               [&](int64_t begin, int64_t end) { quantizeRows(job, begin, end); });
   if (bad.any())
     return nonFiniteError(input, bad.index.load());
 
   if (config.scheme == Scheme::FP8 && !config.perChannel)
-    storeF32(scales, 0, fp8TensorScale);
+    storeF32(scales.data(), 0, fp8TensorScale);
   if (config.scheme == Scheme::NVFP4) {
     if (rule == Rule::CompressedTensors) {
       out.globalScaleStored = g;
