@@ -8,8 +8,12 @@
 #include "fp4/Numerics/ElementFormats.h"
 
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <sstream>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 using namespace fp4;
 
@@ -149,8 +153,64 @@ bool parseDescr(const std::string &descr, DType &dtype) {
 
 } // namespace
 
+/// Parses the header of a .npy image; sets the dtype and shape of `array`
+/// (not its bytes) and the offset of the data.
+static bool parseNpyHeader(const uint8_t *data, size_t size, NdArray &array,
+                           size_t &dataOffset, std::string &error);
+
 bool fp4::parseNpy(const uint8_t *data, size_t size, NdArray &array,
                    std::string &error) {
+  size_t dataOffset;
+  if (!parseNpyHeader(data, size, array, dataOffset, error))
+    return false;
+  array.bytes.assign(data + dataOffset, data + size);
+  return true;
+}
+
+std::unique_ptr<MappedNpy> MappedNpy::open(const std::string &path,
+                                           std::string &error) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) {
+    error = path + ": cannot open file";
+    return nullptr;
+  }
+  struct stat info;
+  if (fstat(fd, &info) != 0 || info.st_size == 0) {
+    ::close(fd);
+    error = path + ": not a .npy file (empty)";
+    return nullptr;
+  }
+  std::unique_ptr<MappedNpy> mapped(new MappedNpy());
+  mapped->mappingSize = static_cast<size_t>(info.st_size);
+  mapped->mapping =
+      mmap(nullptr, mapped->mappingSize, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (mapped->mapping == MAP_FAILED) {
+    mapped->mapping = nullptr;
+    error = path + ": cannot map file";
+    return nullptr;
+  }
+  const uint8_t *bytes = static_cast<const uint8_t *>(mapped->mapping);
+  NdArray header;
+  size_t dataOffset;
+  if (!parseNpyHeader(bytes, mapped->mappingSize, header, dataOffset, error)) {
+    error = path + ": " + error;
+    return nullptr;
+  }
+  mapped->dtype = header.dtype;
+  mapped->shape = header.shape;
+  mapped->data = bytes + dataOffset;
+  mapped->size = mapped->mappingSize - dataOffset;
+  return mapped;
+}
+
+MappedNpy::~MappedNpy() {
+  if (mapping)
+    munmap(mapping, mappingSize);
+}
+
+static bool parseNpyHeader(const uint8_t *data, size_t size, NdArray &array,
+                           size_t &dataOffset, std::string &error) {
   static const char magic[] = "\x93NUMPY";
   if (size < 10 || std::memcmp(data, magic, 6) != 0) {
     error = "not a .npy file (bad magic)";
@@ -211,7 +271,7 @@ bool fp4::parseNpy(const uint8_t *data, size_t size, NdArray &array,
     }
     array.shape.push_back(dim);
   }
-  size_t dataOffset = offset + headerLen;
+  dataOffset = offset + headerLen;
   // Guard the element count against overflow before multiplying by the size.
   uint64_t count = 1;
   for (int64_t dim : array.shape) {
@@ -227,7 +287,6 @@ bool fp4::parseNpy(const uint8_t *data, size_t size, NdArray &array,
             " bytes, shape " + shapeText + " needs " + std::to_string(expected);
     return false;
   }
-  array.bytes.assign(data + dataOffset, data + size);
   return true;
 }
 

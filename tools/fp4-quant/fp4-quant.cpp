@@ -234,12 +234,52 @@ std::optional<InputType> inputTypeOf(DType dtype) {
   }
 }
 
+/// An array's bytes wherever they live: an NdArray or a memory-mapped file.
+struct ArrayView {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  const uint8_t *data = nullptr;
+  size_t size = 0;
+
+  int64_t numElements() const {
+    int64_t n = 1;
+    for (int64_t dim : shape)
+      n *= dim;
+    return n;
+  }
+};
+
+ArrayView viewOf(const NdArray &array) {
+  return {array.dtype, array.shape, array.bytes.data(), array.bytes.size()};
+}
+
+ArrayView viewOf(const MappedNpy &mapped) {
+  return {mapped.dtype, mapped.shape, mapped.data, mapped.size};
+}
+
+float loadAsFloat(const ArrayView &array, int64_t i) {
+  uint16_t half;
+  switch (array.dtype) {
+  case DType::F32: {
+    float value;
+    std::memcpy(&value, array.data + 4 * i, 4);
+    return value;
+  }
+  case DType::F16:
+    std::memcpy(&half, array.data + 2 * i, 2);
+    return halfToFloat(half);
+  case DType::BF16:
+    std::memcpy(&half, array.data + 2 * i, 2);
+    return bf16ToFloat(half);
+  default:
+    return 0.0f;
+  }
+}
+
 /// Moves `axis` of `array` to the last position (a copy), so that blocks run
-/// along contiguous memory.
-NdArray moveAxisLast(const NdArray &array, int64_t axis) {
+/// along contiguous memory. Only called when `axis` is not already last.
+NdArray moveAxisLast(const ArrayView &array, int64_t axis) {
   int64_t rank = array.shape.size();
-  if (axis == rank - 1)
-    return array;
   int64_t outer = 1, inner = 1, dim = array.shape[axis];
   for (int64_t i = 0; i < axis; ++i)
     outer *= array.shape[i];
@@ -252,13 +292,13 @@ NdArray moveAxisLast(const NdArray &array, int64_t axis) {
     if (i != axis)
       moved.shape.push_back(array.shape[i]);
   moved.shape.push_back(dim);
-  moved.bytes.resize(array.bytes.size());
+  moved.bytes.resize(array.size);
   // [outer, dim, inner] -> [outer, inner, dim]
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t d = 0; d < dim; ++d)
       for (int64_t n = 0; n < inner; ++n)
         std::memcpy(&moved.bytes[((o * inner + n) * dim + d) * size],
-                    &array.bytes[((o * dim + d) * inner + n) * size], size);
+                    &array.data[((o * dim + d) * inner + n) * size], size);
   return moved;
 }
 
@@ -286,7 +326,7 @@ struct ErrorStats {
   double sqnrDb = 0, maxAbsError = 0;
 };
 
-ErrorStats measure(const NdArray &reference, const std::vector<float> &values) {
+ErrorStats measure(const ArrayView &reference, const std::vector<float> &values) {
   double signal = 0, noise = 0, maxError = 0;
   for (size_t i = 0; i < values.size(); ++i) {
     double x = loadAsFloat(reference, static_cast<int64_t>(i));
@@ -324,8 +364,9 @@ size_t storedBytes(const QuantizedTensor &q) {
 }
 
 /// Quantizes `array` (blocked along `axis`) with a progress line on stderr
-/// for large tensors.
-QuantizedTensor quantizeArray(const NdArray &array, const std::string &what,
+/// for large tensors. Blocked along the last axis, the bytes are read in
+/// place (a mapped file streams through); another axis costs one copy.
+QuantizedTensor quantizeArray(const ArrayView &array, const std::string &what,
                               const Options &options, int64_t axis) {
   std::optional<InputType> type = inputTypeOf(array.dtype);
   if (!type)
@@ -333,18 +374,24 @@ QuantizedTensor quantizeArray(const NdArray &array, const std::string &what,
          " (expected float32, float16 or bfloat16)");
   if (array.shape.empty())
     fail(what + ": cannot quantize a scalar");
-  NdArray blocked = moveAxisLast(array, axis);
+  NdArray moved;
+  const void *data = array.data;
+  int64_t cols = array.shape[axis];
+  if (axis != static_cast<int64_t>(array.shape.size()) - 1) {
+    moved = moveAxisLast(array, axis);
+    data = moved.bytes.data();
+  }
   TensorView view;
-  view.data = blocked.bytes.data();
+  view.data = data;
   view.type = *type;
-  view.cols = blocked.shape.back();
-  view.rows = view.cols ? blocked.numElements() / view.cols : 0;
+  view.cols = cols;
+  view.rows = cols ? array.numElements() / cols : 0;
   std::string problem = options.config.check(view.rows, view.cols);
   if (!problem.empty())
     fail(what + " " + shapeString(array.shape) + ": " + problem);
 
   auto start = std::chrono::steady_clock::now();
-  bool report = !options.quiet && array.bytes.size() >= (64u << 20);
+  bool report = !options.quiet && array.size >= (64u << 20);
   auto lastReport = start;
   ProgressFn progress = [&](int64_t rowsDone) {
     if (!report)
@@ -356,13 +403,22 @@ QuantizedTensor quantizeArray(const NdArray &array, const std::string &what,
     double seconds = std::chrono::duration<double>(now - start).count();
     double done = static_cast<double>(rowsDone) / view.rows;
     std::fprintf(stderr, "  %s: %3.0f%%  %.2f GB/s\n", what.c_str(), 100 * done,
-                 done * array.bytes.size() / 1e9 / std::max(seconds, 1e-9));
+                 done * array.size / 1e9 / std::max(seconds, 1e-9));
   };
   QuantizedTensor q;
   std::string error = quantize(view, options.config, q, progress);
   if (!error.empty())
     fail(what + ": " + error);
   return q;
+}
+
+/// Maps a .npy input (no copy of its data).
+std::unique_ptr<MappedNpy> mapOrFail(const std::string &path) {
+  std::string error;
+  std::unique_ptr<MappedNpy> mapped = MappedNpy::open(path, error);
+  if (!mapped)
+    fail(error);
+  return mapped;
 }
 
 //===----------------------------------------------------------------------===//
@@ -396,10 +452,10 @@ int64_t normalizeAxis(const Options &options, int64_t rank,
 
 int quantizeNpy(const Options &options) {
   const std::string &input = options.inputs[0];
-  NdArray array;
-  std::string error;
-  if (!readNpy(input, array, error))
-    fail(error);
+  std::unique_ptr<MappedNpy> mapped = mapOrFail(input);
+  ArrayView array = viewOf(*mapped);
+  if (array.shape.empty())
+    fail(input + ": cannot quantize a scalar");
   int64_t axis = normalizeAxis(options, array.shape.size(), input);
   QuantizedTensor q = quantizeArray(array, input, options, axis);
 
@@ -463,7 +519,7 @@ int quantizeNpy(const Options &options) {
   if (!options.quiet)
     std::printf("%s %s -> %s: %s -> %s\n", input.c_str(),
                 shapeString(array.shape).c_str(), options.output.c_str(),
-                bytesString(array.bytes.size()).c_str(),
+                bytesString(array.size).c_str(),
                 bytesString(storedBytes(q)).c_str());
   return 0;
 }
@@ -706,8 +762,8 @@ int quantizeCheckpoint(const Options &options) {
       after += outputs.back().bytes.size();
       continue;
     }
-    QuantizedTensor q = quantizeArray(array, input + ": " + info.name, nvfp4,
-                                      /*axis=*/1);
+    QuantizedTensor q = quantizeArray(viewOf(array), input + ": " + info.name,
+                                      nvfp4, /*axis=*/1);
     std::string base = info.name.substr(0, info.name.size() - 7); // ".weight"
     int64_t n = info.shape[0], k = info.shape[1];
     outputs.push_back({base + ".weight_packed", "U8", {n, k / 2}, q.data});
@@ -845,7 +901,7 @@ int inspect(const Options &options) {
   }
   if (!options.scheme)
     fail("inspect " + input + " expects --format to quantize with");
-  auto report = [&](const std::string &name, const NdArray &array) {
+  auto report = [&](const std::string &name, const ArrayView &array) {
     int64_t axis = normalizeAxis(options, array.shape.size(), name);
     QuantizedTensor q = quantizeArray(array, name, options, axis);
     std::vector<float> values(q.rows * q.cols);
@@ -853,7 +909,7 @@ int inspect(const Options &options) {
     values = moveLastAxisBack(values, array.shape, axis);
     ErrorStats stats = measure(array, values);
     printRow(name, array.shape, std::string(numerics::name(q.config.scheme)),
-             &stats, array.bytes.size(), storedBytes(q));
+             &stats, array.size, storedBytes(q));
   };
   std::string error;
   if (endsWith(input, ".safetensors")) {
@@ -869,15 +925,15 @@ int inspect(const Options &options) {
       NdArray array;
       if (!reader->read(info, array, error))
         fail(error);
-      report(info.name, array);
+      report(info.name, viewOf(array));
     }
     return 0;
   }
-  NdArray array;
-  if (!readNpy(input, array, error))
-    fail(error);
+  std::unique_ptr<MappedNpy> mapped = mapOrFail(input);
+  if (mapped->shape.empty())
+    fail(input + ": cannot quantize a scalar");
   printHeader();
-  report(input, array);
+  report(input, viewOf(*mapped));
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #define FP4_SUPPORT_NPY_H
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,28 @@ struct NdArray {
     return reinterpret_cast<const T *>(bytes.data());
   }
   template <typename T> T *data() { return reinterpret_cast<T *>(bytes.data()); }
+};
+
+/// A read-only memory map of a .npy file: the array's bytes are used in
+/// place, so a tensor larger than memory can be streamed through.
+class MappedNpy {
+public:
+  /// Maps `path`; on failure returns null and sets `error`.
+  static std::unique_ptr<MappedNpy> open(const std::string &path,
+                                         std::string &error);
+  ~MappedNpy();
+  MappedNpy(const MappedNpy &) = delete;
+  MappedNpy &operator=(const MappedNpy &) = delete;
+
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  const uint8_t *data = nullptr; // the array's first byte
+  size_t size = 0;               // bytes of array data
+
+private:
+  MappedNpy() = default;
+  void *mapping = nullptr;
+  size_t mappingSize = 0;
 };
 
 /// Reads `path`; on failure returns false and sets `error` to a message that
