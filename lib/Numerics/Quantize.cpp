@@ -163,9 +163,6 @@ std::string QuantConfig::check(int64_t rows, int64_t cols) const {
     return "per-channel scaling applies to fp8 only";
   if (doubleQuant && scheme != Scheme::NF4)
     return "double quantization applies to nf4 only";
-  if (doubleQuant)
-    return "double quantization of the nf4 absmax values is not implemented "
-           "yet; quantize without --double-quant";
   if (swizzleScales && blockSize() == 0)
     return "a swizzled scale layout needs block scales (nvfp4, mxfp4, mxfp8)";
   if (swizzleScales && scheme == Scheme::NF4)
@@ -713,6 +710,140 @@ quantizeRows(const RowJob &job, int64_t begin, int64_t end) {
 } // namespace
 
 //===----------------------------------------------------------------------===//
+// NF4 double quantization (bitsandbytes compress_statistics on the CPU)
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+const uint32_t kDynamicMapBits[256] = {
+#include "DynamicMap.inc"
+};
+
+float dynamicMap(int index) {
+  float value;
+  std::memcpy(&value, &kDynamicMapBits[index], 4);
+  return value;
+}
+
+/// torch.sum of a contiguous float32 vector as ATen computes it on one
+/// thread with 8-lane (AVX2) vectors: four interleaved accumulators, each a
+/// four-level cascade (multi_row_sum), then the lanes in order. Reproduces
+/// torch.mean bit for bit for up to 32768 elements (more are split over
+/// torch's threads, which this does not model).
+float torchCascadeSum(const float *x, int64_t n) {
+  constexpr int kLanes = 8, kRows = 4, kLevels = 4;
+  auto ceilLog2 = [](int64_t v) {
+    int bits = 0;
+    while ((int64_t(1) << bits) < v)
+      ++bits;
+    return v <= 1 ? 0 : bits;
+  };
+  // Sums `size` row-groups of `kRows` items of `width` lanes; item (i, k)
+  // starts at x[(i * kRows + k) * width].
+  auto multiRowSum = [&](int64_t size, int width, float *out /*[kRows*width]*/) {
+    int levelPower = std::max<int>(4, ceilLog2(size) / kLevels);
+    int64_t levelStep = int64_t(1) << levelPower, levelMask = levelStep - 1;
+    std::vector<float> acc(kLevels * kRows * width, 0.0f);
+    auto at = [&](int level, int k, int lane) -> float & {
+      return acc[(level * kRows + k) * width + lane];
+    };
+    int64_t i = 0;
+    while (i + levelStep <= size) {
+      for (int64_t j = 0; j < levelStep; ++j, ++i)
+        for (int k = 0; k < kRows; ++k)
+          for (int lane = 0; lane < width; ++lane)
+            at(0, k, lane) += x[(i * kRows + k) * width + lane];
+      for (int j = 1; j < kLevels; ++j) {
+        for (int k = 0; k < kRows; ++k)
+          for (int lane = 0; lane < width; ++lane) {
+            at(j, k, lane) += at(j - 1, k, lane);
+            at(j - 1, k, lane) = 0.0f;
+          }
+        if ((i & (levelMask << (j * levelPower))) != 0)
+          break;
+      }
+    }
+    for (; i < size; ++i)
+      for (int k = 0; k < kRows; ++k)
+        for (int lane = 0; lane < width; ++lane)
+          at(0, k, lane) += x[(i * kRows + k) * width + lane];
+    for (int j = 1; j < kLevels; ++j)
+      for (int k = 0; k < kRows; ++k)
+        for (int lane = 0; lane < width; ++lane)
+          at(0, k, lane) += at(j, k, lane);
+    for (int k = 0; k < kRows; ++k)
+      for (int lane = 0; lane < width; ++lane)
+        out[k * width + lane] = at(0, k, lane);
+  };
+  float rows[kRows * kLanes];
+  if (n < kLanes) { // scalar_inner_sum
+    int64_t sizeIlp = n / 4;
+    multiRowSum(sizeIlp, 1, rows);
+    for (int64_t i = sizeIlp * 4; i < n; ++i)
+      rows[0] += x[i];
+    for (int k = 1; k < kRows; ++k)
+      rows[0] += rows[k];
+    return 0.0f + rows[0];
+  }
+  int64_t vectors = n / kLanes, sizeIlp = vectors / 4;
+  multiRowSum(sizeIlp, kLanes, rows);
+  for (int64_t i = sizeIlp * 4; i < vectors; ++i)
+    for (int lane = 0; lane < kLanes; ++lane)
+      rows[lane] += x[i * kLanes + lane];
+  for (int k = 1; k < kRows; ++k)
+    for (int lane = 0; lane < kLanes; ++lane)
+      rows[lane] += rows[k * kLanes + lane];
+  float total = 0.0f;
+  for (int64_t i = vectors * kLanes; i < n; ++i)
+    total += x[i];
+  for (int lane = 0; lane < kLanes; ++lane)
+    total += rows[lane];
+  return 0.0f + total;
+}
+
+/// bitsandbytes' native CPU quantize_blockwise (blocks of 256): the code of
+/// each value comes from a 65536-bin lookup table over [-1, 1], nearest code
+/// to each bin's centre, not from an exact nearest-code search.
+void quantizeBlockwise8(const std::vector<float> &values, uint8_t *codes,
+                        std::vector<float> &blockMax) {
+  static const std::vector<uint8_t> lut = [] {
+    float mid[255];
+    for (int k = 0; k < 255; ++k)
+      mid[k] = 0.5f * (dynamicMap(k) + dynamicMap(k + 1));
+    std::vector<uint8_t> table(65536);
+    int k = 0;
+    for (int i = 0; i < 65536; ++i) {
+      float value = -1.0f + (2.0f * static_cast<float>(i)) / 65535.0f;
+      while (k < 255 && mid[k] < value)
+        ++k;
+      table[i] = static_cast<uint8_t>(k);
+    }
+    return table;
+  }();
+  const int64_t n = values.size(), block = 256;
+  blockMax.assign((n + block - 1) / block, 0.0f);
+  for (int64_t b = 0; b * block < n; ++b) {
+    int64_t begin = b * block, end = std::min(n, begin + block);
+    float m = 0.0f;
+    for (int64_t i = begin; i < end; ++i)
+      m = std::max(m, std::fabs(values[i])); // NaN is skipped, as in the ref
+    blockMax[b] = m;
+    if (m == 0.0f) {
+      std::fill(codes + begin, codes + end, 0);
+      continue;
+    }
+    float inv = 1.0f / m;
+    for (int64_t i = begin; i < end; ++i) {
+      float v = clampf(values[i] * inv, -1.0f, 1.0f);
+      float t = ((v + 1.0f) * 0.5f) * 65535.0f + 0.5f;
+      codes[i] = lut[static_cast<uint16_t>(t)];
+    }
+  }
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
 // quantize
 //===----------------------------------------------------------------------===//
 
@@ -785,6 +916,19 @@ std::string fp4::numerics::quantize(const TensorView &input,
       out.globalScale = s2;
     }
   }
+  if (config.doubleQuant) {
+    // ref: offset = absmax.mean(); quantize_blockwise(absmax - offset, 256)
+    std::vector<float> absmax(out.scaleRows * out.scaleCols);
+    std::memcpy(absmax.data(), scales.data(), absmax.size() * 4);
+    out.absmaxOffset =
+        torchCascadeSum(absmax.data(), absmax.size()) /
+        static_cast<float>(absmax.size());
+    for (float &v : absmax)
+      v = v - out.absmaxOffset;
+    out.absmaxCodes.resize(absmax.size());
+    quantizeBlockwise8(absmax, out.absmaxCodes.data(), out.absmaxScales);
+    scales.clear();
+  }
   if (config.swizzleScales) {
     out.scales.resize(swizzledScaleBytes(out.scaleRows, out.scaleCols));
     swizzleScales(scales.data(), out.scaleRows, out.scaleCols,
@@ -800,6 +944,11 @@ std::string fp4::numerics::quantize(const TensorView &input,
 //===----------------------------------------------------------------------===//
 
 float QuantizedTensor::scaleAt(int64_t row, int64_t col) const {
+  if (config.doubleQuant) { // ref: code2[q] * absmax2[block / 256] + offset
+    int64_t index = row * scaleCols + col;
+    return dynamicMap(absmaxCodes[index]) * absmaxScales[index / 256] +
+           absmaxOffset;
+  }
   switch (config.scaleFormat()) {
   case ScaleFormat::F32:
     return loadF32(scales, row * scaleCols + col);

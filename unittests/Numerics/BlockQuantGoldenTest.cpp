@@ -128,3 +128,44 @@ TEST(Swizzle, MatchesTorchaoToBlocked) {
 }
 
 } // namespace
+
+namespace {
+
+/// bitsandbytes NF4 with compress_statistics: packed codes (high nibble
+/// first), the 8-bit absmax codes, their per-256 scales and the mean offset.
+TEST(NF4DoubleQuant, BytesMatchBitsandbytes) {
+  NdArray inputs = load("nf4_dq_input.npy"), data = load("nf4_dq_data.npy"),
+          codes = load("nf4_dq_scales.npy"), absmax2 = load("nf4_dq_absmax2.npy"),
+          offsets = load("nf4_dq_offset.npy");
+  int64_t numCases = inputs.shape[0], rows = inputs.shape[1],
+          cols = inputs.shape[2];
+  size_t dataPerCase = data.bytes.size() / numCases;
+  size_t codesPerCase = codes.bytes.size() / numCases;
+  size_t scalesPerCase = absmax2.numElements() / numCases;
+  QuantConfig config = *QuantConfig::forScheme(Scheme::NF4);
+  config.doubleQuant = true;
+  config.nibbleOrder = NibbleOrder::HighFirst;
+  for (int64_t c = 0; c < numCases; ++c) {
+    TensorView view{inputs.data<float>() + c * rows * cols, InputType::F32,
+                    rows, cols};
+    QuantizedTensor q;
+    ASSERT_EQ(quantize(view, config, q), "");
+    EXPECT_EQ(0, std::memcmp(q.data.data(), &data.bytes[c * dataPerCase],
+                             dataPerCase))
+        << "case " << c;
+    ASSERT_EQ(q.absmaxCodes.size(), codesPerCase);
+    EXPECT_EQ(0, std::memcmp(q.absmaxCodes.data(),
+                             &codes.bytes[c * codesPerCase], codesPerCase))
+        << "case " << c;
+    ASSERT_EQ(q.absmaxScales.size(), scalesPerCase);
+    EXPECT_EQ(0, std::memcmp(q.absmaxScales.data(),
+                             absmax2.data<float>() + c * scalesPerCase,
+                             4 * scalesPerCase))
+        << "case " << c;
+    float offset = offsets.data<float>()[c];
+    EXPECT_EQ(0, std::memcmp(&q.absmaxOffset, &offset, 4))
+        << "case " << c << ": offset " << q.absmaxOffset << " vs " << offset;
+  }
+}
+
+} // namespace

@@ -76,16 +76,16 @@ TEST(Quantize, ConfigErrorsSayWhatWouldWork) {
   nvfp4.rule = Rule::Floor;
   EXPECT_EQ(nvfp4.check(4, 32), "rule 'floor' does not apply to nvfp4 (use "
                                 "modelopt, torchao or compressed_tensors)");
-  QuantConfig mx = *QuantConfig::forScheme(Scheme::MXFP4);
-  mx.rule = Rule::TorchAO;
-  EXPECT_EQ(mx.check(4, 32),
+  QuantConfig mx4 = *QuantConfig::forScheme(Scheme::MXFP4);
+  mx4.rule = Rule::TorchAO;
+  EXPECT_EQ(mx4.check(4, 32),
             "rule 'torchao' does not apply to mxfp4 (use floor or rceil)");
   QuantConfig fp8 = *QuantConfig::forScheme(Scheme::FP8);
   fp8.swizzleScales = true;
   EXPECT_NE(fp8.check(4, 32).find("swizzled"), std::string::npos);
-  QuantConfig nf4 = *QuantConfig::forScheme(Scheme::NF4);
-  nf4.doubleQuant = true;
-  EXPECT_NE(nf4.check(4, 64).find("not implemented yet"), std::string::npos);
+  QuantConfig mx = *QuantConfig::forScheme(Scheme::MXFP8);
+  mx.doubleQuant = true;
+  EXPECT_EQ(mx.check(4, 64), "double quantization applies to nf4 only");
 }
 
 TEST(Quantize, ThreadsDoNotChangeTheBytes) {
@@ -157,6 +157,22 @@ TEST(Quantize, DequantizeFollowsTheStorageFormula) {
   for (float v : x)
     amax = std::max(amax, std::fabs(v));
   EXPECT_LT(worst, 0.25 * amax);
+}
+
+TEST(Quantize, NF4DoubleQuantDequantizesCloseToSingleLevel) {
+  std::vector<float> x = gaussian(64 * 1024, 9, 0.5f);
+  QuantConfig single = *QuantConfig::forScheme(Scheme::NF4), twice = single;
+  twice.doubleQuant = true;
+  QuantizedTensor a = run(x, 64, 1024, single), b = run(x, 64, 1024, twice);
+  EXPECT_EQ(a.data, b.data); // codes use the exact absmax either way
+  EXPECT_TRUE(b.scales.empty());
+  EXPECT_EQ(b.absmaxCodes.size(), 1024u);
+  EXPECT_EQ(b.absmaxScales.size(), 4u);
+  for (int64_t blockIndex = 0; blockIndex < 1024; ++blockIndex) {
+    float exact = a.scaleAt(blockIndex / 16, blockIndex % 16);
+    float approx = b.scaleAt(blockIndex / 16, blockIndex % 16);
+    EXPECT_NEAR(approx, exact, 0.02f * exact) << blockIndex;
+  }
 }
 
 TEST(Quantize, SwizzledScalesArePermutedLinearScales) {

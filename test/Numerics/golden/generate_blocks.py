@@ -166,3 +166,17 @@ m = torch.arange(200 * 6, dtype=torch.int32).reshape(200, 6) % 251
 np.save(f"{out}/swizzle_input.npy", m.to(torch.uint8).numpy())
 np.save(f"{out}/swizzle_blocked.npy", to_blocked(m.to(torch.uint8)).numpy())
 print("swizzle: 200x6")
+
+# --- NF4 with double quantization (bitsandbytes compress_statistics) --------
+g = torch.Generator().manual_seed(99)
+ins, ds, ss, a2s, offs = [], [], [], [], []
+for scale in (1.0, 0.02, 30.0):
+    x = torch.randn(64, 1024, generator=g) * scale
+    x[3, :128] = 0.0           # two all-zero NF4 blocks
+    x[7, 5] *= 50.0            # an outlier
+    q, st = F.quantize_4bit(x, blocksize=64, compress_statistics=True, quant_type="nf4")
+    ins.append(x); ds.append(q.reshape(64, 512)); ss.append(st.absmax.view(torch.uint8))
+    a2s.append(st.state2.absmax.float()); offs.append(float(st.offset))
+save("nf4_dq", ins, ds, ss)
+np.save(f"{out}/nf4_dq_absmax2.npy", np.stack([a.numpy() for a in a2s]))
+np.save(f"{out}/nf4_dq_offset.npy", np.array(offs, dtype=np.float32))
