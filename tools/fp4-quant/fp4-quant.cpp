@@ -477,7 +477,8 @@ int quantizeNpy(const Options &options) {
     scaleShape = {q.scaleRows, q.scaleCols, 4};
   else
     scaleShape = {q.scaleRows, q.scaleCols};
-  writeOrFail(options.output + "/scales.npy", makeU8(q.scales, scaleShape));
+  if (!q.config.doubleQuant) // double quantization stores absmax_*.npy instead
+    writeOrFail(options.output + "/scales.npy", makeU8(q.scales, scaleShape));
   if (q.config.scheme == Scheme::NVFP4) {
     NdArray global;
     global.dtype = DType::F32;
@@ -585,7 +586,7 @@ QuantizedTensor readQuantizedDir(const std::string &dir,
   std::string error;
   NdArray data, scales;
   if (!readNpy(dir + "/data.npy", data, error) ||
-      !readNpy(dir + "/scales.npy", scales, error))
+      (!q.config.doubleQuant && !readNpy(dir + "/scales.npy", scales, error)))
     fail(error);
   size_t wantData = bitWidth(q.config.element) == 4 ? q.rows * q.cols / 2
                                                     : q.rows * q.cols;
@@ -600,7 +601,8 @@ QuantizedTensor readQuantizedDir(const std::string &dir,
       q.config.swizzleScales
           ? swizzledScaleBytes(q.scaleRows, q.scaleCols)
           : static_cast<size_t>(q.scaleRows * q.scaleCols) * scaleBytes;
-  if (scales.dtype != DType::U8 || scales.bytes.size() != wantScales)
+  if (!q.config.doubleQuant &&
+      (scales.dtype != DType::U8 || scales.bytes.size() != wantScales))
     fail(dir + "/scales.npy: expected " + std::to_string(wantScales) +
          " scale bytes for shape " + shapeString(shape));
   q.scales = scales.bytes;
@@ -618,6 +620,12 @@ QuantizedTensor readQuantizedDir(const std::string &dir,
     if (!readNpy(dir + "/absmax_codes.npy", codes, error) ||
         !readNpy(dir + "/absmax_scales.npy", absScales, error))
       fail(error);
+    size_t blocks = static_cast<size_t>(q.scaleRows * q.scaleCols);
+    if (codes.dtype != DType::U8 || codes.bytes.size() != blocks ||
+        absScales.dtype != DType::F32 ||
+        static_cast<size_t>(absScales.numElements()) != (blocks + 255) / 256)
+      fail(dir + ": absmax_codes.npy / absmax_scales.npy do not match shape " +
+           shapeString(shape));
     q.absmaxCodes = codes.bytes;
     q.absmaxScales.resize(absScales.numElements());
     std::memcpy(q.absmaxScales.data(), absScales.bytes.data(), absScales.bytes.size());
