@@ -16,6 +16,7 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::fp4::registerFP4Passes();
+  mlir::fp4::registerFP4Pipelines();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);

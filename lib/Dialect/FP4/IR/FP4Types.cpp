@@ -105,6 +105,51 @@ std::optional<StringRef> QuantizedTensorType::getPresetName() const {
   return std::nullopt;
 }
 
+QuantizedTensorType QuantizedTensorType::getPreset(MLIRContext *ctx,
+                                                  StringRef name,
+                                                  ArrayRef<int64_t> shape,
+                                                  Type elementType,
+                                                  std::string &why) {
+  const Preset *preset = lookupPreset(name);
+  if (!preset) {
+    why = "unknown scheme '" + name.str() +
+          "' (expected nvfp4, mxfp4, mxfp8, fp8, fp8_per_channel or nf4)";
+    return {};
+  }
+  if (!elementType) {
+    if (name == "nvfp4" || name == "mxfp4")
+      elementType = Float4E2M1FNType::get(ctx);
+    else if (name == "nf4")
+      elementType = NF4Type::get(ctx);
+    else
+      elementType = Float8E4M3FNType::get(ctx);
+  }
+  int64_t rank = shape.size();
+  if (rank < preset->minRank || !preset->acceptsElement(elementType)) {
+    why = "scheme '" + name.str() + "' does not apply to a rank-" +
+          std::to_string(rank) + " tensor of this element type";
+    return {};
+  }
+  // The constraints a preset can still violate (checked here so that no
+  // diagnostic is emitted): a static, divisible blocked dimension and an even
+  // last dimension for 4-bit codes.
+  ScalingAttr scaling = preset->scaling(ctx, rank);
+  int64_t last = shape.back();
+  if (ShapedType::isDynamic(last) ||
+      (scaling.isPerBlock() && last % scaling.getBlockSize() != 0) ||
+      (isFourBitElementType(elementType) && last % 2 != 0)) {
+    why = "scheme '" + name.str() + "' needs the last dimension (" +
+          (ShapedType::isDynamic(last) ? std::string("?")
+                                       : std::to_string(last)) +
+          ") to be static" +
+          (scaling.isPerBlock()
+               ? " and a multiple of " + std::to_string(scaling.getBlockSize())
+               : std::string());
+    return {};
+  }
+  return get(ctx, shape, elementType, scaling);
+}
+
 //===----------------------------------------------------------------------===//
 // Parsing and printing
 //===----------------------------------------------------------------------===//

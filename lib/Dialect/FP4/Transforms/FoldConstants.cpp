@@ -23,12 +23,9 @@ using namespace mlir;
 using namespace mlir::fp4;
 namespace nx = ::fp4::numerics;
 
-namespace {
-
-/// The numerics config for `type`, or a reason why there is none.
-FailureOr<nx::QuantConfig> configFor(QuantizedTensorType type,
-                                     std::optional<ScaleRule> rule,
-                                     std::string &why) {
+FailureOr<nx::QuantConfig>
+mlir::fp4::getQuantConfig(QuantizedTensorType type,
+                          std::optional<ScaleRule> rule, std::string &why) {
   ScalingAttr scaling = type.getScaling();
   Type element = type.getElementType();
   int64_t rank = type.getRank();
@@ -92,11 +89,9 @@ FailureOr<nx::QuantConfig> configFor(QuantizedTensorType type,
   return config;
 }
 
-/// The raw little-endian bytes of a float constant. Dense and resource data
-/// are used in place; only a splat is expanded (into `storage`).
-FailureOr<ArrayRef<char>> rawBytes(ElementsAttr attr,
-                                   std::vector<char> &storage,
-                                   std::string &why) {
+FailureOr<ArrayRef<char>> mlir::fp4::getRawBytes(ElementsAttr attr,
+                                                 std::vector<char> &storage,
+                                                 std::string &why) {
   if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
     ArrayRef<char> raw = dense.getRawData();
     if (!dense.isSplat())
@@ -128,6 +123,8 @@ FailureOr<ArrayRef<char>> rawBytes(ElementsAttr attr,
   why = "the constant is neither dense nor dense_resource";
   return failure();
 }
+
+namespace {
 
 /// Storage part `bytes` as an attribute of `type`: dense when small, else a
 /// dense_resource blob named after `name`.
@@ -163,14 +160,14 @@ mlir::fp4::foldQuantizeOfConstant(RewriterBase &rewriter, QuantizeOp op,
     why = "the result type has a dynamic shape";
     return failure();
   }
-  FailureOr<nx::QuantConfig> config = configFor(type, op.getRule(), why);
+  FailureOr<nx::QuantConfig> config = getQuantConfig(type, op.getRule(), why);
   if (failed(config))
     return failure();
   config->threads = options.threads;
 
   auto elements = cast<ElementsAttr>(constant.getValue());
   std::vector<char> splat;
-  FailureOr<ArrayRef<char>> bytes = rawBytes(elements, splat, why);
+  FailureOr<ArrayRef<char>> bytes = getRawBytes(elements, splat, why);
   if (failed(bytes))
     return failure();
 

@@ -143,6 +143,13 @@ def FP4_QuantizedTensorType : FP4_Type<"QuantizedTensor", "qtensor"> {
 
     /// The named preset this type is exactly, if any ("nvfp4", ...).
     std::optional<StringRef> getPresetName() const;
+
+    /// The type of preset `name` on `shape` with `elementType` (null: the
+    /// preset's default element, f4E2M1FN / f8E4M3FN / !fp4.nf4). Returns
+    /// null, with a reason in `why`, if the preset does not apply.
+    static QuantizedTensorType getPreset(MLIRContext *ctx, StringRef name,
+                                         ArrayRef<int64_t> shape,
+                                         Type elementType, std::string &why);
   }];
 }
 

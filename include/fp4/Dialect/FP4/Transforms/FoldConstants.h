@@ -10,6 +10,10 @@
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
 #include "mlir/IR/PatternMatch.h"
 
+namespace fp4::numerics {
+struct QuantConfig;
+} // namespace fp4::numerics
+
 namespace mlir::fp4 {
 
 struct FoldConstantsOptions {
@@ -30,6 +34,18 @@ FailureOr<ConstantOp> foldQuantizeOfConstant(RewriterBase &rewriter,
                                              QuantizeOp op,
                                              const FoldConstantsOptions &options,
                                              std::string &why);
+
+/// The numerics config that produces `type`'s storage (with `rule`), or a
+/// reason in `why` when no quantizer implements it.
+FailureOr<::fp4::numerics::QuantConfig>
+getQuantConfig(QuantizedTensorType type, std::optional<ScaleRule> rule,
+               std::string &why);
+
+/// The raw little-endian bytes of a dense or (loaded) dense_resource float
+/// constant, used in place; only a splat is expanded, into `storage`.
+FailureOr<ArrayRef<char>> getRawBytes(ElementsAttr attr,
+                                      std::vector<char> &storage,
+                                      std::string &why);
 
 } // namespace mlir::fp4
 

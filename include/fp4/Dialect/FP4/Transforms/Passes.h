@@ -8,6 +8,7 @@
 #define FP4_DIALECT_FP4_TRANSFORMS_PASSES_H
 
 #include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassOptions.h"
 
 namespace mlir {
 class RewritePatternSet;
@@ -18,6 +19,35 @@ namespace fp4 {
 
 #define GEN_PASS_REGISTRATION
 #include "fp4/Dialect/FP4/Transforms/Passes.h.inc"
+
+/// Options of the fp4-quantize-pipeline.
+struct QuantizePipelineOptions
+    : public PassPipelineOptions<QuantizePipelineOptions> {
+  PassOptions::Option<std::string> preset{
+      *this, "preset",
+      llvm::cl::desc("Policy preset: moe-fp4-fp8, nvfp4, nvfp4-weight-only, "
+                     "mxfp4, fp8"),
+      llvm::cl::init("moe-fp4-fp8")};
+  PassOptions::Option<std::string> policy{
+      *this, "policy", llvm::cl::desc("JSON policy file (overrides preset)"),
+      llvm::cl::init("")};
+  PassOptions::Option<std::string> report{
+      *this, "report",
+      llvm::cl::desc("Write the quantization report to this file ('-': stdout)"),
+      llvm::cl::init("")};
+  PassOptions::Option<bool> swizzleScales{
+      *this, "swizzle-scales",
+      llvm::cl::desc("Emit block scales in the Blackwell 128x4 tile layout"),
+      llvm::cl::init(false)};
+};
+
+/// fp4-assign-precision, fp4-quantize-linalg, fp4-fold-constants,
+/// canonicalize: linalg with float weights in, mixed FP4/FP8 out.
+void buildQuantizePipeline(OpPassManager &pm,
+                           const QuantizePipelineOptions &options);
+
+/// Registers the named pipelines (fp4-quantize-pipeline).
+void registerFP4Pipelines();
 
 } // namespace fp4
 } // namespace mlir

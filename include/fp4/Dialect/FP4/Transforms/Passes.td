@@ -53,4 +53,64 @@ def FP4FoldConstants : Pass<"fp4-fold-constants"> {
   ];
 }
 
+def FP4AssignPrecision : Pass<"fp4-assign-precision", "ModuleOp"> {
+  let summary = "Decide the format of every linear layer from a precision policy";
+  let description = [{
+    Finds the linear layers of linalg programs as torch-mlir emits them
+    (`linalg.matmul` / `linalg.batch_matmul` of an activation by
+    `linalg.transpose` of a constant weight `[N, K]` or expert weights
+    `[E, N, K]`, possibly through `linalg.broadcast`, into a zero
+    `linalg.fill`), names each one (the weight constant's `fp4.param_name`
+    attribute or name location) and gives it a structural role:
+
+    * `expert`: the weight has a leading expert dimension `[E, N, K]`;
+    * `router`: a rank-2 weight whose output width equals an expert count;
+    * `lm_head`: the widest layer whose result reaches the function's return;
+    * `attention`: the result or the activation meets an activation-by-
+      activation contraction (attention scores) within a few shape ops;
+    * `linear`: any other.
+
+    The policy (a preset or a JSON file, see docs/policy.md) maps name and
+    role to formats, recorded on the op as `fp4.role`, `fp4.param`,
+    `fp4.weights`, `fp4.activations` and `fp4.reason`. Layers kept in float,
+    or whose shapes a format cannot take, get a remark saying why.
+  }];
+  let options = [
+    Option<"preset", "preset", "std::string", /*default=*/"\"moe-fp4-fp8\"",
+           "Policy preset: moe-fp4-fp8, nvfp4, nvfp4-weight-only, mxfp4, fp8">,
+    Option<"policyFile", "policy", "std::string", /*default=*/"\"\"",
+           "JSON policy file (overrides the preset)">,
+  ];
+  let dependentDialects = ["::mlir::fp4::FP4Dialect"];
+}
+
+def FP4QuantizeLinalg : Pass<"fp4-quantize-linalg", "ModuleOp"> {
+  let summary = "Rewrite the linear layers fp4-assign-precision selected into fp4 ops";
+  let description = [{
+    Replaces each linear layer annotated by `fp4-assign-precision` with
+    `fp4.quantize` of its weight (folded into `fp4.constant` by
+    `fp4-fold-constants`), dynamic `fp4.quantize` of its activation when the
+    decision quantizes activations (per-tensor FP8 or per-block FP4/MX scales
+    derived at run time), and `fp4.scaled_matmul`:
+
+    ```mlir
+    %t = linalg.transpose ins(%w : tensor<128x64xf32>) outs(...) permutation = [1, 0]
+    %y = linalg.matmul ins(%x, %t : tensor<8x64xf32>, tensor<64x128xf32>) outs(%zero : ...)
+    // becomes
+    %wq = fp4.quantize %w : tensor<128x64xf32> -> !fp4.qtensor<128x64xf8E4M3FN, fp8_per_channel>
+    %xq = fp4.quantize %x : tensor<8x64xf32> -> !fp4.qtensor<8x64xf8E4M3FN, fp8>
+    %y = fp4.scaled_matmul %xq, %wq : ... -> tensor<8x128xf32>
+    ```
+
+    With `report`, writes what was decided and what it cost (per layer:
+    name, role, formats, weight bytes before and after, weight SQNR; totals)
+    as JSON plus a table, to a file or `-` (stdout).
+  }];
+  let options = [
+    Option<"report", "report", "std::string", /*default=*/"\"\"",
+           "Write the quantization report to this file ('-': stdout)">,
+  ];
+  let dependentDialects = ["::mlir::fp4::FP4Dialect"];
+}
+
 #endif // FP4_DIALECT_FP4_TRANSFORMS_PASSES_TD

@@ -1,0 +1,42 @@
+//===- LinearLayers.h - linear layers in torch-mlir's linalg ----*- C++ -*-===//
+//
+// Part of fp4-mlir. Private to the fp4 transforms.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FP4_LIB_DIALECT_FP4_TRANSFORMS_LINEARLAYERS_H
+#define FP4_LIB_DIALECT_FP4_TRANSFORMS_LINEARLAYERS_H
+
+#include "fp4/Dialect/FP4/Transforms/Policy.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/Operation.h"
+
+#include <string>
+
+namespace mlir::fp4 {
+
+/// y = x * W^T with a constant weight, as torch-mlir emits nn.Linear:
+/// linalg.matmul(x, transpose(W)) or linalg.batch_matmul(x, transpose(W_e))
+/// or linalg.batch_matmul(x, broadcast(transpose(W))), into a zero fill.
+struct LinearLayer {
+  Operation *op = nullptr;
+  Value activation;          // [M, K] or [B, M, K]
+  arith::ConstantOp weight;  // [N, K] or [E, N, K]
+  std::string name;          // parameter name, empty if unknown
+  int64_t outFeatures = 0;   // N
+  int64_t inFeatures = 0;    // K
+};
+
+/// Matches `op`; on failure `why` says what did not match.
+FailureOr<LinearLayer> matchLinearLayer(Operation *op, std::string &why);
+
+/// The structural role of `layer` among all `layers` of its function.
+Role inferRole(const LinearLayer &layer, ArrayRef<LinearLayer> layers);
+
+/// The parameter name of a weight constant: its `fp4.param_name` attribute,
+/// or its name location.
+std::string parameterName(arith::ConstantOp constant);
+
+} // namespace mlir::fp4
+
+#endif // FP4_LIB_DIALECT_FP4_TRANSFORMS_LINEARLAYERS_H

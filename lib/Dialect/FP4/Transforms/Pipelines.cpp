@@ -1,0 +1,36 @@
+//===- Pipelines.cpp - named fp4 pipelines --------------------------------===//
+//
+// Part of fp4-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fp4/Dialect/FP4/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+using namespace mlir::fp4;
+
+void mlir::fp4::buildQuantizePipeline(OpPassManager &pm,
+                                      const QuantizePipelineOptions &options) {
+  FP4AssignPrecisionOptions assign;
+  assign.preset = options.preset;
+  assign.policyFile = options.policy;
+  pm.addPass(createFP4AssignPrecision(assign));
+  FP4QuantizeLinalgOptions quantize;
+  quantize.report = options.report;
+  pm.addPass(createFP4QuantizeLinalg(quantize));
+  FP4FoldConstantsOptions fold;
+  fold.swizzleScales = options.swizzleScales;
+  pm.addPass(createFP4FoldConstants(fold));
+  pm.addPass(createCanonicalizerPass());
+}
+
+void mlir::fp4::registerFP4Pipelines() {
+  PassPipelineRegistration<QuantizePipelineOptions>(
+      "fp4-quantize-pipeline",
+      "Rewrite linalg linear layers into mixed FP4/FP8 under a precision "
+      "policy, fold the weights, and clean up",
+      buildQuantizePipeline);
+}

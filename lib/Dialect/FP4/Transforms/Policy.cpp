@@ -1,0 +1,290 @@
+//===- Policy.cpp - the precision policy ----------------------------------===//
+//
+// Part of fp4-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fp4/Dialect/FP4/Transforms/Policy.h"
+
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+using namespace mlir;
+using namespace mlir::fp4;
+
+StringRef mlir::fp4::stringifyRole(Role role) {
+  switch (role) {
+  case Role::Expert:
+    return "expert";
+  case Role::Attention:
+    return "attention";
+  case Role::Linear:
+    return "linear";
+  case Role::Router:
+    return "router";
+  case Role::LMHead:
+    return "lm_head";
+  }
+  return "?";
+}
+
+std::optional<Role> mlir::fp4::symbolizeRole(StringRef text) {
+  return llvm::StringSwitch<std::optional<Role>>(text)
+      .Case("expert", Role::Expert)
+      .Case("attention", Role::Attention)
+      .Case("linear", Role::Linear)
+      .Case("router", Role::Router)
+      .Case("lm_head", Role::LMHead)
+      .Default(std::nullopt);
+}
+
+FailureOr<NamePattern> NamePattern::parse(StringRef text, std::string &error) {
+  NamePattern pattern;
+  pattern.text = text.str();
+  if (text.consume_front("re:")) {
+    pattern.regex = std::make_shared<llvm::Regex>(text);
+    std::string regexError;
+    if (!pattern.regex->isValid(regexError)) {
+      error = "bad regular expression '" + text.str() + "': " + regexError;
+      return failure();
+    }
+  }
+  return pattern;
+}
+
+bool NamePattern::matches(StringRef name) const {
+  if (regex)
+    return regex->match(name);
+  // Glob: '*' any run, '?' one character, anchored at both ends.
+  size_t p = 0, t = 0, star = StringRef::npos, mark = 0;
+  while (t < name.size()) {
+    if (p < text.size() && (text[p] == '?' || text[p] == name[t])) {
+      ++p;
+      ++t;
+    } else if (p < text.size() && text[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (star != StringRef::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < text.size() && text[p] == '*')
+    ++p;
+  return p == text.size();
+}
+
+Decision Policy::decide(StringRef name, Role role) const {
+  for (const PolicyRule &rule : rules) {
+    bool nameOk = rule.targets.empty() ||
+                  llvm::any_of(rule.targets, [&](const NamePattern &pattern) {
+                    return !name.empty() && pattern.matches(name);
+                  });
+    bool roleOk = rule.roles.empty() || llvm::is_contained(rule.roles, role);
+    bool ignored = llvm::any_of(rule.ignore, [&](const NamePattern &pattern) {
+      return !name.empty() && pattern.matches(name);
+    });
+    if (!nameOk || !roleOk || ignored)
+      continue;
+    Decision decision{rule.weights, rule.activations, ""};
+    decision.reason = policyName + (rule.line ? ":" + std::to_string(rule.line)
+                                              : std::string());
+    return decision;
+  }
+  return Decision{"keep", "none", policyName + ": no rule matches"};
+}
+
+static bool isWeightFormat(StringRef format) {
+  return llvm::is_contained({"nvfp4", "mxfp4", "mxfp8", "fp8",
+                             "fp8_per_channel", "nf4", "keep"},
+                            format);
+}
+
+static bool isActivationFormat(StringRef format) {
+  return llvm::is_contained({"nvfp4", "mxfp4", "mxfp8", "fp8", "none"}, format);
+}
+
+FailureOr<Policy> Policy::preset(StringRef name, std::string &error) {
+  Policy policy;
+  policy.policyName = "preset " + name.str();
+  auto rule = [](std::vector<Role> roles, StringRef weights,
+                 StringRef activations) {
+    PolicyRule r;
+    r.roles = std::move(roles);
+    r.weights = weights.str();
+    r.activations = activations.str();
+    return r;
+  };
+  // Router, lm_head (and everything that is not a linear contraction:
+  // norms, softmax, embeddings) stay in float in every preset, found by
+  // role or by the usual parameter names.
+  policy.rules.push_back(rule({Role::Router, Role::LMHead}, "keep", "none"));
+  PolicyRule byName = rule({}, "keep", "none");
+  for (const char *text : {"*lm_head*", "*router*", "*.gate.weight"}) {
+    std::string ignored;
+    byName.targets.push_back(*NamePattern::parse(text, ignored));
+  }
+  policy.rules.push_back(byName);
+  if (name == "moe-fp4-fp8") {
+    policy.rules.push_back(rule({Role::Expert}, "nvfp4", "nvfp4"));
+    policy.rules.push_back(
+        rule({Role::Attention, Role::Linear}, "fp8_per_channel", "fp8"));
+    policy.kvCacheFormat = "fp8";
+  } else if (name == "nvfp4") {
+    policy.rules.push_back(rule({}, "nvfp4", "nvfp4"));
+    policy.kvCacheFormat = "fp8";
+  } else if (name == "nvfp4-weight-only") {
+    policy.rules.push_back(rule({}, "nvfp4", "none"));
+  } else if (name == "mxfp4") {
+    policy.rules.push_back(rule({}, "mxfp4", "mxfp4"));
+    policy.kvCacheFormat = "fp8";
+  } else if (name == "fp8") {
+    policy.rules.push_back(rule({}, "fp8_per_channel", "fp8"));
+    policy.kvCacheFormat = "fp8";
+  } else {
+    error = "unknown preset '" + name.str() +
+            "' (expected moe-fp4-fp8, nvfp4, nvfp4-weight-only, mxfp4 or fp8)";
+    return failure();
+  }
+  return policy;
+}
+
+namespace {
+/// Line of the first occurrence of `needle` at or after `from` (1-based).
+int lineOf(StringRef text, StringRef needle, size_t &from) {
+  size_t pos = text.find(needle, from);
+  if (pos == StringRef::npos)
+    return 0;
+  from = pos + needle.size();
+  return 1 + text.take_front(pos).count('\n');
+}
+} // namespace
+
+FailureOr<Policy> Policy::parse(StringRef text, StringRef fileName,
+                                std::string &error) {
+  auto fail = [&](int line, const Twine &message) {
+    error = (fileName + ":" + Twine(line) + ": " + message).str();
+    return failure();
+  };
+  llvm::Expected<llvm::json::Value> json = llvm::json::parse(text);
+  if (!json) {
+    // llvm::json reports "[line:col, byte=N]: message".
+    error = fileName.str() + ": " + llvm::toString(json.takeError());
+    return failure();
+  }
+  const llvm::json::Object *root = json->getAsObject();
+  if (!root)
+    return fail(1, "expects a JSON object with 'rules' and 'kv_cache'");
+  Policy policy;
+  policy.policyName = fileName.str();
+  for (const auto &entry : *root) {
+    StringRef key = entry.first;
+    if (key != "rules" && key != "kv_cache") {
+      size_t from = 0;
+      return fail(lineOf(text, ("\"" + key + "\"").str(), from),
+                  "unknown key '" + key + "' (expected rules, kv_cache)");
+    }
+  }
+  if (const llvm::json::Value *kv = root->get("kv_cache")) {
+    std::optional<StringRef> format = kv->getAsString();
+    size_t from = 0;
+    int line = lineOf(text, "\"kv_cache\"", from);
+    if (!format || !llvm::is_contained({"fp8", "nvfp4", "keep"}, *format))
+      return fail(line, "kv_cache expects \"fp8\", \"nvfp4\" or \"keep\"");
+    policy.kvCacheFormat = format->str();
+  }
+  const llvm::json::Array *rules = root->getArray("rules");
+  if (!rules) {
+    size_t from = 0;
+    return fail(std::max(1, lineOf(text, "\"rules\"", from)),
+                "expects 'rules': a list of rule objects");
+  }
+  // Each rule object is the next '{' after "rules" (rules hold no objects).
+  size_t cursor = 0;
+  lineOf(text, "\"rules\"", cursor);
+  for (const llvm::json::Value &value : *rules) {
+    int line = lineOf(text, "{", cursor);
+    size_t ruleStart = cursor;
+    const llvm::json::Object *object = value.getAsObject();
+    if (!object)
+      return fail(line, "each rule must be an object");
+    PolicyRule rule;
+    rule.line = line;
+    rule.activations = "none";
+    for (const auto &field : *object) {
+      StringRef key = field.first;
+      size_t from = ruleStart;
+      int keyLine = lineOf(text, ("\"" + key + "\"").str(), from);
+      auto strings = [&](std::vector<std::string> &out) -> LogicalResult {
+        const llvm::json::Array *list = field.second.getAsArray();
+        if (!list)
+          return fail(keyLine, "'" + key + "' expects a list of strings");
+        for (const llvm::json::Value &item : *list) {
+          std::optional<StringRef> s = item.getAsString();
+          if (!s)
+            return fail(keyLine, "'" + key + "' expects a list of strings");
+          out.push_back(s->str());
+        }
+        return success();
+      };
+      if (key == "targets" || key == "ignore") {
+        std::vector<std::string> texts;
+        if (failed(strings(texts)))
+          return failure();
+        for (const std::string &t : texts) {
+          std::string why;
+          FailureOr<NamePattern> pattern = NamePattern::parse(t, why);
+          if (failed(pattern))
+            return fail(keyLine, why);
+          (key == "targets" ? rule.targets : rule.ignore).push_back(*pattern);
+        }
+      } else if (key == "roles") {
+        std::vector<std::string> texts;
+        if (failed(strings(texts)))
+          return failure();
+        for (const std::string &t : texts) {
+          std::optional<Role> role = symbolizeRole(t);
+          if (!role)
+            return fail(keyLine, "unknown role '" + t +
+                                     "' (expected expert, attention, linear, "
+                                     "router or lm_head)");
+          rule.roles.push_back(*role);
+        }
+      } else if (key == "weights" || key == "activations") {
+        std::optional<StringRef> format = field.second.getAsString();
+        bool weights = key == "weights";
+        if (!format ||
+            !(weights ? isWeightFormat(*format) : isActivationFormat(*format)))
+          return fail(keyLine,
+                      "unknown " + key + " format '" +
+                          (format ? *format : StringRef("?")) + "' (expected " +
+                          (weights ? "nvfp4, mxfp4, mxfp8, fp8, "
+                                     "fp8_per_channel, nf4 or keep"
+                                   : "nvfp4, mxfp4, mxfp8, fp8 or none") +
+                          ")");
+        (weights ? rule.weights : rule.activations) = format->str();
+      } else {
+        return fail(keyLine, "unknown key '" + key +
+                                 "' in a rule (expected targets, ignore, "
+                                 "roles, weights, activations)");
+      }
+    }
+    if (rule.weights.empty())
+      return fail(line, "a rule needs 'weights' (a format or \"keep\")");
+    policy.rules.push_back(std::move(rule));
+  }
+  return policy;
+}
+
+FailureOr<Policy> Policy::load(StringRef path, std::string &error) {
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer) {
+    error = path.str() + ": cannot open policy file: " +
+            buffer.getError().message();
+    return failure();
+  }
+  return parse((*buffer)->getBuffer(), path, error);
+}

@@ -1,0 +1,318 @@
+//===- QuantizeLinalg.cpp - linear layers to fp4 ops -----------------------===//
+//
+// Part of fp4-mlir. fp4-assign-precision decides, fp4-quantize-linalg
+// rewrites and reports.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LinearLayers.h"
+#include "fp4/Dialect/FP4/IR/FP4Ops.h"
+#include "fp4/Dialect/FP4/Transforms/FoldConstants.h"
+#include "fp4/Dialect/FP4/Transforms/Passes.h"
+#include "fp4/Dialect/FP4/Transforms/Policy.h"
+#include "fp4/Numerics/Quantize.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+
+namespace mlir::fp4 {
+#define GEN_PASS_DEF_FP4ASSIGNPRECISION
+#define GEN_PASS_DEF_FP4QUANTIZELINALG
+#include "fp4/Dialect/FP4/Transforms/Passes.h.inc"
+} // namespace mlir::fp4
+
+using namespace mlir;
+using namespace mlir::fp4;
+namespace nx = ::fp4::numerics;
+
+namespace {
+
+constexpr const char *kRole = "fp4.role";
+constexpr const char *kParam = "fp4.param";
+constexpr const char *kWeights = "fp4.weights";
+constexpr const char *kActivations = "fp4.activations";
+constexpr const char *kReason = "fp4.reason";
+
+/// The quantized types of `layer` under `weights` / `activations`, or why
+/// they do not apply.
+LogicalResult layerTypes(const LinearLayer &layer, StringRef weights,
+                         StringRef activations, QuantizedTensorType &weightType,
+                         QuantizedTensorType &activationType,
+                         std::string &why) {
+  MLIRContext *ctx = layer.op->getContext();
+  auto weight = cast<RankedTensorType>(arith::ConstantOp(layer.weight).getType());
+  weightType = QuantizedTensorType::getPreset(ctx, weights, weight.getShape(),
+                                              Type(), why);
+  if (!weightType)
+    return failure();
+  activationType = {};
+  if (activations != "none") {
+    auto activation = cast<RankedTensorType>(layer.activation.getType());
+    activationType = QuantizedTensorType::getPreset(
+        ctx, activations, activation.getShape(), Type(), why);
+    if (!activationType)
+      return failure();
+    ScalingAttr a = activationType.getScaling(), w = weightType.getScaling();
+    if (a.isPerBlock() && w.isPerBlock() &&
+        a.getBlockSize() != w.getBlockSize()) {
+      why = "activation blocks of " + std::to_string(a.getBlockSize()) +
+            " and weight blocks of " + std::to_string(w.getBlockSize()) +
+            " cannot meet in one block-scaled matmul";
+      return failure();
+    }
+  }
+  return success();
+}
+
+struct FP4AssignPrecisionPass
+    : public mlir::fp4::impl::FP4AssignPrecisionBase<FP4AssignPrecisionPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::string error;
+    FailureOr<Policy> policy = policyFile.empty()
+                                   ? Policy::preset(preset, error)
+                                   : Policy::load(policyFile, error);
+    if (failed(policy)) {
+      module.emitError(error);
+      return signalPassFailure();
+    }
+    Builder b(module.getContext());
+    module->setAttr("fp4.kv_cache", b.getStringAttr(policy->kvCache()));
+    module.walk([&](func::FuncOp func) {
+      SmallVector<LinearLayer> layers;
+      func.walk([&](Operation *op) {
+        if (!isa<linalg::MatmulOp, linalg::BatchMatmulOp>(op))
+          return;
+        std::string why;
+        FailureOr<LinearLayer> layer = matchLinearLayer(op, why);
+        if (succeeded(layer)) {
+          layers.push_back(*layer);
+          return;
+        }
+        // Say why a contraction with a constant operand stays in float.
+        bool hasConstant = llvm::any_of(op->getOperands(), [](Value v) {
+          Operation *def = v.getDefiningOp();
+          while (def && isa<linalg::TransposeOp, linalg::BroadcastOp>(def))
+            def = def->getOperand(0).getDefiningOp();
+          return def && isa<arith::ConstantOp>(def);
+        });
+        if (hasConstant)
+          op->emitRemark("left in float: not a linear layer fp4 can take: ")
+              << why;
+      });
+      for (const LinearLayer &layer : layers) {
+        Role role = inferRole(layer, layers);
+        Decision decision = policy->decide(layer.name, role);
+        Operation *op = layer.op;
+        op->setAttr(kRole, b.getStringAttr(stringifyRole(role)));
+        if (!layer.name.empty())
+          op->setAttr(kParam, b.getStringAttr(layer.name));
+        std::string why;
+        QuantizedTensorType weightType, activationType;
+        if (!decision.keep() &&
+            failed(layerTypes(layer, decision.weights, decision.activations,
+                              weightType, activationType, why))) {
+          decision.reason += "; " + why;
+          decision.weights = "keep";
+          decision.activations = "none";
+        }
+        op->setAttr(kWeights, b.getStringAttr(decision.keep()
+                                                  ? StringRef("keep")
+                                                  : StringRef(decision.weights)));
+        op->setAttr(kActivations, b.getStringAttr(decision.activations));
+        op->setAttr(kReason, b.getStringAttr(decision.reason));
+        if (decision.keep())
+          op->emitRemark("kept in float: ")
+              << (layer.name.empty() ? "" : "'" + layer.name + "' ") << "role "
+              << stringifyRole(role) << " (" << decision.reason << ")";
+      }
+    });
+  }
+};
+
+/// One line of the report.
+struct ReportEntry {
+  std::string name, role, weights, activations, location;
+  int64_t elements = 0, bytesBefore = 0, bytesAfter = 0;
+  double sqnrDb = 0;
+};
+
+/// Bytes of a tensor type's data.
+int64_t tensorBytes(RankedTensorType type) {
+  return type.getNumElements() *
+         static_cast<int64_t>(llvm::divideCeil(type.getElementTypeBitWidth(), 8));
+}
+
+/// SQNR (dB) of quantizing the constant `weight` to `type`, through the
+/// numerics library (so exactly what fp4-fold-constants will store).
+std::optional<double> weightSqnr(arith::ConstantOp weight,
+                                 QuantizedTensorType type) {
+  std::string why;
+  FailureOr<nx::QuantConfig> config = getQuantConfig(type, std::nullopt, why);
+  if (failed(config))
+    return std::nullopt;
+  auto elements = cast<ElementsAttr>(weight.getValue());
+  std::vector<char> splat;
+  FailureOr<ArrayRef<char>> bytes = getRawBytes(elements, splat, why);
+  if (failed(bytes))
+    return std::nullopt;
+  Type floatType = cast<ShapedType>(elements.getType()).getElementType();
+  nx::TensorView view;
+  view.data = bytes->data();
+  view.type = floatType.isF32()   ? nx::InputType::F32
+              : floatType.isF16() ? nx::InputType::F16
+                                  : nx::InputType::BF16;
+  view.cols = type.getShape().back();
+  view.rows = elements.getNumElements() / view.cols;
+  nx::QuantizedTensor q;
+  if (!nx::quantize(view, *config, q).empty())
+    return std::nullopt;
+  std::vector<float> back(view.rows * view.cols), original(back.size());
+  nx::dequantize(q, back.data());
+  double signal = 0, noise = 0;
+  for (size_t i = 0; i < back.size(); ++i) {
+    float x;
+    if (view.type == nx::InputType::F32) {
+      std::memcpy(&x, bytes->data() + 4 * i, 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, bytes->data() + 2 * i, 2);
+      x = view.type == nx::InputType::BF16 ? nx::bf16ToFloat(h)
+                                           : nx::halfToFloat(h);
+    }
+    signal += double(x) * x;
+    noise += (double(x) - back[i]) * (double(x) - back[i]);
+  }
+  return noise == 0 ? INFINITY : 10.0 * std::log10(signal / noise);
+}
+
+struct FP4QuantizeLinalgPass
+    : public mlir::fp4::impl::FP4QuantizeLinalgBase<FP4QuantizeLinalgPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<Operation *> annotated;
+    module.walk([&](Operation *op) {
+      if (op->hasAttr(kWeights))
+        annotated.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    std::vector<ReportEntry> report;
+    int64_t keptBytes = 0;
+    for (Operation *op : annotated) {
+      auto weights = op->getAttrOfType<StringAttr>(kWeights);
+      auto activations = op->getAttrOfType<StringAttr>(kActivations);
+      auto role = op->getAttrOfType<StringAttr>(kRole);
+      std::string why;
+      FailureOr<LinearLayer> layer = matchLinearLayer(op, why);
+      if (failed(layer)) {
+        op->emitRemark("left in float: ") << why;
+        continue;
+      }
+      auto weightTensor = cast<RankedTensorType>(layer->weight.getType());
+      if (weights.getValue() == "keep") {
+        keptBytes += tensorBytes(weightTensor);
+        continue;
+      }
+      QuantizedTensorType weightType, activationType;
+      if (failed(layerTypes(*layer, weights.getValue(),
+                            activations ? activations.getValue() : "none",
+                            weightType, activationType, why))) {
+        op->emitRemark("left in float: ") << why;
+        keptBytes += tensorBytes(weightTensor);
+        continue;
+      }
+      ReportEntry entry;
+      entry.name = layer->name;
+      entry.role = role ? role.str() : "";
+      entry.weights = weights.str();
+      entry.activations = activations ? activations.str() : "none";
+      std::string loc;
+      llvm::raw_string_ostream locStream(loc);
+      op->getLoc().print(locStream);
+      entry.location = loc;
+      entry.elements = weightTensor.getNumElements();
+      entry.bytesBefore = tensorBytes(weightTensor);
+      for (Type part : weightType.getStorageTypes())
+        entry.bytesAfter += tensorBytes(cast<RankedTensorType>(part));
+      if (!this->report.empty()) // SQNR costs a quantization: only on request
+        entry.sqnrDb = weightSqnr(layer->weight, weightType).value_or(NAN);
+      report.push_back(entry);
+
+      rewriter.setInsertionPoint(op);
+      Location opLoc = op->getLoc();
+      Value weightQ = QuantizeOp::create(rewriter, opLoc, weightType,
+                                         layer->weight.getResult(), nullptr);
+      Value lhs = layer->activation;
+      if (activationType)
+        lhs = QuantizeOp::create(rewriter, opLoc, activationType, lhs, nullptr);
+      auto matmul = ScaledMatmulOp::create(
+          rewriter, opLoc, op->getResult(0).getType(), lhs, weightQ);
+      rewriter.replaceOp(op, matmul.getResult());
+    }
+    if (!this->report.empty())
+      writeReport(report, keptBytes);
+  }
+
+  void writeReport(const std::vector<ReportEntry> &entries, int64_t keptBytes) {
+    std::error_code ec;
+    std::unique_ptr<llvm::raw_fd_ostream> file;
+    llvm::raw_ostream *os = &llvm::outs();
+    if (this->report != "-") {
+      file = std::make_unique<llvm::raw_fd_ostream>(this->report, ec);
+      if (ec) {
+        getOperation().emitError("cannot write the report to '")
+            << this->report << "': " << ec.message();
+        return signalPassFailure();
+      }
+      os = file.get();
+    }
+    int64_t before = keptBytes, after = keptBytes;
+    llvm::json::Array layers;
+    for (const ReportEntry &e : entries) {
+      before += e.bytesBefore;
+      after += e.bytesAfter;
+      layers.push_back(llvm::json::Object{
+          {"name", e.name},
+          {"location", e.location},
+          {"role", e.role},
+          {"weights", e.weights},
+          {"activations", e.activations},
+          {"elements", e.elements},
+          {"weight_bytes_before", e.bytesBefore},
+          {"weight_bytes_after", e.bytesAfter},
+          {"weight_sqnr_db", std::isfinite(e.sqnrDb) ? llvm::json::Value(e.sqnrDb)
+                                                     : llvm::json::Value(nullptr)}});
+    }
+    llvm::json::Object root{{"layers", std::move(layers)},
+                            {"kept_weight_bytes", keptBytes},
+                            {"weight_bytes_before", before},
+                            {"weight_bytes_after", after}};
+    *os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root))) << "\n";
+    // The readable table.
+    *os << llvm::formatv("{0,-36} {1,-10} {2,-16} {3,-8} {4,12} {5,12} {6,9}\n",
+                         "layer", "role", "weights", "acts", "bytes before",
+                         "bytes after", "SQNR dB");
+    for (const ReportEntry &e : entries)
+      *os << llvm::formatv("{0,-36} {1,-10} {2,-16} {3,-8} {4,12} {5,12} {6,9:f2}\n",
+                           e.name.empty() ? e.location : e.name, e.role,
+                           e.weights, e.activations, e.bytesBefore,
+                           e.bytesAfter, e.sqnrDb);
+    *os << llvm::formatv("total weights: {0} bytes -> {1} bytes ({2:f2}x smaller; "
+                         "{3} bytes kept in float)\n",
+                         before, after,
+                         after ? double(before) / double(after) : 0.0, keptBytes);
+  }
+
+};
+
+} // namespace
