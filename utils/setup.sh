@@ -4,7 +4,7 @@
 # The README's first command. On a fresh Debian 12 machine: installs LLVM/MLIR
 # 22 and the build tools from Debian's packages (skipped when present), then
 # configures and builds fp4-mlir with CMake + Ninja into build/ (or
-# $FP4_BUILD_DIR) and runs the main job on the bundled example.
+# $FP4_BUILD_DIR) and runs the main job: quantizing the bundled MoE model.
 #
 #===----------------------------------------------------------------------===#
 set -euo pipefail
@@ -37,5 +37,8 @@ cmake -G Ninja -S "$ROOT" -B "$BUILD" \
 echo "== building"
 cmake --build "$BUILD" --target fp4-test-depends
 
-echo "== main job: fp4-opt on the bundled MoE example"
-"$BUILD/bin/fp4-opt" "$ROOT/test/Examples/moe-expert-block.mlir" -canonicalize
+echo "== main job: quantize the bundled MoE block (exported from PyTorch by"
+echo "   torch-mlir) with the default policy and print the report"
+"$BUILD/bin/fp4-opt" "$ROOT/test/Examples/models/moe_block.mlir" \
+  -fp4-quantize-pipeline="preset=moe-fp4-fp8 report=-" -o "$BUILD/moe_block.fp4.mlir"
+echo "== quantized program written to $BUILD/moe_block.fp4.mlir"
