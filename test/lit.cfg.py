@@ -20,12 +20,16 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%fp4_src_root", config.fp4_src_root))
 config.substitutions.append(("%fp4_obj_root", config.fp4_obj_root))
 config.substitutions.append(("%python", config.python_executable))
+lib_dir = os.path.join(os.path.dirname(config.llvm_tools_dir), "lib")
+config.substitutions.append(("%mlir_runner_utils", os.path.join(lib_dir, "libmlir_runner_utils.so")))
+config.substitutions.append(("%mlir_c_runner_utils", os.path.join(lib_dir, "libmlir_c_runner_utils.so")))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.fp4_tools_dir, config.llvm_tools_dir]
 tools = [ToolSubst("fp4-opt", unresolved="fatal"),
+         ToolSubst("mlir-runner", unresolved="fatal"),
          ToolSubst("fp4-quant", unresolved="fatal")]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "fp4/Conversion/Passes.h"
 #include "fp4/Dialect/FP4/IR/FP4Dialect.h"
 #include "fp4/Dialect/FP4/Transforms/Passes.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -17,6 +18,8 @@ int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::fp4::registerFP4Passes();
   mlir::fp4::registerFP4Pipelines();
+  mlir::fp4::registerFP4ConversionPasses();
+  mlir::fp4::registerFP4ConversionPipelines();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);

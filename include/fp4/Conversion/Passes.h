@@ -1,0 +1,37 @@
+//===- Passes.h - fp4 conversions -------------------------------*- C++ -*-===//
+//
+// Part of fp4-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FP4_CONVERSION_PASSES_H
+#define FP4_CONVERSION_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir {
+class RewritePatternSet;
+namespace fp4 {
+
+#define GEN_PASS_DECL
+#include "fp4/Conversion/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "fp4/Conversion/Passes.h.inc"
+
+/// Patterns lowering fp4.dequantize and fp4.scaled_matmul to linalg.
+void populateFP4ToLinalgPatterns(RewritePatternSet &patterns);
+
+/// convert-fp4-to-linalg, then bufferization and the standard lowering of
+/// linalg, arith, math, memref and func to the LLVM dialect.
+void buildLowerToCPUPipeline(OpPassManager &pm);
+void registerFP4ConversionPipelines();
+
+} // namespace fp4
+} // namespace mlir
+
+#endif // FP4_CONVERSION_PASSES_H

@@ -1,0 +1,349 @@
+//===- FP4ToLinalg.cpp - fp4 ops to linalg for the CPU --------------------===//
+//
+// Part of fp4-mlir. Dequantization reads every value from tables computed by
+// the numerics library, so the CPU path decodes exactly as fp4-quant does.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fp4/Conversion/Passes.h"
+#include "fp4/Dialect/FP4/IR/FP4Ops.h"
+#include "fp4/Numerics/ElementFormats.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AffineExpr.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::fp4 {
+#define GEN_PASS_DEF_CONVERTFP4TOLINALG
+#include "fp4/Conversion/Passes.h.inc"
+} // namespace mlir::fp4
+
+using namespace mlir;
+using namespace mlir::fp4;
+namespace nx = ::fp4::numerics;
+
+namespace {
+
+/// The storage parts of a quantized value: packed codes, scales and (two-
+/// level) the global scale.
+struct Storage {
+  Value data, scales, global;
+};
+
+FailureOr<Storage> getStorage(PatternRewriter &rewriter, Location loc,
+                              Value quantized) {
+  if (auto constant = quantized.getDefiningOp<mlir::fp4::ConstantOp>()) {
+    auto materialize = [&](Attribute attr) -> Value {
+      if (!attr)
+        return {};
+      return arith::ConstantOp::create(rewriter, loc, cast<TypedAttr>(attr));
+    };
+    return Storage{materialize(constant.getData()),
+                   materialize(constant.getScales()),
+                   materialize(constant.getGlobalScaleAttr())};
+  }
+  if (auto assemble = quantized.getDefiningOp<AssembleOp>())
+    return Storage{assemble.getData(), assemble.getScales(),
+                   assemble.getGlobalScale()};
+  return failure();
+}
+
+/// A constant f32 table of `decode(code)` for every code.
+Value decodeTable(PatternRewriter &rewriter, Location loc, unsigned numCodes,
+                  llvm::function_ref<float(uint8_t)> decode) {
+  SmallVector<float> values;
+  for (unsigned code = 0; code < numCodes; ++code)
+    values.push_back(decode(static_cast<uint8_t>(code)));
+  auto type = RankedTensorType::get({int64_t(numCodes)}, rewriter.getF32Type());
+  return arith::ConstantOp::create(
+      rewriter, loc, DenseElementsAttr::get(type, ArrayRef<float>(values)));
+}
+
+std::optional<nx::ElementFormat> elementFormatOf(Type type) {
+  if (isa<Float4E2M1FNType>(type))
+    return nx::ElementFormat::E2M1;
+  if (isa<Float8E4M3FNType>(type))
+    return nx::ElementFormat::E4M3;
+  if (isa<Float8E5M2Type>(type))
+    return nx::ElementFormat::E5M2;
+  if (isa<NF4Type>(type))
+    return nx::ElementFormat::NF4;
+  if (isa<E1M2Type>(type))
+    return nx::ElementFormat::E1M2;
+  if (isa<E3M0Type>(type))
+    return nx::ElementFormat::E3M0;
+  return std::nullopt;
+}
+
+/// Expands a quantized tensor of `type` to float32:
+/// value = decode(code) * (decode(scale) * global).
+FailureOr<Value> dequantizeToF32(PatternRewriter &rewriter, Location loc,
+                                 QuantizedTensorType type, Value quantized,
+                                 Operation *user) {
+  ScalingAttr scaling = type.getScaling();
+  if (scaling.isSwizzled())
+    return rewriter.notifyMatchFailure(
+        user, "swizzled scales are for the GPU; the CPU path needs linear ones");
+  FailureOr<Storage> storage = getStorage(rewriter, loc, quantized);
+  if (failed(storage))
+    return rewriter.notifyMatchFailure(
+        user, "the quantized operand does not come from fp4.constant or "
+              "fp4.assemble");
+  std::optional<nx::ElementFormat> format =
+      elementFormatOf(type.getElementType());
+  if (!format)
+    return rewriter.notifyMatchFailure(user, "unknown element format");
+  MLIRContext *ctx = rewriter.getContext();
+  int64_t rank = type.getRank();
+  bool fourBit = type.getElementBitWidth() == 4;
+
+  // Indexing maps over the logical iteration space (d0 .. d{rank-1}).
+  SmallVector<AffineExpr> dims;
+  for (int64_t i = 0; i < rank; ++i)
+    dims.push_back(getAffineDimExpr(i, ctx));
+  SmallVector<AffineExpr> dataExprs(dims);
+  if (fourBit)
+    dataExprs.back() = dims.back().floorDiv(2);
+  SmallVector<AffineExpr> scaleExprs;
+  if (scaling.isPerChannel()) {
+    scaleExprs.push_back(dims[scaling.getAxis()]);
+  } else if (scaling.isPerBlock()) {
+    scaleExprs.assign(dims.begin(), dims.end());
+    scaleExprs[scaling.getAxis()] =
+        dims[scaling.getAxis()].floorDiv(scaling.getBlockSize());
+  }
+  SmallVector<AffineMap> maps = {
+      AffineMap::get(rank, 0, dataExprs, ctx),
+      AffineMap::get(rank, 0, scaleExprs, ctx)};
+  SmallVector<Value> inputs = {storage->data, storage->scales};
+  if (storage->global) {
+    inputs.push_back(storage->global);
+    maps.push_back(AffineMap::get(rank, 0, {}, ctx));
+  }
+  maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
+
+  Value codeTable = decodeTable(rewriter, loc, fourBit ? 16 : 256,
+                                [&](uint8_t code) {
+                                  return nx::decode(*format, code);
+                                });
+  ScaleFormat scaleFormat = scaling.getScaleFormat();
+  Value scaleTable;
+  if (scaleFormat == ScaleFormat::UE4M3)
+    scaleTable = decodeTable(rewriter, loc, 256, nx::decodeUE4M3);
+  else if (scaleFormat == ScaleFormat::UE8M0)
+    scaleTable = decodeTable(rewriter, loc, 256, nx::decodeUE8M0);
+
+  Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+                                       rewriter.getF32Type());
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      rewriter, loc, init.getType(), inputs, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &b, Location l, ValueRange args) {
+        Type i32 = b.getI32Type();
+        // The code: a byte, or one nibble of it (even element low).
+        Value code = arith::ExtUIOp::create(b, l, i32, args[0]);
+        if (fourBit) {
+          Value index = linalg::IndexOp::create(b, l, rank - 1);
+          Value parity = arith::IndexCastOp::create(b, l, i32, index);
+          Value one = arith::ConstantIntOp::create(b, l, i32, 1);
+          Value four = arith::ConstantIntOp::create(b, l, i32, 4);
+          Value fifteen = arith::ConstantIntOp::create(b, l, i32, 15);
+          Value shift = arith::MulIOp::create(
+              b, l, arith::AndIOp::create(b, l, parity, one), four);
+          code = arith::AndIOp::create(
+              b, l, arith::ShRUIOp::create(b, l, code, shift), fifteen);
+        }
+        Value codeIndex =
+            arith::IndexCastOp::create(b, l, b.getIndexType(), code);
+        Value value = tensor::ExtractOp::create(b, l, codeTable, codeIndex);
+        // The scale: a byte format through its table, or a float.
+        Value scale = args[1];
+        if (scaleTable) {
+          Value byte = arith::BitcastOp::create(b, l, b.getI8Type(), scale);
+          Value wide = arith::ExtUIOp::create(b, l, i32, byte);
+          Value scaleIndex =
+              arith::IndexCastOp::create(b, l, b.getIndexType(), wide);
+          scale = tensor::ExtractOp::create(b, l, scaleTable, scaleIndex);
+        } else if (!scale.getType().isF32()) {
+          scale = arith::ExtFOp::create(b, l, b.getF32Type(), scale);
+        }
+        if (storage->global)
+          scale = arith::MulFOp::create(b, l, scale, args[2]);
+        linalg::YieldOp::create(b, l,
+                                arith::MulFOp::create(b, l, value, scale).getResult());
+      });
+  return generic.getResult(0);
+}
+
+/// A float32 view of a matmul operand.
+FailureOr<Value> operandAsF32(PatternRewriter &rewriter, Location loc,
+                              Value operand, Operation *user) {
+  if (auto type = dyn_cast<QuantizedTensorType>(operand.getType()))
+    return dequantizeToF32(rewriter, loc, type, operand, user);
+  return operand; // float tensors are widened inside the contraction
+}
+
+/// Rounds a float32 tensor to `elementType` (round to nearest even).
+Value castTensor(PatternRewriter &rewriter, Location loc, Value input,
+                 Type elementType) {
+  auto type = cast<RankedTensorType>(input.getType());
+  if (type.getElementType() == elementType)
+    return input;
+  Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+                                       elementType);
+  int64_t rank = type.getRank();
+  auto identity = AffineMap::getMultiDimIdentityMap(rank, rewriter.getContext());
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             rewriter, loc, init.getType(), ValueRange{input}, ValueRange{init},
+             ArrayRef<AffineMap>{identity, identity}, iterators,
+             [&](OpBuilder &b, Location l, ValueRange args) {
+               Value narrow = arith::TruncFOp::create(b, l, elementType, args[0]);
+               linalg::YieldOp::create(b, l, narrow);
+             })
+      .getResult(0);
+}
+
+struct DequantizeToLinalg : public OpRewritePattern<DequantizeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(DequantizeOp op,
+                                PatternRewriter &rewriter) const override {
+    FailureOr<Value> f32 = dequantizeToF32(
+        rewriter, op.getLoc(), op.getInput().getType(), op.getInput(), op);
+    if (failed(f32))
+      return failure();
+    rewriter.replaceOp(op, castTensor(rewriter, op.getLoc(), *f32,
+                                      op.getType().getElementType()));
+    return success();
+  }
+};
+
+/// lhs x rhs^T accumulated in float32: out[b, m, n] += lhs[b, m, k] *
+/// rhs[b, n, k] (rhs without b when shared).
+struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ScaledMatmulOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    FailureOr<Value> lhs = operandAsF32(rewriter, loc, op.getLhs(), op);
+    if (failed(lhs))
+      return failure();
+    FailureOr<Value> rhs = operandAsF32(rewriter, loc, op.getRhs(), op);
+    if (failed(rhs))
+      return failure();
+    auto resultType = op.getType();
+    int64_t lhsRank = cast<ShapedType>(lhs->getType()).getRank();
+    int64_t rhsRank = cast<ShapedType>(rhs->getType()).getRank();
+    bool batched = lhsRank == 3;
+    MLIRContext *ctx = rewriter.getContext();
+    int64_t loops = batched ? 4 : 3;
+    auto d = [&](int64_t i) { return getAffineDimExpr(i, ctx); };
+    // Loop order: [b,] m, n, k.
+    int64_t m = batched ? 1 : 0, n = m + 1, k = m + 2;
+    SmallVector<AffineExpr> lhsExprs, rhsExprs, outExprs;
+    if (batched)
+      lhsExprs.push_back(d(0)), outExprs.push_back(d(0));
+    lhsExprs.append({d(m), d(k)});
+    if (rhsRank == 3)
+      rhsExprs.push_back(d(0));
+    rhsExprs.append({d(n), d(k)});
+    outExprs.append({d(m), d(n)});
+    SmallVector<AffineMap> maps = {AffineMap::get(loops, 0, lhsExprs, ctx),
+                                   AffineMap::get(loops, 0, rhsExprs, ctx),
+                                   AffineMap::get(loops, 0, outExprs, ctx)};
+    SmallVector<utils::IteratorType> iterators(loops,
+                                               utils::IteratorType::parallel);
+    iterators.back() = utils::IteratorType::reduction;
+
+    SmallVector<OpFoldResult> outShape;
+    for (int64_t i = 0; i < resultType.getRank(); ++i) {
+      if (resultType.isDynamicDim(i))
+        outShape.push_back(
+            tensor::DimOp::create(rewriter, loc, *lhs, i).getResult());
+      else
+        outShape.push_back(rewriter.getIndexAttr(resultType.getDimSize(i)));
+    }
+    Value empty = tensor::EmptyOp::create(rewriter, loc, outShape,
+                                          rewriter.getF32Type());
+    Value zero = arith::ConstantOp::create(rewriter, loc,
+                                           rewriter.getF32FloatAttr(0.0f));
+    Value acc = linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
+    auto contraction = linalg::GenericOp::create(
+        rewriter, loc, acc.getType(), ValueRange{*lhs, *rhs}, ValueRange{acc},
+        maps, iterators, [&](OpBuilder &b, Location l, ValueRange args) {
+          Value a = args[0], w = args[1];
+          if (!a.getType().isF32())
+            a = arith::ExtFOp::create(b, l, b.getF32Type(), a);
+          if (!w.getType().isF32())
+            w = arith::ExtFOp::create(b, l, b.getF32Type(), w);
+          Value product = arith::MulFOp::create(b, l, a, w);
+          linalg::YieldOp::create(
+              b, l, arith::AddFOp::create(b, l, args[2], product).getResult());
+        });
+    rewriter.replaceOp(op, castTensor(rewriter, loc, contraction.getResult(0),
+                                      resultType.getElementType()));
+    return success();
+  }
+};
+
+struct ConvertFP4ToLinalgPass
+    : public mlir::fp4::impl::ConvertFP4ToLinalgBase<ConvertFP4ToLinalgPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateFP4ToLinalgPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+    // Anything left of fp4 is something the CPU path cannot take yet.
+    WalkResult result = getOperation()->walk([](Operation *op) {
+      if (!isa<FP4Dialect>(op->getDialect()))
+        return WalkResult::advance();
+      if (isa<mlir::fp4::ConstantOp, AssembleOp>(op) && op->use_empty())
+        return WalkResult::advance();
+      op->emitError("convert-fp4-to-linalg: cannot lower this op to the CPU "
+                    "yet")
+          << (isa<QuantizeOp>(op)
+                  ? " (run-time quantization of activations is not supported "
+                    "on the CPU path yet; use a weight-only policy such as "
+                    "nvfp4-weight-only)"
+                  : " (its quantized operands must come from fp4.constant or "
+                    "fp4.assemble, with linear scales)");
+      return WalkResult::interrupt();
+    });
+    if (result.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void mlir::fp4::populateFP4ToLinalgPatterns(RewritePatternSet &patterns) {
+  patterns.add<DequantizeToLinalg, ScaledMatmulToLinalg>(
+      patterns.getContext());
+}
+
+void mlir::fp4::buildLowerToCPUPipeline(OpPassManager &pm) {
+  // Parsed from text: the upstream passes are registered by name.
+  const char *pipeline =
+      "convert-fp4-to-linalg,canonicalize,"
+      "one-shot-bufferize{bufferize-function-boundaries},"
+      "convert-linalg-to-loops,expand-strided-metadata,lower-affine,"
+      "convert-scf-to-cf,convert-cf-to-llvm,convert-math-to-llvm,"
+      "convert-arith-to-llvm,convert-index-to-llvm,finalize-memref-to-llvm,"
+      "convert-func-to-llvm,reconcile-unrealized-casts";
+  if (failed(parsePassPipeline(pipeline, pm)))
+    llvm::report_fatal_error("fp4-lower-to-cpu: bad pipeline text");
+}
+
+void mlir::fp4::registerFP4ConversionPipelines() {
+  PassPipelineRegistration<>(
+      "fp4-lower-to-cpu",
+      "Lower a module with fp4 ops to the LLVM dialect for the CPU "
+      "(convert-fp4-to-linalg, bufferization, loops, LLVM)",
+      buildLowerToCPUPipeline);
+}

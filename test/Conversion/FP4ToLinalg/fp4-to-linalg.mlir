@@ -1,0 +1,45 @@
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-linalg -verify-diagnostics | FileCheck %s
+
+// A W4A16 linear layer: the NVFP4 weight is expanded through exact decode
+// tables (16 E2M1 values, 256 UE4M3 values) and multiplied by the global
+// scale; the contraction is lhs x rhs^T in float32, rounded once to bf16.
+// CHECK-LABEL: func.func @w4a16
+// CHECK-DAG: %[[CODES:.*]] = arith.constant dense<[0.000000e+00, 5.000000e-01, 1.000000e+00, 1.500000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00, 6.000000e+00, -0.000000e+00, -5.000000e-01, -1.000000e+00, -1.500000e+00, -2.000000e+00, -3.000000e+00, -4.000000e+00, -6.000000e+00]> : tensor<16xf32>
+// CHECK-DAG: %[[DATA:.*]] = arith.constant dense<{{.*}}> : tensor<8x16xi8>
+// CHECK: %[[W:.*]] = linalg.generic {{.*}} ins(%[[DATA]], %{{.*}}, %{{.*}} : tensor<8x16xi8>, tensor<8x2xf8E4M3FN>, tensor<f32>)
+// CHECK: linalg.index 1
+// CHECK: arith.shrui
+// CHECK: tensor.extract %[[CODES]]
+// CHECK: arith.bitcast %{{.*}} : f8E4M3FN to i8
+// CHECK: arith.mulf
+// CHECK: %[[ACC:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]{{.*}} ins(%{{.*}}, %[[W]] : tensor<4x32xbf16>, tensor<8x32xf32>)
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: linalg.generic {{.*}} ins(%[[ACC]] : tensor<4x8xf32>) outs(%{{.*}} : tensor<4x8xbf16>)
+// CHECK: arith.truncf
+// CHECK-NOT: fp4.
+func.func @w4a16(%x: tensor<4x32xbf16>) -> tensor<4x8xbf16> {
+  %w = fp4.constant data(dense<18> : tensor<8x16xi8>) scales(dense<2.0> : tensor<8x2xf8E4M3FN>) global_scale(dense<0.5> : tensor<f32>) : !fp4.qtensor<8x32xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<4x32xbf16>, !fp4.qtensor<8x32xf4E2M1FN, nvfp4> -> tensor<4x8xbf16>
+  return %y : tensor<4x8xbf16>
+}
+
+// -----
+
+// Expert-batched FP8 weights with per-tensor scales, through fp4.assemble.
+// CHECK-LABEL: func.func @experts
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]{{.*}} ins(%arg1, %arg2 : tensor<2x8x32xi8>, tensor<f32>)
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]
+func.func @experts(%x: tensor<2x4x32xf32>, %d: tensor<2x8x32xi8>, %s: tensor<f32>) -> tensor<2x4x8xf32> {
+  %w = fp4.assemble %d, %s : tensor<2x8x32xi8>, tensor<f32> -> !fp4.qtensor<2x8x32xf8E4M3FN, fp8>
+  %y = fp4.scaled_matmul %x, %w : tensor<2x4x32xf32>, !fp4.qtensor<2x8x32xf8E4M3FN, fp8> -> tensor<2x4x8xf32>
+  return %y : tensor<2x4x8xf32>
+}
+
+// -----
+
+func.func @activation(%x: tensor<4x32xf32>, %w: tensor<8x32xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{convert-fp4-to-linalg: cannot lower this op to the CPU yet (run-time quantization of activations is not supported on the CPU path yet; use a weight-only policy such as nvfp4-weight-only)}}
+  %q = fp4.quantize %x : tensor<4x32xf32> -> !fp4.qtensor<4x32xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %q, %w : !fp4.qtensor<4x32xf4E2M1FN, nvfp4>, tensor<8x32xf32> -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}
