@@ -303,11 +303,16 @@ struct ConvertFP4ToLinalgPass
     WalkResult result = getOperation()->walk([](Operation *op) {
       if (!isa<FP4Dialect>(op->getDialect()))
         return WalkResult::advance();
-      if (isa<mlir::fp4::ConstantOp, AssembleOp>(op) && op->use_empty())
+      // Storage producers are reported at their consumers.
+      if (isa<mlir::fp4::ConstantOp, AssembleOp>(op))
         return WalkResult::advance();
+      bool runtimeQuantize =
+          isa<QuantizeOp>(op) || llvm::any_of(op->getOperands(), [](Value v) {
+            return v.getDefiningOp<QuantizeOp>() != nullptr;
+          });
       op->emitError("convert-fp4-to-linalg: cannot lower this op to the CPU "
                     "yet")
-          << (isa<QuantizeOp>(op)
+          << (runtimeQuantize
                   ? " (run-time quantization of activations is not supported "
                     "on the CPU path yet; use a weight-only policy such as "
                     "nvfp4-weight-only)"

@@ -373,6 +373,20 @@ def export(module, inputs, filename, description):
     return module
 
 
+def save_io(name, inputs, outputs):
+    """The example inputs and PyTorch's outputs, for the CPU integration tests
+    (Inputs/<name>.input<i>.npy, Inputs/<name>.torch<i>.npy)."""
+    import numpy as np
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Inputs")
+    os.makedirs(folder, exist_ok=True)
+    if isinstance(outputs, torch.Tensor):
+        outputs = (outputs,)
+    for i, t in enumerate(inputs):
+        np.save(os.path.join(folder, f"{name}.input{i}.npy"), t.numpy())
+    for i, t in enumerate(outputs):
+        np.save(os.path.join(folder, f"{name}.torch{i}.npy"), t.numpy())
+
+
 def main():
     torch.manual_seed(0)
     llama = LlamaBlock()
@@ -382,6 +396,9 @@ def main():
     v_cache = torch.randn(1, HEADS, CACHE_LEN, HEAD_DIM)
     export(llama, (input_ids, k_cache, v_cache), "llama_block.mlir",
            "A Llama-style decoder block with a KV cache, embedding and lm_head.")
+    with torch.no_grad():
+        save_io("llama_block", (input_ids, k_cache, v_cache),
+                llama.eval()(input_ids, k_cache, v_cache))
 
     torch.manual_seed(1)
     stacked = MoEBlock(per_expert=False)
@@ -403,6 +420,7 @@ def main():
            "A Mixtral-style MoE block, stacked expert weights (batch_matmul).")
     export(per_expert, (x,), "moe_block_per_expert.mlir",
            "The same MoE block with per-expert nn.Linear modules w1/w2/w3.")
+    save_io("moe_block", (x,), a)
 
 
 if __name__ == "__main__":

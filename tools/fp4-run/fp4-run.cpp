@@ -1,0 +1,260 @@
+//===- fp4-run.cpp - run a module on the CPU through the JIT --------------===//
+//
+// Part of fp4-mlir.
+//
+//   fp4-run model.mlir --entry forward --input x.npy [--input ...]
+//           [--output y.npy ...] [--quantize PIPELINE-OPTIONS] [--repeat N]
+//
+// Lowers the module with fp4-lower-to-cpu (after fp4-quantize-pipeline when
+// --quantize is given), JIT-compiles it, calls the entry function on the
+// .npy inputs and writes each result to an .npy file, with timing lines.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fp4/Conversion/Passes.h"
+#include "fp4/Dialect/FP4/IR/FP4Dialect.h"
+#include "fp4/Dialect/FP4/Transforms/Passes.h"
+#include "fp4/Support/Npy.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <chrono>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"),
+                                      cl::Required);
+static cl::opt<std::string> entry("entry", cl::desc("Function to call"),
+                                  cl::init("forward"));
+static cl::list<std::string> inputs("input", cl::desc("An argument (.npy), in order"));
+static cl::list<std::string> outputs("output", cl::desc("Where to write each result (.npy)"));
+static cl::opt<std::string> quantize(
+    "quantize",
+    cl::desc("Run fp4-quantize-pipeline first, with these options "
+             "(e.g. 'preset=nvfp4-weight-only')"),
+    cl::init(""));
+static cl::opt<bool> quantizeDefault("quantize-default",
+                                     cl::desc("Run fp4-quantize-pipeline with its defaults first"),
+                                     cl::init(false));
+static cl::opt<unsigned> repeat("repeat", cl::desc("Calls to time"), cl::init(1));
+
+namespace {
+
+[[noreturn]] void fail(const Twine &message) {
+  llvm::errs() << "fp4-run: error: " << message << "\n";
+  std::exit(1);
+}
+
+/// A memref descriptor of any rank: {allocated, aligned, offset, sizes[R],
+/// strides[R]}, all 8 bytes wide.
+struct Descriptor {
+  std::vector<int64_t> words;
+  explicit Descriptor(int64_t rank) : words(3 + 2 * rank) {}
+  void set(void *data, ArrayRef<int64_t> shape) {
+    int64_t rank = shape.size();
+    words[0] = words[1] = reinterpret_cast<int64_t>(data);
+    words[2] = 0;
+    int64_t stride = 1;
+    for (int64_t i = rank - 1; i >= 0; --i) {
+      words[3 + i] = shape[i];
+      words[3 + rank + i] = stride;
+      stride *= shape[i];
+    }
+  }
+};
+
+std::optional<::fp4::DType> dtypeOf(Type type) {
+  if (type.isF32())
+    return ::fp4::DType::F32;
+  if (type.isF16())
+    return ::fp4::DType::F16;
+  if (type.isBF16())
+    return ::fp4::DType::BF16;
+  if (type.isInteger(64))
+    return ::fp4::DType::I64;
+  if (type.isInteger(32))
+    return ::fp4::DType::I32;
+  if (type.isInteger(8))
+    return ::fp4::DType::I8;
+  return std::nullopt;
+}
+
+double seconds(std::chrono::steady_clock::time_point a,
+               std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  registerAllPasses();
+  mlir::fp4::registerFP4Passes();
+  mlir::fp4::registerFP4Pipelines();
+  mlir::fp4::registerFP4ConversionPasses();
+  mlir::fp4::registerFP4ConversionPipelines();
+  cl::ParseCommandLineOptions(argc, argv, "fp4-mlir JIT runner\n");
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerAllToLLVMIRTranslations(registry);
+  registry.insert<mlir::fp4::FP4Dialect>();
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  auto start = std::chrono::steady_clock::now();
+  llvm::SourceMgr sourceMgr;
+  OwningOpRef<ModuleOp> module =
+      parseSourceFile<ModuleOp>(inputFile, sourceMgr, &context);
+  if (!module)
+    fail("cannot parse '" + inputFile + "'");
+
+  auto func = module->lookupSymbol<func::FuncOp>(entry);
+  if (!func)
+    fail("no function '" + entry + "' in " + inputFile);
+  FunctionType type = func.getFunctionType();
+  if (type.getNumInputs() != inputs.size())
+    fail("'" + entry + "' takes " + Twine(type.getNumInputs()) +
+         " arguments, got " + Twine(inputs.size()) + " --input files");
+  if (!outputs.empty() && outputs.size() != type.getNumResults())
+    fail("'" + entry + "' returns " + Twine(type.getNumResults()) +
+         " results, got " + Twine(outputs.size()) + " --output files");
+
+  // Read and check every input against the signature.
+  std::vector<::fp4::NdArray> arrays(inputs.size());
+  std::vector<Descriptor> argDescs;
+  for (auto [i, argType] : llvm::enumerate(type.getInputs())) {
+    auto tensor = dyn_cast<RankedTensorType>(argType);
+    if (!tensor || !tensor.hasStaticShape())
+      fail("argument " + Twine(i) + " of '" + entry +
+           "' is not a statically shaped tensor");
+    std::string error;
+    if (!::fp4::readNpy(inputs[i], arrays[i], error))
+      fail(error);
+    std::optional<::fp4::DType> want = dtypeOf(tensor.getElementType());
+    if (!want || arrays[i].dtype != *want ||
+        arrays[i].shape != std::vector<int64_t>(tensor.getShape().begin(),
+                                                tensor.getShape().end())) {
+      std::string text;
+      llvm::raw_string_ostream os(text);
+      os << tensor;
+      fail(inputs[i] + ": expected " + text + " data, got " +
+           ::fp4::dtypeName(arrays[i].dtype) + " of another shape or type");
+    }
+    argDescs.emplace_back(tensor.getRank());
+    argDescs.back().set(arrays[i].bytes.data(), tensor.getShape());
+  }
+  SmallVector<RankedTensorType> resultTypes;
+  for (Type result : type.getResults()) {
+    auto tensor = dyn_cast<RankedTensorType>(result);
+    if (!tensor || !tensor.hasStaticShape() || !dtypeOf(tensor.getElementType()))
+      fail("the results of '" + entry +
+           "' must be statically shaped tensors of f32, f16, bf16 or integers");
+    resultTypes.push_back(tensor);
+  }
+
+  // Lower: optionally quantize, then to LLVM for the CPU.
+  func->setAttr("llvm.emit_c_interface", UnitAttr::get(&context));
+  PassManager pm(&context);
+  if (quantizeDefault || !quantize.empty()) {
+    std::string text = "fp4-quantize-pipeline{" + quantize + "}";
+    if (failed(parsePassPipeline(text, pm)))
+      fail("bad --quantize options '" + quantize + "'");
+  }
+  mlir::fp4::buildLowerToCPUPipeline(pm);
+  if (failed(pm.run(*module)))
+    fail("lowering '" + inputFile + "' for the CPU failed (see the errors above)");
+
+  ExecutionEngineOptions options;
+  options.transformer = makeOptimizingTransformer(3, 0, nullptr);
+  // memref.copy and friends lower to calls into MLIR's C runner utilities.
+  SmallVector<StringRef> libs = {FP4_MLIR_C_RUNNER_UTILS};
+  options.sharedLibPaths = libs;
+  auto engine = ExecutionEngine::create(*module, options);
+  if (!engine)
+    fail("JIT compilation failed: " + llvm::toString(engine.takeError()));
+  auto compiled = std::chrono::steady_clock::now();
+  llvm::errs() << "fp4-run: compiled " << inputFile << " in "
+               << llvm::format("%.2f", seconds(start, compiled)) << " s\n";
+
+  // Results come back through one struct of descriptors (several results) or
+  // one descriptor.
+  int64_t resultWords = 0;
+  for (RankedTensorType t : resultTypes)
+    resultWords += 3 + 2 * t.getRank();
+  std::vector<int64_t> resultBuffer(std::max<int64_t>(resultWords, 1));
+  SmallVector<void *> argPointers;
+  for (Descriptor &d : argDescs)
+    argPointers.push_back(d.words.data());
+  SmallVector<void *> packed;
+  void *resultPointer = resultBuffer.data();
+  if (!resultTypes.empty())
+    packed.push_back(&resultPointer);
+  for (void *&pointer : argPointers)
+    packed.push_back(&pointer);
+
+  double best = 1e30;
+  for (unsigned r = 0; r < std::max(1u, unsigned(repeat)); ++r) {
+    auto before = std::chrono::steady_clock::now();
+    if (llvm::Error error =
+            (*engine)->invokePacked("_mlir_ciface_" + entry, packed))
+      fail("calling '" + entry + "' failed: " + llvm::toString(std::move(error)));
+    best = std::min(best, seconds(before, std::chrono::steady_clock::now()));
+  }
+  llvm::errs() << "fp4-run: " << entry << " ran in "
+               << llvm::format("%.3f", best * 1e3) << " ms"
+               << (repeat > 1 ? " (best of " + std::to_string(repeat) + ")" : "")
+               << "\n";
+
+  // Copy each result out (following its strides) and write it.
+  int64_t word = 0;
+  for (auto [i, t] : llvm::enumerate(resultTypes)) {
+    int64_t rank = t.getRank();
+    const int64_t *d = resultBuffer.data() + word;
+    word += 3 + 2 * rank;
+    ::fp4::NdArray out;
+    out.dtype = *dtypeOf(t.getElementType());
+    out.shape.assign(t.getShape().begin(), t.getShape().end());
+    size_t size = ::fp4::dtypeSize(out.dtype);
+    out.bytes.resize(out.numElements() * size);
+    const char *base = reinterpret_cast<const char *>(d[1]) + d[2] * size;
+    for (int64_t linear = 0; linear < out.numElements(); ++linear) {
+      int64_t rest = linear, offset = 0;
+      for (int64_t dim = rank - 1; dim >= 0; --dim) {
+        offset += (rest % d[3 + dim]) * d[3 + rank + dim];
+        rest /= d[3 + dim];
+      }
+      std::memcpy(&out.bytes[linear * size], base + offset * size, size);
+    }
+    if (i < outputs.size()) {
+      std::string error;
+      if (!::fp4::writeNpy(outputs[i], out, error))
+        fail(error);
+    } else if (out.dtype == ::fp4::DType::F32) {
+      // No --output: print a short summary.
+      const float *v = out.data<float>();
+      llvm::outs() << "result " << i << ": [";
+      for (int64_t k = 0; k < std::min<int64_t>(8, out.numElements()); ++k)
+        llvm::outs() << (k ? ", " : "") << v[k];
+      llvm::outs() << (out.numElements() > 8 ? ", ...]" : "]") << "\n";
+    }
+  }
+  return 0;
+}
