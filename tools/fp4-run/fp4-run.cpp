@@ -14,6 +14,7 @@
 #include "fp4/Conversion/Passes.h"
 #include "fp4/Dialect/FP4/IR/FP4Dialect.h"
 #include "fp4/Dialect/FP4/Transforms/Passes.h"
+#include "fp4/Runtime/CPURuntime.h"
 #include "fp4/Support/Npy.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
@@ -190,6 +191,19 @@ int main(int argc, char **argv) {
   auto engine = ExecutionEngine::create(*module, options);
   if (!engine)
     fail("JIT compilation failed: " + llvm::toString(engine.takeError()));
+  // Run-time quantization calls the numerics library linked into this tool.
+  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap symbols;
+    auto add = [&](const char *name, void *address) {
+      symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                                 llvm::JITSymbolFlags::Exported};
+    };
+    add("_mlir_ciface_fp4rt_quantize_byte_scales",
+        reinterpret_cast<void *>(&_mlir_ciface_fp4rt_quantize_byte_scales));
+    add("_mlir_ciface_fp4rt_quantize_f32_scales",
+        reinterpret_cast<void *>(&_mlir_ciface_fp4rt_quantize_f32_scales));
+    return symbols;
+  });
   auto compiled = std::chrono::steady_clock::now();
   llvm::errs() << "fp4-run: compiled " << inputFile << " in "
                << llvm::format("%.2f", seconds(start, compiled)) << " s\n";

@@ -24,13 +24,19 @@ def ConvertFP4ToLinalg : Pass<"convert-fp4-to-linalg", "ModuleOp"> {
 
     `fp4.scaled_matmul` becomes a float32 contraction `lhs x rhs^T` (plain,
     batched, or batched against shared weights) into a zero fill, rounded
-    once to the result element type. Quantized values must come from
-    `fp4.constant` or `fp4.assemble`. Not yet supported (an error says so):
-    run-time `fp4.quantize` of activations, quantized function arguments and
-    swizzled scale layouts.
+    once to the result element type. Quantized values come from
+    `fp4.constant`, `fp4.assemble` or a run-time `fp4.quantize` (of a
+    statically shaped activation), which becomes a call into the CPU runtime
+    (`fp4rt_quantize_*`, lib/Runtime) so that activations are quantized by
+    the numerics library itself. Not supported (an error says so): quantized
+    function arguments, dynamic shapes at run-time quantization and swizzled
+    scale layouts.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::bufferization::BufferizationDialect",
+                           "::mlir::func::FuncDialect",
                            "::mlir::linalg::LinalgDialect",
+                           "::mlir::memref::MemRefDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 

@@ -7,7 +7,12 @@
 
 #include "fp4/Conversion/Passes.h"
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
+#include "fp4/Dialect/FP4/Transforms/FoldConstants.h"
 #include "fp4/Numerics/ElementFormats.h"
+#include "fp4/Numerics/Quantize.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -34,6 +39,95 @@ struct Storage {
   Value data, scales, global;
 };
 
+constexpr const char *kQuantizeByteScales = "fp4rt_quantize_byte_scales";
+constexpr const char *kQuantizeF32Scales = "fp4rt_quantize_f32_scales";
+
+/// Widens a float tensor to float32 (exact for f16/bf16).
+Value widenToF32(PatternRewriter &rewriter, Location loc, Value input) {
+  auto type = cast<RankedTensorType>(input.getType());
+  if (type.getElementType().isF32())
+    return input;
+  Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+                                       rewriter.getF32Type());
+  int64_t rank = type.getRank();
+  auto identity = AffineMap::getMultiDimIdentityMap(rank, rewriter.getContext());
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             rewriter, loc, init.getType(), ValueRange{input}, ValueRange{init},
+             ArrayRef<AffineMap>{identity, identity}, iterators,
+             [&](OpBuilder &b, Location l, ValueRange args) {
+               linalg::YieldOp::create(
+                   b, l, arith::ExtFOp::create(b, l, b.getF32Type(), args[0])
+                             .getResult());
+             })
+      .getResult(0);
+}
+
+/// Run-time quantization (activations): a call into the CPU runtime, which
+/// runs the numerics library, on buffers that become the storage tensors.
+FailureOr<Storage> quantizeAtRunTime(PatternRewriter &rewriter, Location loc,
+                                     QuantizeOp op) {
+  QuantizedTensorType type = op.getType();
+  std::string why;
+  FailureOr<::fp4::numerics::QuantConfig> config =
+      getQuantConfig(type, op.getRule(), why);
+  if (failed(config) || !type.hasStaticShape() ||
+      type.getScaling().isSwizzled())
+    return failure();
+  auto memrefOf = [](RankedTensorType t) {
+    return MemRefType::get(t.getShape(), t.getElementType());
+  };
+  auto unranked = [&](Value memref) -> Value {
+    auto element = cast<MemRefType>(memref.getType()).getElementType();
+    return memref::CastOp::create(rewriter, loc,
+                                  UnrankedMemRefType::get(element, 0), memref);
+  };
+  Value input = widenToF32(rewriter, loc, op.getInput());
+  auto inputType = cast<RankedTensorType>(input.getType());
+  Value inputBuffer = bufferization::ToBufferOp::create(
+      rewriter, loc, memrefOf(inputType), input, /*readOnly=*/true);
+  RankedTensorType dataType = type.getDataType();
+  RankedTensorType scalesType = type.getScalesType();
+  bool byteScales = config->scaleFormat() == ::fp4::numerics::ScaleFormat::UE4M3 ||
+                    config->scaleFormat() == ::fp4::numerics::ScaleFormat::UE8M0;
+  if (byteScales) // the runtime writes raw bytes; dequantization reads them
+    scalesType = RankedTensorType::get(scalesType.getShape(),
+                                       rewriter.getI8Type());
+  Value data = memref::AllocOp::create(rewriter, loc, memrefOf(dataType));
+  Value scales = memref::AllocOp::create(rewriter, loc, memrefOf(scalesType));
+  Value global;
+  if (RankedTensorType globalType = type.getGlobalScaleType())
+    global = memref::AllocOp::create(rewriter, loc, memrefOf(globalType));
+  auto i32 = [&](int64_t v) -> Value {
+    return arith::ConstantIntOp::create(rewriter, loc, rewriter.getI32Type(), v);
+  };
+  SmallVector<Value> args = {unranked(inputBuffer), unranked(data),
+                             unranked(scales)};
+  if (byteScales) {
+    if (!global) // a one-element placeholder the runtime leaves alone
+      global = memref::AllocOp::create(
+          rewriter, loc, MemRefType::get({}, rewriter.getF32Type()));
+    args.push_back(unranked(global));
+  }
+  args.append({i32(int(config->scheme)), i32(int(config->element)),
+               i32(int(config->rule))});
+  if (!byteScales)
+    args.push_back(i32(config->perChannel));
+  func::CallOp::create(rewriter, loc,
+                       byteScales ? kQuantizeByteScales : kQuantizeF32Scales,
+                       TypeRange{}, args);
+  auto toTensor = [&](Value memref, RankedTensorType t) -> Value {
+    return bufferization::ToTensorOp::create(rewriter, loc, t, memref,
+                                             /*restrict=*/true,
+                                             /*writable=*/true);
+  };
+  Storage storage{toTensor(data, dataType), toTensor(scales, scalesType), {}};
+  if (RankedTensorType globalType = type.getGlobalScaleType())
+    storage.global = toTensor(global, globalType);
+  return storage;
+}
+
 FailureOr<Storage> getStorage(PatternRewriter &rewriter, Location loc,
                               Value quantized) {
   if (auto constant = quantized.getDefiningOp<mlir::fp4::ConstantOp>()) {
@@ -49,6 +143,8 @@ FailureOr<Storage> getStorage(PatternRewriter &rewriter, Location loc,
   if (auto assemble = quantized.getDefiningOp<AssembleOp>())
     return Storage{assemble.getData(), assemble.getScales(),
                    assemble.getGlobalScale()};
+  if (auto quantize = quantized.getDefiningOp<QuantizeOp>())
+    return quantizeAtRunTime(rewriter, loc, quantize);
   return failure();
 }
 
@@ -164,7 +260,10 @@ FailureOr<Value> dequantizeToF32(PatternRewriter &rewriter, Location loc,
         // The scale: a byte format through its table, or a float.
         Value scale = args[1];
         if (scaleTable) {
-          Value byte = arith::BitcastOp::create(b, l, b.getI8Type(), scale);
+          Value byte = scale.getType().isInteger(8)
+                           ? scale
+                           : arith::BitcastOp::create(b, l, b.getI8Type(), scale)
+                                 .getResult();
           Value wide = arith::ExtUIOp::create(b, l, i32, byte);
           Value scaleIndex =
               arith::IndexCastOp::create(b, l, b.getIndexType(), wide);
@@ -295,6 +394,27 @@ struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
 struct ConvertFP4ToLinalgPass
     : public mlir::fp4::impl::ConvertFP4ToLinalgBase<ConvertFP4ToLinalgPass> {
   void runOnOperation() override {
+    ModuleOp module = getOperation();
+    // The runtime entry points run-time quantization calls.
+    bool needsRuntime = false;
+    module.walk([&](QuantizeOp) { needsRuntime = true; });
+    if (needsRuntime) {
+      OpBuilder b(module.getBodyRegion());
+      MLIRContext *ctx = &getContext();
+      auto f32 = UnrankedMemRefType::get(Float32Type::get(ctx), 0);
+      auto i8 = UnrankedMemRefType::get(IntegerType::get(ctx, 8), 0);
+      auto i32 = IntegerType::get(ctx, 32);
+      auto declare = [&](StringRef name, ArrayRef<Type> types) {
+        if (module.lookupSymbol(name))
+          return;
+        auto func = func::FuncOp::create(b, module.getLoc(), name,
+                                         FunctionType::get(ctx, types, {}));
+        func.setPrivate();
+        func->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+      };
+      declare(kQuantizeByteScales, {f32, i8, i8, f32, i32, i32, i32});
+      declare(kQuantizeF32Scales, {f32, i8, f32, i32, i32, i32, i32});
+    }
     RewritePatternSet patterns(&getContext());
     populateFP4ToLinalgPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
@@ -313,9 +433,9 @@ struct ConvertFP4ToLinalgPass
       op->emitError("convert-fp4-to-linalg: cannot lower this op to the CPU "
                     "yet")
           << (runtimeQuantize
-                  ? " (run-time quantization of activations is not supported "
-                    "on the CPU path yet; use a weight-only policy such as "
-                    "nvfp4-weight-only)"
+                  ? " (run-time quantization on the CPU needs a statically "
+                    "shaped activation, linear scales and a scheme the "
+                    "numerics library implements)"
                   : " (its quantized operands must come from fp4.constant or "
                     "fp4.assemble, with linear scales)");
       return WalkResult::interrupt();

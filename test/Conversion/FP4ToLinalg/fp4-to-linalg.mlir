@@ -37,9 +37,28 @@ func.func @experts(%x: tensor<2x4x32xf32>, %d: tensor<2x8x32xi8>, %s: tensor<f32
 
 // -----
 
+// Run-time quantization of an activation: a call into the CPU runtime (the
+// numerics library) fills the storage buffers, which dequantization reads.
+// CHECK-LABEL: func.func private @fp4rt_quantize_byte_scales(memref<*xf32>, memref<*xi8>, memref<*xi8>, memref<*xf32>, i32, i32, i32) attributes {llvm.emit_c_interface}
+// CHECK-LABEL: func.func @activation
+// CHECK: %[[IN:.*]] = bufferization.to_buffer %{{.*}} read_only : tensor<4x32xf32> to memref<4x32xf32>
+// CHECK: %[[DATA:.*]] = memref.alloc() : memref<4x16xi8>
+// CHECK: %[[SCALES:.*]] = memref.alloc() : memref<4x2xi8>
+// CHECK: %[[GLOBAL:.*]] = memref.alloc() : memref<f32>
+// CHECK: call @fp4rt_quantize_byte_scales(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c0_i32, %c0_i32, %c0_i32)
+// CHECK: bufferization.to_tensor %[[DATA]] restrict writable
+// CHECK: linalg.generic
 func.func @activation(%x: tensor<4x32xf32>, %w: tensor<8x32xf32>) -> tensor<4x8xf32> {
-  // expected-error @+1 {{convert-fp4-to-linalg: cannot lower this op to the CPU yet (run-time quantization of activations is not supported on the CPU path yet; use a weight-only policy such as nvfp4-weight-only)}}
   %q = fp4.quantize %x : tensor<4x32xf32> -> !fp4.qtensor<4x32xf4E2M1FN, nvfp4>
   %y = fp4.scaled_matmul %q, %w : !fp4.qtensor<4x32xf4E2M1FN, nvfp4>, tensor<8x32xf32> -> tensor<4x8xf32>
   return %y : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @dynamic_activation(%x: tensor<?x32xf32>, %w: tensor<8x32xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{convert-fp4-to-linalg: cannot lower this op to the CPU yet (run-time quantization on the CPU needs a statically shaped activation, linear scales and a scheme the numerics library implements)}}
+  %q = fp4.quantize %x : tensor<?x32xf32> -> !fp4.qtensor<?x32xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %q, %w : !fp4.qtensor<?x32xf4E2M1FN, nvfp4>, tensor<8x32xf32> -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
 }

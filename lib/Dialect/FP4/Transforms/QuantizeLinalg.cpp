@@ -115,6 +115,17 @@ struct FP4AssignPrecisionPass
         op->setAttr(kRole, b.getStringAttr(stringifyRole(role)));
         if (!layer.name.empty())
           op->setAttr(kParam, b.getStringAttr(layer.name));
+        // The dialect's per-channel scaling has one axis, so on stacked
+        // experts [E, N, K] it would share a row's scale across experts:
+        // fall back to one scale per tensor.
+        if (decision.weights == "fp8_per_channel" &&
+            cast<RankedTensorType>(
+                arith::ConstantOp(layer.weight).getType())
+                    .getRank() == 3) {
+          decision.weights = "fp8";
+          decision.reason += "; per-tensor scale: per-channel scales of "
+                             "stacked [E, N, K] experts are not supported";
+        }
         std::string why;
         QuantizedTensorType weightType, activationType;
         if (!decision.keep() &&
