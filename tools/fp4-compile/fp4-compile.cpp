@@ -1,0 +1,175 @@
+//===- fp4-compile.cpp - compile a module into a runnable artifact --------===//
+//
+// Part of fp4-mlir.
+//
+//   fp4-compile model.mlir --target=cpu [--quantize OPTIONS] -o model.so
+//   fp4-compile model.mlir --emit=mlir|llvm|obj -o OUT
+//
+// The shared library exports, for every public function @f of the module,
+// the C entry point
+//
+//   void _mlir_ciface_f(Results *out, Memref_0 *arg0, Memref_1 *arg1, ...);
+//
+// where each Memref_r is MLIR's ranked memref descriptor
+// { T *allocated, T *aligned, int64_t offset, int64_t sizes[r],
+//   int64_t strides[r] } and `out` points to one such descriptor (one
+// result) or to a struct of them (several results); docs/runtime.md.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fp4/Conversion/Passes.h"
+#include "fp4/Dialect/FP4/IR/FP4Dialect.h"
+#include "fp4/Dialect/FP4/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <cstdlib>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"),
+                                      cl::Required);
+static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
+                                       cl::Required);
+static cl::opt<std::string> target("target", cl::desc("cpu (GPU targets arrive with issues #6 and #7)"),
+                                   cl::init("cpu"));
+static cl::opt<std::string> emit("emit", cl::desc("so (default), obj, llvm or mlir"),
+                                 cl::init("so"));
+static cl::opt<std::string> quantize(
+    "quantize", cl::desc("Run fp4-quantize-pipeline first with these options"),
+    cl::init(""));
+static cl::opt<bool> quantizeDefault(
+    "quantize-default", cl::desc("Run fp4-quantize-pipeline with its defaults first"),
+    cl::init(false));
+
+[[noreturn]] static void fail(const llvm::Twine &message) {
+  llvm::errs() << "fp4-compile: error: " << message << "\n";
+  std::exit(1);
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  registerAllPasses();
+  mlir::fp4::registerFP4Passes();
+  mlir::fp4::registerFP4Pipelines();
+  mlir::fp4::registerFP4ConversionPasses();
+  mlir::fp4::registerFP4ConversionPipelines();
+  cl::ParseCommandLineOptions(argc, argv, "fp4-mlir compile driver\n");
+
+  if (target != "cpu")
+    fail("target '" + target + "' is not supported yet: use --target=cpu "
+         "(the Blackwell and Hopper targets arrive with the NVVM lowering)");
+  if (emit != "so" && emit != "obj" && emit != "llvm" && emit != "mlir")
+    fail("--emit expects so, obj, llvm or mlir, got '" + emit + "'");
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerAllToLLVMIRTranslations(registry);
+  registry.insert<mlir::fp4::FP4Dialect>();
+  MLIRContext context(registry);
+
+  llvm::SourceMgr sourceMgr;
+  OwningOpRef<ModuleOp> module =
+      parseSourceFile<ModuleOp>(inputFile, sourceMgr, &context);
+  if (!module)
+    fail("cannot parse '" + inputFile + "'");
+  for (auto func : module->getOps<func::FuncOp>())
+    if (func.isPublic() && !func.isExternal())
+      func->setAttr("llvm.emit_c_interface", UnitAttr::get(&context));
+
+  PassManager pm(&context);
+  if (quantizeDefault || !quantize.empty())
+    if (failed(parsePassPipeline("fp4-quantize-pipeline{" + quantize + "}", pm)))
+      fail("bad --quantize options '" + quantize + "'");
+  mlir::fp4::buildLowerToCPUPipeline(pm);
+  if (failed(pm.run(*module)))
+    fail("lowering '" + inputFile + "' for the CPU failed (see the errors above)");
+
+  std::error_code ec;
+  if (emit == "mlir") {
+    llvm::ToolOutputFile out(outputFile, ec, llvm::sys::fs::OF_Text);
+    if (ec)
+      fail(outputFile + ": " + ec.message());
+    module->print(out.os());
+    out.keep();
+    return 0;
+  }
+
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(*module, llvmContext);
+  if (!llvmModule)
+    fail("translation to LLVM IR failed");
+  std::string tripleText = llvm::sys::getProcessTriple(), error;
+  llvm::Triple triple(tripleText);
+  const llvm::Target *llvmTarget = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!llvmTarget)
+    fail("no LLVM target for " + tripleText + ": " + error);
+  std::unique_ptr<llvm::TargetMachine> machine(llvmTarget->createTargetMachine(
+      triple, "generic", "", llvm::TargetOptions(), llvm::Reloc::PIC_));
+  llvmModule->setTargetTriple(triple);
+  llvmModule->setDataLayout(machine->createDataLayout());
+  if (llvm::Error err = makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
+    fail("LLVM optimization failed: " + llvm::toString(std::move(err)));
+
+  if (emit == "llvm") {
+    llvm::ToolOutputFile out(outputFile, ec, llvm::sys::fs::OF_Text);
+    if (ec)
+      fail(outputFile + ": " + ec.message());
+    llvmModule->print(out.os(), nullptr);
+    out.keep();
+    return 0;
+  }
+
+  std::string objectFile = emit == "obj" ? outputFile.getValue() : outputFile + ".o";
+  {
+    llvm::ToolOutputFile out(objectFile, ec, llvm::sys::fs::OF_None);
+    if (ec)
+      fail(objectFile + ": " + ec.message());
+    llvm::legacy::PassManager codegen;
+    if (machine->addPassesToEmitFile(codegen, out.os(), nullptr,
+                                     llvm::CodeGenFileType::ObjectFile))
+      fail("the target cannot emit object files");
+    codegen.run(*llvmModule);
+    out.keep();
+  }
+  if (emit == "obj")
+    return 0;
+
+  // Link: the runtime archives (PIC), MLIR's C runner utilities (memref
+  // copies), libstdc++ for the runtime.
+  std::string command = "c++ -shared -o '" + outputFile.getValue() + "' '" +
+                        objectFile + "' " + FP4_RUNTIME_ARCHIVES + " -L" +
+                        FP4_MLIR_LIBRARY_DIR + " -lmlir_c_runner_utils -Wl,-rpath," +
+                        FP4_MLIR_LIBRARY_DIR + " -lpthread";
+  int status = std::system(command.c_str());
+  llvm::sys::fs::remove(objectFile);
+  if (status != 0)
+    fail("linking failed: " + command);
+  return 0;
+}
