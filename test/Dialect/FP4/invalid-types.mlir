@@ -141,7 +141,7 @@ func.func private @f(!fp4.qtensor<4x64x!fp4.nf4, #fp4.scaling<block, axis = 1, s
 
 // -----
 
-// expected-error @+1 {{unknown preset 'nvfp8', expected nvfp4, mxfp4, mxfp8, fp8, fp8_per_channel, nf4 or a #fp4.scaling attribute}}
+// expected-error @+1 {{unknown preset 'nvfp8', expected nvfp4, mxfp4, mxfp8, fp8, fp8_per_channel, fp8_per_row, nf4 or a #fp4.scaling attribute}}
 func.func private @f(!fp4.qtensor<4x32xf4E2M1FN, nvfp8>)
 
 // -----

@@ -11,6 +11,7 @@
 // CHECK-SAME: !fp4.qtensor<128x256xf8E4M3FN, fp8>
 // CHECK-SAME: !fp4.qtensor<128x256xf8E5M2, fp8_per_channel>
 // CHECK-SAME: !fp4.qtensor<128x256x!fp4.nf4, nf4>
+// CHECK-SAME: !fp4.qtensor<4x128x256xf8E4M3FN, fp8_per_row>
 func.func private @presets(
     !fp4.qtensor<128x256xf4E2M1FN, nvfp4>,
     !fp4.qtensor<128x256xf4E2M1FN, mxfp4>,
@@ -18,7 +19,8 @@ func.func private @presets(
     !fp4.qtensor<128x256xf8E5M2, mxfp8>,
     !fp4.qtensor<128x256xf8E4M3FN, fp8>,
     !fp4.qtensor<128x256xf8E5M2, fp8_per_channel>,
-    !fp4.qtensor<128x256x!fp4.nf4, nf4>)
+    !fp4.qtensor<128x256x!fp4.nf4, nf4>,
+    !fp4.qtensor<4x128x256xf8E4M3FN, #fp4.scaling<block, axis = 2, size = 256, scale = f32>>)
 
 // The full form of a preset prints as the preset.
 // CHECK-LABEL: func.func private @full_forms_of_presets(

@@ -56,34 +56,51 @@ struct Preset {
   StringRef expectedElement; // for diagnostics
   bool (*acceptsElement)(Type);
   int64_t minRank;
-  ScalingAttr (*scaling)(MLIRContext *, int64_t rank);
+  /// The scaling on a tensor of `shape` (null if the shape cannot take it).
+  ScalingAttr (*scaling)(MLIRContext *, ArrayRef<int64_t> shape);
 };
 } // namespace
 
 static const Preset kPresets[] = {
     {"nvfp4", "f4E2M1FN", [](Type t) { return isa<Float4E2M1FNType>(t); }, 1,
-     [](MLIRContext *ctx, int64_t rank) {
+     [](MLIRContext *ctx, ArrayRef<int64_t> shape) {
+       int64_t rank = shape.size();
        return ScalingAttr::getPerBlock(ctx, rank - 1, 16, ScaleFormat::UE4M3,
                                        ScaleFormat::F32);
      }},
     {"mxfp4", "f4E2M1FN", [](Type t) { return isa<Float4E2M1FNType>(t); }, 1,
-     [](MLIRContext *ctx, int64_t rank) {
+     [](MLIRContext *ctx, ArrayRef<int64_t> shape) {
+       int64_t rank = shape.size();
        return ScalingAttr::getPerBlock(ctx, rank - 1, 32, ScaleFormat::UE8M0);
      }},
     {"mxfp8", "f8E4M3FN or f8E5M2", isFP8, 1,
-     [](MLIRContext *ctx, int64_t rank) {
+     [](MLIRContext *ctx, ArrayRef<int64_t> shape) {
+       int64_t rank = shape.size();
        return ScalingAttr::getPerBlock(ctx, rank - 1, 32, ScaleFormat::UE8M0);
      }},
     {"fp8", "f8E4M3FN or f8E5M2", isFP8, 1,
-     [](MLIRContext *ctx, int64_t) {
+     [](MLIRContext *ctx, ArrayRef<int64_t>) {
        return ScalingAttr::get(ctx, ScaleFormat::F32);
      }},
     {"fp8_per_channel", "f8E4M3FN or f8E5M2", isFP8, 2,
-     [](MLIRContext *ctx, int64_t rank) {
+     [](MLIRContext *ctx, ArrayRef<int64_t> shape) {
+       int64_t rank = shape.size();
        return ScalingAttr::getPerChannel(ctx, rank - 2, ScaleFormat::F32);
      }},
+    // One FP32 scale per row of the [..., K] view: blocks as long as the
+    // last dimension (per token for activations and KV caches, per expert
+    // and output channel for stacked [E, N, K] weights).
+    {"fp8_per_row", "f8E4M3FN or f8E5M2", isFP8, 1,
+     [](MLIRContext *ctx, ArrayRef<int64_t> shape) {
+       int64_t rank = shape.size();
+       if (ShapedType::isDynamic(shape.back()) || shape.back() <= 0)
+         return ScalingAttr();
+       return ScalingAttr::getPerBlock(ctx, rank - 1, shape.back(),
+                                       ScaleFormat::F32);
+     }},
     {"nf4", "!fp4.nf4", [](Type t) { return isa<NF4Type>(t); }, 1,
-     [](MLIRContext *ctx, int64_t rank) {
+     [](MLIRContext *ctx, ArrayRef<int64_t> shape) {
+       int64_t rank = shape.size();
        return ScalingAttr::getPerBlock(ctx, rank - 1, 64, ScaleFormat::F32);
      }},
 };
@@ -99,7 +116,7 @@ std::optional<StringRef> QuantizedTensorType::getPresetName() const {
   for (const Preset &preset : kPresets) {
     if (getRank() < preset.minRank || !preset.acceptsElement(getElementType()))
       continue;
-    if (preset.scaling(getContext(), getRank()) == getScaling())
+    if (preset.scaling(getContext(), getShape()) == getScaling())
       return preset.name;
   }
   return std::nullopt;
@@ -113,7 +130,8 @@ QuantizedTensorType QuantizedTensorType::getPreset(MLIRContext *ctx,
   const Preset *preset = lookupPreset(name);
   if (!preset) {
     why = "unknown scheme '" + name.str() +
-          "' (expected nvfp4, mxfp4, mxfp8, fp8, fp8_per_channel or nf4)";
+          "' (expected nvfp4, mxfp4, mxfp8, fp8, fp8_per_channel, fp8_per_row "
+          "or nf4)";
     return {};
   }
   if (!elementType) {
@@ -133,7 +151,11 @@ QuantizedTensorType QuantizedTensorType::getPreset(MLIRContext *ctx,
   // The constraints a preset can still violate (checked here so that no
   // diagnostic is emitted): a static, divisible blocked dimension and an even
   // last dimension for 4-bit codes.
-  ScalingAttr scaling = preset->scaling(ctx, rank);
+  ScalingAttr scaling = preset->scaling(ctx, shape);
+  if (!scaling) {
+    why = "scheme '" + name.str() + "' needs a static last dimension";
+    return {};
+  }
   int64_t last = shape.back();
   if (ShapedType::isDynamic(last) ||
       (scaling.isPerBlock() && last % scaling.getBlockSize() != 0) ||
@@ -174,8 +196,8 @@ Type QuantizedTensorType::parse(AsmParser &parser) {
     if (!preset) {
       parser.emitError(schemeLoc, "unknown preset '")
           << presetName
-          << "', expected nvfp4, mxfp4, mxfp8, fp8, fp8_per_channel, nf4 or "
-             "a #fp4.scaling attribute";
+          << "', expected nvfp4, mxfp4, mxfp8, fp8, fp8_per_channel, "
+             "fp8_per_row, nf4 or a #fp4.scaling attribute";
       return {};
     }
     if (!preset->acceptsElement(elementType)) {
@@ -190,7 +212,12 @@ Type QuantizedTensorType::parse(AsmParser &parser) {
           << shape.size();
       return {};
     }
-    scaling = preset->scaling(ctx, shape.size());
+    scaling = preset->scaling(ctx, shape);
+    if (!scaling) {
+      parser.emitError(schemeLoc, "preset '")
+          << presetName << "' needs a static last dimension";
+      return {};
+    }
   } else {
     Attribute attr;
     if (parser.parseAttribute(attr))

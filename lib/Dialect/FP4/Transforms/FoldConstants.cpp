@@ -54,6 +54,12 @@ mlir::fp4::getQuantConfig(QuantizedTensorType type,
   } else if (fp8 && block == 32 && scale == ScaleFormat::UE8M0) {
     config = *nx::QuantConfig::forScheme(nx::Scheme::MXFP8);
     config.element = fp8Element;
+  } else if (fp8 && block && block == type.getShape().back() &&
+             scale == ScaleFormat::F32) {
+    // Blocks as long as a row: one scale per row, the library's per-channel.
+    config = *nx::QuantConfig::forScheme(nx::Scheme::FP8);
+    config.element = fp8Element;
+    config.perChannel = true;
   } else if (fp8 && !block && scale == ScaleFormat::F32) {
     config = *nx::QuantConfig::forScheme(nx::Scheme::FP8);
     config.element = fp8Element;

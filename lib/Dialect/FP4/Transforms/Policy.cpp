@@ -99,12 +99,13 @@ Decision Policy::decide(StringRef name, Role role) const {
 
 static bool isWeightFormat(StringRef format) {
   return llvm::is_contained({"nvfp4", "mxfp4", "mxfp8", "fp8",
-                             "fp8_per_channel", "nf4", "keep"},
+                             "fp8_per_channel", "fp8_per_row", "nf4", "keep"},
                             format);
 }
 
 static bool isActivationFormat(StringRef format) {
-  return llvm::is_contained({"nvfp4", "mxfp4", "mxfp8", "fp8", "none"}, format);
+  return llvm::is_contained(
+      {"nvfp4", "mxfp4", "mxfp8", "fp8", "fp8_per_row", "none"}, format);
 }
 
 FailureOr<Policy> Policy::preset(StringRef name, std::string &error) {
@@ -262,8 +263,9 @@ FailureOr<Policy> Policy::parse(StringRef text, StringRef fileName,
                       "unknown " + key + " format '" +
                           (format ? *format : StringRef("?")) + "' (expected " +
                           (weights ? "nvfp4, mxfp4, mxfp8, fp8, "
-                                     "fp8_per_channel, nf4 or keep"
-                                   : "nvfp4, mxfp4, mxfp8, fp8 or none") +
+                                     "fp8_per_channel, fp8_per_row, nf4 or keep"
+                                   : "nvfp4, mxfp4, mxfp8, fp8, fp8_per_row or "
+                                     "none") +
                           ")");
         (weights ? rule.weights : rule.activations) = format->str();
       } else {

@@ -115,16 +115,16 @@ struct FP4AssignPrecisionPass
         op->setAttr(kRole, b.getStringAttr(stringifyRole(role)));
         if (!layer.name.empty())
           op->setAttr(kParam, b.getStringAttr(layer.name));
-        // The dialect's per-channel scaling has one axis, so on stacked
-        // experts [E, N, K] it would share a row's scale across experts:
-        // fall back to one scale per tensor.
+        // Per-channel scaling has one axis, so on stacked experts [E, N, K]
+        // it would share a row's scale across experts: one scale per
+        // (expert, output channel) is fp8_per_row.
         if (decision.weights == "fp8_per_channel" &&
             cast<RankedTensorType>(
                 arith::ConstantOp(layer.weight).getType())
                     .getRank() == 3) {
-          decision.weights = "fp8";
-          decision.reason += "; per-tensor scale: per-channel scales of "
-                             "stacked [E, N, K] experts are not supported";
+          decision.weights = "fp8_per_row";
+          decision.reason += "; fp8_per_row: one scale per expert and output "
+                             "channel";
         }
         std::string why;
         QuantizedTensorType weightType, activationType;

@@ -10,7 +10,7 @@
 // RUN: not fp4-opt %s -fp4-assign-precision=preset=int4 2>&1 | FileCheck %s --check-prefix=PRESET
 
 // KEY: policy-unknown-key.json:4: unknown key 'weight' in a rule (expected targets, ignore, roles, weights, activations)
-// FORMAT: policy-bad-format.json:5: unknown weights format 'int4' (expected nvfp4, mxfp4, mxfp8, fp8, fp8_per_channel, nf4 or keep)
+// FORMAT: policy-bad-format.json:5: unknown weights format 'int4' (expected nvfp4, mxfp4, mxfp8, fp8, fp8_per_channel, fp8_per_row, nf4 or keep)
 // REGEX: policy-bad-regex.json:3: bad regular expression 'proj('
 // ROLE: policy-bad-role.json:4: unknown role 'mlp' (expected expert, attention, linear, router or lm_head)
 // SYNTAX: policy-syntax.json: [3:

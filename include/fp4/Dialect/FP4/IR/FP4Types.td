@@ -70,6 +70,7 @@ def FP4_QuantizedTensorType : FP4_Type<"QuantizedTensor", "qtensor"> {
     !fp4.qtensor<128x256xf8E5M2, mxfp8>
     !fp4.qtensor<128x256xf8E4M3FN, fp8>
     !fp4.qtensor<128x256xf8E4M3FN, fp8_per_channel>
+    !fp4.qtensor<8x128x256xf8E4M3FN, fp8_per_row>
     !fp4.qtensor<128x256x!fp4.nf4, nf4>
     ```
 
@@ -83,6 +84,7 @@ def FP4_QuantizedTensorType : FP4_Type<"QuantizedTensor", "qtensor"> {
     | `mxfp8` | `f8E4M3FN` or `f8E5M2` | blocks of 32, `ue8m0` |
     | `fp8` | `f8E4M3FN` or `f8E5M2` | per-tensor `f32` |
     | `fp8_per_channel` | `f8E4M3FN` or `f8E5M2` | per-channel `f32` along axis `rank - 2` (rank >= 2) |
+    | `fp8_per_row` | `f8E4M3FN` or `f8E5M2` | one `f32` scale per row: blocks as long as the (static) last dimension |
     | `nf4` | `!fp4.nf4` | blocks of 64, `f32` (absmax) |
 
     The printer uses the preset name whenever the type is exactly a preset.
@@ -109,8 +111,9 @@ def FP4_QuantizedTensorType : FP4_Type<"QuantizedTensor", "qtensor"> {
       `!fp4.e1m2`, `!fp4.e3m0`);
     * `!fp4.nf4` needs per-block `f32` scales;
     * a preset name fits its element type (`nvfp4` and `mxfp4` need
-      `f4E2M1FN`, `mxfp8`, `fp8` and `fp8_per_channel` an FP8 element, `nf4`
-      `!fp4.nf4`) and the rank it needs.
+      `f4E2M1FN`, `mxfp8`, `fp8`, `fp8_per_channel` and `fp8_per_row` an FP8
+      element, `nf4` `!fp4.nf4`), the rank it needs, and (`fp8_per_row`) a
+      static last dimension.
   }];
   let parameters = (ins
     ArrayRefParameter<"int64_t">:$shape,
