@@ -323,6 +323,23 @@ struct DequantizeToLinalg : public OpRewritePattern<DequantizeOp> {
   }
 };
 
+/// The storage parts of a quantized value become its tensors.
+struct DisassembleToStorage : public OpRewritePattern<DisassembleOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(DisassembleOp op,
+                                PatternRewriter &rewriter) const override {
+    FailureOr<Storage> storage =
+        getStorage(rewriter, op.getLoc(), op.getInput());
+    if (failed(storage))
+      return rewriter.notifyMatchFailure(op, "unknown producer");
+    SmallVector<Value> parts = {storage->data, storage->scales};
+    if (op.getGlobalScale())
+      parts.push_back(storage->global);
+    rewriter.replaceOp(op, parts);
+    return success();
+  }
+};
+
 /// lhs x rhs^T accumulated in float32: out[b, m, n] += lhs[b, m, k] *
 /// rhs[b, n, k] (rhs without b when shared).
 struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
@@ -448,7 +465,7 @@ struct ConvertFP4ToLinalgPass
 } // namespace
 
 void mlir::fp4::populateFP4ToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<DequantizeToLinalg, ScaledMatmulToLinalg>(
+  patterns.add<DequantizeToLinalg, DisassembleToStorage, ScaledMatmulToLinalg>(
       patterns.getContext());
 }
 

@@ -113,4 +113,41 @@ def FP4QuantizeLinalg : Pass<"fp4-quantize-linalg", "ModuleOp"> {
   let dependentDialects = ["::mlir::fp4::FP4Dialect"];
 }
 
+def FP4QuantizeKVCache : Pass<"fp4-quantize-kv-cache", "ModuleOp"> {
+  let summary = "Store KV caches in FP8, quantized at the write, dequantized at the read";
+  let description = [{
+    A KV cache is a function argument that the function updates with one
+    `tensor.insert_slice` (the new keys or values), reads through
+    `tensor.extract_slice` of the updated cache, and returns. With the
+    format `fp8` (from `format`, else the module's `fp4.kv_cache` set by
+    `fp4-assign-precision`), the cache crosses the function boundary in the
+    storage form of `fp8_per_row` (E4M3 codes as `i8`, one FP32 scale per
+    row, i.e. per token and head): the argument becomes two arguments (codes,
+    scales) and so does the result. Inside, the new entries are quantized
+    (`fp4.quantize`), inserted into both storage parts, and the updated cache
+    is dequantized where the attention reads it.
+
+    ```mlir
+    // before: %arg1 : tensor<1x4x32x16xf32>
+    %c = tensor.insert_slice %k into %arg1[0, 0, 8, 0] [1, 4, 8, 16] [1, 1, 1, 1]
+    // after: %arg1 : tensor<1x4x32x16xi8>, %arg2 : tensor<1x4x32x1xf32>
+    %kq = fp4.quantize %k : ... -> !fp4.qtensor<1x4x8x16xf8E4M3FN, fp8_per_row>
+    %kd, %ks = fp4.disassemble %kq : ...
+    %d = tensor.insert_slice %kd into %arg1[0, 0, 8, 0] [1, 4, 8, 16] [1, 1, 1, 1]
+    %s = tensor.insert_slice %ks into %arg2[0, 0, 8, 0] [1, 4, 8, 1] [1, 1, 1, 1]
+    %c = fp4.dequantize (fp4.assemble %d, %s) ...
+    ```
+
+    Each cache gets a remark with its bytes per token before and after.
+    `nvfp4` caches are not supported yet (a two-level scale cannot be
+    updated a few tokens at a time); `keep` leaves caches alone.
+  }];
+  let options = [
+    Option<"format", "format", "std::string", /*default=*/"\"\"",
+           "fp8 or keep (default: the module's fp4.kv_cache)">,
+  ];
+  let dependentDialects = ["::mlir::fp4::FP4Dialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // FP4_DIALECT_FP4_TRANSFORMS_PASSES_TD

@@ -1,0 +1,168 @@
+//===- QuantizeKVCache.cpp - KV caches stored in FP8 ----------------------===//
+//
+// Part of fp4-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fp4/Dialect/FP4/IR/FP4Ops.h"
+#include "fp4/Dialect/FP4/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::fp4 {
+#define GEN_PASS_DEF_FP4QUANTIZEKVCACHE
+#include "fp4/Dialect/FP4/Transforms/Passes.h.inc"
+} // namespace mlir::fp4
+
+using namespace mlir;
+using namespace mlir::fp4;
+
+namespace {
+
+/// A cache argument: updated by one insert_slice whose result is only read
+/// (extract_slice) and returned.
+struct Cache {
+  unsigned argIndex;
+  tensor::InsertSliceOp update;
+  SmallVector<unsigned> resultIndices;
+};
+
+std::optional<Cache> matchCache(func::FuncOp func, BlockArgument arg) {
+  auto type = dyn_cast<RankedTensorType>(arg.getType());
+  if (!type || !type.hasStaticShape() || !isa<FloatType>(type.getElementType()))
+    return std::nullopt;
+  if (!arg.hasOneUse())
+    return std::nullopt;
+  auto update = dyn_cast<tensor::InsertSliceOp>(*arg.getUsers().begin());
+  if (!update || update.getDest() != arg || !update.hasUnitStride() ||
+      update.getSourceType().getRank() != type.getRank())
+    return std::nullopt;
+  Cache cache{arg.getArgNumber(), update, {}};
+  for (OpOperand &use : update.getResult().getUses()) {
+    if (isa<tensor::ExtractSliceOp>(use.getOwner()))
+      continue;
+    if (isa<func::ReturnOp>(use.getOwner())) {
+      cache.resultIndices.push_back(use.getOperandNumber());
+      continue;
+    }
+    return std::nullopt;
+  }
+  if (cache.resultIndices.size() != 1)
+    return std::nullopt;
+  return cache;
+}
+
+struct FP4QuantizeKVCachePass
+    : public mlir::fp4::impl::FP4QuantizeKVCacheBase<FP4QuantizeKVCachePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::string kvFormat = format;
+    if (kvFormat.empty())
+      if (auto attr = module->getAttrOfType<StringAttr>("fp4.kv_cache"))
+        kvFormat = attr.str();
+    if (kvFormat.empty() || kvFormat == "keep")
+      return;
+    if (kvFormat != "fp8") {
+      module.emitError("fp4-quantize-kv-cache: format '")
+          << kvFormat << "' is not supported (use fp8 or keep)";
+      return signalPassFailure();
+    }
+    MLIRContext *ctx = &getContext();
+    for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>())) {
+      if (func.isExternal())
+        continue;
+      // Collect first: rewriting changes the argument numbering.
+      SmallVector<Cache> caches;
+      for (BlockArgument arg : func.getArguments())
+        if (std::optional<Cache> cache = matchCache(func, arg))
+          caches.push_back(*cache);
+      // Last argument first, so earlier indices stay valid.
+      for (Cache &cache : llvm::reverse(caches))
+        rewrite(func, cache, ctx);
+    }
+  }
+
+  void rewrite(func::FuncOp func, Cache &cache, MLIRContext *ctx) {
+    BlockArgument arg = func.getArgument(cache.argIndex);
+    auto type = cast<RankedTensorType>(arg.getType());
+    std::string why;
+    auto qtype = QuantizedTensorType::getPreset(ctx, "fp8_per_row",
+                                                type.getShape(), Type(), why);
+    tensor::InsertSliceOp update = cache.update;
+    auto sliceQType = QuantizedTensorType::getPreset(
+        ctx, "fp8_per_row", update.getSourceType().getShape(), Type(), why);
+    if (!qtype || !sliceQType) {
+      update.emitRemark("KV cache left in float: ") << why;
+      return;
+    }
+    RankedTensorType dataType = qtype.getDataType();
+    RankedTensorType scalesType = qtype.getScalesType();
+    Location loc = update.getLoc();
+
+    // The argument becomes (codes, scales).
+    if (failed(func.insertArgument(cache.argIndex + 1, scalesType, {}, loc)))
+      return signalPassFailure();
+    BlockArgument scalesArg = func.getArgument(cache.argIndex + 1);
+    arg.setType(dataType);
+
+    IRRewriter rewriter(ctx);
+    rewriter.setInsertionPoint(update);
+    Value quantized = QuantizeOp::create(rewriter, loc, sliceQType,
+                                         update.getSource(), nullptr);
+    auto parts = DisassembleOp::create(
+        rewriter, loc, TypeRange(sliceQType.getStorageTypes()), quantized);
+    SmallVector<OpFoldResult> offsets = update.getMixedOffsets();
+    SmallVector<OpFoldResult> sizes = update.getMixedSizes();
+    SmallVector<OpFoldResult> strides = update.getMixedStrides();
+    Value newData = tensor::InsertSliceOp::create(
+        rewriter, loc, parts.getData(), arg, offsets, sizes, strides);
+    // Scales have one column: offset 0, size 1 in the last dimension.
+    offsets.back() = rewriter.getIndexAttr(0);
+    sizes.back() = rewriter.getIndexAttr(1);
+    Value newScales = tensor::InsertSliceOp::create(
+        rewriter, loc, parts.getScales(), scalesArg, offsets, sizes, strides);
+    Value assembled = AssembleOp::create(rewriter, loc, qtype, newData,
+                                         newScales, Value());
+    Value read = DequantizeOp::create(rewriter, loc, type, assembled);
+
+    // Returns get (codes, scales); reads get the dequantized cache.
+    auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+    // Found again here: rewriting an earlier cache may have moved it.
+    unsigned resultIndex = 0;
+    for (OpOperand &operand : ret->getOpOperands())
+      if (operand.get() == update.getResult())
+        resultIndex = operand.getOperandNumber();
+    SmallVector<Value> results(ret.getOperands());
+    results[resultIndex] = newData;
+    results.insert(results.begin() + resultIndex + 1, newScales);
+    rewriter.setInsertionPoint(ret);
+    func::ReturnOp::create(rewriter, ret.getLoc(), results);
+    rewriter.eraseOp(ret);
+    rewriter.replaceOp(update, read);
+
+    SmallVector<Type> resultTypes(func.getFunctionType().getResults());
+    resultTypes[resultIndex] = dataType;
+    resultTypes.insert(resultTypes.begin() + resultIndex + 1, scalesType);
+    func.setType(FunctionType::get(
+        ctx, func.getBody().front().getArgumentTypes(), resultTypes));
+
+    // Bytes per token: the slice inserted per call covers its tokens.
+    int64_t tokens = 1;
+    for (auto [full, part] : llvm::zip(type.getShape(),
+                                       update.getSourceType().getShape()))
+      if (full != part)
+        tokens = part;
+    int64_t elementBytes = type.getElementTypeBitWidth() / 8;
+    int64_t perTokenElems = update.getSourceType().getNumElements() / tokens;
+    int64_t before = perTokenElems * elementBytes;
+    int64_t after = perTokenElems + 4 * (perTokenElems / type.getShape().back());
+    func.emitRemark("KV cache argument #")
+        << cache.argIndex << " stored as fp8_per_row (codes i8, one f32 scale "
+        << "per row): " << before << " -> " << after << " bytes per token";
+  }
+};
+
+} // namespace
