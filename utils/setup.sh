@@ -39,6 +39,12 @@ cmake --build "$BUILD" --target fp4-test-depends
 
 echo "== main job: quantize the bundled MoE block (exported from PyTorch by"
 echo "   torch-mlir) with the default policy and print the report"
-"$BUILD/bin/fp4-opt" "$ROOT/test/Examples/models/moe_block.mlir" \
+MODELS="$ROOT/test/Examples/models"
+"$BUILD/bin/fp4-opt" "$MODELS/moe_block.mlir" \
   -fp4-quantize-pipeline="preset=moe-fp4-fp8 report=-" -o "$BUILD/moe_block.fp4.mlir"
-echo "== quantized program written to $BUILD/moe_block.fp4.mlir"
+echo "== compile it for the CPU and run it on the example input"
+"$BUILD/bin/fp4-compile" "$BUILD/moe_block.fp4.mlir" --target=cpu -o "$BUILD/moe_block.fp4.so"
+echo "   shared library: $BUILD/moe_block.fp4.so"
+"$BUILD/bin/fp4-run" "$BUILD/moe_block.fp4.mlir" \
+  --input "$MODELS/Inputs/moe_block.input0.npy" --output "$BUILD/moe_block.fp4.out.npy"
+echo "   output: $BUILD/moe_block.fp4.out.npy"
