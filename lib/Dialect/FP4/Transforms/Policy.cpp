@@ -9,6 +9,8 @@
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/YAMLParser.h"
 
 using namespace mlir;
 using namespace mlir::fp4;
@@ -154,6 +156,75 @@ FailureOr<Policy> Policy::preset(StringRef name, std::string &error) {
 }
 
 namespace {
+/// How a key is spelled in the policy text: "key" in JSON, key: in YAML.
+std::string keyToken(StringRef key, bool yaml) {
+  return yaml ? (key + ":").str() : ("\"" + key + "\"").str();
+}
+
+/// YAML policy files: converted to the JSON value the validator reads (the
+/// schema has only maps, lists and strings). Errors carry line:column.
+FailureOr<llvm::json::Value> yamlToJson(StringRef text, StringRef fileName,
+                                        std::string &error) {
+  llvm::SourceMgr sourceMgr;
+  std::string diagnostic;
+  sourceMgr.setDiagHandler(
+      [](const llvm::SMDiagnostic &d, void *context) {
+        auto *out = static_cast<std::string *>(context);
+        if (out->empty())
+          *out = "[" + std::to_string(d.getLineNo()) + ":" +
+                 std::to_string(d.getColumnNo() + 1) + "]: " +
+                 d.getMessage().str();
+      },
+      &diagnostic);
+  llvm::yaml::Stream stream(text, sourceMgr);
+  std::function<std::optional<llvm::json::Value>(llvm::yaml::Node *)> convert =
+      [&](llvm::yaml::Node *node) -> std::optional<llvm::json::Value> {
+    if (!node)
+      return std::nullopt;
+    if (auto *map = dyn_cast<llvm::yaml::MappingNode>(node)) {
+      llvm::json::Object object;
+      for (llvm::yaml::KeyValueNode &entry : *map) {
+        auto *key = dyn_cast_or_null<llvm::yaml::ScalarNode>(entry.getKey());
+        if (!key)
+          return std::nullopt;
+        SmallString<32> storage;
+        std::string name = key->getValue(storage).str();
+        std::optional<llvm::json::Value> value = convert(entry.getValue());
+        if (!value)
+          return std::nullopt;
+        object[name] = std::move(*value);
+      }
+      return llvm::json::Value(std::move(object));
+    }
+    if (auto *list = dyn_cast<llvm::yaml::SequenceNode>(node)) {
+      llvm::json::Array array;
+      for (llvm::yaml::Node &item : *list) {
+        std::optional<llvm::json::Value> value = convert(&item);
+        if (!value)
+          return std::nullopt;
+        array.push_back(std::move(*value));
+      }
+      return llvm::json::Value(std::move(array));
+    }
+    if (auto *scalar = dyn_cast<llvm::yaml::ScalarNode>(node)) {
+      SmallString<32> storage;
+      return llvm::json::Value(scalar->getValue(storage).str());
+    }
+    return std::nullopt;
+  };
+  std::optional<llvm::json::Value> value;
+  llvm::yaml::document_iterator document = stream.begin();
+  if (document != stream.end())
+    value = convert(document->getRoot());
+  if (!diagnostic.empty() || stream.failed() || !value) {
+    error = fileName.str() + ": " +
+            (diagnostic.empty() ? std::string("malformed YAML policy")
+                                : diagnostic);
+    return failure();
+  }
+  return std::move(*value);
+}
+
 /// Line of the first occurrence of `needle` at or after `from` (1-based).
 int lineOf(StringRef text, StringRef needle, size_t &from) {
   size_t pos = text.find(needle, from);
@@ -170,29 +241,39 @@ FailureOr<Policy> Policy::parse(StringRef text, StringRef fileName,
     error = (fileName + ":" + Twine(line) + ": " + message).str();
     return failure();
   };
-  llvm::Expected<llvm::json::Value> json = llvm::json::parse(text);
-  if (!json) {
+  bool yaml = fileName.ends_with(".yaml") || fileName.ends_with(".yml");
+  std::optional<llvm::json::Value> json;
+  if (yaml) {
+    FailureOr<llvm::json::Value> converted = yamlToJson(text, fileName, error);
+    if (failed(converted))
+      return failure();
+    json = std::move(*converted);
+  } else {
     // llvm::json reports "[line:col, byte=N]: message".
-    error = fileName.str() + ": " + llvm::toString(json.takeError());
-    return failure();
+    llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(text);
+    if (!parsed) {
+      error = fileName.str() + ": " + llvm::toString(parsed.takeError());
+      return failure();
+    }
+    json = std::move(*parsed);
   }
   const llvm::json::Object *root = json->getAsObject();
   if (!root)
-    return fail(1, "expects a JSON object with 'rules' and 'kv_cache'");
+    return fail(1, "expects a map with 'rules' and 'kv_cache'");
   Policy policy;
   policy.policyName = fileName.str();
   for (const auto &entry : *root) {
     StringRef key = entry.first;
     if (key != "rules" && key != "kv_cache") {
       size_t from = 0;
-      return fail(lineOf(text, ("\"" + key + "\"").str(), from),
+      return fail(lineOf(text, keyToken(key, yaml), from),
                   "unknown key '" + key + "' (expected rules, kv_cache)");
     }
   }
   if (const llvm::json::Value *kv = root->get("kv_cache")) {
     std::optional<StringRef> format = kv->getAsString();
     size_t from = 0;
-    int line = lineOf(text, "\"kv_cache\"", from);
+    int line = lineOf(text, keyToken("kv_cache", yaml), from);
     if (!format || !llvm::is_contained({"fp8", "nvfp4", "keep"}, *format))
       return fail(line, "kv_cache expects \"fp8\", \"nvfp4\" or \"keep\"");
     policy.kvCacheFormat = format->str();
@@ -200,14 +281,26 @@ FailureOr<Policy> Policy::parse(StringRef text, StringRef fileName,
   const llvm::json::Array *rules = root->getArray("rules");
   if (!rules) {
     size_t from = 0;
-    return fail(std::max(1, lineOf(text, "\"rules\"", from)),
+    return fail(std::max(1, lineOf(text, keyToken("rules", yaml), from)),
                 "expects 'rules': a list of rule objects");
   }
-  // Each rule object is the next '{' after "rules" (rules hold no objects).
+  // Each rule starts at the next '{' after "rules" (JSON), or at the next
+  // '- ' with the indentation of the first one (YAML).
   size_t cursor = 0;
-  lineOf(text, "\"rules\"", cursor);
+  lineOf(text, keyToken("rules", yaml), cursor);
+  std::string itemToken = "{";
+  if (yaml) {
+    size_t dash = text.find("- ", cursor);
+    size_t lineStart = text.rfind('\n', dash);
+    lineStart = lineStart == StringRef::npos ? 0 : lineStart + 1;
+    itemToken = "\n" + text.substr(lineStart, dash - lineStart).str() + "- ";
+    if (cursor > 0)
+      --cursor; // so that the first item's newline is found too
+  }
   for (const llvm::json::Value &value : *rules) {
-    int line = lineOf(text, "{", cursor);
+    int line = lineOf(text, itemToken, cursor);
+    if (yaml && line)
+      ++line; // the token starts at the newline before the item
     size_t ruleStart = cursor;
     const llvm::json::Object *object = value.getAsObject();
     if (!object)
@@ -218,7 +311,7 @@ FailureOr<Policy> Policy::parse(StringRef text, StringRef fileName,
     for (const auto &field : *object) {
       StringRef key = field.first;
       size_t from = ruleStart;
-      int keyLine = lineOf(text, ("\"" + key + "\"").str(), from);
+      int keyLine = lineOf(text, keyToken(key, yaml), from);
       auto strings = [&](std::vector<std::string> &out) -> LogicalResult {
         const llvm::json::Array *list = field.second.getAsArray();
         if (!list)

@@ -1,6 +1,9 @@
 // Policy files: name patterns first, structural roles as the fallback, and
 // errors that name the file and line.
 // RUN: fp4-opt %s -fp4-assign-precision=policy=%S/Inputs/policy.json | FileCheck %s
+// RUN: fp4-opt %s -fp4-assign-precision=policy=%S/Inputs/policy.yaml | FileCheck %s --check-prefix=YAML
+// RUN: not fp4-opt %s -fp4-assign-precision=policy=%S/Inputs/policy-bad.yaml 2>&1 | FileCheck %s --check-prefix=YAML-FORMAT
+// RUN: not fp4-opt %s -fp4-assign-precision=policy=%S/Inputs/policy-syntax.yaml 2>&1 | FileCheck %s --check-prefix=YAML-SYNTAX
 // RUN: not fp4-opt %s -fp4-assign-precision=policy=%S/Inputs/policy-unknown-key.json 2>&1 | FileCheck %s --check-prefix=KEY
 // RUN: not fp4-opt %s -fp4-assign-precision=policy=%S/Inputs/policy-bad-format.json 2>&1 | FileCheck %s --check-prefix=FORMAT
 // RUN: not fp4-opt %s -fp4-assign-precision=policy=%S/Inputs/policy-bad-regex.json 2>&1 | FileCheck %s --check-prefix=REGEX
@@ -15,6 +18,11 @@
 // ROLE: policy-bad-role.json:4: unknown role 'mlp' (expected expert, attention, linear, router or lm_head)
 // SYNTAX: policy-syntax.json: [3:
 // MISSING: missing.json: cannot open policy file
+// YAML-FORMAT: policy-bad.yaml:5: unknown weights format 'int4'
+// YAML-SYNTAX: policy-syntax.yaml: [3:5]: Expected , between entries!
+// YAML: fp4.param = "layers.0.experts.w", fp4.reason = "{{.*}}policy.yaml:3", fp4.role = "linear", fp4.weights = "mxfp4"
+// YAML: fp4.param = "layers.0.q_proj.weight", fp4.reason = "{{.*}}policy.yaml:5", fp4.role = "linear", fp4.weights = "nvfp4"
+// YAML: fp4.param = "layers.0.o_proj.weight", fp4.reason = "{{.*}}policy.yaml:10", fp4.role = "linear", fp4.weights = "fp8_per_channel"
 // PRESET: unknown preset 'int4' (expected moe-fp4-fp8, nvfp4, nvfp4-weight-only, mxfp4 or fp8)
 
 // CHECK: module attributes {fp4.kv_cache = "fp8"}
