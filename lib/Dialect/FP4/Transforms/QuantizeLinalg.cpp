@@ -112,6 +112,14 @@ struct FP4AssignPrecisionPass
         Role role = inferRole(layer, layers);
         Decision decision = policy->decide(layer.name, role);
         Operation *op = layer.op;
+        // A decision already on the op (written by hand or by an earlier
+        // tool) overrides the policy.
+        if (auto weights = op->getAttrOfType<StringAttr>(kWeights)) {
+          decision.weights = weights.str();
+          auto activations = op->getAttrOfType<StringAttr>(kActivations);
+          decision.activations = activations ? activations.str() : "none";
+          decision.reason = "per-op override";
+        }
         op->setAttr(kRole, b.getStringAttr(stringifyRole(role)));
         if (!layer.name.empty())
           op->setAttr(kParam, b.getStringAttr(layer.name));

@@ -85,3 +85,20 @@ func.func @ragged(%x: tensor<8x24xf32>) -> tensor<8x32xf32> {
   %s = tensor.extract_slice %c[0, 0] [8, 32] [1, 1] : tensor<32x32xf32> to tensor<8x32xf32>
   return %s : tensor<8x32xf32>
 }
+
+// -----
+
+// A decision written on the op overrides the policy (here: keep an expert
+// layer in MXFP4 weight-only instead of the preset's NVFP4 W4A4).
+// CHECK-LABEL: func.func @override
+// CHECK: fp4.activations = "none", fp4.reason = "per-op override", fp4.role = "expert", fp4.weights = "mxfp4"
+func.func @override(%xe: tensor<4x8x64xf32>) -> tensor<4x8x32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %experts = arith.constant dense<0.25> : tensor<4x32x64xf32>
+  %et_init = tensor.empty() : tensor<4x64x32xf32>
+  %et = linalg.transpose ins(%experts : tensor<4x32x64xf32>) outs(%et_init : tensor<4x64x32xf32>) permutation = [0, 2, 1]
+  %e_init = tensor.empty() : tensor<4x8x32xf32>
+  %e_fill = linalg.fill ins(%zero : f32) outs(%e_init : tensor<4x8x32xf32>) -> tensor<4x8x32xf32>
+  %e = linalg.batch_matmul {fp4.weights = "mxfp4"} ins(%xe, %et : tensor<4x8x64xf32>, tensor<4x64x32xf32>) outs(%e_fill : tensor<4x8x32xf32>) -> tensor<4x8x32xf32>
+  return %e : tensor<4x8x32xf32>
+}

@@ -72,8 +72,10 @@ def FP4AssignPrecision : Pass<"fp4-assign-precision", "ModuleOp"> {
 
     The policy (a preset or a JSON file, see docs/policy.md) maps name and
     role to formats, recorded on the op as `fp4.role`, `fp4.param`,
-    `fp4.weights`, `fp4.activations` and `fp4.reason`. Layers kept in float,
-    or whose shapes a format cannot take, get a remark saying why.
+    `fp4.weights`, `fp4.activations` and `fp4.reason`. A layer that already
+    carries `fp4.weights` (and optionally `fp4.activations`) keeps that
+    choice: a per-op override of the policy. Layers kept in float, or whose
+    shapes a format cannot take, get a remark saying why.
   }];
   let options = [
     Option<"preset", "preset", "std::string", /*default=*/"\"moe-fp4-fp8\"",
