@@ -20,12 +20,10 @@
 #include "fp4/Conversion/Passes.h"
 #include "fp4/Dialect/FP4/IR/FP4Dialect.h"
 #include "fp4/Dialect/FP4/Transforms/Passes.h"
+#include "fp4/Tools/ToolSetup.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
@@ -73,11 +71,7 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
-  registerAllPasses();
-  mlir::fp4::registerFP4Passes();
-  mlir::fp4::registerFP4Pipelines();
-  mlir::fp4::registerFP4ConversionPasses();
-  mlir::fp4::registerFP4ConversionPipelines();
+  mlir::fp4::registerAllFP4Passes();
   cl::ParseCommandLineOptions(argc, argv, "fp4-mlir compile driver\n");
 
   if (target != "cpu")
@@ -87,10 +81,7 @@ int main(int argc, char **argv) {
     fail("--emit expects so, obj, llvm or mlir, got '" + emit + "'");
 
   DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  registerAllToLLVMIRTranslations(registry);
-  registry.insert<mlir::fp4::FP4Dialect>();
+  mlir::fp4::registerAllFP4Dialects(registry);
   MLIRContext context(registry);
 
   llvm::SourceMgr sourceMgr;
@@ -98,17 +89,10 @@ int main(int argc, char **argv) {
       parseSourceFile<ModuleOp>(inputFile, sourceMgr, &context);
   if (!module)
     fail("cannot parse '" + inputFile + "'");
-  for (auto func : module->getOps<func::FuncOp>())
-    if (func.isPublic() && !func.isExternal())
-      func->setAttr("llvm.emit_c_interface", UnitAttr::get(&context));
-
-  PassManager pm(&context);
-  if (quantizeDefault || !quantize.empty())
-    if (failed(parsePassPipeline("fp4-quantize-pipeline{" + quantize + "}", pm)))
-      fail("bad --quantize options '" + quantize + "'");
-  mlir::fp4::buildLowerToCPUPipeline(pm);
-  if (failed(pm.run(*module)))
-    fail("lowering '" + inputFile + "' for the CPU failed (see the errors above)");
+  std::string lowerError;
+  if (failed(mlir::fp4::lowerForCPU(*module, quantizeDefault || !quantize.empty(),
+                                    quantize, lowerError)))
+    fail(inputFile + ": " + lowerError);
 
   std::error_code ec;
   if (emit == "mlir") {

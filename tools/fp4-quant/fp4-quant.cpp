@@ -15,6 +15,7 @@
 
 #include "fp4/Numerics/ElementFormats.h"
 #include "fp4/Numerics/Quantize.h"
+#include "fp4/Support/Glob.h"
 #include "fp4/Support/Npy.h"
 #include "fp4/Support/SafeTensors.h"
 
@@ -681,24 +682,7 @@ struct Pattern {
   bool matches(const std::string &name) const {
     if (regex)
       return std::regex_search(name, *regex);
-    size_t p = 0, t = 0, star = std::string::npos, mark = 0;
-    while (t < name.size()) {
-      if (p < text.size() && (text[p] == '?' || text[p] == name[t])) {
-        ++p;
-        ++t;
-      } else if (p < text.size() && text[p] == '*') {
-        star = p++;
-        mark = t;
-      } else if (star != std::string::npos) {
-        p = star + 1;
-        t = ++mark;
-      } else {
-        return false;
-      }
-    }
-    while (p < text.size() && text[p] == '*')
-      ++p;
-    return p == text.size();
+    return globMatch(text, name);
   }
 };
 

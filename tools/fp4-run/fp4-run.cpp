@@ -15,15 +15,13 @@
 #include "fp4/Dialect/FP4/IR/FP4Dialect.h"
 #include "fp4/Dialect/FP4/Transforms/Passes.h"
 #include "fp4/Runtime/CPURuntime.h"
+#include "fp4/Tools/ToolSetup.h"
 #include "fp4/Support/Npy.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
@@ -105,18 +103,11 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
-  registerAllPasses();
-  mlir::fp4::registerFP4Passes();
-  mlir::fp4::registerFP4Pipelines();
-  mlir::fp4::registerFP4ConversionPasses();
-  mlir::fp4::registerFP4ConversionPipelines();
+  mlir::fp4::registerAllFP4Passes();
   cl::ParseCommandLineOptions(argc, argv, "fp4-mlir JIT runner\n");
 
   DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  registerAllToLLVMIRTranslations(registry);
-  registry.insert<mlir::fp4::FP4Dialect>();
+  mlir::fp4::registerAllFP4Dialects(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
 
@@ -172,16 +163,10 @@ int main(int argc, char **argv) {
   }
 
   // Lower: optionally quantize, then to LLVM for the CPU.
-  func->setAttr("llvm.emit_c_interface", UnitAttr::get(&context));
-  PassManager pm(&context);
-  if (quantizeDefault || !quantize.empty()) {
-    std::string text = "fp4-quantize-pipeline{" + quantize + "}";
-    if (failed(parsePassPipeline(text, pm)))
-      fail("bad --quantize options '" + quantize + "'");
-  }
-  mlir::fp4::buildLowerToCPUPipeline(pm);
-  if (failed(pm.run(*module)))
-    fail("lowering '" + inputFile + "' for the CPU failed (see the errors above)");
+  std::string error;
+  if (failed(mlir::fp4::lowerForCPU(*module, quantizeDefault || !quantize.empty(),
+                                    quantize, error)))
+    fail(inputFile + ": " + error);
 
   ExecutionEngineOptions options;
   options.transformer = makeOptimizingTransformer(3, 0, nullptr);

@@ -42,13 +42,17 @@ struct Storage {
 constexpr const char *kQuantizeByteScales = "fp4rt_quantize_byte_scales";
 constexpr const char *kQuantizeF32Scales = "fp4rt_quantize_f32_scales";
 
-/// Widens a float tensor to float32 (exact for f16/bf16).
-Value widenToF32(PatternRewriter &rewriter, Location loc, Value input) {
+/// Converts a float tensor to `elementType` elementwise: arith.extf when
+/// widening (exact), arith.truncf when narrowing (round to nearest even).
+Value convertElementType(PatternRewriter &rewriter, Location loc, Value input,
+                         Type elementType) {
   auto type = cast<RankedTensorType>(input.getType());
-  if (type.getElementType().isF32())
+  if (type.getElementType() == elementType)
     return input;
+  bool widen = type.getElementType().getIntOrFloatBitWidth() <
+               elementType.getIntOrFloatBitWidth();
   Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
-                                       rewriter.getF32Type());
+                                       elementType);
   int64_t rank = type.getRank();
   auto identity = AffineMap::getMultiDimIdentityMap(rank, rewriter.getContext());
   SmallVector<utils::IteratorType> iterators(rank,
@@ -57,9 +61,12 @@ Value widenToF32(PatternRewriter &rewriter, Location loc, Value input) {
              rewriter, loc, init.getType(), ValueRange{input}, ValueRange{init},
              ArrayRef<AffineMap>{identity, identity}, iterators,
              [&](OpBuilder &b, Location l, ValueRange args) {
-               linalg::YieldOp::create(
-                   b, l, arith::ExtFOp::create(b, l, b.getF32Type(), args[0])
-                             .getResult());
+               Value converted =
+                   widen ? arith::ExtFOp::create(b, l, elementType, args[0])
+                               .getResult()
+                         : arith::TruncFOp::create(b, l, elementType, args[0])
+                               .getResult();
+               linalg::YieldOp::create(b, l, converted);
              })
       .getResult(0);
 }
@@ -83,7 +90,8 @@ FailureOr<Storage> quantizeAtRunTime(PatternRewriter &rewriter, Location loc,
     return memref::CastOp::create(rewriter, loc,
                                   UnrankedMemRefType::get(element, 0), memref);
   };
-  Value input = widenToF32(rewriter, loc, op.getInput());
+  Value input = convertElementType(rewriter, loc, op.getInput(),
+                                   rewriter.getF32Type());
   auto inputType = cast<RankedTensorType>(input.getType());
   Value inputBuffer = bufferization::ToBufferOp::create(
       rewriter, loc, memrefOf(inputType), input, /*readOnly=*/true);
@@ -287,28 +295,6 @@ FailureOr<Value> operandAsF32(PatternRewriter &rewriter, Location loc,
   return operand; // float tensors are widened inside the contraction
 }
 
-/// Rounds a float32 tensor to `elementType` (round to nearest even).
-Value castTensor(PatternRewriter &rewriter, Location loc, Value input,
-                 Type elementType) {
-  auto type = cast<RankedTensorType>(input.getType());
-  if (type.getElementType() == elementType)
-    return input;
-  Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
-                                       elementType);
-  int64_t rank = type.getRank();
-  auto identity = AffineMap::getMultiDimIdentityMap(rank, rewriter.getContext());
-  SmallVector<utils::IteratorType> iterators(rank,
-                                             utils::IteratorType::parallel);
-  return linalg::GenericOp::create(
-             rewriter, loc, init.getType(), ValueRange{input}, ValueRange{init},
-             ArrayRef<AffineMap>{identity, identity}, iterators,
-             [&](OpBuilder &b, Location l, ValueRange args) {
-               Value narrow = arith::TruncFOp::create(b, l, elementType, args[0]);
-               linalg::YieldOp::create(b, l, narrow);
-             })
-      .getResult(0);
-}
-
 struct DequantizeToLinalg : public OpRewritePattern<DequantizeOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(DequantizeOp op,
@@ -317,7 +303,7 @@ struct DequantizeToLinalg : public OpRewritePattern<DequantizeOp> {
         rewriter, op.getLoc(), op.getInput().getType(), op.getInput(), op);
     if (failed(f32))
       return failure();
-    rewriter.replaceOp(op, castTensor(rewriter, op.getLoc(), *f32,
+    rewriter.replaceOp(op, convertElementType(rewriter, op.getLoc(), *f32,
                                       op.getType().getElementType()));
     return success();
   }
@@ -402,7 +388,7 @@ struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
           linalg::YieldOp::create(
               b, l, arith::AddFOp::create(b, l, args[2], product).getResult());
         });
-    rewriter.replaceOp(op, castTensor(rewriter, loc, contraction.getResult(0),
+    rewriter.replaceOp(op, convertElementType(rewriter, loc, contraction.getResult(0),
                                       resultType.getElementType()));
     return success();
   }

@@ -132,6 +132,24 @@ FailureOr<ArrayRef<char>> mlir::fp4::getRawBytes(ElementsAttr attr,
 
 namespace {
 
+} // namespace
+
+nx::TensorView mlir::fp4::constantTensorView(ElementsAttr attr,
+                                             ArrayRef<char> bytes) {
+  auto type = cast<ShapedType>(attr.getType());
+  Type floatType = type.getElementType();
+  nx::TensorView view;
+  view.data = bytes.data();
+  view.type = floatType.isF32()   ? nx::InputType::F32
+              : floatType.isF16() ? nx::InputType::F16
+                                  : nx::InputType::BF16;
+  view.cols = type.getRank() ? type.getShape().back() : 1;
+  view.rows = view.cols ? attr.getNumElements() / view.cols : 0;
+  return view;
+}
+
+namespace {
+
 /// Storage part `bytes` as an attribute of `type`: dense when small, else a
 /// dense_resource blob named after `name`.
 ElementsAttr makeElements(RankedTensorType type, ArrayRef<char> bytes,
@@ -177,14 +195,7 @@ mlir::fp4::foldQuantizeOfConstant(RewriterBase &rewriter, QuantizeOp op,
   if (failed(bytes))
     return failure();
 
-  Type floatType = op.getInput().getType().getElementType();
-  nx::TensorView view;
-  view.data = bytes->data();
-  view.type = floatType.isF32()    ? nx::InputType::F32
-              : floatType.isF16()  ? nx::InputType::F16
-                                   : nx::InputType::BF16;
-  view.cols = type.getShape().back();
-  view.rows = view.cols ? elements.getNumElements() / view.cols : 0;
+  nx::TensorView view = constantTensorView(elements, *bytes);
   nx::QuantizedTensor q;
   std::string error = nx::quantize(view, *config, q);
   if (!error.empty()) {

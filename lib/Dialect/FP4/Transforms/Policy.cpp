@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "fp4/Dialect/FP4/Transforms/Policy.h"
+#include "fp4/Support/Glob.h"
 
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/JSON.h"
@@ -58,25 +59,7 @@ FailureOr<NamePattern> NamePattern::parse(StringRef text, std::string &error) {
 bool NamePattern::matches(StringRef name) const {
   if (regex)
     return regex->match(name);
-  // Glob: '*' any run, '?' one character, anchored at both ends.
-  size_t p = 0, t = 0, star = StringRef::npos, mark = 0;
-  while (t < name.size()) {
-    if (p < text.size() && (text[p] == '?' || text[p] == name[t])) {
-      ++p;
-      ++t;
-    } else if (p < text.size() && text[p] == '*') {
-      star = p++;
-      mark = t;
-    } else if (star != StringRef::npos) {
-      p = star + 1;
-      t = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < text.size() && text[p] == '*')
-    ++p;
-  return p == text.size();
+  return ::fp4::globMatch(text, std::string_view(name.data(), name.size()));
 }
 
 Decision Policy::decide(StringRef name, Role role) const {

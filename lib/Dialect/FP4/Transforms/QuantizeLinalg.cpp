@@ -183,14 +183,7 @@ std::optional<double> weightSqnr(arith::ConstantOp weight,
   FailureOr<ArrayRef<char>> bytes = getRawBytes(elements, splat, why);
   if (failed(bytes))
     return std::nullopt;
-  Type floatType = cast<ShapedType>(elements.getType()).getElementType();
-  nx::TensorView view;
-  view.data = bytes->data();
-  view.type = floatType.isF32()   ? nx::InputType::F32
-              : floatType.isF16() ? nx::InputType::F16
-                                  : nx::InputType::BF16;
-  view.cols = type.getShape().back();
-  view.rows = elements.getNumElements() / view.cols;
+  nx::TensorView view = constantTensorView(elements, *bytes);
   nx::QuantizedTensor q;
   if (!nx::quantize(view, *config, q).empty())
     return std::nullopt;

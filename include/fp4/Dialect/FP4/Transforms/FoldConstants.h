@@ -10,9 +10,7 @@
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
 #include "mlir/IR/PatternMatch.h"
 
-namespace fp4::numerics {
-struct QuantConfig;
-} // namespace fp4::numerics
+#include "fp4/Numerics/Quantize.h"
 
 namespace mlir::fp4 {
 
@@ -46,6 +44,11 @@ getQuantConfig(QuantizedTensorType type, std::optional<ScaleRule> rule,
 FailureOr<ArrayRef<char>> getRawBytes(ElementsAttr attr,
                                       std::vector<char> &storage,
                                       std::string &why);
+
+/// The numerics library's view of a float constant's bytes (from
+/// getRawBytes) as [numElements / lastDim, lastDim].
+::fp4::numerics::TensorView constantTensorView(ElementsAttr attr,
+                                               ArrayRef<char> bytes);
 
 } // namespace mlir::fp4
 

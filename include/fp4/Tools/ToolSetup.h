@@ -1,0 +1,31 @@
+//===- ToolSetup.h - what the fp4 tools register and run ---------*- C++ -*-===//
+//
+// Part of fp4-mlir. Shared by fp4-opt, fp4-run and fp4-compile.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FP4_TOOLS_TOOLSETUP_H
+#define FP4_TOOLS_TOOLSETUP_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
+
+#include <string>
+
+namespace mlir::fp4 {
+
+/// Registers every upstream pass and every fp4 pass and pipeline.
+void registerAllFP4Passes();
+
+/// Every upstream dialect, extension and LLVM IR translation, and fp4.
+void registerAllFP4Dialects(DialectRegistry &registry);
+
+/// Runs fp4-quantize-pipeline{quantizeOptions} when `quantize` is set, then
+/// fp4-lower-to-cpu; marks public functions for MLIR's C interface first.
+LogicalResult lowerForCPU(ModuleOp module, bool quantize,
+                          const std::string &quantizeOptions,
+                          std::string &error);
+
+} // namespace mlir::fp4
+
+#endif // FP4_TOOLS_TOOLSETUP_H

@@ -1,0 +1,55 @@
+//===- ToolSetup.cpp - what the fp4 tools register and run ----------------===//
+//
+// Part of fp4-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fp4/Tools/ToolSetup.h"
+#include "fp4/Conversion/Passes.h"
+#include "fp4/Dialect/FP4/IR/FP4Dialect.h"
+#include "fp4/Dialect/FP4/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+
+using namespace mlir;
+
+void mlir::fp4::registerAllFP4Passes() {
+  registerAllPasses();
+  registerFP4Passes();
+  registerFP4Pipelines();
+  registerFP4ConversionPasses();
+  registerFP4ConversionPipelines();
+}
+
+void mlir::fp4::registerAllFP4Dialects(DialectRegistry &registry) {
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerAllToLLVMIRTranslations(registry);
+  registry.insert<FP4Dialect>();
+}
+
+LogicalResult mlir::fp4::lowerForCPU(ModuleOp module, bool quantize,
+                                     const std::string &quantizeOptions,
+                                     std::string &error) {
+  MLIRContext *context = module.getContext();
+  for (auto func : module.getOps<func::FuncOp>())
+    if (func.isPublic() && !func.isExternal())
+      func->setAttr("llvm.emit_c_interface", UnitAttr::get(context));
+  PassManager pm(context);
+  if (quantize &&
+      failed(parsePassPipeline("fp4-quantize-pipeline{" + quantizeOptions + "}",
+                               pm))) {
+    error = "bad quantization options '" + quantizeOptions + "'";
+    return failure();
+  }
+  buildLowerToCPUPipeline(pm);
+  if (failed(pm.run(module))) {
+    error = "lowering for the CPU failed (see the errors above)";
+    return failure();
+  }
+  return success();
+}
