@@ -53,3 +53,34 @@ LogicalResult mlir::fp4::lowerForCPU(ModuleOp module, bool quantize,
   }
   return success();
 }
+
+std::string mlir::fp4::formatSignature(FunctionType type) {
+  auto format = [](TypeRange types, std::string &out) -> bool {
+    for (auto [i, t] : llvm::enumerate(types)) {
+      auto tensor = dyn_cast<RankedTensorType>(t);
+      if (!tensor || !tensor.hasStaticShape())
+        return false;
+      Type e = tensor.getElementType();
+      const char *name = e.isF32()          ? "f32"
+                         : e.isF16()        ? "f16"
+                         : e.isBF16()       ? "bf16"
+                         : e.isInteger(64)  ? "i64"
+                         : e.isInteger(32)  ? "i32"
+                         : e.isInteger(8)   ? "i8"
+                                            : nullptr;
+      if (!name)
+        return false;
+      out += (i ? "," : "") + std::string(name) + ":";
+      for (auto [j, dim] : llvm::enumerate(tensor.getShape()))
+        out += (j ? "x" : "") + std::to_string(dim);
+    }
+    return true;
+  };
+  std::string out;
+  if (!format(type.getInputs(), out))
+    return "";
+  out += "->";
+  if (!format(type.getResults(), out))
+    return "";
+  return out;
+}

@@ -28,6 +28,8 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/GlobalVariable.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
@@ -89,6 +91,12 @@ int main(int argc, char **argv) {
       parseSourceFile<ModuleOp>(inputFile, sourceMgr, &context);
   if (!module)
     fail("cannot parse '" + inputFile + "'");
+  // Signatures of the public functions, for fp4-run on the library.
+  std::vector<std::pair<std::string, std::string>> signatures;
+  for (auto func : module->getOps<func::FuncOp>())
+    if (func.isPublic() && !func.isExternal())
+      signatures.push_back({func.getSymName().str(),
+                            mlir::fp4::formatSignature(func.getFunctionType())});
   std::string lowerError;
   if (failed(mlir::fp4::lowerForCPU(*module, quantizeDefault || !quantize.empty(),
                                     quantize, lowerError)))
@@ -109,6 +117,15 @@ int main(int argc, char **argv) {
       translateModuleToLLVMIR(*module, llvmContext);
   if (!llvmModule)
     fail("translation to LLVM IR failed");
+  for (auto &[name, signature] : signatures) {
+    if (signature.empty())
+      continue;
+    llvm::Constant *text =
+        llvm::ConstantDataArray::getString(llvmContext, signature);
+    new llvm::GlobalVariable(*llvmModule, text->getType(), /*isConstant=*/true,
+                             llvm::GlobalValue::ExternalLinkage, text,
+                             "__fp4_signature_" + name);
+  }
   std::string tripleText = llvm::sys::getProcessTriple(), error;
   llvm::Triple triple(tripleText);
   const llvm::Target *llvmTarget = llvm::TargetRegistry::lookupTarget(triple, error);

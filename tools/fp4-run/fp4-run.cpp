@@ -4,10 +4,13 @@
 //
 //   fp4-run model.mlir --entry forward --input x.npy [--input ...]
 //           [--output y.npy ...] [--quantize PIPELINE-OPTIONS] [--repeat N]
+//   fp4-run model.so   --entry forward --input x.npy ...
 //
-// Lowers the module with fp4-lower-to-cpu (after fp4-quantize-pipeline when
-// --quantize is given), JIT-compiles it, calls the entry function on the
-// .npy inputs and writes each result to an .npy file, with timing lines.
+// A module is lowered with fp4-lower-to-cpu (after fp4-quantize-pipeline
+// when --quantize is given) and JIT-compiled; a library from fp4-compile is
+// loaded, its signature read from `__fp4_signature_<entry>`. Either way the
+// entry function is called on the .npy inputs and each result written to an
+// .npy file, with timing lines.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,12 +33,16 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
 
+#include "llvm/ADT/StringSwitch.h"
+
 #include <chrono>
+#include <dlfcn.h>
 
 using namespace mlir;
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"),
+static cl::opt<std::string> inputFile(cl::Positional,
+                                      cl::desc("<module.mlir or library.so>"),
                                       cl::Required);
 static cl::opt<std::string> entry("entry", cl::desc("Function to call"),
                                   cl::init("forward"));
@@ -92,6 +99,108 @@ std::optional<::fp4::DType> dtypeOf(Type type) {
   return std::nullopt;
 }
 
+/// A statically shaped tensor argument or result.
+struct Spec {
+  ::fp4::DType dtype;
+  std::vector<int64_t> shape;
+  std::string text; // e.g. tensor<1x8x64xf32>, for messages
+};
+
+std::optional<Spec> specOf(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor || !tensor.hasStaticShape())
+    return std::nullopt;
+  std::optional<::fp4::DType> dtype = dtypeOf(tensor.getElementType());
+  if (!dtype)
+    return std::nullopt;
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << tensor;
+  return Spec{*dtype, {tensor.getShape().begin(), tensor.getShape().end()},
+              text};
+}
+
+/// Parses fp4-compile's "f32:1x8x64,i64:1x8->f32:1x8x96".
+bool parseSignature(StringRef text, std::vector<Spec> &args,
+                    std::vector<Spec> &results) {
+  auto [in, out] = text.split("->");
+  auto parseList = [](StringRef list, std::vector<Spec> &specs) {
+    if (list.empty())
+      return true;
+    SmallVector<StringRef> items;
+    list.split(items, ',');
+    for (StringRef item : items) {
+      auto [name, dims] = item.split(':');
+      std::optional<::fp4::DType> dtype =
+          llvm::StringSwitch<std::optional<::fp4::DType>>(name)
+              .Case("f32", ::fp4::DType::F32)
+              .Case("f16", ::fp4::DType::F16)
+              .Case("bf16", ::fp4::DType::BF16)
+              .Case("i64", ::fp4::DType::I64)
+              .Case("i32", ::fp4::DType::I32)
+              .Case("i8", ::fp4::DType::I8)
+              .Default(std::nullopt);
+      if (!dtype)
+        return false;
+      Spec spec{*dtype, {}, item.str()};
+      SmallVector<StringRef> parts;
+      if (!dims.empty())
+        dims.split(parts, 'x');
+      for (StringRef part : parts) {
+        int64_t dim;
+        if (part.getAsInteger(10, dim))
+          return false;
+        spec.shape.push_back(dim);
+      }
+      specs.push_back(spec);
+    }
+    return true;
+  };
+  return parseList(in, args) && parseList(out, results);
+}
+
+/// Calls a C-interface entry point with its pointer arguments.
+bool callEntry(void *function, ArrayRef<void *> pointers) {
+  using P = void *;
+  switch (pointers.size()) {
+  case 1:
+    reinterpret_cast<void (*)(P)>(function)(pointers[0]);
+    return true;
+  case 2:
+    reinterpret_cast<void (*)(P, P)>(function)(pointers[0], pointers[1]);
+    return true;
+  case 3:
+    reinterpret_cast<void (*)(P, P, P)>(function)(pointers[0], pointers[1],
+                                                  pointers[2]);
+    return true;
+  case 4:
+    reinterpret_cast<void (*)(P, P, P, P)>(function)(
+        pointers[0], pointers[1], pointers[2], pointers[3]);
+    return true;
+  case 5:
+    reinterpret_cast<void (*)(P, P, P, P, P)>(function)(
+        pointers[0], pointers[1], pointers[2], pointers[3], pointers[4]);
+    return true;
+  case 6:
+    reinterpret_cast<void (*)(P, P, P, P, P, P)>(function)(
+        pointers[0], pointers[1], pointers[2], pointers[3], pointers[4],
+        pointers[5]);
+    return true;
+  case 7:
+    reinterpret_cast<void (*)(P, P, P, P, P, P, P)>(function)(
+        pointers[0], pointers[1], pointers[2], pointers[3], pointers[4],
+        pointers[5], pointers[6]);
+    return true;
+  case 8:
+    reinterpret_cast<void (*)(P, P, P, P, P, P, P, P)>(function)(
+        pointers[0], pointers[1], pointers[2], pointers[3], pointers[4],
+        pointers[5], pointers[6], pointers[7]);
+    return true;
+  default:
+    return false;
+  }
+}
+
 double seconds(std::chrono::steady_clock::time_point a,
                std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -112,105 +221,130 @@ int main(int argc, char **argv) {
   context.loadAllAvailableDialects();
 
   auto start = std::chrono::steady_clock::now();
-  llvm::SourceMgr sourceMgr;
-  OwningOpRef<ModuleOp> module =
-      parseSourceFile<ModuleOp>(inputFile, sourceMgr, &context);
-  if (!module)
-    fail("cannot parse '" + inputFile + "'");
-
-  auto func = module->lookupSymbol<func::FuncOp>(entry);
-  if (!func)
-    fail("no function '" + entry + "' in " + inputFile);
-  FunctionType type = func.getFunctionType();
-  if (type.getNumInputs() != inputs.size())
-    fail("'" + entry + "' takes " + Twine(type.getNumInputs()) +
+  bool library = StringRef(inputFile).ends_with(".so");
+  std::vector<Spec> argSpecs, resultSpecs;
+  OwningOpRef<ModuleOp> module;
+  std::unique_ptr<ExecutionEngine> engine;
+  void *libraryEntry = nullptr;
+  if (library) {
+    if (quantizeDefault || !quantize.empty())
+      fail("--quantize applies to .mlir inputs; " + inputFile +
+           " is already compiled");
+    void *handle = dlopen(inputFile.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle)
+      fail("cannot load '" + inputFile + "': " + dlerror());
+    auto *signature = static_cast<const char *>(
+        dlsym(handle, ("__fp4_signature_" + entry).c_str()));
+    libraryEntry = dlsym(handle, ("_mlir_ciface_" + entry).c_str());
+    if (!signature || !libraryEntry)
+      fail("no function '" + entry + "' in " + inputFile +
+           " (libraries from fp4-compile export _mlir_ciface_" + entry +
+           " and its signature)");
+    if (!parseSignature(signature, argSpecs, resultSpecs))
+      fail(inputFile + ": malformed signature '" + signature + "'");
+  } else {
+    llvm::SourceMgr sourceMgr;
+    module = parseSourceFile<ModuleOp>(inputFile, sourceMgr, &context);
+    if (!module)
+      fail("cannot parse '" + inputFile + "'");
+    auto func = module->lookupSymbol<func::FuncOp>(entry);
+    if (!func)
+      fail("no function '" + entry + "' in " + inputFile);
+    for (auto [i, t] : llvm::enumerate(func.getFunctionType().getInputs())) {
+      std::optional<Spec> spec = specOf(t);
+      if (!spec)
+        fail("argument " + Twine(i) + " of '" + entry +
+             "' is not a statically shaped tensor of f32, f16, bf16 or "
+             "integers");
+      argSpecs.push_back(*spec);
+    }
+    for (Type t : func.getFunctionType().getResults()) {
+      std::optional<Spec> spec = specOf(t);
+      if (!spec)
+        fail("the results of '" + entry +
+             "' must be statically shaped tensors of f32, f16, bf16 or "
+             "integers");
+      resultSpecs.push_back(*spec);
+    }
+  }
+  if (argSpecs.size() != inputs.size())
+    fail("'" + entry + "' takes " + Twine(argSpecs.size()) +
          " arguments, got " + Twine(inputs.size()) + " --input files");
-  if (!outputs.empty() && outputs.size() != type.getNumResults())
-    fail("'" + entry + "' returns " + Twine(type.getNumResults()) +
+  if (!outputs.empty() && outputs.size() != resultSpecs.size())
+    fail("'" + entry + "' returns " + Twine(resultSpecs.size()) +
          " results, got " + Twine(outputs.size()) + " --output files");
 
   // Read and check every input against the signature.
   std::vector<::fp4::NdArray> arrays(inputs.size());
   std::vector<Descriptor> argDescs;
-  for (auto [i, argType] : llvm::enumerate(type.getInputs())) {
-    auto tensor = dyn_cast<RankedTensorType>(argType);
-    if (!tensor || !tensor.hasStaticShape())
-      fail("argument " + Twine(i) + " of '" + entry +
-           "' is not a statically shaped tensor");
+  for (auto [i, spec] : llvm::enumerate(argSpecs)) {
     std::string error;
     if (!::fp4::readNpy(inputs[i], arrays[i], error))
       fail(error);
-    std::optional<::fp4::DType> want = dtypeOf(tensor.getElementType());
-    if (!want || arrays[i].dtype != *want ||
-        arrays[i].shape != std::vector<int64_t>(tensor.getShape().begin(),
-                                                tensor.getShape().end())) {
-      std::string text;
-      llvm::raw_string_ostream os(text);
-      os << tensor;
-      fail(inputs[i] + ": expected " + text + " data, got " +
+    if (arrays[i].dtype != spec.dtype || arrays[i].shape != spec.shape)
+      fail(inputs[i] + ": expected " + spec.text + " data, got " +
            ::fp4::dtypeName(arrays[i].dtype) + " of another shape or type");
-    }
-    argDescs.emplace_back(tensor.getRank());
-    argDescs.back().set(arrays[i].bytes.data(), tensor.getShape());
-  }
-  SmallVector<RankedTensorType> resultTypes;
-  for (Type result : type.getResults()) {
-    auto tensor = dyn_cast<RankedTensorType>(result);
-    if (!tensor || !tensor.hasStaticShape() || !dtypeOf(tensor.getElementType()))
-      fail("the results of '" + entry +
-           "' must be statically shaped tensors of f32, f16, bf16 or integers");
-    resultTypes.push_back(tensor);
+    argDescs.emplace_back(spec.shape.size());
+    argDescs.back().set(arrays[i].bytes.data(), spec.shape);
   }
 
-  // Lower: optionally quantize, then to LLVM for the CPU.
-  std::string error;
-  if (failed(mlir::fp4::lowerForCPU(*module, quantizeDefault || !quantize.empty(),
-                                    quantize, error)))
-    fail(inputFile + ": " + error);
-
-  ExecutionEngineOptions options;
-  options.transformer = makeOptimizingTransformer(3, 0, nullptr);
-  // memref.copy and friends lower to calls into MLIR's C runner utilities.
-  SmallVector<StringRef> libs = {FP4_MLIR_C_RUNNER_UTILS};
-  options.sharedLibPaths = libs;
-  auto engine = ExecutionEngine::create(*module, options);
-  if (!engine)
-    fail("JIT compilation failed: " + llvm::toString(engine.takeError()));
-  // Run-time quantization calls the numerics library linked into this tool.
-  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
-    llvm::orc::SymbolMap symbols;
-    auto add = [&](const char *name, void *address) {
-      symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
-                                 llvm::JITSymbolFlags::Exported};
-    };
-    add("_mlir_ciface_fp4rt_quantize_byte_scales",
-        reinterpret_cast<void *>(&_mlir_ciface_fp4rt_quantize_byte_scales));
-    add("_mlir_ciface_fp4rt_quantize_f32_scales",
-        reinterpret_cast<void *>(&_mlir_ciface_fp4rt_quantize_f32_scales));
-    return symbols;
-  });
-  // Looking the entry up materializes (compiles) the code, so the timing
-  // below separates compilation from the call.
-  if (auto entryPoint = (*engine)->lookupPacked("_mlir_ciface_" + entry);
-      !entryPoint)
-    fail("no entry point for '" + entry +
-         "': " + llvm::toString(entryPoint.takeError()));
+  if (!library) {
+    // Lower: optionally quantize, then to LLVM for the CPU.
+    std::string error;
+    if (failed(mlir::fp4::lowerForCPU(*module,
+                                      quantizeDefault || !quantize.empty(),
+                                      quantize, error)))
+      fail(inputFile + ": " + error);
+    // ExecutionEngineOptions::transformer is a function_ref: keep the
+    // function it refers to alive for the whole create().
+    std::function<llvm::Error(llvm::Module *)> optimize =
+        makeOptimizingTransformer(3, 0, nullptr);
+    ExecutionEngineOptions options;
+    options.transformer = optimize;
+    // memref.copy and friends lower to calls into MLIR's C runner utilities.
+    SmallVector<StringRef> libs = {FP4_MLIR_C_RUNNER_UTILS};
+    options.sharedLibPaths = libs;
+    auto created = ExecutionEngine::create(*module, options);
+    if (!created)
+      fail("JIT compilation failed: " + llvm::toString(created.takeError()));
+    engine = std::move(*created);
+    // Run-time quantization calls the numerics library linked into this tool.
+    engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+      llvm::orc::SymbolMap symbols;
+      auto add = [&](const char *name, void *address) {
+        symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                                   llvm::JITSymbolFlags::Exported};
+      };
+      add("_mlir_ciface_fp4rt_quantize_byte_scales",
+          reinterpret_cast<void *>(&_mlir_ciface_fp4rt_quantize_byte_scales));
+      add("_mlir_ciface_fp4rt_quantize_f32_scales",
+          reinterpret_cast<void *>(&_mlir_ciface_fp4rt_quantize_f32_scales));
+      return symbols;
+    });
+    // Looking the entry up materializes (compiles) the code, so the timing
+    // below separates compilation from the call.
+    if (auto entryPoint = engine->lookupPacked("_mlir_ciface_" + entry);
+        !entryPoint)
+      fail("no entry point for '" + entry +
+           "': " + llvm::toString(entryPoint.takeError()));
+  }
   auto compiled = std::chrono::steady_clock::now();
-  llvm::errs() << "fp4-run: compiled " << inputFile << " in "
+  llvm::errs() << "fp4-run: " << (library ? "loaded " : "compiled ")
+               << inputFile << " in "
                << llvm::format("%.2f", seconds(start, compiled)) << " s\n";
 
   // Results come back through one struct of descriptors (several results) or
   // one descriptor.
   int64_t resultWords = 0;
-  for (RankedTensorType t : resultTypes)
-    resultWords += 3 + 2 * t.getRank();
+  for (const Spec &spec : resultSpecs)
+    resultWords += 3 + 2 * int64_t(spec.shape.size());
   std::vector<int64_t> resultBuffer(std::max<int64_t>(resultWords, 1));
   SmallVector<void *> argPointers;
   for (Descriptor &d : argDescs)
     argPointers.push_back(d.words.data());
   SmallVector<void *> packed;
   void *resultPointer = resultBuffer.data();
-  if (!resultTypes.empty())
+  if (!resultSpecs.empty())
     packed.push_back(&resultPointer);
   for (void *&pointer : argPointers)
     packed.push_back(&pointer);
@@ -218,9 +352,17 @@ int main(int argc, char **argv) {
   double best = 1e30;
   for (unsigned r = 0; r < std::max(1u, unsigned(repeat)); ++r) {
     auto before = std::chrono::steady_clock::now();
-    if (llvm::Error error =
-            (*engine)->invokePacked("_mlir_ciface_" + entry, packed))
+    if (library) {
+      SmallVector<void *> direct;
+      if (!resultSpecs.empty())
+        direct.push_back(resultPointer);
+      direct.append(argPointers.begin(), argPointers.end());
+      if (!callEntry(libraryEntry, direct))
+        fail("'" + entry + "' has too many arguments for fp4-run (at most 7)");
+    } else if (llvm::Error error =
+                   engine->invokePacked("_mlir_ciface_" + entry, packed)) {
       fail("calling '" + entry + "' failed: " + llvm::toString(std::move(error)));
+    }
     best = std::min(best, seconds(before, std::chrono::steady_clock::now()));
   }
   llvm::errs() << "fp4-run: " << entry << " ran in "
@@ -230,13 +372,13 @@ int main(int argc, char **argv) {
 
   // Copy each result out (following its strides) and write it.
   int64_t word = 0;
-  for (auto [i, t] : llvm::enumerate(resultTypes)) {
-    int64_t rank = t.getRank();
+  for (auto [i, spec] : llvm::enumerate(resultSpecs)) {
+    int64_t rank = spec.shape.size();
     const int64_t *d = resultBuffer.data() + word;
     word += 3 + 2 * rank;
     ::fp4::NdArray out;
-    out.dtype = *dtypeOf(t.getElementType());
-    out.shape.assign(t.getShape().begin(), t.getShape().end());
+    out.dtype = spec.dtype;
+    out.shape = spec.shape;
     size_t size = ::fp4::dtypeSize(out.dtype);
     out.bytes.resize(out.numElements() * size);
     const char *base = reinterpret_cast<const char *>(d[1]) + d[2] * size;

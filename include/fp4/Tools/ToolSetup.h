@@ -26,6 +26,13 @@ LogicalResult lowerForCPU(ModuleOp module, bool quantize,
                           const std::string &quantizeOptions,
                           std::string &error);
 
+/// The tensor signature of a function as fp4-compile records it in a shared
+/// library (symbol `__fp4_signature_<name>`) for fp4-run:
+/// "f32:1x8x64,i64:1x8->f32:1x8x96" (element types f32, f16, bf16, i64,
+/// i32, i8; rank-0 tensors have no dimensions). Empty if a type is not a
+/// statically shaped tensor of those.
+std::string formatSignature(FunctionType type);
+
 } // namespace mlir::fp4
 
 #endif // FP4_TOOLS_TOOLSETUP_H
