@@ -18,6 +18,13 @@ void mlir::fp4::buildQuantizePipeline(OpPassManager &pm,
   assign.preset = options.preset;
   assign.policyFile = options.policy;
   pm.addPass(createFP4AssignPrecision(assign));
+  // Before fp4-quantize-linalg, so that its report sees the caches' formats.
+  if (!options.kvCache.empty()) {
+    FP4QuantizeKVCacheOptions kv;
+    if (options.kvCache != "policy")
+      kv.format = options.kvCache;
+    pm.addPass(createFP4QuantizeKVCache(kv));
+  }
   FP4QuantizeLinalgOptions quantize;
   quantize.report = options.report;
   pm.addPass(createFP4QuantizeLinalg(quantize));

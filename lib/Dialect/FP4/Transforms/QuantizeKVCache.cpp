@@ -6,6 +6,7 @@
 
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
 #include "fp4/Dialect/FP4/Transforms/Passes.h"
+#include "KVCache.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
@@ -18,17 +19,7 @@ namespace mlir::fp4 {
 using namespace mlir;
 using namespace mlir::fp4;
 
-namespace {
-
-/// A cache argument: updated by one insert_slice whose result is only read
-/// (extract_slice) and returned.
-struct Cache {
-  unsigned argIndex;
-  tensor::InsertSliceOp update;
-  SmallVector<unsigned> resultIndices;
-};
-
-std::optional<Cache> matchCache(func::FuncOp func, BlockArgument arg) {
+std::optional<KVCache> mlir::fp4::matchKVCache(BlockArgument arg) {
   auto type = dyn_cast<RankedTensorType>(arg.getType());
   if (!type || !type.hasStaticShape() || !isa<FloatType>(type.getElementType()))
     return std::nullopt;
@@ -36,22 +27,41 @@ std::optional<Cache> matchCache(func::FuncOp func, BlockArgument arg) {
     return std::nullopt;
   auto update = dyn_cast<tensor::InsertSliceOp>(*arg.getUsers().begin());
   if (!update || update.getDest() != arg || !update.hasUnitStride() ||
-      update.getSourceType().getRank() != type.getRank())
+      update.getSourceType().getRank() != type.getRank() ||
+      !update.getSourceType().hasStaticShape())
     return std::nullopt;
-  Cache cache{arg.getArgNumber(), update, {}};
+  std::optional<unsigned> resultIndex;
   for (OpOperand &use : update.getResult().getUses()) {
     if (isa<tensor::ExtractSliceOp>(use.getOwner()))
       continue;
-    if (isa<func::ReturnOp>(use.getOwner())) {
-      cache.resultIndices.push_back(use.getOperandNumber());
+    if (isa<func::ReturnOp>(use.getOwner()) && !resultIndex) {
+      resultIndex = use.getOperandNumber();
       continue;
     }
     return std::nullopt;
   }
-  if (cache.resultIndices.size() != 1)
+  if (!resultIndex)
     return std::nullopt;
-  return cache;
+  return KVCache{arg.getArgNumber(), update, *resultIndex};
 }
+
+KVCacheBytes mlir::fp4::kvCacheBytesPerToken(RankedTensorType cache,
+                                             RankedTensorType slice) {
+  // The slice inserted per call covers its tokens: the dimension where it is
+  // shorter than the cache.
+  int64_t tokens = 1;
+  for (auto [full, part] : llvm::zip(cache.getShape(), slice.getShape()))
+    if (full != part)
+      tokens = part;
+  int64_t perToken = slice.getNumElements() / std::max<int64_t>(tokens, 1);
+  int64_t rowLength = cache.getShape().back();
+  KVCacheBytes bytes;
+  bytes.before = perToken * llvm::divideCeil(cache.getElementTypeBitWidth(), 8);
+  bytes.after = perToken + 4 * (perToken / rowLength);
+  return bytes;
+}
+
+namespace {
 
 struct FP4QuantizeKVCachePass
     : public mlir::fp4::impl::FP4QuantizeKVCacheBase<FP4QuantizeKVCachePass> {
@@ -75,17 +85,17 @@ struct FP4QuantizeKVCachePass
       if (func.isExternal())
         continue;
       // Collect first: rewriting changes the argument numbering.
-      SmallVector<Cache> caches;
+      SmallVector<KVCache> caches;
       for (BlockArgument arg : func.getArguments())
-        if (std::optional<Cache> cache = matchCache(func, arg))
+        if (std::optional<KVCache> cache = matchKVCache(arg))
           caches.push_back(*cache);
       // Last argument first, so earlier indices stay valid.
-      for (Cache &cache : llvm::reverse(caches))
+      for (KVCache &cache : llvm::reverse(caches))
         rewrite(func, cache, ctx);
     }
   }
 
-  void rewrite(func::FuncOp func, Cache &cache, MLIRContext *ctx) {
+  void rewrite(func::FuncOp func, KVCache &cache, MLIRContext *ctx) {
     BlockArgument arg = func.getArgument(cache.argIndex);
     auto type = cast<RankedTensorType>(arg.getType());
     std::string why;
@@ -149,19 +159,22 @@ struct FP4QuantizeKVCachePass
     func.setType(FunctionType::get(
         ctx, func.getBody().front().getArgumentTypes(), resultTypes));
 
-    // Bytes per token: the slice inserted per call covers its tokens.
-    int64_t tokens = 1;
-    for (auto [full, part] : llvm::zip(type.getShape(),
-                                       update.getSourceType().getShape()))
-      if (full != part)
-        tokens = part;
-    int64_t elementBytes = type.getElementTypeBitWidth() / 8;
-    int64_t perTokenElems = update.getSourceType().getNumElements() / tokens;
-    int64_t before = perTokenElems * elementBytes;
-    int64_t after = perTokenElems + 4 * (perTokenElems / type.getShape().back());
+    KVCacheBytes bytes =
+        kvCacheBytesPerToken(type, update.getSourceType());
+    func.setArgAttr(cache.argIndex, kKVCacheAttr,
+                    DictionaryAttr::get(
+                        ctx, {rewriter.getNamedAttr(
+                                  "format", rewriter.getStringAttr("fp8_per_row")),
+                              rewriter.getNamedAttr(
+                                  "bytes_per_token_before",
+                                  rewriter.getI64IntegerAttr(bytes.before)),
+                              rewriter.getNamedAttr(
+                                  "bytes_per_token_after",
+                                  rewriter.getI64IntegerAttr(bytes.after))}));
     func.emitRemark("KV cache argument #")
         << cache.argIndex << " stored as fp8_per_row (codes i8, one f32 scale "
-        << "per row): " << before << " -> " << after << " bytes per token";
+        << "per row): " << bytes.before << " -> " << bytes.after
+        << " bytes per token";
   }
 };
 

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "KVCache.h"
 #include "LinearLayers.h"
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
 #include "fp4/Dialect/FP4/Transforms/FoldConstants.h"
@@ -164,6 +165,48 @@ struct ReportEntry {
   double sqnrDb = 0;
 };
 
+/// One KV cache of the report: quantized by fp4-quantize-kv-cache (its codes
+/// argument carries kKVCacheAttr) or still in float.
+struct KVCacheEntry {
+  std::string function, format;
+  unsigned argument = 0;
+  int64_t bytesBefore = 0, bytesAfter = 0;
+};
+
+std::vector<KVCacheEntry> collectKVCaches(ModuleOp module) {
+  std::vector<KVCacheEntry> entries;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (func.isExternal())
+      continue;
+    for (BlockArgument arg : func.getArguments()) {
+      KVCacheEntry entry;
+      entry.function = func.getSymName().str();
+      entry.argument = arg.getArgNumber();
+      if (auto attr = func.getArgAttrOfType<DictionaryAttr>(arg.getArgNumber(),
+                                                            kKVCacheAttr)) {
+        auto format = attr.getAs<StringAttr>("format");
+        auto before = attr.getAs<IntegerAttr>("bytes_per_token_before");
+        auto after = attr.getAs<IntegerAttr>("bytes_per_token_after");
+        if (!format || !before || !after)
+          continue;
+        entry.format = format.str();
+        entry.bytesBefore = before.getInt();
+        entry.bytesAfter = after.getInt();
+      } else if (std::optional<KVCache> cache = matchKVCache(arg)) {
+        entry.format = "float";
+        entry.bytesBefore = entry.bytesAfter =
+            kvCacheBytesPerToken(cast<RankedTensorType>(arg.getType()),
+                                 cache->update.getSourceType())
+                .before;
+      } else {
+        continue;
+      }
+      entries.push_back(entry);
+    }
+  }
+  return entries;
+}
+
 /// Bytes of a tensor type's data.
 int64_t tensorBytes(RankedTensorType type) {
   return type.getNumElements() *
@@ -305,10 +348,26 @@ struct FP4QuantizeLinalgPass
           {"weight_sqnr_db", std::isfinite(e.sqnrDb) ? llvm::json::Value(e.sqnrDb)
                                                      : llvm::json::Value(nullptr)}});
     }
+    std::vector<KVCacheEntry> caches = collectKVCaches(getOperation());
+    int64_t kvBefore = 0, kvAfter = 0;
+    llvm::json::Array kvCaches;
+    for (const KVCacheEntry &c : caches) {
+      kvBefore += c.bytesBefore;
+      kvAfter += c.bytesAfter;
+      kvCaches.push_back(llvm::json::Object{
+          {"function", c.function},
+          {"argument", c.argument},
+          {"format", c.format},
+          {"bytes_per_token_before", c.bytesBefore},
+          {"bytes_per_token_after", c.bytesAfter}});
+    }
     llvm::json::Object root{{"layers", std::move(layers)},
                             {"kept_weight_bytes", keptBytes},
                             {"weight_bytes_before", before},
-                            {"weight_bytes_after", after}};
+                            {"weight_bytes_after", after},
+                            {"kv_caches", std::move(kvCaches)},
+                            {"kv_cache_bytes_per_token_before", kvBefore},
+                            {"kv_cache_bytes_per_token_after", kvAfter}};
     *os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root))) << "\n";
     // The readable table.
     *os << llvm::formatv("{0,-36} {1,-10} {2,-16} {3,-8} {4,12} {5,12} {6,9}\n",
@@ -323,6 +382,16 @@ struct FP4QuantizeLinalgPass
                          "{3} bytes kept in float)\n",
                          before, after,
                          after ? double(before) / double(after) : 0.0, keptBytes);
+    for (const KVCacheEntry &c : caches)
+      *os << llvm::formatv("KV cache @{0} argument #{1}: {2}, {3} -> {4} bytes "
+                           "per token\n",
+                           c.function, c.argument, c.format, c.bytesBefore,
+                           c.bytesAfter);
+    if (!caches.empty())
+      *os << llvm::formatv("total KV cache: {0} -> {1} bytes per token "
+                           "({2:f2}x smaller)\n",
+                           kvBefore, kvAfter,
+                           kvAfter ? double(kvBefore) / double(kvAfter) : 0.0);
   }
 
 };

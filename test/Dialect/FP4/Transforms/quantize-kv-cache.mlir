@@ -3,7 +3,9 @@
 // A cache updated by one insert_slice, read through extract_slice, returned:
 // it crosses the boundary as FP8 codes and per-row scales.
 // CHECK-LABEL: func.func @attend(
-// CHECK-SAME: %[[NEW:.*]]: tensor<1x2x4x8xf32>, %[[CODES:.*]]: tensor<1x2x16x8xi8>, %[[SCALES:.*]]: tensor<1x2x16x1xf32>)
+// CHECK-SAME: %[[NEW:.*]]: tensor<1x2x4x8xf32>,
+// CHECK-SAME: %[[CODES:.*]]: tensor<1x2x16x8xi8> {fp4.kv_cache = {bytes_per_token_after = 24 : i64, bytes_per_token_before = 64 : i64, format = "fp8_per_row"}},
+// CHECK-SAME: %[[SCALES:.*]]: tensor<1x2x16x1xf32>)
 // CHECK-SAME: -> (tensor<1x2x16x8xi8>, tensor<1x2x16x1xf32>, tensor<1x2x8x8xf32>)
 // CHECK: %[[Q:.*]] = fp4.quantize %[[NEW]] : tensor<1x2x4x8xf32> -> !fp4.qtensor<1x2x4x8xf8E4M3FN, fp8_per_row>
 // CHECK: %[[D:.*]], %[[S:.*]] = fp4.disassemble %[[Q]]

@@ -35,13 +35,20 @@ struct QuantizePipelineOptions
       *this, "report",
       llvm::cl::desc("Write the quantization report to this file ('-': stdout)"),
       llvm::cl::init("")};
+  PassOptions::Option<std::string> kvCache{
+      *this, "kv-cache",
+      llvm::cl::desc("KV caches: '' leaves them in float (the function's "
+                     "signature is kept), 'policy' follows the preset or "
+                     "policy file, 'fp8' or 'keep' (fp4-quantize-kv-cache)"),
+      llvm::cl::init("")};
   PassOptions::Option<bool> swizzleScales{
       *this, "swizzle-scales",
       llvm::cl::desc("Emit block scales in the Blackwell 128x4 tile layout"),
       llvm::cl::init(false)};
 };
 
-/// fp4-assign-precision, fp4-quantize-linalg, fp4-fold-constants,
+/// fp4-assign-precision, fp4-quantize-kv-cache (only with `kv-cache`: it
+/// changes the function's signature), fp4-quantize-linalg, fp4-fold-constants,
 /// canonicalize: linalg with float weights in, mixed FP4/FP8 out.
 void buildQuantizePipeline(OpPassManager &pm,
                            const QuantizePipelineOptions &options);

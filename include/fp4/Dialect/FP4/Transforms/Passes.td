@@ -105,7 +105,8 @@ def FP4QuantizeLinalg : Pass<"fp4-quantize-linalg", "ModuleOp"> {
     ```
 
     With `report`, writes what was decided and what it cost (per layer:
-    name, role, formats, weight bytes before and after, weight SQNR; totals)
+    name, role, formats, weight bytes before and after, weight SQNR; totals;
+    KV caches with their bytes per token before and after, quantized or not)
     as JSON plus a table, to a file or `-` (stdout).
   }];
   let options = [
@@ -140,7 +141,10 @@ def FP4QuantizeKVCache : Pass<"fp4-quantize-kv-cache", "ModuleOp"> {
     %c = fp4.dequantize (fp4.assemble %d, %s) ...
     ```
 
-    Each cache gets a remark with its bytes per token before and after.
+    Each cache gets a remark with its bytes per token before and after, and
+    its codes argument the attribute `fp4.kv_cache = {format,
+    bytes_per_token_before, bytes_per_token_after}` that the report of
+    `fp4-quantize-linalg` reads.
     `nvfp4` caches are not supported yet (a two-level scale cannot be
     updated a few tokens at a time); `keep` leaves caches alone.
   }];
