@@ -24,26 +24,196 @@ std::string mlir::fp4::parameterName(arith::ConstantOp constant) {
   return "";
 }
 
-/// True if `value` is a linalg.fill of 0.
-static bool isZeroFill(Value value) {
-  auto fill = value.getDefiningOp<linalg::FillOp>();
-  if (!fill)
+/// Is `generic` a pure copy: all loops parallel, one input, the output map
+/// the identity, the body `linalg.yield %in`?
+static bool isCopyGeneric(linalg::GenericOp generic) {
+  if (generic.getNumDpsInputs() != 1 || generic.getNumDpsInits() != 1 ||
+      generic.getNumReductionLoops() != 0 ||
+      !generic.getIndexingMapsArray().back().isIdentity())
     return false;
-  Value scalar = fill.getInputs()[0];
+  Block &body = generic.getRegion().front();
+  auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
+  return yield && body.getOperations().size() == 1 &&
+         yield.getNumOperands() == 1 &&
+         yield.getOperand(0) == body.getArgument(0);
+}
+
+/// True if `value` is a fill of 0: linalg.fill, or its generalized form (a
+/// copy of a scalar).
+static bool isZeroFill(Value value) {
+  Value scalar;
+  if (auto fill = value.getDefiningOp<linalg::FillOp>())
+    scalar = fill.getInputs()[0];
+  else if (auto generic = value.getDefiningOp<linalg::GenericOp>();
+           generic && isCopyGeneric(generic) &&
+           generic.getIndexingMapsArray().front().getNumResults() == 0)
+    scalar = generic.getInputs()[0];
+  else
+    return false;
   return matchPattern(scalar, m_AnyZeroFloat()) ||
          matchPattern(scalar, m_Zero());
 }
 
-/// `value` = linalg.transpose(constant) with `permutation`.
-static arith::ConstantOp transposedConstant(Value value,
-                                            ArrayRef<int64_t> permutation) {
-  auto transpose = value.getDefiningOp<linalg::TransposeOp>();
-  if (!transpose || transpose.getPermutation() != permutation)
-    return {};
-  auto constant = transpose.getInput().getDefiningOp<arith::ConstantOp>();
+/// The permutation of a transpose (result dim i = input dim perm[i]):
+/// linalg.transpose, or its generalized form (a copy through a permuted
+/// input map).
+static std::optional<SmallVector<int64_t>> transposePermutation(Operation *op) {
+  if (auto transpose = dyn_cast_or_null<linalg::TransposeOp>(op))
+    return llvm::to_vector(transpose.getPermutation());
+  auto generic = dyn_cast_or_null<linalg::GenericOp>(op);
+  if (!generic || !isCopyGeneric(generic))
+    return std::nullopt;
+  AffineMap input = generic.getIndexingMapsArray().front();
+  if (!input.isPermutation())
+    return std::nullopt;
+  // Input dim j is read at loop (= result dim) input.getDimPosition(j).
+  SmallVector<int64_t> permutation(input.getNumResults());
+  for (unsigned j = 0; j < input.getNumResults(); ++j)
+    permutation[input.getDimPosition(j)] = j;
+  return permutation;
+}
+
+/// A constant weight, directly or through one transpose; `permutation` is
+/// the transpose's (identity when there is none).
+static arith::ConstantOp constantThroughTranspose(
+    Value value, SmallVectorImpl<int64_t> &permutation) {
+  Operation *def = value.getDefiningOp();
+  permutation.clear();
+  if (std::optional<SmallVector<int64_t>> perm = transposePermutation(def)) {
+    permutation = *perm;
+    def = def->getOperand(0).getDefiningOp();
+  }
+  auto constant = dyn_cast_or_null<arith::ConstantOp>(def);
   if (!constant || !isa<ElementsAttr>(constant.getValue()))
     return {};
+  if (permutation.empty())
+    permutation = llvm::to_vector(llvm::seq<int64_t>(
+        0, cast<ShapedType>(constant.getType()).getRank()));
   return constant;
+}
+
+/// `value` = transpose(constant) with `permutation`.
+static arith::ConstantOp transposedConstant(Value value,
+                                            ArrayRef<int64_t> permutation) {
+  SmallVector<int64_t> found;
+  arith::ConstantOp constant = constantThroughTranspose(value, found);
+  return constant && ArrayRef<int64_t>(found) == permutation ? constant
+                                                             : arith::ConstantOp();
+}
+
+bool mlir::fp4::isConstantWeight(Value value) {
+  Operation *def = value.getDefiningOp();
+  while (def) {
+    auto generic = dyn_cast<linalg::GenericOp>(def);
+    if (!isa<linalg::TransposeOp, linalg::BroadcastOp>(def) &&
+        !(generic && isCopyGeneric(generic)))
+      break;
+    def = def->getOperand(0).getDefiningOp();
+  }
+  auto constant = dyn_cast_or_null<arith::ConstantOp>(def);
+  return constant && isa<ElementsAttr>(constant.getValue());
+}
+
+bool mlir::fp4::isGenericContraction(Operation *op) {
+  auto generic = dyn_cast<linalg::GenericOp>(op);
+  return generic && generic.getNumDpsInputs() == 2 &&
+         generic.getNumDpsInits() == 1 &&
+         linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(op));
+}
+
+/// A linalg.generic multiply-add that computes x * W^T: loops (e?, rows...,
+/// n, k) with the activation indexed (e?, rows..., k), the output (e?,
+/// rows..., n) and the constant weight, in its own layout after undoing a
+/// transpose, (e?, n, k). `e` is an expert dimension shared by all three;
+/// rows are one or two loops (a 2-D weight shared by a batch).
+static LogicalResult matchGenericLinear(linalg::GenericOp generic,
+                                        LinearLayer &layer, std::string &why) {
+  SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+  if (!llvm::all_of(maps, [](AffineMap m) { return m.isProjectedPermutation(); })) {
+    why = "the contraction's indexing maps are not projected permutations";
+    return failure();
+  }
+  // The weight is the input that is a (transposed) constant.
+  SmallVector<int64_t> permutation;
+  unsigned weightIndex = 1;
+  layer.weight = constantThroughTranspose(generic.getInputs()[1], permutation);
+  if (!layer.weight) {
+    weightIndex = 0;
+    layer.weight = constantThroughTranspose(generic.getInputs()[0], permutation);
+  }
+  if (!layer.weight) {
+    why = "neither operand of the contraction is a constant (or a transposed "
+        "constant)";
+    return failure();
+  }
+  layer.activation = generic.getInputs()[1 - weightIndex];
+  AffineMap act = maps[1 - weightIndex], weight = maps[weightIndex],
+            out = maps[2];
+
+  // Classify the loops by the operands that index them.
+  SmallVector<unsigned> rows;
+  std::optional<unsigned> expert, n, k;
+  for (unsigned d = 0; d < generic.getNumLoops(); ++d) {
+    bool inAct = act.isFunctionOfDim(d), inWeight = weight.isFunctionOfDim(d),
+         inOut = out.isFunctionOfDim(d);
+    std::optional<unsigned> *slot = nullptr;
+    if (inAct && inWeight && !inOut)
+      slot = &k;
+    else if (!inAct && inWeight && inOut)
+      slot = &n;
+    else if (inAct && inWeight && inOut)
+      slot = &expert;
+    else if (inAct && !inWeight && inOut) {
+      rows.push_back(d);
+      continue;
+    }
+    if (!slot || slot->has_value()) {
+      why = "the contraction is not x * W^T: it has more than one reduction, "
+            "output-feature or batch loop, or a loop only one operand reads";
+      return failure();
+    }
+    *slot = d;
+  }
+  if (!k || !n || rows.empty() || rows.size() > (expert ? 1u : 2u)) {
+    why = "the contraction is not x * W^T (it needs one reduction loop, one "
+          "output-feature loop and one or two row loops)";
+    return failure();
+  }
+  auto dims = [](AffineMap map) {
+    SmallVector<unsigned> result;
+    for (unsigned i = 0; i < map.getNumResults(); ++i)
+      result.push_back(map.getDimPosition(i));
+    return result;
+  };
+  SmallVector<unsigned> wantAct, wantOut, wantWeight;
+  if (expert) {
+    wantAct.push_back(*expert);
+    wantOut.push_back(*expert);
+    wantWeight.push_back(*expert);
+  }
+  llvm::append_range(wantAct, rows);
+  llvm::append_range(wantOut, rows);
+  wantAct.push_back(*k);
+  wantOut.push_back(*n);
+  wantWeight.append({*n, *k});
+  // The constant's dims: operand dim i is the constant's dim permutation[i].
+  SmallVector<unsigned> operandDims = dims(weight), constantDims(operandDims.size());
+  for (auto [i, j] : llvm::enumerate(permutation))
+    constantDims[j] = operandDims[i];
+  if (dims(act) != wantAct || dims(out) != wantOut) {
+    why = "the activation is not indexed (rows, K) and the result (rows, N) "
+          "in that order";
+    return failure();
+  }
+  if (constantDims != wantWeight) {
+    why = "the constant weight is not laid out [N, K] (or [E, N, K])";
+    return failure();
+  }
+  if (!isZeroFill(generic.getOutputs()[0])) {
+    why = "the accumulator is not a zero fill";
+    return failure();
+  }
+  return success();
 }
 
 FailureOr<LinearLayer> mlir::fp4::matchLinearLayer(Operation *op,
@@ -72,9 +242,9 @@ FailureOr<LinearLayer> mlir::fp4::matchLinearLayer(Operation *op,
     layer.weight = transposedConstant(rhs, {0, 2, 1});
     if (!layer.weight) {
       // A weight shared by the batch: broadcast(transpose(W)).
-      if (auto broadcast = rhs.getDefiningOp<linalg::BroadcastOp>())
-        if (broadcast.getDimensions() == ArrayRef<int64_t>{0})
-          layer.weight = transposedConstant(broadcast.getInput(), {1, 0});
+      if (auto broadcast = rhs.getDefiningOp<linalg::BroadcastOp>();
+          broadcast && broadcast.getDimensions() == ArrayRef<int64_t>{0})
+        layer.weight = transposedConstant(broadcast.getInput(), {1, 0});
     }
     if (!layer.weight) {
       why = "the right operand is neither linalg.transpose of constant expert "
@@ -86,8 +256,12 @@ FailureOr<LinearLayer> mlir::fp4::matchLinearLayer(Operation *op,
       why = "the accumulator is not a zero linalg.fill";
       return failure();
     }
+  } else if (isGenericContraction(op)) {
+    if (failed(matchGenericLinear(cast<linalg::GenericOp>(op), layer, why)))
+      return failure();
   } else {
-    why = "not a linalg.matmul or linalg.batch_matmul";
+    why = "not a linalg.matmul, linalg.batch_matmul or linalg.generic "
+          "multiply-add contraction";
     return failure();
   }
   auto weightType = cast<RankedTensorType>(arith::ConstantOp(layer.weight).getType());

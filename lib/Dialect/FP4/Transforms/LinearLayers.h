@@ -27,7 +27,17 @@ struct LinearLayer {
   int64_t inFeatures = 0;    // K
 };
 
-/// Matches `op`; on failure `why` says what did not match.
+/// Is `value` a constant, directly or through transposes and broadcasts
+/// (named or generalized)?
+bool isConstantWeight(Value value);
+
+/// A linalg.generic multiply-add of two inputs (a candidate linear layer).
+bool isGenericContraction(Operation *op);
+
+/// Matches `op`: linalg.matmul / batch_matmul as above, or a linalg.generic
+/// multiply-add of an activation (rows, K) and a constant [N, K] or [E, N, K]
+/// weight (directly or through a transpose, named or generalized) into a zero
+/// fill. On failure `why` says what did not match.
 FailureOr<LinearLayer> matchLinearLayer(Operation *op, std::string &why);
 
 /// The structural role of `layer` among all `layers` of its function.

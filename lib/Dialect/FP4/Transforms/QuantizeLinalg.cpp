@@ -90,7 +90,8 @@ struct FP4AssignPrecisionPass
     module.walk([&](func::FuncOp func) {
       SmallVector<LinearLayer> layers;
       func.walk([&](Operation *op) {
-        if (!isa<linalg::MatmulOp, linalg::BatchMatmulOp>(op))
+        if (!isa<linalg::MatmulOp, linalg::BatchMatmulOp>(op) &&
+            !isGenericContraction(op))
           return;
         std::string why;
         FailureOr<LinearLayer> layer = matchLinearLayer(op, why);
@@ -99,12 +100,8 @@ struct FP4AssignPrecisionPass
           return;
         }
         // Say why a contraction with a constant operand stays in float.
-        bool hasConstant = llvm::any_of(op->getOperands(), [](Value v) {
-          Operation *def = v.getDefiningOp();
-          while (def && isa<linalg::TransposeOp, linalg::BroadcastOp>(def))
-            def = def->getOperand(0).getDefiningOp();
-          return def && isa<arith::ConstantOp>(def);
-        });
+        bool hasConstant = llvm::any_of(
+            cast<linalg::LinalgOp>(op).getDpsInputs(), isConstantWeight);
         if (hasConstant)
           op->emitRemark("left in float: not a linear layer fp4 can take: ")
               << why;

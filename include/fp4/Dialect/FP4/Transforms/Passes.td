@@ -60,7 +60,9 @@ def FP4AssignPrecision : Pass<"fp4-assign-precision", "ModuleOp"> {
     (`linalg.matmul` / `linalg.batch_matmul` of an activation by
     `linalg.transpose` of a constant weight `[N, K]` or expert weights
     `[E, N, K]`, possibly through `linalg.broadcast`, into a zero
-    `linalg.fill`), names each one (the weight constant's `fp4.param_name`
+    `linalg.fill`; or a `linalg.generic` multiply-add computing `x * W^T`
+    with the constant `[N, K]` / `[E, N, K]` read directly or through a
+    transpose, named or generalized, into a zero fill), names each one (the weight constant's `fp4.param_name`
     attribute or name location) and gives it a structural role:
 
     * `expert`: the weight has a leading expert dimension `[E, N, K]`;
