@@ -73,32 +73,104 @@ static std::optional<SmallVector<int64_t>> transposePermutation(Operation *op) {
   return permutation;
 }
 
-/// A constant weight, directly or through one transpose; `permutation` is
-/// the transpose's (identity when there is none).
-static arith::ConstantOp constantThroughTranspose(
-    Value value, SmallVectorImpl<int64_t> &permutation) {
+/// The constant a weight operand views, through transposes (named or
+/// generalized) and reshapes that only add or drop unit dimensions, as
+/// torch-mlir emits around einsum and matmul: `dims[i]` is the constant's
+/// dimension that operand dimension i runs along, or -1 for an added unit
+/// dimension.
+static arith::ConstantOp traceConstant(Value value,
+                                       SmallVectorImpl<int64_t> &dims,
+                                       int depth = 8) {
+  dims.clear();
   Operation *def = value.getDefiningOp();
-  permutation.clear();
-  if (std::optional<SmallVector<int64_t>> perm = transposePermutation(def)) {
-    permutation = *perm;
-    def = def->getOperand(0).getDefiningOp();
-  }
-  auto constant = dyn_cast_or_null<arith::ConstantOp>(def);
-  if (!constant || !isa<ElementsAttr>(constant.getValue()))
+  if (!def || depth == 0)
     return {};
-  if (permutation.empty())
-    permutation = llvm::to_vector(llvm::seq<int64_t>(
-        0, cast<ShapedType>(constant.getType()).getRank()));
-  return constant;
+  if (auto constant = dyn_cast<arith::ConstantOp>(def)) {
+    auto type = dyn_cast<RankedTensorType>(constant.getType());
+    if (!type || !isa<ElementsAttr>(constant.getValue()))
+      return {};
+    llvm::append_range(dims, llvm::seq<int64_t>(0, type.getRank()));
+    return constant;
+  }
+  SmallVector<int64_t> in;
+  if (std::optional<SmallVector<int64_t>> perm = transposePermutation(def)) {
+    arith::ConstantOp constant = traceConstant(def->getOperand(0), in, depth - 1);
+    if (!constant)
+      return {};
+    for (int64_t p : *perm)
+      dims.push_back(in[p]);
+    return constant;
+  }
+  auto isUnit = [](int64_t size) { return size == 1; };
+  if (auto expand = dyn_cast<tensor::ExpandShapeOp>(def)) {
+    arith::ConstantOp constant = traceConstant(expand.getSrc(), in, depth - 1);
+    if (!constant || !expand.getResultType().hasStaticShape())
+      return {};
+    ArrayRef<int64_t> shape = expand.getResultType().getShape();
+    for (auto [src, group] :
+         llvm::enumerate(expand.getReassociationIndices())) {
+      // One dimension of the group carries the source's, the rest are units.
+      unsigned carriers = llvm::count_if(group, [&](int64_t d) {
+        return !isUnit(shape[d]);
+      });
+      if (carriers > 1)
+        return {};
+      bool placed = false;
+      for (int64_t d : group) {
+        bool carries = carriers ? !isUnit(shape[d]) : !placed;
+        dims.push_back(carries ? in[src] : -1);
+        placed |= carries;
+      }
+    }
+    return constant;
+  }
+  if (auto collapse = dyn_cast<tensor::CollapseShapeOp>(def)) {
+    arith::ConstantOp constant = traceConstant(collapse.getSrc(), in, depth - 1);
+    if (!constant || !collapse.getSrcType().hasStaticShape())
+      return {};
+    ArrayRef<int64_t> shape = collapse.getSrcType().getShape();
+    for (ReassociationIndices &group : collapse.getReassociationIndices()) {
+      // At most one dimension of the group is more than a unit, or at most
+      // one is the constant's own.
+      SmallVector<int64_t> carried;
+      for (int64_t d : group)
+        if (!isUnit(shape[d]))
+          carried.push_back(in[d]);
+      if (carried.empty())
+        for (int64_t d : group)
+          if (in[d] >= 0)
+            carried.push_back(in[d]);
+      if (carried.size() > 1)
+        return {};
+      dims.push_back(carried.empty() ? -1 : carried.front());
+    }
+    return constant;
+  }
+  return {};
 }
 
-/// `value` = transpose(constant) with `permutation`.
-static arith::ConstantOp transposedConstant(Value value,
-                                            ArrayRef<int64_t> permutation) {
+/// The constant `value` views with its dimensions in the order `dims` (see
+/// traceConstant), or null.
+static arith::ConstantOp tracedConstant(Value value, ArrayRef<int64_t> dims) {
   SmallVector<int64_t> found;
-  arith::ConstantOp constant = constantThroughTranspose(value, found);
-  return constant && ArrayRef<int64_t>(found) == permutation ? constant
-                                                             : arith::ConstantOp();
+  arith::ConstantOp constant = traceConstant(value, found);
+  return constant && ArrayRef<int64_t>(found) == dims ? constant
+                                                      : arith::ConstantOp();
+}
+
+/// The constant `value` views through a pure permutation of its dimensions
+/// (operand dim i = constant dim permutation[i]), or null.
+static arith::ConstantOp constantThroughTranspose(
+    Value value, SmallVectorImpl<int64_t> &permutation) {
+  arith::ConstantOp constant = traceConstant(value, permutation);
+  if (!constant)
+    return {};
+  auto rank = cast<RankedTensorType>(constant.getType()).getRank();
+  SmallVector<int64_t> sorted(permutation.begin(), permutation.end());
+  llvm::sort(sorted);
+  if (sorted != llvm::to_vector(llvm::seq<int64_t>(0, rank)))
+    return {};
+  return constant;
 }
 
 bool mlir::fp4::isConstantWeight(Value value) {
@@ -227,7 +299,7 @@ FailureOr<LinearLayer> mlir::fp4::matchLinearLayer(Operation *op,
       return failure();
     }
     layer.activation = matmul.getInputs()[0];
-    layer.weight = transposedConstant(matmul.getInputs()[1], {1, 0});
+    layer.weight = tracedConstant(matmul.getInputs()[1], {1, 0});
     if (!layer.weight) {
       why = "the right operand is not linalg.transpose of a constant [N, K]";
       return failure();
@@ -239,12 +311,15 @@ FailureOr<LinearLayer> mlir::fp4::matchLinearLayer(Operation *op,
   } else if (auto bmm = dyn_cast<linalg::BatchMatmulOp>(op)) {
     layer.activation = bmm.getInputs()[0];
     Value rhs = bmm.getInputs()[1];
-    layer.weight = transposedConstant(rhs, {0, 2, 1});
+    layer.weight = tracedConstant(rhs, {0, 2, 1});
+    // torch-mlir's einsum: a weight [N, K] viewed as [1, K, N].
+    if (!layer.weight)
+      layer.weight = tracedConstant(rhs, {-1, 1, 0});
     if (!layer.weight) {
       // A weight shared by the batch: broadcast(transpose(W)).
       if (auto broadcast = rhs.getDefiningOp<linalg::BroadcastOp>();
           broadcast && broadcast.getDimensions() == ArrayRef<int64_t>{0})
-        layer.weight = transposedConstant(broadcast.getInput(), {1, 0});
+        layer.weight = tracedConstant(broadcast.getInput(), {1, 0});
     }
     if (!layer.weight) {
       why = "the right operand is neither linalg.transpose of constant expert "
