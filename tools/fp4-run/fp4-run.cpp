@@ -28,6 +28,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
@@ -297,10 +298,22 @@ int main(int argc, char **argv) {
       fail(inputFile + ": " + error);
     // ExecutionEngineOptions::transformer is a function_ref: keep the
     // function it refers to alive for the whole create().
+    // Optimize for this host: without a target machine LLVM's vectorizer
+    // has no cost model for the CPU and leaves the matmul loops narrow.
+    auto hostBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+    if (!hostBuilder)
+      fail("cannot describe this host to LLVM: " +
+           llvm::toString(hostBuilder.takeError()));
+    hostBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+    auto host = hostBuilder->createTargetMachine();
+    if (!host)
+      fail("cannot create a target machine for this host: " +
+           llvm::toString(host.takeError()));
     std::function<llvm::Error(llvm::Module *)> optimize =
-        makeOptimizingTransformer(3, 0, nullptr);
+        makeOptimizingTransformer(3, 0, host->get());
     ExecutionEngineOptions options;
     options.transformer = optimize;
+    options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
     // memref.copy and friends lower to calls into MLIR's C runner utilities.
     SmallVector<StringRef> libs = {FP4_MLIR_C_RUNNER_UTILS};
     options.sharedLibPaths = libs;

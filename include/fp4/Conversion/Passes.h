@@ -11,6 +11,7 @@
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
@@ -29,7 +30,12 @@ namespace fp4 {
 /// Patterns lowering fp4.dequantize and fp4.scaled_matmul to linalg.
 void populateFP4ToLinalgPatterns(RewritePatternSet &patterns);
 
-/// convert-fp4-to-linalg, then bufferization and the standard lowering of
+/// The markers convert-fp4-to-linalg leaves for fp4-tile-cpu-contractions:
+/// on its contractions, and on weight decodes that write [.., K, N].
+constexpr const char *kCPUContractionAttr = "fp4.cpu_contraction";
+constexpr const char *kCPUTransposeAttr = "fp4.cpu_transpose";
+
+/// convert-fp4-to-linalg, fp4-tile-cpu-contractions, then bufferization and the standard lowering of
 /// linalg, arith, math, memref and func to the LLVM dialect.
 void buildLowerToCPUPipeline(OpPassManager &pm);
 void registerFP4ConversionPipelines();

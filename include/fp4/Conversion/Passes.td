@@ -24,7 +24,11 @@ def ConvertFP4ToLinalg : Pass<"convert-fp4-to-linalg", "ModuleOp"> {
 
     `fp4.scaled_matmul` becomes a float32 contraction `lhs x rhs^T` (plain,
     batched, or batched against shared weights) into a zero fill, rounded
-    once to the result element type. Quantized values come from
+    once to the result element type. The weight is decoded into `[.., K, N]`
+    and the contraction's loops run `([b,] k, m, n)`: the innermost loop is
+    a contiguous multiply-add that LLVM vectorizes, and every output still
+    adds its products in `k` order. The contraction carries
+    `fp4.cpu_contraction` for `fp4-tile-cpu-contractions`. Quantized values come from
     `fp4.constant`, `fp4.assemble` or a run-time `fp4.quantize` (of a
     statically shaped activation), which becomes a call into the CPU runtime
     (`fp4rt_quantize_*`, lib/Runtime) so that activations are quantized by
@@ -37,6 +41,32 @@ def ConvertFP4ToLinalg : Pass<"convert-fp4-to-linalg", "ModuleOp"> {
                            "::mlir::func::FuncDialect",
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::memref::MemRefDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def FP4TileCPUContractions : Pass<"fp4-tile-cpu-contractions"> {
+  let summary = "Tile the weight decodes (and optionally the contractions) of convert-fp4-to-linalg for the CPU caches";
+  let description = [{
+    Weight decodes marked `fp4.cpu_transpose` read codes `[.., N, K]` and
+    write floats `[.., K, N]`; they are tiled 32 x 32 (`scf.for`, through
+    the TilingInterface) so that the written rows stay in the cache until
+    their lines are full.
+
+    Contractions marked `fp4.cpu_contraction` (loops `([b,] k, m, n)`) are
+    tiled over `m` and `n` when `m-tile` / `n-tile` are set, with `k` whole
+    inside a tile. Off by default: on the 2-core AMD EPYC build machine the
+    untiled `(k, m, n)` loop was faster (445 ms against 651 ms with 16 x 128
+    tiles for 256 x 4096 x 4096, see docs/benchmarks.md). Either way each
+    output adds its products in `k` order from zero, so results are bit for
+    bit those of the untiled loops. The markers are removed.
+  }];
+  let options = [
+    Option<"mTile", "m-tile", "int64_t", /*default=*/"0",
+           "Rows of the output per contraction tile (0: not tiled)">,
+    Option<"nTile", "n-tile", "int64_t", /*default=*/"0",
+           "Columns of the output per contraction tile (0: not tiled)">,
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 

@@ -184,10 +184,11 @@ std::optional<nx::ElementFormat> elementFormatOf(Type type) {
 }
 
 /// Expands a quantized tensor of `type` to float32:
-/// value = decode(code) * (decode(scale) * global).
+/// value = decode(code) * (decode(scale) * global). With `transposed`, the
+/// result has its last two dimensions swapped.
 FailureOr<Value> dequantizeToF32(PatternRewriter &rewriter, Location loc,
                                  QuantizedTensorType type, Value quantized,
-                                 Operation *user) {
+                                 Operation *user, bool transposed = false) {
   ScalingAttr scaling = type.getScaling();
   if (scaling.isSwizzled())
     return rewriter.notifyMatchFailure(
@@ -228,7 +229,13 @@ FailureOr<Value> dequantizeToF32(PatternRewriter &rewriter, Location loc,
     inputs.push_back(storage->global);
     maps.push_back(AffineMap::get(rank, 0, {}, ctx));
   }
-  maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
+  SmallVector<AffineExpr> outExprs(dims);
+  SmallVector<int64_t> outShape(type.getShape());
+  if (transposed) {
+    std::swap(outExprs[rank - 2], outExprs[rank - 1]);
+    std::swap(outShape[rank - 2], outShape[rank - 1]);
+  }
+  maps.push_back(AffineMap::get(rank, 0, outExprs, ctx));
 
   Value codeTable = decodeTable(rewriter, loc, fourBit ? 16 : 256,
                                 [&](uint8_t code) {
@@ -241,7 +248,7 @@ FailureOr<Value> dequantizeToF32(PatternRewriter &rewriter, Location loc,
   else if (scaleFormat == ScaleFormat::UE8M0)
     scaleTable = decodeTable(rewriter, loc, 256, nx::decodeUE8M0);
 
-  Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+  Value init = tensor::EmptyOp::create(rewriter, loc, outShape,
                                        rewriter.getF32Type());
   SmallVector<utils::IteratorType> iterators(rank,
                                              utils::IteratorType::parallel);
@@ -284,15 +291,30 @@ FailureOr<Value> dequantizeToF32(PatternRewriter &rewriter, Location loc,
         linalg::YieldOp::create(b, l,
                                 arith::MulFOp::create(b, l, value, scale).getResult());
       });
+  if (transposed)
+    generic->setAttr(kCPUTransposeAttr, rewriter.getUnitAttr());
   return generic.getResult(0);
 }
 
-/// A float32 view of a matmul operand.
-FailureOr<Value> operandAsF32(PatternRewriter &rewriter, Location loc,
-                              Value operand, Operation *user) {
-  if (auto type = dyn_cast<QuantizedTensorType>(operand.getType()))
-    return dequantizeToF32(rewriter, loc, type, operand, user);
-  return operand; // float tensors are widened inside the contraction
+/// The weight of a scaled matmul as float32 [.., K, N] (decoded straight into
+/// that layout when quantized), or the float weight transposed to it.
+FailureOr<Value> weightAsF32KN(PatternRewriter &rewriter, Location loc,
+                               Value weight, Operation *user) {
+  if (auto type = dyn_cast<QuantizedTensorType>(weight.getType()))
+    return dequantizeToF32(rewriter, loc, type, weight, user,
+                           /*transposed=*/true);
+  auto type = cast<RankedTensorType>(weight.getType());
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> permutation =
+      llvm::to_vector(llvm::seq<int64_t>(0, rank));
+  std::swap(permutation[rank - 2], permutation[rank - 1]);
+  SmallVector<OpFoldResult> shape =
+      tensor::getMixedSizes(rewriter, loc, weight);
+  std::swap(shape[rank - 2], shape[rank - 1]);
+  Value init =
+      tensor::EmptyOp::create(rewriter, loc, shape, type.getElementType());
+  return linalg::TransposeOp::create(rewriter, loc, weight, init, permutation)
+      .getResult()[0];
 }
 
 struct DequantizeToLinalg : public OpRewritePattern<DequantizeOp> {
@@ -327,16 +349,21 @@ struct DisassembleToStorage : public OpRewritePattern<DisassembleOp> {
 };
 
 /// lhs x rhs^T accumulated in float32: out[b, m, n] += lhs[b, m, k] *
-/// rhs[b, n, k] (rhs without b when shared).
+/// rhs[b, n, k] (rhs without b when shared). The weight is decoded once into
+/// [.., K, N] and the loops run (b, m, k, n): the innermost loop is then a
+/// contiguous multiply-add over n that LLVM vectorizes without reassociating
+/// anything, and each output still sums its products in k order.
 struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ScaledMatmulOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    FailureOr<Value> lhs = operandAsF32(rewriter, loc, op.getLhs(), op);
+    FailureOr<Value> lhs = op.getLhs();
+    if (auto type = dyn_cast<QuantizedTensorType>(op.getLhs().getType()))
+      lhs = dequantizeToF32(rewriter, loc, type, op.getLhs(), op);
     if (failed(lhs))
       return failure();
-    FailureOr<Value> rhs = operandAsF32(rewriter, loc, op.getRhs(), op);
+    FailureOr<Value> rhs = weightAsF32KN(rewriter, loc, op.getRhs(), op);
     if (failed(rhs))
       return failure();
     auto resultType = op.getType();
@@ -346,22 +373,22 @@ struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
     MLIRContext *ctx = rewriter.getContext();
     int64_t loops = batched ? 4 : 3;
     auto d = [&](int64_t i) { return getAffineDimExpr(i, ctx); };
-    // Loop order: [b,] m, n, k.
-    int64_t m = batched ? 1 : 0, n = m + 1, k = m + 2;
+    // Loop order: [b,] k, m, n.
+    int64_t k = batched ? 1 : 0, m = k + 1, n = k + 2;
     SmallVector<AffineExpr> lhsExprs, rhsExprs, outExprs;
     if (batched)
       lhsExprs.push_back(d(0)), outExprs.push_back(d(0));
     lhsExprs.append({d(m), d(k)});
     if (rhsRank == 3)
       rhsExprs.push_back(d(0));
-    rhsExprs.append({d(n), d(k)});
+    rhsExprs.append({d(k), d(n)});
     outExprs.append({d(m), d(n)});
     SmallVector<AffineMap> maps = {AffineMap::get(loops, 0, lhsExprs, ctx),
                                    AffineMap::get(loops, 0, rhsExprs, ctx),
                                    AffineMap::get(loops, 0, outExprs, ctx)};
     SmallVector<utils::IteratorType> iterators(loops,
                                                utils::IteratorType::parallel);
-    iterators.back() = utils::IteratorType::reduction;
+    iterators[k] = utils::IteratorType::reduction;
 
     SmallVector<OpFoldResult> outShape;
     for (int64_t i = 0; i < resultType.getRank(); ++i) {
@@ -388,6 +415,7 @@ struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
           linalg::YieldOp::create(
               b, l, arith::AddFOp::create(b, l, args[2], product).getResult());
         });
+    contraction->setAttr(kCPUContractionAttr, rewriter.getUnitAttr());
     rewriter.replaceOp(op, convertElementType(rewriter, loc, contraction.getResult(0),
                                       resultType.getElementType()));
     return success();
@@ -458,8 +486,8 @@ void mlir::fp4::populateFP4ToLinalgPatterns(RewritePatternSet &patterns) {
 void mlir::fp4::buildLowerToCPUPipeline(OpPassManager &pm) {
   // Parsed from text: the upstream passes are registered by name.
   const char *pipeline =
-      "convert-fp4-to-linalg,canonicalize,"
-      "one-shot-bufferize{bufferize-function-boundaries},"
+      "convert-fp4-to-linalg,canonicalize,fp4-tile-cpu-contractions,"
+      "one-shot-bufferize{bufferize-function-boundaries},cse,canonicalize,"
       "convert-linalg-to-loops,expand-strided-metadata,lower-affine,"
       "convert-scf-to-cf,convert-cf-to-llvm,convert-math-to-llvm,"
       "convert-arith-to-llvm,convert-index-to-llvm,finalize-memref-to-llvm,"
@@ -472,6 +500,7 @@ void mlir::fp4::registerFP4ConversionPipelines() {
   PassPipelineRegistration<>(
       "fp4-lower-to-cpu",
       "Lower a module with fp4 ops to the LLVM dialect for the CPU "
-      "(convert-fp4-to-linalg, bufferization, loops, LLVM)",
+      "(convert-fp4-to-linalg, fp4-tile-cpu-contractions, bufferization, "
+      "loops, LLVM)",
       buildLowerToCPUPipeline);
 }

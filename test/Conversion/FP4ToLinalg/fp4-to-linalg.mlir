@@ -2,17 +2,23 @@
 
 // A W4A16 linear layer: the NVFP4 weight is expanded through exact decode
 // tables (16 E2M1 values, 256 UE4M3 values) and multiplied by the global
-// scale; the contraction is lhs x rhs^T in float32, rounded once to bf16.
+// scale, written transposed ([K, N]); the contraction is lhs x rhs^T in
+// float32 with loops (k, m, n), rounded once to bf16.
+// CHECK-DAG: #[[WIN:.*]] = affine_map<(d0, d1) -> (d0, d1 floordiv 2)>
+// CHECK-DAG: #[[WOUT:.*]] = affine_map<(d0, d1) -> (d1, d0)>
+// CHECK-DAG: #[[LHS:.*]] = affine_map<(d0, d1, d2) -> (d1, d0)>
+// CHECK-DAG: #[[RHS:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
+// CHECK-DAG: #[[OUT:.*]] = affine_map<(d0, d1, d2) -> (d1, d2)>
 // CHECK-LABEL: func.func @w4a16
 // CHECK-DAG: %[[CODES:.*]] = arith.constant dense<[0.000000e+00, 5.000000e-01, 1.000000e+00, 1.500000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00, 6.000000e+00, -0.000000e+00, -5.000000e-01, -1.000000e+00, -1.500000e+00, -2.000000e+00, -3.000000e+00, -4.000000e+00, -6.000000e+00]> : tensor<16xf32>
 // CHECK-DAG: %[[DATA:.*]] = arith.constant dense<{{.*}}> : tensor<8x16xi8>
-// CHECK: %[[W:.*]] = linalg.generic {{.*}} ins(%[[DATA]], %{{.*}}, %{{.*}} : tensor<8x16xi8>, tensor<8x2xf8E4M3FN>, tensor<f32>)
+// CHECK: %[[W:.*]] = linalg.generic {indexing_maps = [#[[WIN]], {{.*}}, #[[WOUT]]]{{.*}} ins(%[[DATA]], %{{.*}}, %{{.*}} : tensor<8x16xi8>, tensor<8x2xf8E4M3FN>, tensor<f32>) outs(%{{.*}} : tensor<32x8xf32>) attrs = {fp4.cpu_transpose}
 // CHECK: linalg.index 1
 // CHECK: arith.shrui
 // CHECK: tensor.extract %[[CODES]]
 // CHECK: arith.bitcast %{{.*}} : f8E4M3FN to i8
 // CHECK: arith.mulf
-// CHECK: %[[ACC:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]{{.*}} ins(%{{.*}}, %[[W]] : tensor<4x32xbf16>, tensor<8x32xf32>)
+// CHECK: %[[ACC:.*]] = linalg.generic {indexing_maps = [#[[LHS]], #[[RHS]], #[[OUT]]], iterator_types = ["reduction", "parallel", "parallel"]} ins(%{{.*}}, %[[W]] : tensor<4x32xbf16>, tensor<32x8xf32>) outs(%{{.*}} : tensor<4x8xf32>) attrs = {fp4.cpu_contraction}
 // CHECK: arith.extf %{{.*}} : bf16 to f32
 // CHECK: linalg.generic {{.*}} ins(%[[ACC]] : tensor<4x8xf32>) outs(%{{.*}} : tensor<4x8xbf16>)
 // CHECK: arith.truncf
@@ -27,8 +33,8 @@ func.func @w4a16(%x: tensor<4x32xbf16>) -> tensor<4x8xbf16> {
 
 // Expert-batched FP8 weights with per-tensor scales, through fp4.assemble.
 // CHECK-LABEL: func.func @experts
-// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]{{.*}} ins(%arg1, %arg2 : tensor<2x8x32xi8>, tensor<f32>)
-// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "reduction"]
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]{{.*}} ins(%arg1, %arg2 : tensor<2x8x32xi8>, tensor<f32>) outs(%{{.*}} : tensor<2x32x8xf32>)
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "parallel", "parallel"]
 func.func @experts(%x: tensor<2x4x32xf32>, %d: tensor<2x8x32xi8>, %s: tensor<f32>) -> tensor<2x4x8xf32> {
   %w = fp4.assemble %d, %s : tensor<2x8x32xi8>, tensor<f32> -> !fp4.qtensor<2x8x32xf8E4M3FN, fp8>
   %y = fp4.scaled_matmul %x, %w : tensor<2x4x32xf32>, !fp4.qtensor<2x8x32xf8E4M3FN, fp8> -> tensor<2x4x8xf32>
