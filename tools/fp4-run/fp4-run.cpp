@@ -304,7 +304,7 @@ int main(int argc, char **argv) {
     if (!hostBuilder)
       fail("cannot describe this host to LLVM: " +
            llvm::toString(hostBuilder.takeError()));
-    hostBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+    hostBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Default);
     auto host = hostBuilder->createTargetMachine();
     if (!host)
       fail("cannot create a target machine for this host: " +
@@ -313,7 +313,7 @@ int main(int argc, char **argv) {
         makeOptimizingTransformer(3, 0, host->get());
     ExecutionEngineOptions options;
     options.transformer = optimize;
-    options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+    options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Default;
     // memref.copy and friends lower to calls into MLIR's C runner utilities.
     SmallVector<StringRef> libs = {FP4_MLIR_C_RUNNER_UTILS};
     options.sharedLibPaths = libs;
