@@ -48,9 +48,9 @@ def FP4TileCPUContractions : Pass<"fp4-tile-cpu-contractions"> {
   let summary = "Tile the weight decodes (and optionally the contractions) of convert-fp4-to-linalg for the CPU caches";
   let description = [{
     Weight decodes marked `fp4.cpu_transpose` read codes `[.., N, K]` and
-    write floats `[.., K, N]`; they are tiled 32 x 32 (`scf.for`, through
-    the TilingInterface) so that the written rows stay in the cache until
-    their lines are full.
+    write floats `[.., K, N]`; they are tiled 64 (n) x 8 (k) (`scf.for`,
+    through the TilingInterface) so that the written rows stay in the cache
+    until their lines are full.
 
     Contractions marked `fp4.cpu_contraction` (loops `([b,] k, m, n)`) are
     tiled over `m` and `n` when `m-tile` / `n-tile` are set, with `k` whole

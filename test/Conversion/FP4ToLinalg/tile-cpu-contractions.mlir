@@ -2,12 +2,12 @@
 // RUN: fp4-opt %s -convert-fp4-to-linalg -fp4-tile-cpu-contractions="m-tile=16 n-tile=32" | FileCheck %s --check-prefix=TILED
 // RUN: not fp4-opt %s -convert-fp4-to-linalg -fp4-tile-cpu-contractions="m-tile=-1" 2>&1 | FileCheck %s --check-prefix=BAD
 
-// The transposing weight decode is tiled 32 x 32; the contraction is left
+// The transposing weight decode is tiled 64 (n) x 8 (k); the contraction is left
 // whole by default, and both markers are gone.
 // CHECK-LABEL: func.func @w8a16
-// CHECK: scf.for %{{.*}} = %c0{{(_[0-9]+)?}} to %c64{{(_[0-9]+)?}} step %c32{{(_[0-9]+)?}} iter_args
-// CHECK: scf.for %{{.*}} = %c0{{(_[0-9]+)?}} to %c128{{(_[0-9]+)?}} step %c32{{(_[0-9]+)?}} iter_args
-// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<32x32xf32>)
+// CHECK: scf.for %{{.*}} = %c0{{(_[0-9]+)?}} to %c64{{(_[0-9]+)?}} step %c64{{(_[0-9]+)?}} iter_args
+// CHECK: scf.for %{{.*}} = %c0{{(_[0-9]+)?}} to %c128{{(_[0-9]+)?}} step %c8{{(_[0-9]+)?}} iter_args
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<8x64xf32>)
 // CHECK: linalg.generic {{.*}}iterator_types = ["reduction", "parallel", "parallel"]{{.*}} outs(%{{.*}} : tensor<40x64xf32>)
 // CHECK-NOT: fp4.cpu_
 
