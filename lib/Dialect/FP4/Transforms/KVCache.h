@@ -20,11 +20,11 @@ namespace mlir::fp4 {
 constexpr const char *kKVCacheAttr = "fp4.kv_cache";
 
 /// A float cache argument: updated by one insert_slice whose result is only
-/// read (extract_slice) and returned once.
+/// read (extract_slice) and returned once. (Its result position is not kept:
+/// rewriting another cache of the same function moves it.)
 struct KVCache {
   unsigned argIndex;
   tensor::InsertSliceOp update;
-  unsigned resultIndex;
 };
 
 std::optional<KVCache> matchKVCache(BlockArgument arg);

@@ -54,30 +54,40 @@ static bool isZeroFill(Value value) {
          matchPattern(scalar, m_Zero());
 }
 
-/// The permutation of a transpose (result dim i = input dim perm[i]):
-/// linalg.transpose, or its generalized form (a copy through a permuted
-/// input map).
-static std::optional<SmallVector<int64_t>> transposePermutation(Operation *op) {
+/// For an op that only copies its input into a transposed and/or broadcast
+/// result, the input dimension each result dimension reads, or -1 for a
+/// broadcast one: linalg.transpose, linalg.broadcast, or their generalized
+/// form (a copy through a projected-permutation input map).
+static std::optional<SmallVector<int64_t>> copySourceDims(Operation *op) {
   if (auto transpose = dyn_cast_or_null<linalg::TransposeOp>(op))
     return llvm::to_vector(transpose.getPermutation());
+  if (auto broadcast = dyn_cast_or_null<linalg::BroadcastOp>(op)) {
+    int64_t rank = broadcast.getInit().getType().getRank();
+    SmallVector<int64_t> sources(rank, -1);
+    int64_t next = 0;
+    for (int64_t d = 0; d < rank; ++d)
+      if (!llvm::is_contained(broadcast.getDimensions(), d))
+        sources[d] = next++;
+    return sources;
+  }
   auto generic = dyn_cast_or_null<linalg::GenericOp>(op);
   if (!generic || !isCopyGeneric(generic))
     return std::nullopt;
   AffineMap input = generic.getIndexingMapsArray().front();
-  if (!input.isPermutation())
+  if (!input.isProjectedPermutation() || input.getNumResults() == 0)
     return std::nullopt;
   // Input dim j is read at loop (= result dim) input.getDimPosition(j).
-  SmallVector<int64_t> permutation(input.getNumResults());
+  SmallVector<int64_t> sources(generic.getNumLoops(), -1);
   for (unsigned j = 0; j < input.getNumResults(); ++j)
-    permutation[input.getDimPosition(j)] = j;
-  return permutation;
+    sources[input.getDimPosition(j)] = j;
+  return sources;
 }
 
-/// The constant a weight operand views, through transposes (named or
-/// generalized) and reshapes that only add or drop unit dimensions, as
-/// torch-mlir emits around einsum and matmul: `dims[i]` is the constant's
-/// dimension that operand dimension i runs along, or -1 for an added unit
-/// dimension.
+/// The constant a weight operand views, through transposes and broadcasts
+/// (named or generalized) and reshapes that only add or drop unit
+/// dimensions, as torch-mlir emits around einsum and matmul: `dims[i]` is
+/// the constant's dimension that operand dimension i runs along, or -1 for
+/// an added (unit or broadcast) dimension.
 static arith::ConstantOp traceConstant(Value value,
                                        SmallVectorImpl<int64_t> &dims,
                                        int depth = 8) {
@@ -93,12 +103,12 @@ static arith::ConstantOp traceConstant(Value value,
     return constant;
   }
   SmallVector<int64_t> in;
-  if (std::optional<SmallVector<int64_t>> perm = transposePermutation(def)) {
+  if (std::optional<SmallVector<int64_t>> sources = copySourceDims(def)) {
     arith::ConstantOp constant = traceConstant(def->getOperand(0), in, depth - 1);
     if (!constant)
       return {};
-    for (int64_t p : *perm)
-      dims.push_back(in[p]);
+    for (int64_t source : *sources)
+      dims.push_back(source < 0 ? -1 : in[source]);
     return constant;
   }
   auto isUnit = [](int64_t size) { return size == 1; };
@@ -174,16 +184,8 @@ static arith::ConstantOp constantThroughTranspose(
 }
 
 bool mlir::fp4::isConstantWeight(Value value) {
-  Operation *def = value.getDefiningOp();
-  while (def) {
-    auto generic = dyn_cast<linalg::GenericOp>(def);
-    if (!isa<linalg::TransposeOp, linalg::BroadcastOp>(def) &&
-        !(generic && isCopyGeneric(generic)))
-      break;
-    def = def->getOperand(0).getDefiningOp();
-  }
-  auto constant = dyn_cast_or_null<arith::ConstantOp>(def);
-  return constant && isa<ElementsAttr>(constant.getValue());
+  SmallVector<int64_t> dims;
+  return static_cast<bool>(traceConstant(value, dims));
 }
 
 bool mlir::fp4::isGenericContraction(Operation *op) {
@@ -312,15 +314,10 @@ FailureOr<LinearLayer> mlir::fp4::matchLinearLayer(Operation *op,
     layer.activation = bmm.getInputs()[0];
     Value rhs = bmm.getInputs()[1];
     layer.weight = tracedConstant(rhs, {0, 2, 1});
-    // torch-mlir's einsum: a weight [N, K] viewed as [1, K, N].
+    // A weight [N, K] shared by the batch, viewed as [B, K, N]: broadcast
+    // (transpose(W)), or torch-mlir's einsum reshapes for a batch of 1.
     if (!layer.weight)
       layer.weight = tracedConstant(rhs, {-1, 1, 0});
-    if (!layer.weight) {
-      // A weight shared by the batch: broadcast(transpose(W)).
-      if (auto broadcast = rhs.getDefiningOp<linalg::BroadcastOp>();
-          broadcast && broadcast.getDimensions() == ArrayRef<int64_t>{0})
-        layer.weight = tracedConstant(broadcast.getInput(), {1, 0});
-    }
     if (!layer.weight) {
       why = "the right operand is neither linalg.transpose of constant expert "
             "weights [E, N, K] nor a broadcast of linalg.transpose of a "

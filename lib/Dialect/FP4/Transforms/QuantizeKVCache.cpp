@@ -30,19 +30,19 @@ std::optional<KVCache> mlir::fp4::matchKVCache(BlockArgument arg) {
       update.getSourceType().getRank() != type.getRank() ||
       !update.getSourceType().hasStaticShape())
     return std::nullopt;
-  std::optional<unsigned> resultIndex;
+  bool returned = false;
   for (OpOperand &use : update.getResult().getUses()) {
     if (isa<tensor::ExtractSliceOp>(use.getOwner()))
       continue;
-    if (isa<func::ReturnOp>(use.getOwner()) && !resultIndex) {
-      resultIndex = use.getOperandNumber();
+    if (isa<func::ReturnOp>(use.getOwner()) && !returned) {
+      returned = true;
       continue;
     }
     return std::nullopt;
   }
-  if (!resultIndex)
+  if (!returned)
     return std::nullopt;
-  return KVCache{arg.getArgNumber(), update, *resultIndex};
+  return KVCache{arg.getArgNumber(), update};
 }
 
 KVCacheBytes mlir::fp4::kvCacheBytesPerToken(RankedTensorType cache,

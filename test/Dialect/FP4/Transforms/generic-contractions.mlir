@@ -102,6 +102,35 @@ func.func @experts_and_batch(%x: tensor<4x8x64xf32>) -> (tensor<4x8x32xf32>, ten
 
 // -----
 
+// A weight shared by a batch through linalg.batch_matmul:
+// broadcast(transpose(W)), named or generalized.
+#bid = affine_map<(b, k, n) -> (b, k, n)>
+#bdrop = affine_map<(b, k, n) -> (k, n)>
+// CHECK-LABEL: func.func @shared_weight_batch_matmul
+// CHECK: fp4.scaled_matmul %{{.*}}, %{{.*}} : tensor<4x8x64xf32>, !fp4.qtensor<32x64xf4E2M1FN, nvfp4> -> tensor<4x8x32xf32>
+// CHECK: fp4.scaled_matmul %{{.*}}, %{{.*}} : tensor<4x8x64xf32>, !fp4.qtensor<32x64xf4E2M1FN, nvfp4> -> tensor<4x8x32xf32>
+// CHECK-NOT: linalg.batch_matmul
+func.func @shared_weight_batch_matmul(%x: tensor<4x8x64xf32>) -> (tensor<4x8x32xf32>, tensor<4x8x32xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<0.125> : tensor<32x64xf32>
+  %t_init = tensor.empty() : tensor<64x32xf32>
+  %t = linalg.transpose ins(%w : tensor<32x64xf32>) outs(%t_init : tensor<64x32xf32>) permutation = [1, 0]
+  %b_init = tensor.empty() : tensor<4x64x32xf32>
+  %b = linalg.broadcast ins(%t : tensor<64x32xf32>) outs(%b_init : tensor<4x64x32xf32>) dimensions = [0]
+  %g = linalg.generic {indexing_maps = [#bdrop, #bid], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%t : tensor<64x32xf32>) outs(%b_init : tensor<4x64x32xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<4x64x32xf32>
+  %init = tensor.empty() : tensor<4x8x32xf32>
+  %fill = linalg.fill ins(%zero : f32) outs(%init : tensor<4x8x32xf32>) -> tensor<4x8x32xf32>
+  %y0 = linalg.batch_matmul ins(%x, %b : tensor<4x8x64xf32>, tensor<4x64x32xf32>) outs(%fill : tensor<4x8x32xf32>) -> tensor<4x8x32xf32>
+  %y1 = linalg.batch_matmul ins(%x, %g : tensor<4x8x64xf32>, tensor<4x64x32xf32>) outs(%fill : tensor<4x8x32xf32>) -> tensor<4x8x32xf32>
+  return %y0, %y1 : tensor<4x8x32xf32>, tensor<4x8x32xf32>
+}
+
+// -----
+
 // What stays in float, each with its reason.
 #x = affine_map<(m, n, k) -> (m, k)>
 #xt = affine_map<(m, n, k) -> (k, m)>
