@@ -350,7 +350,7 @@ struct DisassembleToStorage : public OpRewritePattern<DisassembleOp> {
 
 /// lhs x rhs^T accumulated in float32: out[b, m, n] += lhs[b, m, k] *
 /// rhs[b, n, k] (rhs without b when shared). The weight is decoded once into
-/// [.., K, N] and the loops run (b, m, k, n): the innermost loop is then a
+/// [.., K, N] and the loops run ([b,] k, m, n): the innermost loop is then a
 /// contiguous multiply-add over n that LLVM vectorizes without reassociating
 /// anything, and each output still sums its products in k order.
 struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {

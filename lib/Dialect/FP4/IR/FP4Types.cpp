@@ -394,3 +394,14 @@ SmallVector<Type, 3> QuantizedTensorType::getStorageTypes() const {
     types.push_back(global);
   return types;
 }
+
+int64_t QuantizedTensorType::getStorageBytes() const {
+  int64_t bytes = 0;
+  for (Type part : getStorageTypes()) {
+    auto tensor = cast<RankedTensorType>(part);
+    bytes += tensor.getNumElements() *
+             static_cast<int64_t>(
+                 llvm::divideCeil(tensor.getElementTypeBitWidth(), 8));
+  }
+  return bytes;
+}

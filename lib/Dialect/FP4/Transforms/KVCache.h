@@ -7,6 +7,7 @@
 #ifndef FP4_LIB_DIALECT_FP4_TRANSFORMS_KVCACHE_H
 #define FP4_LIB_DIALECT_FP4_TRANSFORMS_KVCACHE_H
 
+#include "fp4/Dialect/FP4/IR/FP4Dialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
@@ -29,13 +30,11 @@ struct KVCache {
 
 std::optional<KVCache> matchKVCache(BlockArgument arg);
 
-/// Bytes one token adds to a cache of type `cache` updated by `slice`, in
-/// float (before) and as fp8_per_row (E4M3 codes plus one f32 scale per row).
-struct KVCacheBytes {
-  int64_t before = 0, after = 0;
-};
-KVCacheBytes kvCacheBytesPerToken(RankedTensorType cache,
-                                  RankedTensorType slice);
+/// Bytes per token of a cache of type `cache` updated by `slice` (which
+/// covers its extent, in the dimension where it is shorter than the cache,
+/// of tokens): with the slice in float, or stored as `stored`.
+int64_t kvCacheBytesPerToken(RankedTensorType cache, RankedTensorType slice,
+                             QuantizedTensorType stored = {});
 
 } // namespace mlir::fp4
 

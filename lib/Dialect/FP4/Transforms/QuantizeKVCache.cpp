@@ -45,20 +45,19 @@ std::optional<KVCache> mlir::fp4::matchKVCache(BlockArgument arg) {
   return KVCache{arg.getArgNumber(), update};
 }
 
-KVCacheBytes mlir::fp4::kvCacheBytesPerToken(RankedTensorType cache,
-                                             RankedTensorType slice) {
-  // The slice inserted per call covers its tokens: the dimension where it is
-  // shorter than the cache.
+int64_t mlir::fp4::kvCacheBytesPerToken(RankedTensorType cache,
+                                        RankedTensorType slice,
+                                        QuantizedTensorType stored) {
   int64_t tokens = 1;
   for (auto [full, part] : llvm::zip(cache.getShape(), slice.getShape()))
     if (full != part)
       tokens = part;
-  int64_t perToken = slice.getNumElements() / std::max<int64_t>(tokens, 1);
-  int64_t rowLength = cache.getShape().back();
-  KVCacheBytes bytes;
-  bytes.before = perToken * llvm::divideCeil(cache.getElementTypeBitWidth(), 8);
-  bytes.after = perToken + 4 * (perToken / rowLength);
-  return bytes;
+  int64_t bytes =
+      stored ? stored.getStorageBytes()
+             : slice.getNumElements() *
+                   static_cast<int64_t>(
+                       llvm::divideCeil(slice.getElementTypeBitWidth(), 8));
+  return bytes / std::max<int64_t>(tokens, 1);
 }
 
 namespace {
@@ -108,6 +107,10 @@ struct FP4QuantizeKVCachePass
       update.emitRemark("KV cache left in float: ") << why;
       return;
     }
+    // Before `update` is replaced below.
+    int64_t before = kvCacheBytesPerToken(type, update.getSourceType());
+    int64_t after =
+        kvCacheBytesPerToken(type, update.getSourceType(), sliceQType);
     RankedTensorType dataType = qtype.getDataType();
     RankedTensorType scalesType = qtype.getScalesType();
     Location loc = update.getLoc();
@@ -159,21 +162,19 @@ struct FP4QuantizeKVCachePass
     func.setType(FunctionType::get(
         ctx, func.getBody().front().getArgumentTypes(), resultTypes));
 
-    KVCacheBytes bytes =
-        kvCacheBytesPerToken(type, update.getSourceType());
     func.setArgAttr(cache.argIndex, kKVCacheAttr,
                     DictionaryAttr::get(
                         ctx, {rewriter.getNamedAttr(
                                   "format", rewriter.getStringAttr("fp8_per_row")),
                               rewriter.getNamedAttr(
                                   "bytes_per_token_before",
-                                  rewriter.getI64IntegerAttr(bytes.before)),
+                                  rewriter.getI64IntegerAttr(before)),
                               rewriter.getNamedAttr(
                                   "bytes_per_token_after",
-                                  rewriter.getI64IntegerAttr(bytes.after))}));
+                                  rewriter.getI64IntegerAttr(after))}));
     func.emitRemark("KV cache argument #")
         << cache.argIndex << " stored as fp8_per_row (codes i8, one f32 scale "
-        << "per row): " << bytes.before << " -> " << bytes.after
+        << "per row): " << before << " -> " << after
         << " bytes per token";
   }
 };

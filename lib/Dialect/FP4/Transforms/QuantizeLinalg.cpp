@@ -193,8 +193,7 @@ std::vector<KVCacheEntry> collectKVCaches(ModuleOp module) {
         entry.format = "float";
         entry.bytesBefore = entry.bytesAfter =
             kvCacheBytesPerToken(cast<RankedTensorType>(arg.getType()),
-                                 cache->update.getSourceType())
-                .before;
+                                 cache->update.getSourceType());
       } else {
         continue;
       }
@@ -294,8 +293,7 @@ struct FP4QuantizeLinalgPass
       entry.location = loc;
       entry.elements = weightTensor.getNumElements();
       entry.bytesBefore = tensorBytes(weightTensor);
-      for (Type part : weightType.getStorageTypes())
-        entry.bytesAfter += tensorBytes(cast<RankedTensorType>(part));
+      entry.bytesAfter = weightType.getStorageBytes();
       if (!this->report.empty()) // SQNR costs a quantization: only on request
         entry.sqnrDb = weightSqnr(layer->weight, weightType).value_or(NAN);
       report.push_back(entry);

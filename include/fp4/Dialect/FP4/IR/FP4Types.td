@@ -140,6 +140,8 @@ def FP4_QuantizedTensorType : FP4_Type<"QuantizedTensor", "qtensor"> {
     RankedTensorType getGlobalScaleType() const;
     /// The two or three storage types, in the order fp4.assemble takes them.
     SmallVector<Type, 3> getStorageTypes() const;
+    /// Bytes of the storage form: codes, scales and global scale together.
+    int64_t getStorageBytes() const;
 
     /// The builtin type that stores one scale of `format`.
     static Type getScaleStorageType(MLIRContext *ctx, ScaleFormat format);
