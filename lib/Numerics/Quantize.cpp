@@ -168,6 +168,13 @@ std::string QuantConfig::check(int64_t rows, int64_t cols) const {
   if (swizzleScales && scheme == Scheme::NF4)
     return "a swizzled scale layout needs one-byte scales (nvfp4, mxfp4, "
            "mxfp8)";
+  if (staticAmax != 0.0f) {
+    if (!(scheme == Scheme::NVFP4 || (scheme == Scheme::FP8 && !perChannel)))
+      return "a static amax sets a per-tensor scale: it applies to nvfp4 and "
+             "per-tensor fp8 only";
+    if (!std::isfinite(staticAmax) || staticAmax < 0.0f)
+      return "a static amax must be finite and positive";
+  }
   if (rows < 0 || cols <= 0)
     return "expects a non-empty tensor";
   int64_t block = blockSize();
@@ -886,6 +893,8 @@ std::string fp4::numerics::quantize(const TensorView &input,
     amax = tensorAbsMax(input, config.threads, bad);
     if (bad.any())
       return nonFiniteError(input, bad.index.load());
+    if (config.staticAmax > 0.0f) // calibrated: the data's own amax only
+      amax = config.staticAmax;   // served the non-finite check above
   }
   // NVFP4 global scales (ref: amax / 2688; compressed-tensors 2688 / amax).
   float s2 = amax / 2688.0f, sixS2 = 6.0f * s2, invPts = 1.0f / s2;

@@ -38,13 +38,14 @@ View viewOf(FP4UnrankedMemRef *memref, size_t elementSize) {
 }
 
 QuantizedTensor run(FP4UnrankedMemRef *input, int32_t scheme, int32_t element,
-                    int32_t rule, bool perChannel) {
+                    int32_t rule, bool perChannel, float staticAmax) {
   View in = viewOf(input, sizeof(float));
   QuantConfig config;
   config.scheme = static_cast<Scheme>(scheme);
   config.element = static_cast<ElementFormat>(element);
   config.rule = static_cast<Rule>(rule);
   config.perChannel = perChannel;
+  config.staticAmax = staticAmax;
   config.threads = 1; // compiled code owns the threading
   TensorView view{in.data, InputType::F32, in.lastDim ? in.elements / in.lastDim : 0,
                   in.lastDim};
@@ -70,8 +71,8 @@ void copyOut(const std::vector<uint8_t> &bytes, FP4UnrankedMemRef *memref,
 extern "C" void _mlir_ciface_fp4rt_quantize_byte_scales(
     FP4UnrankedMemRef *input, FP4UnrankedMemRef *data,
     FP4UnrankedMemRef *scales, FP4UnrankedMemRef *global, int32_t scheme,
-    int32_t element, int32_t rule) {
-  QuantizedTensor q = run(input, scheme, element, rule, false);
+    int32_t element, int32_t rule, float staticAmax) {
+  QuantizedTensor q = run(input, scheme, element, rule, false, staticAmax);
   copyOut(q.data, data, 1, "data");
   copyOut(q.scales, scales, 1, "scales");
   if (global && global->rank >= 0 && global->descriptor) {
@@ -84,8 +85,9 @@ extern "C" void _mlir_ciface_fp4rt_quantize_byte_scales(
 extern "C" void _mlir_ciface_fp4rt_quantize_f32_scales(
     FP4UnrankedMemRef *input, FP4UnrankedMemRef *data,
     FP4UnrankedMemRef *scales, int32_t scheme, int32_t element, int32_t rule,
-    int32_t perChannel) {
-  QuantizedTensor q = run(input, scheme, element, rule, perChannel != 0);
+    int32_t perChannel, float staticAmax) {
+  QuantizedTensor q =
+      run(input, scheme, element, rule, perChannel != 0, staticAmax);
   copyOut(q.data, data, 1, "data");
   copyOut(q.scales, scales, 4, "scales");
 }

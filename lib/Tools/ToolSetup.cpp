@@ -54,20 +54,24 @@ LogicalResult mlir::fp4::lowerForCPU(ModuleOp module, bool quantize,
   return success();
 }
 
+const char *mlir::fp4::boundaryTypeName(Type e) {
+  return e.isF32()                                          ? "f32"
+         : e.isF16()                                        ? "f16"
+         : e.isBF16()                                       ? "bf16"
+         : e.isInteger(64)                                  ? "i64"
+         : e.isInteger(32)                                  ? "i32"
+         : e.isInteger(8)                                   ? "i8"
+         : isa<Float8E4M3FNType, Float8E5M2Type, Float8E8M0FNUType>(e) ? "u8"
+                                                            : nullptr;
+}
+
 std::string mlir::fp4::formatSignature(FunctionType type) {
   auto format = [](TypeRange types, std::string &out) -> bool {
     for (auto [i, t] : llvm::enumerate(types)) {
       auto tensor = dyn_cast<RankedTensorType>(t);
       if (!tensor || !tensor.hasStaticShape())
         return false;
-      Type e = tensor.getElementType();
-      const char *name = e.isF32()          ? "f32"
-                         : e.isF16()        ? "f16"
-                         : e.isBF16()       ? "bf16"
-                         : e.isInteger(64)  ? "i64"
-                         : e.isInteger(32)  ? "i32"
-                         : e.isInteger(8)   ? "i8"
-                                            : nullptr;
+      const char *name = boundaryTypeName(tensor.getElementType());
       if (!name)
         return false;
       out += (i ? "," : "") + std::string(name) + ":";

@@ -84,20 +84,17 @@ struct Descriptor {
   }
 };
 
-std::optional<::fp4::DType> dtypeOf(Type type) {
-  if (type.isF32())
-    return ::fp4::DType::F32;
-  if (type.isF16())
-    return ::fp4::DType::F16;
-  if (type.isBF16())
-    return ::fp4::DType::BF16;
-  if (type.isInteger(64))
-    return ::fp4::DType::I64;
-  if (type.isInteger(32))
-    return ::fp4::DType::I32;
-  if (type.isInteger(8))
-    return ::fp4::DType::I8;
-  return std::nullopt;
+/// The NumPy dtype of a boundary type name (mlir::fp4::boundaryTypeName).
+std::optional<::fp4::DType> dtypeNamed(StringRef name) {
+  return llvm::StringSwitch<std::optional<::fp4::DType>>(name)
+      .Case("f32", ::fp4::DType::F32)
+      .Case("f16", ::fp4::DType::F16)
+      .Case("bf16", ::fp4::DType::BF16)
+      .Case("i64", ::fp4::DType::I64)
+      .Case("i32", ::fp4::DType::I32)
+      .Case("i8", ::fp4::DType::I8)
+      .Case("u8", ::fp4::DType::U8)
+      .Default(std::nullopt);
 }
 
 /// A statically shaped tensor argument or result.
@@ -111,7 +108,9 @@ std::optional<Spec> specOf(Type type) {
   auto tensor = dyn_cast<RankedTensorType>(type);
   if (!tensor || !tensor.hasStaticShape())
     return std::nullopt;
-  std::optional<::fp4::DType> dtype = dtypeOf(tensor.getElementType());
+  const char *name = mlir::fp4::boundaryTypeName(tensor.getElementType());
+  std::optional<::fp4::DType> dtype =
+      name ? dtypeNamed(name) : std::optional<::fp4::DType>();
   if (!dtype)
     return std::nullopt;
   std::string text;
@@ -132,15 +131,7 @@ bool parseSignature(StringRef text, std::vector<Spec> &args,
     list.split(items, ',');
     for (StringRef item : items) {
       auto [name, dims] = item.split(':');
-      std::optional<::fp4::DType> dtype =
-          llvm::StringSwitch<std::optional<::fp4::DType>>(name)
-              .Case("f32", ::fp4::DType::F32)
-              .Case("f16", ::fp4::DType::F16)
-              .Case("bf16", ::fp4::DType::BF16)
-              .Case("i64", ::fp4::DType::I64)
-              .Case("i32", ::fp4::DType::I32)
-              .Case("i8", ::fp4::DType::I8)
-              .Default(std::nullopt);
+      std::optional<::fp4::DType> dtype = dtypeNamed(name);
       if (!dtype)
         return false;
       Spec spec{*dtype, {}, item.str()};
@@ -255,16 +246,16 @@ int main(int argc, char **argv) {
       std::optional<Spec> spec = specOf(t);
       if (!spec)
         fail("argument " + Twine(i) + " of '" + entry +
-             "' is not a statically shaped tensor of f32, f16, bf16 or "
-             "integers");
+             "' is not a statically shaped tensor of f32, f16, bf16, "
+             "i64/i32/i8 or 8-bit floats (as uint8)");
       argSpecs.push_back(*spec);
     }
     for (Type t : func.getFunctionType().getResults()) {
       std::optional<Spec> spec = specOf(t);
       if (!spec)
         fail("the results of '" + entry +
-             "' must be statically shaped tensors of f32, f16, bf16 or "
-             "integers");
+             "' must be statically shaped tensors of f32, f16, bf16, "
+             "i64/i32/i8 or 8-bit floats (as uint8)");
       resultSpecs.push_back(*spec);
     }
   }

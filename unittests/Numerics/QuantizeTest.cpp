@@ -207,4 +207,61 @@ TEST(Quantize, FastE2M1BlockEncoderEqualsTheReferenceEncoder) {
     ASSERT_EQ(codes[i], encodeE2M1(values[i])) << values[i];
 }
 
+TEST(Quantize, StaticAmaxEqualToTheDataAmaxChangesNothing) {
+  std::vector<float> x = gaussian(8 * 64, 11, 3.0f);
+  float amax = 0.0f;
+  for (float v : x)
+    amax = std::max(amax, std::fabs(v));
+  std::vector<QuantConfig> configs;
+  for (Rule rule : {Rule::ModelOpt, Rule::TorchAO, Rule::CompressedTensors}) {
+    QuantConfig config = *QuantConfig::forScheme(Scheme::NVFP4);
+    config.rule = rule;
+    configs.push_back(config);
+  }
+  configs.push_back(*QuantConfig::forScheme(Scheme::FP8));
+  for (QuantConfig config : configs) {
+    QuantizedTensor dynamic = run(x, 8, 64, config);
+    config.staticAmax = amax;
+    QuantizedTensor calibrated = run(x, 8, 64, config);
+    EXPECT_EQ(dynamic.data, calibrated.data) << name(config.rule);
+    EXPECT_EQ(dynamic.scales, calibrated.scales) << name(config.rule);
+    EXPECT_EQ(dynamic.globalScale, calibrated.globalScale) << name(config.rule);
+  }
+}
+
+TEST(Quantize, ValuesBeyondAStaticAmaxSaturateAtIt) {
+  std::vector<float> x = gaussian(4 * 32, 12, 2.0f);
+  x[5] = 40.0f;
+  x[70] = -55.0f;
+  const float staticAmax = 8.0f;
+  for (Scheme scheme : {Scheme::NVFP4, Scheme::FP8}) {
+    QuantConfig config = *QuantConfig::forScheme(scheme);
+    config.staticAmax = staticAmax;
+    QuantizedTensor q = run(x, 4, 32, config);
+    if (scheme == Scheme::NVFP4) // ModelOpt: weight_scale_2 = amax / (6 * 448)
+      EXPECT_EQ(q.globalScale, staticAmax / 2688.0f);
+    std::vector<float> back(x.size());
+    dequantize(q, back.data());
+    EXPECT_NEAR(back[5], staticAmax, 1e-5f) << name(scheme);
+    EXPECT_NEAR(back[70], -staticAmax, 1e-5f) << name(scheme);
+    for (float v : back)
+      EXPECT_LE(std::fabs(v), staticAmax * (1 + 1e-6f)) << name(scheme);
+  }
+}
+
+TEST(Quantize, StaticAmaxOnlyWhereThereIsAPerTensorScale) {
+  QuantConfig mx = *QuantConfig::forScheme(Scheme::MXFP4);
+  mx.staticAmax = 4.0f;
+  EXPECT_NE(mx.check(4, 32).find("nvfp4 and per-tensor fp8 only"),
+            std::string::npos);
+  QuantConfig perChannel = *QuantConfig::forScheme(Scheme::FP8);
+  perChannel.perChannel = true;
+  perChannel.staticAmax = 4.0f;
+  EXPECT_NE(perChannel.check(4, 32), "");
+  QuantConfig negative = *QuantConfig::forScheme(Scheme::NVFP4);
+  negative.staticAmax = -1.0f;
+  EXPECT_NE(negative.check(4, 32).find("finite and positive"),
+            std::string::npos);
+}
+
 } // namespace

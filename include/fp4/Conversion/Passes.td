@@ -44,6 +44,38 @@ def ConvertFP4ToLinalg : Pass<"convert-fp4-to-linalg", "ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def ConvertFP4ToLLVM : Pass<"convert-fp4-to-llvm", "ModuleOp"> {
+  let summary = "Lower a module with fp4 ops all the way to the LLVM dialect for the CPU";
+  let description = [{
+    The pass form of the pipeline `fp4-lower-to-cpu`: it runs exactly that
+    pipeline (`convert-fp4-to-linalg`, `fp4-tile-cpu-contractions`,
+    bufferization, loops, then upstream's conversions to LLVM) on the
+    module, for hosts that add passes by name or by constructor rather than
+    parse named pipelines (pass plugins, C API users). The fp4 ops are not
+    converted to LLVM directly: they go through linalg so that decoding and
+    contractions reach LLVM as plain loops that it vectorizes, with the
+    numerics of the numerics library (see convert-fp4-to-linalg).
+
+    ```
+    fp4-opt model.fp4.mlir -convert-fp4-to-llvm
+    ```
+  }];
+}
+
+def FP4CopiesToLoops : Pass<"fp4-copies-to-loops"> {
+  let summary = "Rewrite memref.copy between strided buffers as linalg.copy, so that it lowers to loops";
+  let description = [{
+    After bufferization, copies into subviews (a KV-cache update, a
+    concatenation) have strided layouts, and `finalize-memref-to-llvm`
+    lowers such a `memref.copy` to a call of `memrefCopy` from MLIR's C
+    runner utilities: a library from fp4-compile would then need
+    `libmlir_c_runner_utils`. As `linalg.copy` they become plain loops
+    (`convert-linalg-to-loops`). Copies between identity layouts stay
+    `memref.copy` (one `memcpy`).
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def FP4TileCPUContractions : Pass<"fp4-tile-cpu-contractions"> {
   let summary = "Tile the weight decodes (and optionally the contractions) of convert-fp4-to-linalg for the CPU caches";
   let description = [{

@@ -52,6 +52,11 @@ struct QuantConfig {
   NibbleOrder nibbleOrder = NibbleOrder::LowFirst;
   /// NVFP4 / MX: store block scales in the Blackwell 128x4 tile layout.
   bool swizzleScales = false;
+  /// A calibrated absolute maximum of the whole tensor (0: measure it). Sets
+  /// the per-tensor quantity, FP8's tensor scale or NVFP4's global scale,
+  /// instead of the data's amax; elements beyond it saturate. NVFP4 and
+  /// per-tensor FP8 only.
+  float staticAmax = 0.0f;
   /// Worker threads; 0 means all hardware threads.
   unsigned threads = 0;
 

@@ -26,11 +26,17 @@ LogicalResult lowerForCPU(ModuleOp module, bool quantize,
                           const std::string &quantizeOptions,
                           std::string &error);
 
+/// The element types a compiled function's tensors may have at its boundary
+/// and how they are named in signatures: f32, f16, bf16, i64, i32, i8, and
+/// u8 for the 8-bit float types (f8E4M3FN, f8E5M2, f8E8M0FNU: raw bytes, as
+/// NumPy holds them without ml_dtypes). Null for any other type.
+const char *boundaryTypeName(Type elementType);
+
 /// The tensor signature of a function as fp4-compile records it in a shared
 /// library (symbol `__fp4_signature_<name>`) for fp4-run:
-/// "f32:1x8x64,i64:1x8->f32:1x8x96" (element types f32, f16, bf16, i64,
-/// i32, i8; rank-0 tensors have no dimensions). Empty if a type is not a
-/// statically shaped tensor of those.
+/// "f32:1x8x64,i64:1x8->f32:1x8x96" (element types as boundaryTypeName;
+/// rank-0 tensors have no dimensions). Empty if a type is not a statically
+/// shaped tensor of those.
 std::string formatSignature(FunctionType type);
 
 } // namespace mlir::fp4

@@ -43,14 +43,16 @@ constexpr const char *kQuantizeByteScales = "fp4rt_quantize_byte_scales";
 constexpr const char *kQuantizeF32Scales = "fp4rt_quantize_f32_scales";
 
 /// Converts a float tensor to `elementType` elementwise: arith.extf when
-/// widening (exact), arith.truncf when narrowing (round to nearest even).
+/// widening (exact), arith.truncf when narrowing (round to nearest even),
+/// arith.bitcast between types of one width (raw scale bytes as i8 and as
+/// f8E4M3FN / f8E8M0FNU).
 Value convertElementType(PatternRewriter &rewriter, Location loc, Value input,
                          Type elementType) {
   auto type = cast<RankedTensorType>(input.getType());
   if (type.getElementType() == elementType)
     return input;
-  bool widen = type.getElementType().getIntOrFloatBitWidth() <
-               elementType.getIntOrFloatBitWidth();
+  unsigned fromWidth = type.getElementType().getIntOrFloatBitWidth();
+  unsigned toWidth = elementType.getIntOrFloatBitWidth();
   Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
                                        elementType);
   int64_t rank = type.getRank();
@@ -61,11 +63,13 @@ Value convertElementType(PatternRewriter &rewriter, Location loc, Value input,
              rewriter, loc, init.getType(), ValueRange{input}, ValueRange{init},
              ArrayRef<AffineMap>{identity, identity}, iterators,
              [&](OpBuilder &b, Location l, ValueRange args) {
-               Value converted =
-                   widen ? arith::ExtFOp::create(b, l, elementType, args[0])
-                               .getResult()
-                         : arith::TruncFOp::create(b, l, elementType, args[0])
-                               .getResult();
+               Value converted;
+               if (fromWidth == toWidth)
+                 converted = arith::BitcastOp::create(b, l, elementType, args[0]);
+               else if (fromWidth < toWidth)
+                 converted = arith::ExtFOp::create(b, l, elementType, args[0]);
+               else
+                 converted = arith::TruncFOp::create(b, l, elementType, args[0]);
                linalg::YieldOp::create(b, l, converted);
              })
       .getResult(0);
@@ -82,6 +86,9 @@ FailureOr<Storage> quantizeAtRunTime(PatternRewriter &rewriter, Location loc,
   if (failed(config) || !type.hasStaticShape() ||
       type.getScaling().isSwizzled())
     return failure();
+  float staticAmax = 0.0f; // measure the input
+  if (std::optional<APFloat> amax = op.getAmax())
+    staticAmax = amax->convertToFloat();
   auto memrefOf = [](RankedTensorType t) {
     return MemRefType::get(t.getShape(), t.getElementType());
   };
@@ -122,6 +129,8 @@ FailureOr<Storage> quantizeAtRunTime(PatternRewriter &rewriter, Location loc,
                i32(int(config->rule))});
   if (!byteScales)
     args.push_back(i32(config->perChannel));
+  args.push_back(arith::ConstantOp::create(
+      rewriter, loc, rewriter.getF32FloatAttr(staticAmax)));
   func::CallOp::create(rewriter, loc,
                        byteScales ? kQuantizeByteScales : kQuantizeF32Scales,
                        TypeRange{}, args);
@@ -343,6 +352,12 @@ struct DisassembleToStorage : public OpRewritePattern<DisassembleOp> {
     SmallVector<Value> parts = {storage->data, storage->scales};
     if (op.getGlobalScale())
       parts.push_back(storage->global);
+    // Run-time quantization writes scale bytes as i8; the result may name
+    // them f8E4M3FN / f8E8M0FNU.
+    for (auto [part, result] : llvm::zip(parts, op.getResults()))
+      part = convertElementType(
+          rewriter, op.getLoc(), part,
+          cast<RankedTensorType>(result.getType()).getElementType());
     rewriter.replaceOp(op, parts);
     return success();
   }
@@ -443,8 +458,9 @@ struct ConvertFP4ToLinalgPass
         func.setPrivate();
         func->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
       };
-      declare(kQuantizeByteScales, {f32, i8, i8, f32, i32, i32, i32});
-      declare(kQuantizeF32Scales, {f32, i8, f32, i32, i32, i32, i32});
+      Type amax = Float32Type::get(ctx);
+      declare(kQuantizeByteScales, {f32, i8, i8, f32, i32, i32, i32, amax});
+      declare(kQuantizeF32Scales, {f32, i8, f32, i32, i32, i32, i32, amax});
     }
     RewritePatternSet patterns(&getContext());
     populateFP4ToLinalgPatterns(patterns);
@@ -487,7 +503,9 @@ void mlir::fp4::buildLowerToCPUPipeline(OpPassManager &pm) {
   // Parsed from text: the upstream passes are registered by name.
   const char *pipeline =
       "convert-fp4-to-linalg,canonicalize,fp4-tile-cpu-contractions,"
-      "one-shot-bufferize{bufferize-function-boundaries},cse,canonicalize,"
+      "one-shot-bufferize{bufferize-function-boundaries "
+      "function-boundary-type-conversion=identity-layout-map},cse,canonicalize,"
+      "fp4-copies-to-loops,"
       "convert-linalg-to-loops,expand-strided-metadata,lower-affine,"
       "convert-scf-to-cf,convert-cf-to-llvm,convert-math-to-llvm,"
       "convert-arith-to-llvm,convert-index-to-llvm,finalize-memref-to-llvm,"

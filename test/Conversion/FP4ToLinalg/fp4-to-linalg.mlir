@@ -45,19 +45,48 @@ func.func @experts(%x: tensor<2x4x32xf32>, %d: tensor<2x8x32xi8>, %s: tensor<f32
 
 // Run-time quantization of an activation: a call into the CPU runtime (the
 // numerics library) fills the storage buffers, which dequantization reads.
-// CHECK-LABEL: func.func private @fp4rt_quantize_byte_scales(memref<*xf32>, memref<*xi8>, memref<*xi8>, memref<*xf32>, i32, i32, i32) attributes {llvm.emit_c_interface}
+// CHECK-LABEL: func.func private @fp4rt_quantize_byte_scales(memref<*xf32>, memref<*xi8>, memref<*xi8>, memref<*xf32>, i32, i32, i32, f32) attributes {llvm.emit_c_interface}
 // CHECK-LABEL: func.func @activation
+// CHECK-DAG: %[[MEASURE:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK: %[[IN:.*]] = bufferization.to_buffer %{{.*}} read_only : tensor<4x32xf32> to memref<4x32xf32>
 // CHECK: %[[DATA:.*]] = memref.alloc() : memref<4x16xi8>
 // CHECK: %[[SCALES:.*]] = memref.alloc() : memref<4x2xi8>
 // CHECK: %[[GLOBAL:.*]] = memref.alloc() : memref<f32>
-// CHECK: call @fp4rt_quantize_byte_scales(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c0_i32, %c0_i32, %c0_i32)
+// CHECK: call @fp4rt_quantize_byte_scales(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c0_i32, %c0_i32, %c0_i32, %[[MEASURE]])
 // CHECK: bufferization.to_tensor %[[DATA]] restrict writable
 // CHECK: linalg.generic
 func.func @activation(%x: tensor<4x32xf32>, %w: tensor<8x32xf32>) -> tensor<4x8xf32> {
   %q = fp4.quantize %x : tensor<4x32xf32> -> !fp4.qtensor<4x32xf4E2M1FN, nvfp4>
   %y = fp4.scaled_matmul %q, %w : !fp4.qtensor<4x32xf4E2M1FN, nvfp4>, tensor<8x32xf32> -> tensor<4x8xf32>
   return %y : tensor<4x8xf32>
+}
+
+// -----
+
+// A static (calibrated) amax is passed to the runtime; per-tensor FP8 takes
+// float32 scales.
+// CHECK-LABEL: func.func private @fp4rt_quantize_f32_scales(memref<*xf32>, memref<*xi8>, memref<*xf32>, i32, i32, i32, i32, f32)
+// CHECK-LABEL: func.func @static_activation
+// CHECK: %[[AMAX:.*]] = arith.constant 3.500000e+00 : f32
+// CHECK: call @fp4rt_quantize_f32_scales(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[AMAX]])
+func.func @static_activation(%x: tensor<4x32xf32>, %w: tensor<8x32xf32>) -> tensor<4x8xf32> {
+  %q = fp4.quantize %x amax(3.5) : tensor<4x32xf32> -> !fp4.qtensor<4x32xf8E4M3FN, fp8>
+  %y = fp4.scaled_matmul %q, %w : !fp4.qtensor<4x32xf8E4M3FN, fp8>, tensor<8x32xf32> -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}
+
+// -----
+
+// Disassembling a run-time quantized NVFP4 value: the runtime writes scale
+// bytes as i8, bitcast to the declared f8E4M3FN.
+// CHECK-LABEL: func.func @disassemble_activation
+// CHECK: call @fp4rt_quantize_byte_scales
+// CHECK: linalg.generic
+// CHECK: arith.bitcast %{{.*}} : i8 to f8E4M3FN
+func.func @disassemble_activation(%x: tensor<4x32xf32>) -> (tensor<4x16xi8>, tensor<4x2xf8E4M3FN>) {
+  %q = fp4.quantize %x : tensor<4x32xf32> -> !fp4.qtensor<4x32xf4E2M1FN, nvfp4>
+  %d, %s, %g = fp4.disassemble %q : !fp4.qtensor<4x32xf4E2M1FN, nvfp4> -> tensor<4x16xi8>, tensor<4x2xf8E4M3FN>, tensor<f32>
+  return %d, %s : tensor<4x16xi8>, tensor<4x2xf8E4M3FN>
 }
 
 // -----

@@ -33,6 +33,38 @@ func.func @quantize_mx_rule_on_nvfp4(%x: tensor<4x32xf32>) {
 
 // -----
 
+func.func @quantize_amax_on_block_scales(%x: tensor<4x32xf32>) {
+  // expected-error @+1 {{'fp4.quantize' op amax sets a per-tensor scale: it applies to per-tensor or two-level scaling, got #fp4.scaling<block, axis = 1, size = 32, scale = ue8m0>}}
+  %q = fp4.quantize %x amax(4.0) : tensor<4x32xf32> -> !fp4.qtensor<4x32xf4E2M1FN, mxfp4>
+  return
+}
+
+// -----
+
+func.func @quantize_amax_per_channel(%x: tensor<4x32xf32>) {
+  // expected-error @+1 {{'fp4.quantize' op amax sets a per-tensor scale}}
+  %q = fp4.quantize %x amax(4.0) : tensor<4x32xf32> -> !fp4.qtensor<4x32xf8E4M3FN, fp8_per_channel>
+  return
+}
+
+// -----
+
+func.func @quantize_amax_zero(%x: tensor<4x32xf32>) {
+  // expected-error @+1 {{'fp4.quantize' op expects a finite, positive amax}}
+  %q = fp4.quantize %x amax(0.0) : tensor<4x32xf32> -> !fp4.qtensor<4x32xf4E2M1FN, nvfp4>
+  return
+}
+
+// -----
+
+func.func @quantize_amax_inf(%x: tensor<4x32xf32>) {
+  // expected-error @+1 {{'fp4.quantize' op expects a finite, positive amax}}
+  %q = fp4.quantize %x amax(0x7F800000) : tensor<4x32xf32> -> !fp4.qtensor<4x32xf4E2M1FN, nvfp4>
+  return
+}
+
+// -----
+
 func.func @quantize_unknown_rule(%x: tensor<4x32xf32>) {
   // expected-error @+2 {{expected ::mlir::fp4::ScaleRule to be one of: modelopt, torchao, compressed_tensors, floor, rceil}}
   // expected-error @+1 {{failed to parse FP4_ScaleRuleAttr parameter 'value'}}

@@ -20,3 +20,48 @@ void FP4Dialect::initialize() {
 #include "fp4/Dialect/FP4/IR/FP4Ops.cpp.inc"
       >();
 }
+
+//===----------------------------------------------------------------------===//
+// Discardable attributes
+//===----------------------------------------------------------------------===//
+
+// `fp4.kv_cache` is read by passes and the report: checked here so that a
+// malformed one is an error where it is written, not skipped where it is read.
+
+LogicalResult FP4Dialect::verifyOperationAttribute(Operation *op,
+                                                   NamedAttribute attr) {
+  if (attr.getName() == "fp4.kv_cache") {
+    auto format = dyn_cast<StringAttr>(attr.getValue());
+    if (!format || !llvm::is_contained(ArrayRef<StringRef>{"fp8", "nvfp4",
+                                                          "keep"},
+                                       format.getValue()))
+      return op->emitError("'fp4.kv_cache' on an operation names the caches' "
+                           "format: \"fp8\", \"nvfp4\" or \"keep\", got ")
+             << attr.getValue();
+  }
+  return success();
+}
+
+LogicalResult FP4Dialect::verifyRegionArgAttribute(Operation *op,
+                                                   unsigned regionIndex,
+                                                   unsigned argIndex,
+                                                   NamedAttribute attr) {
+  if (attr.getName() != "fp4.kv_cache")
+    return success();
+  auto dict = dyn_cast<DictionaryAttr>(attr.getValue());
+  auto format = dict ? dict.getAs<StringAttr>("format") : StringAttr();
+  auto before = dict ? dict.getAs<IntegerAttr>("bytes_per_token_before")
+                     : IntegerAttr();
+  auto after =
+      dict ? dict.getAs<IntegerAttr>("bytes_per_token_after") : IntegerAttr();
+  if (!format || !before || !after || dict.size() != 3)
+    return op->emitError("'fp4.kv_cache' on argument #")
+           << argIndex
+           << " expects {format = \"...\", bytes_per_token_before = N, "
+              "bytes_per_token_after = N}, got "
+           << attr.getValue();
+  if (before.getInt() <= 0 || after.getInt() <= 0)
+    return op->emitError("'fp4.kv_cache' on argument #")
+           << argIndex << " expects positive byte counts";
+  return success();
+}

@@ -68,10 +68,18 @@ LogicalResult QuantizeOp::verify() {
            << formatShape(inputShape) << " to match the result's logical shape "
            << formatShape(type.getShape());
 
+  ScalingAttr scaling = type.getScaling();
+  if (std::optional<APFloat> amax = getAmax()) {
+    if (!amax->isFinite() || amax->isNegative() || amax->isZero())
+      return emitOpError("expects a finite, positive amax");
+    if (!scaling.isPerTensor() && !scaling.isTwoLevel())
+      return emitOpError("amax sets a per-tensor scale: it applies to "
+                         "per-tensor or two-level scaling, got ")
+             << scaling;
+  }
   std::optional<ScaleRule> rule = getRule();
   if (!rule)
     return success();
-  ScalingAttr scaling = type.getScaling();
   switch (*rule) {
   case ScaleRule::ModelOpt:
   case ScaleRule::TorchAO:

@@ -188,6 +188,8 @@ mlir::fp4::foldQuantizeOfConstant(RewriterBase &rewriter, QuantizeOp op,
   if (failed(config))
     return failure();
   config->threads = options.threads;
+  if (std::optional<APFloat> amax = op.getAmax())
+    config->staticAmax = amax->convertToFloat();
 
   auto elements = cast<ElementsAttr>(constant.getValue());
   std::vector<char> splat;

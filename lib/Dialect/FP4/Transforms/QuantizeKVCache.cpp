@@ -1,4 +1,4 @@
-//===- QuantizeKVCache.cpp - KV caches stored in FP8 ----------------------===//
+//===- QuantizeKVCache.cpp - KV caches stored in FP8 or NVFP4 -------------===//
 //
 // Part of fp4-mlir.
 //
@@ -9,7 +9,10 @@
 #include "KVCache.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/PatternMatch.h"
+
+#include <cmath>
 
 namespace mlir::fp4 {
 #define GEN_PASS_DEF_FP4QUANTIZEKVCACHE
@@ -52,15 +55,33 @@ int64_t mlir::fp4::kvCacheBytesPerToken(RankedTensorType cache,
   for (auto [full, part] : llvm::zip(cache.getShape(), slice.getShape()))
     if (full != part)
       tokens = part;
-  int64_t bytes =
-      stored ? stored.getStorageBytes()
-             : slice.getNumElements() *
-                   static_cast<int64_t>(
-                       llvm::divideCeil(slice.getElementTypeBitWidth(), 8));
+  auto bytesOf = [](RankedTensorType t) {
+    return t.getNumElements() *
+           static_cast<int64_t>(llvm::divideCeil(t.getElementTypeBitWidth(), 8));
+  };
+  // A global (second-level) scale is one per cache, not per token.
+  int64_t bytes = stored ? bytesOf(stored.getDataType()) +
+                               bytesOf(stored.getScalesType())
+                         : bytesOf(slice);
   return bytes / std::max<int64_t>(tokens, 1);
 }
 
 namespace {
+
+/// The storage preset of each cache format, and what it says in remarks.
+struct KVFormat {
+  StringRef preset;
+  StringRef description;
+};
+
+std::optional<KVFormat> kvFormatNamed(StringRef name) {
+  if (name == "fp8")
+    return KVFormat{"fp8_per_row", "codes i8, one f32 scale per row"};
+  if (name == "nvfp4")
+    return KVFormat{"nvfp4", "E2M1 codes two per byte, one E4M3 scale per 16 "
+                             "elements, static global scale"};
+  return std::nullopt;
+}
 
 struct FP4QuantizeKVCachePass
     : public mlir::fp4::impl::FP4QuantizeKVCacheBase<FP4QuantizeKVCachePass> {
@@ -74,12 +95,18 @@ struct FP4QuantizeKVCachePass
         kvFormat = attr.str();
     if (kvFormat.empty() || kvFormat == "keep")
       return;
-    if (kvFormat != "fp8") {
+    std::optional<KVFormat> storage = kvFormatNamed(kvFormat);
+    if (!storage) {
       module.emitError("fp4-quantize-kv-cache: format '")
-          << kvFormat << "' is not supported (use fp8 or keep)";
+          << kvFormat << "' is not supported (use fp8, nvfp4 or keep)";
       return signalPassFailure();
     }
-    MLIRContext *ctx = &getContext();
+    if (!std::isfinite(amax) || amax <= 0.0f) {
+      module.emitError("fp4-quantize-kv-cache: amax must be finite and "
+                       "positive, got ")
+          << amax;
+      return signalPassFailure();
+    }
     for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>())) {
       if (func.isExternal())
         continue;
@@ -90,55 +117,77 @@ struct FP4QuantizeKVCachePass
           caches.push_back(*cache);
       // Last argument first, so earlier indices stay valid.
       for (KVCache &cache : llvm::reverse(caches))
-        rewrite(func, cache, ctx);
+        if (failed(rewrite(func, cache, *storage)))
+          return signalPassFailure();
     }
   }
 
-  void rewrite(func::FuncOp func, KVCache &cache, MLIRContext *ctx) {
+  LogicalResult rewrite(func::FuncOp func, KVCache &cache,
+                        const KVFormat &storage) {
+    MLIRContext *ctx = &getContext();
     BlockArgument arg = func.getArgument(cache.argIndex);
     auto type = cast<RankedTensorType>(arg.getType());
-    std::string why;
-    auto qtype = QuantizedTensorType::getPreset(ctx, "fp8_per_row",
-                                                type.getShape(), Type(), why);
     tensor::InsertSliceOp update = cache.update;
+    RankedTensorType sliceType = update.getSourceType();
+    // Each stored row (the last dimension) is written whole: its scales are
+    // derived from it.
+    std::optional<int64_t> lastOffset =
+        getConstantIntValue(update.getMixedOffsets().back());
+    if (!lastOffset || *lastOffset != 0 ||
+        sliceType.getShape().back() != type.getShape().back()) {
+      update.emitRemark("KV cache left in float: the update does not write "
+                        "whole rows of the last dimension");
+      return success();
+    }
+    std::string why;
+    auto qtype = QuantizedTensorType::getPreset(ctx, storage.preset,
+                                                type.getShape(), Type(), why);
     auto sliceQType = QuantizedTensorType::getPreset(
-        ctx, "fp8_per_row", update.getSourceType().getShape(), Type(), why);
+        ctx, storage.preset, sliceType.getShape(), Type(), why);
     if (!qtype || !sliceQType) {
       update.emitRemark("KV cache left in float: ") << why;
-      return;
+      return success();
     }
     // Before `update` is replaced below.
-    int64_t before = kvCacheBytesPerToken(type, update.getSourceType());
-    int64_t after =
-        kvCacheBytesPerToken(type, update.getSourceType(), sliceQType);
+    int64_t before = kvCacheBytesPerToken(type, sliceType);
+    int64_t after = kvCacheBytesPerToken(type, sliceType, sliceQType);
     RankedTensorType dataType = qtype.getDataType();
     RankedTensorType scalesType = qtype.getScalesType();
     Location loc = update.getLoc();
 
     // The argument becomes (codes, scales).
     if (failed(func.insertArgument(cache.argIndex + 1, scalesType, {}, loc)))
-      return signalPassFailure();
+      return failure();
     BlockArgument scalesArg = func.getArgument(cache.argIndex + 1);
     arg.setType(dataType);
 
     IRRewriter rewriter(ctx);
     rewriter.setInsertionPoint(update);
+    // A two-level format's global scale is static: every call writes with
+    // the same one, so old and new entries decode alike.
+    FloatAttr staticAmax;
+    if (sliceQType.getScaling().isTwoLevel())
+      staticAmax = rewriter.getF32FloatAttr(amax);
     Value quantized = QuantizeOp::create(rewriter, loc, sliceQType,
-                                         update.getSource(), nullptr);
+                                         update.getSource(), nullptr,
+                                         staticAmax);
     auto parts = DisassembleOp::create(
         rewriter, loc, TypeRange(sliceQType.getStorageTypes()), quantized);
     SmallVector<OpFoldResult> offsets = update.getMixedOffsets();
-    SmallVector<OpFoldResult> sizes = update.getMixedSizes();
     SmallVector<OpFoldResult> strides = update.getMixedStrides();
-    Value newData = tensor::InsertSliceOp::create(
-        rewriter, loc, parts.getData(), arg, offsets, sizes, strides);
-    // Scales have one column: offset 0, size 1 in the last dimension.
-    offsets.back() = rewriter.getIndexAttr(0);
-    sizes.back() = rewriter.getIndexAttr(1);
-    Value newScales = tensor::InsertSliceOp::create(
-        rewriter, loc, parts.getScales(), scalesArg, offsets, sizes, strides);
+    // Both parts are inserted with the update's offsets and sizes, except in
+    // the last dimension, which they hold whole.
+    auto insertPart = [&](Value part, Value into) -> Value {
+      SmallVector<OpFoldResult> sizes = update.getMixedSizes();
+      sizes.back() = rewriter.getIndexAttr(
+          cast<RankedTensorType>(part.getType()).getShape().back());
+      return tensor::InsertSliceOp::create(rewriter, loc, part, into, offsets,
+                                           sizes, strides);
+    };
+    Value newData = insertPart(parts.getData(), arg);
+    Value newScales = insertPart(parts.getScales(), scalesArg);
     Value assembled = AssembleOp::create(rewriter, loc, qtype, newData,
-                                         newScales, Value());
+                                         newScales, parts.getGlobalScale());
     Value read = DequantizeOp::create(rewriter, loc, type, assembled);
 
     // Returns get (codes, scales); reads get the dequantized cache.
@@ -162,20 +211,20 @@ struct FP4QuantizeKVCachePass
     func.setType(FunctionType::get(
         ctx, func.getBody().front().getArgumentTypes(), resultTypes));
 
-    func.setArgAttr(cache.argIndex, kKVCacheAttr,
-                    DictionaryAttr::get(
-                        ctx, {rewriter.getNamedAttr(
-                                  "format", rewriter.getStringAttr("fp8_per_row")),
-                              rewriter.getNamedAttr(
-                                  "bytes_per_token_before",
-                                  rewriter.getI64IntegerAttr(before)),
-                              rewriter.getNamedAttr(
-                                  "bytes_per_token_after",
-                                  rewriter.getI64IntegerAttr(after))}));
-    func.emitRemark("KV cache argument #")
-        << cache.argIndex << " stored as fp8_per_row (codes i8, one f32 scale "
-        << "per row): " << before << " -> " << after
+    func.setArgAttr(
+        cache.argIndex, kKVCacheAttr,
+        DictionaryAttr::get(
+            ctx, {rewriter.getNamedAttr("format",
+                                        rewriter.getStringAttr(storage.preset)),
+                  rewriter.getNamedAttr("bytes_per_token_before",
+                                        rewriter.getI64IntegerAttr(before)),
+                  rewriter.getNamedAttr("bytes_per_token_after",
+                                        rewriter.getI64IntegerAttr(after))}));
+    mlir::emitRemark(func.getLoc(), "KV cache argument #")
+        << cache.argIndex << " stored as " << storage.preset << " ("
+        << storage.description << "): " << before << " -> " << after
         << " bytes per token";
+    return success();
   }
 };
 

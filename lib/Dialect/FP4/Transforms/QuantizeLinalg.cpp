@@ -181,14 +181,12 @@ std::vector<KVCacheEntry> collectKVCaches(ModuleOp module) {
       entry.argument = arg.getArgNumber();
       if (auto attr = func.getArgAttrOfType<DictionaryAttr>(arg.getArgNumber(),
                                                             kKVCacheAttr)) {
-        auto format = attr.getAs<StringAttr>("format");
-        auto before = attr.getAs<IntegerAttr>("bytes_per_token_before");
-        auto after = attr.getAs<IntegerAttr>("bytes_per_token_after");
-        if (!format || !before || !after)
-          continue;
-        entry.format = format.str();
-        entry.bytesBefore = before.getInt();
-        entry.bytesAfter = after.getInt();
+        // Its form is checked by the fp4 dialect's verifier.
+        entry.format = attr.getAs<StringAttr>("format").str();
+        entry.bytesBefore =
+            attr.getAs<IntegerAttr>("bytes_per_token_before").getInt();
+        entry.bytesAfter =
+            attr.getAs<IntegerAttr>("bytes_per_token_after").getInt();
       } else if (std::optional<KVCache> cache = matchKVCache(arg)) {
         entry.format = "float";
         entry.bytesBefore = entry.bytesAfter =
@@ -301,10 +299,12 @@ struct FP4QuantizeLinalgPass
       rewriter.setInsertionPoint(op);
       Location opLoc = op->getLoc();
       Value weightQ = QuantizeOp::create(rewriter, opLoc, weightType,
-                                         layer->weight.getResult(), nullptr);
+                                         layer->weight.getResult(), nullptr,
+                                         nullptr);
       Value lhs = layer->activation;
       if (activationType)
-        lhs = QuantizeOp::create(rewriter, opLoc, activationType, lhs, nullptr);
+        lhs = QuantizeOp::create(rewriter, opLoc, activationType, lhs, nullptr,
+                                 nullptr);
       auto matmul = ScaledMatmulOp::create(
           rewriter, opLoc, op->getResult(0).getType(), lhs, weightQ);
       rewriter.replaceOp(op, matmul.getResult());

@@ -14,6 +14,30 @@ func.func @nvfp4_worked_example() -> !fp4.qtensor<1x16xf4E2M1FN, nvfp4> {
 
 // -----
 
+// A static amax sets the global scale (amax / 2688): 2688 gives 1.0, and the
+// block scale is E4M3(2.8 / 6) = 0.46875 alone.
+// CHECK-LABEL: func.func @nvfp4_static_amax
+// CHECK: fp4.constant data(dense<{{\[}}[-47, 7, 107, -16, 65, 74, -122, -45]]> : tensor<1x8xi8>) scales(dense<4.687500e-01> : tensor<1x1xf8E4M3FN>) global_scale(dense<1.000000e+00> : tensor<f32>)
+func.func @nvfp4_static_amax() -> !fp4.qtensor<1x16xf4E2M1FN, nvfp4> {
+  %w = arith.constant dense<[[0.3, -1.2, 2.5, 0.05, -0.7, 1.9, 0.0, -2.8, 0.15, 0.9, -0.45, 1.1, 2.2, -0.01, 0.6, -1.6]]> : tensor<1x16xf32>
+  %q = fp4.quantize %w amax(2688.0) : tensor<1x16xf32> -> !fp4.qtensor<1x16xf4E2M1FN, nvfp4>
+  return %q : !fp4.qtensor<1x16xf4E2M1FN, nvfp4>
+}
+
+// -----
+
+// Below the data's maximum, the block scale clamps at 448 and elements
+// beyond 1.4 saturate to +-6 (codes 0x7 / 0xF), i.e. to +-1.4.
+// CHECK-LABEL: func.func @nvfp4_static_amax_saturates
+// CHECK: fp4.constant data(dense<{{\[}}[-13, 7, 125, -16, 97, 108, -121, -11]]> : tensor<1x8xi8>) scales(dense<4.480000e+02> : tensor<1x1xf8E4M3FN>) global_scale(dense<5.20833302E-4> : tensor<f32>)
+func.func @nvfp4_static_amax_saturates() -> !fp4.qtensor<1x16xf4E2M1FN, nvfp4> {
+  %w = arith.constant dense<[[0.3, -1.2, 2.5, 0.05, -0.7, 1.9, 0.0, -2.8, 0.15, 0.9, -0.45, 1.1, 2.2, -0.01, 0.6, -1.6]]> : tensor<1x16xf32>
+  %q = fp4.quantize %w amax(1.4) : tensor<1x16xf32> -> !fp4.qtensor<1x16xf4E2M1FN, nvfp4>
+  return %q : !fp4.qtensor<1x16xf4E2M1FN, nvfp4>
+}
+
+// -----
+
 // The worked MXFP4 rceil example: scale 2^1 (byte 128), codes of 4, -0, 0.5, 1.
 // CHECK-LABEL: func.func @mxfp4_rceil
 // CHECK: fp4.constant data(dense<{{\[}}[-122, 33, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]> : tensor<1x16xi8>) scales(dense<2.000000e+00> : tensor<1x1xf8E8M0FNU>) : !fp4.qtensor<1x32xf4E2M1FN, mxfp4>

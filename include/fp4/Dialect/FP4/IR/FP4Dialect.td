@@ -31,6 +31,8 @@ def FP4_Dialect : Dialect {
     optional global scale) that `fp4.disassemble` views and `fp4.assemble`
     builds. `docs/formats.md` explains every format with a worked example.
   }];
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
   let useDefaultTypePrinterParser = 1;
   let useDefaultAttributePrinterParser = 1;
   let extraClassDeclaration = [{

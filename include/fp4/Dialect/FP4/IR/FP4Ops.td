@@ -52,15 +52,29 @@ def FP4_QuantizeOp : FP4_Op<"quantize", [Pure]> {
       dimensions match anything);
     * `modelopt`, `torchao` and `compressed_tensors` apply to two-level
       `ue4m3` scaling (NVFP4) only; `floor` and `rceil` to `ue8m0` scales
-      only.
+      only;
+    * `amax` is finite and positive, and the scaling has a per-tensor
+      quantity: per-tensor scaling or two-level scaling.
+
+    `amax` is a calibrated (static) absolute maximum of the whole tensor.
+    It replaces the data's amax in the per-tensor quantity: the tensor scale
+    of per-tensor FP8 (`amax / max_finite`) or the global scale of NVFP4
+    (`amax / (6 * 448)`). Elements beyond it saturate to `+-amax`. Block
+    scales are still derived from the data. Activations and KV caches carry
+    one after calibration; without it every call measures its input.
+
+    ```mlir
+    %k = fp4.quantize %x amax(2.688e+03) : tensor<4x64xf32> -> !fp4.qtensor<4x64xf4E2M1FN, nvfp4>
+    ```
 
     `fp4.dequantize(fp4.quantize(x))` is not `x` and is never folded.
   }];
   let arguments = (ins FP4_FloatTensor:$input,
-                       OptionalAttr<FP4_ScaleRuleAttr>:$rule);
+                       OptionalAttr<FP4_ScaleRuleAttr>:$rule,
+                       OptionalAttr<F32Attr>:$amax);
   let results = (outs FP4_QuantizedTensor:$result);
   let assemblyFormat = [{
-    $input (`rule` `` $rule^)? attr-dict `:` type($input) `->` qualified(type($result))
+    $input (`rule` `` $rule^)? (`amax` `(` $amax^ `)`)? attr-dict `:` type($input) `->` qualified(type($result))
   }];
   let hasVerifier = 1;
 }

@@ -39,7 +39,8 @@ struct QuantizePipelineOptions
       *this, "kv-cache",
       llvm::cl::desc("KV caches: '' leaves them in float (the function's "
                      "signature is kept), 'policy' follows the preset or "
-                     "policy file, 'fp8' or 'keep' (fp4-quantize-kv-cache)"),
+                     "policy file, 'fp8', 'nvfp4' or 'keep' "
+                     "(fp4-quantize-kv-cache)"),
       llvm::cl::init("")};
   PassOptions::Option<bool> swizzleScales{
       *this, "swizzle-scales",

@@ -119,23 +119,32 @@ def FP4QuantizeLinalg : Pass<"fp4-quantize-linalg", "ModuleOp"> {
 }
 
 def FP4QuantizeKVCache : Pass<"fp4-quantize-kv-cache", "ModuleOp"> {
-  let summary = "Store KV caches in FP8, quantized at the write, dequantized at the read";
+  let summary = "Store KV caches in FP8 or NVFP4, quantized at the write, dequantized at the read";
   let description = [{
     A KV cache is a function argument that the function updates with one
-    `tensor.insert_slice` (the new keys or values), reads through
-    `tensor.extract_slice` of the updated cache, and returns. With the
-    format `fp8` (from `format`, else the module's `fp4.kv_cache` set by
-    `fp4-assign-precision`), the cache crosses the function boundary in the
-    storage form of `fp8_per_row` (E4M3 codes as `i8`, one FP32 scale per
-    row, i.e. per token and head): the argument becomes two arguments (codes,
-    scales) and so does the result. Inside, the new entries are quantized
-    (`fp4.quantize`), inserted into both storage parts, and the updated cache
-    is dequantized where the attention reads it.
+    `tensor.insert_slice` (the new keys or values) spanning its last
+    dimension, reads through `tensor.extract_slice` of the updated cache,
+    and returns. With a format (from `format`, else the module's
+    `fp4.kv_cache` set by `fp4-assign-precision`), the cache crosses the
+    function boundary in a storage form, as two arguments (codes, scales)
+    and two results:
+
+    * `fp8`: `fp8_per_row`, E4M3 codes as `i8` and one FP32 scale per row,
+      i.e. per token and head, derived from the new entries;
+    * `nvfp4`: E2M1 codes packed two per byte and one E4M3 scale per 16
+      elements of a row. Its second-level (global) scale is static, from
+      `amax` (ModelOpt's rule: `amax / (6 * 448)`), so that entries written
+      by different calls share it: the default 2688 makes it 1.0, which
+      covers block maxima from about 0.012 to 2688. Calibration replaces it.
+
+    Inside, the new entries are quantized (`fp4.quantize`), inserted into
+    both storage parts, and the updated cache is dequantized where the
+    attention reads it.
 
     ```mlir
     // before: %arg1 : tensor<1x4x32x16xf32>
     %c = tensor.insert_slice %k into %arg1[0, 0, 8, 0] [1, 4, 8, 16] [1, 1, 1, 1]
-    // after: %arg1 : tensor<1x4x32x16xi8>, %arg2 : tensor<1x4x32x1xf32>
+    // after (fp8): %arg1 : tensor<1x4x32x16xi8>, %arg2 : tensor<1x4x32x1xf32>
     %kq = fp4.quantize %k : ... -> !fp4.qtensor<1x4x8x16xf8E4M3FN, fp8_per_row>
     %kd, %ks = fp4.disassemble %kq : ...
     %d = tensor.insert_slice %kd into %arg1[0, 0, 8, 0] [1, 4, 8, 16] [1, 1, 1, 1]
@@ -146,13 +155,15 @@ def FP4QuantizeKVCache : Pass<"fp4-quantize-kv-cache", "ModuleOp"> {
     Each cache gets a remark with its bytes per token before and after, and
     its codes argument the attribute `fp4.kv_cache = {format,
     bytes_per_token_before, bytes_per_token_after}` that the report of
-    `fp4-quantize-linalg` reads.
-    `nvfp4` caches are not supported yet (a two-level scale cannot be
-    updated a few tokens at a time); `keep` leaves caches alone.
+    `fp4-quantize-linalg` reads. A cache the format cannot hold (a last
+    dimension that 16 does not divide, for NVFP4) stays in float with a
+    remark. `keep` leaves caches alone.
   }];
   let options = [
     Option<"format", "format", "std::string", /*default=*/"\"\"",
-           "fp8 or keep (default: the module's fp4.kv_cache)">,
+           "fp8, nvfp4 or keep (default: the module's fp4.kv_cache)">,
+    Option<"amax", "amax", "float", /*default=*/"2688.0f",
+           "nvfp4: the static amax that sets the global scale">,
   ];
   let dependentDialects = ["::mlir::fp4::FP4Dialect",
                            "::mlir::tensor::TensorDialect"];

@@ -1,0 +1,21 @@
+// RUN: fp4-opt %s -split-input-file -verify-diagnostics
+
+// The discardable attributes the fp4 passes read are checked where written.
+
+// expected-error @+1 {{'fp4.kv_cache' on argument #0 expects {format = "...", bytes_per_token_before = N, bytes_per_token_after = N}, got {format = "nvfp4"}}}
+func.func @kv_cache_missing_fields(%codes: tensor<1x2x32x8xi8> {fp4.kv_cache = {format = "nvfp4"}}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'fp4.kv_cache' on argument #1 expects positive byte counts}}
+func.func @kv_cache_zero_bytes(%x: tensor<4xf32>, %codes: tensor<1x2x32x8xi8> {fp4.kv_cache = {format = "fp8_per_row", bytes_per_token_before = 0, bytes_per_token_after = 1}}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'fp4.kv_cache' on an operation names the caches' format: "fp8", "nvfp4" or "keep", got "int4"}}
+module attributes {fp4.kv_cache = "int4"} {
+}
