@@ -135,7 +135,8 @@ int main(int argc, char **argv) {
       triple, "generic", "", llvm::TargetOptions(), llvm::Reloc::PIC_));
   llvmModule->setTargetTriple(triple);
   llvmModule->setDataLayout(machine->createDataLayout());
-  if (llvm::Error err = makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
+  if (llvm::Error err = makeOptimizingTransformer(
+          mlir::fp4::kLLVMOptLevel, 0, machine.get())(llvmModule.get()))
     fail("LLVM optimization failed: " + llvm::toString(std::move(err)));
 
   if (emit == "llvm") {

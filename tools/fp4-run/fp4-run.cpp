@@ -301,7 +301,7 @@ int main(int argc, char **argv) {
       fail("cannot create a target machine for this host: " +
            llvm::toString(host.takeError()));
     std::function<llvm::Error(llvm::Module *)> optimize =
-        makeOptimizingTransformer(3, 0, host->get());
+        makeOptimizingTransformer(mlir::fp4::kLLVMOptLevel, 0, host->get());
     ExecutionEngineOptions options;
     options.transformer = optimize;
     options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Default;
