@@ -63,6 +63,27 @@ std::string_view fp4::numerics::name(Rule rule) {
   return "?";
 }
 
+std::string_view fp4::numerics::name(BlockScales choice) {
+  switch (choice) {
+  case BlockScales::Max:
+    return "max";
+  case BlockScales::FourOverSix:
+    return "four_over_six";
+  case BlockScales::MSE:
+    return "mse";
+  }
+  return "?";
+}
+
+std::optional<BlockScales>
+fp4::numerics::parseBlockScales(std::string_view text) {
+  for (BlockScales choice :
+       {BlockScales::Max, BlockScales::FourOverSix, BlockScales::MSE})
+    if (name(choice) == text)
+      return choice;
+  return std::nullopt;
+}
+
 std::optional<Scheme> fp4::numerics::parseScheme(std::string_view text) {
   for (Scheme scheme : {Scheme::NVFP4, Scheme::MXFP4, Scheme::MXFP8,
                         Scheme::FP8, Scheme::NF4})
@@ -168,6 +189,10 @@ std::string QuantConfig::check(int64_t rows, int64_t cols) const {
   if (swizzleScales && scheme == Scheme::NF4)
     return "a swizzled scale layout needs one-byte scales (nvfp4, mxfp4, "
            "mxfp8)";
+  if (blockScales != BlockScales::Max &&
+      (scheme != Scheme::NVFP4 || r != Rule::ModelOpt))
+    return "block scale search (" + std::string(name(blockScales)) +
+           ") applies to nvfp4 with the modelopt rule only";
   if (staticAmax != 0.0f) {
     if (!(scheme == Scheme::NVFP4 || (scheme == Scheme::FP8 && !perChannel)))
       return "a static amax sets a per-tensor scale: it applies to nvfp4 and "
@@ -442,6 +467,54 @@ FP4_INLINE BlockScale nvfp4ModelOpt(float bamax, float s2, float sixS2) {
   return {byte, decodeE4M3(byte) * s2};            // ref: x / (s8 * s2)
 }
 
+/// Squared error of quantizing the block `x` (ModelOpt's order: code =
+/// E2M1(x / operand), value = code * operand), or `bound` as soon as the sum
+/// reaches it.
+float blockSquaredError(const float *x, int64_t n, float operand, float bound) {
+  static constexpr float kE2M1[8] = {0.0f, 0.5f, 1.0f, 1.5f,
+                                     2.0f, 3.0f, 4.0f, 6.0f};
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    float back = kE2M1[e2m1Magnitude(x[i] / operand)] * operand;
+    float d = std::fabs(x[i]) - back;
+    sum += d * d;
+    if (sum >= bound)
+      return bound;
+  }
+  return sum;
+}
+
+/// Refines a ModelOpt block scale byte (`byte`, the maximum mapped to 6) by
+/// squared error: against mapping the maximum to 4 (FourOverSix), or over
+/// every finite E4M3 scale (MSE). A candidate wins only if strictly better,
+/// so ties keep the rule's byte. Returns the chosen byte.
+uint8_t searchBlockScale(const float *x, int64_t n, float bamax, float s2,
+                         uint8_t byte, BlockScales choice) {
+  if (bamax == 0.0f)
+    return byte;
+  float best = blockSquaredError(x, n, e4m3Value(byte) * s2,
+                                 std::numeric_limits<float>::infinity());
+  auto consider = [&](uint8_t candidate) {
+    float operand = e4m3Value(candidate) * s2;
+    // The maximum element alone clips by at least bamax - 6 * operand.
+    float clip = bamax - 6.0f * operand;
+    if (clip > 0.0f && clip * clip >= best)
+      return;
+    float error = blockSquaredError(x, n, operand, best);
+    if (error < best) {
+      best = error;
+      byte = candidate;
+    }
+  };
+  if (choice == BlockScales::FourOverSix) {
+    consider(e4m3InRange(clampf(bamax / (4.0f * s2), kTwoPowMinus9, 448.0f)));
+  } else {
+    for (unsigned candidate = 1; candidate <= 0x7E; ++candidate)
+      consider(static_cast<uint8_t>(candidate));
+  }
+  return byte;
+}
+
 /// torchao nvfp4_quantize with a per-tensor scale.
 FP4_INLINE BlockScale nvfp4TorchAO(float bamax, float pts, float invPts) {
   float bs = bamax / 6.0f;                         // ref: max_abs / 6.0
@@ -579,6 +652,9 @@ quantizeRows(const RowJob &job, int64_t begin, int64_t end) {
           float scale = bamax[b] / sixS2;            // ref: bamax / (6 * s2)
           scale = scale == 0.0f ? 1.0f : scale;      // ref: s[s == 0] = 1.0
           bytes[b] = e4m3InRange(clampf(scale, kTwoPowMinus9, 448.0f));
+          if (config.blockScales != BlockScales::Max)
+            bytes[b] = searchBlockScale(x + b * block, block, bamax[b], s2,
+                                        bytes[b], config.blockScales);
           opb[b] = e4m3Value(bytes[b]) * s2;         // ref: x / (s8 * s2)
         }
       } else if (job.rule == Rule::TorchAO) {

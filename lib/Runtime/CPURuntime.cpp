@@ -38,13 +38,15 @@ View viewOf(FP4UnrankedMemRef *memref, size_t elementSize) {
 }
 
 QuantizedTensor run(FP4UnrankedMemRef *input, int32_t scheme, int32_t element,
-                    int32_t rule, bool perChannel, float staticAmax) {
+                    int32_t rule, bool perChannel, int32_t blockScales,
+                    float staticAmax) {
   View in = viewOf(input, sizeof(float));
   QuantConfig config;
   config.scheme = static_cast<Scheme>(scheme);
   config.element = static_cast<ElementFormat>(element);
   config.rule = static_cast<Rule>(rule);
   config.perChannel = perChannel;
+  config.blockScales = static_cast<BlockScales>(blockScales);
   config.staticAmax = staticAmax;
   config.threads = 1; // compiled code owns the threading
   TensorView view{in.data, InputType::F32, in.lastDim ? in.elements / in.lastDim : 0,
@@ -71,8 +73,9 @@ void copyOut(const std::vector<uint8_t> &bytes, FP4UnrankedMemRef *memref,
 extern "C" void _mlir_ciface_fp4rt_quantize_byte_scales(
     FP4UnrankedMemRef *input, FP4UnrankedMemRef *data,
     FP4UnrankedMemRef *scales, FP4UnrankedMemRef *global, int32_t scheme,
-    int32_t element, int32_t rule, float staticAmax) {
-  QuantizedTensor q = run(input, scheme, element, rule, false, staticAmax);
+    int32_t element, int32_t rule, int32_t blockScales, float staticAmax) {
+  QuantizedTensor q =
+      run(input, scheme, element, rule, false, blockScales, staticAmax);
   copyOut(q.data, data, 1, "data");
   copyOut(q.scales, scales, 1, "scales");
   if (global && global->rank >= 0 && global->descriptor) {
@@ -87,7 +90,7 @@ extern "C" void _mlir_ciface_fp4rt_quantize_f32_scales(
     FP4UnrankedMemRef *scales, int32_t scheme, int32_t element, int32_t rule,
     int32_t perChannel, float staticAmax) {
   QuantizedTensor q =
-      run(input, scheme, element, rule, perChannel != 0, staticAmax);
+      run(input, scheme, element, rule, perChannel != 0, 0, staticAmax);
   copyOut(q.data, data, 1, "data");
   copyOut(q.scales, scales, 4, "scales");
 }

@@ -44,6 +44,8 @@ Formats (--format): nvfp4, mxfp4, mxfp8, fp8, nf4.
 Options:
   --rule R               nvfp4: modelopt (default), torchao, compressed_tensors;
                          mxfp4/mxfp8: floor (default, OCP), rceil
+  --block-scales S       nvfp4 (modelopt): max (default), four_over_six or mse
+                         (block scales searched by squared error)
   --element E            mxfp8/fp8 element: e4m3 (default) or e5m2
   --per-channel          fp8: one scale per row (output channel)
   --double-quant         nf4: quantize the absmax values again (bitsandbytes)
@@ -125,6 +127,13 @@ Options parseArgs(int argc, char **argv) {
              "' (expected nvfp4, mxfp4, mxfp8, fp8 or nf4)");
     } else if (arg == "--rule") {
       rule = value();
+    } else if (arg == "--block-scales") {
+      std::string text = value();
+      std::optional<BlockScales> parsed = parseBlockScales(text);
+      if (!parsed)
+        fail("unknown --block-scales '" + text +
+             "' (expected max, four_over_six or mse)");
+      options.config.blockScales = *parsed;
     } else if (arg == "--element") {
       element = value();
     } else if (arg == "--per-channel") {
@@ -177,6 +186,7 @@ Options parseArgs(int argc, char **argv) {
       QuantConfig config = *QuantConfig::forScheme(*options.scheme);
       config.perChannel = options.config.perChannel;
       config.doubleQuant = options.config.doubleQuant;
+      config.blockScales = options.config.blockScales;
       config.threads = options.config.threads;
       return config;
     }();
@@ -726,6 +736,9 @@ int quantizeCheckpoint(const Options &options) {
   if (options.scheme && *options.scheme != Scheme::NVFP4)
     fail("safetensors output is the compressed-tensors nvfp4-pack-quantized "
          "format: use --format nvfp4");
+  if (options.config.blockScales != BlockScales::Max)
+    fail("--block-scales applies to .npy tensors (modelopt rule); "
+         "compressed-tensors checkpoints use their own rule");
   Options nvfp4 = options;
   nvfp4.config = *QuantConfig::forScheme(Scheme::NVFP4);
   nvfp4.config.threads = options.config.threads;

@@ -35,10 +35,19 @@ enum class Rule : uint8_t {
   RCeil,             // MX (cuBLAS / ModelOpt)
 };
 
+/// How NVFP4 block scales are chosen (weights; docs/formats.md section 8).
+enum class BlockScales : uint8_t {
+  Max,         // the rule's own: the block maximum maps to 6
+  FourOverSix, // the better (squared error) of mapping the maximum to 6 or 4
+  MSE,         // the finite E4M3 scale with the least squared error
+};
+
 std::string_view name(Scheme scheme);
 std::string_view name(Rule rule);
+std::string_view name(BlockScales choice);
 std::optional<Scheme> parseScheme(std::string_view text);
 std::optional<Rule> parseRule(std::string_view text);
+std::optional<BlockScales> parseBlockScales(std::string_view text);
 
 struct QuantConfig {
   Scheme scheme = Scheme::NVFP4;
@@ -52,6 +61,9 @@ struct QuantConfig {
   NibbleOrder nibbleOrder = NibbleOrder::LowFirst;
   /// NVFP4 / MX: store block scales in the Blackwell 128x4 tile layout.
   bool swizzleScales = false;
+  /// NVFP4 (ModelOpt rule): how each block's scale is chosen. The global
+  /// scale, the element rounding and the storage are the rule's.
+  BlockScales blockScales = BlockScales::Max;
   /// A calibrated absolute maximum of the whole tensor (0: measure it). Sets
   /// the per-tensor quantity, FP8's tensor scale or NVFP4's global scale,
   /// instead of the data's amax; elements beyond it saturate. NVFP4 and

@@ -24,15 +24,18 @@ struct FP4UnrankedMemRef {
 /// Quantizes `input` (float32, contiguous, viewed as [rows, last dim]) into
 /// `data` (packed codes) and `scales` (one byte per scale, for UE4M3/UE8M0
 /// schemes) and `global` (float32 scalar, two-level schemes), with the
-/// scheme, element and rule numbered as fp4::numerics' enums, and
-/// `staticAmax` a calibrated amax (0: measure the input; QuantConfig).
+/// scheme, element, rule and block-scale search numbered as fp4::numerics'
+/// enums, and `staticAmax` a calibrated amax (0: measure the input;
+/// QuantConfig).
 /// Aborts with a message on non-finite input.
 void _mlir_ciface_fp4rt_quantize_byte_scales(FP4UnrankedMemRef *input,
                                              FP4UnrankedMemRef *data,
                                              FP4UnrankedMemRef *scales,
                                              FP4UnrankedMemRef *global,
                                              int32_t scheme, int32_t element,
-                                             int32_t rule, float staticAmax);
+                                             int32_t rule,
+                                             int32_t blockScales,
+                                             float staticAmax);
 
 /// The same for schemes with float32 scales (FP8 per tensor / channel, NF4).
 void _mlir_ciface_fp4rt_quantize_f32_scales(FP4UnrankedMemRef *input,

@@ -81,14 +81,10 @@ FailureOr<Storage> quantizeAtRunTime(PatternRewriter &rewriter, Location loc,
                                      QuantizeOp op) {
   QuantizedTensorType type = op.getType();
   std::string why;
-  FailureOr<::fp4::numerics::QuantConfig> config =
-      getQuantConfig(type, op.getRule(), why);
+  FailureOr<::fp4::numerics::QuantConfig> config = getQuantConfig(op, why);
   if (failed(config) || !type.hasStaticShape() ||
       type.getScaling().isSwizzled())
     return failure();
-  float staticAmax = 0.0f; // measure the input
-  if (std::optional<APFloat> amax = op.getAmax())
-    staticAmax = amax->convertToFloat();
   auto memrefOf = [](RankedTensorType t) {
     return MemRefType::get(t.getShape(), t.getElementType());
   };
@@ -127,10 +123,12 @@ FailureOr<Storage> quantizeAtRunTime(PatternRewriter &rewriter, Location loc,
   }
   args.append({i32(int(config->scheme)), i32(int(config->element)),
                i32(int(config->rule))});
-  if (!byteScales)
+  if (byteScales)
+    args.push_back(i32(int(config->blockScales)));
+  else
     args.push_back(i32(config->perChannel));
   args.push_back(arith::ConstantOp::create(
-      rewriter, loc, rewriter.getF32FloatAttr(staticAmax)));
+      rewriter, loc, rewriter.getF32FloatAttr(config->staticAmax)));
   func::CallOp::create(rewriter, loc,
                        byteScales ? kQuantizeByteScales : kQuantizeF32Scales,
                        TypeRange{}, args);
@@ -459,7 +457,8 @@ struct ConvertFP4ToLinalgPass
         func->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
       };
       Type amax = Float32Type::get(ctx);
-      declare(kQuantizeByteScales, {f32, i8, i8, f32, i32, i32, i32, amax});
+      declare(kQuantizeByteScales,
+              {f32, i8, i8, f32, i32, i32, i32, i32, amax});
       declare(kQuantizeF32Scales, {f32, i8, f32, i32, i32, i32, i32, amax});
     }
     RewritePatternSet patterns(&getContext());

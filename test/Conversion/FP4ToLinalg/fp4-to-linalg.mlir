@@ -45,14 +45,14 @@ func.func @experts(%x: tensor<2x4x32xf32>, %d: tensor<2x8x32xi8>, %s: tensor<f32
 
 // Run-time quantization of an activation: a call into the CPU runtime (the
 // numerics library) fills the storage buffers, which dequantization reads.
-// CHECK-LABEL: func.func private @fp4rt_quantize_byte_scales(memref<*xf32>, memref<*xi8>, memref<*xi8>, memref<*xf32>, i32, i32, i32, f32) attributes {llvm.emit_c_interface}
+// CHECK-LABEL: func.func private @fp4rt_quantize_byte_scales(memref<*xf32>, memref<*xi8>, memref<*xi8>, memref<*xf32>, i32, i32, i32, i32, f32) attributes {llvm.emit_c_interface}
 // CHECK-LABEL: func.func @activation
 // CHECK-DAG: %[[MEASURE:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK: %[[IN:.*]] = bufferization.to_buffer %{{.*}} read_only : tensor<4x32xf32> to memref<4x32xf32>
 // CHECK: %[[DATA:.*]] = memref.alloc() : memref<4x16xi8>
 // CHECK: %[[SCALES:.*]] = memref.alloc() : memref<4x2xi8>
 // CHECK: %[[GLOBAL:.*]] = memref.alloc() : memref<f32>
-// CHECK: call @fp4rt_quantize_byte_scales(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c0_i32, %c0_i32, %c0_i32, %[[MEASURE]])
+// CHECK: call @fp4rt_quantize_byte_scales(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c0_i32, %c0_i32, %c0_i32, %c0_i32, %[[MEASURE]])
 // CHECK: bufferization.to_tensor %[[DATA]] restrict writable
 // CHECK: linalg.generic
 func.func @activation(%x: tensor<4x32xf32>, %w: tensor<8x32xf32>) -> tensor<4x8xf32> {

@@ -65,6 +65,22 @@ func.func @quantize_amax_inf(%x: tensor<4x32xf32>) {
 
 // -----
 
+func.func @quantize_search_on_mx(%x: tensor<4x32xf32>) {
+  // expected-error @+1 {{'fp4.quantize' op search<mse> chooses NVFP4 block scales: it needs two-level ue4m3 scaling and the modelopt rule}}
+  %q = fp4.quantize %x search<mse> : tensor<4x32xf32> -> !fp4.qtensor<4x32xf4E2M1FN, mxfp4>
+  return
+}
+
+// -----
+
+func.func @quantize_search_with_torchao(%x: tensor<4x32xf32>) {
+  // expected-error @+1 {{'fp4.quantize' op search<four_over_six> chooses NVFP4 block scales}}
+  %q = fp4.quantize %x rule<torchao> search<four_over_six> : tensor<4x32xf32> -> !fp4.qtensor<4x32xf4E2M1FN, nvfp4>
+  return
+}
+
+// -----
+
 func.func @quantize_unknown_rule(%x: tensor<4x32xf32>) {
   // expected-error @+2 {{expected ::mlir::fp4::ScaleRule to be one of: modelopt, torchao, compressed_tensors, floor, rceil}}
   // expected-error @+1 {{failed to parse FP4_ScaleRuleAttr parameter 'value'}}

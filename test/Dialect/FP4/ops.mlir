@@ -13,6 +13,10 @@ func.func @quantize_dequantize(%x: tensor<128x256xbf16>) -> tensor<128x256xf32> 
   %m = fp4.quantize %x rule<rceil> : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf4E2M1FN, mxfp4>
   // CHECK: fp4.quantize %[[X]] rule<modelopt> amax(2.688000e+03) : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf4E2M1FN, nvfp4>
   %s = fp4.quantize %x rule<modelopt> amax(2688.0) : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf4E2M1FN, nvfp4>
+  // CHECK: fp4.quantize %[[X]] rule<modelopt> search<mse> : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf4E2M1FN, nvfp4>
+  %ms = fp4.quantize %x rule<modelopt> search<mse> : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf4E2M1FN, nvfp4>
+  // CHECK: fp4.quantize %[[X]] search<four_over_six> amax(1.000000e+00) : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf4E2M1FN, nvfp4>
+  %fs = fp4.quantize %x search<four_over_six> amax(1.0) : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf4E2M1FN, nvfp4>
   // CHECK: fp4.quantize %[[X]] amax(1.250000e+01) : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf8E4M3FN, fp8>
   %p = fp4.quantize %x amax(12.5) : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf8E4M3FN, fp8>
   // CHECK: fp4.quantize %[[X]] rule<floor> : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf8E5M2, mxfp8>

@@ -78,6 +78,14 @@ LogicalResult QuantizeOp::verify() {
              << scaling;
   }
   std::optional<ScaleRule> rule = getRule();
+  std::optional<BlockScaleSearch> search = getSearch();
+  if (search && *search != BlockScaleSearch::Max &&
+      (!scaling.isTwoLevel() || scaling.getScaleFormat() != ScaleFormat::UE4M3 ||
+       (rule && *rule != ScaleRule::ModelOpt)))
+    return emitOpError("search<")
+           << stringifyBlockScaleSearch(*search)
+           << "> chooses NVFP4 block scales: it needs two-level ue4m3 scaling "
+              "and the modelopt rule";
   if (!rule)
     return success();
   switch (*rule) {

@@ -23,6 +23,31 @@ using namespace mlir;
 using namespace mlir::fp4;
 namespace nx = ::fp4::numerics;
 
+nx::BlockScales mlir::fp4::toNumerics(BlockScaleSearch search) {
+  switch (search) {
+  case BlockScaleSearch::Max:
+    return nx::BlockScales::Max;
+  case BlockScaleSearch::FourOverSix:
+    return nx::BlockScales::FourOverSix;
+  case BlockScaleSearch::MSE:
+    return nx::BlockScales::MSE;
+  }
+  llvm_unreachable("unknown block-scale search");
+}
+
+FailureOr<nx::QuantConfig> mlir::fp4::getQuantConfig(QuantizeOp op,
+                                                     std::string &why) {
+  FailureOr<nx::QuantConfig> config =
+      getQuantConfig(op.getType(), op.getRule(), why);
+  if (failed(config))
+    return failure();
+  if (std::optional<BlockScaleSearch> search = op.getSearch())
+    config->blockScales = toNumerics(*search);
+  if (std::optional<APFloat> amax = op.getAmax())
+    config->staticAmax = amax->convertToFloat();
+  return config;
+}
+
 FailureOr<nx::QuantConfig>
 mlir::fp4::getQuantConfig(QuantizedTensorType type,
                           std::optional<ScaleRule> rule, std::string &why) {
@@ -184,12 +209,10 @@ mlir::fp4::foldQuantizeOfConstant(RewriterBase &rewriter, QuantizeOp op,
     why = "the result type has a dynamic shape";
     return failure();
   }
-  FailureOr<nx::QuantConfig> config = getQuantConfig(type, op.getRule(), why);
+  FailureOr<nx::QuantConfig> config = getQuantConfig(op, why);
   if (failed(config))
     return failure();
   config->threads = options.threads;
-  if (std::optional<APFloat> amax = op.getAmax())
-    config->staticAmax = amax->convertToFloat();
 
   auto elements = cast<ElementsAttr>(constant.getValue());
   std::vector<char> splat;

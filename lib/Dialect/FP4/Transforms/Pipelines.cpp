@@ -27,6 +27,7 @@ void mlir::fp4::buildQuantizePipeline(OpPassManager &pm,
   }
   FP4QuantizeLinalgOptions quantize;
   quantize.report = options.report;
+  quantize.weightBlockScales = options.weightBlockScales;
   pm.addPass(createFP4QuantizeLinalg(quantize));
   FP4FoldConstantsOptions fold;
   fold.swizzleScales = options.swizzleScales;

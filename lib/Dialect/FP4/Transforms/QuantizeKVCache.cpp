@@ -168,9 +168,9 @@ struct FP4QuantizeKVCachePass
     FloatAttr staticAmax;
     if (sliceQType.getScaling().isTwoLevel())
       staticAmax = rewriter.getF32FloatAttr(amax);
-    Value quantized = QuantizeOp::create(rewriter, loc, sliceQType,
-                                         update.getSource(), nullptr,
-                                         staticAmax);
+    Value quantized =
+        QuantizeOp::create(rewriter, loc, sliceQType, update.getSource(),
+                           /*rule=*/nullptr, /*search=*/nullptr, staticAmax);
     auto parts = DisassembleOp::create(
         rewriter, loc, TypeRange(sliceQType.getStorageTypes()), quantized);
     SmallVector<OpFoldResult> offsets = update.getMixedOffsets();

@@ -210,11 +210,14 @@ int64_t tensorBytes(RankedTensorType type) {
 /// SQNR (dB) of quantizing the constant `weight` to `type`, through the
 /// numerics library (so exactly what fp4-fold-constants will store).
 std::optional<double> weightSqnr(arith::ConstantOp weight,
-                                 QuantizedTensorType type) {
+                                 QuantizedTensorType type,
+                                 BlockScaleSearchAttr search) {
   std::string why;
   FailureOr<nx::QuantConfig> config = getQuantConfig(type, std::nullopt, why);
   if (failed(config))
     return std::nullopt;
+  if (search)
+    config->blockScales = toNumerics(search.getValue());
   auto elements = cast<ElementsAttr>(weight.getValue());
   std::vector<char> splat;
   FailureOr<ArrayRef<char>> bytes = getRawBytes(elements, splat, why);
@@ -247,8 +250,26 @@ struct FP4QuantizeLinalgPass
     : public mlir::fp4::impl::FP4QuantizeLinalgBase<FP4QuantizeLinalgPass> {
   using Base::Base;
 
+  std::optional<BlockScaleSearch> weightSearch;
+
+  /// The block-scale search for a weight of `type`: the pass option's, on
+  /// NVFP4 weights only (null: the rule's own choice).
+  BlockScaleSearchAttr searchFor(QuantizedTensorType type) const {
+    if (!weightSearch || *weightSearch == BlockScaleSearch::Max ||
+        !type.getScaling().isTwoLevel())
+      return {};
+    return BlockScaleSearchAttr::get(type.getContext(), *weightSearch);
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    weightSearch = symbolizeBlockScaleSearch(weightBlockScales);
+    if (!weightSearch) {
+      module.emitError("fp4-quantize-linalg: weight-block-scales '")
+          << weightBlockScales
+          << "' is not one of max, four_over_six, mse";
+      return signalPassFailure();
+    }
     SmallVector<Operation *> annotated;
     module.walk([&](Operation *op) {
       if (op->hasAttr(kWeights))
@@ -293,18 +314,21 @@ struct FP4QuantizeLinalgPass
       entry.bytesBefore = tensorBytes(weightTensor);
       entry.bytesAfter = weightType.getStorageBytes();
       if (!this->report.empty()) // SQNR costs a quantization: only on request
-        entry.sqnrDb = weightSqnr(layer->weight, weightType).value_or(NAN);
+        entry.sqnrDb =
+            weightSqnr(layer->weight, weightType, searchFor(weightType))
+                .value_or(NAN);
       report.push_back(entry);
 
       rewriter.setInsertionPoint(op);
       Location opLoc = op->getLoc();
-      Value weightQ = QuantizeOp::create(rewriter, opLoc, weightType,
-                                         layer->weight.getResult(), nullptr,
-                                         nullptr);
+      Value weightQ = QuantizeOp::create(
+          rewriter, opLoc, weightType, layer->weight.getResult(),
+          /*rule=*/nullptr, searchFor(weightType), /*amax=*/nullptr);
       Value lhs = layer->activation;
       if (activationType)
-        lhs = QuantizeOp::create(rewriter, opLoc, activationType, lhs, nullptr,
-                                 nullptr);
+        lhs = QuantizeOp::create(rewriter, opLoc, activationType, lhs,
+                                 /*rule=*/nullptr, /*search=*/nullptr,
+                                 /*amax=*/nullptr);
       auto matmul = ScaledMatmulOp::create(
           rewriter, opLoc, op->getResult(0).getType(), lhs, weightQ);
       rewriter.replaceOp(op, matmul.getResult());

@@ -14,6 +14,26 @@ func.func @nvfp4_worked_example() -> !fp4.qtensor<1x16xf4E2M1FN, nvfp4> {
 
 // -----
 
+// search<four_over_six>: block 1 ([4, 3 x 15], global scale from block 0's
+// 8) maps its maximum to 4: scale E4M3(4 / (4 s2)) = 320 (0x56: 4 and 3
+// exactly on the grid of 0.952) instead of 224 (0x67: 3 -> 4.5 -> 4 x 2/3).
+// CHECK-LABEL: func.func @nvfp4_four_over_six
+// CHECK: fp4.constant data(dense<{{\[}}[23, 17, 17, 17, 17, 17, 17, 17, 86, 85, 85, 85, 85, 85, 85, 85]]> : tensor<1x16xi8>) scales(dense<{{\[}}[4.480000e+02, 3.200000e+02]]> : tensor<1x2xf8E4M3FN>)
+// CHECK-LABEL: func.func @nvfp4_max_for_comparison
+// CHECK: fp4.constant data(dense<{{\[}}[23, 17, 17, 17, 17, 17, 17, 17, 103, 102, 102, 102, 102, 102, 102, 102]]> : tensor<1x16xi8>) scales(dense<{{\[}}[4.480000e+02, 2.240000e+02]]> : tensor<1x2xf8E4M3FN>)
+func.func @nvfp4_four_over_six() -> !fp4.qtensor<1x32xf4E2M1FN, nvfp4> {
+  %w = arith.constant dense<[[8.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 4.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]]> : tensor<1x32xf32>
+  %q = fp4.quantize %w search<four_over_six> : tensor<1x32xf32> -> !fp4.qtensor<1x32xf4E2M1FN, nvfp4>
+  return %q : !fp4.qtensor<1x32xf4E2M1FN, nvfp4>
+}
+func.func @nvfp4_max_for_comparison() -> !fp4.qtensor<1x32xf4E2M1FN, nvfp4> {
+  %w = arith.constant dense<[[8.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 4.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]]> : tensor<1x32xf32>
+  %q = fp4.quantize %w search<max> : tensor<1x32xf32> -> !fp4.qtensor<1x32xf4E2M1FN, nvfp4>
+  return %q : !fp4.qtensor<1x32xf4E2M1FN, nvfp4>
+}
+
+// -----
+
 // A static amax sets the global scale (amax / 2688): 2688 gives 1.0, and the
 // block scale is E4M3(2.8 / 6) = 0.46875 alone.
 // CHECK-LABEL: func.func @nvfp4_static_amax

@@ -63,4 +63,30 @@ def FP4_ScaleRuleAttr : EnumAttr<FP4_Dialect, FP4_ScaleRule, "rule"> {
   }];
 }
 
+def FP4_BlockScaleSearch : I32EnumAttr<"BlockScaleSearch",
+    "how NVFP4 block scales are chosen", [
+      I32EnumAttrCase<"Max", 0, "max">,
+      I32EnumAttrCase<"FourOverSix", 1, "four_over_six">,
+      I32EnumAttrCase<"MSE", 2, "mse">]> {
+  let cppNamespace = "::mlir::fp4";
+  let genSpecializedAttr = 0;
+}
+
+def FP4_BlockScaleSearchAttr
+    : EnumAttr<FP4_Dialect, FP4_BlockScaleSearch, "search"> {
+  let assemblyFormat = "`<` $value `>`";
+  let summary = "how NVFP4 block scales are chosen";
+  let description = [{
+    `max` (the rule's own choice): each block's maximum maps to 6.
+    `four_over_six`: the better, by squared error over the block, of mapping
+    the maximum to 6 or to 4 (a finer grid near the top at the cost of the
+    two largest codes). `mse`: the finite E4M3 block scale with the least
+    squared error (all 126 candidates, pruned exactly by the clipping error
+    of the maximum). The global scale, element rounding and storage are
+    ModelOpt's; ties keep the `max` choice. `docs/formats.md` section 8.
+
+    Example: `fp4.quantize %w search<mse> : ...`
+  }];
+}
+
 #endif // FP4_DIALECT_FP4_IR_FP4ENUMS_TD

@@ -54,7 +54,12 @@ def FP4_QuantizeOp : FP4_Op<"quantize", [Pure]> {
       `ue4m3` scaling (NVFP4) only; `floor` and `rceil` to `ue8m0` scales
       only;
     * `amax` is finite and positive, and the scaling has a per-tensor
-      quantity: per-tensor scaling or two-level scaling.
+      quantity: per-tensor scaling or two-level scaling;
+    * `search` other than `max` applies to NVFP4 (two-level ue4m3) with the
+      `modelopt` rule.
+
+    `search` chooses NVFP4 block scales by squared error instead of the
+    block maximum (`#fp4.search`); weights, quantized once, use it.
 
     `amax` is a calibrated (static) absolute maximum of the whole tensor.
     It replaces the data's amax in the per-tensor quantity: the tensor scale
@@ -71,10 +76,11 @@ def FP4_QuantizeOp : FP4_Op<"quantize", [Pure]> {
   }];
   let arguments = (ins FP4_FloatTensor:$input,
                        OptionalAttr<FP4_ScaleRuleAttr>:$rule,
+                       OptionalAttr<FP4_BlockScaleSearchAttr>:$search,
                        OptionalAttr<F32Attr>:$amax);
   let results = (outs FP4_QuantizedTensor:$result);
   let assemblyFormat = [{
-    $input (`rule` `` $rule^)? (`amax` `(` $amax^ `)`)? attr-dict `:` type($input) `->` qualified(type($result))
+    $input (`rule` `` $rule^)? (`search` `` $search^)? (`amax` `(` $amax^ `)`)? attr-dict `:` type($input) `->` qualified(type($result))
   }];
   let hasVerifier = 1;
 }

@@ -39,6 +39,14 @@ FailureOr<::fp4::numerics::QuantConfig>
 getQuantConfig(QuantizedTensorType type, std::optional<ScaleRule> rule,
                std::string &why);
 
+/// The numerics config of `op`: that of its result type and rule, with its
+/// block-scale search and static amax.
+FailureOr<::fp4::numerics::QuantConfig> getQuantConfig(QuantizeOp op,
+                                                       std::string &why);
+
+/// The numerics block-scale search of an attribute value.
+::fp4::numerics::BlockScales toNumerics(BlockScaleSearch search);
+
 /// The raw little-endian bytes of a dense or (loaded) dense_resource float
 /// constant, used in place; only a splat is expanded, into `storage`.
 FailureOr<ArrayRef<char>> getRawBytes(ElementsAttr attr,

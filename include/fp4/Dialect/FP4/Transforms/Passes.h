@@ -42,6 +42,11 @@ struct QuantizePipelineOptions
                      "policy file, 'fp8', 'nvfp4' or 'keep' "
                      "(fp4-quantize-kv-cache)"),
       llvm::cl::init("")};
+  PassOptions::Option<std::string> weightBlockScales{
+      *this, "weight-block-scales",
+      llvm::cl::desc("NVFP4 weights' block scales: max, four_over_six or mse "
+                     "(fp4-quantize-linalg)"),
+      llvm::cl::init("max")};
   PassOptions::Option<bool> swizzleScales{
       *this, "swizzle-scales",
       llvm::cl::desc("Emit block scales in the Blackwell 128x4 tile layout"),

@@ -114,6 +114,10 @@ def FP4QuantizeLinalg : Pass<"fp4-quantize-linalg", "ModuleOp"> {
   let options = [
     Option<"report", "report", "std::string", /*default=*/"\"\"",
            "Write the quantization report to this file ('-': stdout)">,
+    Option<"weightBlockScales", "weight-block-scales", "std::string",
+           /*default=*/"\"max\"",
+           "NVFP4 weights' block scales: max, four_over_six or mse "
+           "(fp4.quantize search<...>)">,
   ];
   let dependentDialects = ["::mlir::fp4::FP4Dialect"];
 }
