@@ -32,7 +32,8 @@ tools = [ToolSubst("fp4-opt", unresolved="fatal"),
          ToolSubst("mlir-runner", unresolved="fatal"),
          ToolSubst("fp4-run", unresolved="fatal"),
          ToolSubst("fp4-compile", unresolved="fatal"),
-         ToolSubst("fp4-quant", unresolved="fatal")]
+         ToolSubst("fp4-quant", unresolved="fatal"),
+         ToolSubst("fp4-calibrate", unresolved="fatal")]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.fp4_tools_dir, append_path=True)

@@ -18,6 +18,7 @@
 #include "fp4/Dialect/FP4/IR/FP4Dialect.h"
 #include "fp4/Dialect/FP4/Transforms/Passes.h"
 #include "fp4/Runtime/CPURuntime.h"
+#include "fp4/Tools/JIT.h"
 #include "fp4/Tools/ToolSetup.h"
 #include "fp4/Support/Npy.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -66,59 +67,7 @@ namespace {
   std::exit(1);
 }
 
-/// A memref descriptor of any rank: {allocated, aligned, offset, sizes[R],
-/// strides[R]}, all 8 bytes wide.
-struct Descriptor {
-  std::vector<int64_t> words;
-  explicit Descriptor(int64_t rank) : words(3 + 2 * rank) {}
-  void set(void *data, ArrayRef<int64_t> shape) {
-    int64_t rank = shape.size();
-    words[0] = words[1] = reinterpret_cast<int64_t>(data);
-    words[2] = 0;
-    int64_t stride = 1;
-    for (int64_t i = rank - 1; i >= 0; --i) {
-      words[3 + i] = shape[i];
-      words[3 + rank + i] = stride;
-      stride *= shape[i];
-    }
-  }
-};
-
-/// The NumPy dtype of a boundary type name (mlir::fp4::boundaryTypeName).
-std::optional<::fp4::DType> dtypeNamed(StringRef name) {
-  return llvm::StringSwitch<std::optional<::fp4::DType>>(name)
-      .Case("f32", ::fp4::DType::F32)
-      .Case("f16", ::fp4::DType::F16)
-      .Case("bf16", ::fp4::DType::BF16)
-      .Case("i64", ::fp4::DType::I64)
-      .Case("i32", ::fp4::DType::I32)
-      .Case("i8", ::fp4::DType::I8)
-      .Case("u8", ::fp4::DType::U8)
-      .Default(std::nullopt);
-}
-
-/// A statically shaped tensor argument or result.
-struct Spec {
-  ::fp4::DType dtype;
-  std::vector<int64_t> shape;
-  std::string text; // e.g. tensor<1x8x64xf32>, for messages
-};
-
-std::optional<Spec> specOf(Type type) {
-  auto tensor = dyn_cast<RankedTensorType>(type);
-  if (!tensor || !tensor.hasStaticShape())
-    return std::nullopt;
-  const char *name = mlir::fp4::boundaryTypeName(tensor.getElementType());
-  std::optional<::fp4::DType> dtype =
-      name ? dtypeNamed(name) : std::optional<::fp4::DType>();
-  if (!dtype)
-    return std::nullopt;
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << tensor;
-  return Spec{*dtype, {tensor.getShape().begin(), tensor.getShape().end()},
-              text};
-}
+using Spec = mlir::fp4::TensorSpec;
 
 /// Parses fp4-compile's "f32:1x8x64,i64:1x8->f32:1x8x96".
 bool parseSignature(StringRef text, std::vector<Spec> &args,
@@ -131,7 +80,7 @@ bool parseSignature(StringRef text, std::vector<Spec> &args,
     list.split(items, ',');
     for (StringRef item : items) {
       auto [name, dims] = item.split(':');
-      std::optional<::fp4::DType> dtype = dtypeNamed(name);
+      std::optional<::fp4::DType> dtype = mlir::fp4::dtypeNamed(name);
       if (!dtype)
         return false;
       Spec spec{*dtype, {}, item.str()};
@@ -243,7 +192,7 @@ int main(int argc, char **argv) {
     if (!func)
       fail("no function '" + entry + "' in " + inputFile);
     for (auto [i, t] : llvm::enumerate(func.getFunctionType().getInputs())) {
-      std::optional<Spec> spec = specOf(t);
+      std::optional<Spec> spec = mlir::fp4::tensorSpecOf(t);
       if (!spec)
         fail("argument " + Twine(i) + " of '" + entry +
              "' is not a statically shaped tensor of f32, f16, bf16, "
@@ -251,7 +200,7 @@ int main(int argc, char **argv) {
       argSpecs.push_back(*spec);
     }
     for (Type t : func.getFunctionType().getResults()) {
-      std::optional<Spec> spec = specOf(t);
+      std::optional<Spec> spec = mlir::fp4::tensorSpecOf(t);
       if (!spec)
         fail("the results of '" + entry +
              "' must be statically shaped tensors of f32, f16, bf16, "
@@ -268,7 +217,6 @@ int main(int argc, char **argv) {
 
   // Read and check every input against the signature.
   std::vector<::fp4::NdArray> arrays(inputs.size());
-  std::vector<Descriptor> argDescs;
   for (auto [i, spec] : llvm::enumerate(argSpecs)) {
     std::string error;
     if (!::fp4::readNpy(inputs[i], arrays[i], error))
@@ -276,9 +224,10 @@ int main(int argc, char **argv) {
     if (arrays[i].dtype != spec.dtype || arrays[i].shape != spec.shape)
       fail(inputs[i] + ": expected " + spec.text + " data, got " +
            ::fp4::dtypeName(arrays[i].dtype) + " of another shape or type");
-    argDescs.emplace_back(spec.shape.size());
-    argDescs.back().set(arrays[i].bytes.data(), spec.shape);
   }
+  std::vector<const ::fp4::NdArray *> arguments;
+  for (::fp4::NdArray &array : arrays)
+    arguments.push_back(&array);
 
   if (!library) {
     // Lower: optionally quantize, then to LLVM for the CPU.
@@ -287,50 +236,10 @@ int main(int argc, char **argv) {
                                       quantizeDefault || !quantize.empty(),
                                       quantize, error)))
       fail(inputFile + ": " + error);
-    // ExecutionEngineOptions::transformer is a function_ref: keep the
-    // function it refers to alive for the whole create().
-    // Optimize for this host: without a target machine LLVM's vectorizer
-    // has no cost model for the CPU and leaves the matmul loops narrow.
-    auto hostBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
-    if (!hostBuilder)
-      fail("cannot describe this host to LLVM: " +
-           llvm::toString(hostBuilder.takeError()));
-    hostBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Default);
-    auto host = hostBuilder->createTargetMachine();
-    if (!host)
-      fail("cannot create a target machine for this host: " +
-           llvm::toString(host.takeError()));
-    std::function<llvm::Error(llvm::Module *)> optimize =
-        makeOptimizingTransformer(mlir::fp4::kLLVMOptLevel, 0, host->get());
-    ExecutionEngineOptions options;
-    options.transformer = optimize;
-    options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Default;
-    // memref.copy and friends lower to calls into MLIR's C runner utilities.
-    SmallVector<StringRef> libs = {FP4_MLIR_C_RUNNER_UTILS};
-    options.sharedLibPaths = libs;
-    auto created = ExecutionEngine::create(*module, options);
+    auto created = mlir::fp4::jitForHost(*module, entry);
     if (!created)
       fail("JIT compilation failed: " + llvm::toString(created.takeError()));
     engine = std::move(*created);
-    // Run-time quantization calls the numerics library linked into this tool.
-    engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
-      llvm::orc::SymbolMap symbols;
-      auto add = [&](const char *name, void *address) {
-        symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
-                                   llvm::JITSymbolFlags::Exported};
-      };
-      add("_mlir_ciface_fp4rt_quantize_byte_scales",
-          reinterpret_cast<void *>(&_mlir_ciface_fp4rt_quantize_byte_scales));
-      add("_mlir_ciface_fp4rt_quantize_f32_scales",
-          reinterpret_cast<void *>(&_mlir_ciface_fp4rt_quantize_f32_scales));
-      return symbols;
-    });
-    // Looking the entry up materializes (compiles) the code, so the timing
-    // below separates compilation from the call.
-    if (auto entryPoint = engine->lookupPacked("_mlir_ciface_" + entry);
-        !entryPoint)
-      fail("no entry point for '" + entry +
-           "': " + llvm::toString(entryPoint.takeError()));
   }
   auto compiled = std::chrono::steady_clock::now();
   llvm::errs() << "fp4-run: " << (library ? "loaded " : "compiled ")
@@ -339,32 +248,27 @@ int main(int argc, char **argv) {
 
   // Results come back through one struct of descriptors (several results) or
   // one descriptor.
-  int64_t resultWords = 0;
-  for (const Spec &spec : resultSpecs)
-    resultWords += 3 + 2 * int64_t(spec.shape.size());
-  std::vector<int64_t> resultBuffer(std::max<int64_t>(resultWords, 1));
-  SmallVector<void *> argPointers;
-  for (Descriptor &d : argDescs)
-    argPointers.push_back(d.words.data());
-  SmallVector<void *> packed;
-  void *resultPointer = resultBuffer.data();
-  if (!resultSpecs.empty())
-    packed.push_back(&resultPointer);
-  for (void *&pointer : argPointers)
-    packed.push_back(&pointer);
-
+  std::vector<int64_t> resultBuffer;
   double best = 1e30;
   for (unsigned r = 0; r < std::max(1u, unsigned(repeat)); ++r) {
     auto before = std::chrono::steady_clock::now();
     if (library) {
+      resultBuffer.assign(
+          std::max<int64_t>(mlir::fp4::resultWords(resultSpecs), 1), 0);
+      std::vector<mlir::fp4::MemRefDescriptor> descriptors;
       SmallVector<void *> direct;
       if (!resultSpecs.empty())
-        direct.push_back(resultPointer);
-      direct.append(argPointers.begin(), argPointers.end());
+        direct.push_back(resultBuffer.data());
+      for (::fp4::NdArray &array : arrays) {
+        descriptors.emplace_back(array.shape.size());
+        descriptors.back().set(array.bytes.data(), array.shape);
+      }
+      for (mlir::fp4::MemRefDescriptor &d : descriptors)
+        direct.push_back(d.words.data());
       if (!callEntry(libraryEntry, direct))
         fail("'" + entry + "' has too many arguments for fp4-run (at most 7)");
-    } else if (llvm::Error error =
-                   engine->invokePacked("_mlir_ciface_" + entry, packed)) {
+    } else if (llvm::Error error = mlir::fp4::invokeEntry(
+                   *engine, entry, arguments, resultSpecs, resultBuffer)) {
       fail("calling '" + entry + "' failed: " + llvm::toString(std::move(error)));
     }
     best = std::min(best, seconds(before, std::chrono::steady_clock::now()));
@@ -375,25 +279,9 @@ int main(int argc, char **argv) {
                << "\n";
 
   // Copy each result out (following its strides) and write it.
-  int64_t word = 0;
-  for (auto [i, spec] : llvm::enumerate(resultSpecs)) {
-    int64_t rank = spec.shape.size();
-    const int64_t *d = resultBuffer.data() + word;
-    word += 3 + 2 * rank;
-    ::fp4::NdArray out;
-    out.dtype = spec.dtype;
-    out.shape = spec.shape;
-    size_t size = ::fp4::dtypeSize(out.dtype);
-    out.bytes.resize(out.numElements() * size);
-    const char *base = reinterpret_cast<const char *>(d[1]) + d[2] * size;
-    for (int64_t linear = 0; linear < out.numElements(); ++linear) {
-      int64_t rest = linear, offset = 0;
-      for (int64_t dim = rank - 1; dim >= 0; --dim) {
-        offset += (rest % d[3 + dim]) * d[3 + rank + dim];
-        rest /= d[3 + dim];
-      }
-      std::memcpy(&out.bytes[linear * size], base + offset * size, size);
-    }
+  std::vector<::fp4::NdArray> results =
+      mlir::fp4::readResults(resultBuffer.data(), resultSpecs);
+  for (auto [i, out] : llvm::enumerate(results)) {
     if (i < outputs.size()) {
       std::string error;
       if (!::fp4::writeNpy(outputs[i], out, error))

@@ -41,6 +41,7 @@ struct Storage {
 
 constexpr const char *kQuantizeByteScales = "fp4rt_quantize_byte_scales";
 constexpr const char *kQuantizeF32Scales = "fp4rt_quantize_f32_scales";
+constexpr const char *kObserve = "fp4rt_observe";
 
 /// Converts a float tensor to `elementType` elementwise: arith.extf when
 /// widening (exact), arith.truncf when narrowing (round to nearest even),
@@ -361,6 +362,32 @@ struct DisassembleToStorage : public OpRewritePattern<DisassembleOp> {
   }
 };
 
+/// fp4.observe: the tensor, as float32, goes to the runtime's observer.
+struct ObserveToRuntime : public OpRewritePattern<ObserveOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ObserveOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value input = convertElementType(rewriter, loc, op.getInput(),
+                                     rewriter.getF32Type());
+    auto type = cast<RankedTensorType>(input.getType());
+    if (!type.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "dynamic shape");
+    Value buffer = bufferization::ToBufferOp::create(
+        rewriter, loc, MemRefType::get(type.getShape(), type.getElementType()),
+        input, /*readOnly=*/true);
+    Value unranked = memref::CastOp::create(
+        rewriter, loc, UnrankedMemRefType::get(rewriter.getF32Type(), 0),
+        buffer);
+    Value id = arith::ConstantIntOp::create(rewriter, loc,
+                                            rewriter.getI64Type(), op.getId());
+    func::CallOp::create(rewriter, loc, kObserve, TypeRange{},
+                         ValueRange{unranked, id});
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 /// lhs x rhs^T accumulated in float32: out[b, m, n] += lhs[b, m, k] *
 /// rhs[b, n, k] (rhs without b when shared). The weight is decoded once into
 /// [.., K, N] and the loops run ([b,] k, m, n): the innermost loop is then a
@@ -441,7 +468,9 @@ struct ConvertFP4ToLinalgPass
     ModuleOp module = getOperation();
     // The runtime entry points run-time quantization calls.
     bool needsRuntime = false;
-    module.walk([&](QuantizeOp) { needsRuntime = true; });
+    module.walk([&](Operation *op) {
+      needsRuntime |= isa<QuantizeOp, ObserveOp>(op);
+    });
     if (needsRuntime) {
       OpBuilder b(module.getBodyRegion());
       MLIRContext *ctx = &getContext();
@@ -460,6 +489,7 @@ struct ConvertFP4ToLinalgPass
       declare(kQuantizeByteScales,
               {f32, i8, i8, f32, i32, i32, i32, i32, amax});
       declare(kQuantizeF32Scales, {f32, i8, f32, i32, i32, i32, i32, amax});
+      declare(kObserve, {f32, IntegerType::get(ctx, 64)});
     }
     RewritePatternSet patterns(&getContext());
     populateFP4ToLinalgPatterns(patterns);
@@ -494,8 +524,8 @@ struct ConvertFP4ToLinalgPass
 } // namespace
 
 void mlir::fp4::populateFP4ToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<DequantizeToLinalg, DisassembleToStorage, ScaledMatmulToLinalg>(
-      patterns.getContext());
+  patterns.add<DequantizeToLinalg, DisassembleToStorage, ObserveToRuntime,
+               ScaledMatmulToLinalg>(patterns.getContext());
 }
 
 void mlir::fp4::buildLowerToCPUPipeline(OpPassManager &pm) {

@@ -97,3 +97,19 @@ func.func @dynamic_activation(%x: tensor<?x32xf32>, %w: tensor<8x32xf32>) -> ten
   %y = fp4.scaled_matmul %q, %w : !fp4.qtensor<?x32xf4E2M1FN, nvfp4>, tensor<8x32xf32> -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
 }
+
+// -----
+
+// fp4.observe becomes a runtime call on the tensor as float32.
+// CHECK-LABEL: func.func private @fp4rt_observe(memref<*xf32>, i64) attributes {llvm.emit_c_interface}
+// CHECK-LABEL: func.func @observe
+// CHECK: %[[F32:.*]] = linalg.generic
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: %[[BUF:.*]] = bufferization.to_buffer %[[F32]] read_only : tensor<8x16xf32> to memref<8x16xf32>
+// CHECK: %[[U:.*]] = memref.cast %[[BUF]] : memref<8x16xf32> to memref<*xf32>
+// CHECK: call @fp4rt_observe(%[[U]], %c5_i64)
+// CHECK-NOT: fp4.observe
+func.func @observe(%x: tensor<8x16xbf16>) -> tensor<8x16xbf16> {
+  fp4.observe %x[5] "layer:input" : tensor<8x16xbf16>
+  return %x : tensor<8x16xbf16>
+}

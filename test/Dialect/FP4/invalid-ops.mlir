@@ -81,6 +81,22 @@ func.func @quantize_search_with_torchao(%x: tensor<4x32xf32>) {
 
 // -----
 
+func.func @observe_negative_id(%x: tensor<4x32xf32>) {
+  // expected-error @+1 {{'fp4.observe' op expects a non-negative observer id, got -1}}
+  fp4.observe %x[-1] "a:input" : tensor<4x32xf32>
+  return
+}
+
+// -----
+
+func.func @observe_no_name(%x: tensor<4x32xf32>) {
+  // expected-error @+1 {{'fp4.observe' op expects a non-empty observer name}}
+  fp4.observe %x[0] "" : tensor<4x32xf32>
+  return
+}
+
+// -----
+
 func.func @quantize_unknown_rule(%x: tensor<4x32xf32>) {
   // expected-error @+2 {{expected ::mlir::fp4::ScaleRule to be one of: modelopt, torchao, compressed_tensors, floor, rceil}}
   // expected-error @+1 {{failed to parse FP4_ScaleRuleAttr parameter 'value'}}

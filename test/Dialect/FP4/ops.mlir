@@ -95,6 +95,13 @@ func.func @storage(%q: !fp4.qtensor<128x256xf4E2M1FN, nvfp4>,
   return %r, %mr : !fp4.qtensor<128x256xf4E2M1FN, nvfp4>, !fp4.qtensor<?x64xf4E2M1FN, mxfp4>
 }
 
+// CHECK-LABEL: func.func @observe
+// CHECK: fp4.observe %{{.*}}[3] "mlp.down_proj:input" : tensor<8x128xbf16>
+func.func @observe(%x: tensor<8x128xbf16>) {
+  fp4.observe %x[3] "mlp.down_proj:input" : tensor<8x128xbf16>
+  return
+}
+
 {-#
   dialect_resources: {
     builtin: {

@@ -25,11 +25,25 @@ void FP4Dialect::initialize() {
 // Discardable attributes
 //===----------------------------------------------------------------------===//
 
-// `fp4.kv_cache` is read by passes and the report: checked here so that a
-// malformed one is an error where it is written, not skipped where it is read.
+// `fp4.kv_cache`, `fp4.act_amax` and `fp4.kv_amax` are read by passes and
+// the report: checked here so that a malformed one is an error where it is
+// written, not skipped where it is read.
+
+/// A calibrated amax (fp4.act_amax, fp4.kv_amax): a finite positive f32.
+static LogicalResult verifyAmaxAttr(Operation *op, NamedAttribute attr) {
+  auto value = dyn_cast<FloatAttr>(attr.getValue());
+  if (!value || !value.getType().isF32() || !value.getValue().isFinite() ||
+      value.getValue().isNegative() || value.getValue().isZero())
+    return op->emitError("'")
+           << attr.getName().getValue()
+           << "' expects a finite, positive f32 amax, got " << attr.getValue();
+  return success();
+}
 
 LogicalResult FP4Dialect::verifyOperationAttribute(Operation *op,
                                                    NamedAttribute attr) {
+  if (attr.getName() == "fp4.act_amax")
+    return verifyAmaxAttr(op, attr);
   if (attr.getName() == "fp4.kv_cache") {
     auto format = dyn_cast<StringAttr>(attr.getValue());
     if (!format || !llvm::is_contained(ArrayRef<StringRef>{"fp8", "nvfp4",
@@ -46,6 +60,8 @@ LogicalResult FP4Dialect::verifyRegionArgAttribute(Operation *op,
                                                    unsigned regionIndex,
                                                    unsigned argIndex,
                                                    NamedAttribute attr) {
+  if (attr.getName() == "fp4.kv_amax")
+    return verifyAmaxAttr(op, attr);
   if (attr.getName() != "fp4.kv_cache")
     return success();
   auto dict = dyn_cast<DictionaryAttr>(attr.getValue());

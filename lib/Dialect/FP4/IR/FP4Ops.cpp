@@ -109,6 +109,20 @@ LogicalResult QuantizeOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// ObserveOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ObserveOp::verify() {
+  // I64Attr's accessor is unsigned: read the signed value.
+  if (getIdAttr().getInt() < 0)
+    return emitOpError("expects a non-negative observer id, got ")
+           << getIdAttr().getInt();
+  if (getName().empty())
+    return emitOpError("expects a non-empty observer name");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // DequantizeOp
 //===----------------------------------------------------------------------===//
 

@@ -518,3 +518,32 @@ Role mlir::fp4::inferRole(const LinearLayer &layer,
     return Role::Attention;
   return Role::Linear;
 }
+
+LogicalResult mlir::fp4::layerTypes(const LinearLayer &layer, StringRef weights,
+                         StringRef activations, QuantizedTensorType &weightType,
+                         QuantizedTensorType &activationType,
+                         std::string &why) {
+  MLIRContext *ctx = layer.op->getContext();
+  auto weight = cast<RankedTensorType>(arith::ConstantOp(layer.weight).getType());
+  weightType = QuantizedTensorType::getPreset(ctx, weights, weight.getShape(),
+                                              Type(), why);
+  if (!weightType)
+    return failure();
+  activationType = {};
+  if (activations != "none") {
+    auto activation = cast<RankedTensorType>(layer.activation.getType());
+    activationType = QuantizedTensorType::getPreset(
+        ctx, activations, activation.getShape(), Type(), why);
+    if (!activationType)
+      return failure();
+    ScalingAttr a = activationType.getScaling(), w = weightType.getScaling();
+    if (a.isPerBlock() && w.isPerBlock() &&
+        a.getBlockSize() != w.getBlockSize()) {
+      why = "activation blocks of " + std::to_string(a.getBlockSize()) +
+            " and weight blocks of " + std::to_string(w.getBlockSize()) +
+            " cannot meet in one block-scaled matmul";
+      return failure();
+    }
+  }
+  return success();
+}

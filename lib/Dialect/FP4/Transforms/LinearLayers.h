@@ -7,6 +7,7 @@
 #ifndef FP4_LIB_DIALECT_FP4_TRANSFORMS_LINEARLAYERS_H
 #define FP4_LIB_DIALECT_FP4_TRANSFORMS_LINEARLAYERS_H
 
+#include "fp4/Dialect/FP4/IR/FP4Dialect.h"
 #include "fp4/Dialect/FP4/Transforms/Policy.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Operation.h"
@@ -42,6 +43,22 @@ FailureOr<LinearLayer> matchLinearLayer(Operation *op, std::string &why);
 
 /// The structural role of `layer` among all `layers` of its function.
 Role inferRole(const LinearLayer &layer, ArrayRef<LinearLayer> layers);
+
+/// What fp4-assign-precision leaves on each linear layer (and the passes
+/// after it read): role, parameter name, weight and activation formats (a
+/// preset name, "keep" / "none"), and why.
+constexpr const char *kRole = "fp4.role";
+constexpr const char *kParam = "fp4.param";
+constexpr const char *kWeights = "fp4.weights";
+constexpr const char *kActivations = "fp4.activations";
+constexpr const char *kReason = "fp4.reason";
+
+/// The quantized types of `layer` under `weights` / `activations` (preset
+/// names; activations "none" leaves `activationType` null), or why they do
+/// not apply.
+LogicalResult layerTypes(const LinearLayer &layer, StringRef weights,
+                         StringRef activations, QuantizedTensorType &weightType,
+                         QuantizedTensorType &activationType, std::string &why);
 
 /// The parameter name of a weight constant: its `fp4.param_name` attribute,
 /// or its name location.

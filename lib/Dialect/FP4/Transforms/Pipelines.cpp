@@ -18,6 +18,13 @@ void mlir::fp4::buildQuantizePipeline(OpPassManager &pm,
   assign.preset = options.preset;
   assign.policyFile = options.policy;
   pm.addPass(createFP4AssignPrecision(assign));
+  if (!options.calibration.empty()) {
+    FP4ApplyCalibrationOptions calibrate;
+    calibrate.statsFile = options.calibration;
+    calibrate.method = options.calibrationMethod;
+    calibrate.percentile = options.percentile;
+    pm.addPass(createFP4ApplyCalibration(calibrate));
+  }
   // Before fp4-quantize-linalg, so that its report sees the caches' formats.
   if (!options.kvCache.empty()) {
     FP4QuantizeKVCacheOptions kv;

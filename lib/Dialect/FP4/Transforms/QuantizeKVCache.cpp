@@ -6,6 +6,7 @@
 
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
 #include "fp4/Dialect/FP4/Transforms/Passes.h"
+#include "Calibration.h"
 #include "KVCache.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -166,8 +167,13 @@ struct FP4QuantizeKVCachePass
     // A two-level format's global scale is static: every call writes with
     // the same one, so old and new entries decode alike.
     FloatAttr staticAmax;
-    if (sliceQType.getScaling().isTwoLevel())
-      staticAmax = rewriter.getF32FloatAttr(amax);
+    if (sliceQType.getScaling().isTwoLevel()) {
+      // Calibrated (fp4-apply-calibration), else the pass option.
+      staticAmax = func.getArgAttrOfType<FloatAttr>(cache.argIndex,
+                                                    kKVCacheAmaxAttr);
+      if (!staticAmax)
+        staticAmax = rewriter.getF32FloatAttr(amax);
+    }
     Value quantized =
         QuantizeOp::create(rewriter, loc, sliceQType, update.getSource(),
                            /*rule=*/nullptr, /*search=*/nullptr, staticAmax);

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Calibration.h"
 #include "KVCache.h"
 #include "LinearLayers.h"
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
@@ -33,43 +34,6 @@ using namespace mlir::fp4;
 namespace nx = ::fp4::numerics;
 
 namespace {
-
-constexpr const char *kRole = "fp4.role";
-constexpr const char *kParam = "fp4.param";
-constexpr const char *kWeights = "fp4.weights";
-constexpr const char *kActivations = "fp4.activations";
-constexpr const char *kReason = "fp4.reason";
-
-/// The quantized types of `layer` under `weights` / `activations`, or why
-/// they do not apply.
-LogicalResult layerTypes(const LinearLayer &layer, StringRef weights,
-                         StringRef activations, QuantizedTensorType &weightType,
-                         QuantizedTensorType &activationType,
-                         std::string &why) {
-  MLIRContext *ctx = layer.op->getContext();
-  auto weight = cast<RankedTensorType>(arith::ConstantOp(layer.weight).getType());
-  weightType = QuantizedTensorType::getPreset(ctx, weights, weight.getShape(),
-                                              Type(), why);
-  if (!weightType)
-    return failure();
-  activationType = {};
-  if (activations != "none") {
-    auto activation = cast<RankedTensorType>(layer.activation.getType());
-    activationType = QuantizedTensorType::getPreset(
-        ctx, activations, activation.getShape(), Type(), why);
-    if (!activationType)
-      return failure();
-    ScalingAttr a = activationType.getScaling(), w = weightType.getScaling();
-    if (a.isPerBlock() && w.isPerBlock() &&
-        a.getBlockSize() != w.getBlockSize()) {
-      why = "activation blocks of " + std::to_string(a.getBlockSize()) +
-            " and weight blocks of " + std::to_string(w.getBlockSize()) +
-            " cannot meet in one block-scaled matmul";
-      return failure();
-    }
-  }
-  return success();
-}
 
 struct FP4AssignPrecisionPass
     : public mlir::fp4::impl::FP4AssignPrecisionBase<FP4AssignPrecisionPass> {
@@ -325,10 +289,18 @@ struct FP4QuantizeLinalgPass
           rewriter, opLoc, weightType, layer->weight.getResult(),
           /*rule=*/nullptr, searchFor(weightType), /*amax=*/nullptr);
       Value lhs = layer->activation;
-      if (activationType)
+      if (activationType) {
+        // A calibrated amax (fp4-apply-calibration) makes the scale static.
+        auto amax = op->getAttrOfType<FloatAttr>(kActivationAmaxAttr);
+        if (amax && !activationType.getScaling().isPerTensor() &&
+            !activationType.getScaling().isTwoLevel()) {
+          op->emitRemark("calibrated amax unused: ")
+              << entry.activations << " activations have no per-tensor scale";
+          amax = nullptr;
+        }
         lhs = QuantizeOp::create(rewriter, opLoc, activationType, lhs,
-                                 /*rule=*/nullptr, /*search=*/nullptr,
-                                 /*amax=*/nullptr);
+                                 /*rule=*/nullptr, /*search=*/nullptr, amax);
+      }
       auto matmul = ScaledMatmulOp::create(
           rewriter, opLoc, op->getResult(0).getType(), lhs, weightQ);
       rewriter.replaceOp(op, matmul.getResult());

@@ -85,6 +85,30 @@ def FP4_QuantizeOp : FP4_Op<"quantize", [Pure]> {
   let hasVerifier = 1;
 }
 
+def FP4_ObserveOp : FP4_Op<"observe", [MemoryEffects<[MemWrite]>]> {
+  let summary = "record statistics of a tensor for calibration";
+  let description = [{
+    When the program runs for calibration, adds `input` to the statistics of
+    observer `id` (named `name`, the key of the statistics file): absolute
+    maximum, per-channel maxima of the last dimension, a histogram of |x| and
+    a sample of rows (`docs/calibration.md`). Outside a calibration run it
+    does nothing. `fp4-insert-observers` inserts these in front of the
+    activations and KV-cache writes the precision policy quantizes.
+
+    ```mlir
+    fp4.observe %x[0] "mlp.experts.gate_up_proj:input" : tensor<4x8x64xf32>
+    ```
+
+    Constraints enforced by the verifier: `id` is not negative and `name` is
+    not empty.
+  }];
+  let arguments = (ins FP4_FloatTensor:$input, I64Attr:$id, StrAttr:$name);
+  let assemblyFormat = [{
+    $input `[` $id `]` $name attr-dict `:` type($input)
+  }];
+  let hasVerifier = 1;
+}
+
 def FP4_DequantizeOp : FP4_Op<"dequantize", [Pure]> {
   let summary = "expand a quantized tensor to float";
   let description = [{

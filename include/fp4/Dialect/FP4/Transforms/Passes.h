@@ -42,6 +42,19 @@ struct QuantizePipelineOptions
                      "policy file, 'fp8', 'nvfp4' or 'keep' "
                      "(fp4-quantize-kv-cache)"),
       llvm::cl::init("")};
+  PassOptions::Option<std::string> calibration{
+      *this, "calibration",
+      llvm::cl::desc("A calibration statistics file (JSON): static "
+                     "activation and KV-cache scales (fp4-apply-calibration)"),
+      llvm::cl::init("")};
+  PassOptions::Option<std::string> calibrationMethod{
+      *this, "calibration-method",
+      llvm::cl::desc("max, percentile or mse"), llvm::cl::init("max")};
+  PassOptions::Option<double> percentile{
+      *this, "percentile",
+      llvm::cl::desc("calibration-method=percentile: percent of values "
+                     "under the amax"),
+      llvm::cl::init(99.99)};
   PassOptions::Option<std::string> weightBlockScales{
       *this, "weight-block-scales",
       llvm::cl::desc("NVFP4 weights' block scales: max, four_over_six or mse "

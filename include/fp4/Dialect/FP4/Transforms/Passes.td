@@ -122,6 +122,47 @@ def FP4QuantizeLinalg : Pass<"fp4-quantize-linalg", "ModuleOp"> {
   let dependentDialects = ["::mlir::fp4::FP4Dialect"];
 }
 
+def FP4InsertObservers : Pass<"fp4-insert-observers", "ModuleOp"> {
+  let summary = "Observe every activation and KV-cache write the precision policy quantizes";
+  let description = [{
+    For a module annotated by `fp4-assign-precision`, inserts `fp4.observe`
+    in front of each linear layer whose activations are quantized with a
+    per-tensor quantity (FP8 per tensor, NVFP4's global scale) and in front
+    of each KV-cache write (`tensor.insert_slice` of a cache argument). The
+    observers are numbered 0, 1, ... in program order and named
+    `<parameter>:input` (the layer's weight name, or `layer<N>` without one)
+    and `<function>:kv_cache:arg<N>`: `fp4-apply-calibration` finds the same
+    names in the same module. The float program is otherwise unchanged; run
+    it on calibration inputs (`fp4-calibrate` does) to fill the statistics.
+  }];
+  let dependentDialects = ["::mlir::fp4::FP4Dialect"];
+}
+
+def FP4ApplyCalibration : Pass<"fp4-apply-calibration", "ModuleOp"> {
+  let summary = "Set static activation and KV-cache scales from calibration statistics";
+  let description = [{
+    Reads a statistics file (JSON, as `fp4-calibrate --stats` writes it or as
+    any tool can, `docs/calibration.md`), chooses an amax for each observer
+    name of `fp4-insert-observers` by `method` (`max`, `percentile`, `mse`),
+    and records it: `fp4.act_amax` on the linear layer (from which
+    `fp4-quantize-linalg` emits `fp4.quantize ... amax(A)`) and `fp4.kv_amax`
+    on a cache argument (the static global scale of an NVFP4 cache). Each
+    decision is a remark; a layer without statistics stays dynamic, with a
+    remark. `mse` quantizes the sampled rows at 0.25 to 1.5 times the
+    observed max through the numerics library and keeps the least squared
+    error.
+  }];
+  let options = [
+    Option<"statsFile", "stats", "std::string", /*default=*/"\"\"",
+           "The statistics file (JSON)">,
+    Option<"method", "method", "std::string", /*default=*/"\"max\"",
+           "max, percentile or mse">,
+    Option<"percentile", "percentile", "double", /*default=*/"99.99",
+           "percentile: the share of values (percent) under the amax">,
+  ];
+  let dependentDialects = ["::mlir::fp4::FP4Dialect"];
+}
+
 def FP4QuantizeKVCache : Pass<"fp4-quantize-kv-cache", "ModuleOp"> {
   let summary = "Store KV caches in FP8 or NVFP4, quantized at the write, dequantized at the read";
   let description = [{

@@ -1,0 +1,231 @@
+//===- Calibration.cpp - statistics to static scales ----------------------===//
+//
+// Part of fp4-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fp4/Calibration/Calibration.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+
+using namespace fp4::calibration;
+namespace nx = fp4::numerics;
+
+std::string_view fp4::calibration::name(Method method) {
+  switch (method) {
+  case Method::Max:
+    return "max";
+  case Method::Percentile:
+    return "percentile";
+  case Method::MSE:
+    return "mse";
+  }
+  return "?";
+}
+
+std::optional<Method> fp4::calibration::parseMethod(std::string_view text) {
+  for (Method method : {Method::Max, Method::Percentile, Method::MSE})
+    if (name(method) == text)
+      return method;
+  return std::nullopt;
+}
+
+std::vector<double> fp4::calibration::mseMultiples() {
+  std::vector<double> multiples;
+  for (int step = 5; step <= 30; ++step)
+    multiples.push_back(step * 0.05);
+  return multiples;
+}
+
+namespace {
+
+/// Squared error of the sampled rows quantized with `config` (whose
+/// staticAmax is the candidate), or nullopt if the quantizer refuses them.
+std::optional<double> sampleError(const ObserverStats &stats,
+                                  const nx::QuantConfig &config) {
+  int64_t rows = static_cast<int64_t>(stats.samples.size()) / stats.rowLength;
+  nx::TensorView view{stats.samples.data(), nx::InputType::F32, rows,
+                      stats.rowLength};
+  nx::QuantizedTensor q;
+  if (!nx::quantize(view, config, q).empty())
+    return std::nullopt;
+  std::vector<float> back(stats.samples.size());
+  nx::dequantize(q, back.data());
+  double sum = 0;
+  for (size_t i = 0; i < back.size(); ++i) {
+    double d = static_cast<double>(stats.samples[i]) - back[i];
+    sum += d * d;
+  }
+  return sum;
+}
+
+} // namespace
+
+std::optional<float> fp4::calibration::chooseAmax(
+    const ObserverStats &stats, const MethodOptions &options,
+    const nx::QuantConfig &config, std::string &why) {
+  if (!(stats.amax > 0.0f) || !std::isfinite(stats.amax)) {
+    why = "no non-zero value was observed";
+    return std::nullopt;
+  }
+  switch (options.method) {
+  case Method::Max:
+    return stats.amax;
+  case Method::Percentile:
+    if (stats.histogram.empty() || stats.count == 0) {
+      why = "the statistics have no histogram (needed by percentile)";
+      return std::nullopt;
+    }
+    if (!(options.percentile > 0.0 && options.percentile <= 100.0)) {
+      why = "the percentile must be in (0, 100]";
+      return std::nullopt;
+    }
+    return std::max(stats.percentile(options.percentile),
+                    stats.amax * 1e-6f); // never zero
+  case Method::MSE: {
+    if (stats.samples.empty() || stats.rowLength <= 0 ||
+        stats.samples.size() % stats.rowLength != 0) {
+      why = "the statistics have no sampled rows (needed by mse)";
+      return std::nullopt;
+    }
+    nx::QuantConfig candidate = config;
+    candidate.staticAmax = stats.amax;
+    std::optional<double> best = sampleError(stats, candidate);
+    if (!best) {
+      why = "the sampled rows cannot be quantized in this format: " +
+            candidate.check(1, stats.rowLength);
+      return std::nullopt;
+    }
+    float chosen = stats.amax;
+    for (double multiple : mseMultiples()) {
+      candidate.staticAmax = static_cast<float>(stats.amax * multiple);
+      std::optional<double> error = sampleError(stats, candidate);
+      if (error && *error < *best) {
+        best = error;
+        chosen = candidate.staticAmax;
+      }
+    }
+    return chosen;
+  }
+  }
+  why = "unknown method";
+  return std::nullopt;
+}
+
+//===----------------------------------------------------------------------===//
+// JSON
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+constexpr const char *kFormatName = "fp4-mlir calibration statistics";
+
+template <typename T> llvm::json::Array toArray(const std::vector<T> &values) {
+  llvm::json::Array array;
+  array.reserve(values.size());
+  for (const T &v : values)
+    array.push_back(static_cast<std::conditional_t<std::is_floating_point_v<T>,
+                                                   double, int64_t>>(v));
+  return array;
+}
+
+} // namespace
+
+std::string fp4::calibration::writeStats(const std::string &path,
+                                         const StatsTable &table) {
+  llvm::json::Object observers;
+  for (const auto &[name, stats] : table) {
+    observers[name] = llvm::json::Object{
+        {"count", stats.count},
+        {"rows", stats.rows},
+        {"row_length", stats.rowLength},
+        {"amax", static_cast<double>(stats.amax)},
+        {"channel_amax", toArray(stats.channelAmax)},
+        {"histogram_range", static_cast<double>(stats.histogramRange)},
+        {"histogram", toArray(stats.histogram)},
+        {"samples", toArray(stats.samples)},
+    };
+  }
+  llvm::json::Object root{{"format", kFormatName},
+                          {"version", 1},
+                          {"observers", std::move(observers)}};
+  std::error_code ec;
+  llvm::raw_fd_ostream out(path, ec, llvm::sys::fs::OF_Text);
+  if (ec)
+    return path + ": " + ec.message();
+  out << llvm::formatv("{0:2}", llvm::json::Value(std::move(root))) << "\n";
+  return "";
+}
+
+std::string fp4::calibration::readStats(const std::string &path,
+                                        StatsTable &table) {
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    return path + ": " + buffer.getError().message();
+  llvm::Expected<llvm::json::Value> parsed =
+      llvm::json::parse((*buffer)->getBuffer());
+  if (!parsed)
+    return path + ": not JSON: " + llvm::toString(parsed.takeError());
+  const llvm::json::Object *root = parsed->getAsObject();
+  const llvm::json::Object *observers =
+      root ? root->getObject("observers") : nullptr;
+  if (!observers)
+    return path + ": expects an object with \"observers\": {name: {\"amax\": "
+                  "...}, ...}";
+  for (const auto &[key, value] : *observers) {
+    std::string name = key.str();
+    auto fail = [&](const std::string &what) {
+      return path + ": observer '" + name + "': " + what;
+    };
+    const llvm::json::Object *entry = value.getAsObject();
+    if (!entry)
+      return fail("expects an object");
+    ObserverStats stats;
+    std::optional<double> amax = entry->getNumber("amax");
+    if (!amax || !std::isfinite(*amax) || *amax < 0)
+      return fail("expects \"amax\", a finite number >= 0");
+    stats.amax = static_cast<float>(*amax);
+    stats.count = entry->getInteger("count").value_or(0);
+    stats.rows = entry->getInteger("rows").value_or(0);
+    stats.rowLength = entry->getInteger("row_length").value_or(0);
+    stats.histogramRange =
+        static_cast<float>(entry->getNumber("histogram_range").value_or(0.0));
+    auto readArray = [&](const char *field, auto &out) -> std::string {
+      const llvm::json::Array *array = entry->getArray(field);
+      if (!array)
+        return "";
+      for (const llvm::json::Value &v : *array) {
+        std::optional<double> number = v.getAsNumber();
+        if (!number || !std::isfinite(*number))
+          return fail(std::string("\"") + field + "\" holds a non-number");
+        out.push_back(
+            static_cast<typename std::decay_t<decltype(out)>::value_type>(
+                *number));
+      }
+      return "";
+    };
+    for (std::string error :
+         {readArray("channel_amax", stats.channelAmax),
+          readArray("histogram", stats.histogram),
+          readArray("samples", stats.samples)})
+      if (!error.empty())
+        return error;
+    if (!stats.histogram.empty() &&
+        static_cast<int64_t>(stats.histogram.size()) !=
+            ObserverStats::kHistogramBins)
+      return fail("\"histogram\" expects " +
+                  std::to_string(ObserverStats::kHistogramBins) + " bins");
+    if (!stats.samples.empty() &&
+        (stats.rowLength <= 0 ||
+         stats.samples.size() % static_cast<size_t>(stats.rowLength) != 0))
+      return fail("\"samples\" must be whole rows of \"row_length\"");
+    table[name] = std::move(stats);
+  }
+  return "";
+}

@@ -1,0 +1,181 @@
+//===- Calibration.cpp - observers and calibrated scales ------------------===//
+//
+// Part of fp4-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Calibration.h"
+#include "KVCache.h"
+#include "fp4/Calibration/Calibration.h"
+#include "fp4/Dialect/FP4/IR/FP4Ops.h"
+#include "fp4/Dialect/FP4/Transforms/FoldConstants.h"
+#include "fp4/Dialect/FP4/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+
+#include "llvm/ADT/StringSet.h"
+
+namespace mlir::fp4 {
+#define GEN_PASS_DEF_FP4INSERTOBSERVERS
+#define GEN_PASS_DEF_FP4APPLYCALIBRATION
+#include "fp4/Dialect/FP4/Transforms/Passes.h.inc"
+} // namespace mlir::fp4
+
+using namespace mlir;
+using namespace mlir::fp4;
+namespace cal = ::fp4::calibration;
+
+/// Has `type` a per-tensor quantity a static amax can set?
+static bool takesStaticAmax(QuantizedTensorType type) {
+  ScalingAttr scaling = type.getScaling();
+  return scaling.isPerTensor() || scaling.isTwoLevel();
+}
+
+std::vector<ObservationPoint>
+mlir::fp4::collectObservationPoints(ModuleOp module) {
+  std::vector<ObservationPoint> points;
+  llvm::StringSet<> used;
+  auto unique = [&](std::string name) {
+    std::string candidate = name;
+    for (int k = 2; !used.insert(candidate).second; ++k)
+      candidate = name + "#" + std::to_string(k);
+    return candidate;
+  };
+  int64_t unnamed = 0;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (func.isExternal())
+      continue;
+    // KV caches: the new entries of each cache argument.
+    for (BlockArgument arg : func.getArguments()) {
+      std::optional<KVCache> cache = matchKVCache(arg);
+      if (!cache)
+        continue;
+      std::string why;
+      auto type = QuantizedTensorType::getPreset(
+          module.getContext(), "nvfp4",
+          cache->update.getSourceType().getShape(), Type(), why);
+      ObservationPoint point;
+      point.name = unique(func.getSymName().str() + ":kv_cache:arg" +
+                          std::to_string(arg.getArgNumber()));
+      point.tensor = cache->update.getSource();
+      point.before = cache->update;
+      point.func = func;
+      point.argIndex = arg.getArgNumber();
+      point.type = type;
+      points.push_back(point);
+    }
+    // Linear layers whose activations are quantized with a per-tensor
+    // quantity.
+    func.walk([&](Operation *op) {
+      auto weights = op->getAttrOfType<StringAttr>(kWeights);
+      auto activations = op->getAttrOfType<StringAttr>(kActivations);
+      if (!weights || !activations || weights.getValue() == "keep" ||
+          activations.getValue() == "none")
+        return;
+      std::string why;
+      FailureOr<LinearLayer> layer = matchLinearLayer(op, why);
+      if (failed(layer))
+        return;
+      QuantizedTensorType weightType, activationType;
+      if (failed(layerTypes(*layer, weights.getValue(), activations.getValue(),
+                            weightType, activationType, why)) ||
+          !activationType || !takesStaticAmax(activationType))
+        return;
+      ObservationPoint point;
+      point.name = unique((layer->name.empty()
+                               ? "layer" + std::to_string(unnamed++)
+                               : layer->name) +
+                          ":input");
+      point.tensor = layer->activation;
+      point.before = op;
+      point.layer = op;
+      point.type = activationType;
+      points.push_back(point);
+    });
+  }
+  return points;
+}
+
+namespace {
+
+struct FP4InsertObserversPass
+    : public mlir::fp4::impl::FP4InsertObserversBase<FP4InsertObserversPass> {
+  void runOnOperation() override {
+    OpBuilder builder(&getContext());
+    int64_t id = 0;
+    for (ObservationPoint &point : collectObservationPoints(getOperation())) {
+      builder.setInsertionPoint(point.before);
+      ObserveOp::create(builder, point.before->getLoc(), point.tensor, id++,
+                        point.name);
+    }
+  }
+};
+
+struct FP4ApplyCalibrationPass
+    : public mlir::fp4::impl::FP4ApplyCalibrationBase<FP4ApplyCalibrationPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::optional<cal::Method> parsed = cal::parseMethod(method);
+    if (!parsed) {
+      module.emitError("fp4-apply-calibration: method '")
+          << method << "' is not one of max, percentile, mse";
+      return signalPassFailure();
+    }
+    if (statsFile.empty()) {
+      module.emitError("fp4-apply-calibration: no statistics file (stats=...)");
+      return signalPassFailure();
+    }
+    cal::StatsTable table;
+    if (std::string error = cal::readStats(statsFile, table); !error.empty()) {
+      module.emitError("fp4-apply-calibration: ") << error;
+      return signalPassFailure();
+    }
+    cal::MethodOptions options{*parsed, percentile};
+    Builder b(&getContext());
+    llvm::StringSet<> matched;
+    for (ObservationPoint &point : collectObservationPoints(module)) {
+      auto stats = table.find(point.name);
+      if (stats == table.end()) {
+        point.before->emitRemark("no calibration statistics for '")
+            << point.name << "': quantized with a dynamic scale";
+        continue;
+      }
+      matched.insert(point.name);
+      std::string why;
+      FailureOr<::fp4::numerics::QuantConfig> config =
+          point.type ? getQuantConfig(point.type, std::nullopt, why)
+                     : FailureOr<::fp4::numerics::QuantConfig>(failure());
+      if (failed(config)) {
+        point.before->emitRemark("'") << point.name << "' not calibrated: "
+                                      << (why.empty() ? "no format" : why);
+        continue;
+      }
+      std::optional<float> amax =
+          cal::chooseAmax(stats->second, options, *config, why);
+      if (!amax) {
+        point.before->emitRemark("'")
+            << point.name << "' not calibrated: " << why;
+        continue;
+      }
+      FloatAttr attr = b.getF32FloatAttr(*amax);
+      if (point.layer)
+        point.layer->setAttr(kActivationAmaxAttr, attr);
+      else
+        point.func.setArgAttr(point.argIndex, kKVCacheAmaxAttr, attr);
+      point.before->emitRemark("'")
+          << point.name << "': amax " << *amax << " (" << method
+          << ", observed max " << stats->second.amax << ")";
+    }
+    int64_t unused = 0;
+    for (const auto &entry : table)
+      unused += !matched.contains(entry.first);
+    if (unused)
+      module.emitRemark("fp4-apply-calibration: ")
+          << unused << " observer(s) of the statistics file are not in this "
+          << "module";
+  }
+};
+
+} // namespace

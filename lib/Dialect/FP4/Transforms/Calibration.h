@@ -1,0 +1,45 @@
+//===- Calibration.h - where calibration observes -----------------*- C++ -*-===//
+//
+// Part of fp4-mlir. Private to the fp4 transforms.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FP4_LIB_DIALECT_FP4_TRANSFORMS_CALIBRATION_H
+#define FP4_LIB_DIALECT_FP4_TRANSFORMS_CALIBRATION_H
+
+#include "LinearLayers.h"
+#include "fp4/Dialect/FP4/IR/FP4Dialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir::fp4 {
+
+/// The calibrated amax of a linear layer's activation (F32 attribute on the
+/// layer), read by fp4-quantize-linalg.
+constexpr const char *kActivationAmaxAttr = "fp4.act_amax";
+/// The calibrated amax of a KV cache's entries (F32 argument attribute),
+/// read by fp4-quantize-kv-cache for NVFP4's static global scale.
+constexpr const char *kKVCacheAmaxAttr = "fp4.kv_amax";
+
+/// A tensor the precision policy quantizes at run time with a per-tensor
+/// quantity, which calibration observes.
+struct ObservationPoint {
+  std::string name;       // the statistics key
+  Value tensor;           // what is observed
+  Operation *before;      // where the observer goes
+  Operation *layer = nullptr; // the linear layer, for an activation
+  func::FuncOp func;      // the function and argument, for a KV cache
+  unsigned argIndex = 0;
+  QuantizedTensorType type; // the tensor's quantized type (null: none fits)
+};
+
+/// Every observation point of an annotated module (fp4-assign-precision),
+/// in program order, KV caches of a function first; names are unique.
+std::vector<ObservationPoint> collectObservationPoints(ModuleOp module);
+
+} // namespace mlir::fp4
+
+#endif // FP4_LIB_DIALECT_FP4_TRANSFORMS_CALIBRATION_H
