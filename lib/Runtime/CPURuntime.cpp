@@ -131,6 +131,13 @@ bool ObserverStats::add(const float *data, int64_t numRows, int64_t cols) {
   const float binsPerUnit = kHistogramBins / histogramRange;
   for (int64_t r = 0; r < numRows; ++r) {
     const float *row = data + r * cols;
+    float rowMax = 0.0f;
+    for (int64_t c = 0; c < cols; ++c)
+      rowMax = std::max(rowMax, std::fabs(row[c]));
+    if (maxRow.empty() || rowMax > amax) {
+      maxRow.assign(row, row + cols);
+      amax = rowMax;
+    }
     for (int64_t c = 0; c < cols; ++c) {
       float a = std::fabs(row[c]);
       channelAmax[c] = std::max(channelAmax[c], a);
@@ -151,7 +158,6 @@ bool ObserverStats::add(const float *data, int64_t numRows, int64_t cols) {
     }
     ++rows;
   }
-  amax = std::max(amax, largest);
   count += numRows * cols;
   return true;
 }

@@ -61,17 +61,20 @@ TEST(Observer, RejectsNonFiniteValuesAndShapeChanges) {
 }
 
 TEST(Observer, SamplesRowsDeterministicallyUpToTheLimit) {
-  std::vector<float> x = gaussian(64 * 4096, 3);
+  std::vector<float> x = gaussian(64 * 16384, 3);
+  x[64 * 9000 + 5] = 50.0f; // the maximum, in a row the sample may miss
   ObserverStats a, b;
   for (int64_t chunk = 0; chunk < 8; ++chunk) {
-    ASSERT_TRUE(a.add(x.data() + chunk * 64 * 512, 512, 64));
-    ASSERT_TRUE(b.add(x.data() + chunk * 64 * 512, 512, 64));
+    ASSERT_TRUE(a.add(x.data() + chunk * 64 * 2048, 2048, 64));
+    ASSERT_TRUE(b.add(x.data() + chunk * 64 * 2048, 2048, 64));
   }
+  EXPECT_EQ(a.maxRow, std::vector<float>(x.begin() + 64 * 9000,
+                                         x.begin() + 64 * 9001));
   EXPECT_EQ(a.samples.size(), static_cast<size_t>(ObserverStats::kSampleLimit));
   EXPECT_EQ(a.samples, b.samples);
   // Rows from late chunks replaced some of the first ones.
   EXPECT_NE(std::vector<float>(a.samples.end() - 64, a.samples.end()),
-            std::vector<float>(x.begin() + 64 * 1023, x.begin() + 64 * 1024));
+            std::vector<float>(x.begin() + 64 * 4095, x.begin() + 64 * 4096));
 }
 
 TEST(Methods, PercentileClipsAndMSEChoosesAMultipleOfTheMax) {
@@ -143,6 +146,7 @@ TEST(Json, RoundTripsEveryField) {
   EXPECT_EQ(a.histogramRange, b.histogramRange);
   EXPECT_EQ(a.histogram, b.histogram);
   EXPECT_EQ(a.samples, b.samples); // floats survive the decimal text exactly
+  EXPECT_EQ(a.maxRow, b.maxRow);
 }
 
 TEST(Json, ErrorsNameTheFileAndTheObserver) {

@@ -41,6 +41,9 @@ struct MethodOptions {
 /// The multiples of the observed max that Method::MSE tries: 0.25 to 1.5
 /// in steps of 0.05.
 std::vector<double> mseMultiples();
+/// Method::MSE keeps the max unless a candidate lowers the sample's squared
+/// error by more than this fraction.
+constexpr double kMSEMargin = 0.02;
 
 /// Statistics keyed by observer name.
 using StatsTable = std::map<std::string, ObserverStats>;
@@ -48,7 +51,8 @@ using StatsTable = std::map<std::string, ObserverStats>;
 /// The static amax of an activation with statistics `stats`, to be
 /// quantized with `config` (used by Method::MSE, which quantizes the
 /// sampled rows at each candidate amax through the numerics library and
-/// keeps the candidate with the least squared error; ties keep the max).
+/// keeps the candidate with the least squared error if it beats the max by
+/// kMSEMargin).
 /// Returns nullopt with a reason in `why` when the statistics cannot give
 /// one (nothing observed, no histogram or no samples for the method).
 std::optional<float> chooseAmax(const ObserverStats &stats,

@@ -36,6 +36,9 @@ struct ObserverStats {
   /// A uniform sample of whole rows (reservoir sampling with a fixed seed:
   /// the same inputs in the same order give the same sample).
   std::vector<float> samples;
+  /// The row holding `amax`, so that searches always see the largest value
+  /// even when the sample does not.
+  std::vector<float> maxRow;
 
   /// Adds `rows` x `cols` values (row-major). Returns false (and adds
   /// nothing) if one is NaN or infinite, or `cols` differs from earlier calls.
