@@ -88,16 +88,20 @@ def main():
         print(f"MoE block, {args.batches} calibration and {args.batches} "
               f"held-out batches of 8 tokens, outliers: {args.outliers} "
               f"x{args.outlier_scale:g}")
-        print(f"{'preset':>8} {'dynamic':>9} {'max':>9} {'percentile':>11} {'mse':>9}")
+        columns = [("max", 0), ("percentile", 0), ("mse", 0), ("max", 0.5),
+                   ("mse", 0.5)]
+        print(f"{'preset':>8} {'dynamic':>9} " +
+              " ".join(f"{m + (' +smooth' if a else ''):>12}" for m, a in columns))
         for preset in ["nvfp4", "fp8"]:
             row = [error(model, f"preset={preset}")]
-            for method in ["max", "percentile", "mse"]:
-                calibrated = os.path.join(tmp, f"cal-{method}.mlir")
+            for method, alpha in columns:
+                calibrated = os.path.join(tmp, f"cal-{method}-{alpha}.mlir")
                 run(tool("fp4-calibrate"), model, "--data", calib,
-                    "--preset", preset, "--method", method, "-o", calibrated)
+                    "--preset", preset, "--method", method,
+                    "--smooth-alpha", str(alpha), "-o", calibrated)
                 row.append(error(calibrated, f"preset={preset}"))
-            print(f"{preset:>8} " + " ".join(f"{e:9.4f}" if i != 2 else f"{e:11.4f}"
-                                            for i, e in enumerate(row)))
+            print(f"{preset:>8} {row[0]:9.4f} " +
+                  " ".join(f"{e:12.4f}" for e in row[1:]))
 
 
 if __name__ == "__main__":

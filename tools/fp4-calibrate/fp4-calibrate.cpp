@@ -6,6 +6,7 @@
 //       [--preset P | --policy FILE] [--method max|percentile|mse]
 //       [--percentile 99.99] [--write-stats stats.json] -o calibrated.mlir
 //   fp4-calibrate model.mlir --read-stats stats.json [...] -o calibrated.mlir
+//   fp4-calibrate model.mlir --data DIR --smooth-alpha 0.5 [...] -o out.mlir
 //
 // Decides the precision (fp4-assign-precision), runs the float program with
 // observers (fp4-insert-observers) through the JIT over the calibration
@@ -69,6 +70,12 @@ static cl::opt<double> percentile("percentile",
                                   cl::desc("percentile: percent of values "
                                            "under the amax"),
                                   cl::init(99.99));
+static cl::opt<double> smoothAlpha(
+    "smooth-alpha",
+    cl::desc("Migrate activation outliers into the weights first "
+             "(fp4-smooth, SmoothQuant) with this alpha, then calibrate "
+             "the smoothed model (0: off)"),
+    cl::init(0.0));
 static cl::opt<std::string> statsOut("write-stats",
                                      cl::desc("Write the statistics (JSON)"),
                                      cl::init(""));
@@ -332,6 +339,29 @@ int main(int argc, char **argv) {
 
   std::string statsPath = statsIn;
   llvm::SmallString<128> temporary;
+  if (statsPath.empty() && smoothAlpha > 0.0) {
+    // Smooth with the float model's per-channel maxima, then observe the
+    // smoothed model: its activations are what will be quantized.
+    llvm::SmallString<128> first;
+    if (llvm::sys::fs::createTemporaryFile("fp4-smooth", "json", first))
+      fail("cannot create a temporary statistics file");
+    if (std::string error = cal::writeStats(first.str().str(),
+                                            observe(*module, func));
+        !error.empty())
+      fail(error);
+    PassManager smooth(&context);
+    mlir::fp4::FP4SmoothOptions smoothOptions;
+    smoothOptions.statsFile = first.str().str();
+    smoothOptions.alpha = smoothAlpha;
+    smooth.addPass(mlir::fp4::createFP4Smooth(smoothOptions));
+    LogicalResult smoothed = smooth.run(*module);
+    llvm::sys::fs::remove(first);
+    if (failed(smoothed))
+      fail("fp4-smooth failed (see the errors above)");
+  } else if (smoothAlpha > 0.0) {
+    fail("--smooth-alpha needs calibration data (the statistics of the "
+         "smoothed model), not --read-stats");
+  }
   if (statsPath.empty()) {
     cal::StatsTable table = observe(*module, func);
     statsPath = statsOut;

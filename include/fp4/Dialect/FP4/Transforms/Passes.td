@@ -163,6 +163,39 @@ def FP4ApplyCalibration : Pass<"fp4-apply-calibration", "ModuleOp"> {
   let dependentDialects = ["::mlir::fp4::FP4Dialect"];
 }
 
+def FP4Smooth : Pass<"fp4-smooth", "ModuleOp"> {
+  let summary = "Migrate activation outliers into the weights (SmoothQuant), from calibration statistics";
+  let description = [{
+    For each activation that the precision policy quantizes with a
+    per-tensor quantity (the observation points of `fp4-insert-observers`),
+    reads the per-channel maxima `a_j` of its last dimension from the
+    statistics file (`channel_amax`), takes the weights' per-input-channel
+    maxima `w_j` over every layer that reads the activation (q/k/v share
+    one), and scales by `s_j = a_j^alpha / w_j^(1 - alpha)`:
+
+    ```
+    y = x W^T = (x * (1/s)) (W * s)^T
+    ```
+
+    The weight constants are replaced by `W * s` (column j times `s_j`), and
+    the activation by `x * (1/s)`, a `linalg.generic` multiplying by a
+    constant vector before the layers. The float function is unchanged up
+    to rounding. Channels with `a_j = 0` or `w_j = 0` keep `s_j = 1`. A
+    group is skipped, with a remark, when it has no statistics, its weights
+    are not f32 constants used only by it, or shapes disagree. Statistics of
+    the activation are stale afterwards: calibrate again (`fp4-calibrate
+    --smooth-alpha` does both).
+  }];
+  let options = [
+    Option<"statsFile", "stats", "std::string", /*default=*/"\"\"",
+           "The statistics file (JSON) with channel_amax">,
+    Option<"alpha", "alpha", "double", /*default=*/"0.5",
+           "Migration strength in [0, 1]">,
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def FP4QuantizeKVCache : Pass<"fp4-quantize-kv-cache", "ModuleOp"> {
   let summary = "Store KV caches in FP8 or NVFP4, quantized at the write, dequantized at the read";
   let description = [{

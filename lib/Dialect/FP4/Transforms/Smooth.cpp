@@ -1,0 +1,192 @@
+//===- Smooth.cpp - migrate activation outliers into the weights ----------===//
+//
+// Part of fp4-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Calibration.h"
+#include "fp4/Calibration/Calibration.h"
+#include "fp4/Dialect/FP4/Transforms/FoldConstants.h"
+#include "fp4/Dialect/FP4/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+
+#include "llvm/ADT/MapVector.h"
+
+#include <cmath>
+
+namespace mlir::fp4 {
+#define GEN_PASS_DEF_FP4SMOOTH
+#include "fp4/Dialect/FP4/Transforms/Passes.h.inc"
+} // namespace mlir::fp4
+
+using namespace mlir;
+using namespace mlir::fp4;
+namespace cal = ::fp4::calibration;
+
+namespace {
+
+/// The f32 values of a weight constant, or failure with a reason.
+FailureOr<std::vector<float>> weightValues(arith::ConstantOp constant,
+                                           std::string &why) {
+  auto elements = dyn_cast<ElementsAttr>(constant.getValue());
+  auto type = dyn_cast<RankedTensorType>(constant.getType());
+  if (!elements || !type || !type.getElementType().isF32()) {
+    why = "its weights are not f32 constants";
+    return failure();
+  }
+  std::vector<char> splat;
+  FailureOr<ArrayRef<char>> bytes = getRawBytes(elements, splat, why);
+  if (failed(bytes))
+    return failure();
+  std::vector<float> values(type.getNumElements());
+  std::memcpy(values.data(), bytes->data(), values.size() * sizeof(float));
+  return values;
+}
+
+/// x * v along the last dimension, v a constant vector.
+Value scaleLastDim(OpBuilder &b, Location loc, Value x,
+                   ArrayRef<float> factors) {
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t rank = type.getRank();
+  auto vectorType =
+      RankedTensorType::get({type.getShape().back()}, b.getF32Type());
+  Value vector = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vectorType, factors));
+  Value init = tensor::EmptyOp::create(b, loc, type.getShape(),
+                                       type.getElementType());
+  MLIRContext *ctx = b.getContext();
+  SmallVector<AffineMap> maps = {
+      AffineMap::getMultiDimIdentityMap(rank, ctx),
+      AffineMap::get(rank, 0, {getAffineDimExpr(rank - 1, ctx)}, ctx),
+      AffineMap::getMultiDimIdentityMap(rank, ctx)};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, loc, type, ValueRange{x, vector}, ValueRange{init}, maps,
+             iterators,
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value factor = args[1];
+               if (args[0].getType() != factor.getType())
+                 factor = arith::TruncFOp::create(nb, l, args[0].getType(),
+                                                  factor);
+               linalg::YieldOp::create(
+                   nb, l, arith::MulFOp::create(nb, l, args[0], factor)
+                              .getResult());
+             })
+      .getResult(0);
+}
+
+struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (!(alpha >= 0.0 && alpha <= 1.0)) {
+      module.emitError("fp4-smooth: alpha must be in [0, 1], got ") << alpha;
+      return signalPassFailure();
+    }
+    cal::StatsTable table;
+    if (std::string error = cal::readStats(statsFile, table); !error.empty()) {
+      module.emitError("fp4-smooth: ") << error;
+      return signalPassFailure();
+    }
+    // The layers reading each activation.
+    llvm::MapVector<Value, SmallVector<ObservationPoint>> groups;
+    for (ObservationPoint &point : collectObservationPoints(module))
+      if (point.layer)
+        groups[point.tensor].push_back(point);
+    for (auto &[activation, points] : groups)
+      smooth(activation, points, table);
+  }
+
+  void smooth(Value activation, ArrayRef<ObservationPoint> points,
+              const cal::StatsTable &table) {
+    Operation *first = points.front().layer;
+    auto skip = [&](const std::string &why) {
+      first->emitRemark("fp4-smooth: '")
+          << points.front().name << "' not smoothed: " << why;
+    };
+    auto type = cast<RankedTensorType>(activation.getType());
+    int64_t k = type.getShape().back();
+    // Activation channel maxima: the same tensor under every layer's name.
+    std::vector<float> a(k, 0.0f);
+    bool found = false;
+    for (const ObservationPoint &point : points) {
+      auto stats = table.find(point.name);
+      if (stats == table.end() || stats->second.channelAmax.empty())
+        continue;
+      if (static_cast<int64_t>(stats->second.channelAmax.size()) != k)
+        return skip("channel_amax has " +
+                    std::to_string(stats->second.channelAmax.size()) +
+                    " channels, the activation " + std::to_string(k));
+      for (int64_t j = 0; j < k; ++j)
+        a[j] = std::max(a[j], stats->second.channelAmax[j]);
+      found = true;
+    }
+    if (!found)
+      return skip("no channel_amax in the statistics");
+    // Weight channel maxima over every layer of the group.
+    std::vector<float> w(k, 0.0f);
+    SmallVector<std::pair<arith::ConstantOp, std::vector<float>>> weights;
+    for (const ObservationPoint &point : points) {
+      std::string why;
+      FailureOr<LinearLayer> layer = matchLinearLayer(point.layer, why);
+      if (failed(layer))
+        return skip(why);
+      arith::ConstantOp constant = layer->weight;
+      if (!constant->hasOneUse())
+        return skip("a weight constant has other users");
+      auto weightType = cast<RankedTensorType>(constant.getType());
+      if (weightType.getShape().back() != k)
+        return skip("the weight's last dimension is not the activation's");
+      FailureOr<std::vector<float>> values = weightValues(constant, why);
+      if (failed(values))
+        return skip(why);
+      for (size_t i = 0; i < values->size(); ++i)
+        w[i % k] = std::max(w[i % k], std::fabs((*values)[i]));
+      weights.push_back({constant, std::move(*values)});
+    }
+    std::vector<float> s(k), inverse(k);
+    float largest = 1.0f, smallest = 1.0f;
+    for (int64_t j = 0; j < k; ++j) {
+      double factor = std::pow(double(a[j]), double(alpha)) /
+                      std::pow(double(w[j]), 1.0 - double(alpha));
+      s[j] = (a[j] > 0.0f && w[j] > 0.0f && std::isfinite(factor) &&
+              factor > 0.0)
+                 ? static_cast<float>(factor)
+                 : 1.0f;
+      inverse[j] = 1.0f / s[j];
+      largest = std::max(largest, s[j]);
+      smallest = std::min(smallest, s[j]);
+    }
+    // Weights: W * s along the last dimension, in new constants.
+    OpBuilder b(&getContext());
+    for (auto &[constant, values] : weights) {
+      for (size_t i = 0; i < values.size(); ++i)
+        values[i] *= s[i % k];
+      b.setInsertionPoint(constant);
+      auto scaled = arith::ConstantOp::create(
+          b, constant.getLoc(),
+          DenseElementsAttr::get(cast<RankedTensorType>(constant.getType()),
+                                 ArrayRef<float>(values)));
+      scaled->setDiscardableAttrs(constant->getDiscardableAttrDictionary());
+      constant.replaceAllUsesWith(scaled.getResult());
+      constant.erase();
+    }
+    // Activation: x * (1/s), before the first layer (points come in program
+    // order), for every layer.
+    b.setInsertionPoint(first);
+    Value smoothed = scaleLastDim(b, first->getLoc(), activation, inverse);
+    for (const ObservationPoint &point : points)
+      point.layer->replaceUsesOfWith(activation, smoothed);
+    first->emitRemark("fp4-smooth: '")
+        << points.front().name << "'" << (points.size() > 1 ? " and " : "")
+        << (points.size() > 1 ? std::to_string(points.size() - 1) + " more" : "")
+        << ": factors " << smallest << " to " << largest << " (alpha " << alpha
+        << ")";
+  }
+};
+
+} // namespace
