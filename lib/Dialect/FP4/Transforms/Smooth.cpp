@@ -78,6 +78,65 @@ Value scaleLastDim(OpBuilder &b, Location loc, Value x,
       .getResult(0);
 }
 
+/// If `activation` is, through reshapes that keep its last dimension, the
+/// result of a per-channel multiply by a constant vector (a norm's weight,
+/// as torch-mlir emits RMSNorm and LayerNorm) that nothing else reads,
+/// returns that constant: scaling it folds the smoothing into the norm.
+arith::ConstantOp perChannelFactor(Value activation,
+                                   ArrayRef<ObservationPoint> points) {
+  for (Operation *user : activation.getUsers())
+    if (llvm::none_of(points, [&](const ObservationPoint &point) {
+          return point.layer == user;
+        }))
+      return {};
+  Value value = activation;
+  auto keepsLastDim = [](ArrayRef<ReassociationIndices> groups) {
+    return !groups.empty() && groups.back().size() == 1;
+  };
+  while (Operation *producer = value.getDefiningOp()) {
+    Value source;
+    if (auto collapse = dyn_cast<tensor::CollapseShapeOp>(producer)) {
+      if (!keepsLastDim(collapse.getReassociationIndices()))
+        return {};
+      source = collapse.getSrc();
+    } else if (auto expand = dyn_cast<tensor::ExpandShapeOp>(producer)) {
+      if (!keepsLastDim(expand.getReassociationIndices()))
+        return {};
+      source = expand.getSrc();
+    } else {
+      break;
+    }
+    if (!source.hasOneUse())
+      return {};
+    value = source;
+  }
+  auto generic = value.getDefiningOp<linalg::GenericOp>();
+  if (!generic || generic.getNumDpsInputs() != 2 || generic.getNumResults() != 1 ||
+      generic.getNumReductionLoops() != 0 || !value.hasOneUse())
+    return {};
+  Block &body = generic.getRegion().front();
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  auto mul = yield.getValues().front().getDefiningOp<arith::MulFOp>();
+  if (!mul || &body.front() != mul.getOperation() ||
+      !llvm::is_contained(ValueRange{mul.getLhs(), mul.getRhs()},
+                          body.getArgument(0)) ||
+      !llvm::is_contained(ValueRange{mul.getLhs(), mul.getRhs()},
+                          body.getArgument(1)))
+    return {};
+  int64_t rank = cast<RankedTensorType>(value.getType()).getRank();
+  AffineMap lastDim = AffineMap::get(
+      rank, 0, {getAffineDimExpr(rank - 1, generic.getContext())},
+      generic.getContext());
+  for (OpOperand *input : generic.getDpsInputOperands()) {
+    auto constant = input->get().getDefiningOp<arith::ConstantOp>();
+    if (constant && constant->hasOneUse() &&
+        generic.getMatchingIndexingMap(input) == lastDim &&
+        cast<RankedTensorType>(constant.getType()).getElementType().isF32())
+      return constant;
+  }
+  return {};
+}
+
 struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
   using Base::Base;
 
@@ -175,17 +234,39 @@ struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
       constant.replaceAllUsesWith(scaled.getResult());
       constant.erase();
     }
-    // Activation: x * (1/s), before the first layer (points come in program
-    // order), for every layer.
-    b.setInsertionPoint(first);
-    Value smoothed = scaleLastDim(b, first->getLoc(), activation, inverse);
-    for (const ObservationPoint &point : points)
-      point.layer->replaceUsesOfWith(activation, smoothed);
+    // Activation: 1/s folded into the norm's weight when one produces it,
+    // else x * (1/s) before the first layer (points come in program order).
+    bool folded = false;
+    if (arith::ConstantOp norm = perChannelFactor(activation, points)) {
+      std::string why;
+      FailureOr<std::vector<float>> values = weightValues(norm, why);
+      if (succeeded(values)) {
+        for (int64_t j = 0; j < k; ++j)
+          (*values)[j] *= inverse[j];
+        b.setInsertionPoint(norm);
+        auto scaled = arith::ConstantOp::create(
+            b, norm.getLoc(),
+            DenseElementsAttr::get(cast<RankedTensorType>(norm.getType()),
+                                   ArrayRef<float>(*values)));
+        scaled->setDiscardableAttrs(norm->getDiscardableAttrDictionary());
+        norm.replaceAllUsesWith(scaled.getResult());
+        norm.erase();
+        folded = true;
+      }
+    }
+    if (!folded) {
+      b.setInsertionPoint(first);
+      Value smoothed = scaleLastDim(b, first->getLoc(), activation, inverse);
+      for (const ObservationPoint &point : points)
+        point.layer->replaceUsesOfWith(activation, smoothed);
+    }
     first->emitRemark("fp4-smooth: '")
         << points.front().name << "'" << (points.size() > 1 ? " and " : "")
         << (points.size() > 1 ? std::to_string(points.size() - 1) + " more" : "")
         << ": factors " << smallest << " to " << largest << " (alpha " << alpha
-        << ")";
+        << "), 1/s "
+        << (folded ? "folded into the preceding per-channel multiply"
+                   : "as a multiply before the layers");
   }
 };
 

@@ -1,12 +1,14 @@
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>/dev/null | FileCheck %s
+// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>/dev/null | FileCheck %s --check-prefix=NORM
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth="stats=%S/Inputs/stats-amax-only.json" 2>&1 >/dev/null | FileCheck %s --check-prefix=NOCHANNELS
 // RUN: not fp4-opt %s -fp4-smooth="stats=%S/Inputs/stats-channels.json alpha=1.5" 2>&1 | FileCheck %s --check-prefix=ALPHA
 
 // Activation channel maxima a = [8, 2, 0.5, 0], weight column maxima
 // w = [2, 2, 0.5, 4]; alpha 0.5: s = sqrt(a / w) = [2, 1, 1, 1] (a = 0 keeps
 // 1). The weight's columns are multiplied by s, the activation by 1/s.
-// REMARK: remark: fp4-smooth: 'proj.weight:input': factors 1.000000e+00 to 2.000000e+00 (alpha 5.000000e-01)
+// REMARK: remark: fp4-smooth: 'proj.weight:input': factors 1.000000e+00 to 2.000000e+00 (alpha 5.000000e-01), 1/s as a multiply before the layers
+// REMARK: remark: fp4-smooth: 'q.weight:input' and 1 more: factors 1.000000e+00 to 2.000000e+00 (alpha 5.000000e-01), 1/s folded into the preceding per-channel multiply
 // CHECK: %[[W:.*]] = arith.constant {fp4.param_name = "proj.weight"} dense<{{\[}}[2.000000e+00, 2.000000e+00, 5.000000e-01, 1.000000e+00], [4.000000e+00, 1.000000e+00, 5.000000e-01, 4.000000e+00]]> : tensor<2x4xf32>
 // CHECK: %[[INV:.*]] = arith.constant dense<[5.000000e-01, 1.000000e+00, 1.000000e+00, 1.000000e+00]> : tensor<4xf32>
 // CHECK: %[[XS:.*]] = linalg.generic {{.*}} ins(%arg0, %[[INV]] : tensor<4x4xf32>, tensor<4xf32>)
@@ -23,4 +25,39 @@ func.func @forward(%x: tensor<4x4xf32>) -> tensor<4x2xf32> {
   %z = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
   %y = linalg.matmul ins(%x, %wt : tensor<4x4xf32>, tensor<4x2xf32>) outs(%z : tensor<4x2xf32>) -> tensor<4x2xf32>
   return %y : tensor<4x2xf32>
+}
+
+// A norm's weight (a per-channel multiply by a constant, through a reshape
+// that keeps the last dimension) absorbs 1/s, and both layers reading the
+// normed activation share s: a = [8, 2, 0.5, 0], w = max over q and k =
+// [2, 2, 0.5, 4], so s = [2, 1, 1, 1] and the norm weight [1, 1, 1, 1]
+// becomes [0.5, 1, 1, 1]; no multiply is added.
+// NORM-LABEL: func.func @normed(
+// NORM: %[[NW:.*]] = arith.constant {fp4.param_name = "norm.weight"} dense<[5.000000e-01, 1.000000e+00, 1.000000e+00, 1.000000e+00]> : tensor<4xf32>
+// NORM: linalg.generic {{.*}} ins(%arg0, %[[NW]] : tensor<1x4x4xf32>, tensor<4xf32>)
+// NORM: %[[Q:.*]] = arith.constant {fp4.param_name = "q.weight"} dense<{{\[}}[2.000000e+00, 2.000000e+00, 5.000000e-01, 1.000000e+00], [4.000000e+00, 1.000000e+00, 5.000000e-01, 4.000000e+00]]>
+// NORM: %[[K:.*]] = arith.constant {fp4.param_name = "k.weight"} dense<{{\[}}[2.000000e+00, 1.000000e+00, 5.000000e-01, 1.000000e+00], [2.000000e+00, 1.000000e+00, 5.000000e-01, 1.000000e+00]]>
+// NORM-NOT: linalg.generic
+// NORM: linalg.matmul
+func.func @normed(%h: tensor<1x4x4xf32>) -> (tensor<4x2xf32>, tensor<4x2xf32>) {
+  %nw = arith.constant {fp4.param_name = "norm.weight"} dense<1.0> : tensor<4xf32>
+  %e0 = tensor.empty() : tensor<1x4x4xf32>
+  %normed = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d1, d2)>, affine_map<(d0, d1, d2) -> (d2)>, affine_map<(d0, d1, d2) -> (d0, d1, d2)>], iterator_types = ["parallel", "parallel", "parallel"]} ins(%h, %nw : tensor<1x4x4xf32>, tensor<4xf32>) outs(%e0 : tensor<1x4x4xf32>) {
+  ^bb0(%in: f32, %w: f32, %out: f32):
+    %m = arith.mulf %in, %w : f32
+    linalg.yield %m : f32
+  } -> tensor<1x4x4xf32>
+  %x = tensor.collapse_shape %normed [[0, 1], [2]] : tensor<1x4x4xf32> into tensor<4x4xf32>
+  %q = arith.constant {fp4.param_name = "q.weight"} dense<[[1.0, 2.0, 0.5, 1.0], [2.0, 1.0, 0.5, 4.0]]> : tensor<2x4xf32>
+  %k = arith.constant {fp4.param_name = "k.weight"} dense<[[1.0, 1.0, 0.5, 1.0], [1.0, 1.0, 0.5, 1.0]]> : tensor<2x4xf32>
+  %qt0 = tensor.empty() : tensor<4x2xf32>
+  %qt = linalg.transpose ins(%q : tensor<2x4xf32>) outs(%qt0 : tensor<4x2xf32>) permutation = [1, 0]
+  %kt0 = tensor.empty() : tensor<4x2xf32>
+  %kt = linalg.transpose ins(%k : tensor<2x4xf32>) outs(%kt0 : tensor<4x2xf32>) permutation = [1, 0]
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %yq = linalg.matmul ins(%x, %qt : tensor<4x4xf32>, tensor<4x2xf32>) outs(%z : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %yk = linalg.matmul ins(%x, %kt : tensor<4x4xf32>, tensor<4x2xf32>) outs(%z : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %yq, %yk : tensor<4x2xf32>, tensor<4x2xf32>
 }

@@ -177,10 +177,14 @@ def FP4Smooth : Pass<"fp4-smooth", "ModuleOp"> {
     y = x W^T = (x * (1/s)) (W * s)^T
     ```
 
-    The weight constants are replaced by `W * s` (column j times `s_j`), and
-    the activation by `x * (1/s)`, a `linalg.generic` multiplying by a
-    constant vector before the layers. The float function is unchanged up
-    to rounding. Channels with `a_j = 0` or `w_j = 0` keep `s_j = 1`. A
+    The weight constants are replaced by `W * s` (column j times `s_j`).
+    The activation's `1/s` folds into the per-channel multiply that
+    produces it when there is one: a `linalg.generic` multiplying by a
+    constant vector along the last dimension (a norm's weight, as torch-mlir
+    emits RMSNorm), seen through reshapes that keep the last dimension and
+    read by nothing else. Otherwise a `linalg.generic` multiplying by the
+    constant `1/s` goes before the layers. The float function is unchanged
+    up to rounding. Channels with `a_j = 0` or `w_j = 0` keep `s_j = 1`. A
     group is skipped, with a remark, when it has no statistics, its weights
     are not f32 constants used only by it, or shapes disagree. Statistics of
     the activation are stale afterwards: calibrate again (`fp4-calibrate
