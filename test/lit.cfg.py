@@ -37,3 +37,15 @@ tools = [ToolSubst("fp4-opt", unresolved="fatal"),
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.fp4_tools_dir, append_path=True)
+
+# ptxas (CUDA 12.8 or later, for sm_100a / sm_120a): the GPU acceptance tests
+# need it and are reported as unsupported without it. FP4_PTXAS, PATH, then
+# the CUDA toolkit's default place, as fp4-compile looks.
+import shutil
+ptxas = os.environ.get("FP4_PTXAS") or shutil.which("ptxas")
+if not ptxas and os.path.exists("/usr/local/cuda/bin/ptxas"):
+    ptxas = "/usr/local/cuda/bin/ptxas"
+if ptxas:
+    config.available_features.add("ptxas")
+    config.environment["FP4_PTXAS"] = ptxas
+    config.substitutions.append(("%ptxas", ptxas))

@@ -4,6 +4,7 @@
 //
 //   fp4-compile model.mlir --target=cpu [--quantize OPTIONS] -o model.so
 //   fp4-compile model.mlir --emit=mlir|llvm|obj -o OUT
+//   fp4-compile model.mlir --target=sm_120a --emit=ptx|cubin|mlir -o OUT
 //
 // The shared library exports, for every public function @f of the module,
 // the C entry point
@@ -22,6 +23,7 @@
 #include "fp4/Dialect/FP4/Transforms/Passes.h"
 #include "fp4/Tools/ToolSetup.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Parser/Parser.h"
@@ -53,9 +55,9 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"),
                                       cl::Required);
 static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
                                        cl::Required);
-static cl::opt<std::string> target("target", cl::desc("cpu (GPU targets arrive with issues #6 and #7)"),
+static cl::opt<std::string> target("target", cl::desc("cpu, or a GPU chip: sm_120a (--emit=ptx|cubin)"),
                                    cl::init("cpu"));
-static cl::opt<std::string> emit("emit", cl::desc("so (default), obj, llvm or mlir"),
+static cl::opt<std::string> emit("emit", cl::desc("so (default), obj, llvm or mlir; for a GPU target ptx, cubin or mlir"),
                                  cl::init("so"));
 static cl::opt<std::string> quantize(
     "quantize", cl::desc("Run fp4-quantize-pipeline first with these options"),
@@ -69,6 +71,82 @@ static cl::opt<bool> quantizeDefault(
   std::exit(1);
 }
 
+/// ptxas: $FP4_PTXAS, else on PATH, else the CUDA toolkit's default place.
+static std::string findPtxas() {
+  if (const char *env = std::getenv("FP4_PTXAS"))
+    return env;
+  if (llvm::ErrorOr<std::string> found = llvm::sys::findProgramByName("ptxas"))
+    return *found;
+  if (llvm::sys::fs::exists("/usr/local/cuda/bin/ptxas"))
+    return "/usr/local/cuda/bin/ptxas";
+  return "";
+}
+
+/// The GPU path: the device side through fp4-lower-to-nvvm and
+/// gpu-module-to-binary, written as PTX (or a cubin, through ptxas) for the
+/// kernels of the module, or as MLIR.
+static int compileForGPU(ModuleOp module) {
+  if (emit != "ptx" && emit != "cubin" && emit != "mlir")
+    fail("--target=" + target + " emits ptx, cubin or mlir (a runnable GPU "
+         "library needs the GPU runtime of issue #7), got --emit=" + emit);
+  PassManager pm(module.getContext());
+  if (quantizeDefault || !quantize.empty())
+    if (failed(parsePassPipeline(
+            "fp4-quantize-pipeline{" + quantize.getValue() + "}", pm)))
+      fail("bad --quantize options '" + quantize + "'");
+  mlir::fp4::buildLowerToNVVMPipeline(pm, target);
+  if (emit != "mlir" &&
+      failed(parsePassPipeline("gpu-module-to-binary{format=isa}", pm)))
+    fail("gpu-module-to-binary is not registered");
+  if (failed(pm.run(module)))
+    fail(inputFile + ": lowering for " + target +
+         " failed (see the errors above)");
+  std::string text;
+  if (emit == "mlir") {
+    llvm::raw_string_ostream os(text);
+    module.print(os);
+  } else {
+    module.walk([&](gpu::BinaryOp binary) {
+      for (Attribute object : binary.getObjects())
+        text += cast<gpu::ObjectAttr>(object).getObject().getValue().str();
+    });
+    if (text.empty())
+      fail(inputFile + ": no fp4.scaled_matmul to compile for " + target);
+  }
+  std::error_code ec;
+  if (emit != "cubin") {
+    llvm::ToolOutputFile out(outputFile, ec, llvm::sys::fs::OF_None);
+    if (ec)
+      fail(outputFile + ": " + ec.message());
+    out.os() << text;
+    out.keep();
+    return 0;
+  }
+  const std::string &ptx = text;
+  std::string ptxas = findPtxas();
+  if (ptxas.empty())
+    fail("--emit=cubin needs ptxas (CUDA 12.8 or later for " + target +
+         "); put it on PATH or set FP4_PTXAS, or use --emit=ptx");
+  llvm::SmallString<128> ptxFile;
+  if (llvm::sys::fs::createTemporaryFile("fp4-compile", "ptx", ptxFile))
+    fail("cannot create a temporary file");
+  {
+    llvm::raw_fd_ostream ptxOut(ptxFile, ec);
+    ptxOut << ptx;
+  }
+  std::string arch = "-arch=" + target.getValue();
+  llvm::SmallVector<llvm::StringRef> args = {ptxas, arch, ptxFile, "-o",
+                                             outputFile};
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, {}, 0, 0,
+                                     &message);
+  llvm::sys::fs::remove(ptxFile);
+  if (rc != 0)
+    fail("ptxas rejected the " + target + " PTX (exit " + llvm::Twine(rc) +
+         (message.empty() ? "" : ", " + message) + ")");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   llvm::InitializeNativeTarget();
@@ -76,10 +154,8 @@ int main(int argc, char **argv) {
   mlir::fp4::registerAllFP4Passes();
   cl::ParseCommandLineOptions(argc, argv, "fp4-mlir compile driver\n");
 
-  if (target != "cpu")
-    fail("target '" + target + "' is not supported yet: use --target=cpu "
-         "(the Blackwell and Hopper targets arrive with the NVVM lowering)");
-  if (emit != "so" && emit != "obj" && emit != "llvm" && emit != "mlir")
+  bool gpu = target != "cpu";
+  if (!gpu && emit != "so" && emit != "obj" && emit != "llvm" && emit != "mlir")
     fail("--emit expects so, obj, llvm or mlir, got '" + emit + "'");
 
   DialectRegistry registry;
@@ -91,6 +167,8 @@ int main(int argc, char **argv) {
       parseSourceFile<ModuleOp>(inputFile, sourceMgr, &context);
   if (!module)
     fail("cannot parse '" + inputFile + "'");
+  if (gpu)
+    return compileForGPU(*module);
   // Signatures of the public functions, for fp4-run on the library.
   std::vector<std::pair<std::string, std::string>> signatures;
   for (auto func : module->getOps<func::FuncOp>())

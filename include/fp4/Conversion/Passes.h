@@ -10,10 +10,14 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassOptions.h"
 
@@ -38,6 +42,11 @@ constexpr const char *kCPUTransposeAttr = "fp4.cpu_transpose";
 /// convert-fp4-to-linalg, fp4-tile-cpu-contractions, then bufferization and the standard lowering of
 /// linalg, arith, math, memref and func to the LLVM dialect.
 void buildLowerToCPUPipeline(OpPassManager &pm);
+
+/// The device side of the GPU path: convert-fp4-to-nvvm{chip}, then the
+/// kernels of gpu.module @fp4_kernels to the NVVM/LLVM dialect, ready for
+/// gpu-module-to-binary.
+void buildLowerToNVVMPipeline(OpPassManager &pm, StringRef chip);
 void registerFP4ConversionPipelines();
 
 } // namespace fp4

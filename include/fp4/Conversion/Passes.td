@@ -76,6 +76,49 @@ def FP4CopiesToLoops : Pass<"fp4-copies-to-loops"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def ConvertFP4ToNVVM : Pass<"convert-fp4-to-nvvm", "ModuleOp"> {
+  let summary = "Lower fp4 scaled matmuls to Blackwell block-scaled tensor-core kernels (NVVM)";
+  let description = [{
+    Rewrites each `fp4.scaled_matmul` of two 2-D FP4 operands into a kernel
+    in the `gpu.module @fp4_kernels` (target `#nvvm.target<chip = ...>`) and
+    a `gpu.launch_func` on the operands' storage buffers.
+
+    `chip = sm_120a`: one warp per 16 x 8 output tile issues
+    `nvvm.mma.block_scale` m16n8k64 over K:
+    * NVFP4 x NVFP4: `kind::mxf4nvf4`, `scale_vec::4X`, UE4M3 scales; the two
+      global scales multiply the result in the epilogue;
+    * MXFP4 x MXFP4: `kind::mxf4`, `scale_vec::2X`, UE8M0 scales.
+
+    Operand fragments are loaded from global memory in the PTX ISA's
+    m16n8k64 layout (A: four 32-bit registers of eight E2M1 codes, rows
+    `g` / `g + 8`, columns `8t..8t+7` and `+32`; B: two registers, column
+    `g`). The scale registers hold the four (NVFP4) or two (MXFP4) scale
+    bytes of one row of A (lane `l` holds row `(l % 2) * 8 + l / 4`) or one
+    column of B (`l / 4`), with byte and thread selectors 0. Rows and columns
+    beyond M and N are guarded (zero operands, no store). This is the first
+    kernel: no shared-memory staging or pipelining yet, and no host runtime
+    (issue #7), so it is checked by ptxas and by its IR only.
+
+    Checked before any code is generated, with an error that names the fix:
+    the chip (`sm_120a`; `sm_120` without `a` has no block-scaled MMA;
+    `sm_100a` and `sm_90a` paths are not implemented yet), the formats (both
+    operands NVFP4 or both MXFP4, linear scales), K a multiple of 64, static
+    shapes, and operands that come from `fp4.assemble` or `fp4.constant`.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_120a\"",
+           "The target chip">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::NVVM::NVVMDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::vector::VectorDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::bufferization::BufferizationDialect"];
+}
+
 def FP4TileCPUContractions : Pass<"fp4-tile-cpu-contractions"> {
   let summary = "Tile the weight decodes (and optionally the contractions) of convert-fp4-to-linalg for the CPU caches";
   let description = [{

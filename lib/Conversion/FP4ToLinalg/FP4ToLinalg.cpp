@@ -543,7 +543,22 @@ void mlir::fp4::buildLowerToCPUPipeline(OpPassManager &pm) {
     llvm::report_fatal_error("fp4-lower-to-cpu: bad pipeline text");
 }
 
+namespace {
+struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip", llvm::cl::desc("The target chip (sm_120a)"),
+      llvm::cl::init("sm_120a")};
+};
+} // namespace
+
 void mlir::fp4::registerFP4ConversionPipelines() {
+  PassPipelineRegistration<LowerToNVVMOptions>(
+      "fp4-lower-to-nvvm",
+      "Lower fp4 scaled matmuls to block-scaled MMA kernels and the kernels "
+      "to NVVM (the device side; gpu-module-to-binary makes PTX or cubins)",
+      [](OpPassManager &pm, const LowerToNVVMOptions &options) {
+        buildLowerToNVVMPipeline(pm, options.chip);
+      });
   PassPipelineRegistration<>(
       "fp4-lower-to-cpu",
       "Lower a module with fp4 ops to the LLVM dialect for the CPU "

@@ -1,0 +1,63 @@
+// The shapes of the ptxas acceptance matrix (ptxas-matrix.test): NVFP4 and
+// MXFP4 W4A4, tiles exact and ragged in M and N, a decode-shaped row.
+// Written by hand from this table: (M, N, K) = 16x8x64, 32x24x128, 17x9x64, 100x30x192, 1x4096x4096.
+func.func @nvfp4_16x8x64(%ad: tensor<16x32xi8>, %as: tensor<16x4xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<8x32xi8>, %bs: tensor<8x4xf8E4M3FN>, %bg: tensor<f32>) -> tensor<16x8xf32> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<16x32xi8>, tensor<16x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<16x64xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<8x32xi8>, tensor<8x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<8x64xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x64xf4E2M1FN, nvfp4>, !fp4.qtensor<8x64xf4E2M1FN, nvfp4> -> tensor<16x8xf32>
+  return %y : tensor<16x8xf32>
+}
+func.func @nvfp4_32x24x128(%ad: tensor<32x64xi8>, %as: tensor<32x8xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<24x64xi8>, %bs: tensor<24x8xf8E4M3FN>, %bg: tensor<f32>) -> tensor<32x24xf32> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<32x64xi8>, tensor<32x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<32x128xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<24x64xi8>, tensor<24x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<24x128xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<32x128xf4E2M1FN, nvfp4>, !fp4.qtensor<24x128xf4E2M1FN, nvfp4> -> tensor<32x24xf32>
+  return %y : tensor<32x24xf32>
+}
+func.func @nvfp4_17x9x64(%ad: tensor<17x32xi8>, %as: tensor<17x4xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<9x32xi8>, %bs: tensor<9x4xf8E4M3FN>, %bg: tensor<f32>) -> tensor<17x9xf32> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<17x32xi8>, tensor<17x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<17x64xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<9x32xi8>, tensor<9x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<9x64xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<17x64xf4E2M1FN, nvfp4>, !fp4.qtensor<9x64xf4E2M1FN, nvfp4> -> tensor<17x9xf32>
+  return %y : tensor<17x9xf32>
+}
+func.func @nvfp4_100x30x192(%ad: tensor<100x96xi8>, %as: tensor<100x12xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<30x96xi8>, %bs: tensor<30x12xf8E4M3FN>, %bg: tensor<f32>) -> tensor<100x30xf32> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<100x96xi8>, tensor<100x12xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<100x192xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<30x96xi8>, tensor<30x12xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<30x192xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<100x192xf4E2M1FN, nvfp4>, !fp4.qtensor<30x192xf4E2M1FN, nvfp4> -> tensor<100x30xf32>
+  return %y : tensor<100x30xf32>
+}
+func.func @nvfp4_1x4096x4096(%ad: tensor<1x2048xi8>, %as: tensor<1x256xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<4096x2048xi8>, %bs: tensor<4096x256xf8E4M3FN>, %bg: tensor<f32>) -> tensor<1x4096xf32> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<1x2048xi8>, tensor<1x256xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<1x4096xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<4096x2048xi8>, tensor<4096x256xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4096x4096xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<1x4096xf4E2M1FN, nvfp4>, !fp4.qtensor<4096x4096xf4E2M1FN, nvfp4> -> tensor<1x4096xf32>
+  return %y : tensor<1x4096xf32>
+}
+func.func @mxfp4_16x8x64(%ad: tensor<16x32xi8>, %as: tensor<16x2xf8E8M0FNU>, %bd: tensor<8x32xi8>, %bs: tensor<8x2xf8E8M0FNU>) -> tensor<16x8xf32> {
+  %a = fp4.assemble %ad, %as : tensor<16x32xi8>, tensor<16x2xf8E8M0FNU> -> !fp4.qtensor<16x64xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<8x32xi8>, tensor<8x2xf8E8M0FNU> -> !fp4.qtensor<8x64xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x64xf4E2M1FN, mxfp4>, !fp4.qtensor<8x64xf4E2M1FN, mxfp4> -> tensor<16x8xf32>
+  return %y : tensor<16x8xf32>
+}
+func.func @mxfp4_32x24x128(%ad: tensor<32x64xi8>, %as: tensor<32x4xf8E8M0FNU>, %bd: tensor<24x64xi8>, %bs: tensor<24x4xf8E8M0FNU>) -> tensor<32x24xf32> {
+  %a = fp4.assemble %ad, %as : tensor<32x64xi8>, tensor<32x4xf8E8M0FNU> -> !fp4.qtensor<32x128xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<24x64xi8>, tensor<24x4xf8E8M0FNU> -> !fp4.qtensor<24x128xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<32x128xf4E2M1FN, mxfp4>, !fp4.qtensor<24x128xf4E2M1FN, mxfp4> -> tensor<32x24xf32>
+  return %y : tensor<32x24xf32>
+}
+func.func @mxfp4_17x9x64(%ad: tensor<17x32xi8>, %as: tensor<17x2xf8E8M0FNU>, %bd: tensor<9x32xi8>, %bs: tensor<9x2xf8E8M0FNU>) -> tensor<17x9xf32> {
+  %a = fp4.assemble %ad, %as : tensor<17x32xi8>, tensor<17x2xf8E8M0FNU> -> !fp4.qtensor<17x64xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<9x32xi8>, tensor<9x2xf8E8M0FNU> -> !fp4.qtensor<9x64xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<17x64xf4E2M1FN, mxfp4>, !fp4.qtensor<9x64xf4E2M1FN, mxfp4> -> tensor<17x9xf32>
+  return %y : tensor<17x9xf32>
+}
+func.func @mxfp4_100x30x192(%ad: tensor<100x96xi8>, %as: tensor<100x6xf8E8M0FNU>, %bd: tensor<30x96xi8>, %bs: tensor<30x6xf8E8M0FNU>) -> tensor<100x30xf32> {
+  %a = fp4.assemble %ad, %as : tensor<100x96xi8>, tensor<100x6xf8E8M0FNU> -> !fp4.qtensor<100x192xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<30x96xi8>, tensor<30x6xf8E8M0FNU> -> !fp4.qtensor<30x192xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<100x192xf4E2M1FN, mxfp4>, !fp4.qtensor<30x192xf4E2M1FN, mxfp4> -> tensor<100x30xf32>
+  return %y : tensor<100x30xf32>
+}
+func.func @mxfp4_1x4096x4096(%ad: tensor<1x2048xi8>, %as: tensor<1x128xf8E8M0FNU>, %bd: tensor<4096x2048xi8>, %bs: tensor<4096x128xf8E8M0FNU>) -> tensor<1x4096xf32> {
+  %a = fp4.assemble %ad, %as : tensor<1x2048xi8>, tensor<1x128xf8E8M0FNU> -> !fp4.qtensor<1x4096xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<4096x2048xi8>, tensor<4096x128xf8E8M0FNU> -> !fp4.qtensor<4096x4096xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<1x4096xf4E2M1FN, mxfp4>, !fp4.qtensor<4096x4096xf4E2M1FN, mxfp4> -> tensor<1x4096xf32>
+  return %y : tensor<1x4096xf32>
+}

@@ -1,0 +1,88 @@
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm -verify-diagnostics | FileCheck %s
+
+// NVFP4 x NVFP4: the launch on the storage buffers (f8 scales as bytes),
+// grid (ceil(N/8), ceil(M/16)) of one warp, the global scales' product as
+// alpha; the kernel loads A rows g and g + 8 at bytes 4t and 4t + 16 of
+// each 32-byte K step, the scale row (lane % 2) * 8 + g, and issues the
+// m16n8k64 block-scaled MMA with UE4M3 scales, 4 per row and K step.
+// CHECK-LABEL: module attributes {gpu.container_module}
+// CHECK: func.func @nvfp4(
+// CHECK-DAG: %[[GA:.*]] = tensor.extract %arg2[] : tensor<f32>
+// CHECK-DAG: %[[GB:.*]] = tensor.extract %arg5[] : tensor<f32>
+// CHECK: %[[ALPHA:.*]] = arith.mulf %[[GA]], %[[GB]] : f32
+// CHECK: %[[OUT:.*]] = memref.alloc() : memref<612xf32>
+// CHECK: arith.bitcast %{{.*}} : f8E4M3FN to i8
+// CHECK: gpu.launch_func  @fp4_kernels::@fp4_nvfp4_mma_34x18x128 blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}})  args({{.*}} : memref<?xi8>, {{.*}} : memref<?xi8>, {{.*}} : memref<?xi8>, {{.*}} : memref<?xi8>, %[[ALPHA]] : f32, {{.*}} : memref<?xf32>)
+// CHECK: memref.expand_shape %[[OUT]] {{\[}}[0, 1]] output_shape [34, 18]
+// CHECK: gpu.module @fp4_kernels [#nvvm.target<chip = "sm_120a", features = "+ptx88">]
+// CHECK: gpu.func @fp4_nvfp4_mma_34x18x128({{.*}}) kernel
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args
+// CHECK: vector.load {{.*}} {alignment = 4 : i64} : memref<?xi8>, vector<4xi8>
+// CHECK: nvvm.mma.block_scale
+// CHECK-SAME: blockScaleFormat = #nvvm.block_scale_format<ue4m3>
+// CHECK-SAME: kind = #nvvm.block_scale_kind<mxf4nvf4>
+// CHECK-SAME: multiplicandAPtxType = #nvvm.mma_type<e2m1>
+// CHECK-SAME: scaleVecSize = #nvvm.scale_vec_size<x4>
+// CHECK-SAME: shape = #nvvm.shape<m = 16, n = 8, k = 64>
+// CHECK: scf.if
+// CHECK: memref.store
+func.func @nvfp4(%ad: tensor<34x64xi8>, %as: tensor<34x8xf8E4M3FN>, %ag: tensor<f32>,
+                 %bd: tensor<18x64xi8>, %bs: tensor<18x8xf8E4M3FN>, %bg: tensor<f32>) -> tensor<34x18xf32> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<34x64xi8>, tensor<34x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<34x128xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<18x64xi8>, tensor<18x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<18x128xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<34x128xf4E2M1FN, nvfp4>, !fp4.qtensor<18x128xf4E2M1FN, nvfp4> -> tensor<34x18xf32>
+  return %y : tensor<34x18xf32>
+}
+
+// -----
+
+// MXFP4 x MXFP4: kind::mxf4 with two UE8M0 scales per row and K step
+// (a 2-byte load), alpha 1.
+// CHECK-LABEL: func.func @mxfp4(
+// CHECK: %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
+// CHECK: gpu.launch_func  @fp4_kernels::@fp4_mxfp4_mma_16x8x64 {{.*}}%[[ONE]] : f32
+// CHECK: vector.load {{.*}} {alignment = 2 : i64} : memref<?xi8>, vector<2xi8>
+// CHECK: nvvm.mma.block_scale
+// CHECK-SAME: blockScaleFormat = #nvvm.block_scale_format<ue8m0>
+// CHECK-SAME: kind = #nvvm.block_scale_kind<mxf4>
+// CHECK-SAME: scaleVecSize = #nvvm.scale_vec_size<x2>
+func.func @mxfp4(%ad: tensor<16x32xi8>, %as: tensor<16x2xf8E8M0FNU>,
+                 %bd: tensor<8x32xi8>, %bs: tensor<8x2xf8E8M0FNU>) -> tensor<16x8xf32> {
+  %a = fp4.assemble %ad, %as : tensor<16x32xi8>, tensor<16x2xf8E8M0FNU> -> !fp4.qtensor<16x64xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<8x32xi8>, tensor<8x2xf8E8M0FNU> -> !fp4.qtensor<8x64xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x64xf4E2M1FN, mxfp4>, !fp4.qtensor<8x64xf4E2M1FN, mxfp4> -> tensor<16x8xf32>
+  return %y : tensor<16x8xf32>
+}
+
+// -----
+
+func.func @k_not_64(%a: !fp4.qtensor<16x32xf4E2M1FN, nvfp4>, %b: !fp4.qtensor<8x32xf4E2M1FN, nvfp4>) -> tensor<16x8xf32> {
+  // expected-error @+1 {{convert-fp4-to-nvvm: K = 32 is not a multiple of 64 (the MMA's K); pad K}}
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x32xf4E2M1FN, nvfp4>, !fp4.qtensor<8x32xf4E2M1FN, nvfp4> -> tensor<16x8xf32>
+  return %y : tensor<16x8xf32>
+}
+
+// -----
+
+func.func @weight_only(%x: tensor<16x64xf32>, %b: !fp4.qtensor<8x64xf4E2M1FN, nvfp4>) -> tensor<16x8xf32> {
+  // expected-error @+1 {{convert-fp4-to-nvvm: the sm_120a kernels are W4A4: both operands must be quantized (quantize the activation, e.g. preset=nvfp4)}}
+  %y = fp4.scaled_matmul %x, %b : tensor<16x64xf32>, !fp4.qtensor<8x64xf4E2M1FN, nvfp4> -> tensor<16x8xf32>
+  return %y : tensor<16x8xf32>
+}
+
+// -----
+
+func.func @fp8(%a: !fp4.qtensor<16x64xf8E4M3FN, fp8>, %b: !fp4.qtensor<8x64xf8E4M3FN, fp8_per_channel>) -> tensor<16x8xf32> {
+  // expected-error @+1 {{convert-fp4-to-nvvm: the sm_120a kernels take NVFP4 or MXFP4 operands with linear scales along K}}
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x64xf8E4M3FN, fp8>, !fp4.qtensor<8x64xf8E4M3FN, fp8_per_channel> -> tensor<16x8xf32>
+  return %y : tensor<16x8xf32>
+}
+
+// -----
+
+func.func @runtime_quantized(%x: tensor<16x64xf32>, %b: !fp4.qtensor<8x64xf4E2M1FN, nvfp4>) -> tensor<16x8xf32> {
+  %a = fp4.quantize %x : tensor<16x64xf32> -> !fp4.qtensor<16x64xf4E2M1FN, nvfp4>
+  // expected-error @+1 {{convert-fp4-to-nvvm: the operands must come from fp4.assemble or fp4.constant (activation quantization on the GPU arrives with issue #7)}}
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x64xf4E2M1FN, nvfp4>, !fp4.qtensor<8x64xf4E2M1FN, nvfp4> -> tensor<16x8xf32>
+  return %y : tensor<16x8xf32>
+}
