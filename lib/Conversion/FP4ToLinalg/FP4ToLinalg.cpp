@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "fp4/Conversion/Passes.h"
+#include "fp4/Conversion/StorageParts.h"
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
 #include "fp4/Dialect/FP4/Transforms/FoldConstants.h"
 #include "fp4/Numerics/ElementFormats.h"
@@ -33,11 +34,7 @@ namespace nx = ::fp4::numerics;
 
 namespace {
 
-/// The storage parts of a quantized value: packed codes, scales and (two-
-/// level) the global scale.
-struct Storage {
-  Value data, scales, global;
-};
+using Storage = StorageParts;
 
 constexpr const char *kQuantizeByteScales = "fp4rt_quantize_byte_scales";
 constexpr const char *kQuantizeF32Scales = "fp4rt_quantize_f32_scales";
@@ -146,19 +143,9 @@ FailureOr<Storage> quantizeAtRunTime(PatternRewriter &rewriter, Location loc,
 
 FailureOr<Storage> getStorage(PatternRewriter &rewriter, Location loc,
                               Value quantized) {
-  if (auto constant = quantized.getDefiningOp<mlir::fp4::ConstantOp>()) {
-    auto materialize = [&](Attribute attr) -> Value {
-      if (!attr)
-        return {};
-      return arith::ConstantOp::create(rewriter, loc, cast<TypedAttr>(attr));
-    };
-    return Storage{materialize(constant.getData()),
-                   materialize(constant.getScales()),
-                   materialize(constant.getGlobalScaleAttr())};
-  }
-  if (auto assemble = quantized.getDefiningOp<AssembleOp>())
-    return Storage{assemble.getData(), assemble.getScales(),
-                   assemble.getGlobalScale()};
+  if (FailureOr<Storage> parts = getStorageParts(rewriter, loc, quantized);
+      succeeded(parts))
+    return parts;
   if (auto quantize = quantized.getDefiningOp<QuantizeOp>())
     return quantizeAtRunTime(rewriter, loc, quantize);
   return failure();

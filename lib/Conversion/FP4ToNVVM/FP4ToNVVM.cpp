@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "fp4/Conversion/Passes.h"
+#include "fp4/Conversion/StorageParts.h"
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -71,28 +72,6 @@ LogicalResult checkChip(StringRef chip, Location loc) {
                           << ") are not implemented yet; use chip=sm_120a";
   return emitError(loc) << "convert-fp4-to-nvvm: unknown chip '" << chip
                         << "' (supported: sm_120a)";
-}
-
-/// The storage tensors of a quantized operand (fp4.assemble or fp4.constant).
-struct Storage {
-  Value data, scales, global;
-};
-
-FailureOr<Storage> storageOf(OpBuilder &b, Location loc, Value quantized) {
-  if (auto assemble = quantized.getDefiningOp<AssembleOp>())
-    return Storage{assemble.getData(), assemble.getScales(),
-                   assemble.getGlobalScale()};
-  if (auto constant = quantized.getDefiningOp<mlir::fp4::ConstantOp>()) {
-    auto materialize = [&](Attribute attr) -> Value {
-      if (!attr)
-        return {};
-      return arith::ConstantOp::create(b, loc, cast<TypedAttr>(attr));
-    };
-    return Storage{materialize(constant.getData()),
-                   materialize(constant.getScales()),
-                   materialize(constant.getGlobalScaleAttr())};
-  }
-  return failure();
 }
 
 /// Loads `bytes` (2 or 4) consecutive bytes at `index` of a 1-D i8 buffer
@@ -325,8 +304,8 @@ struct ConvertFP4ToNVVMPass
 
     Location loc = op.getLoc();
     OpBuilder b(op);
-    FailureOr<Storage> lhs = storageOf(b, loc, op.getLhs());
-    FailureOr<Storage> rhs = storageOf(b, loc, op.getRhs());
+    FailureOr<StorageParts> lhs = getStorageParts(b, loc, op.getLhs());
+    FailureOr<StorageParts> rhs = getStorageParts(b, loc, op.getRhs());
     if (failed(lhs) || failed(rhs))
       return op.emitError("convert-fp4-to-nvvm: the operands must come from "
                           "fp4.assemble or fp4.constant (activation "
