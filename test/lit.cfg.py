@@ -49,3 +49,16 @@ if ptxas:
     config.available_features.add("ptxas")
     config.environment["FP4_PTXAS"] = ptxas
     config.substitutions.append(("%ptxas", ptxas))
+
+# A CUDA GPU that torch can use: the GPU tests need it and are reported as
+# unsupported without it.
+import subprocess
+try:
+    probe = subprocess.run(
+        [config.python_executable, "-c",
+         "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"],
+        capture_output=True, timeout=120)
+    if probe.returncode == 0:
+        config.available_features.add("cuda-gpu")
+except (OSError, subprocess.TimeoutExpired):
+    pass

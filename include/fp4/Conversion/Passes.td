@@ -99,9 +99,16 @@ def ConvertFP4ToNVVM : Pass<"convert-fp4-to-nvvm", "ModuleOp"> {
     kernel: no shared-memory staging or pipelining yet, and no host runtime
     (issue #7), so it is checked by ptxas and by its IR only.
 
+    `chip = sm_90a` (or `sm_90`): the same kernel with the MMA replaced by
+    its CUDA-core twin (Hopper has no FP4 tensor cores): each lane takes B's
+    registers of every column from the lane holding them (shuffles),
+    multiplies decoded codes and scales (exact products) and the quad sums
+    the partial dot products. It shares the tiling, loads, scale handling
+    and epilogue with sm_120a, so they run on the H100.
+
     Checked before any code is generated, with an error that names the fix:
-    the chip (`sm_120a`; `sm_120` without `a` has no block-scaled MMA;
-    `sm_100a` and `sm_90a` paths are not implemented yet), the formats (both
+    the chip (`sm_120a` or `sm_90a`; `sm_120` without `a` has no
+    block-scaled MMA; `sm_100a` is not implemented yet), the formats (both
     operands NVFP4 or both MXFP4, linear scales), K a multiple of 64, static
     shapes, and operands that come from `fp4.assemble` or `fp4.constant`.
   }];

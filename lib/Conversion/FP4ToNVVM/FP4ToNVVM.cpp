@@ -51,14 +51,243 @@ FailureOr<MmaKind> mmaKindOf(QuantizedTensorType type, std::string &why) {
       scaling.getScaleFormat() == ScaleFormat::UE8M0)
     return MmaKind{NVVM::MMABlockScaleKind::MXF4, NVVM::ScaleVecSize::X2,
                    NVVM::BlockScaleFormat::UE8M0, 2, false, "mxfp4"};
-  why = "the sm_120a kernels take NVFP4 or MXFP4 operands with linear scales "
-        "along K";
+  why = "the kernels take NVFP4 or MXFP4 operands with linear scales along K";
   return failure();
+}
+
+/// The registers one K step of a 16 x 8 tile hands to an MMA atom, in the
+/// m16n8k64 fragment layout (see buildKernel): a0..a3, b0, b1, the packed
+/// scale words of A row (lane % 2) * 8 + g and of B column g, and the four
+/// f32 accumulators.
+struct Fragments {
+  SmallVector<Value> a, b, acc;
+  Value scaleA, scaleB;
+};
+
+/// The target-specific instruction behind the shared tiling, data movement,
+/// scale handling and epilogue: one m16n8k64 block-scaled multiply-add.
+class MmaAtom {
+public:
+  virtual ~MmaAtom() = default;
+  /// Returns the four new accumulators.
+  virtual SmallVector<Value> emit(OpBuilder &b, Location loc,
+                                  const Fragments &f) const = 0;
+};
+
+/// sm_120a: the block-scaled tensor-core MMA (OMMA.SF).
+class BlockScaledMmaAtom : public MmaAtom {
+public:
+  explicit BlockScaledMmaAtom(const MmaKind &kind) : kind(kind) {}
+  SmallVector<Value> emit(OpBuilder &b, Location loc,
+                          const Fragments &f) const override {
+    Value selector = arith::ConstantIntOp::create(b, loc, b.getI16Type(), 0);
+    Type f32 = b.getF32Type();
+    auto resultType =
+        LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
+    Value d = NVVM::MmaBlockScaleOp::create(
+        b, loc, resultType, f.a, f.b, f.acc, f.scaleA, selector, selector,
+        f.scaleB, selector, selector, ArrayRef<int64_t>{16, 8, 64},
+        std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::e2m1,
+                                      NVVM::MMATypes::e2m1},
+        kind.scaleVec, kind.scaleFormat, kind.kind);
+    SmallVector<Value> next;
+    for (int64_t i = 0; i < 4; ++i)
+      next.push_back(LLVM::ExtractValueOp::create(b, loc, d, i));
+    return next;
+  }
+
+private:
+  MmaKind kind;
+};
+
+/// sm_90a (Hopper has no FP4 tensor cores): the same block-scaled
+/// multiply-add on CUDA cores, from the same fragments. Lane (g, t) holds A
+/// rows g and g + 8 and B column g over the same K elements (8t..8t+7 and
+/// 8t+32..8t+39), so for each column c it takes B's registers from lane
+/// 4c + t by shuffle, multiplies the decoded codes and scales, and the quad
+/// sums its four partial dot products. Every product of two E2M1 codes and
+/// two scales is exact in f32; only the order of the f32 sums differs from
+/// a tensor core's. This twin runs the shared code on the H100.
+class CudaCoreMmaAtom : public MmaAtom {
+public:
+  explicit CudaCoreMmaAtom(const MmaKind &kind) : kind(kind) {}
+  SmallVector<Value> emit(OpBuilder &b, Location loc,
+                          const Fragments &f) const override;
+
+private:
+  MmaKind kind;
+};
+
+Value i32Const(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIntOp::create(b, loc, b.getI32Type(), v);
+}
+
+Value f32Const(OpBuilder &b, Location loc, float v) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+}
+
+/// The E2M1 value of the 4-bit code `code` (an i32 in 0..15).
+Value decodeE2M1(OpBuilder &b, Location loc, Value code) {
+  auto bits = [&](Value v, int64_t shift, int64_t mask) -> Value {
+    Value shifted = arith::ShRUIOp::create(b, loc, v, i32Const(b, loc, shift));
+    return arith::AndIOp::create(b, loc, shifted, i32Const(b, loc, mask));
+  };
+  Value e = bits(code, 1, 3), m = bits(code, 0, 1), sign = bits(code, 3, 1);
+  Value mf = arith::UIToFPOp::create(b, loc, b.getF32Type(), m);
+  auto eq = [&](Value v, int64_t c) -> Value {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, v,
+                                 i32Const(b, loc, c));
+  };
+  // e == 0: m / 2; else (2 + m) * 2^(e - 2).
+  Value sub = arith::MulFOp::create(b, loc, mf, f32Const(b, loc, 0.5f));
+  Value power = arith::SelectOp::create(
+      b, loc, eq(e, 1), f32Const(b, loc, 0.5f),
+      arith::SelectOp::create(b, loc, eq(e, 2), f32Const(b, loc, 1.0f),
+                              f32Const(b, loc, 2.0f)));
+  Value normal = arith::MulFOp::create(
+      b, loc, arith::AddFOp::create(b, loc, mf, f32Const(b, loc, 2.0f)), power);
+  Value magnitude = arith::SelectOp::create(b, loc, eq(e, 0), sub, normal);
+  return arith::SelectOp::create(b, loc, eq(sign, 1),
+                                 arith::NegFOp::create(b, loc, magnitude),
+                                 magnitude);
+}
+
+/// The value of scale byte `index` of the packed word `word`.
+Value decodeScale(OpBuilder &b, Location loc, Value word, Value index,
+                  NVVM::BlockScaleFormat format) {
+  Value shift = arith::MulIOp::create(b, loc, index, i32Const(b, loc, 8));
+  Value byte = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, word, shift),
+      i32Const(b, loc, 255));
+  auto eq0 = [&](Value v) -> Value {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, v,
+                                 i32Const(b, loc, 0));
+  };
+  if (format == NVVM::BlockScaleFormat::UE8M0) {
+    // 2^(byte - 127); byte 0 is 2^-127, a float32 subnormal.
+    Value bits = arith::SelectOp::create(
+        b, loc, eq0(byte), i32Const(b, loc, 0x00400000),
+        arith::ShLIOp::create(b, loc, byte, i32Const(b, loc, 23)));
+    return arith::BitcastOp::create(b, loc, b.getF32Type(), bits);
+  }
+  // UE4M3: exponent e (bias 7), mantissa m; e == 0 is m * 2^-9.
+  Value e = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, byte, i32Const(b, loc, 3)),
+      i32Const(b, loc, 15));
+  Value m = arith::AndIOp::create(b, loc, byte, i32Const(b, loc, 7));
+  Value normalBits = arith::OrIOp::create(
+      b, loc,
+      arith::ShLIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, e, i32Const(b, loc, 120)),
+          i32Const(b, loc, 23)),
+      arith::ShLIOp::create(b, loc, m, i32Const(b, loc, 20)));
+  Value normal = arith::BitcastOp::create(b, loc, b.getF32Type(), normalBits);
+  Value subnormal = arith::MulFOp::create(
+      b, loc, arith::UIToFPOp::create(b, loc, b.getF32Type(), m),
+      f32Const(b, loc, 1.0f / 512.0f));
+  return arith::SelectOp::create(b, loc, eq0(e), subnormal, normal);
+}
+
+SmallVector<Value> CudaCoreMmaAtom::emit(OpBuilder &b, Location loc,
+                                         const Fragments &f) const {
+  Type i32 = b.getI32Type();
+  Value lane = arith::IndexCastOp::create(
+      b, loc, i32, gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
+  Value g = arith::DivUIOp::create(b, loc, lane, i32Const(b, loc, 4));
+  Value t = arith::RemUIOp::create(b, loc, lane, i32Const(b, loc, 4));
+  Value width = i32Const(b, loc, 32);
+  // llvm.intr.fma (fma.rn.f32), not math.fma: that lowers to libdevice's
+  // __nv_fmaf, which would need libdevice linked.
+  auto shuffleFrom = [&](Value v, Value source) -> Value {
+    return gpu::ShuffleOp::create(b, loc, v, source, width,
+                                  gpu::ShuffleMode::IDX)
+        .getShuffleResult();
+  };
+  auto add = [&](Value x, Value y) -> Value {
+    return arith::AddIOp::create(b, loc, x, y);
+  };
+  // The scale byte of each half of this lane's K elements: NVFP4 blocks of
+  // 16 (bytes t / 2 and t / 2 + 2), MXFP4 blocks of 32 (bytes 0 and 1).
+  SmallVector<Value> byteOfHalf;
+  if (kind.scalesPerK64 == 4) {
+    Value half = arith::DivUIOp::create(b, loc, t, i32Const(b, loc, 2));
+    byteOfHalf = {half, add(half, i32Const(b, loc, 2))};
+  } else {
+    byteOfHalf = {i32Const(b, loc, 0), i32Const(b, loc, 1)};
+  }
+  // A's scale words of rows g (lane 4g) and g + 8 (lane 4g + 1).
+  Value quad = arith::MulIOp::create(b, loc, g, i32Const(b, loc, 4));
+  Value scaleALo = shuffleFrom(f.scaleA, quad);
+  Value scaleAHi = shuffleFrom(f.scaleA, add(quad, i32Const(b, loc, 1)));
+  SmallVector<Value> aScaleLo, aScaleHi;
+  for (Value index : byteOfHalf) {
+    aScaleLo.push_back(decodeScale(b, loc, scaleALo, index, kind.scaleFormat));
+    aScaleHi.push_back(decodeScale(b, loc, scaleAHi, index, kind.scaleFormat));
+  }
+  // A's codes, decoded once: [register][element].
+  SmallVector<SmallVector<Value>> aValues;
+  auto nibble = [&](Value word, int64_t i) -> Value {
+    return arith::AndIOp::create(
+        b, loc, arith::ShRUIOp::create(b, loc, word, i32Const(b, loc, 4 * i)),
+        i32Const(b, loc, 15));
+  };
+  for (Value word : f.a) {
+    aValues.emplace_back();
+    for (int64_t i = 0; i < 8; ++i)
+      aValues.back().push_back(decodeE2M1(b, loc, nibble(word, i)));
+  }
+  SmallVector<Value> acc(f.acc.begin(), f.acc.end());
+  Value twoT = arith::MulIOp::create(b, loc, t, i32Const(b, loc, 2));
+  for (int64_t c = 0; c < 8; ++c) {
+    Value source = add(i32Const(b, loc, 4 * c), t);
+    Value b0 = shuffleFrom(f.b[0], source), b1 = shuffleFrom(f.b[1], source);
+    Value scaleB = shuffleFrom(f.scaleB, i32Const(b, loc, 4 * c));
+    Value lo = f32Const(b, loc, 0.0f), hi = f32Const(b, loc, 0.0f);
+    // Half 0: a0 (row g), a1 (row g + 8) with b0; half 1: a2, a3 with b1.
+    for (int64_t half = 0; half < 2; ++half) {
+      Value bWord = half ? b1 : b0;
+      Value sB = decodeScale(b, loc, scaleB, byteOfHalf[half], kind.scaleFormat);
+      Value dotLo = f32Const(b, loc, 0.0f), dotHi = f32Const(b, loc, 0.0f);
+      for (int64_t i = 0; i < 8; ++i) {
+        Value bv = decodeE2M1(b, loc, nibble(bWord, i));
+        dotLo = LLVM::FMAOp::create(b, loc, aValues[2 * half][i], bv, dotLo);
+        dotHi = LLVM::FMAOp::create(b, loc, aValues[2 * half + 1][i], bv, dotHi);
+      }
+      lo = LLVM::FMAOp::create(
+          b, loc, dotLo, arith::MulFOp::create(b, loc, aScaleLo[half], sB), lo);
+      hi = LLVM::FMAOp::create(
+          b, loc, dotHi, arith::MulFOp::create(b, loc, aScaleHi[half], sB), hi);
+    }
+    // Sum over the quad's four K ranges.
+    for (int64_t offset : {1, 2}) {
+      Value off = i32Const(b, loc, offset);
+      lo = arith::AddFOp::create(
+          b, loc, lo,
+          gpu::ShuffleOp::create(b, loc, lo, off, width, gpu::ShuffleMode::XOR)
+              .getShuffleResult());
+      hi = arith::AddFOp::create(
+          b, loc, hi,
+          gpu::ShuffleOp::create(b, loc, hi, off, width, gpu::ShuffleMode::XOR)
+              .getShuffleResult());
+    }
+    // Column c is this lane's d0/d2 (c == 2t) or d1/d3 (c == 2t + 1).
+    for (int64_t j = 0; j < 2; ++j) {
+      Value mine = arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::eq, i32Const(b, loc, c),
+          add(twoT, i32Const(b, loc, j)));
+      acc[j] = arith::SelectOp::create(
+          b, loc, mine, arith::AddFOp::create(b, loc, acc[j], lo), acc[j]);
+      acc[2 + j] = arith::SelectOp::create(
+          b, loc, mine, arith::AddFOp::create(b, loc, acc[2 + j], hi),
+          acc[2 + j]);
+    }
+  }
+  return acc;
 }
 
 /// Checks the chip up front; the error names what to use instead.
 LogicalResult checkChip(StringRef chip, Location loc) {
-  if (chip == "sm_120a")
+  if (chip == "sm_120a" || chip == "sm_90a" || chip == "sm_90")
     return success();
   if (chip == "sm_120" || chip == "sm_121" || chip == "sm_100" ||
       chip == "sm_101" || chip == "sm_103")
@@ -66,12 +295,20 @@ LogicalResult checkChip(StringRef chip, Location loc) {
                           << "' has no block-scaled MMA in PTX; use the "
                              "architecture-specific target '"
                           << chip << "a'";
-  if (chip == "sm_100a" || chip == "sm_90a")
-    return emitError(loc) << "convert-fp4-to-nvvm: the " << chip
-                          << " kernels (" << (chip == "sm_100a" ? "tcgen05" : "wgmma on expanded operands")
-                          << ") are not implemented yet; use chip=sm_120a";
+  if (chip == "sm_100a")
+    return emitError(loc) << "convert-fp4-to-nvvm: the sm_100a kernels "
+                             "(tcgen05) are not implemented yet; use "
+                             "chip=sm_120a";
   return emitError(loc) << "convert-fp4-to-nvvm: unknown chip '" << chip
-                        << "' (supported: sm_120a)";
+                        << "' (supported: sm_120a, sm_90a)";
+}
+
+/// The atom of `chip` (checked): block-scaled MMA on Blackwell, its CUDA-core
+/// twin on Hopper.
+std::unique_ptr<MmaAtom> atomFor(StringRef chip, const MmaKind &kind) {
+  if (chip == "sm_120a")
+    return std::make_unique<BlockScaledMmaAtom>(kind);
+  return std::make_unique<CudaCoreMmaAtom>(kind);
 }
 
 /// Loads `bytes` (2 or 4) consecutive bytes at `index` of a 1-D i8 buffer
@@ -103,7 +340,7 @@ Value loadWord(OpBuilder &b, Location loc, Value buffer, Value index,
 /// grid (ceil(N / 8), ceil(M / 16)), one warp per block.
 gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
                            int64_t m, int64_t n, int64_t k,
-                           const MmaKind &kind) {
+                           const MmaKind &kind, const MmaAtom &atom) {
   MLIRContext *ctx = b.getContext();
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
   auto floats = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
@@ -172,19 +409,9 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
                                 scaleRowOk, kind.scalesPerK64);
         Value scaleB = loadWord(b, l, sb, add(mul(col, scaleBytes), kScale),
                                 colOk, kind.scalesPerK64);
-        Value selector = arith::ConstantIntOp::create(b, l, b.getI16Type(), 0);
-        Type f32 = b.getF32Type();
-        auto resultType =
-            LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
-        Value d = NVVM::MmaBlockScaleOp::create(
-            b, l, resultType, aRegs, bRegs, acc, scaleA, selector, selector,
-            scaleB, selector, selector, ArrayRef<int64_t>{16, 8, 64},
-            std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::e2m1,
-                                          NVVM::MMATypes::e2m1},
-            kind.scaleVec, kind.scaleFormat, kind.kind);
-        SmallVector<Value> next;
-        for (int64_t i = 0; i < 4; ++i)
-          next.push_back(LLVM::ExtractValueOp::create(b, l, d, i));
+        Fragments fragments{aRegs, bRegs, SmallVector<Value>(acc), scaleA,
+                            scaleB};
+        SmallVector<Value> next = atom.emit(b, l, fragments);
         scf::YieldOp::create(b, l, next);
       });
   // Epilogue: d0, d1 at row g, columns 2t, 2t + 1; d2, d3 at row g + 8.
@@ -276,8 +503,8 @@ struct ConvertFP4ToNVVMPass
     auto rhsType = dyn_cast<QuantizedTensorType>(op.getRhs().getType());
     auto resultType = cast<RankedTensorType>(op.getType());
     if (!lhsType || !rhsType)
-      return op.emitError("convert-fp4-to-nvvm: the sm_120a kernels are W4A4: "
-                          "both operands must be quantized (quantize the "
+      return op.emitError("convert-fp4-to-nvvm: the kernels are W4A4: both "
+                          "operands must be quantized (quantize the "
                           "activation, e.g. preset=nvfp4)");
     if (lhsType.getRank() != 2 || rhsType.getRank() != 2 ||
         !lhsType.hasStaticShape() || !rhsType.hasStaticShape())
@@ -318,7 +545,8 @@ struct ConvertFP4ToNVVMPass
     if (!symbols.lookup(name)) {
       // In program order: appended after the kernels before it.
       auto kb = OpBuilder::atBlockEnd(kernels.getBody());
-      symbols.insert(buildKernel(kb, loc, name, m, n, k, *lhsKind));
+      symbols.insert(
+          buildKernel(kb, loc, name, m, n, k, *lhsKind, *atomFor(chip, *lhsKind)));
     }
 
     // Host side: buffers, the launch, the result.

@@ -65,7 +65,7 @@ func.func @k_not_64(%a: !fp4.qtensor<16x32xf4E2M1FN, nvfp4>, %b: !fp4.qtensor<8x
 // -----
 
 func.func @weight_only(%x: tensor<16x64xf32>, %b: !fp4.qtensor<8x64xf4E2M1FN, nvfp4>) -> tensor<16x8xf32> {
-  // expected-error @+1 {{convert-fp4-to-nvvm: the sm_120a kernels are W4A4: both operands must be quantized (quantize the activation, e.g. preset=nvfp4)}}
+  // expected-error @+1 {{convert-fp4-to-nvvm: the kernels are W4A4: both operands must be quantized (quantize the activation, e.g. preset=nvfp4)}}
   %y = fp4.scaled_matmul %x, %b : tensor<16x64xf32>, !fp4.qtensor<8x64xf4E2M1FN, nvfp4> -> tensor<16x8xf32>
   return %y : tensor<16x8xf32>
 }
@@ -73,7 +73,7 @@ func.func @weight_only(%x: tensor<16x64xf32>, %b: !fp4.qtensor<8x64xf4E2M1FN, nv
 // -----
 
 func.func @fp8(%a: !fp4.qtensor<16x64xf8E4M3FN, fp8>, %b: !fp4.qtensor<8x64xf8E4M3FN, fp8_per_channel>) -> tensor<16x8xf32> {
-  // expected-error @+1 {{convert-fp4-to-nvvm: the sm_120a kernels take NVFP4 or MXFP4 operands with linear scales along K}}
+  // expected-error @+1 {{convert-fp4-to-nvvm: the kernels take NVFP4 or MXFP4 operands with linear scales along K}}
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x64xf8E4M3FN, fp8>, !fp4.qtensor<8x64xf8E4M3FN, fp8_per_channel> -> tensor<16x8xf32>
   return %y : tensor<16x8xf32>
 }

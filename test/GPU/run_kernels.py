@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Runs fp4-mlir's compiled matmul kernels on the GPU and checks them against
+a float64 reference on fresh random data.
+
+  python3 test/GPU/run_kernels.py KERNELS.cubin [--seed N] [--repeat R]
+
+Every kernel named fp4_<nvfp4|mxfp4>_mma_<M>x<N>x<K> in the cubin (from
+fp4-compile --target=sm_90a --emit=cubin, the CUDA-core twin of the sm_120a
+kernels) is launched the way convert-fp4-to-nvvm's gpu.launch_func does:
+grid (ceil(N/8), ceil(M/16)), 32 threads, each memref<?xT> argument as MLIR's
+descriptor (allocated, aligned, offset, size, stride). Inputs are random
+codes (every E2M1 code) and random valid scales; the output is poisoned with
+NaN before each launch. The reference decodes the same bytes in float64:
+D = (A_codes * A_scales) (B_codes * B_scales)^T * alpha. Prints one line per
+kernel and `N passed, N failed`; exits non-zero on a failure. Needs torch
+(for device memory) and the CUDA driver (libcuda)."""
+import argparse
+import ctypes
+import re
+import sys
+
+import numpy as np
+import torch
+
+E2M1 = np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6])
+
+
+def ue4m3(byte):
+    e = (byte >> 3) & 15
+    m = byte & 7
+    return np.where(e == 0, m * 2.0 ** -9, (1 + m / 8.0) * 2.0 ** (e.astype(np.int64) - 7))
+
+
+def ue8m0(byte):
+    return 2.0 ** (byte.astype(np.int64) - 127)
+
+
+def decode(data, scales, block, scale_decode):
+    lo, hi = E2M1[data & 15], E2M1[data >> 4]
+    codes = np.stack([lo, hi], -1).reshape(data.shape[0], -1)
+    return codes * np.repeat(scale_decode(scales), block, axis=1)
+
+
+class Driver:
+    def __init__(self):
+        torch.cuda.init()
+        torch.zeros(1, device="cuda")  # the primary context, current
+        self.cuda = ctypes.CDLL("libcuda.so.1")
+
+    def check(self, result, what):
+        if result != 0:
+            raise RuntimeError(f"{what} failed with CUDA error {result}")
+
+    def load(self, image):
+        module = ctypes.c_void_p()
+        self.check(self.cuda.cuModuleLoadData(ctypes.byref(module), image),
+                   "cuModuleLoadData")
+        return module
+
+    def function(self, module, name):
+        fn = ctypes.c_void_p()
+        self.check(self.cuda.cuModuleGetFunction(ctypes.byref(fn), module,
+                                                 name.encode()),
+                   f"cuModuleGetFunction({name})")
+        return fn
+
+    def launch(self, fn, grid, block, params):
+        holders = [p for p in params]
+        pointers = (ctypes.c_void_p * len(holders))(
+            *[ctypes.cast(ctypes.byref(h), ctypes.c_void_p) for h in holders])
+        self.check(self.cuda.cuLaunchKernel(
+            fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0,
+            None, pointers, None), "cuLaunchKernel")
+        torch.cuda.synchronize()
+
+
+def memref(tensor):
+    """MLIR's 1-D memref descriptor of a contiguous device tensor."""
+    ptr = ctypes.c_void_p(tensor.data_ptr())
+    return [ptr, ctypes.c_void_p(tensor.data_ptr()), ctypes.c_int64(0),
+            ctypes.c_int64(tensor.numel()), ctypes.c_int64(1)]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("cubin")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="fresh random data per kernel, this many times")
+    args = parser.parse_args()
+    image = open(args.cubin, "rb").read()
+    names = sorted(set(re.findall(rb"fp4_(?:nvfp4|mxfp4)_mma_\d+x\d+x\d+", image)))
+    driver = Driver()
+    module = driver.load(image)
+    rng = np.random.default_rng(args.seed)
+    passed = failed = 0
+    print(f"device: {torch.cuda.get_device_name()}; {len(names)} kernels")
+    for raw in names:
+        name = raw.decode()
+        fmt, shape = re.match(r"fp4_(\w+)_mma_(\S+)", name).groups()
+        m, n, k = map(int, shape.split("x"))
+        block = 16 if fmt == "nvfp4" else 32
+        fn = driver.function(module, name)
+        worst = 0.0
+        for _ in range(args.repeat):
+            a = rng.integers(0, 256, size=(m, k // 2), dtype=np.uint8)
+            b = rng.integers(0, 256, size=(n, k // 2), dtype=np.uint8)
+            if fmt == "nvfp4":  # UE4M3 scales around 1 (exponents 4..10)
+                sa = rng.integers(0x20, 0x58, size=(m, k // 16), dtype=np.uint8)
+                sb = rng.integers(0x20, 0x58, size=(n, k // 16), dtype=np.uint8)
+                ga, gb = rng.uniform(0.5, 2.0, size=2)
+                ga, gb = np.float32(ga), np.float32(gb)
+                alpha = np.float32(ga * gb)
+                scale_decode = ue4m3
+            else:  # UE8M0 scales 2^-8 .. 2^8
+                sa = rng.integers(119, 136, size=(m, k // 32), dtype=np.uint8)
+                sb = rng.integers(119, 136, size=(n, k // 32), dtype=np.uint8)
+                alpha = np.float32(1.0)
+                scale_decode = ue8m0
+            reference = (decode(a, sa, block, scale_decode) @
+                         decode(b, sb, block, scale_decode).T) * float(alpha)
+            device = [torch.from_numpy(x.reshape(-1)).cuda() for x in (a, sa, b, sb)]
+            out = torch.full((m * n,), float("nan"), dtype=torch.float32,
+                             device="cuda")  # poisoned
+            params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
+                      memref(device[3]) + [ctypes.c_float(alpha)] + memref(out))
+            driver.launch(fn, ((n + 7) // 8, (m + 15) // 16, 1), (32, 1, 1), params)
+            y = out.cpu().numpy().astype(np.float64).reshape(m, n)
+            if not np.isfinite(y).all():
+                worst = float("inf")
+                break
+            error = np.abs(y - reference).max() / max(np.abs(reference).max(), 1e-30)
+            worst = max(worst, error)
+        ok = worst <= 1e-5
+        passed += ok
+        failed += not ok
+        print(f"{'PASS' if ok else 'FAIL'} {name}: max |error| / max |ref| = {worst:.2e}")
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
