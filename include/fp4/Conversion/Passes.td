@@ -77,7 +77,7 @@ def FP4CopiesToLoops : Pass<"fp4-copies-to-loops"> {
 }
 
 def ConvertFP4ToNVVM : Pass<"convert-fp4-to-nvvm", "ModuleOp"> {
-  let summary = "Lower fp4 scaled matmuls to Blackwell block-scaled tensor-core kernels (NVVM)";
+  let summary = "Lower fp4 scaled matmuls to block-scaled MMA kernels (NVVM): Blackwell tensor cores, or their Hopper CUDA-core twin";
   let description = [{
     Rewrites each `fp4.scaled_matmul` of two 2-D FP4 operands into a kernel
     in the `gpu.module @fp4_kernels` (target `#nvvm.target<chip = ...>`) and
@@ -97,7 +97,8 @@ def ConvertFP4ToNVVM : Pass<"convert-fp4-to-nvvm", "ModuleOp"> {
     column of B (`l / 4`), with byte and thread selectors 0. Rows and columns
     beyond M and N are guarded (zero operands, no store). This is the first
     kernel: no shared-memory staging or pipelining yet, and no host runtime
-    (issue #7), so it is checked by ptxas and by its IR only.
+    (issue #7). It cannot run here (no Blackwell GPU): ptxas, the SASS and
+    its sm_90a twin check it.
 
     `chip = sm_90a` (or `sm_90`): the same kernel with the MMA replaced by
     its CUDA-core twin (Hopper has no FP4 tensor cores): each lane takes B's
