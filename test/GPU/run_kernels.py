@@ -4,10 +4,10 @@ a float64 reference on fresh random data.
 
   python3 test/GPU/run_kernels.py KERNELS.cubin [--seed N] [--repeat R]
 
-Every kernel named fp4_<nvfp4|mxfp4>_mma_<M>x<N>x<K> in the cubin (from
+Every kernel named fp4_<nvfp4|mxfp4>_mma_[E<E>x]<M>x<N>x<K> in the cubin (from
 fp4-compile --target=sm_90a --emit=cubin, the CUDA-core twin of the sm_120a
 kernels) is launched the way convert-fp4-to-nvvm's gpu.launch_func does:
-grid (ceil(N/8), ceil(M/16)), 32 threads, each memref<?xT> argument as MLIR's
+grid (ceil(N/8), ceil(M/16), E), 32 threads, each memref<?xT> argument as MLIR's
 descriptor (allocated, aligned, offset, size, stride). Inputs are random
 codes (every E2M1 code) and random valid scales; the output is poisoned with
 NaN before each launch. The reference decodes the same bytes in float64:
@@ -89,7 +89,8 @@ def main():
                         help="fresh random data per kernel, this many times")
     args = parser.parse_args()
     image = open(args.cubin, "rb").read()
-    names = sorted(set(re.findall(rb"fp4_(?:nvfp4|mxfp4)_mma_\d+x\d+x\d+", image)))
+    names = sorted(set(re.findall(
+        rb"fp4_(?:nvfp4|mxfp4)_mma_(?:E\d+x)?\d+x\d+x\d+", image)))
     driver = Driver()
     module = driver.load(image)
     rng = np.random.default_rng(args.seed)
@@ -97,35 +98,39 @@ def main():
     print(f"device: {torch.cuda.get_device_name()}; {len(names)} kernels")
     for raw in names:
         name = raw.decode()
-        fmt, shape = re.match(r"fp4_(\w+)_mma_(\S+)", name).groups()
-        m, n, k = map(int, shape.split("x"))
+        fmt, experts, m, n, k = re.match(
+            r"fp4_(\w+?)_mma_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)$", name).groups()
+        e = int(experts or 1)
+        m, n, k = int(m), int(n), int(k)
         block = 16 if fmt == "nvfp4" else 32
         fn = driver.function(module, name)
         worst = 0.0
         for _ in range(args.repeat):
-            a = rng.integers(0, 256, size=(m, k // 2), dtype=np.uint8)
-            b = rng.integers(0, 256, size=(n, k // 2), dtype=np.uint8)
+            # Batched operands are E stacked [M, K] / [N, K] blocks.
+            a = rng.integers(0, 256, size=(e * m, k // 2), dtype=np.uint8)
+            b = rng.integers(0, 256, size=(e * n, k // 2), dtype=np.uint8)
             if fmt == "nvfp4":  # UE4M3 scales around 1 (exponents 4..10)
-                sa = rng.integers(0x20, 0x58, size=(m, k // 16), dtype=np.uint8)
-                sb = rng.integers(0x20, 0x58, size=(n, k // 16), dtype=np.uint8)
+                sa = rng.integers(0x20, 0x58, size=(e * m, k // 16), dtype=np.uint8)
+                sb = rng.integers(0x20, 0x58, size=(e * n, k // 16), dtype=np.uint8)
                 ga, gb = rng.uniform(0.5, 2.0, size=2)
                 ga, gb = np.float32(ga), np.float32(gb)
                 alpha = np.float32(ga * gb)
                 scale_decode = ue4m3
             else:  # UE8M0 scales 2^-8 .. 2^8
-                sa = rng.integers(119, 136, size=(m, k // 32), dtype=np.uint8)
-                sb = rng.integers(119, 136, size=(n, k // 32), dtype=np.uint8)
+                sa = rng.integers(119, 136, size=(e * m, k // 32), dtype=np.uint8)
+                sb = rng.integers(119, 136, size=(e * n, k // 32), dtype=np.uint8)
                 alpha = np.float32(1.0)
                 scale_decode = ue8m0
-            reference = (decode(a, sa, block, scale_decode) @
-                         decode(b, sb, block, scale_decode).T) * float(alpha)
+            da = decode(a, sa, block, scale_decode).reshape(e, m, k)
+            db = decode(b, sb, block, scale_decode).reshape(e, n, k)
+            reference = np.einsum("emk,enk->emn", da, db) * float(alpha)
             device = [torch.from_numpy(x.reshape(-1)).cuda() for x in (a, sa, b, sb)]
-            out = torch.full((m * n,), float("nan"), dtype=torch.float32,
+            out = torch.full((e * m * n,), float("nan"), dtype=torch.float32,
                              device="cuda")  # poisoned
             params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
                       memref(device[3]) + [ctypes.c_float(alpha)] + memref(out))
-            driver.launch(fn, ((n + 7) // 8, (m + 15) // 16, 1), (32, 1, 1), params)
-            y = out.cpu().numpy().astype(np.float64).reshape(m, n)
+            driver.launch(fn, ((n + 7) // 8, (m + 15) // 16, e), (32, 1, 1), params)
+            y = out.cpu().numpy().astype(np.float64).reshape(e, m, n)
             if not np.isfinite(y).all():
                 worst = float("inf")
                 break

@@ -79,9 +79,11 @@ def FP4CopiesToLoops : Pass<"fp4-copies-to-loops"> {
 def ConvertFP4ToNVVM : Pass<"convert-fp4-to-nvvm", "ModuleOp"> {
   let summary = "Lower fp4 scaled matmuls to block-scaled MMA kernels (NVVM): Blackwell tensor cores, or their Hopper CUDA-core twin";
   let description = [{
-    Rewrites each `fp4.scaled_matmul` of two 2-D FP4 operands into a kernel
-    in the `gpu.module @fp4_kernels` (target `#nvvm.target<chip = ...>`) and
-    a `gpu.launch_func` on the operands' storage buffers.
+    Rewrites each `fp4.scaled_matmul` of FP4 operands `[M, K] x [N, K]`,
+    `[E, M, K] x [N, K]` (a shared weight: E * M rows) or
+    `[E, M, K] x [E, N, K]` (stacked experts: grid z = E) into a kernel in
+    the `gpu.module @fp4_kernels` (target `#nvvm.target<chip = ...>`) and a
+    `gpu.launch_func` on the operands' storage buffers.
 
     `chip = sm_120a`: one warp per 16 x 8 output tile issues
     `nvvm.mma.block_scale` m16n8k64 over K:

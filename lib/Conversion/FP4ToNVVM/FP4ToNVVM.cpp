@@ -340,7 +340,8 @@ Value loadWord(OpBuilder &b, Location loc, Value buffer, Value index,
 /// grid (ceil(N / 8), ceil(M / 16)), one warp per block.
 gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
                            int64_t m, int64_t n, int64_t k,
-                           const MmaKind &kind, const MmaAtom &atom) {
+                           const MmaKind &kind, const MmaAtom &atom,
+                           bool batched) {
   MLIRContext *ctx = b.getContext();
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
   auto floats = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
@@ -376,6 +377,12 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
   };
   // Rows of A this lane loads (g, g + 8), the row of its A scales, and the
   // column of B (and of its B scales).
+  // Batched ([E, M, K] x [E, N, K]): block z is the batch e; its rows of A
+  // and of the output start e * M further, its rows of B e * N further.
+  Value batch = batched ? gpu::BlockIdOp::create(b, loc, gpu::Dimension::z)
+                              .getResult()
+                        : c(0);
+  Value aRows = mul(batch, m), bRows = mul(batch, n);
   Value rowLo = add(m0, g), rowHi = add(rowLo, c(8));
   Value scaleRow =
       add(add(m0, mul(arith::RemUIOp::create(b, loc, lane, c(2)), 8)), g);
@@ -396,19 +403,23 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
         auto at = [&](Value row, int64_t extra) -> Value {
           return add(add(mul(row, rowBytes), kByte), add(t4, c(extra)));
         };
+        Value aLo = add(rowLo, aRows), aHi = add(rowHi, aRows);
+        Value bCol = add(col, bRows);
         SmallVector<Value> aRegs = {
-            loadWord(b, l, a, at(rowLo, 0), rowLoOk, 4),
-            loadWord(b, l, a, at(rowHi, 0), rowHiOk, 4),
-            loadWord(b, l, a, at(rowLo, 16), rowLoOk, 4),
-            loadWord(b, l, a, at(rowHi, 16), rowHiOk, 4)};
-        SmallVector<Value> bRegs = {loadWord(b, l, bb, at(col, 0), colOk, 4),
-                                    loadWord(b, l, bb, at(col, 16), colOk, 4)};
+            loadWord(b, l, a, at(aLo, 0), rowLoOk, 4),
+            loadWord(b, l, a, at(aHi, 0), rowHiOk, 4),
+            loadWord(b, l, a, at(aLo, 16), rowLoOk, 4),
+            loadWord(b, l, a, at(aHi, 16), rowHiOk, 4)};
+        SmallVector<Value> bRegs = {loadWord(b, l, bb, at(bCol, 0), colOk, 4),
+                                    loadWord(b, l, bb, at(bCol, 16), colOk, 4)};
         Value kScale = mul(arith::DivUIOp::create(b, l, k0, c(64)),
                            kind.scalesPerK64);
-        Value scaleA = loadWord(b, l, sa, add(mul(scaleRow, scaleBytes), kScale),
-                                scaleRowOk, kind.scalesPerK64);
-        Value scaleB = loadWord(b, l, sb, add(mul(col, scaleBytes), kScale),
-                                colOk, kind.scalesPerK64);
+        Value scaleA = loadWord(
+            b, l, sa, add(mul(add(scaleRow, aRows), scaleBytes), kScale),
+            scaleRowOk, kind.scalesPerK64);
+        Value scaleB =
+            loadWord(b, l, sb, add(mul(bCol, scaleBytes), kScale), colOk,
+                     kind.scalesPerK64);
         Fragments fragments{aRegs, bRegs, SmallVector<Value>(acc), scaleA,
                             scaleB};
         SmallVector<Value> next = atom.emit(b, l, fragments);
@@ -427,7 +438,7 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
     OpBuilder::InsertionGuard then(b);
     b.setInsertionPointToStart(store.thenBlock());
     memref::StoreOp::create(b, loc, scaled, out,
-                            ValueRange{add(mul(row, n), column)});
+                            ValueRange{add(mul(add(row, aRows), n), column)});
   }
   gpu::ReturnOp::create(b, loc);
   return kernel;
@@ -506,11 +517,14 @@ struct ConvertFP4ToNVVMPass
       return op.emitError("convert-fp4-to-nvvm: the kernels are W4A4: both "
                           "operands must be quantized (quantize the "
                           "activation, e.g. preset=nvfp4)");
-    if (lhsType.getRank() != 2 || rhsType.getRank() != 2 ||
-        !lhsType.hasStaticShape() || !rhsType.hasStaticShape())
+    // [M, K] x [N, K]; [E, M, K] x [N, K] (a shared weight: E * M rows);
+    // [E, M, K] x [E, N, K] (batched, or stacked experts: grid z = E).
+    int64_t lhsRank = lhsType.getRank(), rhsRank = rhsType.getRank();
+    if (!lhsType.hasStaticShape() || !rhsType.hasStaticShape() ||
+        lhsRank < 2 || lhsRank > 3 || rhsRank < 2 || rhsRank > lhsRank)
       return op.emitError("convert-fp4-to-nvvm: expects statically shaped "
-                          "2-D operands [M, K] x [N, K] (batched and expert "
-                          "matmuls are not lowered yet)");
+                          "operands [M, K] x [N, K], [E, M, K] x [N, K] or "
+                          "[E, M, K] x [E, N, K]");
     std::string why;
     FailureOr<MmaKind> lhsKind = mmaKindOf(lhsType, why);
     FailureOr<MmaKind> rhsKind = mmaKindOf(rhsType, why);
@@ -520,8 +534,12 @@ struct ConvertFP4ToNVVMPass
       return op.emitError("convert-fp4-to-nvvm: operands in ")
              << lhsKind->name << " and " << rhsKind->name
              << " cannot meet in one block-scaled MMA; quantize both alike";
-    int64_t m = lhsType.getShape()[0], k = lhsType.getShape()[1];
-    int64_t n = rhsType.getShape()[0];
+    bool batched = rhsRank == 3;
+    int64_t e = batched ? lhsType.getShape()[0] : 1;
+    int64_t m =
+        ShapedType::getNumElements(lhsType.getShape()) / lhsType.getShape().back() / e;
+    int64_t k = lhsType.getShape().back();
+    int64_t n = rhsType.getShape()[rhsRank - 2];
     if (k % 64 != 0)
       return op.emitError("convert-fp4-to-nvvm: K = ")
              << k << " is not a multiple of 64 (the MMA's K); pad K";
@@ -539,14 +557,16 @@ struct ConvertFP4ToNVVMPass
                           "quantization on the GPU arrives with issue #7)");
 
     // The kernel, once per shape and kind.
-    std::string name = ("fp4_" + lhsKind->name + "_mma_" + Twine(m) + "x" +
-                        Twine(n) + "x" + Twine(k))
-                           .str();
+    std::string name = "fp4_" + lhsKind->name.str() + "_mma_" +
+                       (batched ? "E" + std::to_string(e) + "x" : "") +
+                       std::to_string(m) + "x" + std::to_string(n) + "x" +
+                       std::to_string(k);
     if (!symbols.lookup(name)) {
       // In program order: appended after the kernels before it.
       auto kb = OpBuilder::atBlockEnd(kernels.getBody());
       symbols.insert(
-          buildKernel(kb, loc, name, m, n, k, *lhsKind, *atomFor(chip, *lhsKind)));
+          buildKernel(kb, loc, name, m, n, k, *lhsKind, *atomFor(chip, *lhsKind),
+                      batched));
     }
 
     // Host side: buffers, the launch, the result.
@@ -559,7 +579,7 @@ struct ConvertFP4ToNVVMPass
       Value gb = tensor::ExtractOp::create(b, loc, rhs->global, ValueRange{});
       alpha = arith::MulFOp::create(b, loc, ga, gb);
     }
-    auto outType = MemRefType::get({m * n}, b.getF32Type());
+    auto outType = MemRefType::get({e * m * n}, b.getF32Type());
     Value out = memref::AllocOp::create(b, loc, outType);
     Value outFlat = memref::CastOp::create(
         b, loc, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()), out);
@@ -571,12 +591,13 @@ struct ConvertFP4ToNVVMPass
         kernels.getSymNameAttr(), {FlatSymbolRefAttr::get(b.getContext(), name)});
     gpu::LaunchFuncOp::create(
         b, loc, kernelRef,
-        gpu::KernelDim3{c((n + 7) / 8), c((m + 15) / 16), c(1)},
+        gpu::KernelDim3{c((n + 7) / 8), c((m + 15) / 16), c(e)},
         gpu::KernelDim3{c(32), c(1), c(1)}, /*dynamicSharedMemorySize=*/Value(),
         args);
     Value shaped = memref::ExpandShapeOp::create(
-        b, loc, MemRefType::get({m, n}, b.getF32Type()), out,
-        ArrayRef<ReassociationIndices>{{0, 1}});
+        b, loc, MemRefType::get(resultType.getShape(), b.getF32Type()), out,
+        ArrayRef<ReassociationIndices>{
+            llvm::to_vector(llvm::seq<int64_t>(0, resultType.getRank()))});
     Value result = bufferization::ToTensorOp::create(
         b, loc, resultType, shaped, /*restrict=*/true, /*writable=*/true);
     op.replaceAllUsesWith(result);

@@ -86,3 +86,19 @@ func.func @runtime_quantized(%x: tensor<16x64xf32>, %b: !fp4.qtensor<8x64xf4E2M1
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x64xf4E2M1FN, nvfp4>, !fp4.qtensor<8x64xf4E2M1FN, nvfp4> -> tensor<16x8xf32>
   return %y : tensor<16x8xf32>
 }
+
+// -----
+
+// Stacked experts: grid z is the expert, the result [E, M, N].
+// CHECK-LABEL: func.func @experts(
+// CHECK: %[[OUT:.*]] = memref.alloc() : memref<768xf32>
+// CHECK: gpu.launch_func  @fp4_kernels::@fp4_nvfp4_mma_E2x16x24x64 blocks in (%{{.*}}, %{{.*}}, %[[E:.*]]) threads
+// CHECK: memref.expand_shape %[[OUT]] {{\[}}[0, 1, 2]] output_shape [2, 16, 24]
+// CHECK: gpu.func @fp4_nvfp4_mma_E2x16x24x64(
+// CHECK: gpu.block_id  z
+func.func @experts(%a: !fp4.qtensor<2x16x64xf4E2M1FN, nvfp4>, %bd: tensor<2x24x32xi8>, %bs: tensor<2x24x4xf8E4M3FN>, %bg: tensor<f32>, %ad: tensor<2x16x32xi8>, %as: tensor<2x16x4xf8E4M3FN>, %ag: tensor<f32>) -> tensor<2x16x24xf32> {
+  %x = fp4.assemble %ad, %as, %ag : tensor<2x16x32xi8>, tensor<2x16x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<2x16x64xf4E2M1FN, nvfp4>
+  %w = fp4.assemble %bd, %bs, %bg : tensor<2x24x32xi8>, tensor<2x24x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<2x24x64xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w : !fp4.qtensor<2x16x64xf4E2M1FN, nvfp4>, !fp4.qtensor<2x24x64xf4E2M1FN, nvfp4> -> tensor<2x16x24xf32>
+  return %y : tensor<2x16x24xf32>
+}

@@ -61,3 +61,22 @@ func.func @mxfp4_1x4096x4096(%ad: tensor<1x2048xi8>, %as: tensor<1x128xf8E8M0FNU
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<1x4096xf4E2M1FN, mxfp4>, !fp4.qtensor<4096x4096xf4E2M1FN, mxfp4> -> tensor<1x4096xf32>
   return %y : tensor<1x4096xf32>
 }
+// Batched (stacked experts, grid z = E) and a shared weight (E * M rows).
+func.func @nvfp4_experts(%ad: tensor<4x17x64xi8>, %as: tensor<4x17x8xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<4x24x64xi8>, %bs: tensor<4x24x8xf8E4M3FN>, %bg: tensor<f32>) -> tensor<4x17x24xf32> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<4x17x64xi8>, tensor<4x17x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4x17x128xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<4x24x64xi8>, tensor<4x24x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4x24x128xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<4x17x128xf4E2M1FN, nvfp4>, !fp4.qtensor<4x24x128xf4E2M1FN, nvfp4> -> tensor<4x17x24xf32>
+  return %y : tensor<4x17x24xf32>
+}
+func.func @mxfp4_experts(%ad: tensor<3x16x32xi8>, %as: tensor<3x16x2xf8E8M0FNU>, %bd: tensor<3x8x32xi8>, %bs: tensor<3x8x2xf8E8M0FNU>) -> tensor<3x16x8xf32> {
+  %a = fp4.assemble %ad, %as : tensor<3x16x32xi8>, tensor<3x16x2xf8E8M0FNU> -> !fp4.qtensor<3x16x64xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<3x8x32xi8>, tensor<3x8x2xf8E8M0FNU> -> !fp4.qtensor<3x8x64xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<3x16x64xf4E2M1FN, mxfp4>, !fp4.qtensor<3x8x64xf4E2M1FN, mxfp4> -> tensor<3x16x8xf32>
+  return %y : tensor<3x16x8xf32>
+}
+func.func @nvfp4_shared_weight(%ad: tensor<2x9x32xi8>, %as: tensor<2x9x4xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<16x32xi8>, %bs: tensor<16x4xf8E4M3FN>, %bg: tensor<f32>) -> tensor<2x9x16xf32> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<2x9x32xi8>, tensor<2x9x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<2x9x64xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<16x32xi8>, tensor<16x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<16x64xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<2x9x64xf4E2M1FN, nvfp4>, !fp4.qtensor<16x64xf4E2M1FN, nvfp4> -> tensor<2x9x16xf32>
+  return %y : tensor<2x9x16xf32>
+}
