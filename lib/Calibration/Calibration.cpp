@@ -171,6 +171,12 @@ std::string fp4::calibration::writeStats(const std::string &path,
   if (ec)
     return path + ": " + ec.message();
   out << llvm::formatv("{0:2}", llvm::json::Value(std::move(root))) << "\n";
+  out.close();
+  if (out.has_error()) {
+    std::string message = out.error().message();
+    out.clear_error();
+    return path + ": " + message;
+  }
   return "";
 }
 
@@ -213,7 +219,7 @@ std::string fp4::calibration::readStats(const std::string &path,
         return "";
       for (const llvm::json::Value &v : *array) {
         std::optional<double> number = v.getAsNumber();
-        if (!number || !std::isfinite(*number))
+        if (!number || !std::isfinite(*number) || std::fabs(*number) > 1e18)
           return fail(std::string("\"") + field + "\" holds a non-number");
         out.push_back(
             static_cast<typename std::decay_t<decltype(out)>::value_type>(
@@ -228,11 +234,24 @@ std::string fp4::calibration::readStats(const std::string &path,
           readArray("max_row", stats.maxRow)})
       if (!error.empty())
         return error;
-    if (!stats.histogram.empty() &&
-        static_cast<int64_t>(stats.histogram.size()) !=
-            ObserverStats::kHistogramBins)
-      return fail("\"histogram\" expects " +
-                  std::to_string(ObserverStats::kHistogramBins) + " bins");
+    if (!stats.histogram.empty()) {
+      if (static_cast<int64_t>(stats.histogram.size()) !=
+          ObserverStats::kHistogramBins)
+        return fail("\"histogram\" expects " +
+                    std::to_string(ObserverStats::kHistogramBins) + " bins");
+      if (!(stats.histogramRange > 0.0f) ||
+          !std::isfinite(stats.histogramRange))
+        return fail("a \"histogram\" needs \"histogram_range\" > 0");
+      int64_t total = 0;
+      for (int64_t bin : stats.histogram) {
+        if (bin < 0)
+          return fail("\"histogram\" holds a negative count");
+        total += bin;
+      }
+      if (total != stats.count)
+        return fail("the \"histogram\" counts " + std::to_string(total) +
+                    " values, \"count\" says " + std::to_string(stats.count));
+    }
     if (!stats.samples.empty() &&
         (stats.rowLength <= 0 ||
          stats.samples.size() % static_cast<size_t>(stats.rowLength) != 0))

@@ -362,6 +362,9 @@ int main(int argc, char **argv) {
     fail("--smooth-alpha needs calibration data (the statistics of the "
          "smoothed model), not --read-stats");
   }
+  if (!statsIn.empty() && !statsOut.empty())
+    fail("--write-stats writes statistics gathered by running the model; "
+         "with --read-stats nothing is gathered");
   if (statsPath.empty()) {
     cal::StatsTable table = observe(*module, func);
     statsPath = statsOut;

@@ -161,4 +161,22 @@ TEST(Json, ErrorsNameTheFileAndTheObserver) {
   EXPECT_NE(error.find("whole rows"), std::string::npos) << error;
 }
 
+TEST(Json, AHistogramNeedsItsRangeAndConsistentCounts) {
+  llvm::SmallString<128> path;
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("stats", "json", path));
+  std::string bins = "[5";
+  for (int i = 1; i < ObserverStats::kHistogramBins; ++i)
+    bins += ", 0";
+  bins += "]";
+  StatsTable table;
+  std::ofstream(path.c_str()) << R"({"observers": {"a:input": {"amax": 1, "count": 5, "histogram": )" << bins << "}}}";
+  std::string noRange = readStats(path.str().str(), table);
+  std::ofstream(path.c_str()) << R"({"observers": {"a:input": {"amax": 1, "count": 4, "histogram_range": 1, "histogram": )" << bins << "}}}";
+  std::string badCount = readStats(path.str().str(), table);
+  llvm::sys::fs::remove(path);
+  EXPECT_NE(noRange.find("\"histogram_range\" > 0"), std::string::npos) << noRange;
+  EXPECT_NE(badCount.find("counts 5 values, \"count\" says 4"), std::string::npos)
+      << badCount;
+}
+
 } // namespace

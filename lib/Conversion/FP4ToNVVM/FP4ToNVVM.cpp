@@ -534,6 +534,9 @@ struct ConvertFP4ToNVVMPass
       return op.emitError("convert-fp4-to-nvvm: operands in ")
              << lhsKind->name << " and " << rhsKind->name
              << " cannot meet in one block-scaled MMA; quantize both alike";
+    if (llvm::is_contained(lhsType.getShape(), 0) ||
+        llvm::is_contained(rhsType.getShape(), 0))
+      return op.emitError("convert-fp4-to-nvvm: expects non-empty operands");
     bool batched = rhsRank == 3;
     int64_t e = batched ? lhsType.getShape()[0] : 1;
     int64_t m =

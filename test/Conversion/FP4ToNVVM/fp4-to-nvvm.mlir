@@ -102,3 +102,11 @@ func.func @experts(%a: !fp4.qtensor<2x16x64xf4E2M1FN, nvfp4>, %bd: tensor<2x24x3
   %y = fp4.scaled_matmul %x, %w : !fp4.qtensor<2x16x64xf4E2M1FN, nvfp4>, !fp4.qtensor<2x24x64xf4E2M1FN, nvfp4> -> tensor<2x16x24xf32>
   return %y : tensor<2x16x24xf32>
 }
+
+// -----
+
+func.func @empty(%a: !fp4.qtensor<16x0xf4E2M1FN, nvfp4>, %b: !fp4.qtensor<8x0xf4E2M1FN, nvfp4>) -> tensor<16x8xf32> {
+  // expected-error @+1 {{convert-fp4-to-nvvm: expects non-empty operands}}
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x0xf4E2M1FN, nvfp4>, !fp4.qtensor<8x0xf4E2M1FN, nvfp4> -> tensor<16x8xf32>
+  return %y : tensor<16x8xf32>
+}

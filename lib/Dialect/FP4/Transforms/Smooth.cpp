@@ -127,14 +127,38 @@ arith::ConstantOp perChannelFactor(Value activation,
   AffineMap lastDim = AffineMap::get(
       rank, 0, {getAffineDimExpr(rank - 1, generic.getContext())},
       generic.getContext());
+  // The other input and the output must be the identity, so that the
+  // vector's j scales channel j of the activation.
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, generic.getContext());
+  if (generic.getMatchingIndexingMap(generic.getDpsInitOperand(0)) != identity)
+    return {};
   for (OpOperand *input : generic.getDpsInputOperands()) {
     auto constant = input->get().getDefiningOp<arith::ConstantOp>();
+    OpOperand *other = generic.getDpsInputOperand(
+        input->getOperandNumber() == 0 ? 1 : 0);
     if (constant && constant->hasOneUse() &&
         generic.getMatchingIndexingMap(input) == lastDim &&
+        generic.getMatchingIndexingMap(other) == identity &&
         cast<RankedTensorType>(constant.getType()).getElementType().isF32())
       return constant;
   }
   return {};
+}
+
+/// Does `constant` reach `layer` through single-use values only (the
+/// weight's transposes and broadcasts), so that scaling it changes nothing
+/// else?
+bool onlyFeeds(arith::ConstantOp constant, Operation *layer) {
+  Value value = constant.getResult();
+  while (value.hasOneUse()) {
+    Operation *user = *value.getUsers().begin();
+    if (user == layer)
+      return true;
+    if (user->getNumResults() != 1)
+      return false;
+    value = user->getResult(0);
+  }
+  return false;
 }
 
 struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
@@ -169,6 +193,8 @@ struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
     };
     auto type = cast<RankedTensorType>(activation.getType());
     int64_t k = type.getShape().back();
+    if (ShapedType::isDynamic(k))
+      return skip("the activation's last dimension is dynamic");
     // Activation channel maxima: the same tensor under every layer's name.
     std::vector<float> a(k, 0.0f);
     bool found = false;
@@ -195,8 +221,8 @@ struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
       if (failed(layer))
         return skip(why);
       arith::ConstantOp constant = layer->weight;
-      if (!constant->hasOneUse())
-        return skip("a weight constant has other users");
+      if (!onlyFeeds(constant, point.layer))
+        return skip("a weight constant (or a view of it) has other users");
       auto weightType = cast<RankedTensorType>(constant.getType());
       if (weightType.getShape().back() != k)
         return skip("the weight's last dimension is not the activation's");

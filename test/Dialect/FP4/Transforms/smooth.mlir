@@ -1,6 +1,8 @@
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>/dev/null | FileCheck %s
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>/dev/null | FileCheck %s --check-prefix=NORM
+// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>/dev/null | FileCheck %s --check-prefix=SHARED
+// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>&1 >/dev/null | FileCheck %s --check-prefix=SHARED-REMARK
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth="stats=%S/Inputs/stats-amax-only.json" 2>&1 >/dev/null | FileCheck %s --check-prefix=NOCHANNELS
 // RUN: not fp4-opt %s -fp4-smooth="stats=%S/Inputs/stats-channels.json alpha=1.5" 2>&1 | FileCheck %s --check-prefix=ALPHA
 
@@ -60,4 +62,24 @@ func.func @normed(%h: tensor<1x4x4xf32>) -> (tensor<4x2xf32>, tensor<4x2xf32>) {
   %yq = linalg.matmul ins(%x, %qt : tensor<4x4xf32>, tensor<4x2xf32>) outs(%z : tensor<4x2xf32>) -> tensor<4x2xf32>
   %yk = linalg.matmul ins(%x, %kt : tensor<4x4xf32>, tensor<4x2xf32>) outs(%z : tensor<4x2xf32>) -> tensor<4x2xf32>
   return %yq, %yk : tensor<4x2xf32>, tensor<4x2xf32>
+}
+
+// One weight (one transpose of it) read by two layers with different
+// activations: scaling it for one would change the other, so both are
+// skipped.
+// SHARED-REMARK: remark: fp4-smooth: 'proj.weight:input#2' not smoothed: a weight constant (or a view of it) has other users
+// SHARED-REMARK: remark: fp4-smooth: 'proj.weight:input#3' not smoothed: a weight constant (or a view of it) has other users
+// SHARED-LABEL: func.func @shared_weight(
+// SHARED: arith.constant {fp4.param_name = "proj.weight"} dense<{{\[}}[1.000000e+00, 2.000000e+00, 5.000000e-01, 1.000000e+00], [2.000000e+00, 1.000000e+00, 5.000000e-01, 4.000000e+00]]>
+// SHARED-NOT: linalg.generic
+func.func @shared_weight(%x: tensor<4x4xf32>, %x2: tensor<4x4xf32>) -> (tensor<4x2xf32>, tensor<4x2xf32>) {
+  %w = arith.constant {fp4.param_name = "proj.weight"} dense<[[1.0, 2.0, 0.5, 1.0], [2.0, 1.0, 0.5, 4.0]]> : tensor<2x4xf32>
+  %wt0 = tensor.empty() : tensor<4x2xf32>
+  %wt = linalg.transpose ins(%w : tensor<2x4xf32>) outs(%wt0 : tensor<4x2xf32>) permutation = [1, 0]
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x2xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%x, %wt : tensor<4x4xf32>, tensor<4x2xf32>) outs(%z : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y2 = linalg.matmul ins(%x2, %wt : tensor<4x4xf32>, tensor<4x2xf32>) outs(%z : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y, %y2 : tensor<4x2xf32>, tensor<4x2xf32>
 }
