@@ -132,18 +132,17 @@ bool ObserverStats::add(const float *data, int64_t numRows, int64_t cols) {
   for (int64_t r = 0; r < numRows; ++r) {
     const float *row = data + r * cols;
     float rowMax = 0.0f;
-    for (int64_t c = 0; c < cols; ++c)
-      rowMax = std::max(rowMax, std::fabs(row[c]));
-    if (maxRow.empty() || rowMax > amax) {
-      maxRow.assign(row, row + cols);
-      amax = rowMax;
-    }
     for (int64_t c = 0; c < cols; ++c) {
       float a = std::fabs(row[c]);
+      rowMax = std::max(rowMax, a);
       channelAmax[c] = std::max(channelAmax[c], a);
       int64_t bin = std::min<int64_t>(static_cast<int64_t>(a * binsPerUnit),
                                       kHistogramBins - 1);
       ++histogram[bin];
+    }
+    if (maxRow.empty() || rowMax > amax) {
+      maxRow.assign(row, row + cols);
+      amax = rowMax;
     }
     // Reservoir sampling of whole rows, seeded by the row's index.
     int64_t capacityRows = std::max<int64_t>(kSampleLimit / cols, 1);

@@ -46,9 +46,33 @@ std::optional<TensorSpec> mlir::fp4::tensorSpecOf(Type type) {
                     text};
 }
 
-void MemRefDescriptor::set(void *data, ArrayRef<int64_t> shape) {
+std::string mlir::fp4::entrySpecs(func::FuncOp func,
+                                  std::vector<TensorSpec> &args,
+                                  std::vector<TensorSpec> &results) {
+  const char *kinds = "a statically shaped tensor of f32, f16, bf16, "
+                      "i64/i32/i8 or 8-bit floats (as uint8)";
+  for (auto [i, t] : llvm::enumerate(func.getFunctionType().getInputs())) {
+    std::optional<TensorSpec> spec = tensorSpecOf(t);
+    if (!spec)
+      return "argument " + std::to_string(i) + " of '" +
+             func.getSymName().str() + "' is not " + kinds;
+    args.push_back(*spec);
+  }
+  for (auto [i, t] : llvm::enumerate(func.getFunctionType().getResults())) {
+    std::optional<TensorSpec> spec = tensorSpecOf(t);
+    if (!spec)
+      return "result " + std::to_string(i) + " of '" +
+             func.getSymName().str() + "' is not " + kinds;
+    results.push_back(*spec);
+  }
+  return "";
+}
+
+MemRefDescriptor::MemRefDescriptor(const ::fp4::NdArray &array)
+    : words(3 + 2 * array.shape.size()) {
+  ArrayRef<int64_t> shape = array.shape;
   int64_t rank = shape.size();
-  words[0] = words[1] = reinterpret_cast<int64_t>(data);
+  words[0] = words[1] = reinterpret_cast<int64_t>(array.bytes.data());
   words[2] = 0;
   int64_t stride = 1;
   for (int64_t i = rank - 1; i >= 0; --i) {
@@ -166,11 +190,8 @@ llvm::Error mlir::fp4::invokeEntry(ExecutionEngine &engine, StringRef entry,
                                    ArrayRef<TensorSpec> resultSpecs,
                                    std::vector<int64_t> &resultBuffer) {
   std::vector<MemRefDescriptor> descriptors;
-  for (const ::fp4::NdArray *array : arguments) {
-    descriptors.emplace_back(array->shape.size());
-    descriptors.back().set(const_cast<uint8_t *>(array->bytes.data()),
-                           array->shape);
-  }
+  for (const ::fp4::NdArray *array : arguments)
+    descriptors.emplace_back(*array);
   resultBuffer.assign(std::max<int64_t>(resultWords(resultSpecs), 1), 0);
   SmallVector<void *> pointers;
   for (MemRefDescriptor &d : descriptors)

@@ -212,19 +212,9 @@ cal::StatsTable observe(ModuleOp annotated, func::FuncOp func) {
          "per-tensor scale and there is no KV cache");
 
   std::vector<mlir::fp4::TensorSpec> argSpecs, resultSpecs;
-  for (auto [i, t] : llvm::enumerate(func.getFunctionType().getInputs())) {
-    std::optional<mlir::fp4::TensorSpec> spec = mlir::fp4::tensorSpecOf(t);
-    if (!spec)
-      fail("argument " + Twine(i) + " of '" + entry +
-           "' is not a statically shaped tensor of a boundary type");
-    argSpecs.push_back(*spec);
-  }
-  for (Type t : func.getFunctionType().getResults()) {
-    std::optional<mlir::fp4::TensorSpec> spec = mlir::fp4::tensorSpecOf(t);
-    if (!spec)
-      fail("a result of '" + entry + "' is not a statically shaped tensor");
-    resultSpecs.push_back(*spec);
-  }
+  if (std::string error = mlir::fp4::entrySpecs(func, argSpecs, resultSpecs);
+      !error.empty())
+    fail(error);
   std::vector<std::vector<std::string>> files =
       calibrationFiles(argSpecs.size());
 

@@ -191,22 +191,9 @@ int main(int argc, char **argv) {
     auto func = module->lookupSymbol<func::FuncOp>(entry);
     if (!func)
       fail("no function '" + entry + "' in " + inputFile);
-    for (auto [i, t] : llvm::enumerate(func.getFunctionType().getInputs())) {
-      std::optional<Spec> spec = mlir::fp4::tensorSpecOf(t);
-      if (!spec)
-        fail("argument " + Twine(i) + " of '" + entry +
-             "' is not a statically shaped tensor of f32, f16, bf16, "
-             "i64/i32/i8 or 8-bit floats (as uint8)");
-      argSpecs.push_back(*spec);
-    }
-    for (Type t : func.getFunctionType().getResults()) {
-      std::optional<Spec> spec = mlir::fp4::tensorSpecOf(t);
-      if (!spec)
-        fail("the results of '" + entry +
-             "' must be statically shaped tensors of f32, f16, bf16, "
-             "i64/i32/i8 or 8-bit floats (as uint8)");
-      resultSpecs.push_back(*spec);
-    }
+    if (std::string error = mlir::fp4::entrySpecs(func, argSpecs, resultSpecs);
+        !error.empty())
+      fail(error);
   }
   if (argSpecs.size() != inputs.size())
     fail("'" + entry + "' takes " + Twine(argSpecs.size()) +
@@ -259,10 +246,8 @@ int main(int argc, char **argv) {
       SmallVector<void *> direct;
       if (!resultSpecs.empty())
         direct.push_back(resultBuffer.data());
-      for (::fp4::NdArray &array : arrays) {
-        descriptors.emplace_back(array.shape.size());
-        descriptors.back().set(array.bytes.data(), array.shape);
-      }
+      for (const ::fp4::NdArray &array : arrays)
+        descriptors.emplace_back(array);
       for (mlir::fp4::MemRefDescriptor &d : descriptors)
         direct.push_back(d.words.data());
       if (!callEntry(libraryEntry, direct))

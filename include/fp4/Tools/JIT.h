@@ -10,6 +10,7 @@
 #define FP4_TOOLS_JIT_H
 
 #include "fp4/Support/Npy.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/BuiltinOps.h"
 
@@ -32,12 +33,16 @@ std::optional<::fp4::DType> dtypeNamed(StringRef name);
 /// The spec of a statically shaped tensor of a boundary type, or nullopt.
 std::optional<TensorSpec> tensorSpecOf(Type type);
 
+/// The specs of `func`'s arguments and results. Returns "" or a message
+/// naming the first tensor that is not statically shaped of a boundary type.
+std::string entrySpecs(func::FuncOp func, std::vector<TensorSpec> &args,
+                       std::vector<TensorSpec> &results);
+
 /// A memref descriptor of any rank: {allocated, aligned, offset, sizes[R],
-/// strides[R]}, all 8 bytes wide, over row-major caller data.
+/// strides[R]}, all 8 bytes wide, over a row-major array (not copied).
 struct MemRefDescriptor {
   std::vector<int64_t> words;
-  explicit MemRefDescriptor(int64_t rank) : words(3 + 2 * rank) {}
-  void set(void *data, ArrayRef<int64_t> shape);
+  explicit MemRefDescriptor(const ::fp4::NdArray &array);
 };
 
 /// Copies the results a compiled function wrote to `buffer` (one

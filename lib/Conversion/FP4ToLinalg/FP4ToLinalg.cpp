@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "fp4/Conversion/Passes.h"
-#include "fp4/Conversion/StorageParts.h"
+#include "fp4/Conversion/LoweringUtils.h"
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
 #include "fp4/Dialect/FP4/Transforms/FoldConstants.h"
 #include "fp4/Numerics/ElementFormats.h"
@@ -39,39 +39,6 @@ using Storage = StorageParts;
 constexpr const char *kQuantizeByteScales = "fp4rt_quantize_byte_scales";
 constexpr const char *kQuantizeF32Scales = "fp4rt_quantize_f32_scales";
 constexpr const char *kObserve = "fp4rt_observe";
-
-/// Converts a float tensor to `elementType` elementwise: arith.extf when
-/// widening (exact), arith.truncf when narrowing (round to nearest even),
-/// arith.bitcast between types of one width (raw scale bytes as i8 and as
-/// f8E4M3FN / f8E8M0FNU).
-Value convertElementType(PatternRewriter &rewriter, Location loc, Value input,
-                         Type elementType) {
-  auto type = cast<RankedTensorType>(input.getType());
-  if (type.getElementType() == elementType)
-    return input;
-  unsigned fromWidth = type.getElementType().getIntOrFloatBitWidth();
-  unsigned toWidth = elementType.getIntOrFloatBitWidth();
-  Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
-                                       elementType);
-  int64_t rank = type.getRank();
-  auto identity = AffineMap::getMultiDimIdentityMap(rank, rewriter.getContext());
-  SmallVector<utils::IteratorType> iterators(rank,
-                                             utils::IteratorType::parallel);
-  return linalg::GenericOp::create(
-             rewriter, loc, init.getType(), ValueRange{input}, ValueRange{init},
-             ArrayRef<AffineMap>{identity, identity}, iterators,
-             [&](OpBuilder &b, Location l, ValueRange args) {
-               Value converted;
-               if (fromWidth == toWidth)
-                 converted = arith::BitcastOp::create(b, l, elementType, args[0]);
-               else if (fromWidth < toWidth)
-                 converted = arith::ExtFOp::create(b, l, elementType, args[0]);
-               else
-                 converted = arith::TruncFOp::create(b, l, elementType, args[0]);
-               linalg::YieldOp::create(b, l, converted);
-             })
-      .getResult(0);
-}
 
 /// Run-time quantization (activations): a call into the CPU runtime, which
 /// runs the numerics library, on buffers that become the storage tensors.
@@ -509,6 +476,35 @@ struct ConvertFP4ToLinalgPass
 };
 
 } // namespace
+
+Value mlir::fp4::convertElementType(OpBuilder &rewriter, Location loc,
+                                    Value input, Type elementType) {
+  auto type = cast<RankedTensorType>(input.getType());
+  if (type.getElementType() == elementType)
+    return input;
+  unsigned fromWidth = type.getElementType().getIntOrFloatBitWidth();
+  unsigned toWidth = elementType.getIntOrFloatBitWidth();
+  Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+                                       elementType);
+  int64_t rank = type.getRank();
+  auto identity = AffineMap::getMultiDimIdentityMap(rank, rewriter.getContext());
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             rewriter, loc, init.getType(), ValueRange{input}, ValueRange{init},
+             ArrayRef<AffineMap>{identity, identity}, iterators,
+             [&](OpBuilder &b, Location l, ValueRange args) {
+               Value converted;
+               if (fromWidth == toWidth)
+                 converted = arith::BitcastOp::create(b, l, elementType, args[0]);
+               else if (fromWidth < toWidth)
+                 converted = arith::ExtFOp::create(b, l, elementType, args[0]);
+               else
+                 converted = arith::TruncFOp::create(b, l, elementType, args[0]);
+               linalg::YieldOp::create(b, l, converted);
+             })
+      .getResult(0);
+}
 
 void mlir::fp4::populateFP4ToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<DequantizeToLinalg, DisassembleToStorage, ObserveToRuntime,

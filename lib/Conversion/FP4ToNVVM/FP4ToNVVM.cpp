@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "fp4/Conversion/Passes.h"
-#include "fp4/Conversion/StorageParts.h"
+#include "fp4/Conversion/LoweringUtils.h"
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -447,22 +447,9 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
 /// A tensor's buffer as 1-D memref<?xT>.
 Value flatBuffer(OpBuilder &b, Location loc, Value tensor) {
   auto type = cast<RankedTensorType>(tensor.getType());
-  Type element = type.getElementType();
-  if (!element.isInteger(8) && element.getIntOrFloatBitWidth() == 8) {
-    // f8 scale tensors: their bytes, as i8.
-    Value init = tensor::EmptyOp::create(b, loc, type.getShape(), b.getI8Type());
-    tensor = linalg::GenericOp::create(
-                 b, loc, init.getType(), ValueRange{tensor}, ValueRange{init},
-                 SmallVector<AffineMap>(2, b.getMultiDimIdentityMap(type.getRank())),
-                 SmallVector<utils::IteratorType>(type.getRank(),
-                                                  utils::IteratorType::parallel),
-                 [&](OpBuilder &nb, Location l, ValueRange args) {
-                   linalg::YieldOp::create(
-                       nb, l, arith::BitcastOp::create(nb, l, nb.getI8Type(),
-                                                       args[0])
-                                  .getResult());
-                 })
-                 .getResult(0);
+  // f8 scale tensors: their bytes, as i8.
+  if (type.getElementType().getIntOrFloatBitWidth() == 8) {
+    tensor = convertElementType(b, loc, tensor, b.getI8Type());
     type = cast<RankedTensorType>(tensor.getType());
   }
   Value buffer = bufferization::ToBufferOp::create(

@@ -40,15 +40,17 @@ static LogicalResult verifyAmaxAttr(Operation *op, NamedAttribute attr) {
   return success();
 }
 
+bool mlir::fp4::isKVCacheFormatName(StringRef name) {
+  return name == "fp8" || name == "nvfp4" || name == "keep";
+}
+
 LogicalResult FP4Dialect::verifyOperationAttribute(Operation *op,
                                                    NamedAttribute attr) {
   if (attr.getName() == "fp4.act_amax")
     return verifyAmaxAttr(op, attr);
   if (attr.getName() == "fp4.kv_cache") {
     auto format = dyn_cast<StringAttr>(attr.getValue());
-    if (!format || !llvm::is_contained(ArrayRef<StringRef>{"fp8", "nvfp4",
-                                                          "keep"},
-                                       format.getValue()))
+    if (!format || !isKVCacheFormatName(format.getValue()))
       return op->emitError("'fp4.kv_cache' on an operation names the caches' "
                            "format: \"fp8\", \"nvfp4\" or \"keep\", got ")
              << attr.getValue();

@@ -72,7 +72,7 @@ LogicalResult QuantizeOp::verify() {
   if (std::optional<APFloat> amax = getAmax()) {
     if (!amax->isFinite() || amax->isNegative() || amax->isZero())
       return emitOpError("expects a finite, positive amax");
-    if (!scaling.isPerTensor() && !scaling.isTwoLevel())
+    if (!scaling.hasPerTensorQuantity())
       return emitOpError("amax sets a per-tensor scale: it applies to "
                          "per-tensor or two-level scaling, got ")
              << scaling;

@@ -25,12 +25,6 @@ using namespace mlir;
 using namespace mlir::fp4;
 namespace cal = ::fp4::calibration;
 
-/// Has `type` a per-tensor quantity a static amax can set?
-static bool takesStaticAmax(QuantizedTensorType type) {
-  ScalingAttr scaling = type.getScaling();
-  return scaling.isPerTensor() || scaling.isTwoLevel();
-}
-
 std::vector<ObservationPoint>
 mlir::fp4::collectObservationPoints(ModuleOp module) {
   std::vector<ObservationPoint> points;
@@ -79,7 +73,8 @@ mlir::fp4::collectObservationPoints(ModuleOp module) {
       QuantizedTensorType weightType, activationType;
       if (failed(layerTypes(*layer, weights.getValue(), activations.getValue(),
                             weightType, activationType, why)) ||
-          !activationType || !takesStaticAmax(activationType))
+          !activationType ||
+          !activationType.getScaling().hasPerTensorQuantity())
         return;
       ObservationPoint point;
       point.name = unique((layer->name.empty()

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "fp4/Dialect/FP4/Transforms/Policy.h"
+#include "fp4/Dialect/FP4/IR/FP4Dialect.h"
 #include "fp4/Support/Glob.h"
 
 #include "llvm/ADT/StringSwitch.h"
@@ -257,7 +258,7 @@ FailureOr<Policy> Policy::parse(StringRef text, StringRef fileName,
     std::optional<StringRef> format = kv->getAsString();
     size_t from = 0;
     int line = lineOf(text, keyToken("kv_cache", yaml), from);
-    if (!format || !llvm::is_contained({"fp8", "nvfp4", "keep"}, *format))
+    if (!format || !isKVCacheFormatName(*format))
       return fail(line, "kv_cache expects \"fp8\", \"nvfp4\" or \"keep\"");
     policy.kvCacheFormat = format->str();
   }

@@ -292,8 +292,7 @@ struct FP4QuantizeLinalgPass
       if (activationType) {
         // A calibrated amax (fp4-apply-calibration) makes the scale static.
         auto amax = op->getAttrOfType<FloatAttr>(kActivationAmaxAttr);
-        if (amax && !activationType.getScaling().isPerTensor() &&
-            !activationType.getScaling().isTwoLevel()) {
+        if (amax && !activationType.getScaling().hasPerTensorQuantity()) {
           op->emitRemark("calibrated amax unused: ")
               << entry.activations << " activations have no per-tensor scale";
           amax = nullptr;

@@ -90,6 +90,9 @@ def FP4_ScalingAttr : FP4_Attr<"Scaling", "scaling"> {
     bool isPerChannel() const { return getGranularity() == Granularity::Channel; }
     bool isPerBlock() const { return getGranularity() == Granularity::Block; }
     bool isTwoLevel() const { return getGlobalScaleFormat().has_value(); }
+    /// Has a per-tensor quantity that a static (calibrated) amax can set:
+    /// per-tensor scaling, or the global scale of two-level scaling.
+    bool hasPerTensorQuantity() const { return isPerTensor() || isTwoLevel(); }
     bool isSwizzled() const { return getLayout() == ScaleLayout::Swizzled; }
   }];
 }

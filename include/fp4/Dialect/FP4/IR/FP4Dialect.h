@@ -29,6 +29,10 @@ bool isQuantizedElementType(Type type);
 /// True for the 4-bit element formats (packed two per byte).
 bool isFourBitElementType(Type type);
 
+/// True for the KV-cache formats a module's `fp4.kv_cache` (and a policy
+/// file's `kv_cache`) may name: "fp8", "nvfp4" or "keep".
+bool isKVCacheFormatName(llvm::StringRef name);
+
 } // namespace mlir::fp4
 
 #endif // FP4_DIALECT_FP4_IR_FP4DIALECT_H

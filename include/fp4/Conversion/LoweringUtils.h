@@ -1,11 +1,12 @@
-//===- StorageParts.h - the storage tensors of a quantized value -*- C++ -*-===//
+//===- LoweringUtils.h - what the CPU and GPU lowerings share ----*- C++ -*-===//
 //
-// Part of fp4-mlir. Shared by the CPU and GPU lowerings.
+// Part of fp4-mlir. The storage tensors of a quantized value, and elementwise
+// element-type conversion, for convert-fp4-to-linalg and convert-fp4-to-nvvm.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef FP4_CONVERSION_STORAGEPARTS_H
-#define FP4_CONVERSION_STORAGEPARTS_H
+#ifndef FP4_CONVERSION_LOWERINGUTILS_H
+#define FP4_CONVERSION_LOWERINGUTILS_H
 
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -40,6 +41,14 @@ inline FailureOr<StorageParts> getStorageParts(OpBuilder &b, Location loc,
   return failure();
 }
 
+/// Converts a float (or byte) tensor to `elementType` elementwise, as one
+/// linalg.generic: arith.extf when widening (exact), arith.truncf when
+/// narrowing (round to nearest even), arith.bitcast between types of one
+/// width (raw scale bytes as i8 and as f8E4M3FN / f8E8M0FNU). Returns
+/// `input` when the types already agree. Defined in FP4ToLinalg.cpp.
+Value convertElementType(OpBuilder &b, Location loc, Value input,
+                         Type elementType);
+
 } // namespace mlir::fp4
 
-#endif // FP4_CONVERSION_STORAGEPARTS_H
+#endif // FP4_CONVERSION_LOWERINGUTILS_H
