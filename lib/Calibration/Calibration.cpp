@@ -148,7 +148,8 @@ template <typename T> llvm::json::Array toArray(const std::vector<T> &values) {
 } // namespace
 
 std::string fp4::calibration::writeStats(const std::string &path,
-                                         const StatsTable &table) {
+                                         const StatsTable &table,
+                                         std::optional<double> smoothAlpha) {
   llvm::json::Object observers;
   for (const auto &[name, stats] : table) {
     observers[name] = llvm::json::Object{
@@ -166,6 +167,8 @@ std::string fp4::calibration::writeStats(const std::string &path,
   llvm::json::Object root{{"format", kFormatName},
                           {"version", 1},
                           {"observers", std::move(observers)}};
+  if (smoothAlpha)
+    root["smooth_alpha"] = *smoothAlpha;
   std::error_code ec;
   llvm::raw_fd_ostream out(path, ec, llvm::sys::fs::OF_Text);
   if (ec)
@@ -181,7 +184,8 @@ std::string fp4::calibration::writeStats(const std::string &path,
 }
 
 std::string fp4::calibration::readStats(const std::string &path,
-                                        StatsTable &table) {
+                                        StatsTable &table,
+                                        std::optional<double> *smoothAlpha) {
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer)
     return path + ": " + buffer.getError().message();
@@ -195,6 +199,15 @@ std::string fp4::calibration::readStats(const std::string &path,
   if (!observers)
     return path + ": expects an object with \"observers\": {name: {\"amax\": "
                   "...}, ...}";
+  if (smoothAlpha)
+    smoothAlpha->reset();
+  if (const llvm::json::Value *alpha = root->get("smooth_alpha")) {
+    std::optional<double> value = alpha->getAsNumber();
+    if (!value || !(*value >= 0.0 && *value <= 1.0))
+      return path + ": \"smooth_alpha\" expects a number in [0, 1]";
+    if (smoothAlpha)
+      *smoothAlpha = value;
+  }
   for (const auto &[key, value] : *observers) {
     std::string name = key.str();
     auto fail = [&](const std::string &what) {

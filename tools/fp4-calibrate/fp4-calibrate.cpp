@@ -364,7 +364,12 @@ int main(int argc, char **argv) {
         fail("cannot create a temporary statistics file");
       statsPath = temporary.str().str();
     }
-    if (std::string error = cal::writeStats(statsPath, table); !error.empty())
+    // Statistics of a smoothed model say so: they fit only that model.
+    std::optional<double> smoothedWith;
+    if (auto alpha = (*module)->getAttrOfType<FloatAttr>("fp4.smoothed"))
+      smoothedWith = alpha.getValueAsDouble();
+    if (std::string error = cal::writeStats(statsPath, table, smoothedWith);
+        !error.empty())
       fail(error);
   }
 

@@ -149,6 +149,26 @@ TEST(Json, RoundTripsEveryField) {
   EXPECT_EQ(a.maxRow, b.maxRow);
 }
 
+TEST(Json, RecordsTheSmoothingAlpha) {
+  StatsTable table;
+  table["layer:input"].amax = 2.0f;
+  llvm::SmallString<128> path;
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("stats", "json", path));
+  std::optional<double> alpha = 123.0; // overwritten by what the file says
+  ASSERT_EQ(writeStats(path.str().str(), table), "");
+  ASSERT_EQ(readStats(path.str().str(), table, &alpha), "");
+  EXPECT_EQ(alpha, std::nullopt);
+  ASSERT_EQ(writeStats(path.str().str(), table, 0.75), "");
+  ASSERT_EQ(readStats(path.str().str(), table, &alpha), "");
+  EXPECT_EQ(alpha, 0.75);
+  std::ofstream(path.c_str()) << R"({"smooth_alpha": 2, "observers": {}})";
+  std::string error = readStats(path.str().str(), table, &alpha);
+  llvm::sys::fs::remove(path);
+  EXPECT_NE(error.find("\"smooth_alpha\" expects a number in [0, 1]"),
+            std::string::npos)
+      << error;
+}
+
 TEST(Json, ErrorsNameTheFileAndTheObserver) {
   llvm::SmallString<128> path;
   ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("stats", "json", path));

@@ -60,11 +60,17 @@ std::optional<float> chooseAmax(const ObserverStats &stats,
                                 const numerics::QuantConfig &config,
                                 std::string &why);
 
-/// Writes `table` as JSON to `path`. Returns an error message or "".
-std::string writeStats(const std::string &path, const StatsTable &table);
-/// Reads a JSON statistics file into `table`. Only `amax` is required per
-/// observer. Returns an error message (with the file and the key) or "".
-std::string readStats(const std::string &path, StatsTable &table);
+/// Writes `table` as JSON to `path`. `smoothAlpha` records that the
+/// statistics were gathered on a model smoothed by fp4-smooth with that
+/// alpha (they do not fit the unsmoothed model). Returns an error message
+/// or "".
+std::string writeStats(const std::string &path, const StatsTable &table,
+                       std::optional<double> smoothAlpha = std::nullopt);
+/// Reads a JSON statistics file into `table` (and its "smooth_alpha", when
+/// `smoothAlpha` is given). Only `amax` is required per observer. Returns an
+/// error message (with the file and the key) or "".
+std::string readStats(const std::string &path, StatsTable &table,
+                      std::optional<double> *smoothAlpha = nullptr);
 
 } // namespace fp4::calibration
 

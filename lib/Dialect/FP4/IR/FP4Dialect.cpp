@@ -6,6 +6,7 @@
 
 #include "fp4/Dialect/FP4/IR/FP4Dialect.h"
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
+#include "mlir/IR/BuiltinOps.h"
 
 using namespace mlir;
 using namespace mlir::fp4;
@@ -48,6 +49,14 @@ LogicalResult FP4Dialect::verifyOperationAttribute(Operation *op,
                                                    NamedAttribute attr) {
   if (attr.getName() == "fp4.act_amax")
     return verifyAmaxAttr(op, attr);
+  if (attr.getName() == "fp4.smoothed") {
+    auto alpha = dyn_cast<FloatAttr>(attr.getValue());
+    if (!isa<ModuleOp>(op) || !alpha || !alpha.getType().isF64() ||
+        !(alpha.getValueAsDouble() >= 0.0 && alpha.getValueAsDouble() <= 1.0))
+      return op->emitError("'fp4.smoothed' marks a module smoothed by "
+                           "fp4-smooth with its alpha, an f64 in [0, 1], got ")
+             << attr.getValue();
+  }
   if (attr.getName() == "fp4.kv_cache") {
     auto format = dyn_cast<StringAttr>(attr.getValue());
     if (!format || !isKVCacheFormatName(format.getValue()))

@@ -106,6 +106,31 @@ struct FP4InsertObserversPass
   }
 };
 
+} // namespace
+
+LogicalResult mlir::fp4::checkStatsFitModule(ModuleOp module,
+                                             std::optional<double> statsAlpha,
+                                             StringRef pass,
+                                             StringRef statsFile) {
+  auto marked = module->getAttrOfType<FloatAttr>(kSmoothedAttr);
+  std::optional<double> moduleAlpha;
+  if (marked)
+    moduleAlpha = marked.getValueAsDouble();
+  if (moduleAlpha == statsAlpha)
+    return success();
+  auto describe = [](std::optional<double> alpha) {
+    return alpha ? "a model smoothed with alpha " + std::to_string(*alpha)
+                 : std::string("the unsmoothed model");
+  };
+  return module.emitError(pass)
+         << ": the statistics in '" << statsFile << "' were gathered on "
+         << describe(statsAlpha) << ", this module is " << describe(moduleAlpha)
+         << "; gather statistics on this module (fp4-calibrate "
+         << (moduleAlpha ? "--smooth-alpha" : "without --smooth-alpha") << ")";
+}
+
+namespace {
+
 struct FP4ApplyCalibrationPass
     : public mlir::fp4::impl::FP4ApplyCalibrationBase<FP4ApplyCalibrationPass> {
   using Base::Base;
@@ -123,10 +148,15 @@ struct FP4ApplyCalibrationPass
       return signalPassFailure();
     }
     cal::StatsTable table;
-    if (std::string error = cal::readStats(statsFile, table); !error.empty()) {
+    std::optional<double> statsAlpha;
+    if (std::string error = cal::readStats(statsFile, table, &statsAlpha);
+        !error.empty()) {
       module.emitError("fp4-apply-calibration: ") << error;
       return signalPassFailure();
     }
+    if (failed(checkStatsFitModule(module, statsAlpha, "fp4-apply-calibration",
+                                   statsFile)))
+      return signalPassFailure();
     cal::MethodOptions options{*parsed, percentile};
     Builder b(&getContext());
     llvm::StringSet<> matched;

@@ -23,6 +23,17 @@ constexpr const char *kActivationAmaxAttr = "fp4.act_amax";
 /// The calibrated amax of a KV cache's entries (F32 argument attribute),
 /// read by fp4-quantize-kv-cache for NVFP4's static global scale.
 constexpr const char *kKVCacheAmaxAttr = "fp4.kv_amax";
+/// The alpha fp4-smooth smoothed a module with (F64 module attribute).
+constexpr const char *kSmoothedAttr = "fp4.smoothed";
+
+/// Checks that statistics gathered on a model smoothed with `statsAlpha`
+/// (nullopt: not smoothed) fit `module`, which fp4-smooth may have marked:
+/// a smoothed model's activations are the float model's divided by the
+/// smoothing factors, so the two models' statistics are not
+/// interchangeable. Emits an error naming `pass` and `statsFile` if not.
+LogicalResult checkStatsFitModule(ModuleOp module,
+                                  std::optional<double> statsAlpha,
+                                  StringRef pass, StringRef statsFile);
 
 /// A tensor the precision policy quantizes at run time with a per-tensor
 /// quantity, which calibration observes.

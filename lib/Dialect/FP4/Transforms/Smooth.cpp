@@ -170,26 +170,45 @@ struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
       module.emitError("fp4-smooth: alpha must be in [0, 1], got ") << alpha;
       return signalPassFailure();
     }
+    if (auto done = module->getAttrOfType<FloatAttr>(kSmoothedAttr)) {
+      module.emitError("fp4-smooth: the module is already smoothed (alpha ")
+          << done.getValueAsDouble()
+          << "); smoothing twice would compound the factors";
+      return signalPassFailure();
+    }
     cal::StatsTable table;
-    if (std::string error = cal::readStats(statsFile, table); !error.empty()) {
+    std::optional<double> statsAlpha;
+    if (std::string error = cal::readStats(statsFile, table, &statsAlpha);
+        !error.empty()) {
       module.emitError("fp4-smooth: ") << error;
       return signalPassFailure();
     }
+    // The factors come from the float model's channel maxima.
+    if (failed(checkStatsFitModule(module, statsAlpha, "fp4-smooth",
+                                   statsFile)))
+      return signalPassFailure();
     // The layers reading each activation.
     llvm::MapVector<Value, SmallVector<ObservationPoint>> groups;
     for (ObservationPoint &point : collectObservationPoints(module))
       if (point.layer)
         groups[point.tensor].push_back(point);
+    bool changed = false;
     for (auto &[activation, points] : groups)
-      smooth(activation, points, table);
+      changed |= smooth(activation, points, table);
+    if (changed)
+      module->setAttr(kSmoothedAttr, FloatAttr::get(Float64Type::get(
+                                                        &getContext()),
+                                                    double(alpha)));
   }
 
-  void smooth(Value activation, ArrayRef<ObservationPoint> points,
+  /// Smooths one activation and its layers; returns whether it did.
+  bool smooth(Value activation, ArrayRef<ObservationPoint> points,
               const cal::StatsTable &table) {
     Operation *first = points.front().layer;
     auto skip = [&](const std::string &why) {
       first->emitRemark("fp4-smooth: '")
           << points.front().name << "' not smoothed: " << why;
+      return false;
     };
     auto type = cast<RankedTensorType>(activation.getType());
     int64_t k = type.getShape().back();
@@ -293,6 +312,7 @@ struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
         << "), 1/s "
         << (folded ? "folded into the preceding per-channel multiply"
                    : "as a multiply before the layers");
+    return true;
   }
 };
 

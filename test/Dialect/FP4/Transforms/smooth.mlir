@@ -5,6 +5,12 @@
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>&1 >/dev/null | FileCheck %s --check-prefix=SHARED-REMARK
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth="stats=%S/Inputs/stats-amax-only.json" 2>&1 >/dev/null | FileCheck %s --check-prefix=NOCHANNELS
 // RUN: not fp4-opt %s -fp4-smooth="stats=%S/Inputs/stats-channels.json alpha=1.5" 2>&1 | FileCheck %s --check-prefix=ALPHA
+// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>/dev/null | FileCheck %s --check-prefix=MARK
+// RUN: not fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>&1 | FileCheck %s --check-prefix=TWICE
+// RUN: not fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-smoothed.json 2>&1 | FileCheck %s --check-prefix=SMOOTHED-STATS
+// RUN: not fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json -fp4-apply-calibration=stats=%S/Inputs/stats-amax-only.json 2>&1 | FileCheck %s --check-prefix=UNSMOOTHED-STATS
+// RUN: not fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-apply-calibration=stats=%S/Inputs/stats-smoothed.json 2>&1 | FileCheck %s --check-prefix=SMOOTHED-STATS-APPLY
+// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json -fp4-apply-calibration=stats=%S/Inputs/stats-smoothed.json 2>/dev/null | FileCheck %s --check-prefix=FITS
 
 // Activation channel maxima a = [8, 2, 0.5, 0], weight column maxima
 // w = [2, 2, 0.5, 4]; alpha 0.5: s = sqrt(a / w) = [2, 1, 1, 1] (a = 0 keeps
@@ -18,6 +24,15 @@
 // CHECK: linalg.matmul {{.*}} ins(%[[XS]], %{{.*}} : tensor<4x4xf32>, tensor<4x2xf32>)
 // NOCHANNELS: remark: fp4-smooth: 'proj.weight:input' not smoothed: no channel_amax in the statistics
 // ALPHA: error: fp4-smooth: alpha must be in [0, 1], got 1.5
+
+// The module records the alpha, so that statistics of the float model are
+// never applied to the smoothed one, nor the reverse.
+// MARK: module attributes {{{.*}}fp4.smoothed = 5.000000e-01 : f64}
+// TWICE: error: fp4-smooth: the module is already smoothed (alpha 5.000000e-01); smoothing twice would compound the factors
+// SMOOTHED-STATS: error: fp4-smooth: the statistics in '{{.*}}stats-smoothed.json' were gathered on a model smoothed with alpha 0.500000, this module is the unsmoothed model; gather statistics on this module (fp4-calibrate without --smooth-alpha)
+// UNSMOOTHED-STATS: error: fp4-apply-calibration: the statistics in '{{.*}}stats-amax-only.json' were gathered on the unsmoothed model, this module is a model smoothed with alpha 0.500000; gather statistics on this module (fp4-calibrate --smooth-alpha)
+// SMOOTHED-STATS-APPLY: error: fp4-apply-calibration: the statistics in '{{.*}}stats-smoothed.json' were gathered on a model smoothed with alpha 0.500000, this module is the unsmoothed model
+// FITS: fp4.act_amax
 func.func @forward(%x: tensor<4x4xf32>) -> tensor<4x2xf32> {
   %w = arith.constant {fp4.param_name = "proj.weight"} dense<[[1.0, 2.0, 0.5, 1.0], [2.0, 1.0, 0.5, 4.0]]> : tensor<2x4xf32>
   %wt0 = tensor.empty() : tensor<4x2xf32>
