@@ -26,7 +26,7 @@ for cubin in "$@"; do
       if (n == 0) bad = 1
     }
     END { exit bad }' || status=1
-  echo "  opcodes with MMA in their name:"
-  echo "$sass" | grep -oE '\b[A-Z0-9_.]*MMA[A-Z0-9_.]*\b' | sort | uniq -c | sed 's/^/   /'
+  echo "  opcodes with MMA in their name and tensor-memory (UTC*) opcodes:"
+  echo "$sass" | grep -oE '\b([A-Z0-9_.]*MMA[A-Z0-9_.]*|UTC[A-Z0-9_.]*)\b' | sort | uniq -c | sed 's/^/   /'
 done
 exit $status

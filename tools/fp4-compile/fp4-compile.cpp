@@ -4,7 +4,7 @@
 //
 //   fp4-compile model.mlir --target=cpu [--quantize OPTIONS] -o model.so
 //   fp4-compile model.mlir --emit=mlir|llvm|obj -o OUT
-//   fp4-compile model.mlir --target=sm_120a --emit=ptx|cubin|mlir -o OUT
+//   fp4-compile model.mlir --target=sm_100a|sm_120a|sm_90a --emit=ptx|cubin|mlir -o OUT
 //
 // The shared library exports, for every public function @f of the module,
 // the C entry point
@@ -55,7 +55,7 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"),
                                       cl::Required);
 static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
                                        cl::Required);
-static cl::opt<std::string> target("target", cl::desc("cpu, or a GPU chip: sm_120a (--emit=ptx|cubin)"),
+static cl::opt<std::string> target("target", cl::desc("cpu, or a GPU chip: sm_100a, sm_120a, sm_90a (--emit=ptx|cubin|mlir)"),
                                    cl::init("cpu"));
 static cl::opt<std::string> emit("emit", cl::desc("so (default), obj, llvm or mlir; for a GPU target ptx, cubin or mlir"),
                                  cl::init("so"));

@@ -109,9 +109,18 @@ def ConvertFP4ToNVVM : Pass<"convert-fp4-to-nvvm", "ModuleOp"> {
     the partial dot products. It shares the tiling, loads, scale handling
     and epilogue with sm_120a, so they run on the H100.
 
+    `chip = sm_100a`: one CTA of 128 threads per 128 x 128 tile; the
+    accumulator and the scales live in tensor memory (`tcgen05.alloc`,
+    `tcgen05.cp.32x128b.warpx4`), operands go through two shared-memory
+    stages in the K-major no-swizzle layout, thread 0 issues
+    `tcgen05.mma.block_scale` (block16 for NVFP4, block32 for MXFP4) and
+    commits it to the stage's mbarrier, and the epilogue reads the
+    accumulator with `tcgen05.ld` (docs/gpu.md lists the encodings). Not
+    run (no Blackwell GPU): ptxas and the SASS check it.
+
     Checked before any code is generated, with an error that names the fix:
-    the chip (`sm_120a` or `sm_90a`; `sm_120` without `a` has no
-    block-scaled MMA; `sm_100a` is not implemented yet), the formats (both
+    the chip (`sm_100a`, `sm_120a` or `sm_90a`; `sm_100` or `sm_120` without
+    `a` has no block-scaled MMA), the formats (both
     operands NVFP4 or both MXFP4, linear scales), K a multiple of 64, static
     shapes, and operands that come from `fp4.assemble` or `fp4.constant`.
   }];

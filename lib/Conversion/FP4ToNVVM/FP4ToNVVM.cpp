@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Kernels.h"
 #include "fp4/Conversion/Passes.h"
 #include "fp4/Conversion/LoweringUtils.h"
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
@@ -21,39 +22,11 @@ namespace mlir::fp4 {
 
 using namespace mlir;
 using namespace mlir::fp4;
+using namespace mlir::fp4::nvvm_kernels;
 
 namespace {
 
 constexpr const char *kKernelModule = "fp4_kernels";
-
-/// Which block-scaled MMA a pair of operand formats takes on sm_120a.
-struct MmaKind {
-  NVVM::MMABlockScaleKind kind;
-  NVVM::ScaleVecSize scaleVec;
-  NVVM::BlockScaleFormat scaleFormat;
-  int64_t scalesPerK64; // scale bytes per row per 64 elements of K
-  bool twoLevel;        // NVFP4: global scales in the epilogue
-  StringRef name;
-};
-
-/// The MMA kind of `type` (both operands must have the same), or a reason.
-FailureOr<MmaKind> mmaKindOf(QuantizedTensorType type, std::string &why) {
-  ScalingAttr scaling = type.getScaling();
-  bool e2m1 = isa<Float4E2M1FNType>(type.getElementType());
-  bool lastAxisBlocks = scaling.isPerBlock() &&
-                        scaling.getAxis() == type.getRank() - 1 &&
-                        !scaling.isSwizzled();
-  if (e2m1 && lastAxisBlocks && scaling.getBlockSize() == 16 &&
-      scaling.getScaleFormat() == ScaleFormat::UE4M3 && scaling.isTwoLevel())
-    return MmaKind{NVVM::MMABlockScaleKind::MXF4NVF4, NVVM::ScaleVecSize::X4,
-                   NVVM::BlockScaleFormat::UE4M3, 4, true, "nvfp4"};
-  if (e2m1 && lastAxisBlocks && scaling.getBlockSize() == 32 &&
-      scaling.getScaleFormat() == ScaleFormat::UE8M0)
-    return MmaKind{NVVM::MMABlockScaleKind::MXF4, NVVM::ScaleVecSize::X2,
-                   NVVM::BlockScaleFormat::UE8M0, 2, false, "mxfp4"};
-  why = "the kernels take NVFP4 or MXFP4 operands with linear scales along K";
-  return failure();
-}
 
 /// The registers one K step of a 16 x 8 tile hands to an MMA atom, in the
 /// m16n8k64 fragment layout (see buildKernel): a0..a3, b0, b1, the packed
@@ -287,7 +260,8 @@ SmallVector<Value> CudaCoreMmaAtom::emit(OpBuilder &b, Location loc,
 
 /// Checks the chip up front; the error names what to use instead.
 LogicalResult checkChip(StringRef chip, Location loc) {
-  if (chip == "sm_120a" || chip == "sm_90a" || chip == "sm_90")
+  if (chip == "sm_100a" || chip == "sm_120a" || chip == "sm_90a" ||
+      chip == "sm_90")
     return success();
   if (chip == "sm_120" || chip == "sm_121" || chip == "sm_100" ||
       chip == "sm_101" || chip == "sm_103")
@@ -295,12 +269,8 @@ LogicalResult checkChip(StringRef chip, Location loc) {
                           << "' has no block-scaled MMA in PTX; use the "
                              "architecture-specific target '"
                           << chip << "a'";
-  if (chip == "sm_100a")
-    return emitError(loc) << "convert-fp4-to-nvvm: the sm_100a kernels "
-                             "(tcgen05) are not implemented yet; use "
-                             "chip=sm_120a";
   return emitError(loc) << "convert-fp4-to-nvvm: unknown chip '" << chip
-                        << "' (supported: sm_120a, sm_90a)";
+                        << "' (supported: sm_100a, sm_120a, sm_90a)";
 }
 
 /// The atom of `chip` (checked): block-scaled MMA on Blackwell, its CUDA-core
@@ -311,30 +281,6 @@ std::unique_ptr<MmaAtom> atomFor(StringRef chip, const MmaKind &kind) {
   return std::make_unique<CudaCoreMmaAtom>(kind);
 }
 
-/// Loads `bytes` (2 or 4) consecutive bytes at `index` of a 1-D i8 buffer
-/// as one little-endian i32 (byte 0 lowest), or 0 where `valid` is false.
-/// Every index is a multiple of `bytes` (rows hold multiples of 32 bytes
-/// and 4 or 2 scale bytes per 64 elements), so the load is one aligned
-/// word, given buffers aligned that much (allocations are).
-Value loadWord(OpBuilder &b, Location loc, Value buffer, Value index,
-               Value valid, int64_t bytes) {
-  Value zeroIndex = arith::ConstantIndexOp::create(b, loc, 0);
-  Value safe = arith::SelectOp::create(b, loc, valid, index, zeroIndex);
-  auto i8 = b.getI8Type();
-  Value raw = vector::LoadOp::create(b, loc, VectorType::get({bytes}, i8),
-                                     buffer, ValueRange{safe},
-                                     /*nontemporal=*/false,
-                                     llvm::MaybeAlign(bytes));
-  Type word = b.getIntegerType(8 * bytes);
-  Value packed = vector::BitCastOp::create(b, loc, VectorType::get({1}, word),
-                                           raw);
-  Value value = vector::ExtractOp::create(b, loc, packed, ArrayRef<int64_t>{0});
-  if (bytes != 4)
-    value = arith::ExtUIOp::create(b, loc, b.getI32Type(), value);
-  Value zero = arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0);
-  return arith::SelectOp::create(b, loc, valid, value, zero);
-}
-
 /// The kernel for one shape and kind:
 ///   (a, sa, b, sb : memref<?xi8>, alpha : f32, out : memref<?xf32>)
 /// grid (ceil(N / 8), ceil(M / 16)), one warp per block.
@@ -342,13 +288,7 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
                            int64_t m, int64_t n, int64_t k,
                            const MmaKind &kind, const MmaAtom &atom,
                            bool batched) {
-  MLIRContext *ctx = b.getContext();
-  auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
-  auto floats = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
-  auto type = FunctionType::get(
-      ctx, {bytes, bytes, bytes, bytes, b.getF32Type(), floats}, {});
-  auto kernel = gpu::GPUFuncOp::create(b, loc, name, type);
-  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  gpu::GPUFuncOp kernel = createKernelFunc(b, loc, name);
   Block &entry = kernel.getBody().front();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);
@@ -554,9 +494,12 @@ struct ConvertFP4ToNVVMPass
     if (!symbols.lookup(name)) {
       // In program order: appended after the kernels before it.
       auto kb = OpBuilder::atBlockEnd(kernels.getBody());
+      KernelShape shape{m, n, k, batched};
       symbols.insert(
-          buildKernel(kb, loc, name, m, n, k, *lhsKind, *atomFor(chip, *lhsKind),
-                      batched));
+          chip == "sm_100a"
+              ? buildTcgen05Kernel(kb, loc, name, shape, *lhsKind)
+              : buildKernel(kb, loc, name, m, n, k, *lhsKind,
+                            *atomFor(chip, *lhsKind), batched));
     }
 
     // Host side: buffers, the launch, the result.
@@ -579,11 +522,14 @@ struct ConvertFP4ToNVVMPass
                                flatBuffer(b, loc, rhs->scales), alpha, outFlat};
     auto kernelRef = SymbolRefAttr::get(
         kernels.getSymNameAttr(), {FlatSymbolRefAttr::get(b.getContext(), name)});
+    // sm_100a: 128 x 128 tiles, 128 threads; else 16 x 8 tiles, one warp.
+    std::array<int64_t, 3> launch = {(n + 7) / 8, (m + 15) / 16, 32};
+    if (chip == "sm_100a")
+      launch = tcgen05Launch(KernelShape{m, n, k, batched});
     gpu::LaunchFuncOp::create(
-        b, loc, kernelRef,
-        gpu::KernelDim3{c((n + 7) / 8), c((m + 15) / 16), c(e)},
-        gpu::KernelDim3{c(32), c(1), c(1)}, /*dynamicSharedMemorySize=*/Value(),
-        args);
+        b, loc, kernelRef, gpu::KernelDim3{c(launch[0]), c(launch[1]), c(e)},
+        gpu::KernelDim3{c(launch[2]), c(1), c(1)},
+        /*dynamicSharedMemorySize=*/Value(), args);
     Value shaped = memref::ExpandShapeOp::create(
         b, loc, MemRefType::get(resultType.getShape(), b.getF32Type()), out,
         ArrayRef<ReassociationIndices>{

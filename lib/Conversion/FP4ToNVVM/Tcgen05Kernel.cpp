@@ -1,0 +1,422 @@
+//===- Tcgen05Kernel.cpp - sm_100a block-scaled MMA in tensor memory ------===//
+//
+// Part of fp4-mlir.
+//
+// The sm_100a kernel of convert-fp4-to-nvvm. One CTA of 128 threads (four
+// warps) computes a 128 x 128 tile of D = A * B^T:
+//
+//   1. Warp 0 allocates 256 tensor-memory columns: 128 for the f32
+//      accumulator (row i of the tile in lane i) and, per stage, 4 columns
+//      of A scales and 4 of B scales.
+//   2. For each 64-wide K step (two shared-memory stages): every thread
+//      loads one row of A and one row of B (32 bytes each, 16-byte loads)
+//      and their scale bytes, and stores them in the layouts tcgen05 reads:
+//      operands K-major without swizzle (8-row x 16-byte core matrices),
+//      scales in the 32 x 16-byte blocks of tcgen05.cp.32x128b.warpx4.
+//      Thread 0 copies the scales into tensor memory (tcgen05.cp), issues
+//      tcgen05.mma.block_scale and commits it to the stage's mbarrier. A
+//      stage is refilled only after the MMA that read it has completed, so
+//      the loads of step i + 1 overlap the MMA of step i.
+//   3. Epilogue: warp w reads lanes 32w..32w+31 (tcgen05.ld 32x32b), scales
+//      by alpha (the product of NVFP4's global scales) and stores f32.
+//   4. Warp 0 frees the tensor memory.
+//
+// The descriptor and layout encodings follow the PTX ISA (tcgen05 "Shared
+// Memory Descriptor", "Instruction descriptor" for kind::mxf4 and
+// kind::mxf4nvf4, "Block Scaling for tcgen05.mma"); docs/gpu.md lists them
+// with what has and has not been checked (no Blackwell machine here).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Kernels.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::fp4;
+using namespace mlir::fp4::nvvm_kernels;
+
+namespace {
+
+constexpr int64_t kTileM = 128, kTileN = 128, kStepK = 64;
+constexpr int64_t kThreads = 128;
+constexpr int64_t kRowBytes = kStepK / 2; // one row of a step: 64 E2M1 codes
+// One stage of shared memory: A and B tiles, then their scale blocks.
+constexpr int64_t kATileBytes = kTileM * kRowBytes;     // 4096
+constexpr int64_t kBTileBytes = kTileN * kRowBytes;     // 4096
+constexpr int64_t kScaleBlockBytes = 512;               // 128 rows x 4 bytes
+constexpr int64_t kStageBytes =
+    kATileBytes + kBTileBytes + 2 * kScaleBlockBytes;   // 9216
+constexpr int64_t kStages = 2;
+constexpr int64_t kBarrierOffset = kStages * kStageBytes; // two mbarriers
+constexpr int64_t kTmemSlotOffset = kBarrierOffset + 8 * kStages;
+constexpr int64_t kSharedBytes = kTmemSlotOffset + 16;
+// Tensor memory: the accumulator, then 8 scale columns per stage.
+constexpr int64_t kAccColumns = kTileN;
+constexpr int64_t kTmemColumns = 256; // a power of two >= 128 + 2 * 8
+
+/// The instruction descriptor of kind::mxf4nvf4 (NVFP4) or kind::mxf4
+/// (MXFP4), M = 128, N = kTileN, both operands K-major E2M1, dense, scale
+/// factor ids 0: A and B format E2M1 = 1 (bits 7-9, 10-12), N >> 3 (bits
+/// 17-22), scale type UE8M0 (bit 23; 0 is UE4M3), M >> 4 (bits 24-28).
+int32_t instructionDescriptor(const MmaKind &kind) {
+  uint32_t d = (1u << 7) | (1u << 10) | (uint32_t(kTileN >> 3) << 17) |
+               (uint32_t(kTileM >> 4) << 24);
+  if (kind.scaleFormat == NVVM::BlockScaleFormat::UE8M0)
+    d |= 1u << 23;
+  return static_cast<int32_t>(d);
+}
+
+/// Builds the kernel body; `b` is inside the kernel's entry block.
+class Tcgen05KernelBuilder {
+public:
+  Tcgen05KernelBuilder(OpBuilder &b, Location loc, const KernelShape &shape,
+                       const MmaKind &kind, Value shared)
+      : b(b), loc(loc), shape(shape), kind(kind), shared(shared) {}
+
+  void build(Block &entry);
+
+private:
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value i32(int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, b.getI32Type(), v);
+  }
+  Value i64(int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value mul(Value x, int64_t y) {
+    return arith::MulIOp::create(b, loc, x, idx(y));
+  }
+  Value below(Value x, int64_t bound) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x,
+                                 idx(bound));
+  }
+  Value eqIndex(Value x, int64_t v) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, idx(v));
+  }
+  /// A pointer `offset` bytes into the shared buffer.
+  Value sharedAt(Value offset) {
+    Value off = arith::IndexCastOp::create(b, loc, b.getI64Type(), offset);
+    return LLVM::GEPOp::create(b, loc, shared.getType(), b.getI8Type(), shared,
+                               ValueRange{off});
+  }
+  Value sharedAt(int64_t offset) { return sharedAt(idx(offset)); }
+  /// The 32-bit shared-window address of `offset` (descriptors use it).
+  Value sharedAddress(int64_t offset) {
+    Value base = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), shared);
+    return add(base, i64(offset));
+  }
+  /// Tensor-memory pointer to column `column` of lane `lane` past `base`.
+  Value tmemAt(Value base, Value laneColumn) {
+    Value address = add(base, laneColumn);
+    return LLVM::IntToPtrOp::create(
+        b, loc, LLVM::LLVMPointerType::get(b.getContext(), 6), address);
+  }
+  void runIf(Value condition, function_ref<void()> body) {
+    auto ifOp = scf::IfOp::create(b, loc, condition, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    body();
+  }
+  /// Spins until phase `parity` of the mbarrier of `stage` has completed.
+  void waitBarrier(Value stage, Value parity);
+  /// The 64-bit shared-memory matrix descriptor of K-major data without
+  /// swizzle at `address`: start >> 4 (bits 0-13), leading byte offset
+  /// >> 4 (bits 16-29: the stride between core matrices along K), stride
+  /// byte offset >> 4 (bits 32-45: between 8-row groups), version 1
+  /// (bit 46).
+  Value descriptor(Value address, int64_t leading, int64_t stride);
+  /// Loads 16 bytes at `index` of `buffer` (zero where `valid` is false)
+  /// and stores them at shared byte `offset`.
+  void copy16(Value buffer, Value index, Value valid, Value offset);
+  /// One K step: fills stage `stage` and, on thread 0, issues the MMA.
+  void step(Value k0, Value stage, Value first);
+
+  OpBuilder &b;
+  Location loc;
+  KernelShape shape;
+  MmaKind kind;
+  Value shared;
+  // Set up by build().
+  Value a, sa, bb, sb, tid, tmemBase, rowA, rowB, rowAOk, rowBOk;
+};
+
+void Tcgen05KernelBuilder::waitBarrier(Value stage, Value parity) {
+  Value barrier = sharedAt(add(idx(kBarrierOffset), mul(stage, 8)));
+  Type i1 = b.getI1Type();
+  auto loop = scf::WhileOp::create(
+      b, loc, TypeRange{}, ValueRange{},
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        Value done = NVVM::MBarrierTryWaitOp::create(
+            nb, l, i1, barrier, parity, /*ticks=*/Value(),
+            NVVM::MemScopeKindAttr::get(nb.getContext(),
+                                        NVVM::MemScopeKind::CTA));
+        Value notDone = arith::XOrIOp::create(
+            nb, l, done, arith::ConstantIntOp::create(nb, l, nb.getI1Type(), 1));
+        scf::ConditionOp::create(nb, l, notDone, ValueRange{});
+      },
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        scf::YieldOp::create(nb, l);
+      });
+  (void)loop;
+}
+
+Value Tcgen05KernelBuilder::descriptor(Value address, int64_t leading,
+                                       int64_t stride) {
+  Value start = arith::ShRUIOp::create(
+      b, loc, arith::AndIOp::create(b, loc, address, i64(0x3FFFF)), i64(4));
+  int64_t fields = ((leading >> 4) << 16) | ((stride >> 4) << 32) |
+                   (int64_t(1) << 46);
+  return arith::OrIOp::create(b, loc, start, i64(fields));
+}
+
+void Tcgen05KernelBuilder::copy16(Value buffer, Value index, Value valid,
+                                  Value offset) {
+  auto bytes = VectorType::get({16}, b.getI8Type());
+  Value safe = arith::SelectOp::create(b, loc, valid, index, idx(0));
+  Value raw = vector::LoadOp::create(b, loc, bytes, buffer, ValueRange{safe},
+                                     /*nontemporal=*/false, llvm::MaybeAlign(16));
+  Value zero = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(bytes, b.getI8IntegerAttr(0)));
+  Value value = arith::SelectOp::create(b, loc, valid, raw, zero);
+  LLVM::StoreOp::create(b, loc, value, sharedAt(offset), /*alignment=*/16);
+}
+
+void Tcgen05KernelBuilder::step(Value k0, Value stage, Value first) {
+  Value stageBase = mul(stage, kStageBytes);
+  // Operands: thread t copies row t of A and row t of B. Core matrix (row
+  // group g, K half h) of a 128-row tile sits at h * 2048 + g * 128, so
+  // row r's half h is at h * 2048 + r * 16.
+  int64_t rowBytes = shape.k / 2;
+  Value kByte = arith::DivUIOp::create(b, loc, k0, idx(2));
+  for (int64_t half = 0; half < 2; ++half) {
+    Value column = add(kByte, idx(16 * half));
+    copy16(a, add(mul(rowA, rowBytes), column), rowAOk,
+           add(stageBase, add(idx(half * kTileM * 16), mul(tid, 16))));
+    copy16(bb, add(mul(rowB, rowBytes), column), rowBOk,
+           add(stageBase, add(idx(kATileBytes + half * kTileN * 16),
+                              mul(tid, 16))));
+  }
+  // Scales: row r's scale bytes of this step at 16 * (r % 32) + 4 * (r / 32)
+  // of the block, the layout tcgen05.cp.32x128b.warpx4 copies into four
+  // columns (column j, lane l: row 32j + l) of every lane quarter. MXFP4's
+  // two bytes are padded with zeros; the MMA reads bytes 0-1 (scale id 0).
+  int64_t scaleBytes = shape.k / 64 * kind.scalesPerK64;
+  Value kScale = mul(arith::DivUIOp::create(b, loc, k0, idx(64)),
+                     kind.scalesPerK64);
+  Value slot = add(mul(arith::RemUIOp::create(b, loc, tid, idx(32)), 16),
+                   mul(arith::DivUIOp::create(b, loc, tid, idx(32)), 4));
+  auto storeScales = [&](Value buffer, Value row, Value ok, int64_t block) {
+    Value word = loadWord(b, loc, buffer, add(mul(row, scaleBytes), kScale),
+                          ok, kind.scalesPerK64);
+    Value offset = add(stageBase, add(idx(block), slot));
+    LLVM::StoreOp::create(b, loc, word, sharedAt(offset), /*alignment=*/4);
+  };
+  storeScales(sa, rowA, rowAOk, kATileBytes + kBTileBytes);
+  storeScales(sb, rowB, rowBOk, kATileBytes + kBTileBytes + kScaleBlockBytes);
+  // The generic-proxy stores above must be visible to tcgen05's async proxy.
+  NVVM::FenceProxyOp::create(
+      b, loc, NVVM::ProxyKindAttr::get(b.getContext(),
+                                       NVVM::ProxyKind::async_shared),
+      NVVM::SharedSpaceAttr::get(b.getContext(),
+                                 NVVM::SharedSpace::shared_cta));
+  gpu::BarrierOp::create(b, loc);
+
+  runIf(eqIndex(tid, 0), [&] {
+    MLIRContext *ctx = b.getContext();
+    auto cta1 = NVVM::CTAGroupKindAttr::get(ctx, NVVM::CTAGroupKind::CTA_1);
+    NVVM::Tcgen05FenceOp::create(
+        b, loc, NVVM::Tcgen05FenceKindAttr::get(
+                    ctx, NVVM::Tcgen05FenceKind::AFTER_THREAD_SYNC));
+    Value stage32 = arith::IndexCastOp::create(b, loc, b.getI32Type(), stage);
+    Value scaleColumn = add(i32(kAccColumns),
+                            arith::MulIOp::create(b, loc, stage32, i32(8)));
+    Value tmemScaleA = tmemAt(tmemBase, scaleColumn);
+    Value tmemScaleB = tmemAt(tmemBase, add(scaleColumn, i32(4)));
+    Value stageAddress = add(sharedAddress(0),
+                             arith::IndexCastOp::create(b, loc, b.getI64Type(),
+                                                        stageBase));
+    auto at = [&](int64_t offset) { return add(stageAddress, i64(offset)); };
+    auto copyScales = [&](Value tmem, int64_t offset) {
+      NVVM::Tcgen05CpOp::create(
+          b, loc,
+          NVVM::Tcgen05CpShapeAttr::get(ctx,
+                                        NVVM::Tcgen05CpShape::SHAPE_32x128b),
+          cta1,
+          NVVM::Tcgen05CpMulticastAttr::get(ctx,
+                                            NVVM::Tcgen05CpMulticast::WARPX4),
+          /*srcFormat=*/nullptr, tmem,
+          descriptor(at(offset), /*leading=*/0, /*stride=*/128));
+    };
+    copyScales(tmemScaleA, kATileBytes + kBTileBytes);
+    copyScales(tmemScaleB, kATileBytes + kBTileBytes + kScaleBlockBytes);
+    Value aDesc = descriptor(at(0), /*leading=*/kTileM * 16, /*stride=*/128);
+    Value bDesc =
+        descriptor(at(kATileBytes), /*leading=*/kTileN * 16, /*stride=*/128);
+    Value accumulate = arith::XOrIOp::create(
+        b, loc, first, arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1));
+    bool nvfp4 = kind.kind == NVVM::MMABlockScaleKind::MXF4NVF4;
+    NVVM::Tcgen05MMABlockScaleOp::create(
+        b, loc, NVVM::MMABlockScaleKindAttr::get(ctx, kind.kind), cta1,
+        NVVM::Tcgen05MMABlockScaleAttr::get(
+            ctx, nvfp4 ? NVVM::Tcgen05MMABlockScale::BLOCK16
+                       : NVVM::Tcgen05MMABlockScale::BLOCK32),
+        NVVM::Tcgen05MMACollectorOpAttr::get(
+            ctx, NVVM::Tcgen05MMACollectorOp::DISCARD),
+        tmemAt(tmemBase, i32(0)), aDesc, bDesc,
+        i32(instructionDescriptor(kind)), accumulate, tmemScaleA, tmemScaleB);
+    NVVM::Tcgen05CommitOp::create(
+        b, loc, sharedAt(add(idx(kBarrierOffset), mul(stage, 8))),
+        /*multicastMask=*/Value(), cta1);
+  });
+}
+
+void Tcgen05KernelBuilder::build(Block &entry) {
+  MLIRContext *ctx = b.getContext();
+  a = entry.getArgument(0);
+  sa = entry.getArgument(1);
+  bb = entry.getArgument(2);
+  sb = entry.getArgument(3);
+  Value alpha = entry.getArgument(4), out = entry.getArgument(5);
+  auto cta1 = NVVM::CTAGroupKindAttr::get(ctx, NVVM::CTAGroupKind::CTA_1);
+  auto fence = [&](NVVM::Tcgen05FenceKind kind) {
+    NVVM::Tcgen05FenceOp::create(b, loc,
+                                 NVVM::Tcgen05FenceKindAttr::get(ctx, kind));
+  };
+
+  tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value warp = arith::DivUIOp::create(b, loc, tid, idx(32));
+  Value n0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), kTileN);
+  Value m0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y), kTileM);
+  Value batch = shape.batched
+                    ? gpu::BlockIdOp::create(b, loc, gpu::Dimension::z)
+                          .getResult()
+                    : idx(0);
+  // This thread's row of A and of B (B's row is an output column).
+  Value localRowA = add(m0, tid), localRowB = add(n0, tid);
+  rowAOk = below(localRowA, shape.m);
+  rowBOk = below(localRowB, shape.n);
+  Value aRows = mul(batch, shape.m);
+  rowA = add(localRowA, aRows);
+  rowB = add(localRowB, mul(batch, shape.n));
+
+  // Set-up: thread 0 initializes the mbarriers, warp 0 allocates tensor
+  // memory (its address lands in shared memory) and gives up the right to
+  // allocate more, so co-resident CTAs can allocate theirs.
+  runIf(eqIndex(tid, 0), [&] {
+    for (int64_t s = 0; s < kStages; ++s)
+      NVVM::MBarrierInitOp::create(b, loc, sharedAt(kBarrierOffset + 8 * s),
+                                   i32(1), /*predicate=*/Value());
+    NVVM::FenceMbarrierInitOp::create(b, loc);
+  });
+  runIf(eqIndex(warp, 0), [&] {
+    NVVM::Tcgen05AllocOp::create(b, loc, sharedAt(kTmemSlotOffset),
+                                 i32(kTmemColumns), cta1);
+    NVVM::Tcgen05RelinquishAllocPermitOp::create(b, loc, cta1);
+  });
+  fence(NVVM::Tcgen05FenceKind::BEFORE_THREAD_SYNC);
+  gpu::BarrierOp::create(b, loc);
+  fence(NVVM::Tcgen05FenceKind::AFTER_THREAD_SYNC);
+  tmemBase = LLVM::LoadOp::create(b, loc, b.getI32Type(),
+                                  sharedAt(kTmemSlotOffset), /*alignment=*/4);
+
+  // The K loop. Step i uses stage i % 2; before refilling a stage, wait for
+  // the MMA of step i - 2 (completion i / 2 - 1 of that stage's barrier).
+  int64_t steps = shape.k / kStepK;
+  scf::ForOp::create(
+      b, loc, idx(0), idx(steps), idx(1), ValueRange{},
+      [&](OpBuilder &lb, Location l, Value i, ValueRange) {
+        OpBuilder::InsertionGuard inner(b);
+        b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
+        Value stage = arith::RemUIOp::create(b, loc, i, idx(kStages));
+        Value round = arith::DivUIOp::create(b, loc, i, idx(kStages));
+        Value refill = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,
+                                             i, idx(kStages));
+        runIf(refill, [&] {
+          Value parity = arith::IndexCastOp::create(
+              b, loc, b.getI32Type(),
+              arith::RemUIOp::create(b, loc, add(round, idx(1)), idx(2)));
+          waitBarrier(stage, parity);
+        });
+        step(mul(i, kStepK), stage, eqIndex(i, 0));
+        scf::YieldOp::create(b, loc);
+      });
+  // The last commit covers every MMA before it.
+  int64_t last = steps - 1;
+  waitBarrier(idx(last % kStages), i32((last / kStages) % 2));
+  fence(NVVM::Tcgen05FenceKind::AFTER_THREAD_SYNC);
+
+  // Epilogue: thread t of warp w holds row 32w + t, 32 columns per load.
+  Value warp32 = arith::IndexCastOp::create(b, loc, b.getI32Type(), warp);
+  Value laneBase = arith::ShLIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, warp32, i32(32)), i32(16));
+  Value row = add(m0, tid);
+  Value rowOk = below(row, shape.m);
+  Value outRow = mul(add(row, aRows), shape.n);
+  for (int64_t chunk = 0; chunk < kTileN / 32; ++chunk) {
+    Value values = NVVM::Tcgen05LdOp::create(
+        b, loc, VectorType::get({32}, b.getI32Type()), /*pack=*/nullptr,
+        NVVM::Tcgen05LdStShapeAttr::get(ctx,
+                                        NVVM::Tcgen05LdStShape::SHAPE_32X32B),
+        tmemAt(tmemBase, add(laneBase, i32(chunk * 32))), /*offset=*/Value());
+    NVVM::Tcgen05WaitOp::create(
+        b, loc, NVVM::Tcgen05WaitKindAttr::get(ctx, NVVM::Tcgen05WaitKind::LOAD));
+    Value floats = vector::BitCastOp::create(
+        b, loc, VectorType::get({32}, b.getF32Type()), values);
+    for (int64_t j = 0; j < 32; ++j) {
+      Value column = add(n0, idx(chunk * 32 + j));
+      Value ok = arith::AndIOp::create(b, loc, rowOk, below(column, shape.n));
+      Value value = vector::ExtractOp::create(b, loc, floats,
+                                              ArrayRef<int64_t>{j});
+      runIf(ok, [&] {
+        memref::StoreOp::create(b, loc,
+                                arith::MulFOp::create(b, loc, value, alpha),
+                                out, ValueRange{add(outRow, column)});
+      });
+    }
+  }
+
+  // Tear-down: every warp's loads are done before warp 0 frees the memory.
+  fence(NVVM::Tcgen05FenceKind::BEFORE_THREAD_SYNC);
+  gpu::BarrierOp::create(b, loc);
+  runIf(eqIndex(warp, 0), [&] {
+    fence(NVVM::Tcgen05FenceKind::AFTER_THREAD_SYNC);
+    NVVM::Tcgen05DeallocOp::create(b, loc, tmemAt(tmemBase, i32(0)),
+                                   i32(kTmemColumns), cta1);
+  });
+  gpu::ReturnOp::create(b, loc);
+}
+
+} // namespace
+
+std::array<int64_t, 3>
+mlir::fp4::nvvm_kernels::tcgen05Launch(const KernelShape &shape) {
+  return {(shape.n + kTileN - 1) / kTileN, (shape.m + kTileM - 1) / kTileM,
+          kThreads};
+}
+
+gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildTcgen05Kernel(
+    OpBuilder &b, Location loc, StringRef name, const KernelShape &shape,
+    const MmaKind &kind) {
+  // The kernel's shared memory: one global in the shared address space,
+  // 1024-byte aligned (descriptors need 16).
+  MLIRContext *ctx = b.getContext();
+  auto arrayType = LLVM::LLVMArrayType::get(b.getI8Type(), kSharedBytes);
+  std::string sharedName = (name + "_smem").str();
+  LLVM::GlobalOp::create(b, loc, arrayType, /*isConstant=*/false,
+                         LLVM::Linkage::Internal, sharedName,
+                         /*value=*/Attribute(), /*alignment=*/1024,
+                         /*addrSpace=*/3);
+  gpu::GPUFuncOp kernel = createKernelFunc(b, loc, name);
+  Block &entry = kernel.getBody().front();
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&entry);
+  Value shared = LLVM::AddressOfOp::create(
+      b, loc, LLVM::LLVMPointerType::get(ctx, 3), sharedName);
+  Tcgen05KernelBuilder(b, loc, shape, kind, shared).build(entry);
+  return kernel;
+}

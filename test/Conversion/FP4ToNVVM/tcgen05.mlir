@@ -1,0 +1,78 @@
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_100a | FileCheck %s
+
+// sm_100a: one CTA of 128 threads per 128 x 128 output tile (grid
+// ceil(N/128) x ceil(M/128)); 18464 bytes of shared memory (two stages of
+// A, B and their scale blocks, two mbarriers, the tensor-memory slot).
+// Set-up: thread 0 initializes the mbarriers, warp 0 allocates 256
+// tensor-memory columns and gives up its permit.
+// CHECK-LABEL: func.func @nvfp4(
+// CHECK: %[[ALPHA:.*]] = arith.mulf
+// CHECK: gpu.launch_func  @fp4_kernels::@fp4_nvfp4_mma_34x18x128 blocks in (%c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
+// CHECK: gpu.module @fp4_kernels [#nvvm.target<chip = "sm_100a", features = "+ptx88">]
+// CHECK: llvm.mlir.global internal @fp4_nvfp4_mma_34x18x128_smem() {addr_space = 3 : i32, alignment = 1024 : i64} : !llvm.array<18464 x i8>
+// CHECK: gpu.func @fp4_nvfp4_mma_34x18x128(
+// CHECK: nvvm.mbarrier.init
+// CHECK: nvvm.mbarrier.init
+// CHECK: nvvm.tcgen05.alloc %{{.*}}, %c256_i32 : !llvm.ptr<3>, i32
+// CHECK-NEXT: nvvm.tcgen05.relinquish_alloc_permit
+// CHECK: nvvm.tcgen05.fence <before>
+// CHECK-NEXT: gpu.barrier
+// CHECK-NEXT: nvvm.tcgen05.fence <after>
+// The K loop (K = 128: two steps). Refilling a stage waits for the MMA
+// that read it; 16-byte operand rows and the scale words go to shared
+// memory, then the async-proxy fence and a barrier.
+// CHECK: scf.for
+// CHECK: scf.while
+// CHECK: nvvm.mbarrier.try_wait
+// CHECK: vector.load {{.*}} {alignment = 16 : i64} : memref<?xi8>, vector<16xi8>
+// CHECK: llvm.store {{.*}} {alignment = 16 : i64} : vector<16xi8>, !llvm.ptr<3>
+// CHECK: vector.load {{.*}} {alignment = 4 : i64} : memref<?xi8>, vector<4xi8>
+// CHECK: llvm.store {{.*}} {alignment = 4 : i64} : i32, !llvm.ptr<3>
+// CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// CHECK-NEXT: gpu.barrier
+// Thread 0: both scale blocks into tensor memory, then the MMA with the
+// instruction descriptor 0x08200480 (E2M1 x E2M1, N = 128, M = 128, UE4M3),
+// committed to the stage's mbarrier.
+// CHECK: nvvm.tcgen05.cp {{.*}} {multicast = #nvvm.tcgen05_cp_multicast<warpx4>, shape = #nvvm.tcgen05_cp_shape<shape_32x128b>}
+// CHECK: nvvm.tcgen05.cp {{.*}} {multicast = #nvvm.tcgen05_cp_multicast<warpx4>, shape = #nvvm.tcgen05_cp_shape<shape_32x128b>}
+// CHECK: nvvm.tcgen05.mma.block_scale {{.*}}, %c136316032_i32, {{.*}} {blockScale = #nvvm.tcgen05_mma_block_scale<block16>, ctaGroup = #nvvm.cta_group<cta_1>, kind = #nvvm.block_scale_kind<mxf4nvf4>} : (!llvm.ptr<6>, i64, i64, i32, i1, !llvm.ptr<6>, !llvm.ptr<6>)
+// CHECK-NOT: nvvm.
+// CHECK: nvvm.tcgen05.commit
+// Epilogue: wait for the last MMA, four 32-column loads per thread,
+// scaled by alpha; then warp 0 frees the tensor memory.
+// CHECK: nvvm.mbarrier.try_wait
+// CHECK: nvvm.tcgen05.ld {{.*}} {shape = #nvvm.tcgen05_ldst_shape<shape_32x32b>} : vector<32xi32>
+// CHECK-NEXT: nvvm.tcgen05.wait <load>
+// CHECK: arith.mulf %{{.*}}, %arg4 : f32
+// CHECK: memref.store
+// CHECK-COUNT-3: nvvm.tcgen05.ld
+// CHECK: nvvm.tcgen05.fence <before>
+// CHECK-NEXT: gpu.barrier
+// CHECK: nvvm.tcgen05.dealloc %{{.*}}, %c256_i32 : !llvm.ptr<6>, i32
+func.func @nvfp4(%ad: tensor<34x64xi8>, %as: tensor<34x8xf8E4M3FN>, %ag: tensor<f32>,
+                 %bd: tensor<18x64xi8>, %bs: tensor<18x8xf8E4M3FN>, %bg: tensor<f32>) -> tensor<34x18xf32> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<34x64xi8>, tensor<34x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<34x128xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<18x64xi8>, tensor<18x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<18x128xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<34x128xf4E2M1FN, nvfp4>, !fp4.qtensor<18x128xf4E2M1FN, nvfp4> -> tensor<34x18xf32>
+  return %y : tensor<34x18xf32>
+}
+
+// -----
+
+// MXFP4: kind::mxf4 with block32 scales (UE8M0: descriptor bit 23,
+// 0x08A00480); two scale bytes per row and K step, zero-padded to the
+// word tcgen05.cp copies. Stacked experts: grid z = E, 300 x 200 gives a
+// 2 x 3 grid of tiles.
+// CHECK-LABEL: func.func @mxfp4_experts(
+// CHECK: gpu.launch_func  @fp4_kernels::@fp4_mxfp4_mma_E4x300x200x64 blocks in (%c2{{(_[0-9]+)?}}, %c3{{(_[0-9]+)?}}, %c4{{(_[0-9]+)?}})
+// CHECK: gpu.func @fp4_mxfp4_mma_E4x300x200x64(
+// CHECK: gpu.block_id  z
+// CHECK: vector.load {{.*}} {alignment = 2 : i64} : memref<?xi8>, vector<2xi8>
+// CHECK: nvvm.tcgen05.mma.block_scale {{.*}}, %c144704640_i32, {{.*}} {blockScale = #nvvm.tcgen05_mma_block_scale<block32>, ctaGroup = #nvvm.cta_group<cta_1>, kind = #nvvm.block_scale_kind<mxf4>}
+func.func @mxfp4_experts(%ad: tensor<4x300x32xi8>, %as: tensor<4x300x2xf8E8M0FNU>,
+                         %bd: tensor<4x200x32xi8>, %bs: tensor<4x200x2xf8E8M0FNU>) -> tensor<4x300x200xf32> {
+  %a = fp4.assemble %ad, %as : tensor<4x300x32xi8>, tensor<4x300x2xf8E8M0FNU> -> !fp4.qtensor<4x300x64xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<4x200x32xi8>, tensor<4x200x2xf8E8M0FNU> -> !fp4.qtensor<4x200x64xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<4x300x64xf4E2M1FN, mxfp4>, !fp4.qtensor<4x200x64xf4E2M1FN, mxfp4> -> tensor<4x300x200xf32>
+  return %y : tensor<4x300x200xf32>
+}
