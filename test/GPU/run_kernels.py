@@ -8,7 +8,10 @@ Every kernel named fp4_<nvfp4|mxfp4>_mma_[E<E>x]<M>x<N>x<K> in the cubin (from
 fp4-compile --target=sm_90a --emit=cubin, the CUDA-core twin of the sm_120a
 kernels) is launched the way convert-fp4-to-nvvm's gpu.launch_func does:
 grid (ceil(N/8), ceil(M/16), E), 32 threads, each memref<?xT> argument as MLIR's
-descriptor (allocated, aligned, offset, size, stride). Inputs are random
+descriptor (allocated, aligned, offset, size, stride). Kernels named
+fp4_<fmt>_w4a16_[E<E>x]<M>x<N>x<K>_<act>_<result> (float activations x FP4
+weights, the decode kernel) get its launch (decode_launch below) and a float
+activation of type <act>; a bf16 result is checked to bf16's precision. Inputs are random
 codes (every E2M1 code) and random valid scales; the output is poisoned with
 NaN before each launch. The reference decodes the same bytes in float64:
 D = (A_codes * A_scales) (B_codes * B_scales)^T * alpha. Prints one line per
@@ -81,6 +84,51 @@ def memref(tensor):
             ctypes.c_int64(tensor.numel()), ctypes.c_int64(1)]
 
 
+def decode_launch(m, n, tensor_cores=False):
+    """The decode kernels' geometry: up to 16 activation rows per CTA, 4
+    warps of R weight rows each (DecodeKernel.cpp), or, on tensor cores
+    (w4a16tc, MmaDecodeKernel.cpp), 16 x 32 tiles with 4 warps splitting K."""
+    if tensor_cores:
+        return ((n + 31) // 32, (m + 15) // 16), (128, 1, 1)
+    rows = min(m, 16)
+    r = 4 if rows <= 4 else 2
+    return ((n + 4 * r - 1) // (4 * r), (m + rows - 1) // rows), (128, 1, 1)
+
+
+TORCH_TYPES = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
+
+
+def random_weights(rng, fmt, rows, k):
+    """Random packed codes, valid scales and (NVFP4) a global scale."""
+    data = rng.integers(0, 256, size=(rows, k // 2), dtype=np.uint8)
+    if fmt == "nvfp4":  # UE4M3 scales around 1 (exponents 4..10)
+        scales = rng.integers(0x20, 0x58, size=(rows, k // 16), dtype=np.uint8)
+        return data, scales, np.float32(rng.uniform(0.5, 2.0)), 16, ue4m3
+    scales = rng.integers(119, 136, size=(rows, k // 32), dtype=np.uint8)
+    return data, scales, np.float32(1.0), 32, ue8m0
+
+
+def run_w4a16(driver, fn, rng, fmt, e, m, n, k, act, res, tensor_cores):
+    """One launch of a W4A16 kernel; returns max |error| / max |ref|. (A
+    shared weight [E, M, K] x [N, K] is the 2-D kernel of E * M rows.)"""
+    b, sb, alpha, block, scale_decode = random_weights(rng, fmt, e * n, k)
+    x = torch.from_numpy(rng.standard_normal(e * m * k) * 2.0).to(TORCH_TYPES[act])
+    xd = x.double().numpy().reshape(e, m, k)
+    db = decode(b, sb, block, scale_decode).reshape(e, n, k)
+    reference = np.einsum("emk,enk->emn", xd, db) * float(alpha)
+    device = [x.cuda()] + [torch.from_numpy(v.reshape(-1)).cuda() for v in (b, sb)]
+    out = torch.full((e * m * n,), float("nan"), dtype=TORCH_TYPES[res],
+                     device="cuda")  # poisoned
+    params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
+              [ctypes.c_float(alpha)] + memref(out))
+    grid, threads = decode_launch(m, n, tensor_cores)
+    driver.launch(fn, (grid[0], grid[1], e), threads, params)
+    y = out.float().cpu().numpy().astype(np.float64).reshape(e, m, n)
+    if not np.isfinite(y).all():
+        return float("inf")
+    return np.abs(y - reference).max() / max(np.abs(reference).max(), 1e-30)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("cubin")
@@ -90,7 +138,8 @@ def main():
     args = parser.parse_args()
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
-        rb"fp4_(?:nvfp4|mxfp4)_mma_(?:E\d+x)?\d+x\d+x\d+", image)))
+        rb"fp4_(?:nvfp4|mxfp4)_(?:mma_(?:E\d+x)?\d+x\d+x\d+|"
+        rb"w4a16(?:tc)?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))", image)))
     driver = Driver()
     module = driver.load(image)
     rng = np.random.default_rng(args.seed)
@@ -98,6 +147,19 @@ def main():
     print(f"device: {torch.cuda.get_device_name()}; {len(names)} kernels")
     for raw in names:
         name = raw.decode()
+        w4a16 = re.match(r"fp4_(\w+?)_w4a16(tc)?_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_(\w+)_(\w+)$", name)
+        if w4a16:
+            fmt, tc, experts, m, n, k, act, res = w4a16.groups()
+            fn = driver.function(module, name)
+            worst = max(run_w4a16(driver, fn, rng, fmt, int(experts or 1), int(m),
+                                  int(n), int(k), act, res, tc is not None)
+                        for _ in range(args.repeat))
+            # bf16 results: rounding to 8 bits; f32: the order of the sums.
+            ok = worst <= (4e-3 if res == "bf16" else 1e-5)
+            passed += ok
+            failed += not ok
+            print(f"{'PASS' if ok else 'FAIL'} {name}: max |error| / max |ref| = {worst:.2e}")
+            continue
         fmt, experts, m, n, k = re.match(
             r"fp4_(\w+?)_mma_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)$", name).groups()
         e = int(experts or 1)
@@ -107,20 +169,9 @@ def main():
         worst = 0.0
         for _ in range(args.repeat):
             # Batched operands are E stacked [M, K] / [N, K] blocks.
-            a = rng.integers(0, 256, size=(e * m, k // 2), dtype=np.uint8)
-            b = rng.integers(0, 256, size=(e * n, k // 2), dtype=np.uint8)
-            if fmt == "nvfp4":  # UE4M3 scales around 1 (exponents 4..10)
-                sa = rng.integers(0x20, 0x58, size=(e * m, k // 16), dtype=np.uint8)
-                sb = rng.integers(0x20, 0x58, size=(e * n, k // 16), dtype=np.uint8)
-                ga, gb = rng.uniform(0.5, 2.0, size=2)
-                ga, gb = np.float32(ga), np.float32(gb)
-                alpha = np.float32(ga * gb)
-                scale_decode = ue4m3
-            else:  # UE8M0 scales 2^-8 .. 2^8
-                sa = rng.integers(119, 136, size=(e * m, k // 32), dtype=np.uint8)
-                sb = rng.integers(119, 136, size=(e * n, k // 32), dtype=np.uint8)
-                alpha = np.float32(1.0)
-                scale_decode = ue8m0
+            a, sa, ga, _, scale_decode = random_weights(rng, fmt, e * m, k)
+            b, sb, gb, _, _ = random_weights(rng, fmt, e * n, k)
+            alpha = np.float32(ga * gb)
             da = decode(a, sa, block, scale_decode).reshape(e, m, k)
             db = decode(b, sb, block, scale_decode).reshape(e, n, k)
             reference = np.einsum("emk,enk->emn", da, db) * float(alpha)

@@ -91,14 +91,6 @@ private:
   MmaKind kind;
 };
 
-Value i32Const(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIntOp::create(b, loc, b.getI32Type(), v);
-}
-
-Value f32Const(OpBuilder &b, Location loc, float v) {
-  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
-}
-
 /// The E2M1 value of the 4-bit code `code` (an i32 in 0..15).
 Value decodeE2M1(OpBuilder &b, Location loc, Value code) {
   auto bits = [&](Value v, int64_t shift, int64_t mask) -> Value {
@@ -123,42 +115,6 @@ Value decodeE2M1(OpBuilder &b, Location loc, Value code) {
   return arith::SelectOp::create(b, loc, eq(sign, 1),
                                  arith::NegFOp::create(b, loc, magnitude),
                                  magnitude);
-}
-
-/// The value of scale byte `index` of the packed word `word`.
-Value decodeScale(OpBuilder &b, Location loc, Value word, Value index,
-                  NVVM::BlockScaleFormat format) {
-  Value shift = arith::MulIOp::create(b, loc, index, i32Const(b, loc, 8));
-  Value byte = arith::AndIOp::create(
-      b, loc, arith::ShRUIOp::create(b, loc, word, shift),
-      i32Const(b, loc, 255));
-  auto eq0 = [&](Value v) -> Value {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, v,
-                                 i32Const(b, loc, 0));
-  };
-  if (format == NVVM::BlockScaleFormat::UE8M0) {
-    // 2^(byte - 127); byte 0 is 2^-127, a float32 subnormal.
-    Value bits = arith::SelectOp::create(
-        b, loc, eq0(byte), i32Const(b, loc, 0x00400000),
-        arith::ShLIOp::create(b, loc, byte, i32Const(b, loc, 23)));
-    return arith::BitcastOp::create(b, loc, b.getF32Type(), bits);
-  }
-  // UE4M3: exponent e (bias 7), mantissa m; e == 0 is m * 2^-9.
-  Value e = arith::AndIOp::create(
-      b, loc, arith::ShRUIOp::create(b, loc, byte, i32Const(b, loc, 3)),
-      i32Const(b, loc, 15));
-  Value m = arith::AndIOp::create(b, loc, byte, i32Const(b, loc, 7));
-  Value normalBits = arith::OrIOp::create(
-      b, loc,
-      arith::ShLIOp::create(
-          b, loc, arith::AddIOp::create(b, loc, e, i32Const(b, loc, 120)),
-          i32Const(b, loc, 23)),
-      arith::ShLIOp::create(b, loc, m, i32Const(b, loc, 20)));
-  Value normal = arith::BitcastOp::create(b, loc, b.getF32Type(), normalBits);
-  Value subnormal = arith::MulFOp::create(
-      b, loc, arith::UIToFPOp::create(b, loc, b.getF32Type(), m),
-      f32Const(b, loc, 1.0f / 512.0f));
-  return arith::SelectOp::create(b, loc, eq0(e), subnormal, normal);
 }
 
 SmallVector<Value> CudaCoreMmaAtom::emit(OpBuilder &b, Location loc,
@@ -439,99 +395,142 @@ struct ConvertFP4ToNVVMPass
                         SymbolTable &symbols) {
     auto lhsType = dyn_cast<QuantizedTensorType>(op.getLhs().getType());
     auto rhsType = dyn_cast<QuantizedTensorType>(op.getRhs().getType());
+    auto lhsFloat = dyn_cast<RankedTensorType>(op.getLhs().getType());
     auto resultType = cast<RankedTensorType>(op.getType());
-    if (!lhsType || !rhsType)
-      return op.emitError("convert-fp4-to-nvvm: the kernels are W4A4: both "
-                          "operands must be quantized (quantize the "
-                          "activation, e.g. preset=nvfp4)");
+    if (!rhsType || (!lhsType && !lhsFloat))
+      return op.emitError("convert-fp4-to-nvvm: the kernels take FP4 weights "
+                          "(rhs) with FP4 (W4A4) or float (W4A16) "
+                          "activations (lhs)");
     // [M, K] x [N, K]; [E, M, K] x [N, K] (a shared weight: E * M rows);
     // [E, M, K] x [E, N, K] (batched, or stacked experts: grid z = E).
-    int64_t lhsRank = lhsType.getRank(), rhsRank = rhsType.getRank();
-    if (!lhsType.hasStaticShape() || !rhsType.hasStaticShape() ||
+    ArrayRef<int64_t> lhsShape =
+        lhsType ? lhsType.getShape() : lhsFloat.getShape();
+    int64_t lhsRank = lhsShape.size(), rhsRank = rhsType.getRank();
+    if (ShapedType::isDynamicShape(lhsShape) || !rhsType.hasStaticShape() ||
         lhsRank < 2 || lhsRank > 3 || rhsRank < 2 || rhsRank > lhsRank)
       return op.emitError("convert-fp4-to-nvvm: expects statically shaped "
                           "operands [M, K] x [N, K], [E, M, K] x [N, K] or "
                           "[E, M, K] x [E, N, K]");
     std::string why;
-    FailureOr<MmaKind> lhsKind = mmaKindOf(lhsType, why);
     FailureOr<MmaKind> rhsKind = mmaKindOf(rhsType, why);
-    if (failed(lhsKind) || failed(rhsKind))
+    if (failed(rhsKind))
       return op.emitError("convert-fp4-to-nvvm: ") << why;
-    if (lhsKind->kind != rhsKind->kind)
-      return op.emitError("convert-fp4-to-nvvm: operands in ")
-             << lhsKind->name << " and " << rhsKind->name
-             << " cannot meet in one block-scaled MMA; quantize both alike";
-    if (llvm::is_contained(lhsType.getShape(), 0) ||
+    FailureOr<MmaKind> lhsKind = rhsKind;
+    if (lhsType) {
+      lhsKind = mmaKindOf(lhsType, why);
+      if (failed(lhsKind))
+        return op.emitError("convert-fp4-to-nvvm: ") << why;
+      if (lhsKind->kind != rhsKind->kind)
+        return op.emitError("convert-fp4-to-nvvm: operands in ")
+               << lhsKind->name << " and " << rhsKind->name
+               << " cannot meet in one block-scaled MMA; quantize both alike";
+    } else if (!lhsFloat.getElementType().isBF16() &&
+               !lhsFloat.getElementType().isF16() &&
+               !lhsFloat.getElementType().isF32()) {
+      return op.emitError("convert-fp4-to-nvvm: W4A16 activations must be "
+                          "bf16, f16 or f32, got ")
+             << lhsFloat.getElementType();
+    }
+    if (llvm::is_contained(lhsShape, 0) ||
         llvm::is_contained(rhsType.getShape(), 0))
       return op.emitError("convert-fp4-to-nvvm: expects non-empty operands");
     bool batched = rhsRank == 3;
-    int64_t e = batched ? lhsType.getShape()[0] : 1;
-    int64_t m =
-        ShapedType::getNumElements(lhsType.getShape()) / lhsType.getShape().back() / e;
-    int64_t k = lhsType.getShape().back();
+    int64_t e = batched ? lhsShape[0] : 1;
+    int64_t m = ShapedType::getNumElements(lhsShape) / lhsShape.back() / e;
+    int64_t k = lhsShape.back();
     int64_t n = rhsType.getShape()[rhsRank - 2];
     if (k % 64 != 0)
       return op.emitError("convert-fp4-to-nvvm: K = ")
              << k << " is not a multiple of 64 (the MMA's K); pad K";
-    if (!resultType.getElementType().isF32())
+    Type resultElement = resultType.getElementType();
+    if (!resultElement.isF32() && !(lhsFloat && resultElement.isBF16()))
       return op.emitError("convert-fp4-to-nvvm: the epilogue writes f32 "
-                          "results");
+                          "results (or bf16 for W4A16), got ")
+             << resultElement;
 
     Location loc = op.getLoc();
     OpBuilder b(op);
-    FailureOr<StorageParts> lhs = getStorageParts(b, loc, op.getLhs());
     FailureOr<StorageParts> rhs = getStorageParts(b, loc, op.getRhs());
+    FailureOr<StorageParts> lhs = lhsType
+                                      ? getStorageParts(b, loc, op.getLhs())
+                                      : FailureOr<StorageParts>(StorageParts{});
     if (failed(lhs) || failed(rhs))
       return op.emitError("convert-fp4-to-nvvm: the operands must come from "
                           "fp4.assemble or fp4.constant (activation "
                           "quantization on the GPU arrives with issue #7)");
 
-    // The kernel, once per shape and kind.
-    std::string name = "fp4_" + lhsKind->name.str() + "_mma_" +
-                       (batched ? "E" + std::to_string(e) + "x" : "") +
-                       std::to_string(m) + "x" + std::to_string(n) + "x" +
-                       std::to_string(k);
+    // The kernel, once per shape and kind: W4A16 (decode) or W4A4.
+    DecodeShape decodeShape{m, n, k, batched,
+                            lhsFloat ? lhsFloat.getElementType() : Type(),
+                            resultElement};
+    bool tensorCoreW4A16 = lhsFloat && useMmaDecodeKernel(decodeShape);
+    std::string name =
+        "fp4_" + rhsKind->name.str() +
+        (lhsType ? "_mma_" : tensorCoreW4A16 ? "_w4a16tc_" : "_w4a16_") +
+        (batched ? "E" + std::to_string(e) + "x" : "") + std::to_string(m) +
+        "x" + std::to_string(n) + "x" + std::to_string(k);
+    if (lhsFloat)
+      name += "_" + typeName(lhsFloat.getElementType()) + "_" +
+              typeName(resultElement);
+    KernelShape shape{m, n, k, batched};
     if (!symbols.lookup(name)) {
       // In program order: appended after the kernels before it.
       auto kb = OpBuilder::atBlockEnd(kernels.getBody());
-      KernelShape shape{m, n, k, batched};
-      symbols.insert(
-          chip == "sm_100a"
-              ? buildTcgen05Kernel(kb, loc, name, shape, *lhsKind)
-              : buildKernel(kb, loc, name, m, n, k, *lhsKind,
-                            *atomFor(chip, *lhsKind), batched));
+      if (tensorCoreW4A16)
+        symbols.insert(
+            buildMmaDecodeKernel(kb, loc, name, decodeShape, *rhsKind));
+      else if (lhsFloat)
+        symbols.insert(
+            buildDecodeKernel(kb, loc, name, decodeShape, *rhsKind));
+      else if (chip == "sm_100a")
+        symbols.insert(buildTcgen05Kernel(kb, loc, name, shape, *lhsKind));
+      else
+        symbols.insert(buildKernel(kb, loc, name, m, n, k, *lhsKind,
+                                   *atomFor(chip, *lhsKind), batched));
     }
 
     // Host side: buffers, the launch, the result.
     auto c = [&](int64_t v) -> Value {
       return arith::ConstantIndexOp::create(b, loc, v);
     };
+    // alpha: the product of the NVFP4 operands' global scales, else 1.
     Value alpha = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1.0f));
-    if (lhsKind->twoLevel) {
-      Value ga = tensor::ExtractOp::create(b, loc, lhs->global, ValueRange{});
-      Value gb = tensor::ExtractOp::create(b, loc, rhs->global, ValueRange{});
-      alpha = arith::MulFOp::create(b, loc, ga, gb);
+    if (rhsKind->twoLevel) {
+      alpha = tensor::ExtractOp::create(b, loc, rhs->global, ValueRange{});
+      if (lhsType)
+        alpha = arith::MulFOp::create(
+            b, loc,
+            tensor::ExtractOp::create(b, loc, lhs->global, ValueRange{}),
+            alpha);
     }
-    auto outType = MemRefType::get({e * m * n}, b.getF32Type());
+    auto outType = MemRefType::get({e * m * n}, resultElement);
     Value out = memref::AllocOp::create(b, loc, outType);
     Value outFlat = memref::CastOp::create(
-        b, loc, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()), out);
-    SmallVector<Value> args = {flatBuffer(b, loc, lhs->data),
-                               flatBuffer(b, loc, lhs->scales),
-                               flatBuffer(b, loc, rhs->data),
-                               flatBuffer(b, loc, rhs->scales), alpha, outFlat};
+        b, loc, MemRefType::get({ShapedType::kDynamic}, resultElement), out);
+    SmallVector<Value> args;
+    if (lhsType)
+      args = {flatBuffer(b, loc, lhs->data), flatBuffer(b, loc, lhs->scales)};
+    else
+      args = {flatBuffer(b, loc, op.getLhs())};
+    args.append({flatBuffer(b, loc, rhs->data), flatBuffer(b, loc, rhs->scales),
+                 alpha, outFlat});
     auto kernelRef = SymbolRefAttr::get(
         kernels.getSymNameAttr(), {FlatSymbolRefAttr::get(b.getContext(), name)});
-    // sm_100a: 128 x 128 tiles, 128 threads; else 16 x 8 tiles, one warp.
+    // W4A16: 4 warps over 4R weight rows; sm_100a: 128 x 128 tiles, 128
+    // threads; else 16 x 8 tiles, one warp.
     std::array<int64_t, 3> launch = {(n + 7) / 8, (m + 15) / 16, 32};
-    if (chip == "sm_100a")
-      launch = tcgen05Launch(KernelShape{m, n, k, batched});
+    if (tensorCoreW4A16)
+      launch = mmaDecodeLaunch(decodeShape);
+    else if (lhsFloat)
+      launch = decodeLaunch(decodeShape);
+    else if (chip == "sm_100a")
+      launch = tcgen05Launch(shape);
     gpu::LaunchFuncOp::create(
         b, loc, kernelRef, gpu::KernelDim3{c(launch[0]), c(launch[1]), c(e)},
         gpu::KernelDim3{c(launch[2]), c(1), c(1)},
         /*dynamicSharedMemorySize=*/Value(), args);
     Value shaped = memref::ExpandShapeOp::create(
-        b, loc, MemRefType::get(resultType.getShape(), b.getF32Type()), out,
+        b, loc, MemRefType::get(resultType.getShape(), resultElement), out,
         ArrayRef<ReassociationIndices>{
             llvm::to_vector(llvm::seq<int64_t>(0, resultType.getRank()))});
     Value result = bufferization::ToTensorOp::create(
@@ -539,6 +538,13 @@ struct ConvertFP4ToNVVMPass
     op.replaceAllUsesWith(result);
     op.erase();
     return success();
+  }
+
+  static std::string typeName(Type type) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    type.print(os);
+    return text;
   }
 };
 

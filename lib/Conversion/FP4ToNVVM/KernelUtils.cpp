@@ -6,6 +6,7 @@
 
 #include "Kernels.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
@@ -22,11 +23,11 @@ mlir::fp4::nvvm_kernels::mmaKindOf(QuantizedTensorType type, std::string &why) {
   if (e2m1 && lastAxisBlocks && scaling.getBlockSize() == 16 &&
       scaling.getScaleFormat() == ScaleFormat::UE4M3 && scaling.isTwoLevel())
     return MmaKind{NVVM::MMABlockScaleKind::MXF4NVF4, NVVM::ScaleVecSize::X4,
-                   NVVM::BlockScaleFormat::UE4M3, 4, true, "nvfp4"};
+                   NVVM::BlockScaleFormat::UE4M3, 4, true, 16, "nvfp4"};
   if (e2m1 && lastAxisBlocks && scaling.getBlockSize() == 32 &&
       scaling.getScaleFormat() == ScaleFormat::UE8M0)
     return MmaKind{NVVM::MMABlockScaleKind::MXF4, NVVM::ScaleVecSize::X2,
-                   NVVM::BlockScaleFormat::UE8M0, 2, false, "mxfp4"};
+                   NVVM::BlockScaleFormat::UE8M0, 2, false, 32, "mxfp4"};
   why = "the kernels take NVFP4 or MXFP4 operands with linear scales along K";
   return failure();
 }
@@ -62,4 +63,138 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::createKernelFunc(OpBuilder &b,
   auto kernel = gpu::GPUFuncOp::create(b, loc, name, type);
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   return kernel;
+}
+
+Value mlir::fp4::nvvm_kernels::i32Const(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIntOp::create(b, loc, b.getI32Type(), v);
+}
+
+Value mlir::fp4::nvvm_kernels::f32Const(OpBuilder &b, Location loc, float v) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+}
+
+Value mlir::fp4::nvvm_kernels::decodeScale(OpBuilder &b, Location loc, Value word, Value index,
+                  NVVM::BlockScaleFormat format) {
+  Value shift = arith::MulIOp::create(b, loc, index, i32Const(b, loc, 8));
+  Value byte = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, word, shift),
+      i32Const(b, loc, 255));
+  auto eq0 = [&](Value v) -> Value {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, v,
+                                 i32Const(b, loc, 0));
+  };
+  if (format == NVVM::BlockScaleFormat::UE8M0) {
+    // 2^(byte - 127); byte 0 is 2^-127, a float32 subnormal.
+    Value bits = arith::SelectOp::create(
+        b, loc, eq0(byte), i32Const(b, loc, 0x00400000),
+        arith::ShLIOp::create(b, loc, byte, i32Const(b, loc, 23)));
+    return arith::BitcastOp::create(b, loc, b.getF32Type(), bits);
+  }
+  // UE4M3: exponent e (bias 7), mantissa m; e == 0 is m * 2^-9.
+  Value e = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, byte, i32Const(b, loc, 3)),
+      i32Const(b, loc, 15));
+  Value m = arith::AndIOp::create(b, loc, byte, i32Const(b, loc, 7));
+  Value normalBits = arith::OrIOp::create(
+      b, loc,
+      arith::ShLIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, e, i32Const(b, loc, 120)),
+          i32Const(b, loc, 23)),
+      arith::ShLIOp::create(b, loc, m, i32Const(b, loc, 20)));
+  Value normal = arith::BitcastOp::create(b, loc, b.getF32Type(), normalBits);
+  Value subnormal = arith::MulFOp::create(
+      b, loc, arith::UIToFPOp::create(b, loc, b.getF32Type(), m),
+      f32Const(b, loc, 1.0f / 512.0f));
+  return arith::SelectOp::create(b, loc, eq0(e), subnormal, normal);
+}
+
+
+SmallVector<Value> mlir::fp4::nvvm_kernels::pipelinedLoop(
+    OpBuilder &b, Location loc, int64_t steps, ValueRange init,
+    function_ref<SmallVector<Value>(Value step)> load,
+    function_ref<SmallVector<Value>(ArrayRef<Value> loaded, ValueRange acc,
+                                    Value step)>
+        compute) {
+  auto idx = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  SmallVector<Value> first = load(idx(0));
+  SmallVector<Value> carried(init.begin(), init.end());
+  size_t accumulators = carried.size();
+  carried.append(first);
+  auto loop = scf::ForOp::create(
+      b, loc, idx(0), idx(steps), idx(1), carried,
+      [&](OpBuilder &lb, Location l, Value step, ValueRange args) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
+        SmallVector<Value> next =
+            load(arith::AddIOp::create(b, loc, step, idx(1)));
+        SmallVector<Value> yielded =
+            compute(SmallVector<Value>(args.drop_front(accumulators)),
+                    args.take_front(accumulators), step);
+        yielded.append(next);
+        scf::YieldOp::create(b, loc, yielded);
+      });
+  return SmallVector<Value>(loop.getResults().take_front(accumulators));
+}
+
+Value KernelBuilderBase::guardedLoad(VectorType type, Value buffer,
+                                     Value index, Value valid, int64_t align) {
+  Value safe = arith::SelectOp::create(b, loc, valid, index, idx(0));
+  Value raw = vector::LoadOp::create(b, loc, type, buffer, ValueRange{safe},
+                                     /*nontemporal=*/false,
+                                     llvm::MaybeAlign(align));
+  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(type));
+  return arith::SelectOp::create(b, loc, valid, raw, zero);
+}
+
+SmallVector<Value> mlir::fp4::nvvm_kernels::decodePieceTimes2PowMinus14(
+    OpBuilder &b, Location loc, Value piece) {
+  auto f16x2 = VectorType::get({2}, b.getF16Type());
+  auto f32x2 = VectorType::get({2}, b.getF32Type());
+  auto i32x1 = VectorType::get({1}, b.getI32Type());
+  Value words = vector::BitCastOp::create(
+      b, loc, VectorType::get({4}, b.getI32Type()), piece);
+  SmallVector<Value> values(32);
+  for (int64_t w = 0; w < 4; ++w) {
+    Value word = vector::ExtractOp::create(b, loc, words, ArrayRef<int64_t>{w});
+    for (int64_t s = 0; s < 4; ++s) {
+      // Nibbles s and s + 4 (elements 8w + s and 8w + s + 4): magnitude
+      // bits 4s..4s+2 (and +16) to 9..11 (and 25..27), sign bit 4s + 3 (and
+      // +16) to 15 (and 31); ptxas fuses the mask and the or into one LOP3.
+      auto shift = [&](int64_t by) -> Value {
+        if (by == 0)
+          return word;
+        Value amount = i32Const(b, loc, by > 0 ? by : -by);
+        return by > 0
+                   ? arith::ShLIOp::create(b, loc, word, amount).getResult()
+                   : arith::ShRUIOp::create(b, loc, word, amount).getResult();
+      };
+      Value bits = arith::OrIOp::create(
+          b, loc,
+          arith::AndIOp::create(b, loc, shift(9 - 4 * s),
+                                i32Const(b, loc, 0x0E000E00)),
+          arith::AndIOp::create(b, loc, shift(12 - 4 * s),
+                                i32Const(b, loc, static_cast<int32_t>(
+                                                     0x80008000u))));
+      Value halves = vector::BitCastOp::create(
+          b, loc, f16x2, vector::BroadcastOp::create(b, loc, i32x1, bits));
+      Value wide = arith::ExtFOp::create(b, loc, f32x2, halves);
+      values[8 * w + s] =
+          vector::ExtractOp::create(b, loc, wide, ArrayRef<int64_t>{0});
+      values[8 * w + s + 4] =
+          vector::ExtractOp::create(b, loc, wide, ArrayRef<int64_t>{1});
+    }
+  }
+  return values;
+}
+
+FunctionType mlir::fp4::nvvm_kernels::w4a16KernelType(OpBuilder &b,
+                                                     const DecodeShape &shape) {
+  auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  return FunctionType::get(
+      b.getContext(),
+      {MemRefType::get({ShapedType::kDynamic}, shape.activation), bytes, bytes,
+       b.getF32Type(), MemRefType::get({ShapedType::kDynamic}, shape.result)},
+      {});
 }

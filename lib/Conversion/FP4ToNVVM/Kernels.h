@@ -13,6 +13,7 @@
 #define FP4_LIB_CONVERSION_FP4TONVVM_KERNELS_H
 
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/Builders.h"
@@ -28,6 +29,7 @@ struct MmaKind {
   NVVM::BlockScaleFormat scaleFormat;
   int64_t scalesPerK64; // scale bytes per row per 64 elements of K
   bool twoLevel;        // NVFP4: global scales in the epilogue
+  int64_t blockSize;    // elements per scale
   StringRef name;
 };
 
@@ -42,6 +44,78 @@ FailureOr<MmaKind> mmaKindOf(QuantizedTensorType type, std::string &why);
 /// word, given buffers aligned that much (allocations are).
 Value loadWord(OpBuilder &b, Location loc, Value buffer, Value index,
                Value valid, int64_t bytes);
+
+Value i32Const(OpBuilder &b, Location loc, int64_t v);
+Value f32Const(OpBuilder &b, Location loc, float v);
+/// The f32 value of scale byte `index` (an i32) of the packed little-endian
+/// word `word`, in `format` (UE4M3 or UE8M0; UE8M0's byte 0 is 2^-127).
+Value decodeScale(OpBuilder &b, Location loc, Value word, Value index,
+                  NVVM::BlockScaleFormat format);
+
+/// Index arithmetic and guarded loads for the kernel builders.
+class KernelBuilderBase {
+protected:
+  KernelBuilderBase(OpBuilder &b, Location loc) : b(b), loc(loc) {}
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value i32(int64_t v) { return i32Const(b, loc, v); }
+  Value i64(int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value mul(Value x, int64_t y) {
+    return arith::MulIOp::create(b, loc, x, idx(y));
+  }
+  Value below(Value x, int64_t bound) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x,
+                                 idx(bound));
+  }
+  Value eqIndex(Value x, int64_t v) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, idx(v));
+  }
+  Value both(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+  /// The first rows of this CTA's batch (grid z) in the W4A16 operands:
+  /// {activation rows, weight rows}; both 0 for unbatched weights.
+  std::pair<Value, Value> batchRowOffsets(int64_t m, int64_t n, bool batched) {
+    if (!batched)
+      return {idx(0), idx(0)};
+    Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+    return {mul(batch, m), mul(batch, n)};
+  }
+  /// Loads `type` at `index` of `buffer`, or zeros where `valid` is false
+  /// (the load itself reads index 0 then, so it never leaves the buffer).
+  Value guardedLoad(VectorType type, Value buffer, Value index, Value valid,
+                    int64_t align = 16);
+
+  OpBuilder &b;
+  Location loc;
+};
+
+/// The 32 E2M1 codes of a 16-byte piece (a vector<16xi8>, two codes per
+/// byte, the even element in the low nibble) as f32 values times 2^-14:
+/// nibbles k and k + 4 of each 32-bit word, moved into the halves of an
+/// f16x2 (magnitude bits to 11-9, sign to 15), are exactly that (0.5 is an
+/// f16 subnormal), and one conversion widens the pair.
+SmallVector<Value> decodePieceTimes2PowMinus14(OpBuilder &b, Location loc,
+                                               Value piece);
+
+/// The signature of the W4A16 kernels:
+///   (x : memref<?xA>, w, sw : memref<?xi8>, alpha : f32, out : memref<?xR>)
+struct DecodeShape;
+FunctionType w4a16KernelType(OpBuilder &b, const DecodeShape &shape);
+
+/// A software-pipelined loop of `steps` steps: `load(step)` issues the
+/// loads a step needs (guarded: past the end they read zeros) and returns
+/// their values; `compute(loaded, acc, step)` returns the new accumulators.
+/// The
+/// loads of step s + 1 are issued before the compute of step s, so memory
+/// latency overlaps the arithmetic. Returns the final accumulators.
+SmallVector<Value> pipelinedLoop(
+    OpBuilder &b, Location loc, int64_t steps, ValueRange init,
+    function_ref<SmallVector<Value>(Value step)> load,
+    function_ref<SmallVector<Value>(ArrayRef<Value> loaded, ValueRange acc,
+                                    Value step)>
+        compute);
 
 /// The shape of one kernel: [E x] [M, K] x [N, K], K a multiple of 64.
 struct KernelShape {
@@ -58,6 +132,30 @@ gpu::GPUFuncOp createKernelFunc(OpBuilder &b, Location loc, StringRef name);
 gpu::GPUFuncOp buildTcgen05Kernel(OpBuilder &b, Location loc, StringRef name,
                                   const KernelShape &shape,
                                   const MmaKind &kind);
+/// A W4A16 matmul: [E x] [M, K] float activations x [N, K] FP4 weights.
+struct DecodeShape {
+  int64_t m, n, k;
+  bool batched;    // grid z walks E stacked operands
+  Type activation; // bf16, f16 or f32
+  Type result;     // f32 or bf16 (the epilogue rounds once)
+};
+
+/// The W4A16 kernel for few activation rows (DecodeKernel.cpp):
+///   (x : memref<?xA>, w, sw : memref<?xi8>, alpha : f32, out : memref<?xR>)
+/// CUDA cores only, so it runs on every chip.
+gpu::GPUFuncOp buildDecodeKernel(OpBuilder &b, Location loc, StringRef name,
+                                 const DecodeShape &shape,
+                                 const MmaKind &kind);
+std::array<int64_t, 3> decodeLaunch(const DecodeShape &shape);
+
+/// The W4A16 kernel on bf16 tensor cores (MmaDecodeKernel.cpp), same
+/// signature: bf16 activations with more than 4 rows (mma.sync needs sm_80).
+bool useMmaDecodeKernel(const DecodeShape &shape);
+gpu::GPUFuncOp buildMmaDecodeKernel(OpBuilder &b, Location loc, StringRef name,
+                                    const DecodeShape &shape,
+                                    const MmaKind &kind);
+std::array<int64_t, 3> mmaDecodeLaunch(const DecodeShape &shape);
+
 /// The launch geometry of buildTcgen05Kernel's kernel for `shape`:
 /// {grid x, grid y, block x}.
 std::array<int64_t, 3> tcgen05Launch(const KernelShape &shape);

@@ -71,33 +71,15 @@ int32_t instructionDescriptor(const MmaKind &kind) {
 }
 
 /// Builds the kernel body; `b` is inside the kernel's entry block.
-class Tcgen05KernelBuilder {
+class Tcgen05KernelBuilder : KernelBuilderBase {
 public:
   Tcgen05KernelBuilder(OpBuilder &b, Location loc, const KernelShape &shape,
                        const MmaKind &kind, Value shared)
-      : b(b), loc(loc), shape(shape), kind(kind), shared(shared) {}
+      : KernelBuilderBase(b, loc), shape(shape), kind(kind), shared(shared) {}
 
   void build(Block &entry);
 
 private:
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value i32(int64_t v) {
-    return arith::ConstantIntOp::create(b, loc, b.getI32Type(), v);
-  }
-  Value i64(int64_t v) {
-    return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
-  }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value mul(Value x, int64_t y) {
-    return arith::MulIOp::create(b, loc, x, idx(y));
-  }
-  Value below(Value x, int64_t bound) {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x,
-                                 idx(bound));
-  }
-  Value eqIndex(Value x, int64_t v) {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, idx(v));
-  }
   /// A pointer `offset` bytes into the shared buffer.
   Value sharedAt(Value offset) {
     Value off = arith::IndexCastOp::create(b, loc, b.getI64Type(), offset);
@@ -136,8 +118,6 @@ private:
   /// One K step: fills stage `stage` and, on thread 0, issues the MMA.
   void step(Value k0, Value stage, Value first);
 
-  OpBuilder &b;
-  Location loc;
   KernelShape shape;
   MmaKind kind;
   Value shared;
@@ -176,13 +156,8 @@ Value Tcgen05KernelBuilder::descriptor(Value address, int64_t leading,
 
 void Tcgen05KernelBuilder::copy16(Value buffer, Value index, Value valid,
                                   Value offset) {
-  auto bytes = VectorType::get({16}, b.getI8Type());
-  Value safe = arith::SelectOp::create(b, loc, valid, index, idx(0));
-  Value raw = vector::LoadOp::create(b, loc, bytes, buffer, ValueRange{safe},
-                                     /*nontemporal=*/false, llvm::MaybeAlign(16));
-  Value zero = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(bytes, b.getI8IntegerAttr(0)));
-  Value value = arith::SelectOp::create(b, loc, valid, raw, zero);
+  Value value = guardedLoad(VectorType::get({16}, b.getI8Type()), buffer,
+                            index, valid);
   LLVM::StoreOp::create(b, loc, value, sharedAt(offset), /*alignment=*/16);
 }
 

@@ -64,10 +64,66 @@ func.func @k_not_64(%a: !fp4.qtensor<16x32xf4E2M1FN, nvfp4>, %b: !fp4.qtensor<8x
 
 // -----
 
-func.func @weight_only(%x: tensor<16x64xf32>, %b: !fp4.qtensor<8x64xf4E2M1FN, nvfp4>) -> tensor<16x8xf32> {
-  // expected-error @+1 {{convert-fp4-to-nvvm: the kernels are W4A4: both operands must be quantized (quantize the activation, e.g. preset=nvfp4)}}
-  %y = fp4.scaled_matmul %x, %b : tensor<16x64xf32>, !fp4.qtensor<8x64xf4E2M1FN, nvfp4> -> tensor<16x8xf32>
+// W4A16 (float activations): the decode kernel, CUDA cores on every chip
+// (f16 or f32 activations, or up to 4 bf16 rows).
+// 4 warps of R = 2 weight rows (M = 5 > 4): grid (ceil(24 / 8), 1); the
+// activation's buffer, the weight's codes and scales, the weight's global
+// scale as alpha, a bf16 output. Lanes load 16 bytes (32 codes) of a row,
+// expand nibble pairs to f16x2, multiply in f32, and the warp sums its
+// lanes.
+// CHECK-LABEL: func.func @weight_only(
+// CHECK: %[[ALPHA:.*]] = tensor.extract %arg3[] : tensor<f32>
+// CHECK: %[[OUT:.*]] = memref.alloc() : memref<120xbf16>
+// CHECK: gpu.launch_func  @fp4_kernels::@fp4_nvfp4_w4a16_5x24x64_f16_bf16 blocks in (%c3{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c128, %c1{{.*}}, %c1{{.*}})  args({{.*}} : memref<?xf16>, {{.*}} : memref<?xi8>, {{.*}} : memref<?xi8>, %[[ALPHA]] : f32, {{.*}} : memref<?xbf16>)
+// CHECK: gpu.func @fp4_nvfp4_w4a16_5x24x64_f16_bf16(%{{.*}}: memref<?xf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %{{.*}}: memref<?xbf16>) kernel
+// CHECK: vector.load {{.*}} {alignment = 16 : i64} : memref<?xi8>, vector<16xi8>
+// CHECK: vector.bitcast {{.*}} : vector<1xi32> to vector<2xf16>
+// CHECK: arith.extf {{.*}} : vector<2xf16> to vector<2xf32>
+// CHECK: vector.load {{.*}} {alignment = 16 : i64} : memref<?xf16>, vector<32xf16>
+// CHECK: llvm.intr.fma
+// CHECK: gpu.shuffle  xor
+// CHECK: arith.truncf {{.*}} : f32 to bf16
+func.func @weight_only(%x: tensor<5x64xf16>, %bd: tensor<24x32xi8>, %bs: tensor<24x4xf8E4M3FN>, %bg: tensor<f32>) -> tensor<5x24xbf16> {
+  %b = fp4.assemble %bd, %bs, %bg : tensor<24x32xi8>, tensor<24x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<24x64xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %b : tensor<5x64xf16>, !fp4.qtensor<24x64xf4E2M1FN, nvfp4> -> tensor<5x24xbf16>
+  return %y : tensor<5x24xbf16>
+}
+
+// -----
+
+// W4A16 with more than 4 bf16 activation rows: the tensor-core kernel.
+// 16 x 32 output tiles (grid ceil(40 / 32) x ceil(20 / 16)), 4 warps
+// splitting K, partial tiles added through shared memory; the weights are
+// expanded to exact bf16 (code * scale) and multiplied by mma.sync
+// m16n8k16 on the activation rows as loaded.
+// CHECK-LABEL: func.func @weight_only_tensor_cores(
+// CHECK: gpu.launch_func  @fp4_kernels::@fp4_mxfp4_w4a16tc_20x40x128_bf16_f32 blocks in (%c2{{.*}}, %c2{{.*}}, %c1{{.*}}) threads in (%c128
+// CHECK: gpu.func @fp4_mxfp4_w4a16tc_20x40x128_bf16_f32({{.*}}) workgroup(%{{.*}} : memref<2048xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK: scf.for
+// CHECK: vector.load {{.*}} : memref<?xbf16>, vector<32xbf16>
+// CHECK: arith.truncf {{.*}} : vector<2xf32> to vector<2xbf16>
+// CHECK: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+// CHECK: gpu.barrier
+func.func @weight_only_tensor_cores(%x: tensor<20x128xbf16>, %bd: tensor<40x64xi8>, %bs: tensor<40x4xf8E8M0FNU>) -> tensor<20x40xf32> {
+  %b = fp4.assemble %bd, %bs : tensor<40x64xi8>, tensor<40x4xf8E8M0FNU> -> !fp4.qtensor<40x128xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %b : tensor<20x128xbf16>, !fp4.qtensor<40x128xf4E2M1FN, mxfp4> -> tensor<20x40xf32>
+  return %y : tensor<20x40xf32>
+}
+
+// -----
+
+func.func @float_weight(%a: !fp4.qtensor<16x64xf4E2M1FN, nvfp4>, %w: tensor<8x64xf32>) -> tensor<16x8xf32> {
+  // expected-error @+1 {{convert-fp4-to-nvvm: the kernels take FP4 weights (rhs) with FP4 (W4A4) or float (W4A16) activations (lhs)}}
+  %y = fp4.scaled_matmul %a, %w : !fp4.qtensor<16x64xf4E2M1FN, nvfp4>, tensor<8x64xf32> -> tensor<16x8xf32>
   return %y : tensor<16x8xf32>
+}
+
+// -----
+
+func.func @w4a4_bf16_result(%a: !fp4.qtensor<16x64xf4E2M1FN, nvfp4>, %b: !fp4.qtensor<8x64xf4E2M1FN, nvfp4>) -> tensor<16x8xbf16> {
+  // expected-error @+1 {{convert-fp4-to-nvvm: the epilogue writes f32 results (or bf16 for W4A16), got 'bf16'}}
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x64xf4E2M1FN, nvfp4>, !fp4.qtensor<8x64xf4E2M1FN, nvfp4> -> tensor<16x8xbf16>
+  return %y : tensor<16x8xbf16>
 }
 
 // -----

@@ -1,0 +1,268 @@
+//===- MmaDecodeKernel.cpp - W4A16 matmul on BF16 tensor cores ------------===//
+//
+// Part of fp4-mlir.
+//
+// The W4A16 kernel for bf16 activations with more than a few rows: the FP4
+// weights are expanded in registers to exact bf16 (code * block scale has
+// at most 6 significant bits) and multiplied on the tensor cores with
+// mma.sync.m16n8k16 (bf16 x bf16 -> f32), so the cost of a weight byte no
+// longer grows with the activation rows. Runs on sm_80 and later (the H100
+// included).
+//
+// A CTA of four warps computes an output tile of 16 activation rows x 32
+// weight rows (four 8-row MMA tiles sharing each activation fragment, so
+// the activation is read once per 32 weight rows); the warps split K (warp
+// w takes 128-code chunks w, w + 4, ...) and add their partial tiles
+// through shared memory at the end.
+//
+// Each lane (g, t) = (lane / 4, lane % 4) loads, per chunk c, the 16 bytes
+// of piece p = 4c + t (codes 32p .. 32p + 31) of weight row g and the same
+// 32 elements of activation rows g and g + 8. The MMA sums over K, so K may
+// be renumbered as long as A and B agree: the MMA j of a chunk (j = 0..7)
+// takes, in lane (g, t), the fragment K positions {2t, 2t+1} from codes
+// 4j, 4j+1 of the lane's piece and {2t+8, 2t+9} from codes 4j+2, 4j+3,
+// for both operands. Every lane thus uses only what it loaded: no shuffles
+// and no shared-memory staging of the operands.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Kernels.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::fp4;
+using namespace mlir::fp4::nvvm_kernels;
+
+namespace {
+
+constexpr int64_t kWarps = 4;      // split K
+constexpr int64_t kTileM = 16;     // activation rows per CTA
+constexpr int64_t kNTiles = 4;     // 8-row weight tiles per warp
+constexpr int64_t kTileN = 8 * kNTiles; // weight rows per CTA
+constexpr int64_t kPiece = 32;     // codes per lane and load (16 bytes)
+constexpr int64_t kChunk = 4 * kPiece; // codes per weight row and chunk
+constexpr int64_t kUnroll = 1;     // chunks per pipeline step
+
+class MmaDecodeKernelBuilder : KernelBuilderBase {
+public:
+  MmaDecodeKernelBuilder(OpBuilder &b, Location loc, const DecodeShape &shape,
+                         const MmaKind &kind)
+      : KernelBuilderBase(b, loc), shape(shape), kind(kind) {}
+
+  void build(gpu::GPUFuncOp kernel);
+
+private:
+  /// The lane's 32 weight values (codes times their block scale) as 16
+  /// bf16 pairs, each an i32: pair q holds codes 2q, 2q + 1.
+  SmallVector<Value> expand(Value raw, Value scaleWord);
+
+  DecodeShape shape;
+  MmaKind kind;
+};
+
+SmallVector<Value> MmaDecodeKernelBuilder::expand(Value raw, Value scaleWord) {
+  auto f32x2 = VectorType::get({2}, b.getF32Type());
+  auto i32x1 = VectorType::get({1}, b.getI32Type());
+  int64_t blocksPerPiece = kPiece / kind.blockSize;
+  // Block scales times 2^14 (the f16 codes below are their values * 2^-14).
+  SmallVector<Value> scales;
+  for (int64_t blk = 0; blk < blocksPerPiece; ++blk)
+    scales.push_back(arith::MulFOp::create(
+        b, loc, decodeScale(b, loc, scaleWord, i32(blk), kind.scaleFormat),
+        f32Const(b, loc, 16384.0f)));
+  SmallVector<Value> values = decodePieceTimes2PowMinus14(b, loc, raw);
+  for (int64_t element = 0; element < kPiece; ++element)
+    values[element] = arith::MulFOp::create(b, loc, values[element],
+                                            scales[element / kind.blockSize]);
+  // Exact in bf16: a code has at most 2 significant bits, a scale 4.
+  SmallVector<Value> pairs;
+  auto bf16x2 = VectorType::get({2}, b.getBF16Type());
+  for (int64_t q = 0; q < kPiece / 2; ++q) {
+    Value pair = vector::FromElementsOp::create(
+        b, loc, f32x2, ValueRange{values[2 * q], values[2 * q + 1]});
+    Value narrow = arith::TruncFOp::create(b, loc, bf16x2, pair);
+    pairs.push_back(vector::ExtractOp::create(
+        b, loc, vector::BitCastOp::create(b, loc, i32x1, narrow),
+        ArrayRef<int64_t>{0}));
+  }
+  return pairs;
+}
+
+void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
+  Block &entry = kernel.getBody().front();
+  Value x = entry.getArgument(0), w = entry.getArgument(1),
+        sw = entry.getArgument(2), alpha = entry.getArgument(3),
+        out = entry.getArgument(4);
+  Value partials = kernel.getWorkgroupAttributions().front();
+  Type f32 = b.getF32Type();
+  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value lane = arith::RemUIOp::create(b, loc, tid, idx(32));
+  Value warp = arith::DivUIOp::create(b, loc, tid, idx(32));
+  Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
+  Value t = arith::RemUIOp::create(b, loc, lane, idx(4));
+  Value n0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), kTileN);
+  Value m0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y), kTileM);
+  Value xRows, wRows;
+  std::tie(xRows, wRows) = batchRowOffsets(shape.m, shape.n, shape.batched);
+  int64_t pieces = shape.k / kPiece;
+  int64_t blocksPerPiece = kPiece / kind.blockSize;
+  int64_t scaleBytesPerRow = shape.k / kind.blockSize;
+  // This lane's weight row in each 8-row tile.
+  SmallVector<Value> wRow, wRowOk;
+  for (int64_t nt = 0; nt < kNTiles; ++nt) {
+    wRow.push_back(add(n0, add(g, idx(8 * nt))));
+    wRowOk.push_back(below(wRow.back(), shape.n));
+  }
+  Value xRowLo = add(m0, g), xRowHi = add(xRowLo, idx(8));
+  Value xLoOk = below(xRowLo, shape.m), xHiOk = below(xRowHi, shape.m);
+
+  // Warp w takes chunks w, w + 4, ...; a step loads kUnroll of them.
+  int64_t chunks = (shape.k + kChunk - 1) / kChunk;
+  int64_t perStep = kWarps * kUnroll;
+  int64_t steps = (chunks + perStep - 1) / perStep;
+  Value zero = f32Const(b, loc, 0.0f);
+  SmallVector<Value> init(4 * kNTiles, zero);
+  auto bytes16 = VectorType::get({16}, b.getI8Type());
+  auto xType = VectorType::get({kPiece}, shape.activation);
+  // Per step: for each of kUnroll chunks, the raw words and the scale word
+  // of each 8-row tile, then the activation rows g and g + 8.
+  int64_t perChunk = 2 * kNTiles + 2;
+  auto load = [&](Value step) {
+    SmallVector<Value> loaded;
+    for (int64_t u = 0; u < kUnroll; ++u) {
+      Value chunk = add(mul(step, perStep), add(warp, idx(kWarps * u)));
+      Value piece = add(mul(chunk, 4), t);
+      Value pieceOk = below(piece, pieces);
+      for (int64_t nt = 0; nt < kNTiles; ++nt) {
+        Value ok = both(pieceOk, wRowOk[nt]);
+        Value globalRow = add(wRow[nt], wRows);
+        loaded.push_back(guardedLoad(
+            bytes16, w,
+            add(mul(globalRow, shape.k / 2), mul(piece, kPiece / 2)), ok));
+        loaded.push_back(loadWord(b, loc, sw,
+                                  add(mul(globalRow, scaleBytesPerRow),
+                                      mul(piece, blocksPerPiece)),
+                                  ok, blocksPerPiece));
+      }
+      for (auto [row, rowOk] : {std::pair(xRowLo, xLoOk),
+                                std::pair(xRowHi, xHiOk)})
+        loaded.push_back(guardedLoad(
+            xType, x, add(mul(add(row, xRows), shape.k), mul(piece, kPiece)),
+            both(pieceOk, rowOk)));
+    }
+    return loaded;
+  };
+  auto compute = [&](ArrayRef<Value> loaded, ValueRange acc, Value) {
+    SmallVector<Value> c(acc.begin(), acc.end());
+    auto i32x16 = VectorType::get({16}, b.getI32Type());
+    MLIRContext *ctx = b.getContext();
+    auto resultType =
+        LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
+    for (int64_t u = 0; u < kUnroll; ++u) {
+      ArrayRef<Value> item = loaded.slice(u * perChunk, perChunk);
+      Value lo = vector::BitCastOp::create(b, loc, i32x16, item[2 * kNTiles]);
+      Value hi =
+          vector::BitCastOp::create(b, loc, i32x16, item[2 * kNTiles + 1]);
+      auto pairOf = [&](Value v, int64_t q) -> Value {
+        return vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{q});
+      };
+      for (int64_t nt = 0; nt < kNTiles; ++nt) {
+        SmallVector<Value> weights = expand(item[2 * nt], item[2 * nt + 1]);
+        for (int64_t j = 0; j < 8; ++j) {
+          // a0, a1, a2, a3 = rows g, g + 8 at codes 4j..4j+1, then
+          // 4j+2..4j+3.
+          SmallVector<Value> a = {pairOf(lo, 2 * j), pairOf(hi, 2 * j),
+                                  pairOf(lo, 2 * j + 1),
+                                  pairOf(hi, 2 * j + 1)};
+          SmallVector<Value> bFrag = {weights[2 * j], weights[2 * j + 1]};
+          SmallVector<Value> acc4(c.begin() + 4 * nt, c.begin() + 4 * nt + 4);
+          Value d = NVVM::MmaOp::create(
+              b, loc, resultType, NVVM::MMAShapeAttr::get(ctx, 16, 8, 16),
+              /*b1Op=*/nullptr, /*intOverflowBehavior=*/nullptr,
+              NVVM::MMALayout::row, NVVM::MMALayout::col,
+              NVVM::MMATypesAttr::get(ctx, NVVM::MMATypes::bf16),
+              NVVM::MMATypesAttr::get(ctx, NVVM::MMATypes::bf16), a, bFrag,
+              acc4);
+          for (int64_t i = 0; i < 4; ++i)
+            c[4 * nt + i] = LLVM::ExtractValueOp::create(b, loc, d, i);
+        }
+      }
+    }
+    return c;
+  };
+  SmallVector<Value> sums = pipelinedLoop(b, loc, steps, init, load, compute);
+
+  // Split-K reduction: every warp writes its tiles, warp 0 adds them.
+  int64_t perThread = 4 * kNTiles;
+  for (int64_t i = 0; i < perThread; ++i)
+    memref::StoreOp::create(b, loc, sums[i], partials,
+                            ValueRange{add(mul(tid, perThread), idx(i))});
+  gpu::BarrierOp::create(b, loc);
+  auto isWarp0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, warp,
+                                       idx(0));
+  auto ifOp = scf::IfOp::create(b, loc, isWarp0, /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  Type resultElement = cast<MemRefType>(out.getType()).getElementType();
+  // Tile nt: c0, c1 at row g, columns 8nt + 2t, 8nt + 2t + 1; c2, c3 at
+  // row g + 8.
+  for (int64_t i = 0; i < perThread; ++i) {
+    Value sum = zero;
+    for (int64_t other = 0; other < kWarps; ++other)
+      sum = arith::AddFOp::create(
+          b, loc, sum,
+          memref::LoadOp::create(
+              b, loc, partials,
+              ValueRange{add(mul(add(lane, idx(32 * other)), perThread),
+                             idx(i))}));
+    int64_t nt = i / 4, slot = i % 4;
+    Value row = slot < 2 ? xRowLo : xRowHi;
+    Value column = add(add(n0, mul(t, 2)), idx(8 * nt + slot % 2));
+    Value ok = both(slot < 2 ? xLoOk : xHiOk, below(column, shape.n));
+    auto store = scf::IfOp::create(b, loc, ok, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard inner(b);
+    b.setInsertionPointToStart(store.thenBlock());
+    Value result = arith::MulFOp::create(b, loc, sum, alpha);
+    if (resultElement != f32)
+      result = arith::TruncFOp::create(b, loc, resultElement, result);
+    memref::StoreOp::create(b, loc, result, out,
+                            ValueRange{add(mul(add(row, xRows), shape.n),
+                                           column)});
+  }
+  b.setInsertionPointAfter(ifOp);
+  gpu::ReturnOp::create(b, loc);
+}
+
+} // namespace
+
+bool mlir::fp4::nvvm_kernels::useMmaDecodeKernel(const DecodeShape &shape) {
+  return shape.activation.isBF16() && shape.m > 4;
+}
+
+std::array<int64_t, 3>
+mlir::fp4::nvvm_kernels::mmaDecodeLaunch(const DecodeShape &shape) {
+  return {(shape.n + kTileN - 1) / kTileN, (shape.m + kTileM - 1) / kTileM,
+          32 * kWarps};
+}
+
+gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildMmaDecodeKernel(
+    OpBuilder &b, Location loc, StringRef name, const DecodeShape &shape,
+    const MmaKind &kind) {
+  FunctionType type = w4a16KernelType(b, shape);
+  // The split-K partial tiles: 4 f32 per thread and tile.
+  auto workgroup = gpu::AddressSpaceAttr::get(
+      b.getContext(), gpu::GPUDialect::getWorkgroupAddressSpace());
+  auto partials = MemRefType::get({32 * kWarps * 4 * kNTiles}, b.getF32Type(),
+                                   MemRefLayoutAttrInterface(), workgroup);
+  auto kernel = gpu::GPUFuncOp::create(b, loc, name, type,
+                                       TypeRange{partials}, TypeRange{});
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  MmaDecodeKernelBuilder(b, loc, shape, kind).build(kernel);
+  return kernel;
+}
