@@ -85,6 +85,12 @@ def ConvertFP4ToNVVM : Pass<"convert-fp4-to-nvvm", "ModuleOp"> {
     the `gpu.module @fp4_kernels` (target `#nvvm.target<chip = ...>`) and a
     `gpu.launch_func` on the operands' storage buffers.
 
+    W4A16 (a bf16, f16 or f32 activation times an NVFP4 or MXFP4 weight), on
+    every chip: a CUDA-core decode kernel (f16/f32 activations, or up to 4
+    bf16 rows; the weights expanded in registers, f32 FMAs) or, for more bf16
+    rows, a kernel that expands the weights to exact bf16 and multiplies on
+    the tensor cores with `mma.sync.m16n8k16`. The result is f32 or bf16.
+
     `chip = sm_120a`: one warp per 16 x 8 output tile issues
     `nvvm.mma.block_scale` m16n8k64 over K:
     * NVFP4 x NVFP4: `kind::mxf4nvf4`, `scale_vec::4X`, UE4M3 scales; the two
