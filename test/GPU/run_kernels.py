@@ -11,7 +11,8 @@ grid (ceil(N/8), ceil(M/16), E), 32 threads, each memref<?xT> argument as MLIR's
 descriptor (allocated, aligned, offset, size, stride). Kernels named
 fp4_<fmt>_w4a16_[E<E>x]<M>x<N>x<K>_<act>_<result> (float activations x FP4
 weights, the decode kernel) get its launch (decode_launch below) and a float
-activation of type <act>; a bf16 result is checked to bf16's precision. Inputs are random
+activation of type <act>; a bf16 result is checked to bf16's precision, and
+the last draw of an NVFP4 kernel uses only subnormal UE4M3 scales. Inputs are random
 codes (every E2M1 code) and random valid scales; the output is poisoned with
 NaN before each launch. The reference decodes the same bytes in float64:
 D = (A_codes * A_scales) (B_codes * B_scales)^T * alpha. Prints one line per
@@ -98,9 +99,13 @@ def decode_launch(m, n, tensor_cores=False):
 TORCH_TYPES = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
 
 
-def random_weights(rng, fmt, rows, k):
-    """Random packed codes, valid scales and (NVFP4) a global scale."""
+def random_weights(rng, fmt, rows, k, subnormal=False):
+    """Random packed codes, valid scales and (NVFP4) a global scale. With
+    `subnormal`, NVFP4 scales are all UE4M3 subnormals (m * 2^-9)."""
     data = rng.integers(0, 256, size=(rows, k // 2), dtype=np.uint8)
+    if fmt == "nvfp4" and subnormal:
+        scales = rng.integers(1, 8, size=(rows, k // 16), dtype=np.uint8)
+        return data, scales, np.float32(rng.uniform(0.5, 2.0)), 16, ue4m3
     if fmt == "nvfp4":  # UE4M3 scales around 1 (exponents 4..10)
         scales = rng.integers(0x20, 0x58, size=(rows, k // 16), dtype=np.uint8)
         return data, scales, np.float32(rng.uniform(0.5, 2.0)), 16, ue4m3
@@ -108,10 +113,11 @@ def random_weights(rng, fmt, rows, k):
     return data, scales, np.float32(1.0), 32, ue8m0
 
 
-def run_w4a16(driver, fn, rng, fmt, e, m, n, k, act, res, tensor_cores):
+def run_w4a16(driver, fn, rng, fmt, e, m, n, k, act, res, tensor_cores,
+              subnormal=False):
     """One launch of a W4A16 kernel; returns max |error| / max |ref|. (A
     shared weight [E, M, K] x [N, K] is the 2-D kernel of E * M rows.)"""
-    b, sb, alpha, block, scale_decode = random_weights(rng, fmt, e * n, k)
+    b, sb, alpha, block, scale_decode = random_weights(rng, fmt, e * n, k, subnormal)
     x = torch.from_numpy(rng.standard_normal(e * m * k) * 2.0).to(TORCH_TYPES[act])
     xd = x.double().numpy().reshape(e, m, k)
     db = decode(b, sb, block, scale_decode).reshape(e, n, k)
@@ -151,9 +157,11 @@ def main():
         if w4a16:
             fmt, tc, experts, m, n, k, act, res = w4a16.groups()
             fn = driver.function(module, name)
+            # The last draw of NVFP4 uses only subnormal UE4M3 scales.
             worst = max(run_w4a16(driver, fn, rng, fmt, int(experts or 1), int(m),
-                                  int(n), int(k), act, res, tc is not None)
-                        for _ in range(args.repeat))
+                                  int(n), int(k), act, res, tc is not None,
+                                  subnormal=i == args.repeat - 1)
+                        for i in range(args.repeat))
             # bf16 results: rounding to 8 bits; f32: the order of the sums.
             ok = worst <= (4e-3 if res == "bf16" else 1e-5)
             passed += ok

@@ -144,10 +144,8 @@ void DecodeKernelBuilder::build(Block &entry) {
     auto decodeRow = [&](int64_t u, int64_t r) {
       Value raw = loaded[2 * (u * rowsR + r)];
       Value scaleWord = loaded[2 * (u * rowsR + r) + 1];
-      SmallVector<Value> scales;
-      for (int64_t blk = 0; blk < blocksPerPiece; ++blk)
-        scales.push_back(
-            decodeScale(b, loc, scaleWord, i32(blk), kind.scaleFormat));
+      SmallVector<Value> scales = decodeScaleBytes(
+          b, loc, scaleWord, blocksPerPiece, kind.scaleFormat);
       return std::make_pair(decodePieceTimes2PowMinus14(b, loc, raw), scales);
     };
     SmallVector<Value> next(acc.begin(), acc.end());

@@ -198,3 +198,47 @@ FunctionType mlir::fp4::nvvm_kernels::w4a16KernelType(OpBuilder &b,
        b.getF32Type(), MemRefType::get({ShapedType::kDynamic}, shape.result)},
       {});
 }
+
+SmallVector<Value> mlir::fp4::nvvm_kernels::decodeScaleBytes(
+    OpBuilder &b, Location loc, Value word, int64_t count,
+    NVVM::BlockScaleFormat format, float factor) {
+  auto c = [&](int64_t v) { return i32Const(b, loc, v); };
+  SmallVector<Value> scales;
+  if (format == NVVM::BlockScaleFormat::UE8M0) {
+    for (int64_t i = 0; i < count; ++i) {
+      Value byte = arith::AndIOp::create(
+          b, loc, arith::ShRUIOp::create(b, loc, word, c(8 * i)), c(255));
+      Value isZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                           byte, c(0));
+      Value bits = arith::SelectOp::create(
+          b, loc, isZero, c(0x00400000),
+          arith::ShLIOp::create(b, loc, byte, c(23)));
+      Value scale = arith::BitcastOp::create(b, loc, b.getF32Type(), bits);
+      if (factor != 1.0f)
+        scale = arith::MulFOp::create(b, loc, scale, f32Const(b, loc, factor));
+      scales.push_back(scale);
+    }
+    return scales;
+  }
+  // Byte 0 to bits 7..14 of the low half, byte 1 to bits 23..30.
+  Value low = arith::ShLIOp::create(
+      b, loc, arith::AndIOp::create(b, loc, word, c(0x7F)), c(7));
+  Value bits = low;
+  if (count > 1)
+    bits = arith::OrIOp::create(
+        b, loc, low,
+        arith::ShLIOp::create(
+            b, loc, arith::AndIOp::create(b, loc, word, c(0x7F00)), c(15)));
+  auto i32x1 = VectorType::get({1}, b.getI32Type());
+  Value wide = arith::ExtFOp::create(
+      b, loc, VectorType::get({2}, b.getF32Type()),
+      vector::BitCastOp::create(
+          b, loc, VectorType::get({2}, b.getF16Type()),
+          vector::BroadcastOp::create(b, loc, i32x1, bits))
+          .getResult());
+  for (int64_t i = 0; i < count; ++i)
+    scales.push_back(arith::MulFOp::create(
+        b, loc, vector::ExtractOp::create(b, loc, wide, ArrayRef<int64_t>{i}),
+        f32Const(b, loc, 256.0f * factor)));
+  return scales;
+}

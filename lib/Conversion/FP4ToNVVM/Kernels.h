@@ -117,6 +117,20 @@ SmallVector<Value> pipelinedLoop(
                                     Value step)>
         compute);
 
+/// The f32 values of the first `count` (1 or 2) scale bytes of the packed
+/// little-endian word `word`, with fewer instructions than decodeScale:
+/// UE4M3 bytes (bit 7, a sign, ignored) shifted left by 7 into the halves
+/// of an f16x2 are their
+/// values times 2^-8 exactly (E4M3 subnormals become f16 subnormals), one
+/// conversion widens them and a multiply by 2^8 restores them; UE8M0 bytes
+/// shifted into an f32's exponent are 2^(byte - 127) (byte 0, 2^-127, is
+/// selected apart). The values come multiplied by `factor` (a power of
+/// two, so exactly), at no cost for UE4M3.
+SmallVector<Value> decodeScaleBytes(OpBuilder &b, Location loc, Value word,
+                                    int64_t count,
+                                    NVVM::BlockScaleFormat format,
+                                    float factor = 1.0f);
+
 /// The shape of one kernel: [E x] [M, K] x [N, K], K a multiple of 64.
 struct KernelShape {
   int64_t m, n, k;

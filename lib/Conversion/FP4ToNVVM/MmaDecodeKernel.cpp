@@ -69,11 +69,9 @@ SmallVector<Value> MmaDecodeKernelBuilder::expand(Value raw, Value scaleWord) {
   auto i32x1 = VectorType::get({1}, b.getI32Type());
   int64_t blocksPerPiece = kPiece / kind.blockSize;
   // Block scales times 2^14 (the f16 codes below are their values * 2^-14).
-  SmallVector<Value> scales;
-  for (int64_t blk = 0; blk < blocksPerPiece; ++blk)
-    scales.push_back(arith::MulFOp::create(
-        b, loc, decodeScale(b, loc, scaleWord, i32(blk), kind.scaleFormat),
-        f32Const(b, loc, 16384.0f)));
+  SmallVector<Value> scales =
+      decodeScaleBytes(b, loc, scaleWord, blocksPerPiece, kind.scaleFormat,
+                       /*factor=*/16384.0f);
   SmallVector<Value> values = decodePieceTimes2PowMinus14(b, loc, raw);
   for (int64_t element = 0; element < kPiece; ++element)
     values[element] = arith::MulFOp::create(b, loc, values[element],
