@@ -35,6 +35,9 @@ tools = [ToolSubst("fp4-opt", unresolved="fatal"),
          ToolSubst("fp4-quant", unresolved="fatal"),
          ToolSubst("fp4-calibrate", unresolved="fatal")]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+# The stock mlir-opt of the LLVM/MLIR installation and the fp4 plugin for it.
+config.substitutions.append(("%stock_mlir_opt", os.path.join(config.llvm_tools_dir, "mlir-opt")))
+config.substitutions.append(("%fp4_plugin", os.path.join(config.fp4_obj_root, "lib", "FP4Plugin.so")))
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.fp4_tools_dir, append_path=True)
 
