@@ -33,7 +33,8 @@ tools = [ToolSubst("fp4-opt", unresolved="fatal"),
          ToolSubst("fp4-run", unresolved="fatal"),
          ToolSubst("fp4-compile", unresolved="fatal"),
          ToolSubst("fp4-quant", unresolved="fatal"),
-         ToolSubst("fp4-calibrate", unresolved="fatal")]
+         ToolSubst("fp4-calibrate", unresolved="fatal"),
+         ToolSubst("fp4-capi-test", unresolved="fatal")]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 # The stock mlir-opt of the LLVM/MLIR installation and the fp4 plugin for it.
 config.substitutions.append(("%stock_mlir_opt", os.path.join(config.llvm_tools_dir, "mlir-opt")))

@@ -12,6 +12,10 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
 
+namespace mlir {
+class OpPassManager;
+} // namespace mlir
+
 namespace mlir::fp4 {
 
 /// The storage form of a quantized value: packed codes, scales and (two-
@@ -48,6 +52,13 @@ inline FailureOr<StorageParts> getStorageParts(OpBuilder &b, Location loc,
 /// `input` when the types already agree. Defined in FP4ToLinalg.cpp.
 Value convertElementType(OpBuilder &b, Location loc, Value input,
                          Type elementType);
+
+/// Parses `pipeline` (upstream passes named in text) into `pm`. A name that
+/// is not registered (a host that registered only fp4's passes) is not a
+/// crash: the parser's message goes to stderr and a pass is added that
+/// fails with `owner`'s located error when the pipeline runs. Defined in
+/// FP4ToLinalg.cpp.
+void addTextPipeline(OpPassManager &pm, StringRef pipeline, StringRef owner);
 
 } // namespace mlir::fp4
 

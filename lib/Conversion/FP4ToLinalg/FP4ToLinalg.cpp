@@ -522,8 +522,34 @@ void mlir::fp4::buildLowerToCPUPipeline(OpPassManager &pm) {
       "convert-scf-to-cf,convert-cf-to-llvm,convert-math-to-llvm,"
       "convert-arith-to-llvm,convert-index-to-llvm,finalize-memref-to-llvm,"
       "convert-func-to-llvm,reconcile-unrealized-casts";
-  if (failed(parsePassPipeline(pipeline, pm)))
-    llvm::report_fatal_error("fp4-lower-to-cpu: bad pipeline text");
+  addTextPipeline(pm, pipeline, "fp4-lower-to-cpu");
+}
+
+namespace {
+/// Fails with `message` on the operation it runs on (see addTextPipeline).
+struct PipelineErrorPass
+    : public PassWrapper<PipelineErrorPass, OperationPass<>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(PipelineErrorPass)
+  explicit PipelineErrorPass(std::string message)
+      : message(std::move(message)) {}
+  StringRef getArgument() const override { return "fp4-pipeline-error"; }
+  void runOnOperation() override {
+    getOperation()->emitError(message);
+    signalPassFailure();
+  }
+  std::string message;
+};
+} // namespace
+
+void mlir::fp4::addTextPipeline(OpPassManager &pm, StringRef pipeline,
+                                StringRef owner) {
+  if (succeeded(parsePassPipeline(pipeline, pm)))
+    return;
+  pm.addPass(std::make_unique<PipelineErrorPass>(
+      (owner + ": an MLIR pass it runs is not registered (a host must "
+               "register MLIR's passes, e.g. registerAllPasses() or "
+               "mlirRegisterAllPasses(), as well as fp4's)")
+          .str()));
 }
 
 namespace {

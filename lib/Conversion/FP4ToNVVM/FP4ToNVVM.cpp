@@ -555,10 +555,9 @@ void mlir::fp4::buildLowerToNVVMPipeline(OpPassManager &pm, StringRef chip) {
   options.chip = chip.str();
   pm.addPass(createConvertFP4ToNVVM(options));
   // The kernels, to NVVM and the LLVM dialect.
-  if (failed(parsePassPipeline(
-          "gpu.module(convert-scf-to-cf,convert-vector-to-llvm,"
-          "expand-strided-metadata,convert-gpu-to-nvvm,"
-          "canonicalize,cse,reconcile-unrealized-casts)",
-          pm)))
-    llvm::report_fatal_error("fp4-lower-to-nvvm: bad pipeline text");
+  addTextPipeline(pm,
+                  "gpu.module(convert-scf-to-cf,convert-vector-to-llvm,"
+                  "expand-strided-metadata,convert-gpu-to-nvvm,"
+                  "canonicalize,cse,reconcile-unrealized-casts)",
+                  "fp4-lower-to-nvvm");
 }
