@@ -220,7 +220,7 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::decodeScaleBytes(
     }
     return scales;
   }
-  // Byte 0 to bits 7..14 of the low half, byte 1 to bits 23..30.
+  // Byte 0 (bits 0..6) to bits 7..13 of the low half, byte 1 to 23..29.
   Value low = arith::ShLIOp::create(
       b, loc, arith::AndIOp::create(b, loc, word, c(0x7F)), c(7));
   Value bits = low;

@@ -37,7 +37,7 @@ struct MmaKind {
 /// with a reason in `why`.
 FailureOr<MmaKind> mmaKindOf(QuantizedTensorType type, std::string &why);
 
-/// Loads `bytes` (2 or 4) consecutive bytes at `index` of a 1-D i8 buffer
+/// Loads `bytes` (1, 2 or 4) consecutive bytes at `index` of a 1-D i8 buffer
 /// as one little-endian i32 (byte 0 lowest), or 0 where `valid` is false.
 /// Every index is a multiple of `bytes` (rows hold multiples of 32 bytes
 /// and 4 or 2 scale bytes per 64 elements), so the load is one aligned

@@ -76,7 +76,8 @@ SmallVector<Value> MmaDecodeKernelBuilder::expand(Value raw, Value scaleWord) {
   for (int64_t element = 0; element < kPiece; ++element)
     values[element] = arith::MulFOp::create(b, loc, values[element],
                                             scales[element / kind.blockSize]);
-  // Exact in bf16: a code has at most 2 significant bits, a scale 4.
+  // Exact in bf16: a code has at most 2 significant bits, a UE4M3 scale 4,
+  // a UE8M0 scale 1 (see docs/gpu.md for the range limits).
   SmallVector<Value> pairs;
   auto bf16x2 = VectorType::get({2}, b.getBF16Type());
   for (int64_t q = 0; q < kPiece / 2; ++q) {
