@@ -54,6 +54,12 @@ if ptxas:
     config.environment["FP4_PTXAS"] = ptxas
     config.substitutions.append(("%ptxas", ptxas))
 
+# The GPU runtime's test program is built where the CUDA toolkit is.
+if os.path.exists(os.path.join(config.fp4_tools_dir, "fp4-gpu-runtime-test")):
+    config.available_features.add("gpu-runtime")
+    llvm_config.add_tool_substitutions(
+        [ToolSubst("fp4-gpu-runtime-test", unresolved="fatal")], [config.fp4_tools_dir])
+
 # A CUDA GPU that torch can use: the GPU tests need it and are reported as
 # unsupported without it.
 import subprocess

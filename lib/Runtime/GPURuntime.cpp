@@ -1,0 +1,217 @@
+//===- GPURuntime.cpp - what compiled host code calls on the GPU ----------===//
+//
+// Part of fp4-mlir. No LLVM or MLIR dependency: builds wherever the CUDA
+// toolkit's cuda.h is, links only libcuda (the driver API).
+//
+// Implements the functions MLIR 22's GPU host lowering calls (gpu-to-llvm
+// plus the gpu.binary translation, with the ABI read off their output):
+//
+//   ptr  mgpuModuleLoad(ptr blob, i64 size)        void mgpuModuleUnload(ptr)
+//   ptr  mgpuModuleGetFunction(ptr module, ptr name)
+//   void mgpuLaunchKernel(ptr fn, i64 gx, gy, gz, bx, by, bz, i32 smem,
+//                         ptr stream, ptr params, ptr extra, i64 nparams)
+//   ptr  mgpuStreamCreate()  void mgpuStreamDestroy(ptr)
+//   void mgpuStreamSynchronize(ptr)  void mgpuStreamWaitEvent(ptr, ptr)
+//   ptr  mgpuEventCreate()  void mgpuEventDestroy(ptr)
+//   void mgpuEventSynchronize(ptr)  void mgpuEventRecord(ptr, ptr)
+//   ptr  mgpuMemAlloc(i64 bytes, ptr stream, i8 hostShared)
+//   void mgpuMemFree(ptr, ptr stream)
+//   void mgpuMemcpy(ptr dst, ptr src, i64 bytes, ptr stream)
+//   void mgpuMemset32(ptr dst, i32 value, i64 count, ptr stream)
+//
+// Everything runs in device 0's primary context (fp4gpuSetDevice picks
+// another). A failing driver call is reported on stderr with its name and
+// the driver's error name, and remembered: fp4gpuLastError() returns the
+// first message since fp4gpuClearError(), so a host can check after a call
+// into compiled code instead of the process aborting.
+//
+//===----------------------------------------------------------------------===//
+
+#include <cuda.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+namespace {
+
+std::mutex errorMutex;
+std::string firstError;
+int device = 0;
+
+void report(const char *call, CUresult result) {
+  const char *name = nullptr;
+  if (cuGetErrorName(result, &name) != CUDA_SUCCESS || !name)
+    name = "unknown CUDA error";
+  std::string message = std::string(call) + " failed: " + name;
+  std::fprintf(stderr, "fp4 GPU runtime: %s\n", message.c_str());
+  std::lock_guard<std::mutex> lock(errorMutex);
+  if (firstError.empty())
+    firstError = message;
+}
+
+bool check(const char *call, CUresult result) {
+  if (result == CUDA_SUCCESS)
+    return true;
+  report(call, result);
+  return false;
+}
+
+/// Makes the chosen device's primary context current on this thread.
+bool ensureContext() {
+  static std::once_flag initialized;
+  static bool initOk = false;
+  std::call_once(initialized,
+                 [] { initOk = check("cuInit", cuInit(/*flags=*/0)); });
+  if (!initOk)
+    return false;
+  thread_local CUcontext current = nullptr;
+  thread_local int currentDevice = -1;
+  if (current && currentDevice == device)
+    return true;
+  CUdevice handle;
+  if (!check("cuDeviceGet", cuDeviceGet(&handle, device)) ||
+      !check("cuDevicePrimaryCtxRetain",
+             cuDevicePrimaryCtxRetain(&current, handle)) ||
+      !check("cuCtxSetCurrent", cuCtxSetCurrent(current)))
+    return false;
+  currentDevice = device;
+  return true;
+}
+
+} // namespace
+
+extern "C" {
+
+void fp4gpuSetDevice(int32_t ordinal) { device = ordinal; }
+
+const char *fp4gpuLastError() {
+  std::lock_guard<std::mutex> lock(errorMutex);
+  return firstError.empty() ? nullptr : firstError.c_str();
+}
+
+void fp4gpuClearError() {
+  std::lock_guard<std::mutex> lock(errorMutex);
+  firstError.clear();
+}
+
+void *mgpuModuleLoad(void *data, size_t /*size*/) {
+  CUmodule module = nullptr;
+  if (!ensureContext() ||
+      !check("cuModuleLoadData", cuModuleLoadData(&module, data)))
+    return nullptr;
+  return module;
+}
+
+void mgpuModuleUnload(void *module) {
+  if (module)
+    check("cuModuleUnload", cuModuleUnload(static_cast<CUmodule>(module)));
+}
+
+void *mgpuModuleGetFunction(void *module, const char *name) {
+  CUfunction function = nullptr;
+  if (!module)
+    return nullptr;
+  if (!check("cuModuleGetFunction",
+             cuModuleGetFunction(&function, static_cast<CUmodule>(module),
+                                 name)))
+    return nullptr;
+  return function;
+}
+
+void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                      intptr_t blockZ, int32_t sharedBytes, void *stream,
+                      void **params, void **extra, size_t /*paramCount*/) {
+  if (!function || !ensureContext())
+    return;
+  check("cuLaunchKernel",
+        cuLaunchKernel(static_cast<CUfunction>(function), gridX, gridY, gridZ,
+                       blockX, blockY, blockZ, sharedBytes,
+                       static_cast<CUstream>(stream), params, extra));
+}
+
+void *mgpuStreamCreate() {
+  CUstream stream = nullptr;
+  if (!ensureContext() ||
+      !check("cuStreamCreate", cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING)))
+    return nullptr;
+  return stream;
+}
+
+void mgpuStreamDestroy(void *stream) {
+  if (stream)
+    check("cuStreamDestroy", cuStreamDestroy(static_cast<CUstream>(stream)));
+}
+
+void mgpuStreamSynchronize(void *stream) {
+  if (ensureContext())
+    check("cuStreamSynchronize",
+          cuStreamSynchronize(static_cast<CUstream>(stream)));
+}
+
+void mgpuStreamWaitEvent(void *stream, void *event) {
+  check("cuStreamWaitEvent",
+        cuStreamWaitEvent(static_cast<CUstream>(stream),
+                          static_cast<CUevent>(event), /*flags=*/0));
+}
+
+void *mgpuEventCreate() {
+  CUevent event = nullptr;
+  if (!ensureContext() ||
+      !check("cuEventCreate", cuEventCreate(&event, CU_EVENT_DISABLE_TIMING)))
+    return nullptr;
+  return event;
+}
+
+void mgpuEventDestroy(void *event) {
+  if (event)
+    check("cuEventDestroy", cuEventDestroy(static_cast<CUevent>(event)));
+}
+
+void mgpuEventSynchronize(void *event) {
+  check("cuEventSynchronize",
+        cuEventSynchronize(static_cast<CUevent>(event)));
+}
+
+void mgpuEventRecord(void *event, void *stream) {
+  check("cuEventRecord", cuEventRecord(static_cast<CUevent>(event),
+                                       static_cast<CUstream>(stream)));
+}
+
+void *mgpuMemAlloc(uint64_t bytes, void * /*stream*/, bool hostShared) {
+  if (!ensureContext())
+    return nullptr;
+  CUdeviceptr pointer = 0;
+  if (bytes == 0)
+    return nullptr;
+  bool ok = hostShared
+                ? check("cuMemAllocManaged",
+                        cuMemAllocManaged(&pointer, bytes,
+                                          CU_MEM_ATTACH_GLOBAL))
+                : check("cuMemAlloc", cuMemAlloc(&pointer, bytes));
+  return ok ? reinterpret_cast<void *>(pointer) : nullptr;
+}
+
+void mgpuMemFree(void *pointer, void * /*stream*/) {
+  if (pointer)
+    check("cuMemFree", cuMemFree(reinterpret_cast<CUdeviceptr>(pointer)));
+}
+
+void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream) {
+  if (ensureContext())
+    check("cuMemcpyAsync", cuMemcpyAsync(reinterpret_cast<CUdeviceptr>(dst),
+                                         reinterpret_cast<CUdeviceptr>(src),
+                                         bytes,
+                                         static_cast<CUstream>(stream)));
+}
+
+void mgpuMemset32(void *dst, unsigned int value, size_t count, void *stream) {
+  if (ensureContext())
+    check("cuMemsetD32Async",
+          cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(dst), value, count,
+                           static_cast<CUstream>(stream)));
+}
+
+} // extern "C"
