@@ -128,7 +128,7 @@ Attribute ScalingAttr::parse(AsmParser &parser, Type) {
       return {};
     }
     if (key == "axis" || key == "size") {
-      int64_t value;
+      int64_t value = 0;
       if (parser.parseInteger(value))
         return {};
       (key == "axis" ? axis : blockSize) = value;
