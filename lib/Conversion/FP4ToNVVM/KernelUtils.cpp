@@ -73,39 +73,12 @@ Value mlir::fp4::nvvm_kernels::f32Const(OpBuilder &b, Location loc, float v) {
   return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
 }
 
-Value mlir::fp4::nvvm_kernels::decodeScale(OpBuilder &b, Location loc, Value word, Value index,
-                  NVVM::BlockScaleFormat format) {
+Value mlir::fp4::nvvm_kernels::decodeScale(OpBuilder &b, Location loc,
+                                          Value word, Value index,
+                                          NVVM::BlockScaleFormat format) {
   Value shift = arith::MulIOp::create(b, loc, index, i32Const(b, loc, 8));
-  Value byte = arith::AndIOp::create(
-      b, loc, arith::ShRUIOp::create(b, loc, word, shift),
-      i32Const(b, loc, 255));
-  auto eq0 = [&](Value v) -> Value {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, v,
-                                 i32Const(b, loc, 0));
-  };
-  if (format == NVVM::BlockScaleFormat::UE8M0) {
-    // 2^(byte - 127); byte 0 is 2^-127, a float32 subnormal.
-    Value bits = arith::SelectOp::create(
-        b, loc, eq0(byte), i32Const(b, loc, 0x00400000),
-        arith::ShLIOp::create(b, loc, byte, i32Const(b, loc, 23)));
-    return arith::BitcastOp::create(b, loc, b.getF32Type(), bits);
-  }
-  // UE4M3: exponent e (bias 7), mantissa m; e == 0 is m * 2^-9.
-  Value e = arith::AndIOp::create(
-      b, loc, arith::ShRUIOp::create(b, loc, byte, i32Const(b, loc, 3)),
-      i32Const(b, loc, 15));
-  Value m = arith::AndIOp::create(b, loc, byte, i32Const(b, loc, 7));
-  Value normalBits = arith::OrIOp::create(
-      b, loc,
-      arith::ShLIOp::create(
-          b, loc, arith::AddIOp::create(b, loc, e, i32Const(b, loc, 120)),
-          i32Const(b, loc, 23)),
-      arith::ShLIOp::create(b, loc, m, i32Const(b, loc, 20)));
-  Value normal = arith::BitcastOp::create(b, loc, b.getF32Type(), normalBits);
-  Value subnormal = arith::MulFOp::create(
-      b, loc, arith::UIToFPOp::create(b, loc, b.getF32Type(), m),
-      f32Const(b, loc, 1.0f / 512.0f));
-  return arith::SelectOp::create(b, loc, eq0(e), subnormal, normal);
+  Value shifted = arith::ShRUIOp::create(b, loc, word, shift);
+  return decodeScaleBytes(b, loc, shifted, /*count=*/1, format).front();
 }
 
 

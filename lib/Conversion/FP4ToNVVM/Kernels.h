@@ -47,8 +47,9 @@ Value loadWord(OpBuilder &b, Location loc, Value buffer, Value index,
 
 Value i32Const(OpBuilder &b, Location loc, int64_t v);
 Value f32Const(OpBuilder &b, Location loc, float v);
-/// The f32 value of scale byte `index` (an i32) of the packed little-endian
-/// word `word`, in `format` (UE4M3 or UE8M0; UE8M0's byte 0 is 2^-127).
+/// The f32 value of scale byte `index` (an i32, not known when building) of
+/// the packed little-endian word `word`, in `format` (UE4M3 or UE8M0;
+/// UE8M0's byte 0 is 2^-127): decodeScaleBytes of the word shifted down.
 Value decodeScale(OpBuilder &b, Location loc, Value word, Value index,
                   NVVM::BlockScaleFormat format);
 
@@ -118,8 +119,7 @@ SmallVector<Value> pipelinedLoop(
         compute);
 
 /// The f32 values of the first `count` (1 or 2) scale bytes of the packed
-/// little-endian word `word`, with fewer instructions than decodeScale:
-/// UE4M3 bytes (bit 7, a sign, ignored) shifted left by 7 into the halves
+/// little-endian word `word`: UE4M3 bytes (bit 7, a sign, ignored) shifted left by 7 into the halves
 /// of an f16x2 are their
 /// values times 2^-8 exactly (E4M3 subnormals become f16 subnormals), one
 /// conversion widens them and a multiply by 2^8 restores them; UE8M0 bytes

@@ -108,10 +108,14 @@ struct FP4InsertObserversPass
 
 } // namespace
 
-LogicalResult mlir::fp4::checkStatsFitModule(ModuleOp module,
-                                             std::optional<double> statsAlpha,
-                                             StringRef pass,
-                                             StringRef statsFile) {
+LogicalResult mlir::fp4::readStatsForModule(ModuleOp module,
+                                            StringRef statsFile,
+                                            StringRef pass,
+                                            cal::StatsTable &table) {
+  std::optional<double> statsAlpha;
+  if (std::string error = cal::readStats(statsFile.str(), table, &statsAlpha);
+      !error.empty())
+    return module.emitError(pass) << ": " << error;
   auto marked = module->getAttrOfType<FloatAttr>(kSmoothedAttr);
   std::optional<double> moduleAlpha;
   if (marked)
@@ -148,14 +152,8 @@ struct FP4ApplyCalibrationPass
       return signalPassFailure();
     }
     cal::StatsTable table;
-    std::optional<double> statsAlpha;
-    if (std::string error = cal::readStats(statsFile, table, &statsAlpha);
-        !error.empty()) {
-      module.emitError("fp4-apply-calibration: ") << error;
-      return signalPassFailure();
-    }
-    if (failed(checkStatsFitModule(module, statsAlpha, "fp4-apply-calibration",
-                                   statsFile)))
+    if (failed(readStatsForModule(module, statsFile, "fp4-apply-calibration",
+                                  table)))
       return signalPassFailure();
     cal::MethodOptions options{*parsed, percentile};
     Builder b(&getContext());

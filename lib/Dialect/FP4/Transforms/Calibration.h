@@ -8,6 +8,7 @@
 #define FP4_LIB_DIALECT_FP4_TRANSFORMS_CALIBRATION_H
 
 #include "LinearLayers.h"
+#include "fp4/Calibration/Calibration.h"
 #include "fp4/Dialect/FP4/IR/FP4Dialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -26,14 +27,15 @@ constexpr const char *kKVCacheAmaxAttr = "fp4.kv_amax";
 /// The alpha fp4-smooth smoothed a module with (F64 module attribute).
 constexpr const char *kSmoothedAttr = "fp4.smoothed";
 
-/// Checks that statistics gathered on a model smoothed with `statsAlpha`
-/// (nullopt: not smoothed) fit `module`, which fp4-smooth may have marked:
-/// a smoothed model's activations are the float model's divided by the
-/// smoothing factors, so the two models' statistics are not
-/// interchangeable. Emits an error naming `pass` and `statsFile` if not.
-LogicalResult checkStatsFitModule(ModuleOp module,
-                                  std::optional<double> statsAlpha,
-                                  StringRef pass, StringRef statsFile);
+/// Reads the statistics file `statsFile` for `module` into `table`: a file
+/// that cannot be read, and statistics gathered on the other model
+/// (smoothed by fp4-smooth or not: the mark on `module` and the file's
+/// "smooth_alpha" differ), are errors on `module` naming `pass`. A smoothed
+/// model's activations are the float model's divided by the smoothing
+/// factors, so the two models' statistics are not interchangeable.
+LogicalResult readStatsForModule(ModuleOp module, StringRef statsFile,
+                                 StringRef pass,
+                                 ::fp4::calibration::StatsTable &table);
 
 /// A tensor the precision policy quantizes at run time with a per-tensor
 /// quantity, which calibration observes.

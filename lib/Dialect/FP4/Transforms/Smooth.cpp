@@ -176,16 +176,9 @@ struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
           << "); smoothing twice would compound the factors";
       return signalPassFailure();
     }
-    cal::StatsTable table;
-    std::optional<double> statsAlpha;
-    if (std::string error = cal::readStats(statsFile, table, &statsAlpha);
-        !error.empty()) {
-      module.emitError("fp4-smooth: ") << error;
-      return signalPassFailure();
-    }
     // The factors come from the float model's channel maxima.
-    if (failed(checkStatsFitModule(module, statsAlpha, "fp4-smooth",
-                                   statsFile)))
+    cal::StatsTable table;
+    if (failed(readStatsForModule(module, statsFile, "fp4-smooth", table)))
       return signalPassFailure();
     // The layers reading each activation.
     llvm::MapVector<Value, SmallVector<ObservationPoint>> groups;
