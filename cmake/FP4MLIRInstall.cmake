@@ -25,11 +25,11 @@ install(TARGETS ${FP4_EXPORTED_LIBRARIES}
   INCLUDES DESTINATION include)
 # Installed binaries find libMLIR.so / libLLVM.so where they were built
 # against (and fp4's own shared libraries beside them).
-set(FP4_INSTALLED_BINARIES fp4_cpu_runtime FP4Plugin fp4-opt fp4-quant
+set(FP4_INSTALLED_BINARIES fp4_cpu_runtime fp4_run_jit FP4Plugin fp4-opt fp4-quant
   fp4-run fp4-compile fp4-calibrate)
 set_target_properties(${FP4_INSTALLED_BINARIES} PROPERTIES
   INSTALL_RPATH "\$ORIGIN/../lib;${LLVM_LIBRARY_DIR}")
-install(TARGETS fp4_cpu_runtime FP4Plugin LIBRARY DESTINATION lib)
+install(TARGETS fp4_cpu_runtime fp4_run_jit FP4Plugin LIBRARY DESTINATION lib)
 install(TARGETS fp4-opt fp4-quant fp4-run fp4-compile fp4-calibrate
   RUNTIME DESTINATION bin)
 install(DIRECTORY ${FP4_SOURCE_DIR}/include/fp4 ${FP4_SOURCE_DIR}/include/fp4-c

@@ -19,6 +19,9 @@
 //   void mgpuMemcpy(ptr dst, ptr src, i64 bytes, ptr stream)
 //   void mgpuMemset32(ptr dst, i32 value, i64 count, ptr stream)
 //
+// With FP4_GPU_POISON set in the environment, every allocation is filled
+// with 0xff bytes (NaN) first: the device tests use it.
+//
 // Everything runs in device 0's primary context (fp4gpuSetDevice picks
 // another). A failing driver call is reported on stderr with its name and
 // the driver's error name, and remembered: fp4gpuLastError() returns the
@@ -31,6 +34,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 
@@ -191,6 +195,11 @@ void *mgpuMemAlloc(uint64_t bytes, void * /*stream*/, bool hostShared) {
                         cuMemAllocManaged(&pointer, bytes,
                                           CU_MEM_ATTACH_GLOBAL))
                 : check("cuMemAlloc", cuMemAlloc(&pointer, bytes));
+  // Tests poison fresh buffers (all bytes 0xff: NaN in f32, f16 and bf16)
+  // so that an element a kernel fails to write cannot pass for a result.
+  static const bool poison = std::getenv("FP4_GPU_POISON") != nullptr;
+  if (ok && poison)
+    ok = check("cuMemsetD8", cuMemsetD8(pointer, 0xff, bytes));
   return ok ? reinterpret_cast<void *>(pointer) : nullptr;
 }
 

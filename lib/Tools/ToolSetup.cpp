@@ -34,7 +34,7 @@ void mlir::fp4::registerAllFP4Dialects(DialectRegistry &registry) {
 
 LogicalResult mlir::fp4::lowerForCPU(ModuleOp module, bool quantize,
                                      const std::string &quantizeOptions,
-                                     std::string &error) {
+                                     std::string &error, bool gpuLaunches) {
   MLIRContext *context = module.getContext();
   for (auto func : module.getOps<func::FuncOp>())
     if (func.isPublic() && !func.isExternal())
@@ -46,7 +46,7 @@ LogicalResult mlir::fp4::lowerForCPU(ModuleOp module, bool quantize,
     error = "bad quantization options '" + quantizeOptions + "'";
     return failure();
   }
-  buildLowerToCPUPipeline(pm);
+  buildLowerToCPUPipeline(pm, gpuLaunches);
   if (failed(pm.run(module))) {
     error = "lowering for the CPU failed (see the errors above)";
     return failure();

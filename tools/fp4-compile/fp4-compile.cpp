@@ -5,6 +5,7 @@
 //   fp4-compile model.mlir --target=cpu [--quantize OPTIONS] -o model.so
 //   fp4-compile model.mlir --emit=mlir|llvm|obj -o OUT
 //   fp4-compile model.mlir --target=sm_100a|sm_120a|sm_90a --emit=ptx|cubin|mlir -o OUT
+//   fp4-compile model.mlir --target=sm_90a [--quantize OPTIONS] -o model.so
 //
 // The shared library exports, for every public function @f of the module,
 // the C entry point
@@ -38,6 +39,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
@@ -55,9 +57,9 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<module.mlir>"),
                                       cl::Required);
 static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
                                        cl::Required);
-static cl::opt<std::string> target("target", cl::desc("cpu, or a GPU chip: sm_100a, sm_120a, sm_90a (--emit=ptx|cubin|mlir)"),
+static cl::opt<std::string> target("target", cl::desc("cpu, or a GPU chip: sm_100a, sm_120a, sm_90a"),
                                    cl::init("cpu"));
-static cl::opt<std::string> emit("emit", cl::desc("so (default), obj, llvm or mlir; for a GPU target ptx, cubin or mlir"),
+static cl::opt<std::string> emit("emit", cl::desc("so (default), obj, llvm or mlir; for a GPU target also ptx or cubin (its kernels alone; mlir is then the kernels' NVVM)"),
                                  cl::init("so"));
 static cl::opt<std::string> quantize(
     "quantize", cl::desc("Run fp4-quantize-pipeline first with these options"),
@@ -82,19 +84,51 @@ static std::string findPtxas() {
   return "";
 }
 
-/// The GPU path: the device side through fp4-lower-to-nvvm and
-/// gpu-module-to-binary, written as PTX (or a cubin, through ptxas) for the
-/// kernels of the module, or as MLIR.
-static int compileForGPU(ModuleOp module) {
-  if (emit != "ptx" && emit != "cubin" && emit != "mlir")
-    fail("--target=" + target + " emits ptx, cubin or mlir (a runnable GPU "
-         "library needs the GPU runtime of issue #7), got --emit=" + emit);
+/// ptxas -arch=<target> on `ptx`: the cubin's bytes.
+static std::string assembleCubin(llvm::StringRef ptx) {
+  std::string ptxas = findPtxas();
+  if (ptxas.empty())
+    fail("a cubin (--emit=cubin|so|obj|llvm for " + target +
+         ") needs ptxas (CUDA 12.8 or later for sm_100a / sm_120a); put it "
+         "on PATH or set FP4_PTXAS, or use --emit=ptx");
+  llvm::SmallString<128> ptxFile, cubinFile;
+  if (llvm::sys::fs::createTemporaryFile("fp4-compile", "ptx", ptxFile) ||
+      llvm::sys::fs::createTemporaryFile("fp4-compile", "cubin", cubinFile))
+    fail("cannot create a temporary file");
+  std::error_code ec;
+  {
+    llvm::raw_fd_ostream ptxOut(ptxFile, ec);
+    ptxOut << ptx;
+  }
+  std::string arch = "-arch=" + target.getValue();
+  llvm::SmallVector<llvm::StringRef> args = {ptxas, arch, ptxFile, "-o",
+                                             cubinFile};
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, {}, 0, 0,
+                                     &message);
+  llvm::sys::fs::remove(ptxFile);
+  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> cubin =
+      llvm::MemoryBuffer::getFile(cubinFile);
+  llvm::sys::fs::remove(cubinFile);
+  if (rc != 0 || !cubin)
+    fail("ptxas rejected the " + target + " PTX (exit " + llvm::Twine(rc) +
+         (message.empty() ? "" : ", " + message) + ")");
+  return (*cubin)->getBuffer().str();
+}
+
+/// The device side of the GPU path: fp4-lower-to-nvvm, then
+/// gpu-module-to-binary. With `embedCubins`, each gpu.binary's PTX is
+/// replaced by the cubin ptxas makes of it (so the host code loads it with
+/// mgpuModuleLoad, no JIT on the device); else the PTX, cubin or MLIR of the
+/// kernels is written out (--emit=ptx|cubin|mlir).
+static void compileKernels(ModuleOp module, bool embedCubins) {
   PassManager pm(module.getContext());
   if (quantizeDefault || !quantize.empty())
     if (failed(parsePassPipeline(
             "fp4-quantize-pipeline{" + quantize.getValue() + "}", pm)))
       fail("bad --quantize options '" + quantize + "'");
-  mlir::fp4::buildLowerToNVVMPipeline(pm, target);
+  // A whole program keeps on the CPU what the kernels cannot take.
+  mlir::fp4::buildLowerToNVVMPipeline(pm, target, /*cpuFallback=*/embedCubins);
   if (emit != "mlir" &&
       failed(parsePassPipeline("gpu-module-to-binary{format=isa}", pm)))
     fail("gpu-module-to-binary is not registered");
@@ -102,6 +136,22 @@ static int compileForGPU(ModuleOp module) {
     fail(inputFile + ": lowering for " + target +
          " failed (see the errors above)");
   std::string text;
+  if (embedCubins) {
+    module.walk([&](gpu::BinaryOp binary) {
+      SmallVector<Attribute> objects;
+      for (Attribute attr : binary.getObjects()) {
+        auto object = cast<gpu::ObjectAttr>(attr);
+        std::string cubin = assembleCubin(object.getObject().getValue());
+        objects.push_back(gpu::ObjectAttr::get(
+            module.getContext(), object.getTarget(),
+            gpu::CompilationTarget::Binary,
+            StringAttr::get(module.getContext(), cubin),
+            object.getProperties(), object.getKernels()));
+      }
+      binary.setObjectsAttr(ArrayAttr::get(module.getContext(), objects));
+    });
+    return;
+  }
   if (emit == "mlir") {
     llvm::raw_string_ostream os(text);
     module.print(os);
@@ -113,38 +163,14 @@ static int compileForGPU(ModuleOp module) {
     if (text.empty())
       fail(inputFile + ": no fp4.scaled_matmul to compile for " + target);
   }
+  if (emit == "cubin")
+    text = assembleCubin(text);
   std::error_code ec;
-  if (emit != "cubin") {
-    llvm::ToolOutputFile out(outputFile, ec, llvm::sys::fs::OF_None);
-    if (ec)
-      fail(outputFile + ": " + ec.message());
-    out.os() << text;
-    out.keep();
-    return 0;
-  }
-  const std::string &ptx = text;
-  std::string ptxas = findPtxas();
-  if (ptxas.empty())
-    fail("--emit=cubin needs ptxas (CUDA 12.8 or later for " + target +
-         "); put it on PATH or set FP4_PTXAS, or use --emit=ptx");
-  llvm::SmallString<128> ptxFile;
-  if (llvm::sys::fs::createTemporaryFile("fp4-compile", "ptx", ptxFile))
-    fail("cannot create a temporary file");
-  {
-    llvm::raw_fd_ostream ptxOut(ptxFile, ec);
-    ptxOut << ptx;
-  }
-  std::string arch = "-arch=" + target.getValue();
-  llvm::SmallVector<llvm::StringRef> args = {ptxas, arch, ptxFile, "-o",
-                                             outputFile};
-  std::string message;
-  int rc = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, {}, 0, 0,
-                                     &message);
-  llvm::sys::fs::remove(ptxFile);
-  if (rc != 0)
-    fail("ptxas rejected the " + target + " PTX (exit " + llvm::Twine(rc) +
-         (message.empty() ? "" : ", " + message) + ")");
-  return 0;
+  llvm::ToolOutputFile out(outputFile, ec, llvm::sys::fs::OF_None);
+  if (ec)
+    fail(outputFile + ": " + ec.message());
+  out.os() << text;
+  out.keep();
 }
 
 int main(int argc, char **argv) {
@@ -155,20 +181,38 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "fp4-mlir compile driver\n");
 
   bool gpu = target != "cpu";
-  if (!gpu && emit != "so" && emit != "obj" && emit != "llvm" && emit != "mlir")
-    fail("--emit expects so, obj, llvm or mlir, got '" + emit + "'");
+  // A GPU target's ptx, cubin or mlir is its kernels alone; so, obj and
+  // llvm are the whole program: host code on the CPU that launches them.
+  bool kernelsOnly =
+      gpu && (emit == "ptx" || emit == "cubin" || emit == "mlir");
+  if (emit != "so" && emit != "obj" && emit != "llvm" && emit != "mlir" &&
+      !kernelsOnly)
+    fail("--emit expects so, obj, llvm or mlir" +
+         std::string(gpu ? ", or for a GPU target ptx or cubin" : "") +
+         ", got '" + emit + "'");
+#ifndef FP4_GPU_RUNTIME_ARCHIVE
+  if (gpu && emit == "so")
+    fail("--target=" + target + " --emit=so links the GPU runtime, which "
+         "this build lacks (no CUDA toolkit when it was configured); use "
+         "--emit=ptx|cubin|obj");
+#endif
 
   DialectRegistry registry;
   mlir::fp4::registerAllFP4Dialects(registry);
   MLIRContext context(registry);
 
   llvm::SourceMgr sourceMgr;
+  // Located errors and remarks (layers kept in float, matmuls left on the
+  // CPU by a GPU target) on stderr.
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
   OwningOpRef<ModuleOp> module =
       parseSourceFile<ModuleOp>(inputFile, sourceMgr, &context);
   if (!module)
     fail("cannot parse '" + inputFile + "'");
-  if (gpu)
-    return compileForGPU(*module);
+  if (kernelsOnly) {
+    compileKernels(*module, /*embedCubins=*/false);
+    return 0;
+  }
   // Signatures of the public functions, for fp4-run on the library.
   std::vector<std::pair<std::string, std::string>> signatures;
   for (auto func : module->getOps<func::FuncOp>())
@@ -176,8 +220,11 @@ int main(int argc, char **argv) {
       signatures.push_back({func.getSymName().str(),
                             mlir::fp4::formatSignature(func.getFunctionType())});
   std::string lowerError;
-  if (failed(mlir::fp4::lowerForCPU(*module, quantizeDefault || !quantize.empty(),
-                                    quantize, lowerError)))
+  if (gpu)
+    compileKernels(*module, /*embedCubins=*/true);
+  if (failed(mlir::fp4::lowerForCPU(
+          *module, !gpu && (quantizeDefault || !quantize.empty()), quantize,
+          lowerError, /*gpuLaunches=*/gpu)))
     fail(inputFile + ": " + lowerError);
 
   std::error_code ec;
@@ -242,11 +289,18 @@ int main(int argc, char **argv) {
     return 0;
 
   // Link: the runtime archives (PIC), MLIR's C runner utilities (memref
-  // copies), libstdc++ for the runtime.
+  // copies; dropped where unused), libstdc++ for the runtime. A GPU program
+  // adds the GPU runtime and the CUDA driver (libcuda.so.1 where it runs).
   std::string command = "c++ -shared -o '" + outputFile.getValue() + "' '" +
                         objectFile + "' " + FP4_RUNTIME_ARCHIVES + " -L" +
-                        FP4_MLIR_LIBRARY_DIR + " -lmlir_c_runner_utils -Wl,-rpath," +
+                        FP4_MLIR_LIBRARY_DIR + " -Wl,--as-needed"
+                        " -lmlir_c_runner_utils -Wl,-rpath," +
                         FP4_MLIR_LIBRARY_DIR + " -lpthread";
+#ifdef FP4_GPU_RUNTIME_ARCHIVE
+  if (gpu)
+    command += std::string(" ") + FP4_GPU_RUNTIME_ARCHIVE + " -L" +
+               FP4_CUDA_DRIVER_DIR + " -lcuda";
+#endif
   int status = std::system(command.c_str());
   llvm::sys::fs::remove(objectFile);
   if (status != 0)

@@ -1,145 +1,128 @@
-//===- fp4-run.cpp - run a module on the CPU through the JIT --------------===//
+//===- fp4-run.cpp - run a compiled library or a module on .npy arrays ----===//
 //
 // Part of fp4-mlir.
 //
-//   fp4-run model.mlir --entry forward --input x.npy [--input ...]
-//           [--output y.npy ...] [--quantize PIPELINE-OPTIONS] [--repeat N]
-//   fp4-run model.so   --entry forward --input x.npy ...
+//   fp4-run model.so   [--entry forward] --input x.npy [--input ...]
+//           [--output y.npy ...] [--repeat N]
+//   fp4-run model.mlir [--entry forward] --input x.npy ...
+//           [--quantize PIPELINE-OPTIONS | --quantize-default]
 //
-// A module is lowered with fp4-lower-to-cpu (after fp4-quantize-pipeline
-// when --quantize is given) and JIT-compiled; a library from fp4-compile is
-// loaded, its signature read from `__fp4_signature_<entry>`. Either way the
-// entry function is called on the .npy inputs and each result written to an
-// .npy file, with timing lines.
+// A library from fp4-compile (CPU or GPU) is loaded with dlopen; its
+// signature is read from `__fp4_signature_<entry>`. A module is lowered
+// for the CPU and JIT-compiled by lib/libfp4_run_jit.so, loaded only then,
+// so that this tool needs no LLVM: it runs GPU libraries on machines that
+// have only libc, libstdc++ and the CUDA driver. Either way the entry
+// function is called on the .npy inputs and each result written to an .npy
+// file, with timing lines.
 //
 //===----------------------------------------------------------------------===//
 
-#include "fp4/Conversion/Passes.h"
-#include "fp4/Dialect/FP4/IR/FP4Dialect.h"
-#include "fp4/Dialect/FP4/Transforms/Passes.h"
-#include "fp4/Runtime/CPURuntime.h"
-#include "fp4/Tools/JIT.h"
-#include "fp4/Tools/ToolSetup.h"
-#include "fp4/Support/Npy.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/ExecutionEngine/ExecutionEngine.h"
-#include "mlir/ExecutionEngine/OptUtils.h"
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Target/LLVMIR/Dialect/All.h"
-#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
-#include "llvm/Support/CommandLine.h"
-#include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/SourceMgr.h"
-#include "llvm/Support/TargetSelect.h"
+#include "fp4/Support/MemRef.h"
+#include "fp4/Tools/RunJIT.h"
 
-#include "llvm/ADT/StringSwitch.h"
-
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <dlfcn.h>
-
-using namespace mlir;
-namespace cl = llvm::cl;
-
-static cl::opt<std::string> inputFile(cl::Positional,
-                                      cl::desc("<module.mlir or library.so>"),
-                                      cl::Required);
-static cl::opt<std::string> entry("entry", cl::desc("Function to call"),
-                                  cl::init("forward"));
-static cl::list<std::string> inputs("input", cl::desc("An argument (.npy), in order"));
-static cl::list<std::string> outputs("output", cl::desc("Where to write each result (.npy)"));
-static cl::opt<std::string> quantize(
-    "quantize",
-    cl::desc("Run fp4-quantize-pipeline first, with these options "
-             "(e.g. 'preset=nvfp4-weight-only')"),
-    cl::init(""));
-static cl::opt<bool> quantizeDefault("quantize-default",
-                                     cl::desc("Run fp4-quantize-pipeline with its defaults first"),
-                                     cl::init(false));
-static cl::opt<unsigned> repeat("repeat", cl::desc("Calls to time"), cl::init(1));
+#include <string>
+#include <unistd.h>
+#include <vector>
 
 namespace {
 
-[[noreturn]] void fail(const Twine &message) {
-  llvm::errs() << "fp4-run: error: " << message << "\n";
+[[noreturn]] void fail(const std::string &message) {
+  std::fprintf(stderr, "fp4-run: error: %s\n", message.c_str());
   std::exit(1);
 }
 
-using Spec = mlir::fp4::TensorSpec;
+struct Options {
+  std::string input, entry = "forward";
+  std::vector<std::string> inputs, outputs;
+  bool quantize = false;
+  std::string quantizeOptions;
+  unsigned repeat = 1;
+};
 
-/// Parses fp4-compile's "f32:1x8x64,i64:1x8->f32:1x8x96".
-bool parseSignature(StringRef text, std::vector<Spec> &args,
-                    std::vector<Spec> &results) {
-  auto [in, out] = text.split("->");
-  auto parseList = [](StringRef list, std::vector<Spec> &specs) {
-    if (list.empty())
-      return true;
-    SmallVector<StringRef> items;
-    list.split(items, ',');
-    for (StringRef item : items) {
-      auto [name, dims] = item.split(':');
-      std::optional<::fp4::DType> dtype = mlir::fp4::dtypeNamed(name);
-      if (!dtype)
-        return false;
-      Spec spec{*dtype, {}, item.str()};
-      SmallVector<StringRef> parts;
-      if (!dims.empty())
-        dims.split(parts, 'x');
-      for (StringRef part : parts) {
-        int64_t dim;
-        if (part.getAsInteger(10, dim))
-          return false;
-        spec.shape.push_back(dim);
-      }
-      specs.push_back(spec);
+const char *kUsage =
+    "USAGE: fp4-run <module.mlir or library.so> [options]\n\n"
+    "OPTIONS:\n"
+    "  --entry NAME          Function to call (default: forward)\n"
+    "  --input FILE.npy      An argument, in order (repeat for each)\n"
+    "  --output FILE.npy     Where to write each result, in order\n"
+    "  --quantize OPTIONS    .mlir: run fp4-quantize-pipeline first, with\n"
+    "                        these options (e.g. 'preset=nvfp4-weight-only')\n"
+    "  --quantize-default    .mlir: run fp4-quantize-pipeline with its "
+    "defaults\n"
+    "  --repeat N            Calls to time (the best is reported)\n";
+
+/// Accepts `--name value`, `--name=value`, `-name value` and `-name=value`.
+Options parseOptions(int argc, char **argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.empty() || arg[0] != '-' || arg == "-") {
+      if (!options.input.empty())
+        fail("one input file expected, got '" + options.input + "' and '" +
+             arg + "'");
+      options.input = arg;
+      continue;
     }
-    return true;
-  };
-  return parseList(in, args) && parseList(out, results);
+    std::string name = arg.substr(arg[1] == '-' ? 2 : 1), value;
+    bool hasValue = false;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      hasValue = true;
+    }
+    auto next = [&]() -> std::string {
+      if (hasValue)
+        return value;
+      if (i + 1 >= argc)
+        fail("--" + name + " expects a value");
+      return argv[++i];
+    };
+    if (name == "help" || name == "h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (name == "entry") {
+      options.entry = next();
+    } else if (name == "input") {
+      options.inputs.push_back(next());
+    } else if (name == "output") {
+      options.outputs.push_back(next());
+    } else if (name == "quantize") {
+      options.quantize = true;
+      options.quantizeOptions = next();
+    } else if (name == "quantize-default") {
+      options.quantize = true;
+    } else if (name == "repeat") {
+      std::string text = next();
+      char *end = nullptr;
+      long count = std::strtol(text.c_str(), &end, 10);
+      if (text.empty() || *end || count < 1)
+        fail("--repeat expects a positive count, got '" + text + "'");
+      options.repeat = count;
+    } else {
+      fail("unknown option '" + arg + "' (see --help)");
+    }
+  }
+  if (options.input.empty())
+    fail("no input file (a module .mlir or a library .so; see --help)");
+  return options;
 }
 
-/// Calls a C-interface entry point with its pointer arguments.
-bool callEntry(void *function, ArrayRef<void *> pointers) {
-  using P = void *;
-  switch (pointers.size()) {
-  case 1:
-    reinterpret_cast<void (*)(P)>(function)(pointers[0]);
-    return true;
-  case 2:
-    reinterpret_cast<void (*)(P, P)>(function)(pointers[0], pointers[1]);
-    return true;
-  case 3:
-    reinterpret_cast<void (*)(P, P, P)>(function)(pointers[0], pointers[1],
-                                                  pointers[2]);
-    return true;
-  case 4:
-    reinterpret_cast<void (*)(P, P, P, P)>(function)(
-        pointers[0], pointers[1], pointers[2], pointers[3]);
-    return true;
-  case 5:
-    reinterpret_cast<void (*)(P, P, P, P, P)>(function)(
-        pointers[0], pointers[1], pointers[2], pointers[3], pointers[4]);
-    return true;
-  case 6:
-    reinterpret_cast<void (*)(P, P, P, P, P, P)>(function)(
-        pointers[0], pointers[1], pointers[2], pointers[3], pointers[4],
-        pointers[5]);
-    return true;
-  case 7:
-    reinterpret_cast<void (*)(P, P, P, P, P, P, P)>(function)(
-        pointers[0], pointers[1], pointers[2], pointers[3], pointers[4],
-        pointers[5], pointers[6]);
-    return true;
-  case 8:
-    reinterpret_cast<void (*)(P, P, P, P, P, P, P, P)>(function)(
-        pointers[0], pointers[1], pointers[2], pointers[3], pointers[4],
-        pointers[5], pointers[6], pointers[7]);
-    return true;
-  default:
-    return false;
+/// lib/libfp4_run_jit.so beside this tool's bin/ directory.
+std::string jitLibraryPath() {
+  char self[4096];
+  ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  std::string dir = ".";
+  if (length > 0) {
+    std::string path(self, length);
+    dir = path.substr(0, path.rfind('/'));
   }
+  return dir + "/../lib/libfp4_run_jit.so";
 }
 
 double seconds(std::chrono::steady_clock::time_point a,
@@ -147,137 +130,120 @@ double seconds(std::chrono::steady_clock::time_point a,
   return std::chrono::duration<double>(b - a).count();
 }
 
+bool endsWith(const std::string &text, const std::string &suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
-  llvm::InitLLVM init(argc, argv);
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
-  mlir::fp4::registerAllFP4Passes();
-  cl::ParseCommandLineOptions(argc, argv, "fp4-mlir JIT runner\n");
-
-  DialectRegistry registry;
-  mlir::fp4::registerAllFP4Dialects(registry);
-  MLIRContext context(registry);
-  context.loadAllAvailableDialects();
+  Options options = parseOptions(argc, argv);
+  const std::string &entry = options.entry;
 
   auto start = std::chrono::steady_clock::now();
-  bool library = StringRef(inputFile).ends_with(".so");
-  std::vector<Spec> argSpecs, resultSpecs;
-  OwningOpRef<ModuleOp> module;
-  std::unique_ptr<ExecutionEngine> engine;
-  void *libraryEntry = nullptr;
+  bool library = endsWith(options.input, ".so");
+  void *function = nullptr;
+  const char *signature = nullptr;
   if (library) {
-    if (quantizeDefault || !quantize.empty())
-      fail("--quantize applies to .mlir inputs; " + inputFile +
+    if (options.quantize)
+      fail("--quantize applies to .mlir inputs; " + options.input +
            " is already compiled");
-    void *handle = dlopen(inputFile.c_str(), RTLD_NOW | RTLD_LOCAL);
+    void *handle = dlopen(options.input.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle)
-      fail("cannot load '" + inputFile + "': " + dlerror());
-    auto *signature = static_cast<const char *>(
+      fail("cannot load '" + options.input + "': " + dlerror());
+    signature = static_cast<const char *>(
         dlsym(handle, ("__fp4_signature_" + entry).c_str()));
-    libraryEntry = dlsym(handle, ("_mlir_ciface_" + entry).c_str());
-    if (!signature || !libraryEntry)
-      fail("no function '" + entry + "' in " + inputFile +
+    function = dlsym(handle, ("_mlir_ciface_" + entry).c_str());
+    if (!signature || !function)
+      fail("no function '" + entry + "' in " + options.input +
            " (libraries from fp4-compile export _mlir_ciface_" + entry +
            " and its signature)");
-    if (!parseSignature(signature, argSpecs, resultSpecs))
-      fail(inputFile + ": malformed signature '" + signature + "'");
   } else {
-    llvm::SourceMgr sourceMgr;
-    module = parseSourceFile<ModuleOp>(inputFile, sourceMgr, &context);
-    if (!module)
-      fail("cannot parse '" + inputFile + "'");
-    auto func = module->lookupSymbol<func::FuncOp>(entry);
-    if (!func)
-      fail("no function '" + entry + "' in " + inputFile);
-    if (std::string error = mlir::fp4::entrySpecs(func, argSpecs, resultSpecs);
-        !error.empty())
+    std::string jitPath = jitLibraryPath();
+    void *jit = dlopen(jitPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!jit)
+      fail("running an .mlir module needs the JIT library " + jitPath +
+           " (and LLVM): " + dlerror() +
+           "; run a library from fp4-compile instead");
+    auto compile = reinterpret_cast<decltype(&fp4_run_jit_compile)>(
+        dlsym(jit, "fp4_run_jit_compile"));
+    if (!compile)
+      fail(jitPath + " has no fp4_run_jit_compile");
+    const char *error = nullptr;
+    if (compile(options.input.c_str(), entry.c_str(),
+                options.quantize ? options.quantizeOptions.c_str() : nullptr,
+                &function, &signature, &error))
       fail(error);
   }
-  if (argSpecs.size() != inputs.size())
-    fail("'" + entry + "' takes " + Twine(argSpecs.size()) +
-         " arguments, got " + Twine(inputs.size()) + " --input files");
-  if (!outputs.empty() && outputs.size() != resultSpecs.size())
-    fail("'" + entry + "' returns " + Twine(resultSpecs.size()) +
-         " results, got " + Twine(outputs.size()) + " --output files");
+  std::vector<fp4::TensorSpec> argSpecs, resultSpecs;
+  if (!signature || !fp4::parseSignature(signature, argSpecs, resultSpecs))
+    fail(options.input + ": malformed signature '" +
+         (signature ? signature : "") + "'");
+  if (argSpecs.size() != options.inputs.size())
+    fail("'" + entry + "' takes " + std::to_string(argSpecs.size()) +
+         " arguments, got " + std::to_string(options.inputs.size()) +
+         " --input files");
+  if (!options.outputs.empty() && options.outputs.size() != resultSpecs.size())
+    fail("'" + entry + "' returns " + std::to_string(resultSpecs.size()) +
+         " results, got " + std::to_string(options.outputs.size()) +
+         " --output files");
 
   // Read and check every input against the signature.
-  std::vector<::fp4::NdArray> arrays(inputs.size());
-  for (auto [i, spec] : llvm::enumerate(argSpecs)) {
+  std::vector<fp4::NdArray> arrays(options.inputs.size());
+  std::vector<const fp4::NdArray *> arguments;
+  for (size_t i = 0; i < argSpecs.size(); ++i) {
     std::string error;
-    if (!::fp4::readNpy(inputs[i], arrays[i], error))
+    if (!fp4::readNpy(options.inputs[i], arrays[i], error))
       fail(error);
-    if (arrays[i].dtype != spec.dtype || arrays[i].shape != spec.shape)
-      fail(inputs[i] + ": expected " + spec.text + " data, got " +
-           ::fp4::dtypeName(arrays[i].dtype) + " of another shape or type");
-  }
-  std::vector<const ::fp4::NdArray *> arguments;
-  for (::fp4::NdArray &array : arrays)
-    arguments.push_back(&array);
-
-  if (!library) {
-    // Lower: optionally quantize, then to LLVM for the CPU.
-    std::string error;
-    if (failed(mlir::fp4::lowerForCPU(*module,
-                                      quantizeDefault || !quantize.empty(),
-                                      quantize, error)))
-      fail(inputFile + ": " + error);
-    auto created = mlir::fp4::jitForHost(*module, entry);
-    if (!created)
-      fail("JIT compilation failed: " + llvm::toString(created.takeError()));
-    engine = std::move(*created);
+    if (arrays[i].dtype != argSpecs[i].dtype ||
+        arrays[i].shape != argSpecs[i].shape)
+      fail(options.inputs[i] + ": expected " + argSpecs[i].text +
+           " data, got " + fp4::dtypeName(arrays[i].dtype) +
+           " of another shape or type");
+    arguments.push_back(&arrays[i]);
   }
   auto compiled = std::chrono::steady_clock::now();
-  llvm::errs() << "fp4-run: " << (library ? "loaded " : "compiled ")
-               << inputFile << " in "
-               << llvm::format("%.2f", seconds(start, compiled)) << " s\n";
+  std::fprintf(stderr, "fp4-run: %s %s in %.2f s\n",
+               library ? "loaded" : "compiled", options.input.c_str(),
+               seconds(start, compiled));
 
   // Results come back through one struct of descriptors (several results) or
-  // one descriptor.
+  // one descriptor. Each call's results are freed before the next.
   std::vector<int64_t> resultBuffer;
   double best = 1e30;
-  for (unsigned r = 0; r < std::max(1u, unsigned(repeat)); ++r) {
+  for (unsigned r = 0; r < options.repeat; ++r) {
+    if (r > 0)
+      fp4::freeResults(resultBuffer.data(), resultSpecs, arguments);
     auto before = std::chrono::steady_clock::now();
-    if (library) {
-      resultBuffer.assign(
-          std::max<int64_t>(mlir::fp4::resultWords(resultSpecs), 1), 0);
-      std::vector<mlir::fp4::MemRefDescriptor> descriptors;
-      SmallVector<void *> direct;
-      if (!resultSpecs.empty())
-        direct.push_back(resultBuffer.data());
-      for (const ::fp4::NdArray &array : arrays)
-        descriptors.emplace_back(array);
-      for (mlir::fp4::MemRefDescriptor &d : descriptors)
-        direct.push_back(d.words.data());
-      if (!callEntry(libraryEntry, direct))
-        fail("'" + entry + "' has too many arguments for fp4-run (at most 7)");
-    } else if (llvm::Error error = mlir::fp4::invokeEntry(
-                   *engine, entry, arguments, resultSpecs, resultBuffer)) {
-      fail("calling '" + entry + "' failed: " + llvm::toString(std::move(error)));
-    }
+    std::string error;
+    if (!fp4::callOnArrays(function, arguments, resultSpecs, resultBuffer,
+                           error))
+      fail("calling '" + entry + "': " + error);
     best = std::min(best, seconds(before, std::chrono::steady_clock::now()));
   }
-  llvm::errs() << "fp4-run: " << entry << " ran in "
-               << llvm::format("%.3f", best * 1e3) << " ms"
-               << (repeat > 1 ? " (best of " + std::to_string(repeat) + ")" : "")
-               << "\n";
+  std::fprintf(stderr, "fp4-run: %s ran in %.3f ms%s\n", entry.c_str(),
+               best * 1e3,
+               options.repeat > 1
+                   ? (" (best of " + std::to_string(options.repeat) + ")").c_str()
+                   : "");
 
   // Copy each result out (following its strides) and write it.
-  std::vector<::fp4::NdArray> results =
-      mlir::fp4::readResults(resultBuffer.data(), resultSpecs);
-  for (auto [i, out] : llvm::enumerate(results)) {
-    if (i < outputs.size()) {
+  std::vector<fp4::NdArray> results =
+      fp4::readResults(resultBuffer.data(), resultSpecs);
+  for (size_t i = 0; i < results.size(); ++i) {
+    const fp4::NdArray &out = results[i];
+    if (i < options.outputs.size()) {
       std::string error;
-      if (!::fp4::writeNpy(outputs[i], out, error))
+      if (!fp4::writeNpy(options.outputs[i], out, error))
         fail(error);
-    } else if (out.dtype == ::fp4::DType::F32) {
+    } else if (out.dtype == fp4::DType::F32) {
       // No --output: print a short summary.
       const float *v = out.data<float>();
-      llvm::outs() << "result " << i << ": [";
+      std::printf("result %zu: [", i);
       for (int64_t k = 0; k < std::min<int64_t>(8, out.numElements()); ++k)
-        llvm::outs() << (k ? ", " : "") << v[k];
-      llvm::outs() << (out.numElements() > 8 ? ", ...]" : "]") << "\n";
+        std::printf("%s%g", k ? ", " : "", v[k]);
+      std::printf("%s\n", out.numElements() > 8 ? ", ...]" : "]");
     }
   }
   return 0;

@@ -41,13 +41,16 @@ constexpr const char *kCPUContractionAttr = "fp4.cpu_contraction";
 constexpr const char *kCPUTransposeAttr = "fp4.cpu_transpose";
 
 /// convert-fp4-to-linalg, fp4-tile-cpu-contractions, then bufferization and the standard lowering of
-/// linalg, arith, math, memref and func to the LLVM dialect.
-void buildLowerToCPUPipeline(OpPassManager &pm);
+/// linalg, arith, math, memref and func to the LLVM dialect. With
+/// `gpuLaunches`, also the host side of GPU kernels (gpu-to-llvm: launches,
+/// device buffers and streams become calls to the mgpu* runtime functions).
+void buildLowerToCPUPipeline(OpPassManager &pm, bool gpuLaunches = false);
 
 /// The device side of the GPU path: convert-fp4-to-nvvm{chip}, then the
 /// kernels of gpu.module @fp4_kernels to the NVVM/LLVM dialect, ready for
 /// gpu-module-to-binary.
-void buildLowerToNVVMPipeline(OpPassManager &pm, StringRef chip);
+void buildLowerToNVVMPipeline(OpPassManager &pm, StringRef chip,
+                              bool cpuFallback = false);
 void registerFP4ConversionPipelines();
 
 } // namespace fp4

@@ -128,11 +128,25 @@ def ConvertFP4ToNVVM : Pass<"convert-fp4-to-nvvm", "ModuleOp"> {
     the chip (`sm_100a`, `sm_120a` or `sm_90a`; `sm_100` or `sm_120` without
     `a` has no block-scaled MMA), the formats (both
     operands NVFP4 or both MXFP4, linear scales), K a multiple of 64, static
-    shapes, and operands that come from `fp4.assemble` or `fp4.constant`.
+    shapes. An operand quantized on the host (`fp4.quantize` of an
+    activation) is read through `fp4.disassemble`, which the CPU lowering
+    computes.
+
+    The host side copies every operand to device memory (`gpu.alloc`,
+    `gpu.memcpy`) and the result back, on one stream (async tokens), and
+    waits before the host reads the result.
+
+    With `cpu-fallback`, a matmul the kernels cannot take (an FP8 layer, K
+    not a multiple of 64, ...) stays for the CPU lowering with a remark
+    saying why, instead of failing the pass: whole programs for a GPU target
+    (`fp4-compile --target=sm_90a -o model.so`) use it.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_120a\"",
            "The target chip">,
+    Option<"cpuFallback", "cpu-fallback", "bool", /*default=*/"false",
+           "Leave the matmuls the kernels cannot take for the CPU (a remark "
+           "says why) instead of failing">,
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::NVVM::NVVMDialect",

@@ -9,7 +9,7 @@
 #ifndef FP4_TOOLS_JIT_H
 #define FP4_TOOLS_JIT_H
 
-#include "fp4/Support/Npy.h"
+#include "fp4/Support/MemRef.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -21,15 +21,14 @@
 
 namespace mlir::fp4 {
 
-/// A statically shaped tensor argument or result of a compiled function.
-struct TensorSpec {
-  ::fp4::DType dtype;
-  std::vector<int64_t> shape;
-  std::string text; // e.g. tensor<1x8x64xf32>, for messages
-};
+// The LLVM-free pieces (fp4/Support/MemRef.h), under their usual names.
+using ::fp4::dtypeNamed;
+using ::fp4::freeResults;
+using ::fp4::MemRefDescriptor;
+using ::fp4::readResults;
+using ::fp4::resultWords;
+using ::fp4::TensorSpec;
 
-/// The NumPy dtype of a boundary type name (boundaryTypeName).
-std::optional<::fp4::DType> dtypeNamed(StringRef name);
 /// The spec of a statically shaped tensor of a boundary type, or nullopt.
 std::optional<TensorSpec> tensorSpecOf(Type type);
 
@@ -38,27 +37,10 @@ std::optional<TensorSpec> tensorSpecOf(Type type);
 std::string entrySpecs(func::FuncOp func, std::vector<TensorSpec> &args,
                        std::vector<TensorSpec> &results);
 
-/// A memref descriptor of any rank: {allocated, aligned, offset, sizes[R],
-/// strides[R]}, all 8 bytes wide, over a row-major array (not copied).
-struct MemRefDescriptor {
-  std::vector<int64_t> words;
-  explicit MemRefDescriptor(const ::fp4::NdArray &array);
-};
-
-/// Copies the results a compiled function wrote to `buffer` (one
-/// descriptor per result, in order) into arrays, following their strides.
-std::vector<::fp4::NdArray> readResults(const int64_t *buffer,
-                                        ArrayRef<TensorSpec> specs);
-
-/// Frees the result buffers the compiled code allocated, except any that
-/// lies inside one of `arguments` (a result that is an argument updated in
-/// place).
-void freeResults(const int64_t *buffer, ArrayRef<TensorSpec> specs,
-                 ArrayRef<const ::fp4::NdArray *> arguments);
-
 /// JIT-compiles `lowered` (from lowerForCPU) for this host at
 /// kLLVMOptLevel, with the fp4 runtime's entry points and MLIR's C runner
 /// utilities, and compiles `entry` (looking it up materializes it).
+/// engine->lookup("_mlir_ciface_" + entry) is then its C interface.
 llvm::Expected<std::unique_ptr<ExecutionEngine>>
 jitForHost(ModuleOp lowered, StringRef entry);
 
@@ -69,9 +51,6 @@ llvm::Error invokeEntry(ExecutionEngine &engine, StringRef entry,
                         ArrayRef<const ::fp4::NdArray *> arguments,
                         ArrayRef<TensorSpec> resultSpecs,
                         std::vector<int64_t> &resultBuffer);
-
-/// Words of the result descriptors of `specs`.
-int64_t resultWords(ArrayRef<TensorSpec> specs);
 
 } // namespace mlir::fp4
 

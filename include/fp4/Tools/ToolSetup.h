@@ -28,9 +28,11 @@ void registerAllFP4Dialects(DialectRegistry &registry);
 
 /// Runs fp4-quantize-pipeline{quantizeOptions} when `quantize` is set, then
 /// fp4-lower-to-cpu; marks public functions for MLIR's C interface first.
+/// `gpuLaunches`: the module also launches GPU kernels (already compiled
+/// into a gpu.binary), whose host side is lowered too.
 LogicalResult lowerForCPU(ModuleOp module, bool quantize,
                           const std::string &quantizeOptions,
-                          std::string &error);
+                          std::string &error, bool gpuLaunches = false);
 
 /// The element types a compiled function's tensors may have at its boundary
 /// and how they are named in signatures: f32, f16, bf16, i64, i32, i8, and

@@ -511,9 +511,9 @@ void mlir::fp4::populateFP4ToLinalgPatterns(RewritePatternSet &patterns) {
                ScaledMatmulToLinalg>(patterns.getContext());
 }
 
-void mlir::fp4::buildLowerToCPUPipeline(OpPassManager &pm) {
+void mlir::fp4::buildLowerToCPUPipeline(OpPassManager &pm, bool gpuLaunches) {
   // Parsed from text: the upstream passes are registered by name.
-  const char *pipeline =
+  std::string pipeline =
       "convert-fp4-to-linalg,canonicalize,fp4-tile-cpu-contractions,"
       "one-shot-bufferize{bufferize-function-boundaries "
       "function-boundary-type-conversion=identity-layout-map},cse,canonicalize,"
@@ -521,7 +521,10 @@ void mlir::fp4::buildLowerToCPUPipeline(OpPassManager &pm) {
       "convert-linalg-to-loops,expand-strided-metadata,lower-affine,"
       "convert-scf-to-cf,convert-cf-to-llvm,convert-math-to-llvm,"
       "convert-arith-to-llvm,convert-index-to-llvm,finalize-memref-to-llvm,"
-      "convert-func-to-llvm,reconcile-unrealized-casts";
+      "convert-func-to-llvm,";
+  if (gpuLaunches)
+    pipeline += "gpu-to-llvm,";
+  pipeline += "reconcile-unrealized-casts";
   addTextPipeline(pm, pipeline, "fp4-lower-to-cpu");
 }
 
@@ -557,6 +560,17 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
   PassOptions::Option<std::string> chip{
       *this, "chip", llvm::cl::desc("The target chip (sm_120a)"),
       llvm::cl::init("sm_120a")};
+  PassOptions::Option<bool> cpuFallback{
+      *this, "cpu-fallback",
+      llvm::cl::desc("Leave the matmuls the kernels cannot take for the CPU"),
+      llvm::cl::init(false)};
+};
+struct LowerToCPUOptions : public PassPipelineOptions<LowerToCPUOptions> {
+  PassOptions::Option<bool> gpuLaunches{
+      *this, "gpu-launches",
+      llvm::cl::desc("Also lower the host side of GPU kernel launches "
+                     "(gpu-to-llvm), after gpu-module-to-binary"),
+      llvm::cl::init(false)};
 };
 } // namespace
 
@@ -566,12 +580,14 @@ void mlir::fp4::registerFP4ConversionPipelines() {
       "Lower fp4 scaled matmuls to block-scaled MMA kernels and the kernels "
       "to NVVM (the device side; gpu-module-to-binary makes PTX or cubins)",
       [](OpPassManager &pm, const LowerToNVVMOptions &options) {
-        buildLowerToNVVMPipeline(pm, options.chip);
+        buildLowerToNVVMPipeline(pm, options.chip, options.cpuFallback);
       });
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<LowerToCPUOptions>(
       "fp4-lower-to-cpu",
       "Lower a module with fp4 ops to the LLVM dialect for the CPU "
       "(convert-fp4-to-linalg, fp4-tile-cpu-contractions, bufferization, "
       "loops, LLVM)",
-      buildLowerToCPUPipeline);
+      [](OpPassManager &pm, const LowerToCPUOptions &options) {
+        buildLowerToCPUPipeline(pm, options.gpuLaunches);
+      });
 }

@@ -340,7 +340,7 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
   return kernel;
 }
 
-/// A tensor's buffer as 1-D memref<?xT>.
+/// A tensor's buffer, collapsed to 1-D (memref<NxT>).
 Value flatBuffer(OpBuilder &b, Location loc, Value tensor) {
   auto type = cast<RankedTensorType>(tensor.getType());
   // f8 scale tensors: their bytes, as i8.
@@ -354,12 +354,68 @@ Value flatBuffer(OpBuilder &b, Location loc, Value tensor) {
   ReassociationIndices all;
   for (int64_t i = 0; i < type.getRank(); ++i)
     all.push_back(i);
-  Value flat = memref::CollapseShapeOp::create(b, loc, buffer,
-                                               ArrayRef<ReassociationIndices>{all});
+  return memref::CollapseShapeOp::create(b, loc, buffer,
+                                         ArrayRef<ReassociationIndices>{all});
+}
+
+/// The kernels' view of a 1-D buffer: memref<?xT>.
+Value dynamicView(OpBuilder &b, Location loc, Value flat) {
+  auto type = cast<MemRefType>(flat.getType());
   return memref::CastOp::create(
       b, loc, MemRefType::get({ShapedType::kDynamic}, type.getElementType()),
       flat);
 }
+
+/// The host code around one launch. Kernels read and write device memory,
+/// so every buffer is copied to a device allocation first and the result
+/// copied back; all of it on one stream, in order, waited for before the
+/// host reads the result (gpu-to-llvm: mgpuStreamCreate, mgpuMemAlloc,
+/// mgpuMemcpy, mgpuLaunchKernel, mgpuStreamSynchronize).
+class DeviceTransfers {
+public:
+  DeviceTransfers(OpBuilder &b, Location loc)
+      : b(b), loc(loc),
+        token(gpu::WaitOp::create(b, loc, b.getType<gpu::AsyncTokenType>(),
+                                  ValueRange{})
+                  .getAsyncToken()) {}
+
+  /// A device buffer like `host` (static 1-D), filled from it when `copy`.
+  Value deviceCopy(Value host, bool copy = true) {
+    auto type = cast<MemRefType>(host.getType());
+    auto alloc = gpu::AllocOp::create(
+        b, loc, type, b.getType<gpu::AsyncTokenType>(), ValueRange{token},
+        ValueRange{}, ValueRange{}, /*hostShared=*/false);
+    token = alloc.getAsyncToken();
+    allocations.push_back(alloc.getMemref());
+    if (copy)
+      memcpy(alloc.getMemref(), host);
+    return alloc.getMemref();
+  }
+
+  void memcpy(Value dst, Value src) {
+    token = gpu::MemcpyOp::create(b, loc, b.getType<gpu::AsyncTokenType>(),
+                                  ValueRange{token}, dst, src)
+                .getAsyncToken();
+  }
+
+  /// After the launch: the result back into `hostResult`, the device
+  /// buffers freed, and the stream waited for.
+  void finish(Value deviceResult, Value hostResult) {
+    memcpy(hostResult, deviceResult);
+    for (Value buffer : allocations)
+      token = gpu::DeallocOp::create(b, loc, b.getType<gpu::AsyncTokenType>(),
+                                     ValueRange{token}, buffer)
+                  .getAsyncToken();
+    gpu::WaitOp::create(b, loc, Type(), ValueRange{token});
+  }
+
+  Value token;
+
+private:
+  OpBuilder &b;
+  Location loc;
+  SmallVector<Value> allocations;
+};
 
 struct ConvertFP4ToNVVMPass
     : public mlir::fp4::impl::ConvertFP4ToNVVMBase<ConvertFP4ToNVVMPass> {
@@ -386,9 +442,30 @@ struct ConvertFP4ToNVVMPass
               "+ptx88")}));
     }
     SymbolTable symbols(kernels);
-    for (ScaledMatmulOp op : matmuls)
-      if (failed(convert(op, kernels, symbols)))
-        return signalPassFailure();
+    for (ScaledMatmulOp op : matmuls) {
+      if (!cpuFallback) {
+        if (failed(convert(op, kernels, symbols)))
+          return signalPassFailure();
+        continue;
+      }
+      // convert() rejects a matmul before it changes any IR; its error
+      // becomes the remark.
+      std::string why;
+      LogicalResult converted = failure();
+      {
+        ScopedDiagnosticHandler capture(&getContext(), [&](Diagnostic &d) {
+          if (d.getSeverity() != DiagnosticSeverity::Error)
+            return failure();
+          why = d.str();
+          return success();
+        });
+        converted = convert(op, kernels, symbols);
+      }
+      if (failed(converted))
+        op.emitRemark("stays on the CPU (cpu-fallback): ") << why;
+    }
+    if (kernels.getBody()->without_terminator().empty())
+      kernels.erase();
   }
 
   LogicalResult convert(ScaledMatmulOp op, gpu::GPUModuleOp kernels,
@@ -450,14 +527,22 @@ struct ConvertFP4ToNVVMPass
 
     Location loc = op.getLoc();
     OpBuilder b(op);
-    FailureOr<StorageParts> rhs = getStorageParts(b, loc, op.getRhs());
-    FailureOr<StorageParts> lhs = lhsType
-                                      ? getStorageParts(b, loc, op.getLhs())
-                                      : FailureOr<StorageParts>(StorageParts{});
-    if (failed(lhs) || failed(rhs))
-      return op.emitError("convert-fp4-to-nvvm: the operands must come from "
-                          "fp4.assemble or fp4.constant (activation "
-                          "quantization on the GPU arrives with issue #7)");
+    // Quantized on the host (fp4.quantize of an activation, lowered for the
+    // CPU), the parts are read through fp4.disassemble.
+    auto storage = [&](Value quantized) {
+      if (FailureOr<StorageParts> parts = getStorageParts(b, loc, quantized);
+          succeeded(parts))
+        return *parts;
+      auto disassemble = DisassembleOp::create(
+          b, loc,
+          TypeRange(cast<QuantizedTensorType>(quantized.getType())
+                        .getStorageTypes()),
+          quantized);
+      return StorageParts{disassemble.getData(), disassemble.getScales(),
+                          disassemble.getGlobalScale()};
+    };
+    StorageParts rhs = storage(op.getRhs());
+    StorageParts lhs = lhsType ? storage(op.getLhs()) : StorageParts{};
 
     // The kernel, once per shape and kind: W4A16 (decode) or W4A4.
     DecodeShape decodeShape{m, n, k, batched,
@@ -496,24 +581,29 @@ struct ConvertFP4ToNVVMPass
     // alpha: the product of the NVFP4 operands' global scales, else 1.
     Value alpha = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1.0f));
     if (rhsKind->twoLevel) {
-      alpha = tensor::ExtractOp::create(b, loc, rhs->global, ValueRange{});
+      alpha = tensor::ExtractOp::create(b, loc, rhs.global, ValueRange{});
       if (lhsType)
         alpha = arith::MulFOp::create(
             b, loc,
-            tensor::ExtractOp::create(b, loc, lhs->global, ValueRange{}),
+            tensor::ExtractOp::create(b, loc, lhs.global, ValueRange{}),
             alpha);
     }
     auto outType = MemRefType::get({e * m * n}, resultElement);
     Value out = memref::AllocOp::create(b, loc, outType);
-    Value outFlat = memref::CastOp::create(
-        b, loc, MemRefType::get({ShapedType::kDynamic}, resultElement), out);
-    SmallVector<Value> args;
+    SmallVector<Value> hostBuffers;
     if (lhsType)
-      args = {flatBuffer(b, loc, lhs->data), flatBuffer(b, loc, lhs->scales)};
+      hostBuffers = {flatBuffer(b, loc, lhs.data),
+                     flatBuffer(b, loc, lhs.scales)};
     else
-      args = {flatBuffer(b, loc, op.getLhs())};
-    args.append({flatBuffer(b, loc, rhs->data), flatBuffer(b, loc, rhs->scales),
-                 alpha, outFlat});
+      hostBuffers = {flatBuffer(b, loc, op.getLhs())};
+    hostBuffers.append(
+        {flatBuffer(b, loc, rhs.data), flatBuffer(b, loc, rhs.scales)});
+    DeviceTransfers device(b, loc);
+    SmallVector<Value> args;
+    for (Value host : hostBuffers)
+      args.push_back(dynamicView(b, loc, device.deviceCopy(host)));
+    Value deviceOut = device.deviceCopy(out, /*copy=*/false);
+    args.append({alpha, dynamicView(b, loc, deviceOut)});
     auto kernelRef = SymbolRefAttr::get(
         kernels.getSymNameAttr(), {FlatSymbolRefAttr::get(b.getContext(), name)});
     // W4A16: 4 warps over 4R weight rows; sm_100a: 128 x 128 tiles, 128
@@ -525,10 +615,13 @@ struct ConvertFP4ToNVVMPass
       launch = decodeLaunch(decodeShape);
     else if (chip == "sm_100a")
       launch = tcgen05Launch(shape);
-    gpu::LaunchFuncOp::create(
+    auto launchOp = gpu::LaunchFuncOp::create(
         b, loc, kernelRef, gpu::KernelDim3{c(launch[0]), c(launch[1]), c(e)},
         gpu::KernelDim3{c(launch[2]), c(1), c(1)},
-        /*dynamicSharedMemorySize=*/Value(), args);
+        /*dynamicSharedMemorySize=*/Value(), args,
+        b.getType<gpu::AsyncTokenType>(), ValueRange{device.token});
+    device.token = launchOp.getAsyncToken();
+    device.finish(deviceOut, out);
     Value shaped = memref::ExpandShapeOp::create(
         b, loc, MemRefType::get(resultType.getShape(), resultElement), out,
         ArrayRef<ReassociationIndices>{
@@ -550,9 +643,11 @@ struct ConvertFP4ToNVVMPass
 
 } // namespace
 
-void mlir::fp4::buildLowerToNVVMPipeline(OpPassManager &pm, StringRef chip) {
+void mlir::fp4::buildLowerToNVVMPipeline(OpPassManager &pm, StringRef chip,
+                                         bool cpuFallback) {
   ConvertFP4ToNVVMOptions options;
   options.chip = chip.str();
+  options.cpuFallback = cpuFallback;
   pm.addPass(createConvertFP4ToNVVM(options));
   // The kernels, to NVVM and the LLVM dialect.
   addTextPipeline(pm,

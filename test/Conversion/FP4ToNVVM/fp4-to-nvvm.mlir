@@ -12,7 +12,17 @@
 // CHECK: %[[ALPHA:.*]] = arith.mulf %[[GA]], %[[GB]] : f32
 // CHECK: %[[OUT:.*]] = memref.alloc() : memref<612xf32>
 // CHECK: arith.bitcast %{{.*}} : f8E4M3FN to i8
-// CHECK: gpu.launch_func  @fp4_kernels::@fp4_nvfp4_mma_34x18x128 blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}})  args({{.*}} : memref<?xi8>, {{.*}} : memref<?xi8>, {{.*}} : memref<?xi8>, {{.*}} : memref<?xi8>, %[[ALPHA]] : f32, {{.*}} : memref<?xf32>)
+// The operands are copied to device memory on one stream, the result back,
+// and the host waits before it reads the result.
+// CHECK: %[[S0:.*]] = gpu.wait async
+// CHECK: %[[DA:.*]], %[[T0:.*]] = gpu.alloc async [%[[S0]]] () : memref<2176xi8>
+// CHECK: %[[T1:.*]] = gpu.memcpy async [%[[T0]]] %[[DA]], %{{.*}} : memref<2176xi8>, memref<2176xi8>
+// CHECK: %[[DOUT:.*]], %[[T2:.*]] = gpu.alloc async [%{{.*}}] () : memref<612xf32>
+// CHECK: %[[L:.*]] = gpu.launch_func async [%[[T2]]] @fp4_kernels::@fp4_nvfp4_mma_34x18x128 blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}})  args({{.*}} : memref<?xi8>, {{.*}} : memref<?xi8>, {{.*}} : memref<?xi8>, {{.*}} : memref<?xi8>, %[[ALPHA]] : f32, {{.*}} : memref<?xf32>)
+// CHECK: %[[BACK:.*]] = gpu.memcpy async [%[[L]]] %[[OUT]], %[[DOUT]] : memref<612xf32>, memref<612xf32>
+// CHECK: gpu.dealloc async [%[[BACK]]] %[[DA]]
+// CHECK: %[[FREED:.*]] = gpu.dealloc async [%{{.*}}] %[[DOUT]]
+// CHECK-NEXT: gpu.wait [%[[FREED]]]
 // CHECK: memref.expand_shape %[[OUT]] {{\[}}[0, 1]] output_shape [34, 18]
 // CHECK: gpu.module @fp4_kernels [#nvvm.target<chip = "sm_120a", features = "+ptx88">]
 // CHECK: gpu.func @fp4_nvfp4_mma_34x18x128({{.*}}) kernel
@@ -40,7 +50,7 @@ func.func @nvfp4(%ad: tensor<34x64xi8>, %as: tensor<34x8xf8E4M3FN>, %ag: tensor<
 // (a 2-byte load), alpha 1.
 // CHECK-LABEL: func.func @mxfp4(
 // CHECK: %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
-// CHECK: gpu.launch_func  @fp4_kernels::@fp4_mxfp4_mma_16x8x64 {{.*}}%[[ONE]] : f32
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_mma_16x8x64 {{.*}}%[[ONE]] : f32
 // CHECK: vector.load {{.*}} {alignment = 2 : i64} : memref<?xi8>, vector<2xi8>
 // CHECK: nvvm.mma.block_scale
 // CHECK-SAME: blockScaleFormat = #nvvm.block_scale_format<ue8m0>
@@ -74,7 +84,7 @@ func.func @k_not_64(%a: !fp4.qtensor<16x32xf4E2M1FN, nvfp4>, %b: !fp4.qtensor<8x
 // CHECK-LABEL: func.func @weight_only(
 // CHECK: %[[ALPHA:.*]] = tensor.extract %arg3[] : tensor<f32>
 // CHECK: %[[OUT:.*]] = memref.alloc() : memref<120xbf16>
-// CHECK: gpu.launch_func  @fp4_kernels::@fp4_nvfp4_w4a16_5x24x64_f16_bf16 blocks in (%c3{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c128, %c1{{.*}}, %c1{{.*}})  args({{.*}} : memref<?xf16>, {{.*}} : memref<?xi8>, {{.*}} : memref<?xi8>, %[[ALPHA]] : f32, {{.*}} : memref<?xbf16>)
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_w4a16_5x24x64_f16_bf16 blocks in (%c3{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c128, %c1{{.*}}, %c1{{.*}})  args({{.*}} : memref<?xf16>, {{.*}} : memref<?xi8>, {{.*}} : memref<?xi8>, %[[ALPHA]] : f32, {{.*}} : memref<?xbf16>)
 // CHECK: gpu.func @fp4_nvfp4_w4a16_5x24x64_f16_bf16(%{{.*}}: memref<?xf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %{{.*}}: memref<?xbf16>) kernel
 // CHECK: vector.load {{.*}} {alignment = 16 : i64} : memref<?xi8>, vector<16xi8>
 // CHECK: vector.bitcast {{.*}} : vector<1xi32> to vector<2xf16>
@@ -97,7 +107,7 @@ func.func @weight_only(%x: tensor<5x64xf16>, %bd: tensor<24x32xi8>, %bs: tensor<
 // expanded to exact bf16 (code * scale) and multiplied by mma.sync
 // m16n8k16 on the activation rows as loaded.
 // CHECK-LABEL: func.func @weight_only_tensor_cores(
-// CHECK: gpu.launch_func  @fp4_kernels::@fp4_mxfp4_w4a16tc_20x40x128_bf16_f32 blocks in (%c2{{.*}}, %c2{{.*}}, %c1{{.*}}) threads in (%c128
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16tc_20x40x128_bf16_f32 blocks in (%c2{{.*}}, %c2{{.*}}, %c1{{.*}}) threads in (%c128
 // CHECK: gpu.func @fp4_mxfp4_w4a16tc_20x40x128_bf16_f32({{.*}}) workgroup(%{{.*}} : memref<2048xf32, #gpu.address_space<workgroup>>) kernel
 // CHECK: scf.for
 // CHECK: vector.load {{.*}} : memref<?xbf16>, vector<32xbf16>
@@ -136,9 +146,16 @@ func.func @fp8(%a: !fp4.qtensor<16x64xf8E4M3FN, fp8>, %b: !fp4.qtensor<8x64xf8E4
 
 // -----
 
+// An activation quantized on the host: the kernel reads its parts through
+// fp4.disassemble (the CPU lowering computes them).
+// CHECK-LABEL: func.func @runtime_quantized(
+// CHECK: %[[Q:.*]] = fp4.quantize %arg0
+// CHECK: %[[DATA:.*]], %[[SCALES:.*]], %[[GLOBAL:.*]] = fp4.disassemble %[[Q]]
+// CHECK: tensor.extract %[[GLOBAL]][]
+// CHECK: bufferization.to_buffer %[[DATA]]
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_mma_16x8x64
 func.func @runtime_quantized(%x: tensor<16x64xf32>, %b: !fp4.qtensor<8x64xf4E2M1FN, nvfp4>) -> tensor<16x8xf32> {
   %a = fp4.quantize %x : tensor<16x64xf32> -> !fp4.qtensor<16x64xf4E2M1FN, nvfp4>
-  // expected-error @+1 {{convert-fp4-to-nvvm: the operands must come from fp4.assemble or fp4.constant (activation quantization on the GPU arrives with issue #7)}}
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x64xf4E2M1FN, nvfp4>, !fp4.qtensor<8x64xf4E2M1FN, nvfp4> -> tensor<16x8xf32>
   return %y : tensor<16x8xf32>
 }
@@ -148,7 +165,7 @@ func.func @runtime_quantized(%x: tensor<16x64xf32>, %b: !fp4.qtensor<8x64xf4E2M1
 // Stacked experts: grid z is the expert, the result [E, M, N].
 // CHECK-LABEL: func.func @experts(
 // CHECK: %[[OUT:.*]] = memref.alloc() : memref<768xf32>
-// CHECK: gpu.launch_func  @fp4_kernels::@fp4_nvfp4_mma_E2x16x24x64 blocks in (%{{.*}}, %{{.*}}, %[[E:.*]]) threads
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_mma_E2x16x24x64 blocks in (%{{.*}}, %{{.*}}, %[[E:.*]]) threads
 // CHECK: memref.expand_shape %[[OUT]] {{\[}}[0, 1, 2]] output_shape [2, 16, 24]
 // CHECK: gpu.func @fp4_nvfp4_mma_E2x16x24x64(
 // CHECK: gpu.block_id  z

@@ -7,7 +7,7 @@
 // tensor-memory columns and gives up its permit.
 // CHECK-LABEL: func.func @nvfp4(
 // CHECK: %[[ALPHA:.*]] = arith.mulf
-// CHECK: gpu.launch_func  @fp4_kernels::@fp4_nvfp4_mma_34x18x128 blocks in (%c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_mma_34x18x128 blocks in (%c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
 // CHECK: gpu.module @fp4_kernels [#nvvm.target<chip = "sm_100a", features = "+ptx88">]
 // CHECK: llvm.mlir.global internal @fp4_nvfp4_mma_34x18x128_smem() {addr_space = 3 : i32, alignment = 1024 : i64} : !llvm.array<18464 x i8>
 // CHECK: gpu.func @fp4_nvfp4_mma_34x18x128(
@@ -64,7 +64,7 @@ func.func @nvfp4(%ad: tensor<34x64xi8>, %as: tensor<34x8xf8E4M3FN>, %ag: tensor<
 // word tcgen05.cp copies. Stacked experts: grid z = E, 300 x 200 gives a
 // 2 x 3 grid of tiles.
 // CHECK-LABEL: func.func @mxfp4_experts(
-// CHECK: gpu.launch_func  @fp4_kernels::@fp4_mxfp4_mma_E4x300x200x64 blocks in (%c2{{(_[0-9]+)?}}, %c3{{(_[0-9]+)?}}, %c4{{(_[0-9]+)?}})
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_mma_E4x300x200x64 blocks in (%c2{{(_[0-9]+)?}}, %c3{{(_[0-9]+)?}}, %c4{{(_[0-9]+)?}})
 // CHECK: gpu.func @fp4_mxfp4_mma_E4x300x200x64(
 // CHECK: gpu.block_id  z
 // CHECK: vector.load {{.*}} {alignment = 2 : i64} : memref<?xi8>, vector<2xi8>
