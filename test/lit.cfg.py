@@ -54,6 +54,11 @@ if ptxas:
     config.environment["FP4_PTXAS"] = ptxas
     config.substitutions.append(("%ptxas", ptxas))
 
+# The Python package, built where pybind11 and the Python headers are.
+import glob
+if glob.glob(os.path.join(config.fp4_obj_root, "python_packages", "fp4mlir", "_core*.so")):
+    config.available_features.add("python-bindings")
+
 # The GPU runtime's test program is built where the CUDA toolkit is.
 if os.path.exists(os.path.join(config.fp4_tools_dir, "fp4-gpu-runtime-test")):
     config.available_features.add("gpu-runtime")

@@ -12,8 +12,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${FP4_BUILD_DIR:-$ROOT/build}
 LLVM_PREFIX=/usr/lib/llvm-22
+# python3-dev, python3-numpy, python3-pytest and pybind11-dev: the fp4mlir
+# Python package (python/) and its tests.
 PACKAGES=(llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
-          cmake ninja-build g++ libgtest-dev python3)
+          cmake ninja-build g++ libgtest-dev python3 python3-dev
+          python3-numpy python3-pytest python3-venv python3-setuptools
+          python3-wheel pybind11-dev)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -28,9 +32,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
 fi
 
+# Debian's Python, whose numpy, pytest and headers the packages above
+# installed (another python3 may come first on PATH); $FP4_PYTHON overrides.
+PYTHON=${FP4_PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3 )}
+
 echo "== configuring $BUILD"
 cmake -G Ninja -S "$ROOT" -B "$BUILD" \
   -DCMAKE_BUILD_TYPE=Release \
+  -DPython3_EXECUTABLE="$PYTHON" \
   -DMLIR_DIR="$LLVM_PREFIX/lib/cmake/mlir" \
   -DLLVM_EXTERNAL_LIT="$LLVM_PREFIX/bin/lit"
 

@@ -373,11 +373,11 @@ Value dynamicView(OpBuilder &b, Location loc, Value flat) {
 /// mgpuMemcpy, mgpuLaunchKernel, mgpuStreamSynchronize).
 class DeviceTransfers {
 public:
-  DeviceTransfers(OpBuilder &b, Location loc)
-      : b(b), loc(loc),
-        token(gpu::WaitOp::create(b, loc, b.getType<gpu::AsyncTokenType>(),
-                                  ValueRange{})
-                  .getAsyncToken()) {}
+  DeviceTransfers(OpBuilder &b, Location loc) : b(b), loc(loc) {
+    token = gpu::WaitOp::create(b, loc, b.getType<gpu::AsyncTokenType>(),
+                                ValueRange{})
+                .getAsyncToken();
+  }
 
   /// A device buffer like `host` (static 1-D), filled from it when `copy`.
   Value deviceCopy(Value host, bool copy = true) {

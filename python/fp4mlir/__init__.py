@@ -1,0 +1,36 @@
+"""fp4mlir: FP4 quantization as an MLIR compiler, from Python.
+
+    import fp4mlir
+    module = fp4mlir.load("model.mlir")                 # or Module.parse(text)
+    report = fp4mlir.quantize_model(module, preset="nvfp4")
+    library = fp4mlir.compile(module, "model.so")       # target="sm_90a" for the GPU
+    logits, = library(x)                                 # numpy in, numpy out
+
+    q = fp4mlir.quantize(weights, "nvfp4")               # the exact numerics
+    w = q.dequantize()
+
+Modules, pipelines and the numerics are native (fp4mlir._core); compiling
+and calibrating run the project's tools (fp4-compile, fp4-calibrate); a
+compiled library is called through ctypes and needs neither LLVM nor the
+native module. docs/python.md is the guide.
+"""
+
+from ._core import Diagnostic, Error, Module, QuantizedArray, dequantize, quantize
+from .library import Library
+from .pipeline import calibrate, compile, load, quantize_model, tools_dir
+from . import pytorch
+
+__all__ = [
+    "Diagnostic",
+    "Error",
+    "Library",
+    "Module",
+    "QuantizedArray",
+    "calibrate",
+    "compile",
+    "dequantize",
+    "load",
+    "quantize",
+    "quantize_model",
+    "tools_dir",
+]

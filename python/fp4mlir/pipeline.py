@@ -1,0 +1,125 @@
+"""Quantizing, compiling and calibrating modules.
+
+quantize_model runs fp4-quantize-pipeline in process (fp4mlir._core);
+compile and calibrate run the project's tools, fp4-compile and
+fp4-calibrate, on a temporary copy of the module.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+
+from ._core import Error, Module
+from .library import Library
+
+
+def load(path):
+    """Parses an MLIR file into a Module."""
+    with open(path, encoding="utf-8") as f:
+        return Module.parse(f.read(), os.fspath(path))
+
+
+def tools_dir():
+    """Where fp4-compile and fp4-calibrate are: $FP4MLIR_TOOLS_DIR, else the
+    build this package came from, else the directory of fp4-compile on PATH."""
+    candidates = [os.environ.get("FP4MLIR_TOOLS_DIR")]
+    try:
+        from . import _config
+
+        candidates.append(_config.TOOLS_DIR)
+    except ImportError:  # pragma: no cover - a package without _config
+        pass
+    found = shutil.which("fp4-compile")
+    candidates.append(os.path.dirname(found) if found else None)
+    for directory in candidates:
+        if directory and os.path.exists(os.path.join(directory, "fp4-compile")):
+            return directory
+    raise Error("cannot find fp4-compile: set FP4MLIR_TOOLS_DIR to the "
+                "directory of the fp4-mlir tools (build/bin)")
+
+
+def _run_tool(tool, args):
+    command = [os.path.join(tools_dir(), tool)] + [str(a) for a in args]
+    run = subprocess.run(command, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise Error(f"{tool} failed (exit {run.returncode}):\n{run.stderr.strip()}")
+    return run
+
+
+def _option(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def quantize_model(module, preset=None, *, policy=None, kv_cache=None,
+                   calibration=None, calibration_method=None, percentile=None,
+                   weight_block_scales=None, swizzle_scales=None):
+    """Rewrites `module` in place into mixed FP4/FP8 (fp4-quantize-pipeline)
+    and returns the quantization report as a dict (docs/policy.md)."""
+    options = {
+        "preset": preset, "policy": policy, "kv-cache": kv_cache,
+        "calibration": calibration, "calibration-method": calibration_method,
+        "percentile": percentile, "weight-block-scales": weight_block_scales,
+        "swizzle-scales": swizzle_scales,
+    }
+    with tempfile.TemporaryDirectory(prefix="fp4mlir-") as tmp:
+        report = os.path.join(tmp, "report.json")
+        text = " ".join(f"{k}={_option(v)}" for k, v in options.items() if v is not None)
+        module.run_pipeline(f"fp4-quantize-pipeline{{{text} report={report}}}")
+        # The file holds the JSON report, then the same as a table.
+        with open(report, encoding="utf-8") as f:
+            return json.JSONDecoder().raw_decode(f.read())[0]
+
+
+def compile(module, output, *, target="cpu", quantize=None, emit="so"):
+    """Compiles `module` with fp4-compile (target "cpu", "sm_90a", "sm_100a"
+    or "sm_120a"); `quantize` runs fp4-quantize-pipeline first with these
+    options (a string such as "preset=nvfp4-weight-only", or a dict). Returns
+    a Library for emit="so", else the output path."""
+    if isinstance(quantize, dict):
+        quantize = " ".join(f"{k}={_option(v)}" for k, v in quantize.items())
+    with tempfile.TemporaryDirectory(prefix="fp4mlir-") as tmp:
+        source = os.path.join(tmp, "module.mlir")
+        with open(source, "w", encoding="utf-8") as f:
+            f.write(module.to_string(generic=True))
+        args = [source, f"--target={target}", f"--emit={emit}", "-o", os.fspath(output)]
+        if quantize is not None:
+            args += ["--quantize", quantize]
+        _run_tool("fp4-compile", args)
+    return Library(output) if emit == "so" else os.fspath(output)
+
+
+def calibrate(module, inputs, *, preset="moe-fp4-fp8", method="max",
+              percentile=None, smooth_alpha=None, entry="forward"):
+    """Runs the float `module` on calibration batches and records static
+    scales (fp4-calibrate; docs/calibration.md).
+
+    `inputs` holds one array per argument of `entry`, each either the
+    argument's shape (one batch) or [S, *shape] (S batches). Returns the
+    calibrated module (still float; quantize_model then emits static scales)
+    and the statistics as a dict."""
+    with tempfile.TemporaryDirectory(prefix="fp4mlir-") as tmp:
+        source = os.path.join(tmp, "module.mlir")
+        with open(source, "w", encoding="utf-8") as f:
+            f.write(module.to_string(generic=True))
+        stats = os.path.join(tmp, "stats.json")
+        output = os.path.join(tmp, "calibrated.mlir")
+        args = [source, "--entry", entry, "--preset", preset, "--method", method,
+                "--write-stats", stats, "-o", output]
+        if percentile is not None:
+            args += ["--percentile", percentile]
+        if smooth_alpha is not None:
+            args += ["--smooth-alpha", smooth_alpha]
+        for i, array in enumerate(inputs):
+            path = os.path.join(tmp, f"input{i}.npy")
+            np.save(path, np.ascontiguousarray(array))
+            args += ["--input", path]
+        _run_tool("fp4-calibrate", args)
+        with open(stats, encoding="utf-8") as f:
+            statistics = json.load(f)
+        return load(output), statistics

@@ -1,0 +1,63 @@
+"""Compiling modules to libraries and calling them on numpy arrays, and
+calibration from numpy arrays."""
+
+import os
+
+import numpy as np
+import pytest
+
+import fp4mlir
+from conftest import MODELS
+
+INPUT = os.path.join(MODELS, "Inputs", "moe_block.input0.npy")
+TORCH = os.path.join(MODELS, "Inputs", "moe_block.torch0.npy")
+
+
+def relative(a, b):
+    return float(np.linalg.norm(a.astype(np.float64) - b) / np.linalg.norm(b))
+
+
+def test_float_library_reproduces_pytorch(moe_path, tmp_path):
+    library = fp4mlir.compile(fp4mlir.load(moe_path), tmp_path / "moe.so")
+    (y,) = library(np.load(INPUT))
+    assert y.shape == (1, 8, 64) and y.dtype == np.float32
+    assert relative(y, np.load(TORCH)) < 1e-5
+    # A second call gives the same result (results are freed between calls).
+    np.testing.assert_array_equal(library(np.load(INPUT))[0], y)
+
+
+def test_quantized_library_stays_within_the_w4a16_bound(moe_path, tmp_path):
+    library = fp4mlir.compile(fp4mlir.load(moe_path), tmp_path / "moe.so",
+                              quantize={"preset": "nvfp4-weight-only"})
+    (y,) = library(np.load(INPUT))
+    # docs/policy.md "Error bounds": two quantized layers, bound 0.25.
+    assert 0 < relative(y, np.load(TORCH)) < 0.25
+
+
+def test_library_checks_its_arguments(moe_path, tmp_path):
+    library = fp4mlir.compile(fp4mlir.load(moe_path), tmp_path / "moe.so")
+    with pytest.raises(ValueError, match=r"expected f32:1x8x64"):
+        library(np.zeros((1, 8, 32), np.float32))
+    with pytest.raises(TypeError, match="takes 1 arguments"):
+        library()
+    with pytest.raises(KeyError, match="no function 'backward'"):
+        library.function("backward")
+    with pytest.raises(FileNotFoundError):
+        fp4mlir.Library(tmp_path / "missing.so")
+
+
+def test_compile_errors_come_back(tmp_path):
+    m = fp4mlir.Module.parse("func.func @forward(%a: tensor<4xf32>) -> tensor<4xf32> { return %a : tensor<4xf32> }")
+    with pytest.raises(fp4mlir.Error, match="fp4-compile failed"):
+        fp4mlir.compile(m, tmp_path / "x.so", target="sm_100")
+
+
+def test_calibrate_from_numpy(moe_path):
+    rng = np.random.default_rng(0)
+    batches = rng.standard_normal((4, 1, 8, 64)).astype(np.float32)
+    calibrated, stats = fp4mlir.calibrate(fp4mlir.load(moe_path), [batches], preset="nvfp4")
+    assert stats["observers"], stats.keys()
+    report = fp4mlir.quantize_model(calibrated, preset="nvfp4")
+    assert report["layers"]
+    with pytest.raises(fp4mlir.Error, match="fp4-calibrate failed"):
+        fp4mlir.calibrate(fp4mlir.load(moe_path), [batches[:, :, :, :32]])
