@@ -19,6 +19,16 @@
 //   void mgpuMemcpy(ptr dst, ptr src, i64 bytes, ptr stream)
 //   void mgpuMemset32(ptr dst, i32 value, i64 count, ptr stream)
 //
+// and one of fp4's own, for constants (weights) that stay on the device:
+//
+//   void _mlir_ciface_fp4gpuResidentBytes(Memref1D *device, Memref1D *host)
+//   (and ..._fp4gpuResidentE4M3, ..._fp4gpuResidentE8M0 for scale bytes)
+//
+// returns (as a 1-D i8 memref descriptor) a device copy of the host bytes,
+// made on the first call for that host buffer (address and size) and kept
+// until a module is unloaded (a library's unloading unloads its module). The host code passes only constants, whose
+// addresses are those of the library's globals.
+//
 // With FP4_GPU_POISON set in the environment, every allocation is filled
 // with 0xff bytes (NaN) first: the device tests use it.
 //
@@ -35,13 +45,17 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 
 namespace {
 
 std::mutex errorMutex;
-std::string firstError;
+/// Never destroyed: driver calls made at exit (a library's destructor
+/// unloading its module) may still report.
+std::string &firstError = *new std::string;
 int device = 0;
 
 void report(const char *call, CUresult result) {
@@ -84,6 +98,30 @@ bool ensureContext() {
   return true;
 }
 
+/// Device copies of constants, by host address and size
+/// (fp4gpuResidentBytes). Cleared when a module is unloaded: a library's
+/// globals go with it, and another library may reuse their addresses.
+/// Never destroyed: a library's destructor unloads its module (and so
+/// calls dropResidentCopies) at exit, possibly after this file's statics
+/// would have been destroyed.
+struct ResidentCopies {
+  std::mutex mutex;
+  std::map<std::pair<const void *, int64_t>, CUdeviceptr> copies;
+};
+ResidentCopies &residentCopies() {
+  static auto *copies = new ResidentCopies;
+  return *copies;
+}
+
+void dropResidentCopies() {
+  ResidentCopies &resident = residentCopies();
+  std::lock_guard<std::mutex> lock(resident.mutex);
+  // At exit the driver may be shut down already: errors are not reported.
+  for (auto &[key, pointer] : resident.copies)
+    cuMemFree(pointer);
+  resident.copies.clear();
+}
+
 } // namespace
 
 extern "C" {
@@ -109,8 +147,14 @@ void *mgpuModuleLoad(void *data, size_t /*size*/) {
 }
 
 void mgpuModuleUnload(void *module) {
-  if (module)
-    check("cuModuleUnload", cuModuleUnload(static_cast<CUmodule>(module)));
+  dropResidentCopies();
+  if (!module)
+    return;
+  // A library's destructor may run at exit after the driver shut down:
+  // nothing is left to unload then.
+  CUresult result = cuModuleUnload(static_cast<CUmodule>(module));
+  if (result != CUDA_ERROR_DEINITIALIZED)
+    check("cuModuleUnload", result);
 }
 
 void *mgpuModuleGetFunction(void *module, const char *name) {
@@ -221,6 +265,42 @@ void mgpuMemset32(void *dst, unsigned int value, size_t count, void *stream) {
     check("cuMemsetD32Async",
           cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(dst), value, count,
                            static_cast<CUstream>(stream)));
+}
+
+/// MLIR's descriptor of a 1-D memref.
+struct Memref1D {
+  void *allocated, *aligned;
+  int64_t offset, size, stride;
+};
+
+void _mlir_ciface_fp4gpuResidentBytes(Memref1D *result, Memref1D *host) {
+  // Every element is one byte, whatever its type.
+  *result = {nullptr, nullptr, 0, host->size, 1};
+  const char *bytes = static_cast<const char *>(host->aligned) + host->offset;
+  if (host->size <= 0 || !ensureContext())
+    return;
+  ResidentCopies &resident = residentCopies();
+  std::lock_guard<std::mutex> lock(resident.mutex);
+  CUdeviceptr &copy = resident.copies[{bytes, host->size}];
+  if (!copy) {
+    CUdeviceptr pointer = 0;
+    if (!check("cuMemAlloc", cuMemAlloc(&pointer, host->size)))
+      return;
+    if (!check("cuMemcpyHtoD", cuMemcpyHtoD(pointer, bytes, host->size))) {
+      cuMemFree(pointer);
+      return;
+    }
+    copy = pointer;
+  }
+  result->allocated = result->aligned = reinterpret_cast<void *>(copy);
+}
+
+void _mlir_ciface_fp4gpuResidentE4M3(Memref1D *result, Memref1D *host) {
+  _mlir_ciface_fp4gpuResidentBytes(result, host);
+}
+
+void _mlir_ciface_fp4gpuResidentE8M0(Memref1D *result, Memref1D *host) {
+  _mlir_ciface_fp4gpuResidentBytes(result, host);
 }
 
 } // extern "C"

@@ -12,13 +12,23 @@
 Modules, pipelines and the numerics are native (fp4mlir._core); compiling
 and calibrating run the project's tools (fp4-compile, fp4-calibrate); a
 compiled library is called through ctypes and needs neither LLVM nor the
-native module. docs/python.md is the guide.
+native module: where _core cannot load (a GPU machine without LLVM),
+`fp4mlir.Library` still works. docs/python.md is the guide.
 """
 
-from ._core import Diagnostic, Error, Module, QuantizedArray, dequantize, quantize
 from .library import Library
-from .pipeline import calibrate, compile, load, quantize_model, tools_dir
-from . import pytorch
+
+try:
+    from ._core import Diagnostic, Error, Module, QuantizedArray, dequantize, quantize
+    from .pipeline import calibrate, compile, load, quantize_model, tools_dir
+    from . import pytorch
+except ImportError as _error:  # no native module here (or no libMLIR.so)
+    _native_error = _error
+
+    def __getattr__(name):
+        raise ImportError(
+            f"fp4mlir.{name} needs the native module fp4mlir._core, which did "
+            f"not load ({_native_error}); fp4mlir.Library works without it")
 
 __all__ = [
     "Diagnostic",

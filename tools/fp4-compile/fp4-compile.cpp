@@ -64,6 +64,11 @@ static cl::opt<std::string> emit("emit", cl::desc("so (default), obj, llvm or ml
 static cl::opt<std::string> quantize(
     "quantize", cl::desc("Run fp4-quantize-pipeline first with these options"),
     cl::init(""));
+static cl::opt<bool> residentWeights(
+    "resident-weights",
+    cl::desc("GPU targets: keep the weights on the device after the first "
+             "call (default); =false copies them on every call"),
+    cl::init(true));
 static cl::opt<bool> quantizeDefault(
     "quantize-default", cl::desc("Run fp4-quantize-pipeline with its defaults first"),
     cl::init(false));
@@ -128,7 +133,8 @@ static void compileKernels(ModuleOp module, bool embedCubins) {
             "fp4-quantize-pipeline{" + quantize.getValue() + "}", pm)))
       fail("bad --quantize options '" + quantize + "'");
   // A whole program keeps on the CPU what the kernels cannot take.
-  mlir::fp4::buildLowerToNVVMPipeline(pm, target, /*cpuFallback=*/embedCubins);
+  mlir::fp4::buildLowerToNVVMPipeline(pm, target, /*cpuFallback=*/embedCubins,
+                                      residentWeights);
   if (emit != "mlir" &&
       failed(parsePassPipeline("gpu-module-to-binary{format=isa}", pm)))
     fail("gpu-module-to-binary is not registered");

@@ -50,7 +50,8 @@ void buildLowerToCPUPipeline(OpPassManager &pm, bool gpuLaunches = false);
 /// kernels of gpu.module @fp4_kernels to the NVVM/LLVM dialect, ready for
 /// gpu-module-to-binary.
 void buildLowerToNVVMPipeline(OpPassManager &pm, StringRef chip,
-                              bool cpuFallback = false);
+                              bool cpuFallback = false,
+                              bool residentWeights = true);
 void registerFP4ConversionPipelines();
 
 } // namespace fp4

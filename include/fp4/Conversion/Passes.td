@@ -134,7 +134,10 @@ def ConvertFP4ToNVVM : Pass<"convert-fp4-to-nvvm", "ModuleOp"> {
 
     The host side copies every operand to device memory (`gpu.alloc`,
     `gpu.memcpy`) and the result back, on one stream (async tokens), and
-    waits before the host reads the result.
+    waits before the host reads the result. Constant operands (the weights'
+    codes and scales) are not copied per call: `fp4gpuResidentBytes`, a GPU
+    runtime function, returns their device copy, made on the first call and
+    kept.
 
     With `cpu-fallback`, a matmul the kernels cannot take (an FP8 layer, K
     not a multiple of 64, ...) stays for the CPU lowering with a remark
@@ -147,6 +150,9 @@ def ConvertFP4ToNVVM : Pass<"convert-fp4-to-nvvm", "ModuleOp"> {
     Option<"cpuFallback", "cpu-fallback", "bool", /*default=*/"false",
            "Leave the matmuls the kernels cannot take for the CPU (a remark "
            "says why) instead of failing">,
+    Option<"residentWeights", "resident-weights", "bool", /*default=*/"true",
+           "Keep constant operands (weights) on the device after their first "
+           "use (fp4gpuResidentBytes); false copies them on every call">,
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::NVVM::NVVMDialect",
@@ -155,6 +161,7 @@ def ConvertFP4ToNVVM : Pass<"convert-fp4-to-nvvm", "ModuleOp"> {
                            "::mlir::vector::VectorDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
                            "::mlir::bufferization::BufferizationDialect"];
 }
 

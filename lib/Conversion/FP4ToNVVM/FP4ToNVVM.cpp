@@ -8,10 +8,13 @@
 #include "fp4/Conversion/Passes.h"
 #include "fp4/Conversion/LoweringUtils.h"
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Pass/PassManager.h"
 
@@ -340,11 +343,22 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
   return kernel;
 }
 
-/// A tensor's buffer, collapsed to 1-D (memref<NxT>).
-Value flatBuffer(OpBuilder &b, Location loc, Value tensor) {
+/// A tensor's buffer, collapsed to 1-D (memref<NxT>), and whether it is a
+/// constant (a weight's codes or scales) to keep resident on the device.
+struct HostBuffer {
+  Value flat;
+  bool constant = false;
+};
+
+/// With `resident`, a constant is marked so and keeps its element type: its
+/// resident copy is made from the bytes as they are (residentCopy).
+HostBuffer flatBuffer(OpBuilder &b, Location loc, Value tensor,
+                      bool resident) {
   auto type = cast<RankedTensorType>(tensor.getType());
+  bool isConstant = resident && matchPattern(tensor, m_Constant());
   // f8 scale tensors: their bytes, as i8.
-  if (type.getElementType().getIntOrFloatBitWidth() == 8) {
+  if (!isConstant && isa<FloatType>(type.getElementType()) &&
+      type.getElementType().getIntOrFloatBitWidth() == 8) {
     tensor = convertElementType(b, loc, tensor, b.getI8Type());
     type = cast<RankedTensorType>(tensor.getType());
   }
@@ -354,8 +368,9 @@ Value flatBuffer(OpBuilder &b, Location loc, Value tensor) {
   ReassociationIndices all;
   for (int64_t i = 0; i < type.getRank(); ++i)
     all.push_back(i);
-  return memref::CollapseShapeOp::create(b, loc, buffer,
-                                         ArrayRef<ReassociationIndices>{all});
+  return {memref::CollapseShapeOp::create(b, loc, buffer,
+                                          ArrayRef<ReassociationIndices>{all}),
+          isConstant};
 }
 
 /// The kernels' view of a 1-D buffer: memref<?xT>.
@@ -373,7 +388,8 @@ Value dynamicView(OpBuilder &b, Location loc, Value flat) {
 /// mgpuMemcpy, mgpuLaunchKernel, mgpuStreamSynchronize).
 class DeviceTransfers {
 public:
-  DeviceTransfers(OpBuilder &b, Location loc) : b(b), loc(loc) {
+  DeviceTransfers(OpBuilder &b, Location loc, ModuleOp module)
+      : b(b), loc(loc), module(module) {
     token = gpu::WaitOp::create(b, loc, b.getType<gpu::AsyncTokenType>(),
                                 ValueRange{})
                 .getAsyncToken();
@@ -390,6 +406,35 @@ public:
     if (copy)
       memcpy(alloc.getMemref(), host);
     return alloc.getMemref();
+  }
+
+  /// The device copy of a constant's bytes (memref<?xi8>), made by the GPU
+  /// runtime on the first call and kept: weights are not copied again. One
+  /// runtime entry per 8-bit element type (i8 codes, UE4M3 / UE8M0 scales),
+  /// all reading the bytes as they are; null for other element types.
+  Value residentCopy(Value host) {
+    Type element = cast<MemRefType>(host.getType()).getElementType();
+    StringRef name = element.isInteger(8)            ? "fp4gpuResidentBytes"
+                     : isa<Float8E4M3FNType>(element) ? "fp4gpuResidentE4M3"
+                     : isa<Float8E8M0FNUType>(element) ? "fp4gpuResidentE8M0"
+                                                       : "";
+    if (name.empty())
+      return {};
+    auto dynamic = [&](Type t) {
+      return MemRefType::get({ShapedType::kDynamic}, t);
+    };
+    auto callee = module.lookupSymbol<func::FuncOp>(name);
+    if (!callee) {
+      OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
+      callee = func::FuncOp::create(
+          top, loc, name,
+          top.getFunctionType({dynamic(element)}, {dynamic(b.getI8Type())}));
+      callee.setPrivate();
+      callee->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                      top.getUnitAttr());
+    }
+    Value view = memref::CastOp::create(b, loc, dynamic(element), host);
+    return func::CallOp::create(b, loc, callee, ValueRange{view}).getResult(0);
   }
 
   void memcpy(Value dst, Value src) {
@@ -414,6 +459,7 @@ public:
 private:
   OpBuilder &b;
   Location loc;
+  ModuleOp module;
   SmallVector<Value> allocations;
 };
 
@@ -590,18 +636,24 @@ struct ConvertFP4ToNVVMPass
     }
     auto outType = MemRefType::get({e * m * n}, resultElement);
     Value out = memref::AllocOp::create(b, loc, outType);
-    SmallVector<Value> hostBuffers;
+    auto host = [&](Value tensor) {
+      return flatBuffer(b, loc, tensor, residentWeights);
+    };
+    SmallVector<HostBuffer> hostBuffers;
     if (lhsType)
-      hostBuffers = {flatBuffer(b, loc, lhs.data),
-                     flatBuffer(b, loc, lhs.scales)};
+      hostBuffers = {host(lhs.data), host(lhs.scales)};
     else
-      hostBuffers = {flatBuffer(b, loc, op.getLhs())};
-    hostBuffers.append(
-        {flatBuffer(b, loc, rhs.data), flatBuffer(b, loc, rhs.scales)});
-    DeviceTransfers device(b, loc);
+      hostBuffers = {host(op.getLhs())};
+    hostBuffers.append({host(rhs.data), host(rhs.scales)});
+    DeviceTransfers device(b, loc, op->getParentOfType<ModuleOp>());
     SmallVector<Value> args;
-    for (Value host : hostBuffers)
-      args.push_back(dynamicView(b, loc, device.deviceCopy(host)));
+    for (const HostBuffer &buffer : hostBuffers) {
+      Value resident =
+          buffer.constant ? device.residentCopy(buffer.flat) : Value();
+      args.push_back(resident ? resident
+                              : dynamicView(b, loc,
+                                            device.deviceCopy(buffer.flat)));
+    }
     Value deviceOut = device.deviceCopy(out, /*copy=*/false);
     args.append({alpha, dynamicView(b, loc, deviceOut)});
     auto kernelRef = SymbolRefAttr::get(
@@ -644,10 +696,12 @@ struct ConvertFP4ToNVVMPass
 } // namespace
 
 void mlir::fp4::buildLowerToNVVMPipeline(OpPassManager &pm, StringRef chip,
-                                         bool cpuFallback) {
+                                         bool cpuFallback,
+                                         bool residentWeights) {
   ConvertFP4ToNVVMOptions options;
   options.chip = chip.str();
   options.cpuFallback = cpuFallback;
+  options.residentWeights = residentWeights;
   pm.addPass(createConvertFP4ToNVVM(options));
   // The kernels, to NVVM and the LLVM dialect.
   addTextPipeline(pm,
