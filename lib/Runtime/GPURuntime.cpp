@@ -32,6 +32,11 @@
 // With FP4_GPU_POISON set in the environment, every allocation is filled
 // with 0xff bytes (NaN) first: the device tests use it.
 //
+// Per-call costs are kept low: streams are pooled (mgpuStreamDestroy returns
+// one to the pool), and allocations with a stream are stream-ordered
+// (cuMemAllocAsync / cuMemFreeAsync) from the device's memory pool, which
+// keeps freed memory for the next call.
+//
 // Everything runs in device 0's primary context (fp4gpuSetDevice picks
 // another). A failing driver call is reported on stderr with its name and
 // the driver's error name, and remembered: fp4gpuLastError() returns the
@@ -43,14 +48,21 @@
 #include <cuda.h>
 
 #include <cstdint>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace {
+
+/// Set at exit: a library's destructor then unloads its module after the
+/// CUDA driver may have shut down, and nothing needs freeing any more.
+std::atomic<bool> exiting{false};
 
 std::mutex errorMutex;
 /// Never destroyed: driver calls made at exit (a library's destructor
@@ -80,8 +92,11 @@ bool check(const char *call, CUresult result) {
 bool ensureContext() {
   static std::once_flag initialized;
   static bool initOk = false;
-  std::call_once(initialized,
-                 [] { initOk = check("cuInit", cuInit(/*flags=*/0)); });
+  std::call_once(initialized, [] {
+    initOk = check("cuInit", cuInit(/*flags=*/0));
+    // Registered after the libraries' destructors, so it runs before them.
+    std::atexit([] { exiting = true; });
+  });
   if (!initOk)
     return false;
   thread_local CUcontext current = nullptr;
@@ -95,8 +110,31 @@ bool ensureContext() {
       !check("cuCtxSetCurrent", cuCtxSetCurrent(current)))
     return false;
   currentDevice = device;
+  // The pool behind cuMemAllocAsync keeps freed memory instead of giving it
+  // back at every synchronization: the next call's buffers come from it.
+  CUmemoryPool pool;
+  if (cuDeviceGetDefaultMemPool(&pool, handle) == CUDA_SUCCESS) {
+    cuuint64_t keep = ~cuuint64_t(0);
+    cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &keep);
+  }
   return true;
 }
+
+/// Streams the host code is done with, per device, for the next
+/// mgpuStreamCreate (creating one costs more than a launch). Never
+/// destroyed, like the other state below.
+struct StreamPool {
+  std::mutex mutex;
+  std::map<int, std::vector<CUstream>> free;
+};
+StreamPool &streamPool() {
+  static auto *pool = new StreamPool;
+  return *pool;
+}
+
+/// Allocations made by cuMemAllocAsync (mgpuMemAlloc with a stream).
+std::mutex &asyncMutex = *new std::mutex;
+std::set<CUdeviceptr> &asyncAllocations = *new std::set<CUdeviceptr>;
 
 /// Device copies of constants, by host address and size
 /// (fp4gpuResidentBytes). Cleared when a module is unloaded: a library's
@@ -147,14 +185,10 @@ void *mgpuModuleLoad(void *data, size_t /*size*/) {
 }
 
 void mgpuModuleUnload(void *module) {
-  dropResidentCopies();
-  if (!module)
+  if (!module || exiting)
     return;
-  // A library's destructor may run at exit after the driver shut down:
-  // nothing is left to unload then.
-  CUresult result = cuModuleUnload(static_cast<CUmodule>(module));
-  if (result != CUDA_ERROR_DEINITIALIZED)
-    check("cuModuleUnload", result);
+  dropResidentCopies();
+  check("cuModuleUnload", cuModuleUnload(static_cast<CUmodule>(module)));
 }
 
 void *mgpuModuleGetFunction(void *module, const char *name) {
@@ -181,16 +215,32 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
 }
 
 void *mgpuStreamCreate() {
+  if (!ensureContext())
+    return nullptr;
+  StreamPool &pool = streamPool();
+  {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    std::vector<CUstream> &free = pool.free[device];
+    if (!free.empty()) {
+      CUstream stream = free.back();
+      free.pop_back();
+      return stream;
+    }
+  }
   CUstream stream = nullptr;
-  if (!ensureContext() ||
-      !check("cuStreamCreate", cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING)))
+  if (!check("cuStreamCreate", cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING)))
     return nullptr;
   return stream;
 }
 
 void mgpuStreamDestroy(void *stream) {
-  if (stream)
-    check("cuStreamDestroy", cuStreamDestroy(static_cast<CUstream>(stream)));
+  // Back to the pool: work still queued on it stays ordered before the next
+  // user's.
+  if (!stream)
+    return;
+  StreamPool &pool = streamPool();
+  std::lock_guard<std::mutex> lock(pool.mutex);
+  pool.free[device].push_back(static_cast<CUstream>(stream));
 }
 
 void mgpuStreamSynchronize(void *stream) {
@@ -228,28 +278,51 @@ void mgpuEventRecord(void *event, void *stream) {
                                        static_cast<CUstream>(stream)));
 }
 
-void *mgpuMemAlloc(uint64_t bytes, void * /*stream*/, bool hostShared) {
+void *mgpuMemAlloc(uint64_t bytes, void *stream, bool hostShared) {
   if (!ensureContext())
     return nullptr;
   CUdeviceptr pointer = 0;
   if (bytes == 0)
     return nullptr;
-  bool ok = hostShared
-                ? check("cuMemAllocManaged",
-                        cuMemAllocManaged(&pointer, bytes,
-                                          CU_MEM_ATTACH_GLOBAL))
-                : check("cuMemAlloc", cuMemAlloc(&pointer, bytes));
+  auto cuStream = static_cast<CUstream>(stream);
+  bool ok;
+  if (hostShared) {
+    ok = check("cuMemAllocManaged",
+               cuMemAllocManaged(&pointer, bytes, CU_MEM_ATTACH_GLOBAL));
+  } else if (cuStream) {
+    // Stream-ordered, from the device's pool (kept between calls).
+    ok = check("cuMemAllocAsync", cuMemAllocAsync(&pointer, bytes, cuStream));
+    if (ok) {
+      std::lock_guard<std::mutex> lock(asyncMutex);
+      asyncAllocations.insert(pointer);
+    }
+  } else {
+    ok = check("cuMemAlloc", cuMemAlloc(&pointer, bytes));
+  }
   // Tests poison fresh buffers (all bytes 0xff: NaN in f32, f16 and bf16)
   // so that an element a kernel fails to write cannot pass for a result.
   static const bool poison = std::getenv("FP4_GPU_POISON") != nullptr;
   if (ok && poison)
-    ok = check("cuMemsetD8", cuMemsetD8(pointer, 0xff, bytes));
+    ok = check("cuMemsetD8Async",
+               cuMemsetD8Async(pointer, 0xff, bytes, cuStream));
   return ok ? reinterpret_cast<void *>(pointer) : nullptr;
 }
 
-void mgpuMemFree(void *pointer, void * /*stream*/) {
-  if (pointer)
-    check("cuMemFree", cuMemFree(reinterpret_cast<CUdeviceptr>(pointer)));
+void mgpuMemFree(void *pointer, void *stream) {
+  if (!pointer)
+    return;
+  auto address = reinterpret_cast<CUdeviceptr>(pointer);
+  bool pooled;
+  {
+    std::lock_guard<std::mutex> lock(asyncMutex);
+    pooled = asyncAllocations.erase(address) > 0;
+  }
+  // cuMemFreeAsync takes only pool memory; cuMemFree takes both (waiting).
+  if (pooled && stream)
+    check("cuMemFreeAsync",
+          cuMemFreeAsync(address, static_cast<CUstream>(stream)));
+  else
+    check("cuMemFree", cuMemFree(address));
 }
 
 void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream) {

@@ -19,10 +19,12 @@ _RESOURCE = re.compile(r'^(\s*)("?)([^":\s]+)\2:\s*"0x([0-9A-Fa-f]*)"(,?)\s*$')
 
 
 def name_parameters(text, named_tensors):
-    """Renames the dense_resource blobs of `text` after the tensors of
-    `named_tensors` ({name: bytes}) holding the same bytes, and marks the
-    arith.constants holding them with fp4.param_name. Blobs that match no
-    tensor, or several, keep their names. Returns (text, {old: new})."""
+    """Names the dense_resource blobs of `text` after the tensors of
+    `named_tensors` ({name: bytes}) holding the same bytes: every
+    arith.constant holding one gets `fp4.param_name = "<name>"`, and the blob
+    is renamed to the name where that is a bare MLIR identifier (not
+    "0.weight"). Blobs that match no tensor, or several, are left alone.
+    Returns (text, {blob key: parameter name})."""
     by_bytes = {}
     ambiguous = set()
     for name, data in named_tensors.items():
@@ -32,7 +34,8 @@ def name_parameters(text, named_tensors):
     body, sep, resources = text.partition("{-#")
     if not sep:
         return text, {}
-    renames = {}
+    names = {}  # blob key -> parameter name
+    keys = {}   # blob key -> the key it gets
     lines = []
     for line in resources.splitlines():
         match = _RESOURCE.match(line)
@@ -41,19 +44,25 @@ def name_parameters(text, named_tensors):
             # Blobs start with their 4-byte alignment (0x04000000 for f32).
             data = bytes.fromhex(hexdata[8:])
             name = by_bytes.get(data)
-            if name and data not in ambiguous and re.fullmatch(r"[A-Za-z_][\w.$]*", name):
-                renames[key] = name
-                line = f'{indent}{name}: "0x{hexdata}"{comma}'
+            if name and data not in ambiguous:
+                names[key] = name
+                if re.fullmatch(r"[A-Za-z_][\w.$]*", name):
+                    keys[key] = name
+                    line = f'{indent}{name}: "0x{hexdata}"{comma}'
         lines.append(line)
     resources = "\n".join(lines) + ("\n" if resources.endswith("\n") else "")
+
+    def constant(match):
+        key = match.group(1)
+        if key not in names:
+            return match.group(0)
+        return f'= arith.constant {{fp4.param_name = "{names[key]}"}} dense_resource<{key}>'
+
+    # Mark the constants, then rename the blobs wherever they are used.
+    body = re.sub(r"= arith\.constant dense_resource<([^>]+)>", constant, body)
     body = re.sub(r"dense_resource<([^>]+)>",
-                  lambda m: f"dense_resource<{renames.get(m.group(1), m.group(1))}>", body)
-    body = re.sub(
-        r"= arith\.constant dense_resource<([^>]+)>",
-        lambda m: (f'= arith.constant {{fp4.param_name = "{m.group(1)}"}} dense_resource<{m.group(1)}>'
-                   if m.group(1) in renames.values() else m.group(0)),
-        body)
-    return body + sep + resources, renames
+                  lambda m: f"dense_resource<{keys.get(m.group(1), m.group(1))}>", body)
+    return body + sep + resources, names
 
 
 def export(model, example_inputs, *, func_name="forward"):
