@@ -3,11 +3,12 @@
 kept packed, BF16 activations) against cuBLAS BF16 (torch.matmul), FP8
 torch._scaled_mm and Triton's tl.dot_scaled, in one run.
 
-  python3 bench/gpu_decode.py KERNELS.cubin [--json bench/results/gpu_decode.json]
+  python3 bench/gpu_decode.py KERNELS.cubin... [--json bench/results/gpu_decode.json]
 
-KERNELS.cubin holds fp4_<nvfp4|mxfp4>_w4a16_<M>x<N>x<K>_bf16_bf16 kernels
+Each cubin holds fp4_<nvfp4|mxfp4>_w4a16_<M>x<N>x<K>_bf16_bf16 kernels
 (fp4-compile test/Conversion/FP4ToNVVM/Inputs/w4a16.mlir --target=sm_90a
---emit=cubin). For each, every competitor computes y[M, N] = x[M, K] W[N, K]^T
+--emit=cubin for the decode shapes; bench/Inputs/w4a16_prefill.mlir for the
+compute-bound ones). For each, every competitor computes y[M, N] = x[M, K] W[N, K]^T
 with bf16 output:
 
 - ours: the kernel, weights NVFP4 (or MXFP4) codes + scales;
@@ -20,7 +21,7 @@ with bf16 output:
 Timing: each competitor's launches are captured in a CUDA graph (100 calls,
 cycling through enough copies of the weights to exceed 2 x the L2 cache, so
 weights come from HBM as in a real model) and replayed; the time is the
-median of 10 replays / 100. The bandwidth floor is the weight bytes (codes +
+median of 10 replays / 100 (10 calls per graph for shapes over 100 GFLOP). The bandwidth floor is the weight bytes (codes +
 scales) plus x and y over the bandwidth a device-to-device copy reaches.
 Before timing, each output is checked against a float64 reference."""
 import argparse
@@ -45,9 +46,9 @@ def copies_for(nbytes):
     return max(1, -(-2 * L2_BYTES // nbytes))
 
 
-def graph_time(fn):
+def graph_time(fn, calls=CALLS):
     """Microseconds per call of fn(i) (i cycles the weight copies), from a
-    CUDA graph of CALLS calls, median of 10 replays."""
+    CUDA graph of `calls` calls, median of 10 replays."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -57,7 +58,7 @@ def graph_time(fn):
     torch.cuda.synchronize()
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        for i in range(CALLS):
+        for i in range(calls):
             fn(i)
     graph.replay()
     torch.cuda.synchronize()
@@ -68,7 +69,7 @@ def graph_time(fn):
         graph.replay()
         end.record()
         end.synchronize()
-        times.append(start.elapsed_time(end) * 1000.0 / CALLS)
+        times.append(start.elapsed_time(end) * 1000.0 / calls)
     return float(np.median(times))
 
 
@@ -121,15 +122,19 @@ def triton_kernel():
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("cubin")
+    parser.add_argument("cubins", nargs="+")
     parser.add_argument("--json", default="")
     parser.add_argument("--min-k", type=int, default=4096,
                         help="skip the cubin's smaller (test) kernels")
     args = parser.parse_args()
-    image = open(args.cubin, "rb").read()
-    names = sorted(set(re.findall(rb"fp4_(?:nvfp4|mxfp4)_w4a16(?:tc)?_\d+x\d+x\d+_bf16_bf16", image)))
     driver = Driver()
-    module = driver.load(image)
+    kernels = []  # (name, module), every cubin's bf16 kernels in order
+    for path in args.cubins:
+        image = open(path, "rb").read()
+        module = driver.load(image)
+        found = sorted(set(re.findall(
+            rb"fp4_(?:nvfp4|mxfp4)_w4a16(?:tc)?_\d+x\d+x\d+_bf16_bf16", image)))
+        kernels += [(raw, module) for raw in found]
     rng = np.random.default_rng(0)
     device = torch.cuda.get_device_name()
     bandwidth = copy_bandwidth()
@@ -140,11 +145,11 @@ def main():
     print(f"device: {device}; copy bandwidth {bandwidth / 1e12:.2f} TB/s; "
           f"torch {torch.__version__}; triton {triton_version}")
     header = (f"{'format':6} {'MxKxN':>16} {'ours us':>8} {'cuBLAS':>8} {'FP8':>8} "
-              f"{'Triton':>8} {'floor':>7} {'TB/s':>6} {'xcuBLAS':>8} {'xFP8':>6} {'xTriton':>8}")
+              f"{'Triton':>8} {'floor':>7} {'TB/s':>6} {'TFLOP/s':>7} {'xcuBLAS':>8} {'xFP8':>6} {'xTriton':>8}")
     print(header)
     records = []
     stream = lambda: ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)  # noqa: E731
-    for raw in names:
+    for raw, module in kernels:
         name = raw.decode()
         fmt, tc, m, n, k = re.match(r"fp4_(\w+?)_w4a16(tc)?_(\d+)x(\d+)x(\d+)_", name).groups()
         m, n, k = int(m), int(n), int(k)
@@ -156,7 +161,10 @@ def main():
         weight_bytes = data.nbytes + scales.nbytes
         x = torch.from_numpy(rng.standard_normal((m, k))).to(torch.bfloat16).cuda()
         w_ref = decode(data, scales, block, scale_decode) * float(alpha)
-        reference = x.double().cpu().numpy() @ w_ref.T
+        # float64 on the GPU: the compute-bound shapes are too slow for numpy.
+        reference = (x.double() @ torch.from_numpy(w_ref).cuda().double().t()).cpu().numpy()
+        flops = 2.0 * m * n * k
+        calls = 10 if flops > 1e11 else CALLS
         copies = copies_for(weight_bytes)
         wd = [torch.from_numpy(data.reshape(-1)).cuda() for _ in range(copies)]
         ws = [torch.from_numpy(scales.reshape(-1)).cuda() for _ in range(copies)]
@@ -178,13 +186,13 @@ def main():
         got = y.double().cpu().numpy().reshape(m, n)
         error = np.abs(got - reference).max() / np.abs(reference).max()
         assert error < 4e-3, f"{name}: wrong result (relative error {error:.2e})"
-        t_ours = graph_time(ours)
+        t_ours = graph_time(ours, calls)
 
         # cuBLAS BF16: the same weights, dequantized.
         wb = torch.from_numpy(w_ref).to(torch.bfloat16).cuda()
         cb_copies = copies_for(wb.numel() * 2)
         wbs = [wb.clone() for _ in range(cb_copies)]
-        t_bf16 = graph_time(lambda i: torch.matmul(x, wbs[i % cb_copies].t()))
+        t_bf16 = graph_time(lambda i: torch.matmul(x, wbs[i % cb_copies].t()), calls)
 
         # FP8: e4m3 with per-tensor scales; _scaled_mm needs M % 16 == 0.
         m16 = -(-m // 16) * 16
@@ -197,7 +205,8 @@ def main():
         f8_copies = copies_for(w8.numel())
         w8s = [w8.clone() for _ in range(f8_copies)]
         t_fp8 = graph_time(lambda i: torch._scaled_mm(
-            x8, w8s[i % f8_copies].t(), scale_a=sx, scale_b=sw, out_dtype=torch.bfloat16))
+            x8, w8s[i % f8_copies].t(), scale_a=sx, scale_b=sw, out_dtype=torch.bfloat16),
+            calls)
 
         t_triton = None
         if triton_run is not None and fmt == "mxfp4":
@@ -210,12 +219,11 @@ def main():
                 if terr > 4e-3:
                     print(f"  Triton's result differs: relative error {terr:.2e}")
                 t_triton = graph_time(lambda i: triton_run(
-                    x, wd[i % copies], ws[i % copies], yt, m, n, k))
+                    x, wd[i % copies], ws[i % copies], yt, m, n, k), calls)
             except Exception as error:  # noqa: BLE001
                 print(f"  Triton failed: {str(error).splitlines()[0][:160]}")
         moved = weight_bytes + x.numel() * 2 + m * n * 2
         floor = moved / bandwidth * 1e6
-        flops = 2.0 * m * n * k
         record = {
             "shape": {"M": m, "K": k, "N": n}, "format": fmt, "activation": "bf16",
             "us": {"fp4-mlir": t_ours, "cublas_bf16": t_bf16, "scaled_mm_fp8": t_fp8,
@@ -232,7 +240,7 @@ def main():
         tri = f"{t_triton:8.2f}" if t_triton else f"{'-':>8}"
         xtri = f"{t_triton / t_ours:8.2f}" if t_triton else f"{'-':>8}"
         print(f"{fmt:6} {f'{m}x{k}x{n}':>16} {t_ours:8.2f} {t_bf16:8.2f} {t_fp8:8.2f} "
-              f"{tri} {floor:7.2f} {weight_bytes / t_ours / 1e6:6.2f} "
+              f"{tri} {floor:7.2f} {weight_bytes / t_ours / 1e6:6.2f} {flops / t_ours / 1e6:7.1f} "
               f"{t_bf16 / t_ours:8.2f} {t_fp8 / t_ours:6.2f} {xtri}")
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
