@@ -22,6 +22,9 @@ CASES = [
     ("nvfp4", 3, 16, 64, "bf16", "f32", "batched", 2),
     ("nvfp4", 20, 16, 128, "bf16", "f32", "batched", 2),
     ("mxfp4", 3, 16, 64, "bf16", "f32", "shared", 2),
+    # M >= 32: three CTA rows of the tensor-core kernel, ragged M and N
+    ("nvfp4", 40, 24, 128, "bf16", "f32", "2d", 1),
+    ("mxfp4", 33, 40, 64, "bf16", "bf16", "batched", 2),
     # decode shapes of the benchmark (M x K x N = 1x4096x4096, 1x4096x14336,
     # 1x8192x8192, 16x8192x8192); the case tuples are (M, N, K)
     ("nvfp4", 1, 4096, 4096, "bf16", "bf16", "2d", 1),

@@ -54,6 +54,16 @@ func.func @mxfp4_shared_2x3x16x64_bf16_f32(%x: tensor<2x3x64xbf16>, %wd: tensor<
   %y = fp4.scaled_matmul %x, %w : tensor<2x3x64xbf16>, !fp4.qtensor<16x64xf4E2M1FN, mxfp4> -> tensor<2x3x16xf32>
   return %y : tensor<2x3x16xf32>
 }
+func.func @nvfp4_2d_40x24x128_bf16_f32(%x: tensor<40x128xbf16>, %wd: tensor<24x64xi8>, %ws: tensor<24x8xf8E4M3FN>, %g: tensor<f32>) -> tensor<40x24xf32> {
+  %w = fp4.assemble %wd, %ws, %g : tensor<24x64xi8>, tensor<24x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<24x128xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<40x128xbf16>, !fp4.qtensor<24x128xf4E2M1FN, nvfp4> -> tensor<40x24xf32>
+  return %y : tensor<40x24xf32>
+}
+func.func @mxfp4_batched_2x33x40x64_bf16_bf16(%x: tensor<2x33x64xbf16>, %wd: tensor<2x40x32xi8>, %ws: tensor<2x40x2xf8E8M0FNU>) -> tensor<2x33x40xbf16> {
+  %w = fp4.assemble %wd, %ws : tensor<2x40x32xi8>, tensor<2x40x2xf8E8M0FNU> -> !fp4.qtensor<2x40x64xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<2x33x64xbf16>, !fp4.qtensor<2x40x64xf4E2M1FN, mxfp4> -> tensor<2x33x40xbf16>
+  return %y : tensor<2x33x40xbf16>
+}
 func.func @nvfp4_2d_1x4096x4096_bf16_bf16(%x: tensor<1x4096xbf16>, %wd: tensor<4096x2048xi8>, %ws: tensor<4096x256xf8E4M3FN>, %g: tensor<f32>) -> tensor<1x4096xbf16> {
   %w = fp4.assemble %wd, %ws, %g : tensor<4096x2048xi8>, tensor<4096x256xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4096x4096xf4E2M1FN, nvfp4>
   %y = fp4.scaled_matmul %x, %w : tensor<1x4096xbf16>, !fp4.qtensor<4096x4096xf4E2M1FN, nvfp4> -> tensor<1x4096xbf16>
