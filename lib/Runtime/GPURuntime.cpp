@@ -185,7 +185,7 @@ void *mgpuModuleLoad(void *data, size_t /*size*/) {
 }
 
 void mgpuModuleUnload(void *module) {
-  if (!module || exiting)
+  if (!module || exiting || !ensureContext())
     return;
   dropResidentCopies();
   check("cuModuleUnload", cuModuleUnload(static_cast<CUmodule>(module)));
@@ -193,8 +193,13 @@ void mgpuModuleUnload(void *module) {
 
 void *mgpuModuleGetFunction(void *module, const char *name) {
   CUfunction function = nullptr;
-  if (!module)
+  if (!module) {
+    std::lock_guard<std::mutex> lock(errorMutex);
+    if (firstError.empty())
+      firstError = std::string("kernel '") + name +
+                   "' requested from a module that did not load";
     return nullptr;
+  }
   if (!check("cuModuleGetFunction",
              cuModuleGetFunction(&function, static_cast<CUmodule>(module),
                                  name)))
@@ -206,7 +211,19 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
                       intptr_t gridZ, intptr_t blockX, intptr_t blockY,
                       intptr_t blockZ, int32_t sharedBytes, void *stream,
                       void **params, void **extra, size_t /*paramCount*/) {
-  if (!function || !ensureContext())
+  if (!function) {
+    // The module or the kernel did not load (reported then); say so at
+    // every launch too, so that a host checking fp4gpuLastError after a
+    // call sees it.
+    std::fprintf(stderr, "fp4 GPU runtime: launch of a kernel that did not "
+                         "load\n");
+    std::lock_guard<std::mutex> lock(errorMutex);
+    if (firstError.empty())
+      firstError = "launch of a kernel that did not load (the module or "
+                   "function failed to load)";
+    return;
+  }
+  if (!ensureContext())
     return;
   check("cuLaunchKernel",
         cuLaunchKernel(static_cast<CUfunction>(function), gridX, gridY, gridZ,
@@ -359,7 +376,10 @@ void _mlir_ciface_fp4gpuResidentBytes(Memref1D *result, Memref1D *host) {
     CUdeviceptr pointer = 0;
     if (!check("cuMemAlloc", cuMemAlloc(&pointer, host->size)))
       return;
-    if (!check("cuMemcpyHtoD", cuMemcpyHtoD(pointer, bytes, host->size))) {
+    // From pageable memory the copy may return before the DMA is done, and
+    // the kernels run on non-blocking streams: wait for it.
+    if (!check("cuMemcpyHtoD", cuMemcpyHtoD(pointer, bytes, host->size)) ||
+        !check("cuCtxSynchronize", cuCtxSynchronize())) {
       cuMemFree(pointer);
       return;
     }

@@ -106,6 +106,7 @@ class Function:
         text = ctypes.string_at(ctypes.addressof(signature)).decode()
         self.args, self.results = parse_signature(text)
         self._entry.restype = None
+        self._library = library
 
     def __call__(self, *values):
         if len(values) != len(self.args):
@@ -124,8 +125,15 @@ class Function:
         pointers = ([ctypes.cast(out, ctypes.c_void_p)] if self.results else [])
         pointers += [ctypes.cast(d, ctypes.c_void_p) for d in descriptors]
         self._entry.argtypes = [ctypes.c_void_p] * len(pointers)
+        errors = self._library._gpu_errors
+        if errors:
+            errors[1]()
         self._entry(*pointers)
-        return tuple(self._read_results(out, arrays))
+        results = tuple(self._read_results(out, arrays))
+        if errors and errors[0]():
+            raise RuntimeError(f"'{self.name}' failed on the GPU: "
+                               f"{errors[0]().decode()} (its results are not valid)")
+        return results
 
     def _read_results(self, out, arrays):
         inputs = [(a.ctypes.data, a.ctypes.data + a.nbytes) for a in arrays]
@@ -166,6 +174,14 @@ class Library:
             raise FileNotFoundError(self.path)
         self._handle = ctypes.CDLL(os.path.abspath(self.path), mode=os.RTLD_LOCAL | os.RTLD_NOW)
         self._functions = {}
+        # A GPU library carries the GPU runtime, whose errors are not fatal:
+        # (last error, clear) are checked around every call.
+        try:
+            last, clear = self._handle.fp4gpuLastError, self._handle.fp4gpuClearError
+            last.restype, clear.restype = ctypes.c_char_p, None
+            self._gpu_errors = (last, clear)
+        except AttributeError:
+            self._gpu_errors = None
 
     def function(self, name="forward"):
         if name not in self._functions:

@@ -83,7 +83,9 @@ def export(model, example_inputs, *, func_name="forward"):
                                         func_name=func_name)
     tensors = dict(model.named_parameters())
     tensors.update(model.named_buffers())
-    named = {n: t.detach().cpu().contiguous().numpy().tobytes() for n, t in tensors.items()}
+    # Raw bytes of any dtype (bf16 and fp8 have no numpy type).
+    named = {n: t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+             for n, t in tensors.items()}
     text, _ = name_parameters(str(exported), named)
     try:
         return Module.parse(text, f"<torch-mlir export of {type(model).__name__}>")

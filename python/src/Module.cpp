@@ -66,6 +66,10 @@ py::array dataArray(const PyQuantized &t) {
 /// tile bytes flat, or float32 (FP8 and NF4 scales).
 py::array scalesArray(const PyQuantized &t) {
   nx::ScaleFormat format = t.q.config.scaleFormat();
+  // NF4 with double quantization: the 8-bit codes of the absmax values.
+  if (t.q.config.doubleQuant)
+    return bytesArray(t.q.absmaxCodes,
+                      {py::ssize_t(t.q.absmaxCodes.size())});
   if (format == nx::ScaleFormat::F32) {
     py::array_t<float> out({t.q.scaleRows, t.q.scaleCols});
     std::memcpy(out.mutable_data(), t.q.scales.data(),
@@ -195,7 +199,11 @@ PYBIND11_MODULE(_core, m) {
           py::arg("generic") = false)
       .def("clone",
            [](const PyModule &self) {
-             return PyModule{fp4py::cloneModule(*self.state)};
+             fp4py::ModulePtr copy = fp4py::cloneModule(*self.state);
+             if (!copy)
+               throw Error("cannot clone the module: it does not parse back "
+                           "(left invalid by a failed pipeline?)");
+             return PyModule{copy};
            })
       .def(
           "run_pipeline",

@@ -61,3 +61,10 @@ def test_calibrate_from_numpy(moe_path):
     assert report["layers"]
     with pytest.raises(fp4mlir.Error, match="fp4-calibrate failed"):
         fp4mlir.calibrate(fp4mlir.load(moe_path), [batches[:, :, :, :32]])
+
+
+def test_library_in_the_current_directory(moe_path, tmp_path, monkeypatch):
+    library = fp4mlir.compile(fp4mlir.load(moe_path), tmp_path / "moe.so")
+    monkeypatch.chdir(tmp_path)
+    (y,) = fp4mlir.Library("moe.so")(np.load(INPUT))
+    np.testing.assert_array_equal(y, library(np.load(INPUT))[0])

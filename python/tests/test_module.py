@@ -51,3 +51,4 @@ def test_quantize_model_rejects_bad_options(moe_path):
     m = fp4mlir.load(moe_path)
     with pytest.raises(fp4mlir.Error, match="preset"):
         fp4mlir.quantize_model(m, preset="fp3")
+

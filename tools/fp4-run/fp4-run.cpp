@@ -145,16 +145,28 @@ int main(int argc, char **argv) {
   bool library = endsWith(options.input, ".so");
   void *function = nullptr;
   const char *signature = nullptr;
+  const char *(*lastGpuError)() = nullptr;
+  void (*clearGpuError)() = nullptr;
   if (library) {
     if (options.quantize)
       fail("--quantize applies to .mlir inputs; " + options.input +
            " is already compiled");
-    void *handle = dlopen(options.input.c_str(), RTLD_NOW | RTLD_LOCAL);
+    // dlopen searches the library path for a name without a slash.
+    std::string path = options.input.find('/') == std::string::npos
+                           ? "./" + options.input
+                           : options.input;
+    void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle)
       fail("cannot load '" + options.input + "': " + dlerror());
     signature = static_cast<const char *>(
         dlsym(handle, ("__fp4_signature_" + entry).c_str()));
     function = dlsym(handle, ("_mlir_ciface_" + entry).c_str());
+    // A GPU library carries the GPU runtime, whose errors are not fatal:
+    // they are checked after every call.
+    lastGpuError = reinterpret_cast<const char *(*)()>(
+        dlsym(handle, "fp4gpuLastError"));
+    clearGpuError =
+        reinterpret_cast<void (*)()>(dlsym(handle, "fp4gpuClearError"));
     if (!signature || !function)
       fail("no function '" + entry + "' in " + options.input +
            " (libraries from fp4-compile export _mlir_ciface_" + entry +
@@ -217,9 +229,14 @@ int main(int argc, char **argv) {
       fp4::freeResults(resultBuffer.data(), resultSpecs, arguments);
     auto before = std::chrono::steady_clock::now();
     std::string error;
+    if (clearGpuError)
+      clearGpuError();
     if (!fp4::callOnArrays(function, arguments, resultSpecs, resultBuffer,
                            error))
       fail("calling '" + entry + "': " + error);
+    if (const char *gpuError = lastGpuError ? lastGpuError() : nullptr)
+      fail("'" + entry + "' failed on the GPU: " + gpuError +
+           " (its results are not valid)");
     best = std::min(best, seconds(before, std::chrono::steady_clock::now()));
   }
   std::fprintf(stderr, "fp4-run: %s ran in %.3f ms%s\n", entry.c_str(),

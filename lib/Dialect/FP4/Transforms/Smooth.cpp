@@ -78,18 +78,9 @@ Value scaleLastDim(OpBuilder &b, Location loc, Value x,
       .getResult(0);
 }
 
-/// If `activation` is, through reshapes that keep its last dimension, the
-/// result of a per-channel multiply by a constant vector (a norm's weight,
-/// as torch-mlir emits RMSNorm and LayerNorm) that nothing else reads,
-/// returns that constant: scaling it folds the smoothing into the norm.
-arith::ConstantOp perChannelFactor(Value activation,
-                                   ArrayRef<ObservationPoint> points) {
-  for (Operation *user : activation.getUsers())
-    if (llvm::none_of(points, [&](const ObservationPoint &point) {
-          return point.layer == user;
-        }))
-      return {};
-  Value value = activation;
+/// `value` traced back through single-use reshapes that keep the last
+/// dimension (so channel j stays channel j).
+Value throughChannelReshapes(Value value) {
   auto keepsLastDim = [](ArrayRef<ReassociationIndices> groups) {
     return !groups.empty() && groups.back().size() == 1;
   };
@@ -97,22 +88,51 @@ arith::ConstantOp perChannelFactor(Value activation,
     Value source;
     if (auto collapse = dyn_cast<tensor::CollapseShapeOp>(producer)) {
       if (!keepsLastDim(collapse.getReassociationIndices()))
-        return {};
+        break;
       source = collapse.getSrc();
     } else if (auto expand = dyn_cast<tensor::ExpandShapeOp>(producer)) {
       if (!keepsLastDim(expand.getReassociationIndices()))
-        return {};
+        break;
       source = expand.getSrc();
     } else {
       break;
     }
     if (!source.hasOneUse())
-      return {};
+      break;
     value = source;
   }
-  auto generic = value.getDefiningOp<linalg::GenericOp>();
-  if (!generic || generic.getNumDpsInputs() != 2 || generic.getNumResults() != 1 ||
-      generic.getNumReductionLoops() != 0 || !value.hasOneUse())
+  return value;
+}
+
+/// Replaces `constant` by one of the same type holding `values`, keeping its
+/// discardable attributes (fp4.param_name).
+void replaceConstant(OpBuilder &b, arith::ConstantOp constant,
+                     ArrayRef<float> values) {
+  b.setInsertionPoint(constant);
+  auto scaled = arith::ConstantOp::create(
+      b, constant.getLoc(),
+      DenseElementsAttr::get(cast<RankedTensorType>(constant.getType()),
+                             values));
+  scaled->setDiscardableAttrs(constant->getDiscardableAttrDictionary());
+  constant.replaceAllUsesWith(scaled.getResult());
+  constant.erase();
+}
+
+/// The elementwise product behind `activation` (through reshapes that keep
+/// its last dimension): a linalg.generic without reductions whose body
+/// multiplies its two inputs. Null when there is none, or when something
+/// besides the group's layers reads the activation.
+linalg::GenericOp productBehind(Value activation,
+                                ArrayRef<ObservationPoint> points) {
+  for (Operation *user : activation.getUsers())
+    if (llvm::none_of(points, [&](const ObservationPoint &point) {
+          return point.layer == user;
+        }))
+      return {};
+  auto generic =
+      throughChannelReshapes(activation).getDefiningOp<linalg::GenericOp>();
+  if (!generic || generic.getNumDpsInputs() != 2 ||
+      generic.getNumResults() != 1 || generic.getNumReductionLoops() != 0)
     return {};
   Block &body = generic.getRegion().front();
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
@@ -123,6 +143,19 @@ arith::ConstantOp perChannelFactor(Value activation,
       !llvm::is_contained(ValueRange{mul.getLhs(), mul.getRhs()},
                           body.getArgument(1)))
     return {};
+  return generic;
+}
+
+/// If `activation` is, through reshapes that keep its last dimension, the
+/// result of a per-channel multiply by a constant vector (a norm's weight,
+/// as torch-mlir emits RMSNorm and LayerNorm) that nothing else reads,
+/// returns that constant: scaling it folds the smoothing into the norm.
+arith::ConstantOp perChannelFactor(Value activation,
+                                   ArrayRef<ObservationPoint> points) {
+  linalg::GenericOp generic = productBehind(activation, points);
+  if (!generic || !generic.getResult(0).hasOneUse())
+    return {};
+  Value value = generic.getResult(0);
   int64_t rank = cast<RankedTensorType>(value.getType()).getRank();
   AffineMap lastDim = AffineMap::get(
       rank, 0, {getAffineDimExpr(rank - 1, generic.getContext())},
@@ -143,6 +176,38 @@ arith::ConstantOp perChannelFactor(Value activation,
       return constant;
   }
   return {};
+}
+
+bool onlyFeeds(arith::ConstantOp constant, Operation *layer);
+
+/// If `activation` is, through reshapes that keep its last dimension, the
+/// elementwise product of two tensors one of which is a linear layer's
+/// output (SwiGLU: silu(gate) * up, as torch-mlir emits it), and nothing
+/// else reads any of it, returns that layer: scaling its weight's row j
+/// scales channel j of the activation, so the smoothing folds into it.
+FailureOr<LinearLayer> productOfLayer(Value activation,
+                                      ArrayRef<ObservationPoint> points) {
+  linalg::GenericOp generic = productBehind(activation, points);
+  Value value = generic ? generic.getResult(0) : Value();
+  if (!generic || (value != activation && !value.hasOneUse()) ||
+      !llvm::all_of(generic.getIndexingMapsArray(),
+                    [](AffineMap map) { return map.isIdentity(); }))
+    return failure();
+  for (OpOperand *input : generic.getDpsInputOperands()) {
+    if (!input->get().hasOneUse())
+      continue;
+    Value source = throughChannelReshapes(input->get());
+    Operation *producer = source.getDefiningOp();
+    if (!producer || !source.hasOneUse())
+      continue;
+    std::string why;
+    FailureOr<LinearLayer> layer = matchLinearLayer(producer, why);
+    if (succeeded(layer) && layer->weight &&
+        cast<RankedTensorType>(layer->weight.getType()).getRank() == 2 &&
+        onlyFeeds(layer->weight, producer))
+      return layer;
+  }
+  return failure();
 }
 
 /// Does `constant` reach `layer` through single-use values only (the
@@ -263,14 +328,7 @@ struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
     for (auto &[constant, values] : weights) {
       for (size_t i = 0; i < values.size(); ++i)
         values[i] *= s[i % k];
-      b.setInsertionPoint(constant);
-      auto scaled = arith::ConstantOp::create(
-          b, constant.getLoc(),
-          DenseElementsAttr::get(cast<RankedTensorType>(constant.getType()),
-                                 ArrayRef<float>(values)));
-      scaled->setDiscardableAttrs(constant->getDiscardableAttrDictionary());
-      constant.replaceAllUsesWith(scaled.getResult());
-      constant.erase();
+      replaceConstant(b, constant, values);
     }
     // Activation: 1/s folded into the norm's weight when one produces it,
     // else x * (1/s) before the first layer (points come in program order).
@@ -281,15 +339,31 @@ struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
       if (succeeded(values)) {
         for (int64_t j = 0; j < k; ++j)
           (*values)[j] *= inverse[j];
-        b.setInsertionPoint(norm);
-        auto scaled = arith::ConstantOp::create(
-            b, norm.getLoc(),
-            DenseElementsAttr::get(cast<RankedTensorType>(norm.getType()),
-                                   ArrayRef<float>(*values)));
-        scaled->setDiscardableAttrs(norm->getDiscardableAttrDictionary());
-        norm.replaceAllUsesWith(scaled.getResult());
-        norm.erase();
+        replaceConstant(b, norm, *values);
         folded = true;
+      }
+    }
+    std::string foldedInto = "the preceding per-channel multiply";
+    if (!folded) {
+      // Else into the rows of the layer whose output the activation is a
+      // product of (SwiGLU's up projection): row j scales channel j.
+      FailureOr<LinearLayer> producer = productOfLayer(activation, points);
+      std::string why;
+      FailureOr<std::vector<float>> values =
+          succeeded(producer) ? weightValues(producer->weight, why)
+                              : FailureOr<std::vector<float>>(failure());
+      if (succeeded(values) &&
+          static_cast<int64_t>(values->size()) % k == 0 &&
+          cast<RankedTensorType>(producer->weight.getType()).getShape()[0] ==
+              k) {
+        int64_t rowLength = values->size() / k;
+        for (size_t i = 0; i < values->size(); ++i)
+          (*values)[i] *= inverse[i / rowLength];
+        replaceConstant(b, producer->weight, *values);
+        folded = true;
+        foldedInto = producer->name.empty()
+                         ? std::string("the rows of the producing layer")
+                         : "the rows of '" + producer->name + "'";
       }
     }
     if (!folded) {
@@ -303,8 +377,8 @@ struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
         << (points.size() > 1 ? std::to_string(points.size() - 1) + " more" : "")
         << ": factors " << smallest << " to " << largest << " (alpha " << alpha
         << "), 1/s "
-        << (folded ? "folded into the preceding per-channel multiply"
-                   : "as a multiply before the layers");
+        << (folded ? "folded into " + foldedInto
+                   : std::string("as a multiply before the layers"));
     return true;
   }
 };

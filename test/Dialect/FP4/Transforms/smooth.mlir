@@ -11,6 +11,8 @@
 // RUN: not fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json -fp4-apply-calibration=stats=%S/Inputs/stats-amax-only.json 2>&1 | FileCheck %s --check-prefix=UNSMOOTHED-STATS
 // RUN: not fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-apply-calibration=stats=%S/Inputs/stats-smoothed.json 2>&1 | FileCheck %s --check-prefix=SMOOTHED-STATS-APPLY
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json -fp4-apply-calibration=stats=%S/Inputs/stats-smoothed.json 2>/dev/null | FileCheck %s --check-prefix=FITS
+// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>/dev/null | FileCheck %s --check-prefix=SWIGLU
+// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>&1 >/dev/null | FileCheck %s --check-prefix=SWIGLU-REMARK
 
 // Activation channel maxima a = [8, 2, 0.5, 0], weight column maxima
 // w = [2, 2, 0.5, 4]; alpha 0.5: s = sqrt(a / w) = [2, 1, 1, 1] (a = 0 keeps
@@ -87,6 +89,7 @@ func.func @normed(%h: tensor<1x4x4xf32>) -> (tensor<4x2xf32>, tensor<4x2xf32>) {
 // SHARED-LABEL: func.func @shared_weight(
 // SHARED: arith.constant {fp4.param_name = "proj.weight"} dense<{{\[}}[1.000000e+00, 2.000000e+00, 5.000000e-01, 1.000000e+00], [2.000000e+00, 1.000000e+00, 5.000000e-01, 4.000000e+00]]>
 // SHARED-NOT: linalg.generic
+// SHARED: return
 func.func @shared_weight(%x: tensor<4x4xf32>, %x2: tensor<4x4xf32>) -> (tensor<4x2xf32>, tensor<4x2xf32>) {
   %w = arith.constant {fp4.param_name = "proj.weight"} dense<[[1.0, 2.0, 0.5, 1.0], [2.0, 1.0, 0.5, 4.0]]> : tensor<2x4xf32>
   %wt0 = tensor.empty() : tensor<4x2xf32>
@@ -97,4 +100,49 @@ func.func @shared_weight(%x: tensor<4x4xf32>, %x2: tensor<4x4xf32>) -> (tensor<4
   %y = linalg.matmul ins(%x, %wt : tensor<4x4xf32>, tensor<4x2xf32>) outs(%z : tensor<4x2xf32>) -> tensor<4x2xf32>
   %y2 = linalg.matmul ins(%x2, %wt : tensor<4x4xf32>, tensor<4x2xf32>) outs(%z : tensor<4x2xf32>) -> tensor<4x2xf32>
   return %y, %y2 : tensor<4x2xf32>, tensor<4x2xf32>
+}
+
+// SwiGLU: the down projection reads act(gate) * up, so channel j of its
+// input is row j of up's output: 1/s folds into up's weight rows (a = [8,
+// 2, 0.5, 0], down's column maxima [2, 2, 0.5, 4], s = [2, 1, 1, 1]: up's
+// row 0 is halved) and no multiply is added.
+// SWIGLU-REMARK: remark: fp4-smooth: 'down.weight:input': factors 1.000000e+00 to 2.000000e+00 (alpha 5.000000e-01), 1/s folded into the rows of 'up.weight'
+// SWIGLU-LABEL: func.func @swiglu(
+// SWIGLU-DAG: arith.constant {fp4.param_name = "up.weight"} dense<{{\[}}[1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00], [3.000000e+00, 3.000000e+00, 3.000000e+00, 3.000000e+00], [1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00], [1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00]]> : tensor<4x4xf32>
+// SWIGLU-DAG: arith.constant {fp4.param_name = "down.weight"} dense<{{\[}}[2.000000e+00, 2.000000e+00, 5.000000e-01, 1.000000e+00], [4.000000e+00, 1.000000e+00, 5.000000e-01, 4.000000e+00]]> : tensor<2x4xf32>
+// SWIGLU-NOT: dense<[5.000000e-01, 1.000000e+00, 1.000000e+00, 1.000000e+00]> : tensor<4xf32>
+// SWIGLU: return
+func.func @swiglu(%x: tensor<4x4xf32>) -> tensor<4x2xf32> {
+  %up = arith.constant {fp4.param_name = "up.weight"} dense<[[2.0, 2.0, 2.0, 2.0], [3.0, 3.0, 3.0, 3.0], [1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]> : tensor<4x4xf32>
+  %gate = arith.constant {fp4.param_name = "gate.weight"} dense<0.5> : tensor<4x4xf32>
+  %down = arith.constant {fp4.param_name = "down.weight"} dense<[[1.0, 2.0, 0.5, 1.0], [2.0, 1.0, 0.5, 4.0]]> : tensor<2x4xf32>
+  %zero = arith.constant 0.0 : f32
+  %t0 = tensor.empty() : tensor<4x4xf32>
+  %upt = linalg.transpose ins(%up : tensor<4x4xf32>) outs(%t0 : tensor<4x4xf32>) permutation = [1, 0]
+  %t1 = tensor.empty() : tensor<4x4xf32>
+  %gatet = linalg.transpose ins(%gate : tensor<4x4xf32>) outs(%t1 : tensor<4x4xf32>) permutation = [1, 0]
+  %e0 = tensor.empty() : tensor<4x4xf32>
+  %z0 = linalg.fill ins(%zero : f32) outs(%e0 : tensor<4x4xf32>) -> tensor<4x4xf32>
+  %hg = linalg.matmul ins(%x, %gatet : tensor<4x4xf32>, tensor<4x4xf32>) outs(%z0 : tensor<4x4xf32>) -> tensor<4x4xf32>
+  %e1 = tensor.empty() : tensor<4x4xf32>
+  %z1 = linalg.fill ins(%zero : f32) outs(%e1 : tensor<4x4xf32>) -> tensor<4x4xf32>
+  %hu = linalg.matmul ins(%x, %upt : tensor<4x4xf32>, tensor<4x4xf32>) outs(%z1 : tensor<4x4xf32>) -> tensor<4x4xf32>
+  %e2 = tensor.empty() : tensor<4x4xf32>
+  %act = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%hg : tensor<4x4xf32>) outs(%e2 : tensor<4x4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %n = arith.negf %in : f32
+    linalg.yield %n : f32
+  } -> tensor<4x4xf32>
+  %e3 = tensor.empty() : tensor<4x4xf32>
+  %h = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%act, %hu : tensor<4x4xf32>, tensor<4x4xf32>) outs(%e3 : tensor<4x4xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %m = arith.mulf %a, %b : f32
+    linalg.yield %m : f32
+  } -> tensor<4x4xf32>
+  %t2 = tensor.empty() : tensor<4x2xf32>
+  %downt = linalg.transpose ins(%down : tensor<2x4xf32>) outs(%t2 : tensor<4x2xf32>) permutation = [1, 0]
+  %e4 = tensor.empty() : tensor<4x2xf32>
+  %z4 = linalg.fill ins(%zero : f32) outs(%e4 : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%h, %downt : tensor<4x4xf32>, tensor<4x2xf32>) outs(%z4 : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
 }
