@@ -32,6 +32,10 @@
 // With FP4_GPU_POISON set in the environment, every allocation is filled
 // with 0xff bytes (NaN) first: the device tests use it.
 //
+// When an allocation for a launch fails, that launch and its copies are
+// skipped (the error is recorded): a kernel on a null buffer would fault
+// and poison the whole context.
+//
 // Per-call costs are kept low: streams are pooled (mgpuStreamDestroy returns
 // one to the pool), and allocations with a stream are stream-ordered
 // (cuMemAllocAsync / cuMemFreeAsync) from the device's memory pool, which
@@ -55,10 +59,17 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 namespace {
+
+/// Set on this thread when an allocation of the current launch failed: its
+/// copies and the launch are skipped (a null buffer would fault the kernel
+/// and poison the whole context). Cleared when the next launch's stream is
+/// taken (mgpuStreamCreate).
+thread_local bool launchFailed = false;
 
 /// Set at exit: a library's destructor then unloads its module after the
 /// CUDA driver may have shut down, and nothing needs freeing any more.
@@ -144,7 +155,8 @@ std::set<CUdeviceptr> &asyncAllocations = *new std::set<CUdeviceptr>;
 /// would have been destroyed.
 struct ResidentCopies {
   std::mutex mutex;
-  std::map<std::pair<const void *, int64_t>, CUdeviceptr> copies;
+  // By device, host address and size.
+  std::map<std::tuple<int, const void *, int64_t>, CUdeviceptr> copies;
 };
 ResidentCopies &residentCopies() {
   static auto *copies = new ResidentCopies;
@@ -223,7 +235,7 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
                    "function failed to load)";
     return;
   }
-  if (!ensureContext())
+  if (launchFailed || !ensureContext())
     return;
   check("cuLaunchKernel",
         cuLaunchKernel(static_cast<CUfunction>(function), gridX, gridY, gridZ,
@@ -232,6 +244,7 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
 }
 
 void *mgpuStreamCreate() {
+  launchFailed = false;
   if (!ensureContext())
     return nullptr;
   StreamPool &pool = streamPool();
@@ -322,6 +335,8 @@ void *mgpuMemAlloc(uint64_t bytes, void *stream, bool hostShared) {
   if (ok && poison)
     ok = check("cuMemsetD8Async",
                cuMemsetD8Async(pointer, 0xff, bytes, cuStream));
+  if (!ok)
+    launchFailed = true;
   return ok ? reinterpret_cast<void *>(pointer) : nullptr;
 }
 
@@ -343,7 +358,7 @@ void mgpuMemFree(void *pointer, void *stream) {
 }
 
 void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream) {
-  if (ensureContext())
+  if (!launchFailed && dst && src && ensureContext())
     check("cuMemcpyAsync", cuMemcpyAsync(reinterpret_cast<CUdeviceptr>(dst),
                                          reinterpret_cast<CUdeviceptr>(src),
                                          bytes,
@@ -367,20 +382,27 @@ void _mlir_ciface_fp4gpuResidentBytes(Memref1D *result, Memref1D *host) {
   // Every element is one byte, whatever its type.
   *result = {nullptr, nullptr, 0, host->size, 1};
   const char *bytes = static_cast<const char *>(host->aligned) + host->offset;
-  if (host->size <= 0 || !ensureContext())
+  if (host->size <= 0)
     return;
+  if (!ensureContext()) {
+    launchFailed = true;
+    return;
+  }
   ResidentCopies &resident = residentCopies();
   std::lock_guard<std::mutex> lock(resident.mutex);
-  CUdeviceptr &copy = resident.copies[{bytes, host->size}];
+  CUdeviceptr &copy = resident.copies[{device, bytes, host->size}];
   if (!copy) {
     CUdeviceptr pointer = 0;
-    if (!check("cuMemAlloc", cuMemAlloc(&pointer, host->size)))
+    if (!check("cuMemAlloc", cuMemAlloc(&pointer, host->size))) {
+      launchFailed = true;
       return;
+    }
     // From pageable memory the copy may return before the DMA is done, and
     // the kernels run on non-blocking streams: wait for it.
     if (!check("cuMemcpyHtoD", cuMemcpyHtoD(pointer, bytes, host->size)) ||
         !check("cuCtxSynchronize", cuCtxSynchronize())) {
       cuMemFree(pointer);
+      launchFailed = true;
       return;
     }
     copy = pointer;
