@@ -51,9 +51,16 @@ def _run_tool(tool, args):
 
 
 def _option(value):
+    """A pass option's value as the pipeline parser reads it: strings in
+    double quotes (paths may hold spaces or braces)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    if isinstance(value, (int, float)):
+        return str(value)
+    text = str(value)
+    if '"' in text:
+        raise Error(f"a pass option value cannot contain '\"': {text}")
+    return f'"{text}"'
 
 
 def quantize_model(module, preset=None, *, policy=None, kv_cache=None,
@@ -70,7 +77,7 @@ def quantize_model(module, preset=None, *, policy=None, kv_cache=None,
     with tempfile.TemporaryDirectory(prefix="fp4mlir-") as tmp:
         report = os.path.join(tmp, "report.json")
         text = " ".join(f"{k}={_option(v)}" for k, v in options.items() if v is not None)
-        module.run_pipeline(f"fp4-quantize-pipeline{{{text} report={report}}}")
+        module.run_pipeline(f"fp4-quantize-pipeline{{{text} report={_option(report)}}}")
         # The file holds the JSON report, then the same as a table.
         with open(report, encoding="utf-8") as f:
             return json.JSONDecoder().raw_decode(f.read())[0]

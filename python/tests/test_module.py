@@ -52,3 +52,15 @@ def test_quantize_model_rejects_bad_options(moe_path):
     with pytest.raises(fp4mlir.Error, match="preset"):
         fp4mlir.quantize_model(m, preset="fp3")
 
+
+
+def test_option_values_may_hold_spaces(moe_path, tmp_path):
+    # A policy file in a directory whose name has a space and a brace.
+    folder = tmp_path / "my {policies}"
+    folder.mkdir()
+    policy = folder / "policy.json"
+    policy.write_text('{"rules": [{"targets": ["*experts*"], "weights": "mxfp4", "activations": "none"}]}')
+    m = fp4mlir.load(moe_path)
+    report = fp4mlir.quantize_model(m, policy=str(policy))
+    formats = {layer["name"]: layer["weights"] for layer in report["layers"]}
+    assert formats["mlp.experts.gate_up_proj"] == "mxfp4"
