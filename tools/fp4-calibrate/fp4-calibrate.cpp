@@ -76,6 +76,12 @@ static cl::opt<double> smoothAlpha(
              "(fp4-smooth, SmoothQuant) with this alpha, then calibrate "
              "the smoothed model (0: off)"),
     cl::init(0.0));
+static cl::opt<bool> smoothFoldIntoWeights(
+    "smooth-fold-into-weights",
+    cl::desc("With --smooth-alpha: also fold 1/s into the weight rows of the "
+             "layer producing a factor of the activation (SwiGLU's up "
+             "projection; fp4-smooth{fold-into-weights})"),
+    cl::init(false));
 static cl::opt<std::string> statsOut("write-stats",
                                      cl::desc("Write the statistics (JSON)"),
                                      cl::init(""));
@@ -343,6 +349,7 @@ int main(int argc, char **argv) {
     mlir::fp4::FP4SmoothOptions smoothOptions;
     smoothOptions.statsFile = first.str().str();
     smoothOptions.alpha = smoothAlpha;
+    smoothOptions.foldIntoWeights = smoothFoldIntoWeights;
     smooth.addPass(mlir::fp4::createFP4Smooth(smoothOptions));
     LogicalResult smoothed = smooth.run(*module);
     llvm::sys::fs::remove(first);

@@ -180,13 +180,44 @@ arith::ConstantOp perChannelFactor(Value activation,
 
 bool onlyFeeds(arith::ConstantOp constant, Operation *layer);
 
+/// The layer whose weight rows make an activation's channels: channel j of
+/// the activation is row `rowOffset + j` of the weight ([N, K], or [E, N, K]
+/// for stacked experts, where it holds in each expert).
+struct ProducingRows {
+  LinearLayer layer;
+  int64_t rowOffset = 0;
+};
+
+/// The static range [offset, offset + size) that `slice` takes of its
+/// source's last dimension when it takes every other dimension whole with
+/// unit strides; nullopt otherwise.
+std::optional<std::pair<int64_t, int64_t>>
+lastDimRange(tensor::ExtractSliceOp slice) {
+  auto sourceType = cast<RankedTensorType>(slice.getSourceType());
+  int64_t rank = sourceType.getRank();
+  if (!slice.hasUnitStride() || slice.getType().getRank() != rank ||
+      ShapedType::isDynamicShape(sourceType.getShape()))
+    return std::nullopt;
+  ArrayRef<int64_t> offsets = slice.getStaticOffsets();
+  ArrayRef<int64_t> sizes = slice.getStaticSizes();
+  for (int64_t d = 0; d < rank; ++d) {
+    if (ShapedType::isDynamic(offsets[d]) || ShapedType::isDynamic(sizes[d]))
+      return std::nullopt;
+    if (d + 1 < rank && (offsets[d] != 0 || sizes[d] != sourceType.getDimSize(d)))
+      return std::nullopt;
+  }
+  return std::make_pair(offsets.back(), sizes.back());
+}
+
 /// If `activation` is, through reshapes that keep its last dimension, the
 /// elementwise product of two tensors one of which is a linear layer's
-/// output (SwiGLU: silu(gate) * up, as torch-mlir emits it), and nothing
-/// else reads any of it, returns that layer: scaling its weight's row j
-/// scales channel j of the activation, so the smoothing folds into it.
-FailureOr<LinearLayer> productOfLayer(Value activation,
-                                      ArrayRef<ObservationPoint> points) {
+/// output (SwiGLU: silu(gate) * up, as torch-mlir emits it), or a slice of
+/// its last dimension (stacked gate/up weights, sliced), and nothing else
+/// reads any of it, returns that layer's rows: scaling the weight's row of
+/// channel j scales channel j of the activation, so the smoothing folds
+/// into it. A slice's source may be read by other slices of other rows.
+FailureOr<ProducingRows> productOfLayer(Value activation,
+                                        ArrayRef<ObservationPoint> points) {
   linalg::GenericOp generic = productBehind(activation, points);
   Value value = generic ? generic.getResult(0) : Value();
   if (!generic || (value != activation && !value.hasOneUse()) ||
@@ -197,15 +228,36 @@ FailureOr<LinearLayer> productOfLayer(Value activation,
     if (!input->get().hasOneUse())
       continue;
     Value source = throughChannelReshapes(input->get());
+    int64_t rowOffset = 0;
+    if (auto slice = source.getDefiningOp<tensor::ExtractSliceOp>()) {
+      auto range = lastDimRange(slice);
+      if (!range || !source.hasOneUse())
+        continue;
+      rowOffset = range->first;
+      // Other readers of the layer's output must take other rows.
+      bool disjoint = llvm::all_of(slice.getSource().getUsers(), [&](Operation *user) {
+        if (user == slice.getOperation())
+          return true;
+        auto other = dyn_cast<tensor::ExtractSliceOp>(user);
+        auto otherRange = other ? lastDimRange(other) : std::nullopt;
+        return otherRange &&
+               (otherRange->first + otherRange->second <= range->first ||
+                range->first + range->second <= otherRange->first);
+      });
+      if (!disjoint)
+        continue;
+      source = slice.getSource();
+    } else if (!source.hasOneUse()) {
+      continue;
+    }
     Operation *producer = source.getDefiningOp();
-    if (!producer || !source.hasOneUse())
+    if (!producer)
       continue;
     std::string why;
     FailureOr<LinearLayer> layer = matchLinearLayer(producer, why);
     if (succeeded(layer) && layer->weight &&
-        cast<RankedTensorType>(layer->weight.getType()).getRank() == 2 &&
         onlyFeeds(layer->weight, producer))
-      return layer;
+      return ProducingRows{*layer, rowOffset};
   }
   return failure();
 }
@@ -344,26 +396,38 @@ struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
       }
     }
     std::string foldedInto = "the preceding per-channel multiply";
-    if (!folded) {
+    if (!folded && foldIntoWeights) {
       // Else into the rows of the layer whose output the activation is a
       // product of (SwiGLU's up projection): row j scales channel j.
-      FailureOr<LinearLayer> producer = productOfLayer(activation, points);
+      FailureOr<ProducingRows> producer = productOfLayer(activation, points);
       std::string why;
       FailureOr<std::vector<float>> values =
-          succeeded(producer) ? weightValues(producer->weight, why)
+          succeeded(producer) ? weightValues(producer->layer.weight, why)
                               : FailureOr<std::vector<float>>(failure());
-      if (succeeded(values) &&
-          static_cast<int64_t>(values->size()) % k == 0 &&
-          cast<RankedTensorType>(producer->weight.getType()).getShape()[0] ==
-              k) {
-        int64_t rowLength = values->size() / k;
-        for (size_t i = 0; i < values->size(); ++i)
-          (*values)[i] *= inverse[i / rowLength];
-        replaceConstant(b, producer->weight, *values);
+      ArrayRef<int64_t> shape =
+          succeeded(producer)
+              ? cast<RankedTensorType>(producer->layer.weight.getType())
+                    .getShape()
+              : ArrayRef<int64_t>();
+      int64_t rank = shape.size();
+      if (succeeded(values) && (rank == 2 || rank == 3) &&
+          producer->rowOffset + k <= shape[rank - 2]) {
+        // Element i is in row (i / K) % N of its expert.
+        int64_t rowLength = shape[rank - 1], rows = shape[rank - 2];
+        for (size_t i = 0; i < values->size(); ++i) {
+          int64_t channel = (int64_t(i) / rowLength) % rows - producer->rowOffset;
+          if (channel >= 0 && channel < k)
+            (*values)[i] *= inverse[channel];
+        }
+        replaceConstant(b, producer->layer.weight, *values);
         folded = true;
-        foldedInto = producer->name.empty()
-                         ? std::string("the rows of the producing layer")
-                         : "the rows of '" + producer->name + "'";
+        const std::string &name = producer->layer.name;
+        foldedInto = (name.empty() ? std::string("the rows of the producing layer")
+                                   : "the rows of '" + name + "'") +
+                     (producer->rowOffset || k < rows
+                          ? " (" + std::to_string(producer->rowOffset) + " to " +
+                                std::to_string(producer->rowOffset + k - 1) + ")"
+                          : std::string());
       }
     }
     if (!folded) {

@@ -11,8 +11,9 @@
 // RUN: not fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json -fp4-apply-calibration=stats=%S/Inputs/stats-amax-only.json 2>&1 | FileCheck %s --check-prefix=UNSMOOTHED-STATS
 // RUN: not fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-apply-calibration=stats=%S/Inputs/stats-smoothed.json 2>&1 | FileCheck %s --check-prefix=SMOOTHED-STATS-APPLY
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json -fp4-apply-calibration=stats=%S/Inputs/stats-smoothed.json 2>/dev/null | FileCheck %s --check-prefix=FITS
-// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>/dev/null | FileCheck %s --check-prefix=SWIGLU
-// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>&1 >/dev/null | FileCheck %s --check-prefix=SWIGLU-REMARK
+// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth="stats=%S/Inputs/stats-channels.json fold-into-weights" 2>/dev/null | FileCheck %s --check-prefix=SWIGLU
+// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth="stats=%S/Inputs/stats-channels.json fold-into-weights" 2>&1 >/dev/null | FileCheck %s --check-prefix=SWIGLU-REMARK
+// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>&1 >/dev/null | FileCheck %s --check-prefix=SWIGLU-DEFAULT
 
 // Activation channel maxima a = [8, 2, 0.5, 0], weight column maxima
 // w = [2, 2, 0.5, 4]; alpha 0.5: s = sqrt(a / w) = [2, 1, 1, 1] (a = 0 keeps
@@ -102,11 +103,14 @@ func.func @shared_weight(%x: tensor<4x4xf32>, %x2: tensor<4x4xf32>) -> (tensor<4
   return %y, %y2 : tensor<4x2xf32>, tensor<4x2xf32>
 }
 
-// SwiGLU: the down projection reads act(gate) * up, so channel j of its
-// input is row j of up's output: 1/s folds into up's weight rows (a = [8,
+// SwiGLU with fold-into-weights: the down projection reads act(gate) * up,
+// so channel j of its input is row j of up's output: 1/s folds into up's
+// weight rows (a = [8,
 // 2, 0.5, 0], down's column maxima [2, 2, 0.5, 4], s = [2, 1, 1, 1]: up's
 // row 0 is halved) and no multiply is added.
 // SWIGLU-REMARK: remark: fp4-smooth: 'down.weight:input': factors 1.000000e+00 to 2.000000e+00 (alpha 5.000000e-01), 1/s folded into the rows of 'up.weight'
+// Without the option (the default) it stays a multiply.
+// SWIGLU-DEFAULT: remark: fp4-smooth: 'down.weight:input': {{.*}}, 1/s as a multiply before the layers
 // SWIGLU-LABEL: func.func @swiglu(
 // SWIGLU-DAG: arith.constant {fp4.param_name = "up.weight"} dense<{{\[}}[1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00], [3.000000e+00, 3.000000e+00, 3.000000e+00, 3.000000e+00], [1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00], [1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00]]> : tensor<4x4xf32>
 // SWIGLU-DAG: arith.constant {fp4.param_name = "down.weight"} dense<{{\[}}[2.000000e+00, 2.000000e+00, 5.000000e-01, 1.000000e+00], [4.000000e+00, 1.000000e+00, 5.000000e-01, 4.000000e+00]]> : tensor<2x4xf32>

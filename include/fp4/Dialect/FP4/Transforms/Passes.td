@@ -182,7 +182,13 @@ def FP4Smooth : Pass<"fp4-smooth", "ModuleOp"> {
     produces it when there is one: a `linalg.generic` multiplying by a
     constant vector along the last dimension (a norm's weight, as torch-mlir
     emits RMSNorm), seen through reshapes that keep the last dimension and
-    read by nothing else. Otherwise a `linalg.generic` multiplying by the
+    read by nothing else. With `fold-into-weights`, it also folds into the
+    weight rows of a linear layer whose output (or a last-dimension slice
+    of it) is a factor of an elementwise product that the activation is
+    (SwiGLU's up projection for down_proj). That saves the multiply but
+    widens the range of that layer's weights, and cost 1-3.5% of W4A4 error
+    on the bundled models (docs/calibration.md), so it is off by default.
+    Otherwise a `linalg.generic` multiplying by the
     constant `1/s` goes before the layers. The float function is unchanged
     up to rounding. Channels with `a_j = 0` or `w_j = 0` keep `s_j = 1`. A
     group is skipped, with a remark, when it has no statistics, its weights
@@ -195,6 +201,9 @@ def FP4Smooth : Pass<"fp4-smooth", "ModuleOp"> {
            "The statistics file (JSON) with channel_amax">,
     Option<"alpha", "alpha", "double", /*default=*/"0.5",
            "Migration strength in [0, 1]">,
+    Option<"foldIntoWeights", "fold-into-weights", "bool", /*default=*/"false",
+           "Also fold 1/s into the weight rows of the layer producing a "
+           "factor of the activation (SwiGLU's up projection)">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::arith::ArithDialect"];
