@@ -81,15 +81,20 @@ std::mutex errorMutex;
 std::string &firstError = *new std::string;
 int device = 0;
 
+/// Keeps `message` for fp4gpuLastError unless an earlier error is kept.
+void recordError(const std::string &message) {
+  std::lock_guard<std::mutex> lock(errorMutex);
+  if (firstError.empty())
+    firstError = message;
+}
+
 void report(const char *call, CUresult result) {
   const char *name = nullptr;
   if (cuGetErrorName(result, &name) != CUDA_SUCCESS || !name)
     name = "unknown CUDA error";
   std::string message = std::string(call) + " failed: " + name;
   std::fprintf(stderr, "fp4 GPU runtime: %s\n", message.c_str());
-  std::lock_guard<std::mutex> lock(errorMutex);
-  if (firstError.empty())
-    firstError = message;
+  recordError(message);
 }
 
 bool check(const char *call, CUresult result) {
@@ -206,10 +211,8 @@ void mgpuModuleUnload(void *module) {
 void *mgpuModuleGetFunction(void *module, const char *name) {
   CUfunction function = nullptr;
   if (!module) {
-    std::lock_guard<std::mutex> lock(errorMutex);
-    if (firstError.empty())
-      firstError = std::string("kernel '") + name +
-                   "' requested from a module that did not load";
+    recordError(std::string("kernel '") + name +
+                "' requested from a module that did not load");
     return nullptr;
   }
   if (!check("cuModuleGetFunction",
@@ -229,10 +232,8 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
     // call sees it.
     std::fprintf(stderr, "fp4 GPU runtime: launch of a kernel that did not "
                          "load\n");
-    std::lock_guard<std::mutex> lock(errorMutex);
-    if (firstError.empty())
-      firstError = "launch of a kernel that did not load (the module or "
-                   "function failed to load)";
+    recordError("launch of a kernel that did not load (the module or "
+                "function failed to load)");
     return;
   }
   if (launchFailed || !ensureContext())

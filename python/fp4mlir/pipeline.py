@@ -50,6 +50,15 @@ def _run_tool(tool, args):
     return run
 
 
+def _write_module(module, directory):
+    """The module as a file for a tool, in the generic form (which every
+    registered dialect round-trips)."""
+    path = os.path.join(directory, "module.mlir")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(module.to_string(generic=True))
+    return path
+
+
 def _option(value):
     """A pass option's value as the pipeline parser reads it: strings in
     double quotes (paths may hold spaces or braces)."""
@@ -91,9 +100,7 @@ def compile(module, output, *, target="cpu", quantize=None, emit="so"):
     if isinstance(quantize, dict):
         quantize = " ".join(f"{k}={_option(v)}" for k, v in quantize.items())
     with tempfile.TemporaryDirectory(prefix="fp4mlir-") as tmp:
-        source = os.path.join(tmp, "module.mlir")
-        with open(source, "w", encoding="utf-8") as f:
-            f.write(module.to_string(generic=True))
+        source = _write_module(module, tmp)
         args = [source, f"--target={target}", f"--emit={emit}", "-o", os.fspath(output)]
         if quantize is not None:
             args += ["--quantize", quantize]
@@ -111,9 +118,7 @@ def calibrate(module, inputs, *, preset="moe-fp4-fp8", method="max",
     calibrated module (still float; quantize_model then emits static scales)
     and the statistics as a dict."""
     with tempfile.TemporaryDirectory(prefix="fp4mlir-") as tmp:
-        source = os.path.join(tmp, "module.mlir")
-        with open(source, "w", encoding="utf-8") as f:
-            f.write(module.to_string(generic=True))
+        source = _write_module(module, tmp)
         stats = os.path.join(tmp, "stats.json")
         output = os.path.join(tmp, "calibrated.mlir")
         args = [source, "--entry", entry, "--preset", preset, "--method", method,

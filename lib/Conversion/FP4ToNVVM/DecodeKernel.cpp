@@ -71,13 +71,11 @@ private:
 };
 
 void DecodeKernelBuilder::build(Block &entry) {
-  Value x = entry.getArgument(0), w = entry.getArgument(1),
-        sw = entry.getArgument(2), alpha = entry.getArgument(3),
-        out = entry.getArgument(4);
+  Value x, w, sw, alpha, out;
+  std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
   Type f32 = b.getF32Type();
-  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value lane = arith::RemUIOp::create(b, loc, tid, idx(32));
-  Value warp = arith::DivUIOp::create(b, loc, tid, idx(32));
+  Value lane, warp;
+  std::tie(std::ignore, lane, warp) = threadLaneWarp();
   Value n0 = add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
                      kWarps * rowsR),
                  mul(warp, rowsR));

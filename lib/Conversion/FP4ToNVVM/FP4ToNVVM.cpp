@@ -350,12 +350,24 @@ struct HostBuffer {
   bool constant = false;
 };
 
-/// With `resident`, a constant is marked so and keeps its element type: its
-/// resident copy is made from the bytes as they are (residentCopy).
+/// The GPU runtime's entry that returns the resident device copy of a
+/// constant of `element` type (each reads the bytes as they are: i8 codes,
+/// UE4M3 / UE8M0 scales), or "" where there is none.
+StringRef residentEntry(Type element) {
+  return element.isInteger(8)              ? "fp4gpuResidentBytes"
+         : isa<Float8E4M3FNType>(element)  ? "fp4gpuResidentE4M3"
+         : isa<Float8E8M0FNUType>(element) ? "fp4gpuResidentE8M0"
+                                           : "";
+}
+
+/// With `resident`, a constant the runtime can keep (residentEntry) is
+/// marked so and keeps its element type: its resident copy is made from the
+/// bytes as they are (residentCopy).
 HostBuffer flatBuffer(OpBuilder &b, Location loc, Value tensor,
                       bool resident) {
   auto type = cast<RankedTensorType>(tensor.getType());
-  bool isConstant = resident && matchPattern(tensor, m_Constant());
+  bool isConstant = resident && !residentEntry(type.getElementType()).empty() &&
+                    matchPattern(tensor, m_Constant());
   // f8 scale tensors: their bytes, as i8.
   if (!isConstant && isa<FloatType>(type.getElementType()) &&
       type.getElementType().getIntOrFloatBitWidth() == 8) {
@@ -409,17 +421,12 @@ public:
   }
 
   /// The device copy of a constant's bytes (memref<?xi8>), made by the GPU
-  /// runtime on the first call and kept: weights are not copied again. One
-  /// runtime entry per 8-bit element type (i8 codes, UE4M3 / UE8M0 scales),
-  /// all reading the bytes as they are; null for other element types.
+  /// runtime on the first call and kept: weights are not copied again. The
+  /// element type must have a residentEntry.
   Value residentCopy(Value host) {
     Type element = cast<MemRefType>(host.getType()).getElementType();
-    StringRef name = element.isInteger(8)            ? "fp4gpuResidentBytes"
-                     : isa<Float8E4M3FNType>(element) ? "fp4gpuResidentE4M3"
-                     : isa<Float8E8M0FNUType>(element) ? "fp4gpuResidentE8M0"
-                                                       : "";
-    if (name.empty())
-      return {};
+    StringRef name = residentEntry(element);
+    assert(!name.empty() && "flatBuffer marks only what the runtime keeps");
     auto dynamic = [&](Type t) {
       return MemRefType::get({ShapedType::kDynamic}, t);
     };
@@ -647,13 +654,10 @@ struct ConvertFP4ToNVVMPass
     hostBuffers.append({host(rhs.data), host(rhs.scales)});
     DeviceTransfers device(b, loc, op->getParentOfType<ModuleOp>());
     SmallVector<Value> args;
-    for (const HostBuffer &buffer : hostBuffers) {
-      Value resident =
-          buffer.constant ? device.residentCopy(buffer.flat) : Value();
-      args.push_back(resident ? resident
-                              : dynamicView(b, loc,
-                                            device.deviceCopy(buffer.flat)));
-    }
+    for (const HostBuffer &buffer : hostBuffers)
+      args.push_back(buffer.constant
+                         ? device.residentCopy(buffer.flat)
+                         : dynamicView(b, loc, device.deviceCopy(buffer.flat)));
     Value deviceOut = device.deviceCopy(out, /*copy=*/false);
     args.append({alpha, dynamicView(b, loc, deviceOut)});
     auto kernelRef = SymbolRefAttr::get(

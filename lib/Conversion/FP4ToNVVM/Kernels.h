@@ -19,6 +19,7 @@
 #include "mlir/IR/Builders.h"
 
 #include <string>
+#include <tuple>
 
 namespace mlir::fp4::nvvm_kernels {
 
@@ -75,6 +76,18 @@ protected:
     return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, idx(v));
   }
   Value both(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+  /// The W4A16 kernels' arguments, in w4a16KernelType's order: the
+  /// activations, the weight codes, the weight scales, alpha, the output.
+  static std::tuple<Value, Value, Value, Value, Value> w4a16Args(Block &entry) {
+    return {entry.getArgument(0), entry.getArgument(1), entry.getArgument(2),
+            entry.getArgument(3), entry.getArgument(4)};
+  }
+  /// threadIdx.x, its lane and its warp.
+  std::tuple<Value, Value, Value> threadLaneWarp() {
+    Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+    return {tid, arith::RemUIOp::create(b, loc, tid, idx(32)),
+            arith::DivUIOp::create(b, loc, tid, idx(32))};
+  }
   /// The first rows of this CTA's batch (grid z) in the W4A16 operands:
   /// {activation rows, weight rows}; both 0 for unbatched weights.
   std::pair<Value, Value> batchRowOffsets(int64_t m, int64_t n, bool batched) {

@@ -93,14 +93,12 @@ SmallVector<Value> MmaDecodeKernelBuilder::expand(Value raw, Value scaleWord) {
 
 void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   Block &entry = kernel.getBody().front();
-  Value x = entry.getArgument(0), w = entry.getArgument(1),
-        sw = entry.getArgument(2), alpha = entry.getArgument(3),
-        out = entry.getArgument(4);
+  Value x, w, sw, alpha, out;
+  std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
   Value partials = kernel.getWorkgroupAttributions().front();
   Type f32 = b.getF32Type();
-  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value lane = arith::RemUIOp::create(b, loc, tid, idx(32));
-  Value warp = arith::DivUIOp::create(b, loc, tid, idx(32));
+  Value tid, lane, warp;
+  std::tie(tid, lane, warp) = threadLaneWarp();
   Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
   Value t = arith::RemUIOp::create(b, loc, lane, idx(4));
   Value n0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), kTileN);
