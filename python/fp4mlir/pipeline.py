@@ -74,14 +74,19 @@ def _option(value):
 
 def quantize_model(module, preset=None, *, policy=None, kv_cache=None,
                    calibration=None, calibration_method=None, percentile=None,
-                   weight_block_scales=None, swizzle_scales=None):
+                   weight_block_scales=None, swizzle_scales=None,
+                   smooth_alpha=None, smooth_fold_into_weights=None):
     """Rewrites `module` in place into mixed FP4/FP8 (fp4-quantize-pipeline)
-    and returns the quantization report as a dict (docs/policy.md)."""
+    and returns the quantization report as a dict (docs/policy.md).
+    `smooth_alpha` smooths first (fp4-smooth) from the channel maxima of
+    `calibration`; with the max method the float model's statistics then
+    give the smoothed model's static scales (docs/calibration.md)."""
     options = {
         "preset": preset, "policy": policy, "kv-cache": kv_cache,
         "calibration": calibration, "calibration-method": calibration_method,
         "percentile": percentile, "weight-block-scales": weight_block_scales,
-        "swizzle-scales": swizzle_scales,
+        "swizzle-scales": swizzle_scales, "smooth-alpha": smooth_alpha,
+        "smooth-fold-into-weights": smooth_fold_into_weights,
     }
     with tempfile.TemporaryDirectory(prefix="fp4mlir-") as tmp:
         report = os.path.join(tmp, "report.json")

@@ -1,7 +1,9 @@
 """Compiling modules to libraries and calling them on numpy arrays, and
 calibration from numpy arrays."""
 
+import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -61,6 +63,25 @@ def test_calibrate_from_numpy(moe_path):
     assert report["layers"]
     with pytest.raises(fp4mlir.Error, match="fp4-calibrate failed"):
         fp4mlir.calibrate(fp4mlir.load(moe_path), [batches[:, :, :, :32]])
+
+
+def test_smoothing_in_the_pipeline_from_float_statistics(moe_path, tmp_path):
+    rng = np.random.default_rng(0)
+    batches = rng.standard_normal((4, 1, 8, 64)).astype(np.float32)
+    _, stats = fp4mlir.calibrate(fp4mlir.load(moe_path), [batches], preset="nvfp4")
+    path = tmp_path / "stats.json"
+    path.write_text(json.dumps(stats))
+    m = fp4mlir.load(moe_path)
+    fp4mlir.quantize_model(m, preset="nvfp4", calibration=str(path), smooth_alpha=0.5)
+    text = str(m)
+    assert "fp4.smoothed = 5.000000e-01" in text
+    # Static scales: the smoothed maxima, below the float model's.
+    observed = stats["observers"]["mlp.experts.gate_up_proj:input"]["amax"]
+    static = [float(a) for a in re.findall(r"amax\(([0-9.e+-]+)\)", text)]
+    assert len(static) == 2 and 0 < static[0] < observed
+    with pytest.raises(fp4mlir.Error, match="only method max"):
+        fp4mlir.quantize_model(fp4mlir.load(moe_path), preset="nvfp4", calibration=str(path),
+                               calibration_method="percentile", smooth_alpha=0.5)
 
 
 def test_library_in_the_current_directory(moe_path, tmp_path, monkeypatch):

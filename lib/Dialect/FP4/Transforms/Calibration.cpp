@@ -111,7 +111,8 @@ struct FP4InsertObserversPass
 LogicalResult mlir::fp4::readStatsForModule(ModuleOp module,
                                             StringRef statsFile,
                                             StringRef pass,
-                                            cal::StatsTable &table) {
+                                            cal::StatsTable &table,
+                                            bool *floatStatsOnSmoothed) {
   std::optional<double> statsAlpha;
   if (std::string error = cal::readStats(statsFile.str(), table, &statsAlpha);
       !error.empty())
@@ -120,7 +121,9 @@ LogicalResult mlir::fp4::readStatsForModule(ModuleOp module,
   std::optional<double> moduleAlpha;
   if (marked)
     moduleAlpha = marked.getValueAsDouble();
-  if (moduleAlpha == statsAlpha)
+  if (floatStatsOnSmoothed)
+    *floatStatsOnSmoothed = moduleAlpha && !statsAlpha;
+  if (moduleAlpha == statsAlpha || (floatStatsOnSmoothed && *floatStatsOnSmoothed))
     return success();
   auto describe = [](std::optional<double> alpha) {
     return alpha ? "a model smoothed with alpha " + std::to_string(*alpha)
@@ -152,9 +155,23 @@ struct FP4ApplyCalibrationPass
       return signalPassFailure();
     }
     cal::StatsTable table;
+    bool floatStatsOnSmoothed = false;
     if (failed(readStatsForModule(module, statsFile, "fp4-apply-calibration",
-                                  table)))
+                                  table, &floatStatsOnSmoothed)))
       return signalPassFailure();
+    // The float model's statistics fit a smoothed module only through its
+    // maxima: channel j of a smoothed activation is the float one times
+    // 1/s_j, so its maximum is max_j c_j / s_j. Percentiles and sampled
+    // errors do not follow from the float model's.
+    if (floatStatsOnSmoothed && *parsed != cal::Method::Max) {
+      module.emitError("fp4-apply-calibration: the statistics in '")
+          << statsFile << "' were gathered on the unsmoothed model and this "
+          << "module is smoothed: only method max can use them (the smoothed "
+          << "maxima follow from channel_amax); for " << method
+          << ", gather statistics on this module (fp4-calibrate "
+          << "--smooth-alpha)";
+      return signalPassFailure();
+    }
     cal::MethodOptions options{*parsed, percentile};
     Builder b(&getContext());
     llvm::StringSet<> matched;
@@ -175,8 +192,29 @@ struct FP4ApplyCalibrationPass
                                       << (why.empty() ? "no format" : why);
         continue;
       }
+      const cal::ObserverStats *observed = &stats->second;
+      cal::ObserverStats smoothed;
+      auto inverse = point.layer ? point.layer->getAttrOfType<DenseElementsAttr>(
+                                       kSmoothInverseAttr)
+                                 : DenseElementsAttr();
+      if (floatStatsOnSmoothed && inverse) {
+        if (static_cast<int64_t>(observed->channelAmax.size()) !=
+            inverse.getNumElements()) {
+          point.before->emitRemark("'")
+              << point.name << "' not calibrated: the layer is smoothed and "
+              << "the statistics have no channel_amax of "
+              << inverse.getNumElements()
+              << " channels to derive its maximum from";
+          continue;
+        }
+        smoothed.amax = 0.0f;
+        for (auto [c, inv] : llvm::zip_equal(observed->channelAmax,
+                                             inverse.getValues<float>()))
+          smoothed.amax = std::max(smoothed.amax, c * inv);
+        observed = &smoothed;
+      }
       std::optional<float> amax =
-          cal::chooseAmax(stats->second, options, *config, why);
+          cal::chooseAmax(*observed, options, *config, why);
       if (!amax) {
         point.before->emitRemark("'")
             << point.name << "' not calibrated: " << why;
@@ -189,7 +227,10 @@ struct FP4ApplyCalibrationPass
         point.func.setArgAttr(point.argIndex, kKVCacheAmaxAttr, attr);
       point.before->emitRemark("'")
           << point.name << "': amax " << *amax << " (" << method
-          << ", observed max " << stats->second.amax << ")";
+          << (observed == &smoothed ? ", smoothed from the float model's "
+                                      "channel maxima, "
+                                    : ", ")
+          << "observed max " << stats->second.amax << ")";
     }
     int64_t unused = 0;
     for (const auto &entry : table)

@@ -26,6 +26,10 @@ constexpr const char *kActivationAmaxAttr = "fp4.act_amax";
 constexpr const char *kKVCacheAmaxAttr = "fp4.kv_amax";
 /// The alpha fp4-smooth smoothed a module with (F64 module attribute).
 constexpr const char *kSmoothedAttr = "fp4.smoothed";
+/// The factors 1/s_j that fp4-smooth divided a layer's activation by
+/// (dense f32 vector attribute on the layer): with them, the float model's
+/// channel maxima c_j give the smoothed activation's maximum, max_j c_j/s_j.
+constexpr const char *kSmoothInverseAttr = "fp4.smooth_inverse";
 
 /// Reads the statistics file `statsFile` for `module` into `table`: a file
 /// that cannot be read, and statistics gathered on the other model
@@ -33,9 +37,13 @@ constexpr const char *kSmoothedAttr = "fp4.smoothed";
 /// "smooth_alpha" differ), are errors on `module` naming `pass`. A smoothed
 /// model's activations are the float model's divided by the smoothing
 /// factors, so the two models' statistics are not interchangeable.
+/// With `acceptFloatStats`, the float model's statistics are accepted on a
+/// smoothed module too (the caller derives the smoothed maxima);
+/// `*floatStatsOnSmoothed` then says whether that is the case.
 LogicalResult readStatsForModule(ModuleOp module, StringRef statsFile,
                                  StringRef pass,
-                                 ::fp4::calibration::StatsTable &table);
+                                 ::fp4::calibration::StatsTable &table,
+                                 bool *floatStatsOnSmoothed = nullptr);
 
 /// A tensor the precision policy quantizes at run time with a per-tensor
 /// quantity, which calibration observes.

@@ -18,6 +18,13 @@ void mlir::fp4::buildQuantizePipeline(OpPassManager &pm,
   assign.preset = options.preset;
   assign.policyFile = options.policy;
   pm.addPass(createFP4AssignPrecision(assign));
+  if (options.smoothAlpha >= 0.0) {
+    FP4SmoothOptions smooth;
+    smooth.statsFile = options.calibration;
+    smooth.alpha = options.smoothAlpha;
+    smooth.foldIntoWeights = options.smoothFoldIntoWeights;
+    pm.addPass(createFP4Smooth(smooth));
+  }
   if (!options.calibration.empty()) {
     FP4ApplyCalibrationOptions calibrate;
     calibrate.statsFile = options.calibration;

@@ -293,6 +293,11 @@ struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
           << "); smoothing twice would compound the factors";
       return signalPassFailure();
     }
+    if (statsFile.empty()) {
+      module.emitError("fp4-smooth: no statistics file (stats=..., or the "
+                       "pipeline's calibration=...)");
+      return signalPassFailure();
+    }
     // The factors come from the float model's channel maxima.
     cal::StatsTable table;
     if (failed(readStatsForModule(module, statsFile, "fp4-smooth", table)))
@@ -377,6 +382,12 @@ struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
     }
     // Weights: W * s along the last dimension, in new constants.
     OpBuilder b(&getContext());
+    // The layers keep 1/s, from which fp4-apply-calibration derives the
+    // smoothed maxima from the float model's statistics.
+    auto inverseAttr = DenseElementsAttr::get(
+        RankedTensorType::get({k}, b.getF32Type()), ArrayRef<float>(inverse));
+    for (const ObservationPoint &point : points)
+      point.layer->setAttr(kSmoothInverseAttr, inverseAttr);
     for (auto &[constant, values] : weights) {
       for (size_t i = 0; i < values.size(); ++i)
         values[i] *= s[i % k];

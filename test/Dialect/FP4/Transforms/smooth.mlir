@@ -8,7 +8,11 @@
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>/dev/null | FileCheck %s --check-prefix=MARK
 // RUN: not fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>&1 | FileCheck %s --check-prefix=TWICE
 // RUN: not fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-smoothed.json 2>&1 | FileCheck %s --check-prefix=SMOOTHED-STATS
-// RUN: not fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json -fp4-apply-calibration=stats=%S/Inputs/stats-amax-only.json 2>&1 | FileCheck %s --check-prefix=UNSMOOTHED-STATS
+// RUN: not fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json -fp4-apply-calibration="stats=%S/Inputs/stats-channels.json method=percentile" 2>&1 | FileCheck %s --check-prefix=UNSMOOTHED-STATS
+// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json -fp4-apply-calibration=stats=%S/Inputs/stats-amax-only.json 2>&1 >/dev/null | FileCheck %s --check-prefix=NO-CHANNELS-TO-DERIVE
+// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json -fp4-apply-calibration=stats=%S/Inputs/stats-channels.json 2>&1 >/dev/null | FileCheck %s --check-prefix=DERIVED
+// RUN: fp4-opt %s -fp4-quantize-pipeline="preset=fp8 calibration=%S/Inputs/stats-channels.json smooth-alpha=0.5" 2>/dev/null | FileCheck %s --check-prefix=PIPELINE
+// RUN: not fp4-opt %s -fp4-quantize-pipeline="preset=fp8 smooth-alpha=0.5" 2>&1 | FileCheck %s --check-prefix=PIPELINE-NO-STATS
 // RUN: not fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-apply-calibration=stats=%S/Inputs/stats-smoothed.json 2>&1 | FileCheck %s --check-prefix=SMOOTHED-STATS-APPLY
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json -fp4-apply-calibration=stats=%S/Inputs/stats-smoothed.json 2>/dev/null | FileCheck %s --check-prefix=FITS
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth="stats=%S/Inputs/stats-channels.json fold-into-weights" 2>/dev/null | FileCheck %s --check-prefix=SWIGLU
@@ -33,7 +37,21 @@
 // MARK: module attributes {{{.*}}fp4.smoothed = 5.000000e-01 : f64}
 // TWICE: error: fp4-smooth: the module is already smoothed (alpha 5.000000e-01); smoothing twice would compound the factors
 // SMOOTHED-STATS: error: fp4-smooth: the statistics in '{{.*}}stats-smoothed.json' were gathered on a model smoothed with alpha 0.500000, this module is the unsmoothed model; gather statistics on this module (fp4-calibrate without --smooth-alpha)
-// UNSMOOTHED-STATS: error: fp4-apply-calibration: the statistics in '{{.*}}stats-amax-only.json' were gathered on the unsmoothed model, this module is a model smoothed with alpha 0.500000; gather statistics on this module (fp4-calibrate --smooth-alpha)
+// The float model's maxima do fit a smoothed module: the layers keep 1/s
+// (fp4.smooth_inverse), and the smoothed activation's maximum is
+// max_j c_j / s_j = max(8/2, 2, 0.5, 0) = 4. Layers not smoothed keep the
+// file's amax (8). Percentiles and sampled errors do not follow.
+// UNSMOOTHED-STATS: error: fp4-apply-calibration: the statistics in '{{.*}}stats-channels.json' were gathered on the unsmoothed model and this module is smoothed: only method max can use them (the smoothed maxima follow from channel_amax); for percentile, gather statistics on this module (fp4-calibrate --smooth-alpha)
+// NO-CHANNELS-TO-DERIVE: remark: 'proj.weight:input' not calibrated: the layer is smoothed and the statistics have no channel_amax of 4 channels to derive its maximum from
+// DERIVED: remark: 'proj.weight:input': amax 4.000000e+00 (max, smoothed from the float model's channel maxima, observed max 8.000000e+00)
+// DERIVED: remark: 'q.weight:input': amax 4.000000e+00 (max, smoothed
+// DERIVED: remark: 'proj.weight:input#2': amax 8.000000e+00 (max, observed max 8.000000e+00)
+// The pipeline's smooth-alpha: fp4-smooth, then the derived static scales.
+// PIPELINE: module attributes {{{.*}}fp4.smoothed = 5.000000e-01 : f64}
+// PIPELINE-LABEL: func.func @forward(
+// PIPELINE: arith.constant dense<[5.000000e-01, 1.000000e+00, 1.000000e+00, 1.000000e+00]> : tensor<4xf32>
+// PIPELINE: fp4.quantize {{.*}} amax(4.000000e+00)
+// PIPELINE-NO-STATS: error: fp4-smooth: no statistics file (stats=..., or the pipeline's calibration=...)
 // SMOOTHED-STATS-APPLY: error: fp4-apply-calibration: the statistics in '{{.*}}stats-smoothed.json' were gathered on a model smoothed with alpha 0.500000, this module is the unsmoothed model
 // FITS: fp4.act_amax
 func.func @forward(%x: tensor<4x4xf32>) -> tensor<4x2xf32> {
@@ -114,7 +132,7 @@ func.func @shared_weight(%x: tensor<4x4xf32>, %x2: tensor<4x4xf32>) -> (tensor<4
 // SWIGLU-LABEL: func.func @swiglu(
 // SWIGLU-DAG: arith.constant {fp4.param_name = "up.weight"} dense<{{\[}}[1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00], [3.000000e+00, 3.000000e+00, 3.000000e+00, 3.000000e+00], [1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00], [1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00]]> : tensor<4x4xf32>
 // SWIGLU-DAG: arith.constant {fp4.param_name = "down.weight"} dense<{{\[}}[2.000000e+00, 2.000000e+00, 5.000000e-01, 1.000000e+00], [4.000000e+00, 1.000000e+00, 5.000000e-01, 4.000000e+00]]> : tensor<2x4xf32>
-// SWIGLU-NOT: dense<[5.000000e-01, 1.000000e+00, 1.000000e+00, 1.000000e+00]> : tensor<4xf32>
+// SWIGLU-NOT: arith.constant dense<[5.000000e-01, 1.000000e+00, 1.000000e+00, 1.000000e+00]> : tensor<4xf32>
 // SWIGLU: return
 func.func @swiglu(%x: tensor<4x4xf32>) -> tensor<4x2xf32> {
   %up = arith.constant {fp4.param_name = "up.weight"} dense<[[2.0, 2.0, 2.0, 2.0], [3.0, 3.0, 3.0, 3.0], [1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]> : tensor<4x4xf32>

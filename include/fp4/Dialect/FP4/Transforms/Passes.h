@@ -55,6 +55,17 @@ struct QuantizePipelineOptions
       llvm::cl::desc("calibration-method=percentile: percent of values "
                      "under the amax"),
       llvm::cl::init(99.99)};
+  PassOptions::Option<double> smoothAlpha{
+      *this, "smooth-alpha",
+      llvm::cl::desc("SmoothQuant before quantizing, with this alpha in "
+                     "[0, 1] and the channel maxima of `calibration` "
+                     "(fp4-smooth); negative: off. Static scales then need "
+                     "calibration-method=max, or statistics of the smoothed "
+                     "model"),
+      llvm::cl::init(-1.0)};
+  PassOptions::Option<bool> smoothFoldIntoWeights{
+      *this, "smooth-fold-into-weights",
+      llvm::cl::desc("fp4-smooth's fold-into-weights"), llvm::cl::init(false)};
   PassOptions::Option<std::string> weightBlockScales{
       *this, "weight-block-scales",
       llvm::cl::desc("NVFP4 weights' block scales: max, four_over_six or mse "
@@ -66,7 +77,9 @@ struct QuantizePipelineOptions
       llvm::cl::init(false)};
 };
 
-/// fp4-assign-precision, fp4-quantize-kv-cache (only with `kv-cache`: it
+/// fp4-assign-precision, fp4-smooth (with `smooth-alpha`),
+/// fp4-apply-calibration (with `calibration`), fp4-quantize-kv-cache (only
+/// with `kv-cache`: it
 /// changes the function's signature), fp4-quantize-linalg, fp4-fold-constants,
 /// canonicalize: linalg with float weights in, mixed FP4/FP8 out.
 void buildQuantizePipeline(OpPassManager &pm,

@@ -150,7 +150,11 @@ def FP4ApplyCalibration : Pass<"fp4-apply-calibration", "ModuleOp"> {
     decision is a remark; a layer without statistics stays dynamic, with a
     remark. `mse` quantizes the sampled rows at 0.25 to 1.5 times the
     observed max through the numerics library and keeps the least squared
-    error.
+    error. Statistics must come from the same model, smoothed by
+    `fp4-smooth` or not (the module's `fp4.smoothed` and the file's
+    `smooth_alpha`), with one exception: with `max`, the float model's
+    statistics fit a smoothed module, whose smoothed layers' maxima are
+    `max_j channel_amax_j / s_j` (from their `fp4.smooth_inverse`).
   }];
   let options = [
     Option<"statsFile", "stats", "std::string", /*default=*/"\"\"",
@@ -192,9 +196,12 @@ def FP4Smooth : Pass<"fp4-smooth", "ModuleOp"> {
     constant `1/s` goes before the layers. The float function is unchanged
     up to rounding. Channels with `a_j = 0` or `w_j = 0` keep `s_j = 1`. A
     group is skipped, with a remark, when it has no statistics, its weights
-    are not f32 constants used only by it, or shapes disagree. Statistics of
-    the activation are stale afterwards: calibrate again (`fp4-calibrate
-    --smooth-alpha` does both).
+    are not f32 constants used only by it, or shapes disagree. Each
+    smoothed layer keeps `1/s` as `fp4.smooth_inverse`. Statistics of the
+    activation are stale afterwards: calibrate again (`fp4-calibrate
+    --smooth-alpha` does both), or, for the max method, let
+    `fp4-apply-calibration` derive the smoothed maxima from the float
+    model's channel maxima (`fp4-quantize-pipeline{smooth-alpha=...}`).
   }];
   let options = [
     Option<"statsFile", "stats", "std::string", /*default=*/"\"\"",
