@@ -45,24 +45,70 @@ std::vector<double> fp4::calibration::mseMultiples() {
 
 namespace {
 
-/// Squared error of the sampled rows quantized with `config` (whose
-/// staticAmax is the candidate), or nullopt if the quantizer refuses them.
-std::optional<double> sampleError(const std::vector<float> &values,
-                                  int64_t rowLength,
+/// What the MSE search quantizes: rows of `rowLength` values, each counted
+/// `weight` times (all 1 for sampled rows).
+struct SearchSet {
+  std::vector<float> values;
+  std::vector<double> weights;
+  int64_t rowLength = 0;
+};
+
+/// Squared error of `set` quantized with `config` (whose staticAmax is the
+/// candidate), or nullopt if the quantizer refuses it.
+std::optional<double> searchError(const SearchSet &set,
                                   const nx::QuantConfig &config) {
-  int64_t rows = static_cast<int64_t>(values.size()) / rowLength;
-  nx::TensorView view{values.data(), nx::InputType::F32, rows, rowLength};
+  int64_t rows = static_cast<int64_t>(set.values.size()) / set.rowLength;
+  nx::TensorView view{set.values.data(), nx::InputType::F32, rows,
+                      set.rowLength};
   nx::QuantizedTensor q;
   if (!nx::quantize(view, config, q).empty())
     return std::nullopt;
-  std::vector<float> back(values.size());
+  std::vector<float> back(set.values.size());
   nx::dequantize(q, back.data());
   double sum = 0;
   for (size_t i = 0; i < back.size(); ++i) {
-    double d = static_cast<double>(values[i]) - back[i];
-    sum += d * d;
+    double d = static_cast<double>(set.values[i]) - back[i];
+    sum += set.weights[i] * d * d;
   }
   return sum;
+}
+
+/// The sampled rows and the row of the maximum (which a sample of a large
+/// tensor may miss, and whose clipping must count).
+SearchSet fromSamples(const ObserverStats &stats) {
+  SearchSet set;
+  set.values = stats.samples;
+  if (static_cast<int64_t>(stats.maxRow.size()) == stats.rowLength)
+    set.values.insert(set.values.end(), stats.maxRow.begin(),
+                      stats.maxRow.end());
+  set.weights.assign(set.values.size(), 1.0);
+  set.rowLength = stats.rowLength;
+  return set;
+}
+
+/// The histogram of |x| as one row: kPointsPerBin evenly spaced points in
+/// every non-empty bin (capped at amax), each carrying its share of the
+/// bin's count, and the maximum itself. Only for formats whose elements
+/// are quantized independently given the per-tensor scale (FP8 per
+/// tensor): block scales would need the values' arrangement in rows.
+SearchSet fromHistogram(const ObserverStats &stats) {
+  constexpr int kPointsPerBin = 8;
+  SearchSet set;
+  double width = stats.histogramRange / ObserverStats::kHistogramBins;
+  for (int64_t b = 0; b < static_cast<int64_t>(stats.histogram.size()); ++b) {
+    if (stats.histogram[b] == 0)
+      continue;
+    for (int i = 0; i < kPointsPerBin; ++i) {
+      double x = (static_cast<double>(b) + (i + 0.5) / kPointsPerBin) * width;
+      set.values.push_back(static_cast<float>(std::min<double>(x, stats.amax)));
+      set.weights.push_back(static_cast<double>(stats.histogram[b]) /
+                            kPointsPerBin);
+    }
+  }
+  set.values.push_back(stats.amax);
+  set.weights.push_back(1.0);
+  set.rowLength = static_cast<int64_t>(set.values.size());
+  return set;
 }
 
 } // namespace
@@ -89,22 +135,29 @@ std::optional<float> fp4::calibration::chooseAmax(
     return std::max(stats.percentile(options.percentile),
                     stats.amax * 1e-6f); // never zero
   case Method::MSE: {
-    if (stats.samples.empty() || stats.rowLength <= 0 ||
-        stats.samples.size() % stats.rowLength != 0) {
-      why = "the statistics have no sampled rows (needed by mse)";
+    SearchSet set;
+    if (!stats.samples.empty() && stats.rowLength > 0 &&
+        stats.samples.size() % stats.rowLength == 0) {
+      set = fromSamples(stats);
+    } else if (!stats.histogram.empty() && stats.histogramRange > 0.0f) {
+      if (config.scheme != nx::Scheme::FP8 || config.perChannel) {
+        why = "the statistics have no sampled rows, and an mse search over "
+              "the histogram alone fits only per-tensor FP8 (block scales "
+              "depend on how the values share rows)";
+        return std::nullopt;
+      }
+      set = fromHistogram(stats);
+    } else {
+      why = "the statistics have no sampled rows or histogram (needed by "
+            "mse)";
       return std::nullopt;
     }
-    // The sampled rows and the row of the maximum (which a sample of a
-    // large tensor may miss, and whose clipping must count).
-    std::vector<float> values = stats.samples;
-    if (static_cast<int64_t>(stats.maxRow.size()) == stats.rowLength)
-      values.insert(values.end(), stats.maxRow.begin(), stats.maxRow.end());
     nx::QuantConfig candidate = config;
     candidate.staticAmax = stats.amax;
-    std::optional<double> best = sampleError(values, stats.rowLength, candidate);
+    std::optional<double> best = searchError(set, candidate);
     if (!best) {
-      why = "the sampled rows cannot be quantized in this format: " +
-            candidate.check(1, stats.rowLength);
+      why = "the calibration values cannot be quantized in this format: " +
+            candidate.check(1, set.rowLength);
       return std::nullopt;
     }
     // Another candidate must beat the max by a margin: smaller gains come
@@ -114,8 +167,7 @@ std::optional<float> fp4::calibration::chooseAmax(
     float chosen = stats.amax;
     for (double multiple : mseMultiples()) {
       candidate.staticAmax = static_cast<float>(stats.amax * multiple);
-      std::optional<double> error =
-          sampleError(values, stats.rowLength, candidate);
+      std::optional<double> error = searchError(set, candidate);
       if (error && *error < *best && *error < (1.0 - kMSEMargin) * atMax) {
         best = error;
         chosen = candidate.staticAmax;

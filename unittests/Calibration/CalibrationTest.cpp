@@ -112,6 +112,43 @@ TEST(Methods, PercentileClipsAndMSEChoosesAMultipleOfTheMax) {
   EXPECT_LE(error(*mse), error(40.0f));
 }
 
+TEST(Methods, MSEFromTheHistogramAloneForPerTensorFP8) {
+  std::vector<float> x = gaussian(64 * 256, 5);
+  x[100] = 40.0f;
+  ObserverStats stats;
+  ASSERT_TRUE(stats.add(x.data(), 256, 64));
+  nx::QuantConfig fp8 = *nx::QuantConfig::forScheme(nx::Scheme::FP8);
+  std::string why;
+  std::optional<float> fromSamples = chooseAmax(stats, {Method::MSE, 0}, fp8, why);
+  // Statistics imported without samples (only amax and the histogram).
+  ObserverStats imported = stats;
+  imported.samples.clear();
+  imported.maxRow.clear();
+  std::optional<float> fromHistogram =
+      chooseAmax(imported, {Method::MSE, 0}, fp8, why);
+  ASSERT_TRUE(fromSamples && fromHistogram) << why;
+  EXPECT_EQ(*fromHistogram, *fromSamples);
+  // The bins' counts weigh the search: a huge mass of tiny values, whose
+  // smallest fall below E4M3's normal range at the max's scale, outweighs
+  // clipping the one large value.
+  ObserverStats tiny;
+  tiny.amax = 40.0f;
+  tiny.histogramRange = 40.0f;
+  tiny.histogram.assign(ObserverStats::kHistogramBins, 0);
+  tiny.histogram[0] = int64_t(1) << 50;
+  tiny.histogram.back() = 1;
+  tiny.count = tiny.histogram[0] + 1;
+  std::optional<float> clipped = chooseAmax(tiny, {Method::MSE, 0}, fp8, why);
+  ASSERT_TRUE(clipped) << why;
+  EXPECT_LT(*clipped, 40.0f);
+  tiny.histogram[0] = 1000;
+  EXPECT_EQ(chooseAmax(tiny, {Method::MSE, 0}, fp8, why), 40.0f);
+  // Block scales depend on how values share rows: not from a histogram.
+  nx::QuantConfig nvfp4 = *nx::QuantConfig::forScheme(nx::Scheme::NVFP4);
+  EXPECT_FALSE(chooseAmax(imported, {Method::MSE, 0}, nvfp4, why));
+  EXPECT_NE(why.find("fits only per-tensor FP8"), std::string::npos);
+}
+
 TEST(Methods, SayWhatIsMissing) {
   ObserverStats amaxOnly;
   amaxOnly.amax = 2.0f;
@@ -120,7 +157,7 @@ TEST(Methods, SayWhatIsMissing) {
   EXPECT_FALSE(chooseAmax(amaxOnly, {Method::Percentile, 99.0}, nvfp4, why));
   EXPECT_NE(why.find("no histogram"), std::string::npos);
   EXPECT_FALSE(chooseAmax(amaxOnly, {Method::MSE, 0}, nvfp4, why));
-  EXPECT_NE(why.find("no sampled rows"), std::string::npos);
+  EXPECT_NE(why.find("no sampled rows or histogram"), std::string::npos);
   ObserverStats zero;
   EXPECT_FALSE(chooseAmax(zero, {Method::Max, 0}, nvfp4, why));
   EXPECT_EQ(parseMethod("entropy"), std::nullopt);

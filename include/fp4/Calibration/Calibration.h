@@ -50,7 +50,9 @@ using StatsTable = std::map<std::string, ObserverStats>;
 
 /// The static amax of an activation with statistics `stats`, to be
 /// quantized with `config` (used by Method::MSE, which quantizes the
-/// sampled rows at each candidate amax through the numerics library and
+/// sampled rows (or, for per-tensor FP8 without samples, points spread over
+/// the histogram's bins, weighted by their counts) at each candidate amax
+/// through the numerics library and
 /// keeps the candidate with the least squared error if it beats the max by
 /// kMSEMargin).
 /// Returns nullopt with a reason in `why` when the statistics cannot give

@@ -6,6 +6,7 @@
 // RUN: fp4-opt %s -fp4-quantize-pipeline="preset=fp8 kv-cache=nvfp4 calibration=%S/Inputs/stats-amax-only.json" 2>/dev/null | FileCheck %s --check-prefix=STATIC
 // RUN: fp4-opt %s -fp4-quantize-pipeline="preset=fp8 kv-cache=nvfp4" 2>/dev/null | FileCheck %s --check-prefix=DYNAMIC
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-apply-calibration="stats=%S/Inputs/stats-amax-only.json method=percentile" 2>&1 >/dev/null | FileCheck %s --check-prefix=PERCENTILE
+// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-apply-calibration="stats=%S/Inputs/stats-histogram-only.json method=mse" 2>&1 >/dev/null | FileCheck %s --check-prefix=MSE-HISTOGRAM
 // RUN: not fp4-opt %s -fp4-apply-calibration="stats=%S/Inputs/stats-amax-only.json method=entropy" 2>&1 | FileCheck %s --check-prefix=METHOD
 // RUN: not fp4-opt %s -fp4-apply-calibration=stats=%S/Inputs/missing.json 2>&1 | FileCheck %s --check-prefix=MISSING
 // RUN: not fp4-opt %s -fp4-apply-calibration=stats=%S/Inputs/stats-bad-amax.json 2>&1 | FileCheck %s --check-prefix=BAD
@@ -25,6 +26,11 @@
 
 // PERCENTILE: remark: 'forward:kv_cache:arg1' not calibrated: the statistics have no histogram (needed by percentile)
 // PERCENTILE: remark: 'proj.weight:input' not calibrated: the statistics have no histogram (needed by percentile)
+// Statistics with a histogram and no samples: mse searches the histogram
+// for the per-tensor FP8 activation; the NVFP4 cache's block scales need
+// sampled rows.
+// MSE-HISTOGRAM: remark: 'forward:kv_cache:arg1' not calibrated: the statistics have no sampled rows, and an mse search over the histogram alone fits only per-tensor FP8
+// MSE-HISTOGRAM: remark: 'proj.weight:input': amax 3.500000e+00 (mse, observed max 3.500000e+00)
 // METHOD: error: fp4-apply-calibration: method 'entropy' is not one of max, percentile, mse
 // MISSING: error: fp4-apply-calibration: {{.*}}missing.json: No such file or directory
 // BAD: error: fp4-apply-calibration: {{.*}}stats-bad-amax.json: observer 'proj.weight:input': expects "amax", a finite number >= 0

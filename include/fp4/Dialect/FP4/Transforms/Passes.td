@@ -150,7 +150,8 @@ def FP4ApplyCalibration : Pass<"fp4-apply-calibration", "ModuleOp"> {
     decision is a remark; a layer without statistics stays dynamic, with a
     remark. `mse` quantizes the sampled rows at 0.25 to 1.5 times the
     observed max through the numerics library and keeps the least squared
-    error. Statistics must come from the same model, smoothed by
+    error; for per-tensor FP8 without samples, it searches over the
+    histogram instead. Statistics must come from the same model, smoothed by
     `fp4-smooth` or not (the module's `fp4.smoothed` and the file's
     `smooth_alpha`), with one exception: with `max`, the float model's
     statistics fit a smoothed module, whose smoothed layers' maxima are
