@@ -133,7 +133,7 @@ def main():
         image = open(path, "rb").read()
         module = driver.load(image)
         found = sorted(set(re.findall(
-            rb"fp4_(?:nvfp4|mxfp4)_w4a16(?:tc)?_\d+x\d+x\d+_bf16_bf16", image)))
+            rb"fp4_(?:nvfp4|mxfp4)_w4a16(?:tc|pf\d+)?_\d+x\d+x\d+_bf16_bf16", image)))
         kernels += [(raw, module) for raw in found]
     rng = np.random.default_rng(0)
     device = torch.cuda.get_device_name()
@@ -151,12 +151,12 @@ def main():
     stream = lambda: ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)  # noqa: E731
     for raw, module in kernels:
         name = raw.decode()
-        fmt, tc, m, n, k = re.match(r"fp4_(\w+?)_w4a16(tc)?_(\d+)x(\d+)x(\d+)_", name).groups()
+        fmt, kind, m, n, k = re.match(r"fp4_(\w+?)_w4a16(tc|pf\d+)?_(\d+)x(\d+)x(\d+)_", name).groups()
         m, n, k = int(m), int(n), int(k)
         if k < args.min_k:
             continue
         fn = driver.function(module, name)
-        grid, threads = decode_launch(m, n, tc is not None)
+        grid, threads = decode_launch(m, n, kind or "")
         data, scales, alpha, block, scale_decode = random_weights(rng, fmt, n, k)
         weight_bytes = data.nbytes + scales.nbytes
         x = torch.from_numpy(rng.standard_normal((m, k))).to(torch.bfloat16).cuda()

@@ -85,11 +85,16 @@ def memref(tensor):
             ctypes.c_int64(tensor.numel()), ctypes.c_int64(1)]
 
 
-def decode_launch(m, n, tensor_cores=False):
-    """The decode kernels' geometry: up to 16 activation rows per CTA, 4
-    warps of R weight rows each (DecodeKernel.cpp), or, on tensor cores
-    (w4a16tc, MmaDecodeKernel.cpp), 16 x 32 tiles with 4 warps splitting K."""
-    if tensor_cores:
+def decode_launch(m, n, kind=""):
+    """The W4A16 kernels' geometry from the kind in their name: "" (decode):
+    up to 16 activation rows per CTA, 4 warps of R weight rows each
+    (DecodeKernel.cpp); "tc" (MmaDecodeKernel.cpp): 16 x 32 tiles with 4
+    warps splitting K; "pf<BN>" (PrefillKernel.cpp): 128 x BN tiles, 8
+    warps."""
+    if kind.startswith("pf"):
+        tile_n = int(kind[2:])
+        return ((n + tile_n - 1) // tile_n, (m + 127) // 128), (256, 1, 1)
+    if kind == "tc":
         return ((n + 31) // 32, (m + 15) // 16), (128, 1, 1)
     rows = min(m, 16)
     r = 4 if rows <= 4 else 2
@@ -113,7 +118,7 @@ def random_weights(rng, fmt, rows, k, subnormal=False):
     return data, scales, np.float32(1.0), 32, ue8m0
 
 
-def run_w4a16(driver, fn, rng, fmt, e, m, n, k, act, res, tensor_cores,
+def run_w4a16(driver, fn, rng, fmt, e, m, n, k, act, res, kind,
               subnormal=False):
     """One launch of a W4A16 kernel; returns max |error| / max |ref|. (A
     shared weight [E, M, K] x [N, K] is the 2-D kernel of E * M rows.)"""
@@ -127,7 +132,7 @@ def run_w4a16(driver, fn, rng, fmt, e, m, n, k, act, res, tensor_cores,
                      device="cuda")  # poisoned
     params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
               [ctypes.c_float(alpha)] + memref(out))
-    grid, threads = decode_launch(m, n, tensor_cores)
+    grid, threads = decode_launch(m, n, kind)
     driver.launch(fn, (grid[0], grid[1], e), threads, params)
     y = out.float().cpu().numpy().astype(np.float64).reshape(e, m, n)
     if not np.isfinite(y).all():
@@ -145,7 +150,7 @@ def main():
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
         rb"fp4_(?:nvfp4|mxfp4)_(?:mma_(?:E\d+x)?\d+x\d+x\d+|"
-        rb"w4a16(?:tc)?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))", image)))
+        rb"w4a16(?:tc|pf\d+)?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))", image)))
     driver = Driver()
     module = driver.load(image)
     rng = np.random.default_rng(args.seed)
@@ -153,13 +158,13 @@ def main():
     print(f"device: {torch.cuda.get_device_name()}; {len(names)} kernels")
     for raw in names:
         name = raw.decode()
-        w4a16 = re.match(r"fp4_(\w+?)_w4a16(tc)?_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_(\w+)_(\w+)$", name)
+        w4a16 = re.match(r"fp4_(\w+?)_w4a16(tc|pf\d+)?_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_(\w+)_(\w+)$", name)
         if w4a16:
             fmt, tc, experts, m, n, k, act, res = w4a16.groups()
             fn = driver.function(module, name)
             # The last draw of NVFP4 uses only subnormal UE4M3 scales.
             worst = max(run_w4a16(driver, fn, rng, fmt, int(experts or 1), int(m),
-                                  int(n), int(k), act, res, tc is not None,
+                                  int(n), int(k), act, res, tc or "",
                                   subnormal=i == args.repeat - 1)
                         for i in range(args.repeat))
             # bf16 results: rounding to 8 bits; f32: the order of the sums.

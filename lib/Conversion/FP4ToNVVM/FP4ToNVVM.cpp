@@ -601,10 +601,16 @@ struct ConvertFP4ToNVVMPass
     DecodeShape decodeShape{m, n, k, batched,
                             lhsFloat ? lhsFloat.getElementType() : Type(),
                             resultElement};
-    bool tensorCoreW4A16 = lhsFloat && useMmaDecodeKernel(decodeShape);
+    bool prefillW4A16 = lhsFloat && usePrefillKernel(decodeShape);
+    bool tensorCoreW4A16 =
+        lhsFloat && !prefillW4A16 && useMmaDecodeKernel(decodeShape);
+    std::string w4a16Kind =
+        prefillW4A16
+            ? "_w4a16pf" + std::to_string(prefillTileN(decodeShape)) + "_"
+        : tensorCoreW4A16 ? std::string("_w4a16tc_")
+                          : std::string("_w4a16_");
     std::string name =
-        "fp4_" + rhsKind->name.str() +
-        (lhsType ? "_mma_" : tensorCoreW4A16 ? "_w4a16tc_" : "_w4a16_") +
+        "fp4_" + rhsKind->name.str() + (lhsType ? "_mma_" : w4a16Kind) +
         (batched ? "E" + std::to_string(e) + "x" : "") + std::to_string(m) +
         "x" + std::to_string(n) + "x" + std::to_string(k);
     if (lhsFloat)
@@ -614,7 +620,10 @@ struct ConvertFP4ToNVVMPass
     if (!symbols.lookup(name)) {
       // In program order: appended after the kernels before it.
       auto kb = OpBuilder::atBlockEnd(kernels.getBody());
-      if (tensorCoreW4A16)
+      if (prefillW4A16)
+        symbols.insert(
+            buildPrefillKernel(kb, loc, name, decodeShape, *rhsKind));
+      else if (tensorCoreW4A16)
         symbols.insert(
             buildMmaDecodeKernel(kb, loc, name, decodeShape, *rhsKind));
       else if (lhsFloat)
@@ -665,7 +674,9 @@ struct ConvertFP4ToNVVMPass
     // W4A16: 4 warps over 4R weight rows; sm_100a: 128 x 128 tiles, 128
     // threads; else 16 x 8 tiles, one warp.
     std::array<int64_t, 3> launch = {(n + 7) / 8, (m + 15) / 16, 32};
-    if (tensorCoreW4A16)
+    if (prefillW4A16)
+      launch = prefillLaunch(decodeShape);
+    else if (tensorCoreW4A16)
       launch = mmaDecodeLaunch(decodeShape);
     else if (lhsFloat)
       launch = decodeLaunch(decodeShape);

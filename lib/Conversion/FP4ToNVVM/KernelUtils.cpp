@@ -215,3 +215,32 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::decodeScaleBytes(
         f32Const(b, loc, 256.0f * factor)));
   return scales;
 }
+
+SmallVector<Value> mlir::fp4::nvvm_kernels::expandPieceToBF16(
+    OpBuilder &b, Location loc, Value piece, Value scaleWord,
+    const MmaKind &kind) {
+  constexpr int64_t kPiece = 32;
+  auto f32x2 = VectorType::get({2}, b.getF32Type());
+  auto i32x1 = VectorType::get({1}, b.getI32Type());
+  // Block scales times 2^14 (the f16 codes below are their values * 2^-14).
+  SmallVector<Value> scales =
+      decodeScaleBytes(b, loc, scaleWord, kPiece / kind.blockSize,
+                       kind.scaleFormat, /*factor=*/16384.0f);
+  SmallVector<Value> values = decodePieceTimes2PowMinus14(b, loc, piece);
+  for (int64_t element = 0; element < kPiece; ++element)
+    values[element] = arith::MulFOp::create(b, loc, values[element],
+                                            scales[element / kind.blockSize]);
+  // Exact in bf16: a code has at most 2 significant bits, a UE4M3 scale 4,
+  // a UE8M0 scale 1 (see docs/gpu.md for the range limits).
+  SmallVector<Value> pairs;
+  auto bf16x2 = VectorType::get({2}, b.getBF16Type());
+  for (int64_t q = 0; q < kPiece / 2; ++q) {
+    Value pair = vector::FromElementsOp::create(
+        b, loc, f32x2, ValueRange{values[2 * q], values[2 * q + 1]});
+    Value narrow = arith::TruncFOp::create(b, loc, bf16x2, pair);
+    pairs.push_back(vector::ExtractOp::create(
+        b, loc, vector::BitCastOp::create(b, loc, i32x1, narrow),
+        ArrayRef<int64_t>{0}));
+  }
+  return pairs;
+}

@@ -15,6 +15,7 @@
 #include "fp4/Dialect/FP4/IR/FP4Ops.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/Builders.h"
 
@@ -105,6 +106,24 @@ protected:
   Location loc;
 };
 
+/// A kernel builder whose kernel owns one shared-memory buffer (a global in
+/// the shared address space; `shared` is its address).
+class SharedBufferKernelBuilderBase : protected KernelBuilderBase {
+protected:
+  SharedBufferKernelBuilderBase(OpBuilder &b, Location loc, Value shared)
+      : KernelBuilderBase(b, loc), shared(shared) {}
+
+  /// A pointer `offset` bytes into the shared buffer.
+  Value sharedAt(Value offset) {
+    Value off = arith::IndexCastOp::create(b, loc, b.getI64Type(), offset);
+    return LLVM::GEPOp::create(b, loc, shared.getType(), b.getI8Type(), shared,
+                               ValueRange{off});
+  }
+  Value sharedAt(int64_t offset) { return sharedAt(idx(offset)); }
+
+  Value shared;
+};
+
 /// The 32 E2M1 codes of a 16-byte piece (a vector<16xi8>, two codes per
 /// byte, the even element in the low nibble) as f32 values times 2^-14:
 /// nibbles k and k + 4 of each 32-bit word, moved into the halves of an
@@ -112,6 +131,13 @@ protected:
 /// f16 subnormal), and one conversion widens the pair.
 SmallVector<Value> decodePieceTimes2PowMinus14(OpBuilder &b, Location loc,
                                                Value piece);
+
+/// The 32 weight values of a 16-byte piece of codes (a vector<16xi8>) times
+/// their block scales (the piece's 32 / blockSize scale bytes, low first,
+/// in `scaleWord`), exactly, as 16 bf16 pairs, each an i32: pair q holds
+/// elements 2q (low half) and 2q + 1.
+SmallVector<Value> expandPieceToBF16(OpBuilder &b, Location loc, Value piece,
+                                     Value scaleWord, const MmaKind &kind);
 
 /// The signature of the W4A16 kernels:
 ///   (x : memref<?xA>, w, sw : memref<?xi8>, alpha : f32, out : memref<?xR>)
@@ -182,6 +208,17 @@ gpu::GPUFuncOp buildMmaDecodeKernel(OpBuilder &b, Location loc, StringRef name,
                                     const DecodeShape &shape,
                                     const MmaKind &kind);
 std::array<int64_t, 3> mmaDecodeLaunch(const DecodeShape &shape);
+
+/// The W4A16 kernel for many activation rows (PrefillKernel.cpp), same
+/// signature: 128-row output tiles, the weights expanded once per CTA into
+/// shared memory, eight warps on bf16 tensor cores. Its tile width (128 or
+/// 64 weight rows, for enough CTAs) is part of the kernel's name.
+bool usePrefillKernel(const DecodeShape &shape);
+int64_t prefillTileN(const DecodeShape &shape);
+gpu::GPUFuncOp buildPrefillKernel(OpBuilder &b, Location loc, StringRef name,
+                                  const DecodeShape &shape,
+                                  const MmaKind &kind);
+std::array<int64_t, 3> prefillLaunch(const DecodeShape &shape);
 
 /// The launch geometry of buildTcgen05Kernel's kernel for `shape`:
 /// {grid x, grid y, block x}.

@@ -56,40 +56,9 @@ public:
   void build(gpu::GPUFuncOp kernel);
 
 private:
-  /// The lane's 32 weight values (codes times their block scale) as 16
-  /// bf16 pairs, each an i32: pair q holds codes 2q, 2q + 1.
-  SmallVector<Value> expand(Value raw, Value scaleWord);
-
   DecodeShape shape;
   MmaKind kind;
 };
-
-SmallVector<Value> MmaDecodeKernelBuilder::expand(Value raw, Value scaleWord) {
-  auto f32x2 = VectorType::get({2}, b.getF32Type());
-  auto i32x1 = VectorType::get({1}, b.getI32Type());
-  int64_t blocksPerPiece = kPiece / kind.blockSize;
-  // Block scales times 2^14 (the f16 codes below are their values * 2^-14).
-  SmallVector<Value> scales =
-      decodeScaleBytes(b, loc, scaleWord, blocksPerPiece, kind.scaleFormat,
-                       /*factor=*/16384.0f);
-  SmallVector<Value> values = decodePieceTimes2PowMinus14(b, loc, raw);
-  for (int64_t element = 0; element < kPiece; ++element)
-    values[element] = arith::MulFOp::create(b, loc, values[element],
-                                            scales[element / kind.blockSize]);
-  // Exact in bf16: a code has at most 2 significant bits, a UE4M3 scale 4,
-  // a UE8M0 scale 1 (see docs/gpu.md for the range limits).
-  SmallVector<Value> pairs;
-  auto bf16x2 = VectorType::get({2}, b.getBF16Type());
-  for (int64_t q = 0; q < kPiece / 2; ++q) {
-    Value pair = vector::FromElementsOp::create(
-        b, loc, f32x2, ValueRange{values[2 * q], values[2 * q + 1]});
-    Value narrow = arith::TruncFOp::create(b, loc, bf16x2, pair);
-    pairs.push_back(vector::ExtractOp::create(
-        b, loc, vector::BitCastOp::create(b, loc, i32x1, narrow),
-        ArrayRef<int64_t>{0}));
-  }
-  return pairs;
-}
 
 void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   Block &entry = kernel.getBody().front();
@@ -168,7 +137,8 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
         return vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{q});
       };
       for (int64_t nt = 0; nt < kNTiles; ++nt) {
-        SmallVector<Value> weights = expand(item[2 * nt], item[2 * nt + 1]);
+        SmallVector<Value> weights =
+            expandPieceToBF16(b, loc, item[2 * nt], item[2 * nt + 1], kind);
         for (int64_t j = 0; j < 8; ++j) {
           // a0, a1, a2, a3 = rows g, g + 8 at codes 4j..4j+1, then
           // 4j+2..4j+3.

@@ -71,22 +71,16 @@ int32_t instructionDescriptor(const MmaKind &kind) {
 }
 
 /// Builds the kernel body; `b` is inside the kernel's entry block.
-class Tcgen05KernelBuilder : KernelBuilderBase {
+class Tcgen05KernelBuilder : SharedBufferKernelBuilderBase {
 public:
   Tcgen05KernelBuilder(OpBuilder &b, Location loc, const KernelShape &shape,
                        const MmaKind &kind, Value shared)
-      : KernelBuilderBase(b, loc), shape(shape), kind(kind), shared(shared) {}
+      : SharedBufferKernelBuilderBase(b, loc, shared), shape(shape),
+        kind(kind) {}
 
   void build(Block &entry);
 
 private:
-  /// A pointer `offset` bytes into the shared buffer.
-  Value sharedAt(Value offset) {
-    Value off = arith::IndexCastOp::create(b, loc, b.getI64Type(), offset);
-    return LLVM::GEPOp::create(b, loc, shared.getType(), b.getI8Type(), shared,
-                               ValueRange{off});
-  }
-  Value sharedAt(int64_t offset) { return sharedAt(idx(offset)); }
   /// The 32-bit shared-window address of `offset` (descriptors use it).
   Value sharedAddress(int64_t offset) {
     Value base = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), shared);
@@ -120,7 +114,6 @@ private:
 
   KernelShape shape;
   MmaKind kind;
-  Value shared;
   // Set up by build().
   Value a, sa, bb, sb, tid, tmemBase, rowA, rowB, rowAOk, rowBOk;
 };

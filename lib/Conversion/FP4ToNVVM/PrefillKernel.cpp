@@ -1,0 +1,316 @@
+//===- PrefillKernel.cpp - W4A16 matmul for many activation rows ----------===//
+//
+// Part of fp4-mlir.
+//
+// The W4A16 kernel for bf16 activations with many rows (prefill, and the
+// compute-bound shapes). MmaDecodeKernel.cpp expands the FP4 weights in the
+// registers of the lanes that use them, so each weight is expanded once per
+// 16 activation rows; here a CTA expands a 64-element slice of its weight
+// rows once into shared memory, and eight warps read it there for 128
+// activation rows.
+//
+// CTA: 256 threads, an output tile of 128 activation rows x BN weight rows
+// (BN = 128, or 64 where 128 would leave SMs idle), K in steps of 64. Per
+// step every thread
+//   - loads 4 x 16 bytes of the activation tile (128 rows x 64 bf16) and
+//     one 16-byte piece of codes (32 elements of one weight row) with its
+//     scale bytes, for the next step, while the tensor cores work on this
+//     one (pipelinedLoop);
+//   - stores the activation chunks and its piece, expanded exactly to bf16
+//     (expandPieceToBF16), into shared memory;
+// then, after a barrier, warp (wm, wn) of the 2 x 4 grid computes its
+// 64 x BN/4 part of the tile with ldmatrix.x4 and mma.sync.m16n8k16 (bf16 x
+// bf16 -> f32) over the four 16-element K slices, and a second barrier
+// frees the buffer.
+//
+// Shared memory holds rows of 64 bf16 (128 bytes, eight 16-byte chunks);
+// chunk c of row r is stored at chunk c ^ (r % 8), so the eight row
+// addresses of an ldmatrix (eight consecutive rows, one chunk) fall in
+// eight different bank groups.
+//
+// Fragments (PTX ISA, mma.m16n8k16 with .bf16): ldmatrix.x4 of a 16 x 16
+// activation block, lane l giving row l % 16 at chunk 2kk + l / 16, returns
+// a0..a3 in order; of two 8-row weight blocks (weight rows are the columns
+// of B, K-major in memory as B's "col" layout wants), lane l giving row
+// 8 (l / 16) + l % 8 at chunk 2kk + (l / 8) % 2, it returns b0, b1 of the
+// first block and b0, b1 of the second.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Kernels.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::fp4;
+using namespace mlir::fp4::nvvm_kernels;
+
+namespace {
+
+constexpr int64_t kTileM = 128;   // activation rows per CTA
+constexpr int64_t kTileK = 64;    // K per step
+constexpr int64_t kWarpsM = 2, kWarpsN = 4;
+constexpr int64_t kThreads = 32 * kWarpsM * kWarpsN;
+constexpr int64_t kRowBytes = 2 * kTileK; // a shared row: 8 chunks of 16 B
+constexpr int64_t kMTiles = kTileM / kWarpsM / 16; // m16 tiles per warp
+constexpr int64_t kActivationChunks = kTileM * kRowBytes / 16 / kThreads;
+constexpr int64_t kPiece = 32; // codes per 16-byte piece
+
+class PrefillKernelBuilder : SharedBufferKernelBuilderBase {
+public:
+  PrefillKernelBuilder(OpBuilder &b, Location loc, const DecodeShape &shape,
+                       const MmaKind &kind, Value shared, int64_t tileN)
+      : SharedBufferKernelBuilderBase(b, loc, shared), shape(shape),
+        kind(kind), tileN(tileN), nTiles(tileN / kWarpsN / 8) {}
+
+  void build(Block &entry);
+
+private:
+  /// The byte offset of 16-byte chunk `chunk` of shared row `row` in the
+  /// region starting at `base`, swizzled (see the file comment).
+  Value chunkOffset(int64_t base, Value row, Value chunk) {
+    Value swizzled = arith::XOrIOp::create(
+        b, loc, chunk, arith::AndIOp::create(b, loc, row, idx(7)));
+    return add(idx(base), add(mul(row, kRowBytes), mul(swizzled, 16)));
+  }
+  /// ldmatrix.x4 (b16, not transposed) at `offset`: four i32 registers.
+  SmallVector<Value, 4> loadMatrices(Value offset);
+  /// Stores the step's loaded operands into shared memory.
+  void stage(ArrayRef<Value> loaded);
+  /// The warp's MMAs over one staged K step.
+  SmallVector<Value> multiply(ValueRange acc);
+  void epilogue(ArrayRef<Value> sums);
+
+  DecodeShape shape;
+  MmaKind kind;
+  int64_t tileN, nTiles;
+  // Set up by build().
+  Value x, w, sw, alpha, out, tid, lane, warpM, warpN, m0, n0, xRows, wRows;
+  int64_t bOffset = kTileM * kRowBytes; // the weight tile's region
+};
+
+SmallVector<Value, 4> PrefillKernelBuilder::loadMatrices(Value offset) {
+  MLIRContext *ctx = b.getContext();
+  Type i32 = b.getI32Type();
+  auto type = LLVM::LLVMStructType::getLiteral(ctx, {i32, i32, i32, i32});
+  Value loaded = NVVM::LdMatrixOp::create(
+      b, loc, type, sharedAt(offset), /*num=*/4, NVVM::MMALayout::row,
+      NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8), NVVM::LdStMatrixEltType::B16);
+  SmallVector<Value, 4> registers;
+  for (int64_t i = 0; i < 4; ++i)
+    registers.push_back(LLVM::ExtractValueOp::create(b, loc, loaded, i));
+  return registers;
+}
+
+void PrefillKernelBuilder::stage(ArrayRef<Value> loaded) {
+  auto store = [&](Value value, Value offset) {
+    LLVM::StoreOp::create(b, loc, value, sharedAt(offset), /*alignment=*/16);
+  };
+  for (int64_t i = 0; i < kActivationChunks; ++i) {
+    Value id = add(tid, idx(kThreads * i));
+    store(loaded[i], chunkOffset(0, arith::DivUIOp::create(b, loc, id, idx(8)),
+                                 arith::RemUIOp::create(b, loc, id, idx(8))));
+  }
+  // Thread t expands piece t: half t % 2 of weight row t / 2.
+  auto expandAndStore = [&]() {
+    SmallVector<Value> pairs = expandPieceToBF16(
+        b, loc, loaded[kActivationChunks], loaded[kActivationChunks + 1], kind);
+    Value row = arith::DivUIOp::create(b, loc, tid, idx(2));
+    Value half = arith::RemUIOp::create(b, loc, tid, idx(2));
+    auto i32x4 = VectorType::get({4}, b.getI32Type());
+    for (int64_t j = 0; j < 4; ++j)
+      store(vector::FromElementsOp::create(
+                b, loc, i32x4, ArrayRef<Value>(pairs).slice(4 * j, 4)),
+            chunkOffset(bOffset, row, add(mul(half, 4), idx(j))));
+  };
+  if (2 * tileN == kThreads) {
+    expandAndStore();
+    return;
+  }
+  auto ifOp = scf::IfOp::create(b, loc, below(tid, 2 * tileN),
+                                /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  expandAndStore();
+}
+
+SmallVector<Value> PrefillKernelBuilder::multiply(ValueRange acc) {
+  MLIRContext *ctx = b.getContext();
+  Type f32 = b.getF32Type();
+  auto resultType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
+  SmallVector<Value> c(acc.begin(), acc.end());
+  Value low8 = arith::RemUIOp::create(b, loc, lane, idx(8));
+  Value aRow = arith::RemUIOp::create(b, loc, lane, idx(16));
+  Value aHalf = arith::DivUIOp::create(b, loc, lane, idx(16));
+  Value bRow = add(mul(aHalf, 8), low8);
+  Value bHalf = arith::RemUIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, lane, idx(8)), idx(2));
+  Value aBase = mul(warpM, kMTiles * 16);
+  Value bBase = mul(warpN, nTiles * 8);
+  for (int64_t kk = 0; kk < kTileK / 16; ++kk) {
+    SmallVector<SmallVector<Value, 4>> a, bFrag;
+    for (int64_t mt = 0; mt < kMTiles; ++mt)
+      a.push_back(loadMatrices(chunkOffset(0, add(aBase, add(aRow, idx(16 * mt))),
+                                           add(aHalf, idx(2 * kk)))));
+    for (int64_t np = 0; np < nTiles / 2; ++np) {
+      SmallVector<Value, 4> r = loadMatrices(chunkOffset(
+          bOffset, add(bBase, add(bRow, idx(16 * np))), add(bHalf, idx(2 * kk))));
+      bFrag.push_back({r[0], r[1]});
+      bFrag.push_back({r[2], r[3]});
+    }
+    for (int64_t mt = 0; mt < kMTiles; ++mt)
+      for (int64_t nt = 0; nt < nTiles; ++nt) {
+        int64_t first = 4 * (mt * nTiles + nt);
+        SmallVector<Value> acc4(c.begin() + first, c.begin() + first + 4);
+        Value d = NVVM::MmaOp::create(
+            b, loc, resultType, NVVM::MMAShapeAttr::get(ctx, 16, 8, 16),
+            /*b1Op=*/nullptr, /*intOverflowBehavior=*/nullptr,
+            NVVM::MMALayout::row, NVVM::MMALayout::col,
+            NVVM::MMATypesAttr::get(ctx, NVVM::MMATypes::bf16),
+            NVVM::MMATypesAttr::get(ctx, NVVM::MMATypes::bf16), a[mt],
+            bFrag[nt], acc4);
+        for (int64_t i = 0; i < 4; ++i)
+          c[first + i] = LLVM::ExtractValueOp::create(b, loc, d, i);
+      }
+  }
+  return c;
+}
+
+void PrefillKernelBuilder::epilogue(ArrayRef<Value> sums) {
+  Type f32 = b.getF32Type();
+  Type resultElement = cast<MemRefType>(out.getType()).getElementType();
+  Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
+  Value t = arith::RemUIOp::create(b, loc, lane, idx(4));
+  Value rowBase = add(m0, add(mul(warpM, kMTiles * 16), g));
+  Value columnBase = add(n0, add(mul(warpN, nTiles * 8), mul(t, 2)));
+  // Tile (mt, nt): c0, c1 at row g, columns 2t, 2t + 1; c2, c3 at row g + 8.
+  for (int64_t mt = 0; mt < kMTiles; ++mt)
+    for (int64_t nt = 0; nt < nTiles; ++nt)
+      for (int64_t i = 0; i < 4; ++i) {
+        Value row = add(rowBase, idx(16 * mt + 8 * (i / 2)));
+        Value column = add(columnBase, idx(8 * nt + i % 2));
+        auto store = scf::IfOp::create(
+            b, loc, both(below(row, shape.m), below(column, shape.n)),
+            /*withElseRegion=*/false);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(store.thenBlock());
+        Value result = arith::MulFOp::create(
+            b, loc, sums[4 * (mt * nTiles + nt) + i], alpha);
+        if (resultElement != f32)
+          result = arith::TruncFOp::create(b, loc, resultElement, result);
+        memref::StoreOp::create(
+            b, loc, result, out,
+            ValueRange{add(mul(add(row, xRows), shape.n), column)});
+      }
+}
+
+void PrefillKernelBuilder::build(Block &entry) {
+  std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
+  Value warp;
+  std::tie(tid, lane, warp) = threadLaneWarp();
+  warpM = arith::DivUIOp::create(b, loc, warp, idx(kWarpsN));
+  warpN = arith::RemUIOp::create(b, loc, warp, idx(kWarpsN));
+  n0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), tileN);
+  m0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y), kTileM);
+  std::tie(xRows, wRows) = batchRowOffsets(shape.m, shape.n, shape.batched);
+  int64_t steps = shape.k / kTileK;
+  int64_t scaleBytesPerRow = shape.k / kind.blockSize;
+  int64_t scaleBytesPerPiece = kPiece / kind.blockSize;
+  auto chunkType = VectorType::get({8}, shape.activation);
+  auto pieceType = VectorType::get({16}, b.getI8Type());
+  // Per step: kActivationChunks activation chunks, then the thread's piece
+  // of codes and its scale word (zeros past the end and for idle threads).
+  auto load = [&](Value step) {
+    SmallVector<Value> loaded;
+    Value stepOk = below(step, steps);
+    Value k0 = mul(step, kTileK);
+    for (int64_t i = 0; i < kActivationChunks; ++i) {
+      Value id = add(tid, idx(kThreads * i));
+      Value row = add(m0, arith::DivUIOp::create(b, loc, id, idx(8)));
+      Value chunk = arith::RemUIOp::create(b, loc, id, idx(8));
+      loaded.push_back(guardedLoad(
+          chunkType, x,
+          add(mul(add(row, xRows), shape.k), add(k0, mul(chunk, 8))),
+          both(stepOk, below(row, shape.m))));
+    }
+    Value row = add(n0, arith::DivUIOp::create(b, loc, tid, idx(2)));
+    Value half = arith::RemUIOp::create(b, loc, tid, idx(2));
+    Value ok = both(both(stepOk, below(tid, 2 * tileN)), below(row, shape.n));
+    Value globalRow = add(row, wRows);
+    Value element = add(k0, mul(half, kPiece));
+    loaded.push_back(guardedLoad(
+        pieceType, w,
+        add(mul(globalRow, shape.k / 2),
+            arith::DivUIOp::create(b, loc, element, idx(2))),
+        ok));
+    loaded.push_back(loadWord(
+        b, loc, sw,
+        add(mul(globalRow, scaleBytesPerRow),
+            arith::DivUIOp::create(b, loc, element, idx(kind.blockSize))),
+        ok, scaleBytesPerPiece));
+    return loaded;
+  };
+  auto compute = [&](ArrayRef<Value> loaded, ValueRange acc, Value) {
+    stage(loaded);
+    gpu::BarrierOp::create(b, loc);
+    SmallVector<Value> c = multiply(acc);
+    gpu::BarrierOp::create(b, loc);
+    return c;
+  };
+  SmallVector<Value> init(4 * kMTiles * nTiles, f32Const(b, loc, 0.0f));
+  epilogue(pipelinedLoop(b, loc, steps, init, load, compute));
+  gpu::ReturnOp::create(b, loc);
+}
+
+} // namespace
+
+bool mlir::fp4::nvvm_kernels::usePrefillKernel(const DecodeShape &shape) {
+  return shape.activation.isBF16() && shape.m >= 64;
+}
+
+int64_t mlir::fp4::nvvm_kernels::prefillTileN(const DecodeShape &shape) {
+  // 128-wide tiles halve the activation traffic, but need two CTAs per SM
+  // of the H100's 132 to keep them busy; else 64.
+  int64_t ctas = ((shape.m + kTileM - 1) / kTileM) * ((shape.n + 127) / 128);
+  return ctas >= 2 * 132 ? 128 : 64;
+}
+
+std::array<int64_t, 3>
+mlir::fp4::nvvm_kernels::prefillLaunch(const DecodeShape &shape) {
+  int64_t tileN = prefillTileN(shape);
+  return {(shape.n + tileN - 1) / tileN, (shape.m + kTileM - 1) / kTileM,
+          kThreads};
+}
+
+gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
+    OpBuilder &b, Location loc, StringRef name, const DecodeShape &shape,
+    const MmaKind &kind) {
+  int64_t tileN = prefillTileN(shape);
+  MLIRContext *ctx = b.getContext();
+  auto arrayType =
+      LLVM::LLVMArrayType::get(b.getI8Type(), (kTileM + tileN) * kRowBytes);
+  std::string sharedName = (name + "_smem").str();
+  LLVM::GlobalOp::create(b, loc, arrayType, /*isConstant=*/false,
+                         LLVM::Linkage::Internal, sharedName,
+                         /*value=*/Attribute(), /*alignment=*/128,
+                         /*addrSpace=*/3);
+  auto kernel = gpu::GPUFuncOp::create(b, loc, name, w4a16KernelType(b, shape));
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  // Two CTAs per SM, so that one's staging overlaps the other's MMAs: ptxas
+  // then keeps to 128 registers (the 128-wide tile needs 168 otherwise;
+  // measured 23% faster on the H100 with no spills, docs/benchmarks.md).
+  kernel->setAttr(NVVM::NVVMDialect::getMaxntidAttrName(),
+                  b.getDenseI32ArrayAttr({kThreads, 1, 1}));
+  kernel->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                  b.getI32IntegerAttr(2));
+  Block &entry = kernel.getBody().front();
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&entry);
+  Value shared = LLVM::AddressOfOp::create(
+      b, loc, LLVM::LLVMPointerType::get(ctx, 3), sharedName);
+  PrefillKernelBuilder(b, loc, shape, kind, shared, tileN).build(entry);
+  return kernel;
+}
