@@ -133,7 +133,7 @@ def main():
         image = open(path, "rb").read()
         module = driver.load(image)
         found = sorted(set(re.findall(
-            rb"fp4_(?:nvfp4|mxfp4)_w4a16(?:tc|pf\d+)?_\d+x\d+x\d+_bf16_bf16", image)))
+            rb"fp4_(?:nvfp4|mxfp4)_w4a16(?:tc|pf\d+|wg\d+)?_\d+x\d+x\d+_bf16_bf16", image)))
         kernels += [(raw, module) for raw in found]
     rng = np.random.default_rng(0)
     device = torch.cuda.get_device_name()
@@ -151,12 +151,12 @@ def main():
     stream = lambda: ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)  # noqa: E731
     for raw, module in kernels:
         name = raw.decode()
-        fmt, kind, m, n, k = re.match(r"fp4_(\w+?)_w4a16(tc|pf\d+)?_(\d+)x(\d+)x(\d+)_", name).groups()
+        fmt, kind, m, n, k = re.match(r"fp4_(\w+?)_w4a16(tc|pf\d+|wg\d+)?_(\d+)x(\d+)x(\d+)_", name).groups()
         m, n, k = int(m), int(n), int(k)
         if k < args.min_k:
             continue
-        fn = driver.function(module, name)
-        grid, threads = decode_launch(m, n, kind or "")
+        grid, threads, shared = decode_launch(m, n, kind or "")
+        fn = driver.function(module, name, shared=shared)
         data, scales, alpha, block, scale_decode = random_weights(rng, fmt, n, k)
         weight_bytes = data.nbytes + scales.nbytes
         x = torch.from_numpy(rng.standard_normal((m, k))).to(torch.bfloat16).cuda()
@@ -177,7 +177,7 @@ def main():
             pointers = (ctypes.c_void_p * len(holders))(
                 *[ctypes.cast(ctypes.byref(h), ctypes.c_void_p) for h in holders])
             driver.check(driver.cuda.cuLaunchKernel(
-                fn, grid[0], grid[1], 1, threads[0], 1, 1, 0, stream(), pointers, None),
+                fn, grid[0], grid[1], 1, threads[0], 1, 1, shared, stream(), pointers, None),
                 "cuLaunchKernel")
 
         y.fill_(float("nan"))  # poisoned

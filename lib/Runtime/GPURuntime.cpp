@@ -238,6 +238,14 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
   }
   if (launchFailed || !ensureContext())
     return;
+  // More dynamic shared memory than the default 48 KB must be allowed per
+  // kernel first (the prefill kernels' two buffers).
+  if (sharedBytes > 48 * 1024 &&
+      !check("cuFuncSetAttribute",
+             cuFuncSetAttribute(static_cast<CUfunction>(function),
+                                CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                sharedBytes)))
+    return;
   check("cuLaunchKernel",
         cuLaunchKernel(static_cast<CUfunction>(function), gridX, gridY, gridZ,
                        blockX, blockY, blockZ, sharedBytes,

@@ -61,19 +61,25 @@ class Driver:
                    "cuModuleLoadData")
         return module
 
-    def function(self, module, name):
+    def function(self, module, name, shared=0):
+        """The kernel `name`, allowed `shared` bytes of dynamic shared
+        memory (above the default 48 KB it must be raised first)."""
         fn = ctypes.c_void_p()
         self.check(self.cuda.cuModuleGetFunction(ctypes.byref(fn), module,
                                                  name.encode()),
                    f"cuModuleGetFunction({name})")
+        if shared > 48 * 1024:
+            max_dynamic_shared = 8  # CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+            self.check(self.cuda.cuFuncSetAttribute(fn, max_dynamic_shared, shared),
+                       "cuFuncSetAttribute")
         return fn
 
-    def launch(self, fn, grid, block, params):
+    def launch(self, fn, grid, block, params, shared=0):
         holders = [p for p in params]
         pointers = (ctypes.c_void_p * len(holders))(
             *[ctypes.cast(ctypes.byref(h), ctypes.c_void_p) for h in holders])
         self.check(self.cuda.cuLaunchKernel(
-            fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0,
+            fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared,
             None, pointers, None), "cuLaunchKernel")
         torch.cuda.synchronize()
 
@@ -86,19 +92,22 @@ def memref(tensor):
 
 
 def decode_launch(m, n, kind=""):
-    """The W4A16 kernels' geometry from the kind in their name: "" (decode):
-    up to 16 activation rows per CTA, 4 warps of R weight rows each
-    (DecodeKernel.cpp); "tc" (MmaDecodeKernel.cpp): 16 x 32 tiles with 4
-    warps splitting K; "pf<BN>" (PrefillKernel.cpp): 128 x BN tiles, 8
-    warps."""
-    if kind.startswith("pf"):
+    """The W4A16 kernels' geometry from the kind in their name, as (grid,
+    block, dynamic shared bytes): "" (decode): up to 16 activation rows per
+    CTA, 4 warps of R weight rows each (DecodeKernel.cpp); "tc"
+    (MmaDecodeKernel.cpp): 16 x 32 tiles with 4 warps splitting K; "pf<BN>"
+    and "wg<BN>" (PrefillKernel.cpp, mma.sync or wgmma): 128 x BN tiles, 8
+    warps, two buffers of (128 + BN) rows of 128 bytes plus 1 KB of
+    alignment slack (prefillSharedBytes)."""
+    if kind.startswith(("pf", "wg")):
         tile_n = int(kind[2:])
-        return ((n + tile_n - 1) // tile_n, (m + 127) // 128), (256, 1, 1)
+        shared = 2 * (128 + tile_n) * 128 + 1024
+        return ((n + tile_n - 1) // tile_n, (m + 127) // 128), (256, 1, 1), shared
     if kind == "tc":
-        return ((n + 31) // 32, (m + 15) // 16), (128, 1, 1)
+        return ((n + 31) // 32, (m + 15) // 16), (128, 1, 1), 0
     rows = min(m, 16)
     r = 4 if rows <= 4 else 2
-    return ((n + 4 * r - 1) // (4 * r), (m + rows - 1) // rows), (128, 1, 1)
+    return ((n + 4 * r - 1) // (4 * r), (m + rows - 1) // rows), (128, 1, 1), 0
 
 
 TORCH_TYPES = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
@@ -132,8 +141,8 @@ def run_w4a16(driver, fn, rng, fmt, e, m, n, k, act, res, kind,
                      device="cuda")  # poisoned
     params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
               [ctypes.c_float(alpha)] + memref(out))
-    grid, threads = decode_launch(m, n, kind)
-    driver.launch(fn, (grid[0], grid[1], e), threads, params)
+    grid, threads, shared = decode_launch(m, n, kind)
+    driver.launch(fn, (grid[0], grid[1], e), threads, params, shared)
     y = out.float().cpu().numpy().astype(np.float64).reshape(e, m, n)
     if not np.isfinite(y).all():
         return float("inf")
@@ -150,7 +159,7 @@ def main():
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
         rb"fp4_(?:nvfp4|mxfp4)_(?:mma_(?:E\d+x)?\d+x\d+x\d+|"
-        rb"w4a16(?:tc|pf\d+)?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))", image)))
+        rb"w4a16(?:tc|pf\d+|wg\d+)?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))", image)))
     driver = Driver()
     module = driver.load(image)
     rng = np.random.default_rng(args.seed)
@@ -158,10 +167,11 @@ def main():
     print(f"device: {torch.cuda.get_device_name()}; {len(names)} kernels")
     for raw in names:
         name = raw.decode()
-        w4a16 = re.match(r"fp4_(\w+?)_w4a16(tc|pf\d+)?_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_(\w+)_(\w+)$", name)
+        w4a16 = re.match(r"fp4_(\w+?)_w4a16(tc|pf\d+|wg\d+)?_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_(\w+)_(\w+)$", name)
         if w4a16:
             fmt, tc, experts, m, n, k, act, res = w4a16.groups()
-            fn = driver.function(module, name)
+            fn = driver.function(module, name,
+                                 shared=decode_launch(int(m), int(n), tc or "")[2])
             # The last draw of NVFP4 uses only subnormal UE4M3 scales.
             worst = max(run_w4a16(driver, fn, rng, fmt, int(experts or 1), int(m),
                                   int(n), int(k), act, res, tc or "",

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The bundled models end to end on the GPU, against the CPU path.
 
-Each case is a bundled model under a quantization preset, compiled twice by
+Each case is a bundled model under a quantization preset (or a model
+already quantized), compiled twice by
 fp4-compile: for sm_90a (the FP4 matmuls run as GPU kernels; what they cannot
 take, such as FP8 layers, stays on the CPU) and for the CPU. Both libraries
 are run by fp4-run on the model's bundled inputs, the GPU one with
@@ -24,6 +25,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODELS = os.path.join(ROOT, "test", "Examples", "models")
+GPU_INPUTS = os.path.join(ROOT, "test", "GPU", "Inputs")
 
 
 def inputs(name, count):
@@ -41,6 +43,9 @@ CASES = [
     ("moe-mxfp4", "moe_block.mlir", "preset=mxfp4", inputs("moe_block", 1), 1, 1e-3),
     ("llama-nvfp4-w4a16", "llama_block.mlir", "preset=nvfp4-weight-only", inputs("llama_block", 3), 3, 1e-5),
     ("llama-nvfp4", "llama_block.mlir", "preset=nvfp4", inputs("llama_block", 3), 3, 1e-3),
+    # Already quantized (no preset): bf16 activations on the prefill kernel.
+    ("bf16-prefill-linear", os.path.join(GPU_INPUTS, "bf16_prefill_linear.mlir"), "",
+     [os.path.join(GPU_INPUTS, "bf16_prefill_linear.input0.npy")], 1, 1e-5),
 ]
 
 
@@ -49,8 +54,9 @@ def build(tools, out):
     for name, model, preset, _, _, _ in CASES:
         for target in ("sm_90a", "cpu"):
             lib = os.path.join(out, f"{name}.{target}.so")
+            quantize = ["--quantize", preset] if preset else []
             subprocess.run([os.path.join(tools, "fp4-compile"), os.path.join(MODELS, model),
-                            f"--target={target}", "--quantize", preset, "-o", lib],
+                            f"--target={target}", *quantize, "-o", lib],
                            check=True)
     print(f"built {2 * len(CASES)} libraries in {out}")
 

@@ -87,9 +87,13 @@ def ConvertFP4ToNVVM : Pass<"convert-fp4-to-nvvm", "ModuleOp"> {
 
     W4A16 (a bf16, f16 or f32 activation times an NVFP4 or MXFP4 weight), on
     every chip: a CUDA-core decode kernel (f16/f32 activations, or up to 4
-    bf16 rows; the weights expanded in registers, f32 FMAs) or, for more bf16
-    rows, a kernel that expands the weights to exact bf16 and multiplies on
-    the tensor cores with `mma.sync.m16n8k16`. The result is f32 or bf16.
+    bf16 rows; the weights expanded in registers, f32 FMAs), for 5 to 63
+    bf16 rows a kernel that expands the weights to exact bf16 in registers
+    and multiplies on the tensor cores with `mma.sync.m16n8k16`, and for 64
+    bf16 rows or more the prefill kernel: 128-row tiles whose weights are
+    expanded once per CTA into two shared-memory buffers (dynamic shared
+    memory), multiplied by `wgmma.mma_async` on `sm_90a` and by `ldmatrix` +
+    `mma.sync` elsewhere. The result is f32 or bf16.
 
     `chip = sm_120a`: one warp per 16 x 8 output tile issues
     `nvvm.mma.block_scale` m16n8k64 over K:

@@ -532,6 +532,9 @@ void mlir::fp4::buildLowerToCPUPipeline(OpPassManager &pm, bool gpuLaunches) {
   pipeline +=
       "fp4-copies-to-loops,"
       "convert-linalg-to-loops,expand-strided-metadata,lower-affine,"
+      // bf16 conversions as integer arithmetic (round to nearest even), so
+      // that libraries need no compiler-rt helper (__truncsfbf2).
+      "arith-expand{include-bf16=true},"
       "convert-scf-to-cf,convert-cf-to-llvm,convert-math-to-llvm,"
       "convert-arith-to-llvm,convert-index-to-llvm,finalize-memref-to-llvm,"
       "convert-func-to-llvm,";

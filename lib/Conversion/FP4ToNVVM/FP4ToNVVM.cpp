@@ -602,11 +602,14 @@ struct ConvertFP4ToNVVMPass
                             lhsFloat ? lhsFloat.getElementType() : Type(),
                             resultElement};
     bool prefillW4A16 = lhsFloat && usePrefillKernel(decodeShape);
+    // wgmma exists on sm_90a only; other chips take mma.sync.
+    bool wgmmaPrefill = prefillW4A16 && chip == "sm_90a";
     bool tensorCoreW4A16 =
         lhsFloat && !prefillW4A16 && useMmaDecodeKernel(decodeShape);
     std::string w4a16Kind =
         prefillW4A16
-            ? "_w4a16pf" + std::to_string(prefillTileN(decodeShape)) + "_"
+            ? (wgmmaPrefill ? "_w4a16wg" : "_w4a16pf") +
+                  std::to_string(prefillTileN(decodeShape, wgmmaPrefill)) + "_"
         : tensorCoreW4A16 ? std::string("_w4a16tc_")
                           : std::string("_w4a16_");
     std::string name =
@@ -622,7 +625,8 @@ struct ConvertFP4ToNVVMPass
       auto kb = OpBuilder::atBlockEnd(kernels.getBody());
       if (prefillW4A16)
         symbols.insert(
-            buildPrefillKernel(kb, loc, name, decodeShape, *rhsKind));
+            buildPrefillKernel(kb, loc, name, decodeShape, *rhsKind,
+                               wgmmaPrefill));
       else if (tensorCoreW4A16)
         symbols.insert(
             buildMmaDecodeKernel(kb, loc, name, decodeShape, *rhsKind));
@@ -675,17 +679,20 @@ struct ConvertFP4ToNVVMPass
     // threads; else 16 x 8 tiles, one warp.
     std::array<int64_t, 3> launch = {(n + 7) / 8, (m + 15) / 16, 32};
     if (prefillW4A16)
-      launch = prefillLaunch(decodeShape);
+      launch = prefillLaunch(decodeShape, wgmmaPrefill);
     else if (tensorCoreW4A16)
       launch = mmaDecodeLaunch(decodeShape);
     else if (lhsFloat)
       launch = decodeLaunch(decodeShape);
     else if (chip == "sm_100a")
       launch = tcgen05Launch(shape);
+    Value sharedBytes;
+    if (prefillW4A16)
+      sharedBytes = arith::ConstantIntOp::create(
+          b, loc, b.getI32Type(), prefillSharedBytes(decodeShape, wgmmaPrefill));
     auto launchOp = gpu::LaunchFuncOp::create(
         b, loc, kernelRef, gpu::KernelDim3{c(launch[0]), c(launch[1]), c(e)},
-        gpu::KernelDim3{c(launch[2]), c(1), c(1)},
-        /*dynamicSharedMemorySize=*/Value(), args,
+        gpu::KernelDim3{c(launch[2]), c(1), c(1)}, sharedBytes, args,
         b.getType<gpu::AsyncTokenType>(), ValueRange{device.token});
     device.token = launchOp.getAsyncToken();
     device.finish(deviceOut, out);
@@ -722,6 +729,7 @@ void mlir::fp4::buildLowerToNVVMPipeline(OpPassManager &pm, StringRef chip,
   addTextPipeline(pm,
                   "gpu.module(convert-scf-to-cf,convert-vector-to-llvm,"
                   "expand-strided-metadata,convert-gpu-to-nvvm,"
+                  "convert-nvvm-to-llvm,"
                   "canonicalize,cse,reconcile-unrealized-casts)",
                   "fp4-lower-to-nvvm");
 }

@@ -214,11 +214,18 @@ std::array<int64_t, 3> mmaDecodeLaunch(const DecodeShape &shape);
 /// shared memory, eight warps on bf16 tensor cores. Its tile width (128 or
 /// 64 weight rows, for enough CTAs) is part of the kernel's name.
 bool usePrefillKernel(const DecodeShape &shape);
-int64_t prefillTileN(const DecodeShape &shape);
+int64_t prefillTileN(const DecodeShape &shape, bool wgmma);
+/// With `wgmma` (sm_90a only), each of the two warpgroups multiplies its 64
+/// rows with wgmma.mma_async reading both operands from shared memory,
+/// instead of ldmatrix + mma.sync.
 gpu::GPUFuncOp buildPrefillKernel(OpBuilder &b, Location loc, StringRef name,
                                   const DecodeShape &shape,
-                                  const MmaKind &kind);
-std::array<int64_t, 3> prefillLaunch(const DecodeShape &shape);
+                                  const MmaKind &kind, bool wgmma);
+std::array<int64_t, 3> prefillLaunch(const DecodeShape &shape, bool wgmma);
+/// The dynamic shared memory the prefill kernel needs at its launch (two
+/// buffers and alignment slack: more than the default 48 KB, which the
+/// runtime raises for the kernel).
+int64_t prefillSharedBytes(const DecodeShape &shape, bool wgmma);
 
 /// The launch geometry of buildTcgen05Kernel's kernel for `shape`:
 /// {grid x, grid y, block x}.

@@ -10,23 +10,26 @@
 // activation rows.
 //
 // CTA: 256 threads, an output tile of 128 activation rows x BN weight rows
-// (BN = 128, or 64 where 128 would leave SMs idle), K in steps of 64. Per
-// step every thread
-//   - loads 4 x 16 bytes of the activation tile (128 rows x 64 bf16) and
-//     one 16-byte piece of codes (32 elements of one weight row) with its
-//     scale bytes, for the next step, while the tensor cores work on this
-//     one (pipelinedLoop);
-//   - stores the activation chunks and its piece, expanded exactly to bf16
-//     (expandPieceToBF16), into shared memory;
-// then, after a barrier, warp (wm, wn) of the 2 x 4 grid computes its
-// 64 x BN/4 part of the tile with ldmatrix.x4 and mma.sync.m16n8k16 (bf16 x
-// bf16 -> f32) over the four 16-element K slices, and a second barrier
-// frees the buffer.
+// (BN = 128, or 64 where 128 would leave SMs idle), K in steps of 64, two
+// shared-memory buffers (dynamic shared memory). In step s every thread
+//   - issues the loads of step s + 2: 4 x 16 bytes of the activation tile
+//     (128 rows x 64 bf16) and one 16-byte piece of codes (32 elements of
+//     one weight row) with its scale bytes (pipelinedLoop);
+//   - multiplies buffer s % 2: on sm_90a each of the two warpgroups issues
+//     four wgmma.mma_async m64nBNk16 (bf16 x bf16 -> f32) for its 64 rows,
+//     reading both operands from shared memory; elsewhere warp (wm, wn) of
+//     the 2 x 4 grid computes its 64 x BN/4 part with ldmatrix.x4 and
+//     mma.sync.m16n8k16;
+//   - meanwhile stores the loads of step s + 1 into buffer (s + 1) % 2: the
+//     activation chunks, and its piece expanded exactly to bf16
+//     (expandPieceToBF16);
+//   - waits for its wgmma, and meets the others at one barrier.
 //
 // Shared memory holds rows of 64 bf16 (128 bytes, eight 16-byte chunks);
 // chunk c of row r is stored at chunk c ^ (r % 8), so the eight row
 // addresses of an ldmatrix (eight consecutive rows, one chunk) fall in
-// eight different bank groups.
+// eight different bank groups. That is also wgmma's K-major 128-byte
+// swizzle, given 1024-byte aligned buffers.
 //
 // Fragments (PTX ISA, mma.m16n8k16 with .bf16): ldmatrix.x4 of a 16 x 16
 // activation block, lane l giving row l % 16 at chunk 2kk + l / 16, returns
@@ -62,31 +65,59 @@ constexpr int64_t kPiece = 32; // codes per 16-byte piece
 class PrefillKernelBuilder : SharedBufferKernelBuilderBase {
 public:
   PrefillKernelBuilder(OpBuilder &b, Location loc, const DecodeShape &shape,
-                       const MmaKind &kind, Value shared, int64_t tileN)
+                       const MmaKind &kind, Value shared, int64_t tileN,
+                       bool wgmma)
       : SharedBufferKernelBuilderBase(b, loc, shared), shape(shape),
-        kind(kind), tileN(tileN), nTiles(tileN / kWarpsN / 8) {}
+        kind(kind), tileN(tileN), nTiles(tileN / kWarpsN / 8), wgmma(wgmma) {}
 
   void build(Block &entry);
 
 private:
   /// The byte offset of 16-byte chunk `chunk` of shared row `row` in the
   /// region starting at `base`, swizzled (see the file comment).
-  Value chunkOffset(int64_t base, Value row, Value chunk) {
+  Value chunkOffset(Value base, Value row, Value chunk) {
     Value swizzled = arith::XOrIOp::create(
         b, loc, chunk, arith::AndIOp::create(b, loc, row, idx(7)));
-    return add(idx(base), add(mul(row, kRowBytes), mul(swizzled, 16)));
+    return add(base, add(mul(row, kRowBytes), mul(swizzled, 16)));
+  }
+  /// The first byte of the buffer of step `step`.
+  Value bufferOf(Value step) {
+    return mul(arith::RemUIOp::create(b, loc, step, idx(2)), stageBytes());
+  }
+  int64_t stageBytes() const { return (kTileM + tileN) * kRowBytes; }
+  /// 16-byte pieces of codes per thread and step (two per weight row).
+  int64_t piecesPerThread() const {
+    return std::max<int64_t>(1, 2 * tileN / kThreads);
   }
   /// ldmatrix.x4 (b16, not transposed) at `offset`: four i32 registers.
   SmallVector<Value, 4> loadMatrices(Value offset);
-  /// Stores the step's loaded operands into shared memory.
-  void stage(ArrayRef<Value> loaded);
-  /// The warp's MMAs over one staged K step.
-  SmallVector<Value> multiply(ValueRange acc);
-  void epilogue(ArrayRef<Value> sums);
+  /// Stores a step's loaded operands into the buffer at `buffer`.
+  void stage(ArrayRef<Value> loaded, Value buffer);
+  /// The warp's MMAs over the K step staged at `buffer` (mma.sync).
+  SmallVector<Value> multiply(ValueRange acc, Value buffer);
+  /// Issues the warpgroup's MMAs over the K step staged at `buffer`
+  /// (wgmma; wait with wgmma.wait_group): `acc` is the struct of the
+  /// m64nBNk16 accumulators.
+  Value multiplyWarpgroup(Value acc, Value buffer);
+  /// Makes this thread's shared-memory stores visible to wgmma (the async
+  /// proxy) once the barrier that follows has passed.
+  void fenceForWgmma();
+  /// The 64-bit shared-memory descriptor of K-major rows of 128 bytes in
+  /// the 128-byte swizzle (the layout `chunkOffset` writes) at `offset`: start
+  /// >> 4 (bits 0-13), leading byte offset 1 (unused by this layout, bits
+  /// 16-29), stride byte offset 1024 >> 4 between 8-row groups (bits
+  /// 32-45), layout type 1 = 128-byte swizzle (bits 62-63).
+  Value descriptor(Value offset);
+  /// Stores the accumulators: tile (mt, nt) of 16 x 8, element i at row
+  /// rowBase + 16 mt + 8 (i / 2), column columnBase + 8 nt + i % 2 (the
+  /// fragment layout of both mma.sync and wgmma).
+  void epilogue(ArrayRef<Value> sums, Value rowBase, Value columnBase,
+                int64_t mTiles, int64_t tilesN);
 
   DecodeShape shape;
   MmaKind kind;
   int64_t tileN, nTiles;
+  bool wgmma;
   // Set up by build().
   Value x, w, sw, alpha, out, tid, lane, warpM, warpN, m0, n0, xRows, wRows;
   int64_t bOffset = kTileM * kRowBytes; // the weight tile's region
@@ -105,39 +136,46 @@ SmallVector<Value, 4> PrefillKernelBuilder::loadMatrices(Value offset) {
   return registers;
 }
 
-void PrefillKernelBuilder::stage(ArrayRef<Value> loaded) {
+void PrefillKernelBuilder::stage(ArrayRef<Value> loaded, Value buffer) {
   auto store = [&](Value value, Value offset) {
     LLVM::StoreOp::create(b, loc, value, sharedAt(offset), /*alignment=*/16);
   };
   for (int64_t i = 0; i < kActivationChunks; ++i) {
     Value id = add(tid, idx(kThreads * i));
-    store(loaded[i], chunkOffset(0, arith::DivUIOp::create(b, loc, id, idx(8)),
-                                 arith::RemUIOp::create(b, loc, id, idx(8))));
+    store(loaded[i],
+          chunkOffset(buffer, arith::DivUIOp::create(b, loc, id, idx(8)),
+                      arith::RemUIOp::create(b, loc, id, idx(8))));
   }
-  // Thread t expands piece t: half t % 2 of weight row t / 2.
-  auto expandAndStore = [&]() {
-    SmallVector<Value> pairs = expandPieceToBF16(
-        b, loc, loaded[kActivationChunks], loaded[kActivationChunks + 1], kind);
-    Value row = arith::DivUIOp::create(b, loc, tid, idx(2));
-    Value half = arith::RemUIOp::create(b, loc, tid, idx(2));
-    auto i32x4 = VectorType::get({4}, b.getI32Type());
-    for (int64_t j = 0; j < 4; ++j)
-      store(vector::FromElementsOp::create(
-                b, loc, i32x4, ArrayRef<Value>(pairs).slice(4 * j, 4)),
-            chunkOffset(bOffset, row, add(mul(half, 4), idx(j))));
-  };
-  if (2 * tileN == kThreads) {
+  // Piece id = t + 256 p of thread t: half id % 2 of weight row id / 2.
+  for (int64_t p = 0; p < piecesPerThread(); ++p) {
+    Value id = add(tid, idx(kThreads * p));
+    auto expandAndStore = [&]() {
+      SmallVector<Value> pairs =
+          expandPieceToBF16(b, loc, loaded[kActivationChunks + 2 * p],
+                            loaded[kActivationChunks + 2 * p + 1], kind);
+      Value row = arith::DivUIOp::create(b, loc, id, idx(2));
+      Value half = arith::RemUIOp::create(b, loc, id, idx(2));
+      auto i32x4 = VectorType::get({4}, b.getI32Type());
+      for (int64_t j = 0; j < 4; ++j)
+        store(vector::FromElementsOp::create(
+                  b, loc, i32x4, ArrayRef<Value>(pairs).slice(4 * j, 4)),
+              chunkOffset(add(buffer, idx(bOffset)), row,
+                          add(mul(half, 4), idx(j))));
+    };
+    if (2 * tileN >= kThreads * (p + 1)) {
+      expandAndStore();
+      continue;
+    }
+    auto ifOp = scf::IfOp::create(b, loc, below(id, 2 * tileN),
+                                  /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
     expandAndStore();
-    return;
   }
-  auto ifOp = scf::IfOp::create(b, loc, below(tid, 2 * tileN),
-                                /*withElseRegion=*/false);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(ifOp.thenBlock());
-  expandAndStore();
 }
 
-SmallVector<Value> PrefillKernelBuilder::multiply(ValueRange acc) {
+SmallVector<Value> PrefillKernelBuilder::multiply(ValueRange acc,
+                                                  Value buffer) {
   MLIRContext *ctx = b.getContext();
   Type f32 = b.getF32Type();
   auto resultType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
@@ -153,11 +191,13 @@ SmallVector<Value> PrefillKernelBuilder::multiply(ValueRange acc) {
   for (int64_t kk = 0; kk < kTileK / 16; ++kk) {
     SmallVector<SmallVector<Value, 4>> a, bFrag;
     for (int64_t mt = 0; mt < kMTiles; ++mt)
-      a.push_back(loadMatrices(chunkOffset(0, add(aBase, add(aRow, idx(16 * mt))),
-                                           add(aHalf, idx(2 * kk)))));
+      a.push_back(loadMatrices(
+          chunkOffset(buffer, add(aBase, add(aRow, idx(16 * mt))),
+                      add(aHalf, idx(2 * kk)))));
     for (int64_t np = 0; np < nTiles / 2; ++np) {
       SmallVector<Value, 4> r = loadMatrices(chunkOffset(
-          bOffset, add(bBase, add(bRow, idx(16 * np))), add(bHalf, idx(2 * kk))));
+          add(buffer, idx(bOffset)), add(bBase, add(bRow, idx(16 * np))),
+          add(bHalf, idx(2 * kk))));
       bFrag.push_back({r[0], r[1]});
       bFrag.push_back({r[2], r[3]});
     }
@@ -179,16 +219,53 @@ SmallVector<Value> PrefillKernelBuilder::multiply(ValueRange acc) {
   return c;
 }
 
-void PrefillKernelBuilder::epilogue(ArrayRef<Value> sums) {
+Value PrefillKernelBuilder::descriptor(Value offset) {
+  Value address =
+      add(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), shared),
+          arith::IndexCastOp::create(b, loc, b.getI64Type(), offset));
+  Value start = arith::ShRUIOp::create(
+      b, loc, arith::AndIOp::create(b, loc, address, i64(0x3FFFF)), i64(4));
+  int64_t fixed = (int64_t(1) << 16) | (int64_t(1024 >> 4) << 32) |
+                  (int64_t(1) << 62);
+  return arith::OrIOp::create(b, loc, start, i64(fixed));
+}
+
+Value PrefillKernelBuilder::multiplyWarpgroup(Value acc, Value buffer) {
+  MLIRContext *ctx = b.getContext();
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  // Warpgroup w takes activation rows 64w .. 64w + 63: 8 KB into the tile.
+  Value warpgroup = arith::DivUIOp::create(b, loc, tid, idx(128));
+  Value aRows = add(buffer, mul(warpgroup, 64 * kRowBytes));
+  for (int64_t kk = 0; kk < kTileK / 16; ++kk) {
+    // K slice kk starts 32 bytes further into each (swizzled) row.
+    Value descA = descriptor(add(aRows, idx(32 * kk)));
+    Value descB = descriptor(add(buffer, idx(bOffset + 32 * kk)));
+    acc = NVVM::WgmmaMmaAsyncOp::create(
+        b, loc, acc.getType(), acc, descA, descB,
+        NVVM::MMAShapeAttr::get(ctx, 64, tileN, 16), NVVM::WGMMATypes::bf16,
+        NVVM::WGMMATypes::bf16, NVVM::WGMMATypes::f32,
+        NVVM::WGMMAScaleOut::one, NVVM::WGMMAScaleIn::one,
+        NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row, NVVM::MMALayout::col,
+        /*satfinite=*/nullptr);
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  return acc;
+}
+
+void PrefillKernelBuilder::fenceForWgmma() {
+  NVVM::FenceProxyOp::create(
+      b, loc, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(b.getContext(),
+                                 NVVM::SharedSpace::shared_cta));
+}
+
+void PrefillKernelBuilder::epilogue(ArrayRef<Value> sums, Value rowBase,
+                                    Value columnBase, int64_t mTiles,
+                                    int64_t tilesN) {
   Type f32 = b.getF32Type();
   Type resultElement = cast<MemRefType>(out.getType()).getElementType();
-  Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
-  Value t = arith::RemUIOp::create(b, loc, lane, idx(4));
-  Value rowBase = add(m0, add(mul(warpM, kMTiles * 16), g));
-  Value columnBase = add(n0, add(mul(warpN, nTiles * 8), mul(t, 2)));
-  // Tile (mt, nt): c0, c1 at row g, columns 2t, 2t + 1; c2, c3 at row g + 8.
-  for (int64_t mt = 0; mt < kMTiles; ++mt)
-    for (int64_t nt = 0; nt < nTiles; ++nt)
+  for (int64_t mt = 0; mt < mTiles; ++mt)
+    for (int64_t nt = 0; nt < tilesN; ++nt)
       for (int64_t i = 0; i < 4; ++i) {
         Value row = add(rowBase, idx(16 * mt + 8 * (i / 2)));
         Value column = add(columnBase, idx(8 * nt + i % 2));
@@ -198,7 +275,7 @@ void PrefillKernelBuilder::epilogue(ArrayRef<Value> sums) {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToStart(store.thenBlock());
         Value result = arith::MulFOp::create(
-            b, loc, sums[4 * (mt * nTiles + nt) + i], alpha);
+            b, loc, sums[4 * (mt * tilesN + nt) + i], alpha);
         if (resultElement != f32)
           result = arith::TruncFOp::create(b, loc, resultElement, result);
         memref::StoreOp::create(
@@ -236,32 +313,75 @@ void PrefillKernelBuilder::build(Block &entry) {
           add(mul(add(row, xRows), shape.k), add(k0, mul(chunk, 8))),
           both(stepOk, below(row, shape.m))));
     }
-    Value row = add(n0, arith::DivUIOp::create(b, loc, tid, idx(2)));
-    Value half = arith::RemUIOp::create(b, loc, tid, idx(2));
-    Value ok = both(both(stepOk, below(tid, 2 * tileN)), below(row, shape.n));
-    Value globalRow = add(row, wRows);
-    Value element = add(k0, mul(half, kPiece));
-    loaded.push_back(guardedLoad(
-        pieceType, w,
-        add(mul(globalRow, shape.k / 2),
-            arith::DivUIOp::create(b, loc, element, idx(2))),
-        ok));
-    loaded.push_back(loadWord(
-        b, loc, sw,
-        add(mul(globalRow, scaleBytesPerRow),
-            arith::DivUIOp::create(b, loc, element, idx(kind.blockSize))),
-        ok, scaleBytesPerPiece));
+    for (int64_t p = 0; p < piecesPerThread(); ++p) {
+      Value id = add(tid, idx(kThreads * p));
+      Value row = add(n0, arith::DivUIOp::create(b, loc, id, idx(2)));
+      Value half = arith::RemUIOp::create(b, loc, id, idx(2));
+      Value ok = both(both(stepOk, below(id, 2 * tileN)), below(row, shape.n));
+      Value globalRow = add(row, wRows);
+      Value element = add(k0, mul(half, kPiece));
+      loaded.push_back(guardedLoad(
+          pieceType, w,
+          add(mul(globalRow, shape.k / 2),
+              arith::DivUIOp::create(b, loc, element, idx(2))),
+          ok));
+      loaded.push_back(loadWord(
+          b, loc, sw,
+          add(mul(globalRow, scaleBytesPerRow),
+              arith::DivUIOp::create(b, loc, element, idx(kind.blockSize))),
+          ok, scaleBytesPerPiece));
+    }
     return loaded;
   };
-  auto compute = [&](ArrayRef<Value> loaded, ValueRange acc, Value) {
-    stage(loaded);
-    gpu::BarrierOp::create(b, loc);
-    SmallVector<Value> c = multiply(acc);
+  // The dynamic shared memory, from a 1024-byte boundary (the swizzle
+  // repeats every 1024 bytes of address; the launch adds 1024 bytes).
+  Value base = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), shared);
+  Value pad = arith::AndIOp::create(
+      b, loc, arith::SubIOp::create(b, loc, i64(0), base), i64(1023));
+  shared = LLVM::GEPOp::create(b, loc, shared.getType(), b.getI8Type(), shared,
+                               ValueRange{pad});
+  // Step 0 into buffer 0; then step s multiplies buffer s % 2 while it
+  // stages step s + 1 (loaded during step s - 1) into the other.
+  stage(load(idx(0)), idx(0));
+  if (wgmma)
+    fenceForWgmma();
+  gpu::BarrierOp::create(b, loc);
+  auto loadNext = [&](Value step) { return load(add(step, idx(1))); };
+  auto compute = [&](ArrayRef<Value> loaded, ValueRange acc, Value step) {
+    Value buffer = bufferOf(step);
+    SmallVector<Value> c =
+        wgmma ? SmallVector<Value>{multiplyWarpgroup(acc.front(), buffer)}
+              : multiply(acc, buffer);
+    stage(loaded, bufferOf(add(step, idx(1))));
+    if (wgmma) {
+      // This step's MMAs must be done before the next step stages over
+      // their buffer; the stores must be visible to the next step's.
+      NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(0));
+      fenceForWgmma();
+    }
     gpu::BarrierOp::create(b, loc);
     return c;
   };
-  SmallVector<Value> init(4 * kMTiles * nTiles, f32Const(b, loc, 0.0f));
-  epilogue(pipelinedLoop(b, loc, steps, init, load, compute));
+  Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
+  Value t2 = mul(arith::RemUIOp::create(b, loc, lane, idx(4)), 2);
+  if (wgmma) {
+    // One m64nBNk16 accumulator per warpgroup: BN / 2 f32 per thread.
+    Type f32 = b.getF32Type();
+    auto accType = LLVM::LLVMStructType::getLiteral(
+        b.getContext(), SmallVector<Type>(tileN / 2, f32));
+    Value init = LLVM::ZeroOp::create(b, loc, accType);
+    Value acc = pipelinedLoop(b, loc, steps, init, loadNext, compute).front();
+    SmallVector<Value> sums;
+    for (int64_t i = 0; i < tileN / 2; ++i)
+      sums.push_back(LLVM::ExtractValueOp::create(b, loc, acc, i));
+    // Warp w of the CTA holds rows 16 w .. 16 w + 15 of the tile.
+    epilogue(sums, add(m0, add(mul(warp, 16), g)), add(n0, t2), 1, tileN / 8);
+  } else {
+    SmallVector<Value> init(4 * kMTiles * nTiles, f32Const(b, loc, 0.0f));
+    epilogue(pipelinedLoop(b, loc, steps, init, loadNext, compute),
+             add(m0, add(mul(warpM, kMTiles * 16), g)),
+             add(n0, add(mul(warpN, nTiles * 8), t2)), kMTiles, nTiles);
+  }
   gpu::ReturnOp::create(b, loc);
 }
 
@@ -271,31 +391,41 @@ bool mlir::fp4::nvvm_kernels::usePrefillKernel(const DecodeShape &shape) {
   return shape.activation.isBF16() && shape.m >= 64;
 }
 
-int64_t mlir::fp4::nvvm_kernels::prefillTileN(const DecodeShape &shape) {
-  // 128-wide tiles halve the activation traffic, but need two CTAs per SM
-  // of the H100's 132 to keep them busy; else 64.
-  int64_t ctas = ((shape.m + kTileM - 1) / kTileM) * ((shape.n + 127) / 128);
-  return ctas >= 2 * 132 ? 128 : 64;
+int64_t mlir::fp4::nvvm_kernels::prefillTileN(const DecodeShape &shape,
+                                             bool wgmma) {
+  // Wider tiles read each activation tile fewer times (the traffic from L2
+  // bounds these kernels), but need enough CTAs to fill the H100's 132 SMs:
+  // with wgmma 256 (one CTA per SM) given two waves, else 128 given two
+  // CTAs per SM, else 64.
+  int64_t rowTiles = (shape.m + kTileM - 1) / kTileM;
+  if (wgmma && rowTiles * ((shape.n + 255) / 256) >= 2 * 132)
+    return 256;
+  return rowTiles * ((shape.n + 127) / 128) >= 2 * 132 ? 128 : 64;
+}
+
+int64_t mlir::fp4::nvvm_kernels::prefillSharedBytes(const DecodeShape &shape,
+                                                   bool wgmma) {
+  return 2 * (kTileM + prefillTileN(shape, wgmma)) * kRowBytes + 1024;
 }
 
 std::array<int64_t, 3>
-mlir::fp4::nvvm_kernels::prefillLaunch(const DecodeShape &shape) {
-  int64_t tileN = prefillTileN(shape);
+mlir::fp4::nvvm_kernels::prefillLaunch(const DecodeShape &shape, bool wgmma) {
+  int64_t tileN = prefillTileN(shape, wgmma);
   return {(shape.n + tileN - 1) / tileN, (shape.m + kTileM - 1) / kTileM,
           kThreads};
 }
 
 gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
     OpBuilder &b, Location loc, StringRef name, const DecodeShape &shape,
-    const MmaKind &kind) {
-  int64_t tileN = prefillTileN(shape);
+    const MmaKind &kind, bool wgmma) {
+  int64_t tileN = prefillTileN(shape, wgmma);
   MLIRContext *ctx = b.getContext();
-  auto arrayType =
-      LLVM::LLVMArrayType::get(b.getI8Type(), (kTileM + tileN) * kRowBytes);
+  // Dynamic shared memory (prefillSharedBytes, given at the launch).
+  auto arrayType = LLVM::LLVMArrayType::get(b.getI8Type(), 0);
   std::string sharedName = (name + "_smem").str();
   LLVM::GlobalOp::create(b, loc, arrayType, /*isConstant=*/false,
-                         LLVM::Linkage::Internal, sharedName,
-                         /*value=*/Attribute(), /*alignment=*/128,
+                         LLVM::Linkage::External, sharedName,
+                         /*value=*/Attribute(), /*alignment=*/16,
                          /*addrSpace=*/3);
   auto kernel = gpu::GPUFuncOp::create(b, loc, name, w4a16KernelType(b, shape));
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
@@ -304,13 +434,15 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
   // measured 23% faster on the H100 with no spills, docs/benchmarks.md).
   kernel->setAttr(NVVM::NVVMDialect::getMaxntidAttrName(),
                   b.getDenseI32ArrayAttr({kThreads, 1, 1}));
-  kernel->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
-                  b.getI32IntegerAttr(2));
+  if (tileN <= 128)
+    kernel->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                    b.getI32IntegerAttr(2));
   Block &entry = kernel.getBody().front();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);
   Value shared = LLVM::AddressOfOp::create(
       b, loc, LLVM::LLVMPointerType::get(ctx, 3), sharedName);
-  PrefillKernelBuilder(b, loc, shape, kind, shared, tileN).build(entry);
+  PrefillKernelBuilder(b, loc, shape, kind, shared, tileN, wgmma)
+      .build(entry);
   return kernel;
 }

@@ -86,10 +86,10 @@ func.func @nvfp4_2d_1100x4096x128_bf16_f32(%x: tensor<1100x128xbf16>, %wd: tenso
   %y = fp4.scaled_matmul %x, %w : tensor<1100x128xbf16>, !fp4.qtensor<4096x128xf4E2M1FN, nvfp4> -> tensor<1100x4096xf32>
   return %y : tensor<1100x4096xf32>
 }
-func.func @mxfp4_2d_1100x4096x64_bf16_bf16(%x: tensor<1100x64xbf16>, %wd: tensor<4096x32xi8>, %ws: tensor<4096x2xf8E8M0FNU>) -> tensor<1100x4096xbf16> {
+func.func @mxfp4_2d_2100x4096x64_bf16_bf16(%x: tensor<2100x64xbf16>, %wd: tensor<4096x32xi8>, %ws: tensor<4096x2xf8E8M0FNU>) -> tensor<2100x4096xbf16> {
   %w = fp4.assemble %wd, %ws : tensor<4096x32xi8>, tensor<4096x2xf8E8M0FNU> -> !fp4.qtensor<4096x64xf4E2M1FN, mxfp4>
-  %y = fp4.scaled_matmul %x, %w : tensor<1100x64xbf16>, !fp4.qtensor<4096x64xf4E2M1FN, mxfp4> -> tensor<1100x4096xbf16>
-  return %y : tensor<1100x4096xbf16>
+  %y = fp4.scaled_matmul %x, %w : tensor<2100x64xbf16>, !fp4.qtensor<4096x64xf4E2M1FN, mxfp4> -> tensor<2100x4096xbf16>
+  return %y : tensor<2100x4096xbf16>
 }
 func.func @nvfp4_2d_1x4096x4096_bf16_bf16(%x: tensor<1x4096xbf16>, %wd: tensor<4096x2048xi8>, %ws: tensor<4096x256xf8E4M3FN>, %g: tensor<f32>) -> tensor<1x4096xbf16> {
   %w = fp4.assemble %wd, %ws, %g : tensor<4096x2048xi8>, tensor<4096x256xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4096x4096xf4E2M1FN, nvfp4>

@@ -1,0 +1,44 @@
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90a | FileCheck %s
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90 | FileCheck %s --check-prefix=SM90
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90a | FileCheck %s --check-prefix=WIDE
+
+// The prefill kernel on sm_90a: each warpgroup multiplies its 64 rows with
+// wgmma.mma_async m64nBNk16, both operands read from shared memory through
+// descriptors; the stores reach it through fence.proxy.async before the
+// barrier, and wgmma.wait_group 0 keeps a buffer until its MMAs are done.
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16wg64_256x192x128_bf16_f32 blocks in (%c3{{.*}}, %c2{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c50176_i32
+// CHECK: gpu.func @fp4_mxfp4_w4a16wg64_256x192x128_bf16_f32(
+// CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// CHECK: gpu.barrier
+// CHECK: llvm.mlir.zero : !llvm.struct<(f32, f32,
+// CHECK: scf.for
+// CHECK: nvvm.wgmma.fence.aligned
+// CHECK-COUNT-4: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 64, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK: llvm.store {{.*}} : vector<8xbf16>, !llvm.ptr<3>
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK: nvvm.fence.proxy
+// CHECK: gpu.barrier
+// CHECK: scf.yield
+// sm_90 (without a) has no wgmma: the mma.sync kernel.
+// SM90: @fp4_kernels::@fp4_mxfp4_w4a16pf64_256x192x128_bf16_f32
+// SM90-NOT: nvvm.wgmma
+func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor<192x4xf8E8M0FNU>) -> tensor<256x192xf32> {
+  %b = fp4.assemble %bd, %bs : tensor<192x64xi8>, tensor<192x4xf8E8M0FNU> -> !fp4.qtensor<192x128xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %b : tensor<256x128xbf16>, !fp4.qtensor<192x128xf4E2M1FN, mxfp4> -> tensor<256x192xf32>
+  return %y : tensor<256x192xf32>
+}
+
+// -----
+
+// Enough CTAs for two waves of 256-wide tiles (17 x 16 of them): wgmma
+// m64n256k16, one CTA per SM (no nvvm.minctasm), two buffers of
+// (128 + 256) rows: 99328 bytes.
+// WIDE: @fp4_kernels::@fp4_nvfp4_w4a16wg256_2100x4096x64_bf16_bf16 blocks in (%c16{{.*}}, %c17{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c99328_i32
+// WIDE: gpu.func @fp4_nvfp4_w4a16wg256_2100x4096x64_bf16_bf16({{.*}}) kernel attributes {nvvm.maxntid = array<i32: 256, 1, 1>}
+// WIDE: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 256, k = 16>
+func.func @wide(%x: tensor<2100x64xbf16>, %bd: tensor<4096x32xi8>, %bs: tensor<4096x4xf8E4M3FN>, %g: tensor<f32>) -> tensor<2100x4096xbf16> {
+  %b = fp4.assemble %bd, %bs, %g : tensor<4096x32xi8>, tensor<4096x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4096x64xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %b : tensor<2100x64xbf16>, !fp4.qtensor<4096x64xf4E2M1FN, nvfp4> -> tensor<2100x4096xbf16>
+  return %y : tensor<2100x4096xbf16>
+}
