@@ -15,7 +15,9 @@ rare rounding step).
   run_models.py run   --tools build/bin --out DIR   # on the GPU machine
   run_models.py all   --tools build/bin --out DIR   # both (lit)
 
-Prints a PASS/FAIL line per case and output, then "N passed, N failed".
+Prints a PASS/FAIL line per case and output, one per GPU library for its
+memory (peak RSS after 10 and 2000 calls: no per-call leak), then
+"N passed, N failed".
 """
 
 import argparse
@@ -100,8 +102,33 @@ def run(tools, out):
             print(f"{'PASS' if ok else 'FAIL'} {name} output {i} {list(g.shape)}: "
                   f"relative difference {rel:.2e} (bound {bound:.0e})"
                   f"{'' if finite else ', NOT FINITE'}; gpu {gpu_time}, cpu {cpu_time}")
+    # Memory: a GPU library called in a loop keeps its host memory flat
+    # (fp4-free-host-buffers). Peak RSS of 10 calls against LEAK_CALLS.
+    for name, _, _, args, _, _ in CASES:
+        lib = os.path.join(out, f"{name}.sm_90a.so")
+        small, large = (peak_rss_kb(tools, lib, args, n) for n in (10, LEAK_CALLS))
+        ok = small is not None and large is not None and large - small <= LEAK_BOUND_KB
+        passed += ok
+        failed += not ok
+        print(f"{'PASS' if ok else 'FAIL'} {name} memory: max RSS {small} KB after 10 calls, "
+              f"{large} KB after {LEAK_CALLS} (bound +{LEAK_BOUND_KB} KB)")
     print(f"{passed} passed, {failed} failed")
     return failed == 0
+
+
+LEAK_CALLS = 2000
+LEAK_BOUND_KB = 8 * 1024
+
+
+def peak_rss_kb(tools, lib, args, calls):
+    """The peak resident memory (KB) of fp4-run calling `lib` `calls` times,
+    or None if it failed."""
+    command = [os.path.join(tools, "fp4-run"), lib, "--repeat", str(calls)]
+    for a in args:
+        command += ["--input", a]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    return usage.ru_maxrss if os.waitstatus_to_exitcode(status) == 0 else None
 
 
 def main():

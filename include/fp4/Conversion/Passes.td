@@ -76,6 +76,32 @@ def FP4CopiesToLoops : Pass<"fp4-copies-to-loops"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def FP4FreeHostBuffers : Pass<"fp4-free-host-buffers", "::mlir::func::FuncOp"> {
+  let summary = "Free the host buffers of bufferized host code with GPU launches before it returns";
+  let description = [{
+    For host code with GPU launches (`fp4-lower-to-cpu{gpu-launches}`),
+    where ownership-based buffer deallocation does not apply (it refuses
+    `gpu.wait` and would free device buffers and resident weights too):
+    every `memref.alloc` in the body of a single-block function gets a
+    `memref.dealloc` just before the return, unless the buffer or a view of
+    it is returned, or is passed to a call that returns a memref. The GPU
+    lowering completes every asynchronous copy with a `gpu.wait` before the
+    host reads a result, so no copy is in flight at the return. Buffers
+    allocated inside loops are not handled.
+
+    ```mlir
+    %a = memref.alloc() : memref<256x128xbf16>   // an intermediate
+    %r = memref.alloc() : memref<49152xf32>      // the result
+    ...
+    gpu.wait [%t]
+    %v = memref.expand_shape %r [[0, 1]] ...
+    memref.dealloc %a : memref<256x128xbf16>     // added
+    return %v : memref<256x192xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def ConvertFP4ToNVVM : Pass<"convert-fp4-to-nvvm", "ModuleOp"> {
   let summary = "Lower fp4 scaled matmuls to block-scaled MMA kernels (NVVM): Blackwell tensor cores, or their Hopper CUDA-core twin";
   let description = [{

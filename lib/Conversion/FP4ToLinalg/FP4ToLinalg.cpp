@@ -521,10 +521,13 @@ void mlir::fp4::buildLowerToCPUPipeline(OpPassManager &pm, bool gpuLaunches) {
   // bufferization frees nothing: a library leaked about 0.5 MB per call of
   // the MoE block). Results are owned by the caller, so a returned argument
   // (a KV cache updated in place) comes back as a copy (bufferization.clone,
-  // lowered to an allocation and a copy). Not with GPU launches yet: the
+  // lowered to an allocation and a copy). With GPU launches, the ownership
   // pass would take the device copies the runtime returns
-  // (fp4gpuResidentBytes) for owned host buffers.
-  if (!gpuLaunches)
+  // (fp4gpuResidentBytes) for owned host buffers and refuses gpu.wait:
+  // fp4-free-host-buffers frees the host buffers instead.
+  if (gpuLaunches)
+    pipeline += "func.func(fp4-free-host-buffers),";
+  else
     pipeline += "ownership-based-buffer-deallocation,canonicalize,"
                 "buffer-deallocation-simplification,"
                 "bufferization-lower-deallocations,cse,canonicalize,"
