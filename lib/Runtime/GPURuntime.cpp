@@ -152,6 +152,14 @@ StreamPool &streamPool() {
 std::mutex &asyncMutex = *new std::mutex;
 std::set<CUdeviceptr> &asyncAllocations = *new std::set<CUdeviceptr>;
 
+/// The dynamic shared memory each kernel has been allowed beyond the
+/// default 48 KB (cuFuncSetAttribute), so that it is set once.
+struct SharedLimits {
+  std::mutex mutex;
+  std::map<void *, int32_t> allowed;
+};
+SharedLimits &sharedLimits = *new SharedLimits;
+
 /// Device copies of constants, by host address and size
 /// (fp4gpuResidentBytes). Cleared when a module is unloaded: a library's
 /// globals go with it, and another library may reuse their addresses.
@@ -205,6 +213,11 @@ void mgpuModuleUnload(void *module) {
   if (!module || exiting || !ensureContext())
     return;
   dropResidentCopies();
+  {
+    // Its functions' handles may be reused by a module loaded later.
+    std::lock_guard<std::mutex> lock(sharedLimits.mutex);
+    sharedLimits.allowed.clear();
+  }
   check("cuModuleUnload", cuModuleUnload(static_cast<CUmodule>(module)));
 }
 
@@ -239,13 +252,21 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
   if (launchFailed || !ensureContext())
     return;
   // More dynamic shared memory than the default 48 KB must be allowed per
-  // kernel first (the prefill kernels' two buffers).
-  if (sharedBytes > 48 * 1024 &&
-      !check("cuFuncSetAttribute",
-             cuFuncSetAttribute(static_cast<CUfunction>(function),
-                                CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                sharedBytes)))
-    return;
+  // kernel first (the prefill kernels' two buffers), once per kernel and
+  // size.
+  if (sharedBytes > 48 * 1024) {
+    std::lock_guard<std::mutex> lock(sharedLimits.mutex);
+    int32_t &limit = sharedLimits.allowed[function];
+    if (limit < sharedBytes) {
+      if (!check("cuFuncSetAttribute",
+                 cuFuncSetAttribute(
+                     static_cast<CUfunction>(function),
+                     CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                     sharedBytes)))
+        return;
+      limit = sharedBytes;
+    }
+  }
   check("cuLaunchKernel",
         cuLaunchKernel(static_cast<CUfunction>(function), gridX, gridY, gridZ,
                        blockX, blockY, blockZ, sharedBytes,

@@ -84,7 +84,9 @@ def FP4FreeHostBuffers : Pass<"fp4-free-host-buffers", "::mlir::func::FuncOp"> {
     `gpu.wait` and would free device buffers and resident weights too):
     every `memref.alloc` in the body of a single-block function gets a
     `memref.dealloc` just before the return, unless the buffer or a view of
-    it is returned, or is passed to a call that returns a memref. The GPU
+    it is returned, is passed to a call that returns a memref, leaves as a
+    pointer or through a cast the analysis cannot follow, or is already
+    freed. The GPU
     lowering completes every asynchronous copy with a `gpu.wait` before the
     host reads a result, so no copy is in flight at the return. Buffers
     allocated inside loops are not handled.

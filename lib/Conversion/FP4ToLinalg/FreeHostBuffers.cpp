@@ -44,15 +44,21 @@ struct FP4FreeHostBuffersPass
     BufferViewFlowAnalysis aliases(func);
     OpBuilder b(ret);
     for (auto alloc : body.getOps<memref::AllocOp>()) {
-      // Kept: a buffer returned, or passed to a call that returns a memref
-      // (which might be the buffer: the analysis does not look into calls).
+      // Kept: a buffer returned; passed to a call that returns a memref
+      // (which might be the buffer: the analysis does not look into calls);
+      // whose pointer leaves as a non-memref value (the analysis cannot
+      // follow it); or already freed.
       bool kept = false;
       for (Value alias : aliases.resolve(alloc.getResult())) {
         kept |= llvm::is_contained(ret.getOperands(), alias);
-        for (Operation *user : alias.getUsers())
+        for (Operation *user : alias.getUsers()) {
           if (auto call = dyn_cast<CallOpInterface>(user))
             kept |= llvm::any_of(call->getResultTypes(),
                                  llvm::IsaPred<BaseMemRefType>);
+          kept |= isa<memref::DeallocOp, memref::ExtractAlignedPointerAsIndexOp,
+                      memref::ExtractStridedMetadataOp,
+                      UnrealizedConversionCastOp>(user);
+        }
       }
       if (!kept)
         memref::DeallocOp::create(b, alloc.getLoc(), alloc.getResult());

@@ -217,6 +217,13 @@ SmallVector<Value> CudaCoreMmaAtom::emit(OpBuilder &b, Location loc,
   return acc;
 }
 
+/// The shared memory of one SM of `chip` (sm_120-class parts have 128 KB
+/// of L1 and shared memory, of which 100 KB can be shared; sm_90 and
+/// sm_100 228 KB).
+int64_t sharedMemoryPerSM(StringRef chip) {
+  return chip.starts_with("sm_12") ? 100 * 1024 : 228 * 1024;
+}
+
 /// Checks the chip up front; the error names what to use instead.
 LogicalResult checkChip(StringRef chip, Location loc) {
   if (chip == "sm_100a" || chip == "sm_120a" || chip == "sm_90a" ||
@@ -620,13 +627,30 @@ struct ConvertFP4ToNVVMPass
       name += "_" + typeName(lhsFloat.getElementType()) + "_" +
               typeName(resultElement);
     KernelShape shape{m, n, k, batched};
+    // W4A16: 4 warps over 4R weight rows; sm_100a: 128 x 128 tiles, 128
+    // threads; else 16 x 8 tiles, one warp.
+    std::array<int64_t, 3> launch = {(n + 7) / 8, (m + 15) / 16, 32};
+    if (prefillW4A16)
+      launch = prefillLaunch(decodeShape, wgmmaPrefill);
+    else if (tensorCoreW4A16)
+      launch = mmaDecodeLaunch(decodeShape);
+    else if (lhsFloat)
+      launch = decodeLaunch(decodeShape);
+    else if (chip == "sm_100a")
+      launch = tcgen05Launch(shape);
+    if (launch[1] > 65535 || e > 65535)
+      return op.emitError("convert-fp4-to-nvvm: ")
+             << m << " activation rows (in " << e << " batches) need a grid of "
+             << launch[1] << " x " << e
+             << " CTAs in y and z, and a launch takes at most 65535 in each; "
+                "split the matmul along its rows";
     if (!symbols.lookup(name)) {
       // In program order: appended after the kernels before it.
       auto kb = OpBuilder::atBlockEnd(kernels.getBody());
       if (prefillW4A16)
         symbols.insert(
             buildPrefillKernel(kb, loc, name, decodeShape, *rhsKind,
-                               wgmmaPrefill));
+                               wgmmaPrefill, sharedMemoryPerSM(chip)));
       else if (tensorCoreW4A16)
         symbols.insert(
             buildMmaDecodeKernel(kb, loc, name, decodeShape, *rhsKind));
@@ -675,17 +699,6 @@ struct ConvertFP4ToNVVMPass
     args.append({alpha, dynamicView(b, loc, deviceOut)});
     auto kernelRef = SymbolRefAttr::get(
         kernels.getSymNameAttr(), {FlatSymbolRefAttr::get(b.getContext(), name)});
-    // W4A16: 4 warps over 4R weight rows; sm_100a: 128 x 128 tiles, 128
-    // threads; else 16 x 8 tiles, one warp.
-    std::array<int64_t, 3> launch = {(n + 7) / 8, (m + 15) / 16, 32};
-    if (prefillW4A16)
-      launch = prefillLaunch(decodeShape, wgmmaPrefill);
-    else if (tensorCoreW4A16)
-      launch = mmaDecodeLaunch(decodeShape);
-    else if (lhsFloat)
-      launch = decodeLaunch(decodeShape);
-    else if (chip == "sm_100a")
-      launch = tcgen05Launch(shape);
     Value sharedBytes;
     if (prefillW4A16)
       sharedBytes = arith::ConstantIntOp::create(

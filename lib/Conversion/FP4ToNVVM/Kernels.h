@@ -218,9 +218,12 @@ int64_t prefillTileN(const DecodeShape &shape, bool wgmma);
 /// With `wgmma` (sm_90a only), each of the two warpgroups multiplies its 64
 /// rows with wgmma.mma_async reading both operands from shared memory,
 /// instead of ldmatrix + mma.sync.
+/// `sharedPerSM` is the chip's shared memory per SM: two CTAs per SM are
+/// asked of ptxas (128 registers) only where their buffers fit.
 gpu::GPUFuncOp buildPrefillKernel(OpBuilder &b, Location loc, StringRef name,
                                   const DecodeShape &shape,
-                                  const MmaKind &kind, bool wgmma);
+                                  const MmaKind &kind, bool wgmma,
+                                  int64_t sharedPerSM);
 std::array<int64_t, 3> prefillLaunch(const DecodeShape &shape, bool wgmma);
 /// The dynamic shared memory the prefill kernel needs at its launch (two
 /// buffers and alignment slack: more than the default 48 KB, which the

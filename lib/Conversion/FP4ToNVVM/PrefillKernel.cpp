@@ -417,7 +417,7 @@ mlir::fp4::nvvm_kernels::prefillLaunch(const DecodeShape &shape, bool wgmma) {
 
 gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
     OpBuilder &b, Location loc, StringRef name, const DecodeShape &shape,
-    const MmaKind &kind, bool wgmma) {
+    const MmaKind &kind, bool wgmma, int64_t sharedPerSM) {
   int64_t tileN = prefillTileN(shape, wgmma);
   MLIRContext *ctx = b.getContext();
   // Dynamic shared memory (prefillSharedBytes, given at the launch).
@@ -434,7 +434,7 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
   // measured 23% faster on the H100 with no spills, docs/benchmarks.md).
   kernel->setAttr(NVVM::NVVMDialect::getMaxntidAttrName(),
                   b.getDenseI32ArrayAttr({kThreads, 1, 1}));
-  if (tileN <= 128)
+  if (tileN <= 128 && 2 * prefillSharedBytes(shape, wgmma) <= sharedPerSM)
     kernel->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
                     b.getI32IntegerAttr(2));
   Block &entry = kernel.getBody().front();

@@ -35,9 +35,9 @@ func.func @launch(%x: memref<256x128xbf16>) -> memref<256x192xf32> {
 // CHECK-LABEL: func.func @calls(
 // CHECK: %[[A:.*]] = memref.alloc() : memref<16xi8>
 // CHECK: %[[B:.*]] = memref.alloc() : memref<16xi8>
-// CHECK: memref.dealloc %[[B]]
-// CHECK-NOT: memref.dealloc
-// CHECK: return
+// CHECK: call @consume(%[[B]])
+// CHECK-NEXT: memref.dealloc %[[B]]
+// CHECK-NEXT: return
 func.func private @view(memref<16xi8>) -> memref<16xi8>
 func.func private @consume(memref<16xi8>)
 func.func @calls() -> memref<16xi8> {
@@ -46,4 +46,34 @@ func.func @calls() -> memref<16xi8> {
   %v = call @view(%a) : (memref<16xi8>) -> memref<16xi8>
   call @consume(%b) : (memref<16xi8>) -> ()
   return %v : memref<16xi8>
+}
+
+// -----
+
+// Aliases through scf.if and a returned subview keep the buffer; a buffer
+// already freed, or whose pointer leaves as an index, is not freed (again).
+// CHECK-LABEL: func.func @aliases(
+// CHECK-NOT: memref.dealloc
+// CHECK: %[[F:.*]] = memref.alloc() : memref<16xf32>
+// CHECK-NEXT: memref.dealloc %[[F]]
+// CHECK-NOT: memref.dealloc
+// CHECK: %[[T:.*]] = memref.alloc() : memref<8xf32>
+// CHECK-NEXT: memref.dealloc %[[T]]
+// CHECK-NEXT: return
+func.func @aliases(%c: i1) -> (memref<8xf32>, memref<4xf32, strided<[1], offset: 2>>, index) {
+  %a = memref.alloc() : memref<8xf32>
+  %b = memref.alloc() : memref<8xf32>
+  %r = scf.if %c -> memref<8xf32> {
+    scf.yield %a : memref<8xf32>
+  } else {
+    scf.yield %b : memref<8xf32>
+  }
+  %s = memref.alloc() : memref<8xf32>
+  %v = memref.subview %s[2] [4] [1] : memref<8xf32> to memref<4xf32, strided<[1], offset: 2>>
+  %freed = memref.alloc() : memref<16xf32>
+  memref.dealloc %freed : memref<16xf32>
+  %p = memref.alloc() : memref<32xf32>
+  %i = memref.extract_aligned_pointer_as_index %p : memref<32xf32> -> index
+  %t = memref.alloc() : memref<8xf32>
+  return %r, %v, %i : memref<8xf32>, memref<4xf32, strided<[1], offset: 2>>, index
 }

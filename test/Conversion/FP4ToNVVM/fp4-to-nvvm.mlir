@@ -214,3 +214,14 @@ func.func @empty(%a: !fp4.qtensor<16x0xf4E2M1FN, nvfp4>, %b: !fp4.qtensor<8x0xf4
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x0xf4E2M1FN, nvfp4>, !fp4.qtensor<8x0xf4E2M1FN, nvfp4> -> tensor<16x8xf32>
   return %y : tensor<16x8xf32>
 }
+
+// -----
+
+// A grid takes at most 65535 CTAs in y: more activation rows than that many
+// tiles is an error before any kernel is built.
+func.func @too_many_rows(%x: tensor<8388609x64xbf16>, %bd: tensor<64x32xi8>, %bs: tensor<64x2xf8E8M0FNU>) -> tensor<8388609x64xf32> {
+  %b = fp4.assemble %bd, %bs : tensor<64x32xi8>, tensor<64x2xf8E8M0FNU> -> !fp4.qtensor<64x64xf4E2M1FN, mxfp4>
+  // expected-error @+1 {{convert-fp4-to-nvvm: 8388609 activation rows (in 1 batches) need a grid of 65537 x 1 CTAs in y and z, and a launch takes at most 65535 in each; split the matmul along its rows}}
+  %y = fp4.scaled_matmul %x, %b : tensor<8388609x64xbf16>, !fp4.qtensor<64x64xf4E2M1FN, mxfp4> -> tensor<8388609x64xf32>
+  return %y : tensor<8388609x64xf32>
+}

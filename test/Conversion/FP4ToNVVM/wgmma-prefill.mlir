@@ -8,11 +8,21 @@
 // barrier, and wgmma.wait_group 0 keeps a buffer until its MMAs are done.
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16wg64_256x192x128_bf16_f32 blocks in (%c3{{.*}}, %c2{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c50176_i32
 // CHECK: gpu.func @fp4_mxfp4_w4a16wg64_256x192x128_bf16_f32(
+// The dynamic shared memory from a 1024-byte boundary (the swizzle repeats
+// every 1024 bytes of address), and the descriptors' fixed bits: leading
+// byte offset 1 (bit 16), stride byte offset 1024 >> 4 (bits 32-45), the
+// 128-byte swizzle (layout type 1, bits 62-63), over the start address's
+// 18 bits >> 4.
+// CHECK: %[[PAD:.*]] = arith.andi %{{.*}}, %c1023_i64 : i64
+// CHECK: llvm.getelementptr %{{.*}}[%[[PAD]]]
 // CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // CHECK: gpu.barrier
 // CHECK: llvm.mlir.zero : !llvm.struct<(f32, f32,
 // CHECK: scf.for
 // CHECK: nvvm.wgmma.fence.aligned
+// CHECK: %[[MASKED:.*]] = arith.andi %{{.*}}, %c262143_i64 : i64
+// CHECK: %[[START:.*]] = arith.shrui %[[MASKED]], %c4_i64 : i64
+// CHECK: arith.ori %[[START]], %c4611686293305360384_i64 : i64
 // CHECK-COUNT-4: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 64, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK: llvm.store {{.*}} : vector<8xbf16>, !llvm.ptr<3>

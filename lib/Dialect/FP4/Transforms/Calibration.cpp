@@ -194,9 +194,20 @@ struct FP4ApplyCalibrationPass
       }
       const cal::ObserverStats *observed = &stats->second;
       cal::ObserverStats smoothed;
-      auto inverse = point.layer ? point.layer->getAttrOfType<DenseElementsAttr>(
-                                       kSmoothInverseAttr)
-                                 : DenseElementsAttr();
+      Attribute record =
+          point.layer ? point.layer->getAttr(kSmoothInverseAttr) : Attribute();
+      auto inverse = dyn_cast_or_null<DenseElementsAttr>(record);
+      if (floatStatsOnSmoothed && point.layer && !record) {
+        // Neither smoothed nor left alone by fp4-smooth: the record was
+        // lost, so the float maximum might be the wrong one.
+        point.before->emitError("fp4-apply-calibration: layer '")
+            << point.name << "' of the smoothed module has no record of its "
+            << "smoothing (" << kSmoothInverseAttr << "), so the float "
+            << "model's statistics in '" << statsFile << "' cannot be "
+            << "adjusted for it; gather statistics on this module "
+            << "(fp4-calibrate --smooth-alpha)";
+        return signalPassFailure();
+      }
       if (floatStatsOnSmoothed && inverse) {
         if (static_cast<int64_t>(observed->channelAmax.size()) !=
             inverse.getNumElements()) {

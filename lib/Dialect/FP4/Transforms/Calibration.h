@@ -29,6 +29,7 @@ constexpr const char *kSmoothedAttr = "fp4.smoothed";
 /// The factors 1/s_j that fp4-smooth divided a layer's activation by
 /// (dense f32 vector attribute on the layer): with them, the float model's
 /// channel maxima c_j give the smoothed activation's maximum, max_j c_j/s_j.
+/// A unit attribute records a layer fp4-smooth left alone.
 constexpr const char *kSmoothInverseAttr = "fp4.smooth_inverse";
 
 /// Reads the statistics file `statsFile` for `module` into `table`: a file

@@ -323,6 +323,10 @@ struct FP4SmoothPass : public mlir::fp4::impl::FP4SmoothBase<FP4SmoothPass> {
     auto skip = [&](const std::string &why) {
       first->emitRemark("fp4-smooth: '")
           << points.front().name << "' not smoothed: " << why;
+      // Recorded, so that fp4-apply-calibration can tell a layer left
+      // alone from one whose record was lost.
+      for (const ObservationPoint &point : points)
+        point.layer->setAttr(kSmoothInverseAttr, UnitAttr::get(&getContext()));
       return false;
     };
     auto type = cast<RankedTensorType>(activation.getType());

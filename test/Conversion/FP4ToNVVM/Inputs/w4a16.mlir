@@ -71,10 +71,10 @@ func.func @nvfp4_2d_64x128x128_bf16_f32(%x: tensor<64x128xbf16>, %wd: tensor<128
   %y = fp4.scaled_matmul %x, %w : tensor<64x128xbf16>, !fp4.qtensor<128x128xf4E2M1FN, nvfp4> -> tensor<64x128xf32>
   return %y : tensor<64x128xf32>
 }
-func.func @mxfp4_2d_130x72x192_bf16_bf16(%x: tensor<130x192xbf16>, %wd: tensor<72x96xi8>, %ws: tensor<72x6xf8E8M0FNU>) -> tensor<130x72xbf16> {
-  %w = fp4.assemble %wd, %ws : tensor<72x96xi8>, tensor<72x6xf8E8M0FNU> -> !fp4.qtensor<72x192xf4E2M1FN, mxfp4>
-  %y = fp4.scaled_matmul %x, %w : tensor<130x192xbf16>, !fp4.qtensor<72x192xf4E2M1FN, mxfp4> -> tensor<130x72xbf16>
-  return %y : tensor<130x72xbf16>
+func.func @mxfp4_2d_130x75x192_bf16_bf16(%x: tensor<130x192xbf16>, %wd: tensor<75x96xi8>, %ws: tensor<75x6xf8E8M0FNU>) -> tensor<130x75xbf16> {
+  %w = fp4.assemble %wd, %ws : tensor<75x96xi8>, tensor<75x6xf8E8M0FNU> -> !fp4.qtensor<75x192xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<130x192xbf16>, !fp4.qtensor<75x192xf4E2M1FN, mxfp4> -> tensor<130x75xbf16>
+  return %y : tensor<130x75xbf16>
 }
 func.func @nvfp4_batched_2x96x40x128_bf16_f32(%x: tensor<2x96x128xbf16>, %wd: tensor<2x40x64xi8>, %ws: tensor<2x40x8xf8E4M3FN>, %g: tensor<f32>) -> tensor<2x96x40xf32> {
   %w = fp4.assemble %wd, %ws, %g : tensor<2x40x64xi8>, tensor<2x40x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<2x40x128xf4E2M1FN, nvfp4>
@@ -86,10 +86,10 @@ func.func @nvfp4_2d_1100x4096x128_bf16_f32(%x: tensor<1100x128xbf16>, %wd: tenso
   %y = fp4.scaled_matmul %x, %w : tensor<1100x128xbf16>, !fp4.qtensor<4096x128xf4E2M1FN, nvfp4> -> tensor<1100x4096xf32>
   return %y : tensor<1100x4096xf32>
 }
-func.func @mxfp4_2d_2100x4096x64_bf16_bf16(%x: tensor<2100x64xbf16>, %wd: tensor<4096x32xi8>, %ws: tensor<4096x2xf8E8M0FNU>) -> tensor<2100x4096xbf16> {
-  %w = fp4.assemble %wd, %ws : tensor<4096x32xi8>, tensor<4096x2xf8E8M0FNU> -> !fp4.qtensor<4096x64xf4E2M1FN, mxfp4>
-  %y = fp4.scaled_matmul %x, %w : tensor<2100x64xbf16>, !fp4.qtensor<4096x64xf4E2M1FN, mxfp4> -> tensor<2100x4096xbf16>
-  return %y : tensor<2100x4096xbf16>
+func.func @mxfp4_2d_2100x4000x192_bf16_bf16(%x: tensor<2100x192xbf16>, %wd: tensor<4000x96xi8>, %ws: tensor<4000x6xf8E8M0FNU>) -> tensor<2100x4000xbf16> {
+  %w = fp4.assemble %wd, %ws : tensor<4000x96xi8>, tensor<4000x6xf8E8M0FNU> -> !fp4.qtensor<4000x192xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<2100x192xbf16>, !fp4.qtensor<4000x192xf4E2M1FN, mxfp4> -> tensor<2100x4000xbf16>
+  return %y : tensor<2100x4000xbf16>
 }
 func.func @nvfp4_2d_1x4096x4096_bf16_bf16(%x: tensor<1x4096xbf16>, %wd: tensor<4096x2048xi8>, %ws: tensor<4096x256xf8E4M3FN>, %g: tensor<f32>) -> tensor<1x4096xbf16> {
   %w = fp4.assemble %wd, %ws, %g : tensor<4096x2048xi8>, tensor<4096x256xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4096x4096xf4E2M1FN, nvfp4>

@@ -4,6 +4,7 @@
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>/dev/null | FileCheck %s --check-prefix=SHARED
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>&1 >/dev/null | FileCheck %s --check-prefix=SHARED-REMARK
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth="stats=%S/Inputs/stats-amax-only.json" 2>&1 >/dev/null | FileCheck %s --check-prefix=NOCHANNELS
+// RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>/dev/null | FileCheck %s --check-prefix=SKIPPED-RECORD
 // RUN: not fp4-opt %s -fp4-smooth="stats=%S/Inputs/stats-channels.json alpha=1.5" 2>&1 | FileCheck %s --check-prefix=ALPHA
 // RUN: fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>/dev/null | FileCheck %s --check-prefix=MARK
 // RUN: not fp4-opt %s -fp4-assign-precision=preset=fp8 -fp4-smooth=stats=%S/Inputs/stats-channels.json -fp4-smooth=stats=%S/Inputs/stats-channels.json 2>&1 | FileCheck %s --check-prefix=TWICE
@@ -30,6 +31,8 @@
 // CHECK: arith.mulf
 // CHECK: linalg.matmul {{.*}} ins(%[[XS]], %{{.*}} : tensor<4x4xf32>, tensor<4x2xf32>)
 // NOCHANNELS: remark: fp4-smooth: 'proj.weight:input' not smoothed: no channel_amax in the statistics
+// A layer left alone is recorded as such (a unit fp4.smooth_inverse).
+// SKIPPED-RECORD: linalg.matmul {{{.*}}fp4.param = "gate.weight"{{.*}}fp4.smooth_inverse, fp4.weights
 // ALPHA: error: fp4-smooth: alpha must be in [0, 1], got 1.5
 
 // The module records the alpha, so that statistics of the float model are
