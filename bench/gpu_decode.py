@@ -124,6 +124,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("cubins", nargs="+")
     parser.add_argument("--json", default="")
+    parser.add_argument("--no-check", action="store_true",
+                        help="time kernels even when their output is wrong "
+                             "(experiments that remove part of a kernel's work)")
     parser.add_argument("--min-k", type=int, default=4096,
                         help="skip the cubin's smaller (test) kernels")
     args = parser.parse_args()
@@ -185,7 +188,7 @@ def main():
         torch.cuda.synchronize()
         got = y.double().cpu().numpy().reshape(m, n)
         error = np.abs(got - reference).max() / np.abs(reference).max()
-        assert error < 4e-3, f"{name}: wrong result (relative error {error:.2e})"
+        assert args.no_check or error < 4e-3, f"{name}: wrong result (relative error {error:.2e})"
         t_ours = graph_time(ours, calls)
 
         # cuBLAS BF16: the same weights, dequantized.
