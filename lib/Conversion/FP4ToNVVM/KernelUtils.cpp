@@ -244,3 +244,14 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::expandPieceToBF16(
   }
   return pairs;
 }
+
+Value SharedBufferKernelBuilderBase::matrixDescriptor(Value address,
+                                                      int64_t leadingBytes,
+                                                      int64_t strideBytes,
+                                                      int64_t otherBits) {
+  Value start = arith::ShRUIOp::create(
+      b, loc, arith::AndIOp::create(b, loc, address, i64(0x3FFFF)), i64(4));
+  int64_t fields = ((leadingBytes >> 4) << 16) | ((strideBytes >> 4) << 32) |
+                   otherBits;
+  return arith::OrIOp::create(b, loc, start, i64(fields));
+}

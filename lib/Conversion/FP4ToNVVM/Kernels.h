@@ -120,6 +120,23 @@ protected:
                                ValueRange{off});
   }
   Value sharedAt(int64_t offset) { return sharedAt(idx(offset)); }
+  /// The 32-bit shared-window address of byte `offset` of the buffer (what
+  /// matrix descriptors hold).
+  Value sharedAddress(Value offset) {
+    return add(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), shared),
+               arith::IndexCastOp::create(b, loc, b.getI64Type(), offset));
+  }
+  Value sharedAddress(int64_t offset) {
+    return add(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), shared),
+               i64(offset));
+  }
+  /// The 64-bit shared-memory matrix descriptor of wgmma and tcgen05 at
+  /// shared-window `address`: start >> 4 (bits 0-13), leading byte offset
+  /// >> 4 (bits 16-29), stride byte offset >> 4 (bits 32-45), and
+  /// `otherBits` (tcgen05's version, bit 46; the swizzle mode, from bit 61
+  /// or 62).
+  Value matrixDescriptor(Value address, int64_t leadingBytes,
+                         int64_t strideBytes, int64_t otherBits);
 
   Value shared;
 };
@@ -211,8 +228,9 @@ std::array<int64_t, 3> mmaDecodeLaunch(const DecodeShape &shape);
 
 /// The W4A16 kernel for many activation rows (PrefillKernel.cpp), same
 /// signature: 128-row output tiles, the weights expanded once per CTA into
-/// shared memory, eight warps on bf16 tensor cores. Its tile width (128 or
-/// 64 weight rows, for enough CTAs) is part of the kernel's name.
+/// shared memory, eight warps on bf16 tensor cores. Its tile width (256
+/// with wgmma, 128 or 64 weight rows, for enough CTAs) is part of the
+/// kernel's name.
 bool usePrefillKernel(const DecodeShape &shape);
 int64_t prefillTileN(const DecodeShape &shape, bool wgmma);
 /// With `wgmma` (sm_90a only), each of the two warpgroups multiplies its 64

@@ -60,6 +60,7 @@ constexpr int64_t kThreads = 32 * kWarpsM * kWarpsN;
 constexpr int64_t kRowBytes = 2 * kTileK; // a shared row: 8 chunks of 16 B
 constexpr int64_t kMTiles = kTileM / kWarpsM / 16; // m16 tiles per warp
 constexpr int64_t kActivationChunks = kTileM * kRowBytes / 16 / kThreads;
+constexpr int64_t kWeightOffset = kTileM * kRowBytes; // in each buffer
 constexpr int64_t kPiece = 32; // codes per 16-byte piece
 
 class PrefillKernelBuilder : SharedBufferKernelBuilderBase {
@@ -102,11 +103,10 @@ private:
   /// Makes this thread's shared-memory stores visible to wgmma (the async
   /// proxy) once the barrier that follows has passed.
   void fenceForWgmma();
-  /// The 64-bit shared-memory descriptor of K-major rows of 128 bytes in
-  /// the 128-byte swizzle (the layout `chunkOffset` writes) at `offset`: start
-  /// >> 4 (bits 0-13), leading byte offset 1 (unused by this layout, bits
-  /// 16-29), stride byte offset 1024 >> 4 between 8-row groups (bits
-  /// 32-45), layout type 1 = 128-byte swizzle (bits 62-63).
+  /// The descriptor of K-major rows of 128 bytes in the 128-byte swizzle
+  /// (the layout `chunkOffset` writes) at byte `offset`: leading byte
+  /// offset 16 (unused by this layout), stride byte offset 1024 between
+  /// 8-row groups, layout type 1 = 128-byte swizzle (bits 62-63).
   Value descriptor(Value offset);
   /// Stores the accumulators: tile (mt, nt) of 16 x 8, element i at row
   /// rowBase + 16 mt + 8 (i / 2), column columnBase + 8 nt + i % 2 (the
@@ -120,7 +120,6 @@ private:
   bool wgmma;
   // Set up by build().
   Value x, w, sw, alpha, out, tid, lane, warpM, warpN, m0, n0, xRows, wRows;
-  int64_t bOffset = kTileM * kRowBytes; // the weight tile's region
 };
 
 SmallVector<Value, 4> PrefillKernelBuilder::loadMatrices(Value offset) {
@@ -159,7 +158,7 @@ void PrefillKernelBuilder::stage(ArrayRef<Value> loaded, Value buffer) {
       for (int64_t j = 0; j < 4; ++j)
         store(vector::FromElementsOp::create(
                   b, loc, i32x4, ArrayRef<Value>(pairs).slice(4 * j, 4)),
-              chunkOffset(add(buffer, idx(bOffset)), row,
+              chunkOffset(add(buffer, idx(kWeightOffset)), row,
                           add(mul(half, 4), idx(j))));
     };
     if (2 * tileN >= kThreads * (p + 1)) {
@@ -196,7 +195,7 @@ SmallVector<Value> PrefillKernelBuilder::multiply(ValueRange acc,
                       add(aHalf, idx(2 * kk)))));
     for (int64_t np = 0; np < nTiles / 2; ++np) {
       SmallVector<Value, 4> r = loadMatrices(chunkOffset(
-          add(buffer, idx(bOffset)), add(bBase, add(bRow, idx(16 * np))),
+          add(buffer, idx(kWeightOffset)), add(bBase, add(bRow, idx(16 * np))),
           add(bHalf, idx(2 * kk))));
       bFrag.push_back({r[0], r[1]});
       bFrag.push_back({r[2], r[3]});
@@ -220,14 +219,8 @@ SmallVector<Value> PrefillKernelBuilder::multiply(ValueRange acc,
 }
 
 Value PrefillKernelBuilder::descriptor(Value offset) {
-  Value address =
-      add(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), shared),
-          arith::IndexCastOp::create(b, loc, b.getI64Type(), offset));
-  Value start = arith::ShRUIOp::create(
-      b, loc, arith::AndIOp::create(b, loc, address, i64(0x3FFFF)), i64(4));
-  int64_t fixed = (int64_t(1) << 16) | (int64_t(1024 >> 4) << 32) |
-                  (int64_t(1) << 62);
-  return arith::OrIOp::create(b, loc, start, i64(fixed));
+  return matrixDescriptor(sharedAddress(offset), /*leadingBytes=*/16,
+                          /*strideBytes=*/1024, int64_t(1) << 62);
 }
 
 Value PrefillKernelBuilder::multiplyWarpgroup(Value acc, Value buffer) {
@@ -239,7 +232,7 @@ Value PrefillKernelBuilder::multiplyWarpgroup(Value acc, Value buffer) {
   for (int64_t kk = 0; kk < kTileK / 16; ++kk) {
     // K slice kk starts 32 bytes further into each (swizzled) row.
     Value descA = descriptor(add(aRows, idx(32 * kk)));
-    Value descB = descriptor(add(buffer, idx(bOffset + 32 * kk)));
+    Value descB = descriptor(add(buffer, idx(kWeightOffset + 32 * kk)));
     acc = NVVM::WgmmaMmaAsyncOp::create(
         b, loc, acc.getType(), acc, descA, descB,
         NVVM::MMAShapeAttr::get(ctx, 64, tileN, 16), NVVM::WGMMATypes::bf16,

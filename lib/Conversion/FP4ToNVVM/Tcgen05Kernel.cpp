@@ -82,10 +82,6 @@ public:
 
 private:
   /// The 32-bit shared-window address of `offset` (descriptors use it).
-  Value sharedAddress(int64_t offset) {
-    Value base = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), shared);
-    return add(base, i64(offset));
-  }
   /// Tensor-memory pointer to column `column` of lane `lane` past `base`.
   Value tmemAt(Value base, Value laneColumn) {
     Value address = add(base, laneColumn);
@@ -140,11 +136,7 @@ void Tcgen05KernelBuilder::waitBarrier(Value stage, Value parity) {
 
 Value Tcgen05KernelBuilder::descriptor(Value address, int64_t leading,
                                        int64_t stride) {
-  Value start = arith::ShRUIOp::create(
-      b, loc, arith::AndIOp::create(b, loc, address, i64(0x3FFFF)), i64(4));
-  int64_t fields = ((leading >> 4) << 16) | ((stride >> 4) << 32) |
-                   (int64_t(1) << 46);
-  return arith::OrIOp::create(b, loc, start, i64(fields));
+  return matrixDescriptor(address, leading, stride, int64_t(1) << 46);
 }
 
 void Tcgen05KernelBuilder::copy16(Value buffer, Value index, Value valid,
