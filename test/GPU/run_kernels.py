@@ -98,11 +98,15 @@ def decode_launch(m, n, kind=""):
     (MmaDecodeKernel.cpp): 16 x 32 tiles with 4 warps splitting K; "pf<BN>"
     and "wg<BN>" (PrefillKernel.cpp, mma.sync or wgmma): 128 x BN tiles, 8
     warps, two buffers of (128 + BN) rows of 128 bytes plus 1 KB of
-    alignment slack (prefillSharedBytes)."""
+    alignment slack (prefillSharedBytes); with "s<S>" (split-K), S CTAs per
+    tile along grid x and at least room for 256 x BN/2 f32 partials."""
     if kind.startswith(("pf", "wg")):
-        tile_n = int(kind[2:])
-        shared = 2 * (128 + tile_n) * 128 + 1024
-        return ((n + tile_n - 1) // tile_n, (m + 127) // 128), (256, 1, 1), shared
+        tile_n, _, split = kind[2:].partition("s")
+        tile_n, split = int(tile_n), int(split or 1)
+        staging = 2 * (128 + tile_n) * 128
+        partials = 256 * tile_n // 2 * 4 if split > 1 else 0
+        shared = max(staging, partials) + 1024
+        return ((n + tile_n - 1) // tile_n * split, (m + 127) // 128), (256, 1, 1), shared
     if kind == "tc":
         return ((n + 31) // 32, (m + 15) // 16), (128, 1, 1), 0
     rows = min(m, 16)
@@ -159,7 +163,7 @@ def main():
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
         rb"fp4_(?:nvfp4|mxfp4)_(?:mma_(?:E\d+x)?\d+x\d+x\d+|"
-        rb"w4a16(?:tc|pf\d+|wg\d+)?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))", image)))
+        rb"w4a16(?:tc|(?:pf|wg)\d+(?:s\d+)?)?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))", image)))
     driver = Driver()
     module = driver.load(image)
     rng = np.random.default_rng(args.seed)
@@ -167,7 +171,7 @@ def main():
     print(f"device: {torch.cuda.get_device_name()}; {len(names)} kernels")
     for raw in names:
         name = raw.decode()
-        w4a16 = re.match(r"fp4_(\w+?)_w4a16(tc|pf\d+|wg\d+)?_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_(\w+)_(\w+)$", name)
+        w4a16 = re.match(r"fp4_(\w+?)_w4a16(tc|(?:pf|wg)\d+(?:s\d+)?)?_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_(\w+)_(\w+)$", name)
         if w4a16:
             fmt, tc, experts, m, n, k, act, res = w4a16.groups()
             fn = driver.function(module, name,

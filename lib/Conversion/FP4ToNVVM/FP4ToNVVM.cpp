@@ -27,6 +27,12 @@ using namespace mlir;
 using namespace mlir::fp4;
 using namespace mlir::fp4::nvvm_kernels;
 
+/// The kernel-name suffix of a split-K prefill kernel ("s4" for four K
+/// parts), empty without split-K.
+static std::string splitSuffix(int64_t split) {
+  return split > 1 ? "s" + std::to_string(split) : "";
+}
+
 namespace {
 
 constexpr const char *kKernelModule = "fp4_kernels";
@@ -607,7 +613,7 @@ struct ConvertFP4ToNVVMPass
     // The kernel, once per shape and kind: W4A16 (decode) or W4A4.
     DecodeShape decodeShape{m, n, k, batched,
                             lhsFloat ? lhsFloat.getElementType() : Type(),
-                            resultElement};
+                            resultElement, e};
     bool prefillW4A16 = lhsFloat && usePrefillKernel(decodeShape);
     // wgmma exists on sm_90a only; other chips take mma.sync.
     bool wgmmaPrefill = prefillW4A16 && chip == "sm_90a";
@@ -616,7 +622,8 @@ struct ConvertFP4ToNVVMPass
     std::string w4a16Kind =
         prefillW4A16
             ? (wgmmaPrefill ? "_w4a16wg" : "_w4a16pf") +
-                  std::to_string(prefillTileN(decodeShape, wgmmaPrefill)) + "_"
+                  std::to_string(prefillTileN(decodeShape, wgmmaPrefill)) +
+                  splitSuffix(prefillSplitK(decodeShape, wgmmaPrefill)) + "_"
         : tensorCoreW4A16 ? std::string("_w4a16tc_")
                           : std::string("_w4a16_");
     std::string name =

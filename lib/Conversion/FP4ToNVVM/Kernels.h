@@ -208,6 +208,7 @@ struct DecodeShape {
   bool batched;    // grid z walks E stacked operands
   Type activation; // bf16, f16 or f32
   Type result;     // f32 or bf16 (the epilogue rounds once)
+  int64_t batch = 1; // E for batched operands (grid z)
 };
 
 /// The W4A16 kernel for few activation rows (DecodeKernel.cpp):
@@ -233,6 +234,7 @@ std::array<int64_t, 3> mmaDecodeLaunch(const DecodeShape &shape);
 /// kernel's name.
 bool usePrefillKernel(const DecodeShape &shape);
 int64_t prefillTileN(const DecodeShape &shape, bool wgmma);
+int64_t prefillSplitK(const DecodeShape &shape, bool wgmma);
 /// With `wgmma` (sm_90a only), each of the two warpgroups multiplies its 64
 /// rows with wgmma.mma_async reading both operands from shared memory,
 /// instead of ldmatrix + mma.sync.

@@ -62,14 +62,16 @@ constexpr int64_t kMTiles = kTileM / kWarpsM / 16; // m16 tiles per warp
 constexpr int64_t kActivationChunks = kTileM * kRowBytes / 16 / kThreads;
 constexpr int64_t kWeightOffset = kTileM * kRowBytes; // in each buffer
 constexpr int64_t kPiece = 32; // codes per 16-byte piece
+constexpr int64_t kMinSplitSteps = 8; // K steps per split-K part, at least
 
 class PrefillKernelBuilder : SharedBufferKernelBuilderBase {
 public:
   PrefillKernelBuilder(OpBuilder &b, Location loc, const DecodeShape &shape,
                        const MmaKind &kind, Value shared, int64_t tileN,
-                       bool wgmma)
+                       int64_t split, bool wgmma)
       : SharedBufferKernelBuilderBase(b, loc, shared), shape(shape),
-        kind(kind), tileN(tileN), nTiles(tileN / kWarpsN / 8), wgmma(wgmma) {}
+        kind(kind), tileN(tileN), nTiles(tileN / kWarpsN / 8), split(split),
+        wgmma(wgmma) {}
 
   void build(Block &entry);
 
@@ -111,15 +113,25 @@ private:
   /// Stores the accumulators: tile (mt, nt) of 16 x 8, element i at row
   /// rowBase + 16 mt + 8 (i / 2), column columnBase + 8 nt + i % 2 (the
   /// fragment layout of both mma.sync and wgmma).
+  /// Null entries of `sums` are skipped (another CTA of the cluster stores
+  /// them).
   void epilogue(ArrayRef<Value> sums, Value rowBase, Value columnBase,
                 int64_t mTiles, int64_t tilesN);
+  /// Split-K: sums this thread's accumulators over the cluster's CTAs (its
+  /// K parts) and stores them. Each CTA writes its accumulators into its
+  /// shared memory; after a cluster barrier, CTA r of the cluster adds slice
+  /// r of every thread's accumulators over all the CTAs (in rank order, so
+  /// the result is deterministic) and stores it through `store`.
+  void reduceAcrossCluster(ArrayRef<Value> sums,
+                           function_ref<void(ArrayRef<Value>)> store);
 
   DecodeShape shape;
   MmaKind kind;
-  int64_t tileN, nTiles;
+  int64_t tileN, nTiles, split;
   bool wgmma;
   // Set up by build().
-  Value x, w, sw, alpha, out, tid, lane, warpM, warpN, m0, n0, xRows, wRows;
+  Value x, w, sw, alpha, out, tid, lane, warpM, warpN, m0, n0, xRows, wRows,
+      rank;
 };
 
 SmallVector<Value, 4> PrefillKernelBuilder::loadMatrices(Value offset) {
@@ -260,6 +272,8 @@ void PrefillKernelBuilder::epilogue(ArrayRef<Value> sums, Value rowBase,
   for (int64_t mt = 0; mt < mTiles; ++mt)
     for (int64_t nt = 0; nt < tilesN; ++nt)
       for (int64_t i = 0; i < 4; ++i) {
+        if (!sums[4 * (mt * tilesN + nt) + i])
+          continue;
         Value row = add(rowBase, idx(16 * mt + 8 * (i / 2)));
         Value column = add(columnBase, idx(8 * nt + i % 2));
         auto store = scf::IfOp::create(
@@ -277,16 +291,72 @@ void PrefillKernelBuilder::epilogue(ArrayRef<Value> sums, Value rowBase,
       }
 }
 
+void PrefillKernelBuilder::reduceAcrossCluster(
+    ArrayRef<Value> sums, function_ref<void(ArrayRef<Value>)> store) {
+  // Accumulator i of thread t at float i * kThreads + t: conflict-free.
+  // The staging buffers are free: the last step ended at a barrier after
+  // its MMAs completed.
+  int64_t count = sums.size();
+  auto offsetOf = [&](int64_t i) { return mul(add(tid, idx(i * kThreads)), 4); };
+  for (int64_t i = 0; i < count; ++i)
+    LLVM::StoreOp::create(b, loc, sums[i], sharedAt(offsetOf(i)),
+                          /*alignment=*/4);
+  // Every thread of the cluster's CTAs (aligned): releases this CTA's
+  // stores, acquires the others'.
+  auto clusterBarrier = [&]() {
+    NVVM::ClusterArriveOp::create(b, loc, b.getUnitAttr());
+    NVVM::ClusterWaitOp::create(b, loc, b.getUnitAttr());
+  };
+  clusterBarrier();
+  auto generic = LLVM::LLVMPointerType::get(b.getContext());
+  Value local = LLVM::AddrSpaceCastOp::create(b, loc, generic, shared);
+  SmallVector<Value> peers;
+  for (int64_t j = 0; j < split; ++j)
+    peers.push_back(NVVM::MapaOp::create(b, loc, generic, local, i32(j)));
+  int64_t slice = count / split;
+  Type f32 = b.getF32Type();
+  for (int64_t r = 0; r < split; ++r) {
+    auto ifOp = scf::IfOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rank, idx(r)),
+        /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    SmallVector<Value> mine(count);
+    for (int64_t i = r * slice; i < (r + 1) * slice; ++i) {
+      Value offset = arith::IndexCastOp::create(b, loc, b.getI64Type(),
+                                                offsetOf(i));
+      Value sum;
+      for (Value peer : peers) {
+        Value part = LLVM::LoadOp::create(
+            b, loc, f32,
+            LLVM::GEPOp::create(b, loc, generic, b.getI8Type(), peer,
+                                ValueRange{offset}),
+            /*alignment=*/4);
+        sum = sum ? arith::AddFOp::create(b, loc, sum, part).getResult() : part;
+      }
+      mine[i] = sum;
+    }
+    store(mine);
+  }
+  // No CTA may leave (freeing its shared memory) while another reads it.
+  clusterBarrier();
+}
+
 void PrefillKernelBuilder::build(Block &entry) {
   std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
   Value warp;
   std::tie(tid, lane, warp) = threadLaneWarp();
   warpM = arith::DivUIOp::create(b, loc, warp, idx(kWarpsN));
   warpN = arith::RemUIOp::create(b, loc, warp, idx(kWarpsN));
-  n0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), tileN);
+  // Grid x: tile x / split, K part x % split (the rank in its cluster).
+  Value blockX = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  n0 = mul(arith::DivUIOp::create(b, loc, blockX, idx(split)), tileN);
+  rank = arith::RemUIOp::create(b, loc, blockX, idx(split));
   m0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y), kTileM);
   std::tie(xRows, wRows) = batchRowOffsets(shape.m, shape.n, shape.batched);
-  int64_t steps = shape.k / kTileK;
+  int64_t steps = shape.k / kTileK / split;
+  Value firstStep = mul(rank, steps);
   int64_t scaleBytesPerRow = shape.k / kind.blockSize;
   int64_t scaleBytesPerPiece = kPiece / kind.blockSize;
   auto chunkType = VectorType::get({8}, shape.activation);
@@ -296,7 +366,7 @@ void PrefillKernelBuilder::build(Block &entry) {
   auto load = [&](Value step) {
     SmallVector<Value> loaded;
     Value stepOk = below(step, steps);
-    Value k0 = mul(step, kTileK);
+    Value k0 = mul(add(firstStep, step), kTileK);
     for (int64_t i = 0; i < kActivationChunks; ++i) {
       Value id = add(tid, idx(kThreads * i));
       Value row = add(m0, arith::DivUIOp::create(b, loc, id, idx(8)));
@@ -357,6 +427,7 @@ void PrefillKernelBuilder::build(Block &entry) {
   };
   Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
   Value t2 = mul(arith::RemUIOp::create(b, loc, lane, idx(4)), 2);
+  SmallVector<Value> sums;
   if (wgmma) {
     // One m64nBNk16 accumulator per warpgroup: BN / 2 f32 per thread.
     Type f32 = b.getF32Type();
@@ -364,17 +435,24 @@ void PrefillKernelBuilder::build(Block &entry) {
         b.getContext(), SmallVector<Type>(tileN / 2, f32));
     Value init = LLVM::ZeroOp::create(b, loc, accType);
     Value acc = pipelinedLoop(b, loc, steps, init, loadNext, compute).front();
-    SmallVector<Value> sums;
     for (int64_t i = 0; i < tileN / 2; ++i)
       sums.push_back(LLVM::ExtractValueOp::create(b, loc, acc, i));
-    // Warp w of the CTA holds rows 16 w .. 16 w + 15 of the tile.
-    epilogue(sums, add(m0, add(mul(warp, 16), g)), add(n0, t2), 1, tileN / 8);
   } else {
     SmallVector<Value> init(4 * kMTiles * nTiles, f32Const(b, loc, 0.0f));
-    epilogue(pipelinedLoop(b, loc, steps, init, loadNext, compute),
-             add(m0, add(mul(warpM, kMTiles * 16), g)),
-             add(n0, add(mul(warpN, nTiles * 8), t2)), kMTiles, nTiles);
+    sums = pipelinedLoop(b, loc, steps, init, loadNext, compute);
   }
+  auto store = [&](ArrayRef<Value> values) {
+    if (wgmma) // Warp w of the CTA holds rows 16 w .. 16 w + 15 of the tile.
+      epilogue(values, add(m0, add(mul(warp, 16), g)), add(n0, t2), 1,
+               tileN / 8);
+    else
+      epilogue(values, add(m0, add(mul(warpM, kMTiles * 16), g)),
+               add(n0, add(mul(warpN, nTiles * 8), t2)), kMTiles, nTiles);
+  };
+  if (split > 1)
+    reduceAcrossCluster(sums, store);
+  else
+    store(sums);
   gpu::ReturnOp::create(b, loc);
 }
 
@@ -384,34 +462,69 @@ bool mlir::fp4::nvvm_kernels::usePrefillKernel(const DecodeShape &shape) {
   return shape.activation.isBF16() && shape.m >= 64;
 }
 
+// The H100's SMs: tile sizes and split-K are chosen to fill them.
+constexpr int64_t kSMs = 132;
+
+/// Whether `tiles` CTAs are too few for the SMs: fewer than 90% of them busy.
+static bool leavesSMsIdle(int64_t tiles) { return tiles * 10 < kSMs * 9; }
+
 int64_t mlir::fp4::nvvm_kernels::prefillTileN(const DecodeShape &shape,
                                              bool wgmma) {
   // Wider tiles read each activation tile fewer times (the traffic from L2
-  // bounds these kernels), but need enough CTAs to fill the H100's 132 SMs:
-  // with wgmma 256 (one CTA per SM) given two waves, else 128 given two
-  // CTAs per SM, else 64.
-  int64_t rowTiles = (shape.m + kTileM - 1) / kTileM;
-  if (wgmma && rowTiles * ((shape.n + 255) / 256) >= 2 * 132)
+  // bounds these kernels), but need enough CTAs to fill the SMs: with wgmma
+  // 256 (one CTA per SM) given two waves, else 128 given two CTAs per SM,
+  // or 128 split along K where even 64 would leave SMs idle
+  // (prefillSplitK), else 64.
+  int64_t rowTiles = shape.batch * ((shape.m + kTileM - 1) / kTileM);
+  if (wgmma && rowTiles * ((shape.n + 255) / 256) >= 2 * kSMs)
     return 256;
-  return rowTiles * ((shape.n + 127) / 128) >= 2 * 132 ? 128 : 64;
+  int64_t tiles128 = rowTiles * ((shape.n + 127) / 128);
+  if (tiles128 >= 2 * kSMs)
+    return 128;
+  if (leavesSMsIdle(tiles128) && shape.k / kTileK >= 2 * kMinSplitSteps)
+    return 128;
+  return 64;
+}
+
+int64_t mlir::fp4::nvvm_kernels::prefillSplitK(const DecodeShape &shape,
+                                              bool wgmma) {
+  // Split K until one CTA per SM (the H100, 128 x 8192 x 8192: 64 tiles of
+  // 128; two parts 70 us, four 84-89 us, eight 82 us, docs/benchmarks.md):
+  // each part must keep kMinSplitSteps steps, and the parts of a tile form
+  // one cluster (at most 8, the portable size).
+  int64_t tileN = prefillTileN(shape, wgmma);
+  int64_t tiles = shape.batch * ((shape.m + kTileM - 1) / kTileM) *
+                  ((shape.n + tileN - 1) / tileN);
+  int64_t steps = shape.k / kTileK;
+  int64_t split = 1;
+  while (leavesSMsIdle(tiles * split) && split < 8 &&
+         steps % (2 * split) == 0 && steps / (2 * split) >= kMinSplitSteps)
+    split *= 2;
+  return split;
 }
 
 int64_t mlir::fp4::nvvm_kernels::prefillSharedBytes(const DecodeShape &shape,
                                                    bool wgmma) {
-  return 2 * (kTileM + prefillTileN(shape, wgmma)) * kRowBytes + 1024;
+  int64_t tileN = prefillTileN(shape, wgmma);
+  int64_t staging = 2 * (kTileM + tileN) * kRowBytes;
+  // Split-K: every thread's tileN / 2 f32 accumulators.
+  int64_t partials =
+      prefillSplitK(shape, wgmma) > 1 ? kThreads * tileN / 2 * 4 : 0;
+  return std::max(staging, partials) + 1024;
 }
 
 std::array<int64_t, 3>
 mlir::fp4::nvvm_kernels::prefillLaunch(const DecodeShape &shape, bool wgmma) {
   int64_t tileN = prefillTileN(shape, wgmma);
-  return {(shape.n + tileN - 1) / tileN, (shape.m + kTileM - 1) / kTileM,
-          kThreads};
+  return {(shape.n + tileN - 1) / tileN * prefillSplitK(shape, wgmma),
+          (shape.m + kTileM - 1) / kTileM, kThreads};
 }
 
 gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
     OpBuilder &b, Location loc, StringRef name, const DecodeShape &shape,
     const MmaKind &kind, bool wgmma, int64_t sharedPerSM) {
   int64_t tileN = prefillTileN(shape, wgmma);
+  int64_t split = prefillSplitK(shape, wgmma);
   MLIRContext *ctx = b.getContext();
   // Dynamic shared memory (prefillSharedBytes, given at the launch).
   auto arrayType = LLVM::LLVMArrayType::get(b.getI8Type(), 0);
@@ -430,12 +543,17 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
   if (tileN <= 128 && 2 * prefillSharedBytes(shape, wgmma) <= sharedPerSM)
     kernel->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
                     b.getI32IntegerAttr(2));
+  // Split-K: the K parts of a tile form a cluster (compile-time dimensions,
+  // so a plain launch makes the clusters).
+  if (split > 1)
+    kernel->setAttr(NVVM::NVVMDialect::getClusterDimAttrName(),
+                    b.getDenseI32ArrayAttr({int32_t(split), 1, 1}));
   Block &entry = kernel.getBody().front();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);
   Value shared = LLVM::AddressOfOp::create(
       b, loc, LLVM::LLVMPointerType::get(ctx, 3), sharedName);
-  PrefillKernelBuilder(b, loc, shape, kind, shared, tileN, wgmma)
+  PrefillKernelBuilder(b, loc, shape, kind, shared, tileN, split, wgmma)
       .build(entry);
   return kernel;
 }

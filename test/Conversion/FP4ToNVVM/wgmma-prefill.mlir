@@ -1,6 +1,7 @@
 // RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90a | FileCheck %s
 // RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90 | FileCheck %s --check-prefix=SM90
 // RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90a | FileCheck %s --check-prefix=WIDE
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90a | FileCheck %s --check-prefix=SPLIT
 
 // The prefill kernel on sm_90a: each warpgroup multiplies its 64 rows with
 // wgmma.mma_async m64nBNk16, both operands read from shared memory through
@@ -51,4 +52,42 @@ func.func @wide(%x: tensor<2100x64xbf16>, %bd: tensor<4096x32xi8>, %bs: tensor<4
   %b = fp4.assemble %bd, %bs, %g : tensor<4096x32xi8>, tensor<4096x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4096x64xf4E2M1FN, nvfp4>
   %y = fp4.scaled_matmul %x, %b : tensor<2100x64xbf16>, !fp4.qtensor<4096x64xf4E2M1FN, nvfp4> -> tensor<2100x4096xbf16>
   return %y : tensor<2100x4096xbf16>
+}
+
+// -----
+
+// Split-K: 4 tiles of 128 would leave most SMs idle, so 8 CTAs share each
+// tile (a cluster of 8, K part = block x % 8, 8 of the 64 K steps each):
+// grid x = 4 x 8; dynamic shared memory = the larger of the staging
+// buffers (2 x 256 rows of 128 bytes) and the partials (256 threads x 64
+// floats), plus 1 KB. After the loop each CTA stores its accumulators
+// (float i of thread t at 4 (t + 256 i)), meets the cluster, maps the 8
+// CTAs' shared memory, and sums its slice over them in rank order.
+// SPLIT: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_w4a16wg128s8_128x512x4096_bf16_bf16 blocks in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c66560_i32
+// SPLIT: gpu.func @fp4_nvfp4_w4a16wg128s8_128x512x4096_bf16_bf16({{.*}}) kernel attributes {nvvm.cluster_dim = array<i32: 8, 1, 1>, nvvm.maxntid = array<i32: 256, 1, 1>, nvvm.minctasm = 2 : i32}
+// SPLIT: %[[X:.*]] = gpu.block_id x
+// SPLIT: arith.divui %[[X]], %c8
+// SPLIT: %[[PART:.*]] = arith.remui %[[X]], %c8
+// SPLIT: %[[FIRST:.*]] = arith.muli %[[PART]], %c8
+// SPLIT: scf.for %{{.*}} = %c0{{.*}} to %c8{{.*}} step %c1
+// SPLIT: nvvm.wgmma.mma_async
+// SPLIT: scf.yield
+// SPLIT-COUNT-64: llvm.store %{{.*}} : f32, !llvm.ptr<3>
+// SPLIT-NEXT: nvvm.cluster.arrive {aligned}
+// SPLIT-NEXT: nvvm.cluster.wait {aligned}
+// SPLIT-NEXT: %[[LOCAL:.*]] = llvm.addrspacecast %{{.*}} : !llvm.ptr<3> to !llvm.ptr
+// SPLIT-COUNT-8: nvvm.mapa %[[LOCAL]], %{{.*}} : !llvm.ptr -> !llvm.ptr
+// SPLIT: arith.cmpi eq, %[[PART]], %c0
+// SPLIT-NEXT: scf.if
+// SPLIT-COUNT-8: llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr -> f32
+// SPLIT: arith.mulf
+// SPLIT: memref.store
+// SPLIT: arith.cmpi eq, %[[PART]], %c7
+// SPLIT: nvvm.cluster.arrive {aligned}
+// SPLIT-NEXT: nvvm.cluster.wait {aligned}
+// SPLIT-NEXT: gpu.return
+func.func @split(%x: tensor<128x4096xbf16>, %bd: tensor<512x2048xi8>, %bs: tensor<512x256xf8E4M3FN>, %g: tensor<f32>) -> tensor<128x512xbf16> {
+  %b = fp4.assemble %bd, %bs, %g : tensor<512x2048xi8>, tensor<512x256xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<512x4096xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %b : tensor<128x4096xbf16>, !fp4.qtensor<512x4096xf4E2M1FN, nvfp4> -> tensor<128x512xbf16>
+  return %y : tensor<128x512xbf16>
 }

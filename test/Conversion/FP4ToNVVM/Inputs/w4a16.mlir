@@ -141,3 +141,20 @@ func.func @mxfp4_2d_128x8192x8192_bf16_bf16(%x: tensor<128x8192xbf16>, %wd: tens
   %y = fp4.scaled_matmul %x, %w : tensor<128x8192xbf16>, !fp4.qtensor<8192x8192xf4E2M1FN, mxfp4> -> tensor<128x8192xbf16>
   return %y : tensor<128x8192xbf16>
 }
+// Split-K prefill kernels (too few tiles to fill the SMs): two K parts
+// with ragged M, eight with a ragged N tile, four for stacked experts.
+func.func @nvfp4_2d_200x4352x1024_bf16_bf16(%x: tensor<200x1024xbf16>, %wd: tensor<4352x512xi8>, %ws: tensor<4352x64xf8E4M3FN>, %g: tensor<f32>) -> tensor<200x4352xbf16> {
+  %w = fp4.assemble %wd, %ws, %g : tensor<4352x512xi8>, tensor<4352x64xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4352x1024xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<200x1024xbf16>, !fp4.qtensor<4352x1024xf4E2M1FN, nvfp4> -> tensor<200x4352xbf16>
+  return %y : tensor<200x4352xbf16>
+}
+func.func @mxfp4_2d_100x2100x4096_bf16_f32(%x: tensor<100x4096xbf16>, %wd: tensor<2100x2048xi8>, %ws: tensor<2100x128xf8E8M0FNU>) -> tensor<100x2100xf32> {
+  %w = fp4.assemble %wd, %ws : tensor<2100x2048xi8>, tensor<2100x128xf8E8M0FNU> -> !fp4.qtensor<2100x4096xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<100x4096xbf16>, !fp4.qtensor<2100x4096xf4E2M1FN, mxfp4> -> tensor<100x2100xf32>
+  return %y : tensor<100x2100xf32>
+}
+func.func @nvfp4_batched_2x70x2176x2048_bf16_f32(%x: tensor<2x70x2048xbf16>, %wd: tensor<2x2176x1024xi8>, %ws: tensor<2x2176x128xf8E4M3FN>, %g: tensor<f32>) -> tensor<2x70x2176xf32> {
+  %w = fp4.assemble %wd, %ws, %g : tensor<2x2176x1024xi8>, tensor<2x2176x128xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<2x2176x2048xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<2x70x2048xbf16>, !fp4.qtensor<2x2176x2048xf4E2M1FN, nvfp4> -> tensor<2x70x2176xf32>
+  return %y : tensor<2x70x2176xf32>
+}
