@@ -10,20 +10,24 @@
 // activation rows.
 //
 // CTA: 256 threads, an output tile of 128 activation rows x BN weight rows
-// (BN = 128, or 64 where 128 would leave SMs idle), K in steps of 64, two
-// shared-memory buffers (dynamic shared memory). In step s every thread
-//   - issues the loads of step s + 2: 4 x 16 bytes of the activation tile
-//     (128 rows x 64 bf16) and one 16-byte piece of codes (32 elements of
-//     one weight row) with its scale bytes (pipelinedLoop);
+// (BN = 256, 128 or 64, chosen to fill the SMs; with split-K S CTAs of a
+// cluster share a tile, each over 1/S of K, and add their partial tiles
+// through distributed shared memory), K in steps of 64, two shared-memory
+// buffers (dynamic shared memory). In step s every thread
+//   - issues the loads of step s + 2: one 16-byte piece of codes (32
+//     elements of one weight row) per 128 rows of BN, with its scale bytes
+//     (pipelinedLoop);
 //   - multiplies buffer s % 2: on sm_90a each of the two warpgroups issues
 //     four wgmma.mma_async m64nBNk16 (bf16 x bf16 -> f32) for its 64 rows,
 //     reading both operands from shared memory; elsewhere warp (wm, wn) of
 //     the 2 x 4 grid computes its 64 x BN/4 part with ldmatrix.x4 and
 //     mma.sync.m16n8k16;
-//   - meanwhile stores the loads of step s + 1 into buffer (s + 1) % 2: the
-//     activation chunks, and its piece expanded exactly to bf16
+//   - meanwhile copies its 4 x 16 bytes of step s + 1's activation tile
+//     (128 rows x 64 bf16) into buffer (s + 1) % 2 with cp.async, and
+//     stores there its piece of step s + 1 expanded exactly to bf16
 //     (expandPieceToBF16);
-//   - waits for its wgmma, and meets the others at one barrier.
+//   - waits for its wgmma and its copies, and meets the others at one
+//     barrier.
 //
 // Shared memory holds rows of 64 bf16 (128 bytes, eight 16-byte chunks);
 // chunk c of row r is stored at chunk c ^ (r % 8), so the eight row
@@ -125,10 +129,17 @@ private:
   void reduceAcrossCluster(ArrayRef<Value> sums,
                            function_ref<void(ArrayRef<Value>)> store);
 
+  /// Issues the asynchronous copies (cp.async.cg, 16 bytes, zero-filled
+  /// past the activation's rows or this part's K steps) of step `step`'s
+  /// activation tile into the buffer at `buffer`.
+  void copyActivations(Value step, Value buffer);
+
   DecodeShape shape;
   MmaKind kind;
   int64_t tileN, nTiles, split;
   bool wgmma;
+  Value xGlobal;   // x's first element, as a global pointer
+  Value firstStep; // this K part's first step
   // Set up by build().
   Value x, w, sw, alpha, out, tid, lane, warpM, warpN, m0, n0, xRows, wRows,
       rank;
@@ -151,19 +162,12 @@ void PrefillKernelBuilder::stage(ArrayRef<Value> loaded, Value buffer) {
   auto store = [&](Value value, Value offset) {
     LLVM::StoreOp::create(b, loc, value, sharedAt(offset), /*alignment=*/16);
   };
-  for (int64_t i = 0; i < kActivationChunks; ++i) {
-    Value id = add(tid, idx(kThreads * i));
-    store(loaded[i],
-          chunkOffset(buffer, arith::DivUIOp::create(b, loc, id, idx(8)),
-                      arith::RemUIOp::create(b, loc, id, idx(8))));
-  }
   // Piece id = t + 256 p of thread t: half id % 2 of weight row id / 2.
   for (int64_t p = 0; p < piecesPerThread(); ++p) {
     Value id = add(tid, idx(kThreads * p));
     auto expandAndStore = [&]() {
       SmallVector<Value> pairs =
-          expandPieceToBF16(b, loc, loaded[kActivationChunks + 2 * p],
-                            loaded[kActivationChunks + 2 * p + 1], kind);
+          expandPieceToBF16(b, loc, loaded[2 * p], loaded[2 * p + 1], kind);
       Value row = arith::DivUIOp::create(b, loc, id, idx(2));
       Value half = arith::RemUIOp::create(b, loc, id, idx(2));
       auto i32x4 = VectorType::get({4}, b.getI32Type());
@@ -182,6 +186,33 @@ void PrefillKernelBuilder::stage(ArrayRef<Value> loaded, Value buffer) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
     expandAndStore();
+  }
+}
+
+void PrefillKernelBuilder::copyActivations(Value step, Value buffer) {
+  Value stepOk = below(step, shape.k / kTileK / split);
+  Value k0 = mul(add(firstStep, step), kTileK);
+  Type i32 = b.getI32Type();
+  for (int64_t i = 0; i < kActivationChunks; ++i) {
+    Value id = add(tid, idx(kThreads * i));
+    Value rowInTile = arith::DivUIOp::create(b, loc, id, idx(8));
+    Value chunk = arith::RemUIOp::create(b, loc, id, idx(8));
+    Value row = add(m0, rowInTile);
+    Value ok = both(stepOk, below(row, shape.m));
+    // Past the end: 0 bytes read from x's first element, 16 zeros written.
+    Value element = arith::SelectOp::create(
+        b, loc, ok,
+        add(mul(add(row, xRows), shape.k), add(k0, mul(chunk, 8))), idx(0));
+    Value source = LLVM::GEPOp::create(
+        b, loc, xGlobal.getType(), b.getI8Type(), xGlobal,
+        ValueRange{arith::IndexCastOp::create(b, loc, b.getI64Type(),
+                                              mul(element, 2))});
+    Value bytes = arith::SelectOp::create(
+        b, loc, ok, arith::ConstantIntOp::create(b, loc, i32, 16),
+        arith::ConstantIntOp::create(b, loc, i32, 0));
+    NVVM::CpAsyncOp::create(
+        b, loc, sharedAt(chunkOffset(buffer, rowInTile, chunk)), source, 16,
+        NVVM::LoadCacheModifierKind::CG, bytes);
   }
 }
 
@@ -356,26 +387,16 @@ void PrefillKernelBuilder::build(Block &entry) {
   m0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y), kTileM);
   std::tie(xRows, wRows) = batchRowOffsets(shape.m, shape.n, shape.batched);
   int64_t steps = shape.k / kTileK / split;
-  Value firstStep = mul(rank, steps);
+  firstStep = mul(rank, steps);
   int64_t scaleBytesPerRow = shape.k / kind.blockSize;
   int64_t scaleBytesPerPiece = kPiece / kind.blockSize;
-  auto chunkType = VectorType::get({8}, shape.activation);
   auto pieceType = VectorType::get({16}, b.getI8Type());
-  // Per step: kActivationChunks activation chunks, then the thread's piece
-  // of codes and its scale word (zeros past the end and for idle threads).
+  // Per step: the thread's pieces of codes and their scale words (zeros
+  // past the end and for idle threads). The activations go by cp.async.
   auto load = [&](Value step) {
     SmallVector<Value> loaded;
     Value stepOk = below(step, steps);
     Value k0 = mul(add(firstStep, step), kTileK);
-    for (int64_t i = 0; i < kActivationChunks; ++i) {
-      Value id = add(tid, idx(kThreads * i));
-      Value row = add(m0, arith::DivUIOp::create(b, loc, id, idx(8)));
-      Value chunk = arith::RemUIOp::create(b, loc, id, idx(8));
-      loaded.push_back(guardedLoad(
-          chunkType, x,
-          add(mul(add(row, xRows), shape.k), add(k0, mul(chunk, 8))),
-          both(stepOk, below(row, shape.m))));
-    }
     for (int64_t p = 0; p < piecesPerThread(); ++p) {
       Value id = add(tid, idx(kThreads * p));
       Value row = add(n0, arith::DivUIOp::create(b, loc, id, idx(2)));
@@ -403,26 +424,49 @@ void PrefillKernelBuilder::build(Block &entry) {
       b, loc, arith::SubIOp::create(b, loc, i64(0), base), i64(1023));
   shared = LLVM::GEPOp::create(b, loc, shared.getType(), b.getI8Type(), shared,
                                ValueRange{pad});
+  {
+    Value elements =
+        memref::ExtractStridedMetadataOp::create(b, loc, x).getOffset();
+    Value address =
+        add(memref::ExtractAlignedPointerAsIndexOp::create(b, loc, x),
+            mul(elements, 2));
+    xGlobal = LLVM::IntToPtrOp::create(
+        b, loc, LLVM::LLVMPointerType::get(b.getContext(), 1),
+        arith::IndexCastOp::create(b, loc, b.getI64Type(), address)
+            .getResult());
+  }
+  // Issues step `step`'s activation copies into `buffer` as one group.
+  auto copyAhead = [&](Value step, Value buffer) {
+    copyActivations(step, buffer);
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  };
+  // Ends a step: its copies and stores visible to the next step's MMAs.
+  auto arrive = [&]() {
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+    if (wgmma)
+      fenceForWgmma();
+    gpu::BarrierOp::create(b, loc);
+  };
   // Step 0 into buffer 0; then step s multiplies buffer s % 2 while it
-  // stages step s + 1 (loaded during step s - 1) into the other.
+  // copies the activations of step s + 1 into the other and stages there
+  // the weights of step s + 1 (loaded during step s - 1).
+  copyAhead(idx(0), idx(0));
   stage(load(idx(0)), idx(0));
-  if (wgmma)
-    fenceForWgmma();
-  gpu::BarrierOp::create(b, loc);
+  arrive();
   auto loadNext = [&](Value step) { return load(add(step, idx(1))); };
   auto compute = [&](ArrayRef<Value> loaded, ValueRange acc, Value step) {
     Value buffer = bufferOf(step);
     SmallVector<Value> c =
         wgmma ? SmallVector<Value>{multiplyWarpgroup(acc.front(), buffer)}
               : multiply(acc, buffer);
-    stage(loaded, bufferOf(add(step, idx(1))));
-    if (wgmma) {
-      // This step's MMAs must be done before the next step stages over
-      // their buffer; the stores must be visible to the next step's.
+    Value next = bufferOf(add(step, idx(1)));
+    copyAhead(add(step, idx(1)), next);
+    stage(loaded, next);
+    // This step's MMAs must be done before the next step stages over
+    // their buffer.
+    if (wgmma)
       NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(0));
-      fenceForWgmma();
-    }
-    gpu::BarrierOp::create(b, loc);
+    arrive();
     return c;
   };
   Value g = arith::DivUIOp::create(b, loc, lane, idx(4));

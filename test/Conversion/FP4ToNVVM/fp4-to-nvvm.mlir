@@ -128,22 +128,27 @@ func.func @weight_only_tensor_cores(%x: tensor<20x128xbf16>, %bd: tensor<40x64xi
 // grid ceil(200 / 64) x ceil(130 / 128)), 256 threads, two buffers of
 // (128 + 64) rows of 128 bytes in dynamic shared memory plus 1 KB to align
 // them. Step 0 is staged first; then each step multiplies one buffer
-// (ldmatrix.x4 into mma.sync m16n8k16) and stages the next step (activation
-// chunks, and codes expanded to bf16) into the other, with one barrier.
+// (ldmatrix.x4 into mma.sync m16n8k16) and stages the next step into the
+// other (activation chunks by cp.async, codes expanded to bf16), with one
+// barrier.
 // CHECK-LABEL: func.func @weight_only_prefill(
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_w4a16pf64_130x200x128_bf16_bf16 blocks in (%c4{{.*}}, %c2{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c50176_i32
 // CHECK: llvm.mlir.global external @fp4_nvfp4_w4a16pf64_130x200x128_bf16_bf16_smem() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
 // CHECK: gpu.func @fp4_nvfp4_w4a16pf64_130x200x128_bf16_bf16({{.*}}) kernel attributes {nvvm.maxntid = array<i32: 256, 1, 1>, nvvm.minctasm = 2 : i32}
-// CHECK: vector.load {{.*}} : memref<?xbf16>, vector<8xbf16>
-// CHECK: llvm.store {{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr<3>
+// CHECK-COUNT-4: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg, %{{.*}} : !llvm.ptr<3>, !llvm.ptr<1>, i32
+// CHECK-NEXT: nvvm.cp.async.commit.group
 // CHECK: arith.truncf {{.*}} : vector<2xf32> to vector<2xbf16>
 // CHECK: llvm.store {{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
-// CHECK: gpu.barrier
+// CHECK: nvvm.cp.async.wait.group 0
+// CHECK-NEXT: gpu.barrier
 // CHECK: scf.for
 // CHECK: nvvm.ldmatrix {{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<row>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>} : (!llvm.ptr<3>) -> !llvm.struct<(i32, i32, i32, i32)>
 // CHECK: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
-// CHECK: llvm.store {{.*}} : vector<8xbf16>, !llvm.ptr<3>
-// CHECK: gpu.barrier
+// CHECK-COUNT-4: nvvm.cp.async.shared.global
+// CHECK-NEXT: nvvm.cp.async.commit.group
+// CHECK: llvm.store {{.*}} : vector<4xi32>, !llvm.ptr<3>
+// CHECK: nvvm.cp.async.wait.group 0
+// CHECK-NEXT: gpu.barrier
 // CHECK: scf.yield
 func.func @weight_only_prefill(%x: tensor<130x128xbf16>, %bd: tensor<200x64xi8>, %bs: tensor<200x8xf8E4M3FN>, %g: tensor<f32>) -> tensor<130x200xbf16> {
   %b = fp4.assemble %bd, %bs, %g : tensor<200x64xi8>, tensor<200x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<200x128xf4E2M1FN, nvfp4>

@@ -16,8 +16,14 @@
 // 18 bits >> 4.
 // CHECK: %[[PAD:.*]] = arith.andi %{{.*}}, %c1023_i64 : i64
 // CHECK: llvm.getelementptr %{{.*}}[%[[PAD]]]
-// CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
-// CHECK: gpu.barrier
+// The activation tile of step 0: four 16-byte cp.async per thread (16
+// bytes copied, or 0 and zero-filled past M), then the weights.
+// CHECK-COUNT-4: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg, %{{.*}} : !llvm.ptr<3>, !llvm.ptr<1>, i32
+// CHECK-NEXT: nvvm.cp.async.commit.group
+// CHECK: llvm.store {{.*}} : vector<4xi32>, !llvm.ptr<3>
+// CHECK: nvvm.cp.async.wait.group 0
+// CHECK-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// CHECK-NEXT: gpu.barrier
 // CHECK: llvm.mlir.zero : !llvm.struct<(f32, f32,
 // CHECK: scf.for
 // CHECK: nvvm.wgmma.fence.aligned
@@ -26,10 +32,14 @@
 // CHECK: arith.ori %[[START]], %c4611686293305360384_i64 : i64
 // CHECK-COUNT-4: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 64, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
-// CHECK: llvm.store {{.*}} : vector<8xbf16>, !llvm.ptr<3>
+// While the MMAs run: the next step's activation copies and weights.
+// CHECK-COUNT-4: nvvm.cp.async.shared.global
+// CHECK-NEXT: nvvm.cp.async.commit.group
+// CHECK: llvm.store {{.*}} : vector<4xi32>, !llvm.ptr<3>
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
-// CHECK: nvvm.fence.proxy
-// CHECK: gpu.barrier
+// CHECK-NEXT: nvvm.cp.async.wait.group 0
+// CHECK-NEXT: nvvm.fence.proxy
+// CHECK-NEXT: gpu.barrier
 // CHECK: scf.yield
 // sm_90 (without a) has no wgmma: the mma.sync kernel.
 // SM90: @fp4_kernels::@fp4_mxfp4_w4a16pf64_256x192x128_bf16_f32
