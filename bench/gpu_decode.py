@@ -136,7 +136,7 @@ def main():
         image = open(path, "rb").read()
         module = driver.load(image)
         found = sorted(set(re.findall(
-            rb"fp4_(?:nvfp4|mxfp4)_w4a16(?:tc|(?:pf|wg)\d+(?:s\d+)?)?_\d+x\d+x\d+_bf16_bf16", image)))
+            rb"fp4_(?:nvfp4|mxfp4)_w4a16(?:tc|(?:pf|wg)\d+(?:s\d+)?|s\d+)?_\d+x\d+x\d+_bf16_bf16", image)))
         kernels += [(raw, module) for raw in found]
     rng = np.random.default_rng(0)
     device = torch.cuda.get_device_name()
@@ -154,7 +154,7 @@ def main():
     stream = lambda: ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)  # noqa: E731
     for raw, module in kernels:
         name = raw.decode()
-        fmt, kind, m, n, k = re.match(r"fp4_(\w+?)_w4a16(tc|(?:pf|wg)\d+(?:s\d+)?)?_(\d+)x(\d+)x(\d+)_", name).groups()
+        fmt, kind, m, n, k = re.match(r"fp4_(\w+?)_w4a16(tc|(?:pf|wg)\d+(?:s\d+)?|s\d+)?_(\d+)x(\d+)x(\d+)_", name).groups()
         m, n, k = int(m), int(n), int(k)
         if k < args.min_k:
             continue

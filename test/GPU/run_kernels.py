@@ -93,8 +93,9 @@ def memref(tensor):
 
 def decode_launch(m, n, kind=""):
     """The W4A16 kernels' geometry from the kind in their name, as (grid,
-    block, dynamic shared bytes): "" (decode): up to 16 activation rows per
-    CTA, 4 warps of R weight rows each (DecodeKernel.cpp); "tc"
+    block, dynamic shared bytes): "" or "s<S>" (decode): up to 16 activation
+    rows per CTA, 4 warps of R weight rows each, S warps per row group
+    (DecodeKernel.cpp); "tc"
     (MmaDecodeKernel.cpp): 16 x 32 tiles with 4 warps splitting K; "pf<BN>"
     and "wg<BN>" (PrefillKernel.cpp, mma.sync or wgmma): 128 x BN tiles, 8
     warps, two buffers of (128 + BN) rows of 128 bytes plus 1 KB of
@@ -109,9 +110,13 @@ def decode_launch(m, n, kind=""):
         return ((n + tile_n - 1) // tile_n * split, (m + 127) // 128), (256, 1, 1), shared
     if kind == "tc":
         return ((n + 31) // 32, (m + 15) // 16), (128, 1, 1), 0
+    # "" or "s<S>" (decodeTiling): one activation row: 2 weight rows per
+    # warp, S warps sharing them over K; up to 4: 4 rows; else 2 rows.
     rows = min(m, 16)
-    r = 4 if rows <= 4 else 2
-    return ((n + 4 * r - 1) // (4 * r), (m + rows - 1) // rows), (128, 1, 1), 0
+    split = int(kind[1:]) if kind.startswith("s") else 1
+    r = 2 if rows == 1 or rows > 4 else 4
+    columns = 4 // split * r
+    return ((n + columns - 1) // columns, (m + rows - 1) // rows), (128, 1, 1), 0
 
 
 TORCH_TYPES = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
@@ -163,7 +168,7 @@ def main():
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
         rb"fp4_(?:nvfp4|mxfp4)_(?:mma_(?:E\d+x)?\d+x\d+x\d+|"
-        rb"w4a16(?:tc|(?:pf|wg)\d+(?:s\d+)?)?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))", image)))
+        rb"w4a16(?:tc|(?:pf|wg)\d+(?:s\d+)?|s\d+)?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))", image)))
     driver = Driver()
     module = driver.load(image)
     rng = np.random.default_rng(args.seed)
@@ -171,7 +176,7 @@ def main():
     print(f"device: {torch.cuda.get_device_name()}; {len(names)} kernels")
     for raw in names:
         name = raw.decode()
-        w4a16 = re.match(r"fp4_(\w+?)_w4a16(tc|(?:pf|wg)\d+(?:s\d+)?)?_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_(\w+)_(\w+)$", name)
+        w4a16 = re.match(r"fp4_(\w+?)_w4a16(tc|(?:pf|wg)\d+(?:s\d+)?|s\d+)?_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_(\w+)_(\w+)$", name)
         if w4a16:
             fmt, tc, experts, m, n, k, act, res = w4a16.groups()
             fn = driver.function(module, name,

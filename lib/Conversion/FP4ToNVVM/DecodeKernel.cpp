@@ -8,14 +8,16 @@
 // packed in memory and are expanded in registers; it uses only CUDA cores,
 // so it runs on every target (sm_90a, sm_100a, sm_120a).
 //
-// A CTA of four warps covers 4 * R weight rows (output columns) and up to
-// 16 activation rows (grid y walks further rows). Lane l of a warp reads
+// A CTA of four warps covers 4 / S * R weight rows (output columns) and up
+// to 16 activation rows (grid y walks further rows). Lane l of a warp reads
 // 16-byte pieces l, l + 32, ... of each of its R weight rows (32 codes
 // each; with R rows, R independent 16-byte loads in flight per lane),
 // decodes them with integer operations and multiplies them in f32 with the
 // activation's matching 32 elements, which all R rows share. A piece holds
 // whole scale blocks (two NVFP4 blocks of 16, one MXFP4 block of 32): each
-// block's dot product is scaled once. The warp then sums its lanes.
+// block's dot product is scaled once. The warp then sums its lanes. With
+// S > 1 (one activation row and K over 4096: `decodeTiling`), S warps share
+// R rows, each over 1/S of K, and add their sums through shared memory.
 //
 // Decoding: decodePieceTimes2PowMinus14 (KernelUtils.cpp); the 2^14 goes
 // into the epilogue's scale.
@@ -39,35 +41,47 @@ constexpr int64_t kWarps = 4;
 constexpr int64_t kMaxRowsPerCTA = 16; // activation rows per CTA
 constexpr int64_t kPiece = 32;          // codes per lane and load (16 bytes)
 
-int64_t activationRowsPerCTA(const DecodeShape &shape) {
-  return std::min(shape.m, kMaxRowsPerCTA);
-}
+/// How a CTA divides its work.
+struct DecodeTiling {
+  int64_t rowsM;  // activation rows
+  int64_t rowsR;  // weight rows per warp
+  int64_t unroll; // pieces per weight row a lane loads per pipeline step
+  int64_t split;  // warps sharing R weight rows, each over 1/split of K
+  int64_t weightRowsPerCTA() const { return kWarps / split * rowsR; }
+};
 
-/// Weight rows per warp: more rows share each activation load, fewer keep
-/// the decoded rows (32 f32 each) and accumulators in registers.
-int64_t weightRowsPerWarp(const DecodeShape &shape) {
-  return activationRowsPerCTA(shape) <= 4 ? 4 : 2;
+/// One activation row: 2 weight rows per warp with all of a warp's loads
+/// for up to 4096 codes per row issued at once, and K beyond that split
+/// over 2 or 4 warps (measured on the H100, docs/benchmarks.md: 5-10%
+/// faster than 4 rows of 2 pieces per step). More activation rows keep
+/// more registers for activations: 4 weight rows of 2 pieces for up to 4,
+/// else 2 rows of 1 piece.
+DecodeTiling decodeTiling(const DecodeShape &shape) {
+  int64_t rowsM = std::min(shape.m, kMaxRowsPerCTA);
+  if (rowsM > 1)
+    return {rowsM, rowsM <= 4 ? 4 : 2, rowsM <= 4 ? 2 : 1, 1};
+  int64_t pieces = shape.k / kPiece;
+  int64_t split = 1;
+  while (split < kWarps && pieces > split * 32 * 4)
+    split *= 2;
+  return {1, 2, 4, split};
 }
-
-/// Pieces per weight row a lane loads per pipeline step: 2 for up to 4
-/// activation rows, 1 where more registers hold activations.
-int64_t piecesInFlight(const DecodeShape &shape) {
-  return activationRowsPerCTA(shape) <= 4 ? 2 : 1;
-}
-
 class DecodeKernelBuilder : KernelBuilderBase {
 public:
   DecodeKernelBuilder(OpBuilder &b, Location loc, const DecodeShape &shape,
-                      const MmaKind &kind)
+                      const MmaKind &kind, Value partials)
       : KernelBuilderBase(b, loc), shape(shape), kind(kind),
-        rowsM(activationRowsPerCTA(shape)), rowsR(weightRowsPerWarp(shape)) {}
+        tiling(decodeTiling(shape)), rowsM(tiling.rowsM),
+        rowsR(tiling.rowsR), partials(partials) {}
 
   void build(Block &entry);
 
 private:
   DecodeShape shape;
   MmaKind kind;
+  DecodeTiling tiling;
   int64_t rowsM, rowsR;
+  Value partials; // split-K: kWarps x rowsM x rowsR floats of shared memory
 };
 
 void DecodeKernelBuilder::build(Block &entry) {
@@ -76,9 +90,12 @@ void DecodeKernelBuilder::build(Block &entry) {
   Type f32 = b.getF32Type();
   Value lane, warp;
   std::tie(std::ignore, lane, warp) = threadLaneWarp();
+  // Warp w: row group w / S, K part w % S.
+  int64_t split = tiling.split;
+  Value part = arith::RemUIOp::create(b, loc, warp, idx(split));
   Value n0 = add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
-                     kWarps * rowsR),
-                 mul(warp, rowsR));
+                     tiling.weightRowsPerCTA()),
+                 mul(arith::DivUIOp::create(b, loc, warp, idx(split)), rowsR));
   Value m0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y), rowsM);
   Value xRows, wRows;
   std::tie(xRows, wRows) = batchRowOffsets(shape.m, shape.n, shape.batched);
@@ -91,13 +108,22 @@ void DecodeKernelBuilder::build(Block &entry) {
   // Each step, a lane issues the loads of `unroll` pieces of each of its R
   // rows for the next step, then decodes and multiplies this step's (a
   // software pipeline: enough bytes in flight to cover memory latency).
-  int64_t unroll = piecesInFlight(shape);
-  int64_t steps = (pieces + 32 * unroll - 1) / (32 * unroll);
+  int64_t unroll = tiling.unroll;
+  int64_t piecesPerPart = (pieces + split - 1) / split;
+  int64_t steps = (piecesPerPart + 32 * unroll - 1) / (32 * unroll);
+  Value firstPiece = mul(part, piecesPerPart);
+  Value endPiece = arith::MinUIOp::create(
+      b, loc, add(firstPiece, idx(piecesPerPart)), idx(pieces));
   auto words = VectorType::get({16}, b.getI8Type());
-  // The piece a lane reads in step `step`, round u, and whether it exists.
+  // The piece a lane reads in step `step`, round u, and whether it exists
+  // (in this warp's part of K).
   auto pieceAt = [&](Value step, int64_t u) {
-    Value piece = add(lane, add(mul(step, 32 * unroll), idx(32 * u)));
-    return std::make_pair(piece, below(piece, pieces));
+    Value piece = add(firstPiece,
+                      add(lane, add(mul(step, 32 * unroll), idx(32 * u))));
+    return std::make_pair(
+        piece, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, piece,
+                                     endPiece)
+                   .getResult());
   };
   // Per step: [u][r] the raw words and the scale word of row r.
   auto load = [&](Value step) {
@@ -192,25 +218,48 @@ void DecodeKernelBuilder::build(Block &entry) {
   };
   SmallVector<Value> sums = pipelinedLoop(b, loc, steps, init, load, compute);
 
-  // The warp's sum of each output; lane 0 stores it times alpha * 2^14.
   Value width = i32(32);
   Value outScale = arith::MulFOp::create(b, loc, alpha,
                                          f32Const(b, loc, 16384.0f));
   Value isLane0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
                                         lane, idx(0));
   Type resultType = cast<MemRefType>(out.getType()).getElementType();
+  // The warp's sum of each output, in every lane.
+  int64_t slots = rowsM * rowsR;
+  for (Value &v : sums)
+    for (int64_t offset : {16, 8, 4, 2, 1})
+      v = arith::AddFOp::create(
+          b, loc, v,
+          gpu::ShuffleOp::create(b, loc, v, i32(offset), width,
+                                 gpu::ShuffleMode::XOR)
+              .getShuffleResult());
+  Value stores = isLane0;
+  if (split > 1) {
+    // Split K: lane 0 of every warp leaves its sums in shared memory; after
+    // a barrier, part 0 of each row group adds the parts in order.
+    auto leave = scf::IfOp::create(b, loc, isLane0, /*withElseRegion=*/false);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(leave.thenBlock());
+      for (int64_t slot = 0; slot < slots; ++slot)
+        memref::StoreOp::create(b, loc, sums[slot], partials,
+                                ValueRange{add(mul(warp, slots), idx(slot))});
+    }
+    gpu::BarrierOp::create(b, loc);
+    Value first = arith::SubIOp::create(b, loc, warp, part);
+    for (int64_t slot = 0; slot < slots; ++slot)
+      sums[slot] = sumInOrder(partials, split, [&](int64_t p) {
+        return add(mul(add(first, idx(p)), slots), idx(slot));
+      });
+    stores = both(isLane0, eqIndex(part, 0));
+  }
+  // Lane 0 (of part 0) stores each output times alpha * 2^14.
   for (int64_t mi = 0; mi < rowsM; ++mi) {
     for (int64_t r = 0; r < rowsR; ++r) {
       Value v = sums[mi * rowsR + r];
-      for (int64_t offset : {16, 8, 4, 2, 1})
-        v = arith::AddFOp::create(
-            b, loc, v,
-            gpu::ShuffleOp::create(b, loc, v, i32(offset), width,
-                                   gpu::ShuffleMode::XOR)
-                .getShuffleResult());
       Value xRow = add(m0, idx(mi)), column = add(n0, idx(r));
-      Value ok = both(isLane0,
-                      both(below(xRow, shape.m), below(column, shape.n)));
+      Value ok =
+          both(stores, both(below(xRow, shape.m), below(column, shape.n)));
       auto store = scf::IfOp::create(b, loc, ok, /*withElseRegion=*/false);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(store.thenBlock());
@@ -229,21 +278,38 @@ void DecodeKernelBuilder::build(Block &entry) {
 
 std::array<int64_t, 3>
 mlir::fp4::nvvm_kernels::decodeLaunch(const DecodeShape &shape) {
-  int64_t columns = kWarps * weightRowsPerWarp(shape);
-  int64_t rows = activationRowsPerCTA(shape);
-  return {(shape.n + columns - 1) / columns, (shape.m + rows - 1) / rows,
-          32 * kWarps};
+  DecodeTiling tiling = decodeTiling(shape);
+  int64_t columns = tiling.weightRowsPerCTA();
+  return {(shape.n + columns - 1) / columns,
+          (shape.m + tiling.rowsM - 1) / tiling.rowsM, 32 * kWarps};
+}
+
+int64_t mlir::fp4::nvvm_kernels::decodeSplitK(const DecodeShape &shape) {
+  return decodeTiling(shape).split;
 }
 
 gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildDecodeKernel(
     OpBuilder &b, Location loc, StringRef name, const DecodeShape &shape,
     const MmaKind &kind) {
-  auto kernel =
-      gpu::GPUFuncOp::create(b, loc, name, w4a16KernelType(b, shape));
+  DecodeTiling tiling = decodeTiling(shape);
+  // Split K: the warps' partial sums in shared memory.
+  SmallVector<Type> workgroup;
+  if (tiling.split > 1)
+    workgroup.push_back(MemRefType::get(
+        {kWarps * tiling.rowsM * tiling.rowsR}, b.getF32Type(),
+        MemRefLayoutAttrInterface(),
+        gpu::AddressSpaceAttr::get(
+            b.getContext(), gpu::GPUDialect::getWorkgroupAddressSpace())));
+  auto kernel = gpu::GPUFuncOp::create(b, loc, name, w4a16KernelType(b, shape),
+                                       workgroup, TypeRange{});
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   Block &entry = kernel.getBody().front();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);
-  DecodeKernelBuilder(b, loc, shape, kind).build(entry);
+  DecodeKernelBuilder(b, loc, shape, kind,
+                      tiling.split > 1
+                          ? Value(kernel.getWorkgroupAttributions().front())
+                          : Value())
+      .build(entry);
   return kernel;
 }

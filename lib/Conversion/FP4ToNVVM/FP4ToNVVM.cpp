@@ -27,8 +27,8 @@ using namespace mlir;
 using namespace mlir::fp4;
 using namespace mlir::fp4::nvvm_kernels;
 
-/// The kernel-name suffix of a split-K prefill kernel ("s4" for four K
-/// parts), empty without split-K.
+/// The kernel-name suffix of a split-K kernel ("s4" for four K parts),
+/// empty without split-K.
 static std::string splitSuffix(int64_t split) {
   return split > 1 ? "s" + std::to_string(split) : "";
 }
@@ -624,8 +624,9 @@ struct ConvertFP4ToNVVMPass
             ? (wgmmaPrefill ? "_w4a16wg" : "_w4a16pf") +
                   std::to_string(prefillTileN(decodeShape, wgmmaPrefill)) +
                   splitSuffix(prefillSplitK(decodeShape, wgmmaPrefill)) + "_"
-        : tensorCoreW4A16 ? std::string("_w4a16tc_")
-                          : std::string("_w4a16_");
+        : tensorCoreW4A16
+            ? std::string("_w4a16tc_")
+            : "_w4a16" + splitSuffix(decodeSplitK(decodeShape)) + "_";
     std::string name =
         "fp4_" + rhsKind->name.str() + (lhsType ? "_mma_" : w4a16Kind) +
         (batched ? "E" + std::to_string(e) + "x" : "") + std::to_string(m) +

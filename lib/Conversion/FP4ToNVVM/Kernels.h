@@ -17,6 +17,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/Builders.h"
 
 #include <string>
@@ -96,6 +97,18 @@ protected:
       return {idx(0), idx(0)};
     Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
     return {mul(batch, m), mul(batch, n)};
+  }
+  /// The sum, in order from 0.0, of the f32 values of the shared-memory
+  /// `partials` at indices indexOf(0) .. indexOf(count - 1): split-K parts,
+  /// added in a fixed order so that results do not depend on timing.
+  Value sumInOrder(Value partials, int64_t count,
+                   function_ref<Value(int64_t)> indexOf) {
+    Value sum = f32Const(b, loc, 0.0f);
+    for (int64_t j = 0; j < count; ++j)
+      sum = arith::AddFOp::create(
+          b, loc, sum,
+          memref::LoadOp::create(b, loc, partials, ValueRange{indexOf(j)}));
+    return sum;
   }
   /// Loads `type` at `index` of `buffer`, or zeros where `valid` is false
   /// (the load itself reads index 0 then, so it never leaves the buffer).
@@ -218,6 +231,9 @@ gpu::GPUFuncOp buildDecodeKernel(OpBuilder &b, Location loc, StringRef name,
                                  const DecodeShape &shape,
                                  const MmaKind &kind);
 std::array<int64_t, 3> decodeLaunch(const DecodeShape &shape);
+/// The warps that share each weight row of the decode kernel, each over
+/// 1/S of K (1: no split).
+int64_t decodeSplitK(const DecodeShape &shape);
 
 /// The W4A16 kernel on bf16 tensor cores (MmaDecodeKernel.cpp), same
 /// signature: bf16 activations with more than 4 rows (mma.sync needs sm_80).

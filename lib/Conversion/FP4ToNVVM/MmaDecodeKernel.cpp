@@ -178,14 +178,9 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   // Tile nt: c0, c1 at row g, columns 8nt + 2t, 8nt + 2t + 1; c2, c3 at
   // row g + 8.
   for (int64_t i = 0; i < perThread; ++i) {
-    Value sum = zero;
-    for (int64_t other = 0; other < kWarps; ++other)
-      sum = arith::AddFOp::create(
-          b, loc, sum,
-          memref::LoadOp::create(
-              b, loc, partials,
-              ValueRange{add(mul(add(lane, idx(32 * other)), perThread),
-                             idx(i))}));
+    Value sum = sumInOrder(partials, kWarps, [&](int64_t other) {
+      return add(mul(add(lane, idx(32 * other)), perThread), idx(i));
+    });
     int64_t nt = i / 4, slot = i % 4;
     Value row = slot < 2 ? xRowLo : xRowHi;
     Value column = add(add(n0, mul(t, 2)), idx(8 * nt + slot % 2));

@@ -101,6 +101,36 @@ func.func @weight_only(%x: tensor<5x64xf16>, %bd: tensor<24x32xi8>, %bs: tensor<
 
 // -----
 
+// One activation row and K = 8192 (256 pieces of 32 codes): 2 weight rows
+// per warp, and two warps share them, each over 128 pieces (warp w: row
+// group w / 2, K part w % 2), so a CTA covers 4 rows: grid ceil(20 / 4).
+// Each warp sums its lanes; lane 0 of every warp leaves its two sums in
+// shared memory; after a barrier, lane 0 of part 0 adds the two parts in
+// order and stores.
+// CHECK-LABEL: func.func @decode_split(
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16s2_1x20x8192_bf16_bf16 blocks in (%c5{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c128
+// CHECK: gpu.func @fp4_mxfp4_w4a16s2_1x20x8192_bf16_bf16({{.*}}) workgroup(%[[PARTIALS:.*]] : memref<8xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK: %[[WARP:.*]] = arith.divui %thread_id_x, %c32
+// CHECK: %[[PART:.*]] = arith.remui %[[WARP]], %c2
+// CHECK: %[[FIRST:.*]] = arith.muli %[[PART]], %c128
+// CHECK: arith.minui %{{.*}}, %c256
+// CHECK-COUNT-5: gpu.shuffle  xor
+// CHECK: scf.if
+// CHECK-COUNT-2: memref.store %{{.*}}, %[[PARTIALS]][%{{.*}}] : memref<8xf32, #gpu.address_space<workgroup>>
+// CHECK: gpu.barrier
+// CHECK-COUNT-4: memref.load %[[PARTIALS]]
+// CHECK: arith.cmpi eq, %[[PART]], %c0
+// CHECK: scf.if
+// CHECK: arith.truncf {{.*}} : f32 to bf16
+// CHECK: memref.store {{.*}} : memref<?xbf16>
+func.func @decode_split(%x: tensor<1x8192xbf16>, %bd: tensor<20x4096xi8>, %bs: tensor<20x256xf8E8M0FNU>) -> tensor<1x20xbf16> {
+  %b = fp4.assemble %bd, %bs : tensor<20x4096xi8>, tensor<20x256xf8E8M0FNU> -> !fp4.qtensor<20x8192xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %b : tensor<1x8192xbf16>, !fp4.qtensor<20x8192xf4E2M1FN, mxfp4> -> tensor<1x20xbf16>
+  return %y : tensor<1x20xbf16>
+}
+
+// -----
+
 // W4A16 with more than 4 bf16 activation rows: the tensor-core kernel.
 // 16 x 32 output tiles (grid ceil(40 / 32) x ceil(20 / 16)), 4 warps
 // splitting K, partial tiles added through shared memory; the weights are

@@ -22,6 +22,11 @@ CASES = [
     ("nvfp4", 3, 16, 64, "bf16", "f32", "batched", 2),
     ("nvfp4", 20, 16, 128, "bf16", "f32", "batched", 2),
     ("mxfp4", 3, 16, 64, "bf16", "f32", "shared", 2),
+    # one activation row with K split over 4 warps (ragged N), over 2
+    # (K parts of 65 pieces, f16 activations), and stacked experts
+    ("nvfp4", 1, 37, 14336, "bf16", "f32", "2d", 1),
+    ("mxfp4", 1, 20, 4160, "f16", "bf16", "2d", 1),
+    ("nvfp4", 1, 16, 8192, "bf16", "f32", "batched", 2),
     # M >= 32: three CTA rows of the tensor-core kernel, ragged M and N
     ("nvfp4", 40, 24, 128, "bf16", "f32", "2d", 1),
     ("mxfp4", 33, 40, 64, "bf16", "bf16", "batched", 2),

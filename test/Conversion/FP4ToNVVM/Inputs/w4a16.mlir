@@ -54,6 +54,21 @@ func.func @mxfp4_shared_2x3x16x64_bf16_f32(%x: tensor<2x3x64xbf16>, %wd: tensor<
   %y = fp4.scaled_matmul %x, %w : tensor<2x3x64xbf16>, !fp4.qtensor<16x64xf4E2M1FN, mxfp4> -> tensor<2x3x16xf32>
   return %y : tensor<2x3x16xf32>
 }
+func.func @nvfp4_2d_1x37x14336_bf16_f32(%x: tensor<1x14336xbf16>, %wd: tensor<37x7168xi8>, %ws: tensor<37x896xf8E4M3FN>, %g: tensor<f32>) -> tensor<1x37xf32> {
+  %w = fp4.assemble %wd, %ws, %g : tensor<37x7168xi8>, tensor<37x896xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<37x14336xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<1x14336xbf16>, !fp4.qtensor<37x14336xf4E2M1FN, nvfp4> -> tensor<1x37xf32>
+  return %y : tensor<1x37xf32>
+}
+func.func @mxfp4_2d_1x20x4160_f16_bf16(%x: tensor<1x4160xf16>, %wd: tensor<20x2080xi8>, %ws: tensor<20x130xf8E8M0FNU>) -> tensor<1x20xbf16> {
+  %w = fp4.assemble %wd, %ws : tensor<20x2080xi8>, tensor<20x130xf8E8M0FNU> -> !fp4.qtensor<20x4160xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<1x4160xf16>, !fp4.qtensor<20x4160xf4E2M1FN, mxfp4> -> tensor<1x20xbf16>
+  return %y : tensor<1x20xbf16>
+}
+func.func @nvfp4_batched_2x1x16x8192_bf16_f32(%x: tensor<2x1x8192xbf16>, %wd: tensor<2x16x4096xi8>, %ws: tensor<2x16x512xf8E4M3FN>, %g: tensor<f32>) -> tensor<2x1x16xf32> {
+  %w = fp4.assemble %wd, %ws, %g : tensor<2x16x4096xi8>, tensor<2x16x512xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<2x16x8192xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<2x1x8192xbf16>, !fp4.qtensor<2x16x8192xf4E2M1FN, nvfp4> -> tensor<2x1x16xf32>
+  return %y : tensor<2x1x16xf32>
+}
 func.func @nvfp4_2d_40x24x128_bf16_f32(%x: tensor<40x128xbf16>, %wd: tensor<24x64xi8>, %ws: tensor<24x8xf8E4M3FN>, %g: tensor<f32>) -> tensor<40x24xf32> {
   %w = fp4.assemble %wd, %ws, %g : tensor<24x64xi8>, tensor<24x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<24x128xf4E2M1FN, nvfp4>
   %y = fp4.scaled_matmul %x, %w : tensor<40x128xbf16>, !fp4.qtensor<24x128xf4E2M1FN, nvfp4> -> tensor<40x24xf32>
