@@ -167,7 +167,7 @@ def main():
     args = parser.parse_args()
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
-        rb"fp4_(?:nvfp4|mxfp4)_(?:mma_(?:E\d+x)?\d+x\d+x\d+|"
+        rb"fp4_(?:nvfp4|mxfp4)_(?:mma_(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
         rb"w4a16(?:tc|(?:pf|wg)\d+(?:s\d+)?|s\d+)?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))", image)))
     driver = Driver()
     module = driver.load(image)
@@ -192,8 +192,8 @@ def main():
             failed += not ok
             print(f"{'PASS' if ok else 'FAIL'} {name}: max |error| / max |ref| = {worst:.2e}")
             continue
-        fmt, experts, m, n, k = re.match(
-            r"fp4_(\w+?)_mma_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)$", name).groups()
+        fmt, experts, m, n, k, bf16 = re.match(
+            r"fp4_(\w+?)_mma_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?$", name).groups()
         e = int(experts or 1)
         m, n, k = int(m), int(n), int(k)
         block = 16 if fmt == "nvfp4" else 32
@@ -208,18 +208,20 @@ def main():
             db = decode(b, sb, block, scale_decode).reshape(e, n, k)
             reference = np.einsum("emk,enk->emn", da, db) * float(alpha)
             device = [torch.from_numpy(x.reshape(-1)).cuda() for x in (a, sa, b, sb)]
-            out = torch.full((e * m * n,), float("nan"), dtype=torch.float32,
+            out = torch.full((e * m * n,), float("nan"),
+                             dtype=torch.bfloat16 if bf16 else torch.float32,
                              device="cuda")  # poisoned
             params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
                       memref(device[3]) + [ctypes.c_float(alpha)] + memref(out))
             driver.launch(fn, ((n + 7) // 8, (m + 15) // 16, e), (32, 1, 1), params)
-            y = out.cpu().numpy().astype(np.float64).reshape(e, m, n)
+            y = out.double().cpu().numpy().reshape(e, m, n)
             if not np.isfinite(y).all():
                 worst = float("inf")
                 break
             error = np.abs(y - reference).max() / max(np.abs(reference).max(), 1e-30)
             worst = max(worst, error)
-        ok = worst <= 1e-5
+        # bf16 results: rounding to 8 bits; f32: the order of the sums.
+        ok = worst <= (4e-3 if bf16 else 1e-5)
         passed += ok
         failed += not ok
         print(f"{'PASS' if ok else 'FAIL'} {name}: max |error| / max |ref| = {worst:.2e}")

@@ -254,13 +254,14 @@ std::unique_ptr<MmaAtom> atomFor(StringRef chip, const MmaKind &kind) {
 }
 
 /// The kernel for one shape and kind:
-///   (a, sa, b, sb : memref<?xi8>, alpha : f32, out : memref<?xf32>)
+///   (a, sa, b, sb : memref<?xi8>, alpha : f32, out : memref<?xf32|bf16>)
 /// grid (ceil(N / 8), ceil(M / 16)), one warp per block.
 gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
-                           int64_t m, int64_t n, int64_t k,
-                           const MmaKind &kind, const MmaAtom &atom,
-                           bool batched) {
-  gpu::GPUFuncOp kernel = createKernelFunc(b, loc, name);
+                           const KernelShape &shape, const MmaKind &kind,
+                           const MmaAtom &atom) {
+  int64_t m = shape.m, n = shape.n, k = shape.k;
+  bool batched = shape.batched;
+  gpu::GPUFuncOp kernel = createKernelFunc(b, loc, name, shape.result);
   Block &entry = kernel.getBody().front();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);
@@ -344,8 +345,7 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
     Value column = add(outCol, c(i % 2));
     Value ok = arith::AndIOp::create(b, loc, i < 2 ? rowLoOk : rowHiOk,
                                      below(column, n));
-    Value scaled =
-        arith::MulFOp::create(b, loc, loop.getResult(i), alpha);
+    Value scaled = scaleForOutput(b, loc, loop.getResult(i), alpha, out);
     auto store = scf::IfOp::create(b, loc, ok, /*withElseRegion=*/false);
     OpBuilder::InsertionGuard then(b);
     b.setInsertionPointToStart(store.thenBlock());
@@ -586,9 +586,9 @@ struct ConvertFP4ToNVVMPass
       return op.emitError("convert-fp4-to-nvvm: K = ")
              << k << " is not a multiple of 64 (the MMA's K); pad K";
     Type resultElement = resultType.getElementType();
-    if (!resultElement.isF32() && !(lhsFloat && resultElement.isBF16()))
-      return op.emitError("convert-fp4-to-nvvm: the epilogue writes f32 "
-                          "results (or bf16 for W4A16), got ")
+    if (!resultElement.isF32() && !resultElement.isBF16())
+      return op.emitError("convert-fp4-to-nvvm: the epilogue writes f32 or "
+                          "bf16 results, got ")
              << resultElement;
 
     Location loc = op.getLoc();
@@ -634,7 +634,9 @@ struct ConvertFP4ToNVVMPass
     if (lhsFloat)
       name += "_" + typeName(lhsFloat.getElementType()) + "_" +
               typeName(resultElement);
-    KernelShape shape{m, n, k, batched};
+    else if (!resultElement.isF32())
+      name += "_" + typeName(resultElement);
+    KernelShape shape{m, n, k, batched, resultElement};
     // W4A16: 4 warps over 4R weight rows; sm_100a: 128 x 128 tiles, 128
     // threads; else 16 x 8 tiles, one warp.
     std::array<int64_t, 3> launch = {(n + 7) / 8, (m + 15) / 16, 32};
@@ -668,8 +670,8 @@ struct ConvertFP4ToNVVMPass
       else if (chip == "sm_100a")
         symbols.insert(buildTcgen05Kernel(kb, loc, name, shape, *lhsKind));
       else
-        symbols.insert(buildKernel(kb, loc, name, m, n, k, *lhsKind,
-                                   *atomFor(chip, *lhsKind), batched));
+        symbols.insert(
+            buildKernel(kb, loc, name, shape, *lhsKind, *atomFor(chip, *lhsKind)));
     }
 
     // Host side: buffers, the launch, the result.

@@ -54,15 +54,26 @@ Value mlir::fp4::nvvm_kernels::loadWord(OpBuilder &b, Location loc, Value buffer
 
 gpu::GPUFuncOp mlir::fp4::nvvm_kernels::createKernelFunc(OpBuilder &b,
                                                         Location loc,
-                                                        StringRef name) {
+                                                        StringRef name,
+                                                        Type result) {
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
-  auto floats = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+  auto floats = MemRefType::get({ShapedType::kDynamic}, result);
   auto type = FunctionType::get(
       b.getContext(), {bytes, bytes, bytes, bytes, b.getF32Type(), floats},
       {});
   auto kernel = gpu::GPUFuncOp::create(b, loc, name, type);
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   return kernel;
+}
+
+Value mlir::fp4::nvvm_kernels::scaleForOutput(OpBuilder &b, Location loc,
+                                              Value sum, Value alpha,
+                                              Value out) {
+  Value scaled = arith::MulFOp::create(b, loc, sum, alpha);
+  Type element = cast<MemRefType>(out.getType()).getElementType();
+  if (element == scaled.getType())
+    return scaled;
+  return arith::TruncFOp::create(b, loc, element, scaled);
 }
 
 Value mlir::fp4::nvvm_kernels::i32Const(OpBuilder &b, Location loc, int64_t v) {

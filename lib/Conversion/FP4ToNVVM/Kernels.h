@@ -204,11 +204,19 @@ SmallVector<Value> decodeScaleBytes(OpBuilder &b, Location loc, Value word,
 struct KernelShape {
   int64_t m, n, k;
   bool batched; // grid z walks E stacked operands
+  Type result;  // f32 or bf16 (the epilogue rounds once)
 };
 
-/// The kernel signature every builder produces:
-///   (a, sa, b, sb : memref<?xi8>, alpha : f32, out : memref<?xf32>)
-gpu::GPUFuncOp createKernelFunc(OpBuilder &b, Location loc, StringRef name);
+/// The kernel signature every W4A4 builder produces, for `result` f32 or
+/// bf16:
+///   (a, sa, b, sb : memref<?xi8>, alpha : f32, out : memref<?xresult>)
+gpu::GPUFuncOp createKernelFunc(OpBuilder &b, Location loc, StringRef name,
+                                Type result);
+
+/// The epilogue's value for `out`: `sum` times `alpha`, rounded once to
+/// `out`'s element type (f32 or bf16).
+Value scaleForOutput(OpBuilder &b, Location loc, Value sum, Value alpha,
+                     Value out);
 
 /// sm_100a: one 128 x 128 output tile per CTA of 128 threads, accumulated
 /// in tensor memory by tcgen05.mma.block_scale (Tcgen05Kernel.cpp).

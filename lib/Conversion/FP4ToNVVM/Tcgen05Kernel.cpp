@@ -334,8 +334,8 @@ void Tcgen05KernelBuilder::build(Block &entry) {
                                               ArrayRef<int64_t>{j});
       runIf(ok, [&] {
         memref::StoreOp::create(b, loc,
-                                arith::MulFOp::create(b, loc, value, alpha),
-                                out, ValueRange{add(outRow, column)});
+                                scaleForOutput(b, loc, value, alpha, out), out,
+                                ValueRange{add(outRow, column)});
       });
     }
   }
@@ -371,7 +371,7 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildTcgen05Kernel(
                          LLVM::Linkage::Internal, sharedName,
                          /*value=*/Attribute(), /*alignment=*/1024,
                          /*addrSpace=*/3);
-  gpu::GPUFuncOp kernel = createKernelFunc(b, loc, name);
+  gpu::GPUFuncOp kernel = createKernelFunc(b, loc, name, shape.result);
   Block &entry = kernel.getBody().front();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);

@@ -196,10 +196,26 @@ func.func @float_weight(%a: !fp4.qtensor<16x64xf4E2M1FN, nvfp4>, %w: tensor<8x64
 
 // -----
 
+// W4A4 with a bf16 result: the kernel's output buffer is bf16 and its
+// name says so; the epilogue scales by alpha in f32 and rounds once.
+// CHECK-LABEL: func.func @w4a4_bf16_result(
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_mma_16x8x64_bf16 blocks
+// CHECK-SAME: : memref<?xbf16>)
+// CHECK: gpu.func @fp4_nvfp4_mma_16x8x64_bf16({{.*}}, %{{.*}}: f32, %[[OUT:.*]]: memref<?xbf16>) kernel
+// CHECK: %[[SCALED:.*]] = arith.mulf
+// CHECK-NEXT: %[[ROUNDED:.*]] = arith.truncf %[[SCALED]] : f32 to bf16
+// CHECK: memref.store %[[ROUNDED]], %[[OUT]]
 func.func @w4a4_bf16_result(%a: !fp4.qtensor<16x64xf4E2M1FN, nvfp4>, %b: !fp4.qtensor<8x64xf4E2M1FN, nvfp4>) -> tensor<16x8xbf16> {
-  // expected-error @+1 {{convert-fp4-to-nvvm: the epilogue writes f32 results (or bf16 for W4A16), got 'bf16'}}
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x64xf4E2M1FN, nvfp4>, !fp4.qtensor<8x64xf4E2M1FN, nvfp4> -> tensor<16x8xbf16>
   return %y : tensor<16x8xbf16>
+}
+
+// -----
+
+func.func @w4a4_f16_result(%a: !fp4.qtensor<16x64xf4E2M1FN, nvfp4>, %b: !fp4.qtensor<8x64xf4E2M1FN, nvfp4>) -> tensor<16x8xf16> {
+  // expected-error @+1 {{convert-fp4-to-nvvm: the epilogue writes f32 or bf16 results, got 'f16'}}
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x64xf4E2M1FN, nvfp4>, !fp4.qtensor<8x64xf4E2M1FN, nvfp4> -> tensor<16x8xf16>
+  return %y : tensor<16x8xf16>
 }
 
 // -----

@@ -76,3 +76,21 @@ func.func @mxfp4_experts(%ad: tensor<4x300x32xi8>, %as: tensor<4x300x2xf8E8M0FNU
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<4x300x64xf4E2M1FN, mxfp4>, !fp4.qtensor<4x200x64xf4E2M1FN, mxfp4> -> tensor<4x300x200xf32>
   return %y : tensor<4x300x200xf32>
 }
+
+// -----
+
+// A bf16 result: after tcgen05.ld, each value is scaled by alpha in f32 and
+// rounded once into the bf16 output.
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_mma_130x70x64_bf16 blocks
+// CHECK: gpu.func @fp4_mxfp4_mma_130x70x64_bf16({{.*}}, %{{.*}}: f32, %[[OUT:.*]]: memref<?xbf16>) kernel
+// CHECK: nvvm.tcgen05.ld
+// CHECK: %[[SCALED:.*]] = arith.mulf
+// CHECK-NEXT: %[[ROUNDED:.*]] = arith.truncf %[[SCALED]] : f32 to bf16
+// CHECK-NEXT: memref.store %[[ROUNDED]], %[[OUT]]
+func.func @mxfp4_bf16(%ad: tensor<130x32xi8>, %as: tensor<130x2xf8E8M0FNU>,
+                      %bd: tensor<70x32xi8>, %bs: tensor<70x2xf8E8M0FNU>) -> tensor<130x70xbf16> {
+  %a = fp4.assemble %ad, %as : tensor<130x32xi8>, tensor<130x2xf8E8M0FNU> -> !fp4.qtensor<130x64xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<70x32xi8>, tensor<70x2xf8E8M0FNU> -> !fp4.qtensor<70x64xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<130x64xf4E2M1FN, mxfp4>, !fp4.qtensor<70x64xf4E2M1FN, mxfp4> -> tensor<130x70xbf16>
+  return %y : tensor<130x70xbf16>
+}

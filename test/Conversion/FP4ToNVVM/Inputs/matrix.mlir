@@ -80,3 +80,16 @@ func.func @nvfp4_shared_weight(%ad: tensor<2x9x32xi8>, %as: tensor<2x9x4xf8E4M3F
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<2x9x64xf4E2M1FN, nvfp4>, !fp4.qtensor<16x64xf4E2M1FN, nvfp4> -> tensor<2x9x16xf32>
   return %y : tensor<2x9x16xf32>
 }
+// bf16 results (the epilogue rounds once), ragged in M and N.
+func.func @nvfp4_17x9x64_bf16(%ad: tensor<17x32xi8>, %as: tensor<17x4xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<9x32xi8>, %bs: tensor<9x4xf8E4M3FN>, %bg: tensor<f32>) -> tensor<17x9xbf16> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<17x32xi8>, tensor<17x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<17x64xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<9x32xi8>, tensor<9x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<9x64xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<17x64xf4E2M1FN, nvfp4>, !fp4.qtensor<9x64xf4E2M1FN, nvfp4> -> tensor<17x9xbf16>
+  return %y : tensor<17x9xbf16>
+}
+func.func @mxfp4_100x30x192_bf16(%ad: tensor<100x96xi8>, %as: tensor<100x6xf8E8M0FNU>, %bd: tensor<30x96xi8>, %bs: tensor<30x6xf8E8M0FNU>) -> tensor<100x30xbf16> {
+  %a = fp4.assemble %ad, %as : tensor<100x96xi8>, tensor<100x6xf8E8M0FNU> -> !fp4.qtensor<100x192xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<30x96xi8>, tensor<30x6xf8E8M0FNU> -> !fp4.qtensor<30x192xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<100x192xf4E2M1FN, mxfp4>, !fp4.qtensor<30x192xf4E2M1FN, mxfp4> -> tensor<100x30xbf16>
+  return %y : tensor<100x30xbf16>
+}
