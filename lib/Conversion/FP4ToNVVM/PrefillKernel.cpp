@@ -512,12 +512,19 @@ constexpr int64_t kSMs = 132;
 /// Whether `tiles` CTAs are too few for the SMs: fewer than 90% of them busy.
 static bool leavesSMsIdle(int64_t tiles) { return tiles * 10 < kSMs * 9; }
 
+/// Whether `steps` K steps, already in `split` parts, can be halved again:
+/// evenly, with at least kMinSplitSteps steps per part.
+static bool canSplitFurther(int64_t steps, int64_t split) {
+  return split < 8 && steps % (2 * split) == 0 &&
+         steps / (2 * split) >= kMinSplitSteps;
+}
+
 int64_t mlir::fp4::nvvm_kernels::prefillTileN(const DecodeShape &shape,
                                              bool wgmma) {
   // Wider tiles read each activation tile fewer times (the traffic from L2
   // bounds these kernels), but need enough CTAs to fill the SMs: with wgmma
   // 256 (one CTA per SM) given two waves, else 128 given two CTAs per SM,
-  // or 128 split along K where even 64 would leave SMs idle
+  // or 128 split along K where 128 would leave SMs idle and K splits
   // (prefillSplitK), else 64.
   int64_t rowTiles = shape.batch * ((shape.m + kTileM - 1) / kTileM);
   if (wgmma && rowTiles * ((shape.n + 255) / 256) >= 2 * kSMs)
@@ -525,7 +532,7 @@ int64_t mlir::fp4::nvvm_kernels::prefillTileN(const DecodeShape &shape,
   int64_t tiles128 = rowTiles * ((shape.n + 127) / 128);
   if (tiles128 >= 2 * kSMs)
     return 128;
-  if (leavesSMsIdle(tiles128) && shape.k / kTileK >= 2 * kMinSplitSteps)
+  if (leavesSMsIdle(tiles128) && canSplitFurther(shape.k / kTileK, 1))
     return 128;
   return 64;
 }
@@ -541,8 +548,7 @@ int64_t mlir::fp4::nvvm_kernels::prefillSplitK(const DecodeShape &shape,
                   ((shape.n + tileN - 1) / tileN);
   int64_t steps = shape.k / kTileK;
   int64_t split = 1;
-  while (leavesSMsIdle(tiles * split) && split < 8 &&
-         steps % (2 * split) == 0 && steps / (2 * split) >= kMinSplitSteps)
+  while (leavesSMsIdle(tiles * split) && canSplitFurther(steps, split))
     split *= 2;
   return split;
 }

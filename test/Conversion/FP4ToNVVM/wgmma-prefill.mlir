@@ -101,3 +101,17 @@ func.func @split(%x: tensor<128x4096xbf16>, %bd: tensor<512x2048xi8>, %bs: tenso
   %y = fp4.scaled_matmul %x, %b : tensor<128x4096xbf16>, !fp4.qtensor<512x4096xf4E2M1FN, nvfp4> -> tensor<128x512xbf16>
   return %y : tensor<128x512xbf16>
 }
+
+// -----
+
+// K = 1088 is 17 steps, which do not halve: no split-K, and so 64-wide
+// tiles: 16 CTAs rather than 8 of 128.
+// SPLIT: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_w4a16wg64_128x1024x1088_bf16_bf16 blocks in (%c16{{.*}}, %c1{{.*}}, %c1{{.*}})
+// SPLIT: gpu.func @fp4_nvfp4_w4a16wg64_128x1024x1088_bf16_bf16({{.*}}) kernel attributes {nvvm.maxntid = array<i32: 256, 1, 1>, nvvm.minctasm = 2 : i32}
+// SPLIT-NOT: nvvm.cluster
+// SPLIT: gpu.return
+func.func @odd_steps(%x: tensor<128x1088xbf16>, %bd: tensor<1024x544xi8>, %bs: tensor<1024x68xf8E4M3FN>, %g: tensor<f32>) -> tensor<128x1024xbf16> {
+  %b = fp4.assemble %bd, %bs, %g : tensor<1024x544xi8>, tensor<1024x68xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<1024x1088xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %b : tensor<128x1088xbf16>, !fp4.qtensor<1024x1088xf4E2M1FN, nvfp4> -> tensor<128x1024xbf16>
+  return %y : tensor<128x1024xbf16>
+}
