@@ -96,7 +96,7 @@ def decode_launch(m, n, kind=""):
     block, dynamic shared bytes): "" or "s<S>" (decode): up to 16 activation
     rows per CTA, 4 warps of R weight rows each, S warps per row group
     (DecodeKernel.cpp); "tc"
-    (MmaDecodeKernel.cpp): 16 x 32 tiles with 4 warps splitting K; "pf<BN>"
+    (MmaDecodeKernel.cpp): 16 x 32 tiles with 8 warps splitting K; "pf<BN>"
     and "wg<BN>" (PrefillKernel.cpp, mma.sync or wgmma): 128 x BN tiles, 8
     warps, two buffers of (128 + BN) rows of 128 bytes plus 1 KB of
     alignment slack (prefillSharedBytes); with "s<S>" (split-K), S CTAs per
@@ -109,7 +109,7 @@ def decode_launch(m, n, kind=""):
         shared = max(staging, partials) + 1024
         return ((n + tile_n - 1) // tile_n * split, (m + 127) // 128), (256, 1, 1), shared
     if kind == "tc":
-        return ((n + 31) // 32, (m + 15) // 16), (128, 1, 1), 0
+        return ((n + 31) // 32, (m + 15) // 16), (256, 1, 1), 0
     # "" or "s<S>" (decodeTiling): one activation row: 2 weight rows per
     # warp, S warps sharing them over K; up to 4: 4 rows; else 2 rows.
     rows = min(m, 16)

@@ -9,10 +9,10 @@
 // longer grows with the activation rows. Runs on sm_80 and later (the H100
 // included).
 //
-// A CTA of four warps computes an output tile of 16 activation rows x 32
+// A CTA of eight warps computes an output tile of 16 activation rows x 32
 // weight rows (four 8-row MMA tiles sharing each activation fragment, so
 // the activation is read once per 32 weight rows); the warps split K (warp
-// w takes 128-code chunks w, w + 4, ...) and add their partial tiles
+// w takes 128-code chunks w, w + 8, ...) and add their partial tiles
 // through shared memory at the end.
 //
 // Each lane (g, t) = (lane / 4, lane % 4) loads, per chunk c, the 16 bytes
@@ -39,7 +39,10 @@ using namespace mlir::fp4::nvvm_kernels;
 
 namespace {
 
-constexpr int64_t kWarps = 4;      // split K
+// Eight warps split K: at M = 16, N = 8192 there are only 256 CTAs, about
+// two per SM, so the warps per CTA set the warps per SM (8 instead of 4:
+// 5-17% faster on the H100, docs/benchmarks.md).
+constexpr int64_t kWarps = 8;      // split K
 constexpr int64_t kTileM = 16;     // activation rows per CTA
 constexpr int64_t kNTiles = 4;     // 8-row weight tiles per warp
 constexpr int64_t kTileN = 8 * kNTiles; // weight rows per CTA
@@ -86,7 +89,7 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   Value xRowLo = add(m0, g), xRowHi = add(xRowLo, idx(8));
   Value xLoOk = below(xRowLo, shape.m), xHiOk = below(xRowHi, shape.m);
 
-  // Warp w takes chunks w, w + 4, ...; a step loads kUnroll of them.
+  // Warp w takes chunks w, w + 8, ...; a step loads kUnroll of them.
   int64_t chunks = (shape.k + kChunk - 1) / kChunk;
   int64_t perStep = kWarps * kUnroll;
   int64_t steps = (chunks + perStep - 1) / perStep;

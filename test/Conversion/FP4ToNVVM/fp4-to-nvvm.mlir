@@ -132,13 +132,13 @@ func.func @decode_split(%x: tensor<1x8192xbf16>, %bd: tensor<20x4096xi8>, %bs: t
 // -----
 
 // W4A16 with more than 4 bf16 activation rows: the tensor-core kernel.
-// 16 x 32 output tiles (grid ceil(40 / 32) x ceil(20 / 16)), 4 warps
+// 16 x 32 output tiles (grid ceil(40 / 32) x ceil(20 / 16)), 8 warps
 // splitting K, partial tiles added through shared memory; the weights are
 // expanded to exact bf16 (code * scale) and multiplied by mma.sync
 // m16n8k16 on the activation rows as loaded.
 // CHECK-LABEL: func.func @weight_only_tensor_cores(
-// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16tc_20x40x128_bf16_f32 blocks in (%c2{{.*}}, %c2{{.*}}, %c1{{.*}}) threads in (%c128
-// CHECK: gpu.func @fp4_mxfp4_w4a16tc_20x40x128_bf16_f32({{.*}}) workgroup(%{{.*}} : memref<2048xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16tc_20x40x128_bf16_f32 blocks in (%c2{{.*}}, %c2{{.*}}, %c1{{.*}}) threads in (%c256
+// CHECK: gpu.func @fp4_mxfp4_w4a16tc_20x40x128_bf16_f32({{.*}}) workgroup(%{{.*}} : memref<4096xf32, #gpu.address_space<workgroup>>) kernel
 // CHECK: scf.for
 // CHECK: vector.load {{.*}} : memref<?xbf16>, vector<32xbf16>
 // CHECK: arith.truncf {{.*}} : vector<2xf32> to vector<2xbf16>
