@@ -62,18 +62,31 @@ def parse_signature(text):
     return split(args), split(results)
 
 
-def _descriptor(array):
-    """An MLIR memref descriptor (int64 words) over a C-contiguous array."""
+def _address(array):
+    """The address of an array's first element."""
+    return array.__array_interface__["data"][0]
+
+
+def _descriptor(array, address):
+    """An MLIR memref descriptor (int64 words) over a C-contiguous array at
+    `address`: allocated and aligned pointer, offset 0, sizes, strides in
+    elements."""
     rank = array.ndim
-    words = (ctypes.c_int64 * (3 + 2 * rank))()
-    words[0] = words[1] = array.ctypes.data
+    words = np.empty(3 + 2 * rank, dtype=np.int64)
+    words[0] = words[1] = address
     words[2] = 0
-    stride = 1
-    for i in reversed(range(rank)):
-        words[3 + i] = array.shape[i]
-        words[3 + rank + i] = stride
-        stride *= array.shape[i]
+    words[3:3 + rank] = array.shape
+    words[3 + rank:] = [s // array.itemsize for s in array.strides]
     return words
+
+
+def _row_major(sizes):
+    """The element strides of a C-contiguous array of `sizes`."""
+    strides, stride = [], 1
+    for size in reversed(sizes):
+        strides.append(stride)
+        stride *= size
+    return strides[::-1]
 
 
 def _as_array(value):
@@ -106,6 +119,9 @@ class Function:
         text = ctypes.string_at(ctypes.addressof(signature)).decode()
         self.args, self.results = parse_signature(text)
         self._entry.restype = None
+        # The results' descriptor (if any), then one per argument, by address.
+        self._entry.argtypes = [ctypes.c_void_p] * (len(self.args) + bool(self.results))
+        self._out_words = max(sum(3 + 2 * len(s.shape) for s in self.results), 1)
         self._library = library
 
     def __call__(self, *values):
@@ -119,24 +135,26 @@ class Function:
                     f"argument {i} of '{self.name}': expected {spec} "
                     f"({spec.dtype}), got {array.dtype} of shape {tuple(array.shape)}")
             arrays.append(np.ascontiguousarray(array))
-        descriptors = [_descriptor(a) for a in arrays]
-        words = sum(3 + 2 * len(s.shape) for s in self.results)
-        out = (ctypes.c_int64 * max(words, 1))()
-        pointers = ([ctypes.cast(out, ctypes.c_void_p)] if self.results else [])
-        pointers += [ctypes.cast(d, ctypes.c_void_p) for d in descriptors]
-        self._entry.argtypes = [ctypes.c_void_p] * len(pointers)
+        addresses = [_address(a) for a in arrays]
+        descriptors = [_descriptor(a, p) for a, p in zip(arrays, addresses)]
+        out = np.zeros(self._out_words, dtype=np.int64)
+        pointers = [_address(out)] if self.results else []
+        pointers += [_address(d) for d in descriptors]
         errors = self._library._gpu_errors
         if errors:
             errors[1]()
         self._entry(*pointers)
-        results = tuple(self._read_results(out, arrays))
+        results = tuple(self._read_results(
+            out.tolist(), [(p, p + a.nbytes) for p, a in zip(addresses, arrays)]))
         if errors and errors[0]():
             raise RuntimeError(f"'{self.name}' failed on the GPU: "
                                f"{errors[0]().decode()} (its results are not valid)")
         return results
 
-    def _read_results(self, out, arrays):
-        inputs = [(a.ctypes.data, a.ctypes.data + a.nbytes) for a in arrays]
+    def _read_results(self, out, inputs):
+        """The results from their descriptors `out` (int64 words), copied;
+        frees each result buffer the call allocated (not one inside an
+        input's [start, end) range in `inputs`, which a result may alias)."""
         freed = set()
         word = 0
         results = []
@@ -150,9 +168,12 @@ class Function:
             extent = 1 + sum((s - 1) * st for s, st in zip(sizes, strides)) if all(sizes) else 0
             base = (ctypes.c_uint8 * (max(extent, 1) * itemsize)).from_address(aligned + offset * itemsize)
             flat = np.frombuffer(base, dtype=spec.dtype, count=max(extent, 0))
-            view = np.lib.stride_tricks.as_strided(
-                flat, shape=sizes, strides=[st * itemsize for st in strides])
-            results.append(np.array(view, copy=True))
+            if strides == _row_major(sizes):
+                results.append(flat.reshape(sizes).copy())
+            else:
+                view = np.lib.stride_tricks.as_strided(
+                    flat, shape=sizes, strides=[st * itemsize for st in strides])
+                results.append(np.array(view, copy=True))
             inside = any(lo <= allocated < hi for lo, hi in inputs)
             if allocated and allocated != _DEADBEEF and not inside and allocated not in freed:
                 freed.add(allocated)
