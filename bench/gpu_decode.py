@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "GPU"))
-from run_kernels import Driver, decode, decode_launch, memref, random_weights  # noqa: E402
+from run_kernels import W4A16_KIND, Driver, decode, decode_launch, memref, random_weights  # noqa: E402
 
 CALLS = 100
 L2_BYTES = 50 * 2**20
@@ -136,7 +136,7 @@ def main():
         image = open(path, "rb").read()
         module = driver.load(image)
         found = sorted(set(re.findall(
-            rb"fp4_(?:nvfp4|mxfp4)_w4a16(?:tc|(?:pf|wg)\d+(?:s\d+)?|s\d+)?_\d+x\d+x\d+_bf16_bf16", image)))
+            rb"fp4_(?:nvfp4|mxfp4)_w4a16" + W4A16_KIND.encode() + rb"?_\d+x\d+x\d+_bf16_bf16", image)))
         kernels += [(raw, module) for raw in found]
     rng = np.random.default_rng(0)
     device = torch.cuda.get_device_name()
@@ -154,7 +154,7 @@ def main():
     stream = lambda: ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)  # noqa: E731
     for raw, module in kernels:
         name = raw.decode()
-        fmt, kind, m, n, k = re.match(r"fp4_(\w+?)_w4a16(tc|(?:pf|wg)\d+(?:s\d+)?|s\d+)?_(\d+)x(\d+)x(\d+)_", name).groups()
+        fmt, kind, m, n, k = re.match(r"fp4_(\w+?)_w4a16(" + W4A16_KIND + r")?_(\d+)x(\d+)x(\d+)_", name).groups()
         m, n, k = int(m), int(n), int(k)
         if k < args.min_k:
             continue

@@ -91,6 +91,12 @@ def memref(tensor):
             ctypes.c_int64(tensor.numel()), ctypes.c_int64(1)]
 
 
+# The kind of a W4A16 kernel in its name (fp4_<fmt>_w4a16<kind>_...), as
+# decode_launch reads it: "" (absent) or "s<S>", "tc", "pf<BN>[s<S>]",
+# "wg<BN>[s<S>]". No capturing group: callers add one where they want it.
+W4A16_KIND = r"(?:tc|(?:pf|wg)\d+(?:s\d+)?|s\d+)"
+
+
 def decode_launch(m, n, kind=""):
     """The W4A16 kernels' geometry from the kind in their name, as (grid,
     block, dynamic shared bytes): "" or "s<S>" (decode): up to 16 activation
@@ -168,7 +174,7 @@ def main():
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
         rb"fp4_(?:nvfp4|mxfp4)_(?:mma_(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
-        rb"w4a16(?:tc|(?:pf|wg)\d+(?:s\d+)?|s\d+)?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))", image)))
+        rb"w4a16" + W4A16_KIND.encode() + rb"?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))", image)))
     driver = Driver()
     module = driver.load(image)
     rng = np.random.default_rng(args.seed)
@@ -176,7 +182,7 @@ def main():
     print(f"device: {torch.cuda.get_device_name()}; {len(names)} kernels")
     for raw in names:
         name = raw.decode()
-        w4a16 = re.match(r"fp4_(\w+?)_w4a16(tc|(?:pf|wg)\d+(?:s\d+)?|s\d+)?_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_(\w+)_(\w+)$", name)
+        w4a16 = re.match(r"fp4_(\w+?)_w4a16(" + W4A16_KIND + r")?_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_(\w+)_(\w+)$", name)
         if w4a16:
             fmt, tc, experts, m, n, k, act, res = w4a16.groups()
             fn = driver.function(module, name,

@@ -66,6 +66,7 @@ DecodeTiling decodeTiling(const DecodeShape &shape) {
     split *= 2;
   return {1, 2, 4, split};
 }
+
 class DecodeKernelBuilder : KernelBuilderBase {
 public:
   DecodeKernelBuilder(OpBuilder &b, Location loc, const DecodeShape &shape,
@@ -223,7 +224,6 @@ void DecodeKernelBuilder::build(Block &entry) {
                                          f32Const(b, loc, 16384.0f));
   Value isLane0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
                                         lane, idx(0));
-  Type resultType = cast<MemRefType>(out.getType()).getElementType();
   // The warp's sum of each output, in every lane.
   int64_t slots = rowsM * rowsR;
   for (Value &v : sums)
@@ -263,9 +263,7 @@ void DecodeKernelBuilder::build(Block &entry) {
       auto store = scf::IfOp::create(b, loc, ok, /*withElseRegion=*/false);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(store.thenBlock());
-      Value result = arith::MulFOp::create(b, loc, v, outScale);
-      if (resultType != f32)
-        result = arith::TruncFOp::create(b, loc, resultType, result);
+      Value result = scaleForOutput(b, loc, v, outScale, out);
       memref::StoreOp::create(
           b, loc, result, out,
           ValueRange{add(mul(add(xRow, xRows), shape.n), column)});
@@ -295,11 +293,8 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildDecodeKernel(
   // Split K: the warps' partial sums in shared memory.
   SmallVector<Type> workgroup;
   if (tiling.split > 1)
-    workgroup.push_back(MemRefType::get(
-        {kWarps * tiling.rowsM * tiling.rowsR}, b.getF32Type(),
-        MemRefLayoutAttrInterface(),
-        gpu::AddressSpaceAttr::get(
-            b.getContext(), gpu::GPUDialect::getWorkgroupAddressSpace())));
+    workgroup.push_back(workgroupFloats(
+        b.getContext(), kWarps * tiling.rowsM * tiling.rowsR));
   auto kernel = gpu::GPUFuncOp::create(b, loc, name, w4a16KernelType(b, shape),
                                        workgroup, TypeRange{});
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());

@@ -637,8 +637,8 @@ struct ConvertFP4ToNVVMPass
     else if (!resultElement.isF32())
       name += "_" + typeName(resultElement);
     KernelShape shape{m, n, k, batched, resultElement};
-    // W4A16: 4 warps over 4R weight rows; sm_100a: 128 x 128 tiles, 128
-    // threads; else 16 x 8 tiles, one warp.
+    // The W4A16 kernels' geometry comes from their builders; sm_100a:
+    // 128 x 128 tiles, 128 threads; else 16 x 8 tiles, one warp.
     std::array<int64_t, 3> launch = {(n + 7) / 8, (m + 15) / 16, 32};
     if (prefillW4A16)
       launch = prefillLaunch(decodeShape, wgmmaPrefill);

@@ -76,6 +76,14 @@ Value mlir::fp4::nvvm_kernels::scaleForOutput(OpBuilder &b, Location loc,
   return arith::TruncFOp::create(b, loc, element, scaled);
 }
 
+MemRefType mlir::fp4::nvvm_kernels::workgroupFloats(MLIRContext *ctx,
+                                                    int64_t count) {
+  return MemRefType::get(
+      {count}, Float32Type::get(ctx), MemRefLayoutAttrInterface(),
+      gpu::AddressSpaceAttr::get(ctx,
+                                 gpu::GPUDialect::getWorkgroupAddressSpace()));
+}
+
 Value mlir::fp4::nvvm_kernels::i32Const(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIntOp::create(b, loc, b.getI32Type(), v);
 }

@@ -218,6 +218,10 @@ gpu::GPUFuncOp createKernelFunc(OpBuilder &b, Location loc, StringRef name,
 Value scaleForOutput(OpBuilder &b, Location loc, Value sum, Value alpha,
                      Value out);
 
+/// A buffer of `count` f32 in workgroup (shared) memory, for a gpu.func's
+/// workgroup attribution: the split-K kernels' partial sums.
+MemRefType workgroupFloats(MLIRContext *ctx, int64_t count);
+
 /// sm_100a: one 128 x 128 output tile per CTA of 128 threads, accumulated
 /// in tensor memory by tcgen05.mma.block_scale (Tcgen05Kernel.cpp).
 gpu::GPUFuncOp buildTcgen05Kernel(OpBuilder &b, Location loc, StringRef name,

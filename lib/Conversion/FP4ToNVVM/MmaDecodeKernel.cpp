@@ -177,7 +177,6 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   auto ifOp = scf::IfOp::create(b, loc, isWarp0, /*withElseRegion=*/false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifOp.thenBlock());
-  Type resultElement = cast<MemRefType>(out.getType()).getElementType();
   // Tile nt: c0, c1 at row g, columns 8nt + 2t, 8nt + 2t + 1; c2, c3 at
   // row g + 8.
   for (int64_t i = 0; i < perThread; ++i) {
@@ -191,9 +190,7 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
     auto store = scf::IfOp::create(b, loc, ok, /*withElseRegion=*/false);
     OpBuilder::InsertionGuard inner(b);
     b.setInsertionPointToStart(store.thenBlock());
-    Value result = arith::MulFOp::create(b, loc, sum, alpha);
-    if (resultElement != f32)
-      result = arith::TruncFOp::create(b, loc, resultElement, result);
+    Value result = scaleForOutput(b, loc, sum, alpha, out);
     memref::StoreOp::create(b, loc, result, out,
                             ValueRange{add(mul(add(row, xRows), shape.n),
                                            column)});
@@ -219,10 +216,8 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildMmaDecodeKernel(
     const MmaKind &kind) {
   FunctionType type = w4a16KernelType(b, shape);
   // The split-K partial tiles: 4 f32 per thread and tile.
-  auto workgroup = gpu::AddressSpaceAttr::get(
-      b.getContext(), gpu::GPUDialect::getWorkgroupAddressSpace());
-  auto partials = MemRefType::get({32 * kWarps * 4 * kNTiles}, b.getF32Type(),
-                                   MemRefLayoutAttrInterface(), workgroup);
+  MemRefType partials =
+      workgroupFloats(b.getContext(), 32 * kWarps * 4 * kNTiles);
   auto kernel = gpu::GPUFuncOp::create(b, loc, name, type,
                                        TypeRange{partials}, TypeRange{});
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());

@@ -298,8 +298,6 @@ void PrefillKernelBuilder::fenceForWgmma() {
 void PrefillKernelBuilder::epilogue(ArrayRef<Value> sums, Value rowBase,
                                     Value columnBase, int64_t mTiles,
                                     int64_t tilesN) {
-  Type f32 = b.getF32Type();
-  Type resultElement = cast<MemRefType>(out.getType()).getElementType();
   for (int64_t mt = 0; mt < mTiles; ++mt)
     for (int64_t nt = 0; nt < tilesN; ++nt)
       for (int64_t i = 0; i < 4; ++i) {
@@ -312,10 +310,8 @@ void PrefillKernelBuilder::epilogue(ArrayRef<Value> sums, Value rowBase,
             /*withElseRegion=*/false);
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToStart(store.thenBlock());
-        Value result = arith::MulFOp::create(
-            b, loc, sums[4 * (mt * tilesN + nt) + i], alpha);
-        if (resultElement != f32)
-          result = arith::TruncFOp::create(b, loc, resultElement, result);
+        Value result = scaleForOutput(
+            b, loc, sums[4 * (mt * tilesN + nt) + i], alpha, out);
         memref::StoreOp::create(
             b, loc, result, out,
             ValueRange{add(mul(add(row, xRows), shape.n), column)});

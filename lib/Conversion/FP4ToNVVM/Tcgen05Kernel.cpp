@@ -81,7 +81,6 @@ public:
   void build(Block &entry);
 
 private:
-  /// The 32-bit shared-window address of `offset` (descriptors use it).
   /// Tensor-memory pointer to column `column` of lane `lane` past `base`.
   Value tmemAt(Value base, Value laneColumn) {
     Value address = add(base, laneColumn);
