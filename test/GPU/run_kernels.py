@@ -12,7 +12,9 @@ descriptor (allocated, aligned, offset, size, stride). Kernels named
 fp4_<fmt>_w4a16_[E<E>x]<M>x<N>x<K>_<act>_<result> (float activations x FP4
 weights, the decode kernel) get its launch (decode_launch below) and a float
 activation of type <act>; a bf16 result is checked to bf16's precision, and
-the last draw of an NVFP4 kernel uses only subnormal UE4M3 scales. Inputs are random
+the last draw of an NVFP4 kernel uses only subnormal UE4M3 scales. A name
+ending in _bias takes one more argument before the output, a random f32 bias
+[E, N] that the reference adds. Inputs are random
 codes (every E2M1 code) and random valid scales; the output is poisoned with
 NaN before each launch. The reference decodes the same bytes in float64:
 D = (A_codes * A_scales) (B_codes * B_scales)^T * alpha. Prints one line per
@@ -142,8 +144,23 @@ def random_weights(rng, fmt, rows, k, subnormal=False):
     return data, scales, np.float32(1.0), 32, ue8m0
 
 
+def random_bias(rng, reference, with_bias):
+    """A bias [E, N] of about the outputs' size (f32), and the reference
+    with it added; no bias: (None, reference)."""
+    if not with_bias:
+        return None, reference
+    e, _, n = reference.shape
+    bias = (rng.standard_normal((e, n)) * np.abs(reference).mean()).astype(np.float32)
+    return bias, reference + bias.astype(np.float64)[:, None, :]
+
+
+def bias_params(bias):
+    """The kernel's bias argument (before the output), if it has one."""
+    return [] if bias is None else memref(torch.from_numpy(bias.reshape(-1)).cuda())
+
+
 def run_w4a16(driver, fn, rng, fmt, e, m, n, k, act, res, kind,
-              subnormal=False):
+              subnormal=False, with_bias=False):
     """One launch of a W4A16 kernel; returns max |error| / max |ref|. (A
     shared weight [E, M, K] x [N, K] is the 2-D kernel of E * M rows.)"""
     b, sb, alpha, block, scale_decode = random_weights(rng, fmt, e * n, k, subnormal)
@@ -151,11 +168,12 @@ def run_w4a16(driver, fn, rng, fmt, e, m, n, k, act, res, kind,
     xd = x.double().numpy().reshape(e, m, k)
     db = decode(b, sb, block, scale_decode).reshape(e, n, k)
     reference = np.einsum("emk,enk->emn", xd, db) * float(alpha)
+    bias, reference = random_bias(rng, reference, with_bias)
     device = [x.cuda()] + [torch.from_numpy(v.reshape(-1)).cuda() for v in (b, sb)]
     out = torch.full((e * m * n,), float("nan"), dtype=TORCH_TYPES[res],
                      device="cuda")  # poisoned
     params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
-              [ctypes.c_float(alpha)] + memref(out))
+              [ctypes.c_float(alpha)] + bias_params(bias) + memref(out))
     grid, threads, shared = decode_launch(m, n, kind)
     driver.launch(fn, (grid[0], grid[1], e), threads, params, shared)
     y = out.float().cpu().numpy().astype(np.float64).reshape(e, m, n)
@@ -174,7 +192,8 @@ def main():
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
         rb"fp4_(?:nvfp4|mxfp4)_(?:mma_(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
-        rb"w4a16" + W4A16_KIND.encode() + rb"?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))", image)))
+        rb"w4a16" + W4A16_KIND.encode() + rb"?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))(?:_bias)?",
+        image)))
     driver = Driver()
     module = driver.load(image)
     rng = np.random.default_rng(args.seed)
@@ -182,15 +201,17 @@ def main():
     print(f"device: {torch.cuda.get_device_name()}; {len(names)} kernels")
     for raw in names:
         name = raw.decode()
-        w4a16 = re.match(r"fp4_(\w+?)_w4a16(" + W4A16_KIND + r")?_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_(\w+)_(\w+)$", name)
+        w4a16 = re.match(r"fp4_(\w+?)_w4a16(" + W4A16_KIND + r")?_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_"
+                         r"(bf16|f16|f32)_(bf16|f32)(_bias)?$", name)
         if w4a16:
-            fmt, tc, experts, m, n, k, act, res = w4a16.groups()
+            fmt, tc, experts, m, n, k, act, res, with_bias = w4a16.groups()
             fn = driver.function(module, name,
                                  shared=decode_launch(int(m), int(n), tc or "")[2])
             # The last draw of NVFP4 uses only subnormal UE4M3 scales.
             worst = max(run_w4a16(driver, fn, rng, fmt, int(experts or 1), int(m),
                                   int(n), int(k), act, res, tc or "",
-                                  subnormal=i == args.repeat - 1)
+                                  subnormal=i == args.repeat - 1,
+                                  with_bias=bool(with_bias))
                         for i in range(args.repeat))
             # bf16 results: rounding to 8 bits; f32: the order of the sums.
             ok = worst <= (4e-3 if res == "bf16" else 1e-5)
@@ -198,8 +219,8 @@ def main():
             failed += not ok
             print(f"{'PASS' if ok else 'FAIL'} {name}: max |error| / max |ref| = {worst:.2e}")
             continue
-        fmt, experts, m, n, k, bf16 = re.match(
-            r"fp4_(\w+?)_mma_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?$", name).groups()
+        fmt, experts, m, n, k, bf16, with_bias = re.match(
+            r"fp4_(\w+?)_mma_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$", name).groups()
         e = int(experts or 1)
         m, n, k = int(m), int(n), int(k)
         block = 16 if fmt == "nvfp4" else 32
@@ -213,12 +234,14 @@ def main():
             da = decode(a, sa, block, scale_decode).reshape(e, m, k)
             db = decode(b, sb, block, scale_decode).reshape(e, n, k)
             reference = np.einsum("emk,enk->emn", da, db) * float(alpha)
+            bias, reference = random_bias(rng, reference, with_bias)
             device = [torch.from_numpy(x.reshape(-1)).cuda() for x in (a, sa, b, sb)]
             out = torch.full((e * m * n,), float("nan"),
                              dtype=torch.bfloat16 if bf16 else torch.float32,
                              device="cuda")  # poisoned
             params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
-                      memref(device[3]) + [ctypes.c_float(alpha)] + memref(out))
+                      memref(device[3]) + [ctypes.c_float(alpha)] + bias_params(bias) +
+                      memref(out))
             driver.launch(fn, ((n + 7) // 8, (m + 15) // 16, e), (32, 1, 1), params)
             y = out.double().cpu().numpy().reshape(e, m, n)
             if not np.isfinite(y).all():

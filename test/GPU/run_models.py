@@ -48,6 +48,12 @@ CASES = [
     # Already quantized (no preset): bf16 activations on the prefill kernel.
     ("bf16-prefill-linear", os.path.join(GPU_INPUTS, "bf16_prefill_linear.mlir"), "",
      [os.path.join(GPU_INPUTS, "bf16_prefill_linear.input0.npy")], 1, 1e-5),
+    # nn.Linear with a bias (folded into the matmul): the decode kernel
+    # (W4A16) and the W4A4 kernel add it in their epilogues.
+    ("linear-bias-nvfp4-w4a16", os.path.join(GPU_INPUTS, "linear_bias.mlir"), "preset=nvfp4-weight-only",
+     [os.path.join(GPU_INPUTS, "linear_bias.input0.npy")], 1, 1e-5),
+    ("linear-bias-mxfp4", os.path.join(GPU_INPUTS, "linear_bias.mlir"), "preset=mxfp4",
+     [os.path.join(GPU_INPUTS, "linear_bias.input0.npy")], 1, 1e-3),
 ]
 
 

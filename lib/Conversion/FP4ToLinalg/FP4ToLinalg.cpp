@@ -410,9 +410,43 @@ struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
               b, l, arith::AddFOp::create(b, l, args[2], product).getResult());
         });
     contraction->setAttr(kCPUContractionAttr, rewriter.getUnitAttr());
-    rewriter.replaceOp(op, convertElementType(rewriter, loc, contraction.getResult(0),
-                                      resultType.getElementType()));
+    Value sum = contraction.getResult(0);
+    if (Value bias = op.getBias())
+      sum = addBias(rewriter, loc, sum, bias, rhsRank == 3);
+    rewriter.replaceOp(
+        op, convertElementType(rewriter, loc, sum, resultType.getElementType()));
     return success();
+  }
+
+  /// sum[.., n] + bias[n] (or bias[b, n] with batched weights), in f32,
+  /// before the result's one rounding.
+  static Value addBias(OpBuilder &b, Location loc, Value sum, Value bias,
+                       bool batchedBias) {
+    auto type = cast<RankedTensorType>(sum.getType());
+    int64_t rank = type.getRank();
+    MLIRContext *ctx = b.getContext();
+    SmallVector<AffineExpr> biasExprs;
+    if (batchedBias)
+      biasExprs.push_back(getAffineDimExpr(0, ctx));
+    biasExprs.push_back(getAffineDimExpr(rank - 1, ctx));
+    AffineMap identity = b.getMultiDimIdentityMap(rank);
+    SmallVector<AffineMap> maps = {identity,
+                                   AffineMap::get(rank, 0, biasExprs, ctx),
+                                   identity};
+    SmallVector<utils::IteratorType> iterators(rank,
+                                               utils::IteratorType::parallel);
+    return linalg::GenericOp::create(
+               b, loc, type, ValueRange{sum, bias}, ValueRange{sum}, maps,
+               iterators,
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 Value add = args[1];
+                 if (!add.getType().isF32())
+                   add = arith::ExtFOp::create(nb, l, nb.getF32Type(), add);
+                 linalg::YieldOp::create(
+                     nb, l,
+                     arith::AddFOp::create(nb, l, args[0], add).getResult());
+               })
+        .getResult(0);
   }
 };
 

@@ -88,6 +88,7 @@ private:
 void DecodeKernelBuilder::build(Block &entry) {
   Value x, w, sw, alpha, out;
   std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
+  Value bias = biasArgument(entry, 5);
   Type f32 = b.getF32Type();
   Value lane, warp;
   std::tie(std::ignore, lane, warp) = threadLaneWarp();
@@ -263,7 +264,8 @@ void DecodeKernelBuilder::build(Block &entry) {
       auto store = scf::IfOp::create(b, loc, ok, /*withElseRegion=*/false);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(store.thenBlock());
-      Value result = scaleForOutput(b, loc, v, outScale, out);
+      Value result = scaleForOutput(b, loc, v, outScale, out, bias,
+                                    add(wRows, column));
       memref::StoreOp::create(
           b, loc, result, out,
           ValueRange{add(mul(add(xRow, xRows), shape.n), column)});

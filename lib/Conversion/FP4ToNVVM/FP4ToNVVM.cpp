@@ -261,13 +261,16 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
                            const MmaAtom &atom) {
   int64_t m = shape.m, n = shape.n, k = shape.k;
   bool batched = shape.batched;
-  gpu::GPUFuncOp kernel = createKernelFunc(b, loc, name, shape.result);
+  gpu::GPUFuncOp kernel =
+      createKernelFunc(b, loc, name, shape.result, shape.bias);
   Block &entry = kernel.getBody().front();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);
   Value a = entry.getArgument(0), sa = entry.getArgument(1),
         bb = entry.getArgument(2), sb = entry.getArgument(3),
-        alpha = entry.getArgument(4), out = entry.getArgument(5);
+        alpha = entry.getArgument(4),
+        out = outputArgument(entry);
+  Value bias = biasArgument(entry, 6);
   auto c = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
@@ -345,10 +348,11 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
     Value column = add(outCol, c(i % 2));
     Value ok = arith::AndIOp::create(b, loc, i < 2 ? rowLoOk : rowHiOk,
                                      below(column, n));
-    Value scaled = scaleForOutput(b, loc, loop.getResult(i), alpha, out);
     auto store = scf::IfOp::create(b, loc, ok, /*withElseRegion=*/false);
     OpBuilder::InsertionGuard then(b);
     b.setInsertionPointToStart(store.thenBlock());
+    Value scaled = scaleForOutput(b, loc, loop.getResult(i), alpha, out, bias,
+                                  add(bRows, column));
     memref::StoreOp::create(b, loc, scaled, out,
                             ValueRange{add(mul(add(row, aRows), n), column)});
   }
@@ -611,9 +615,10 @@ struct ConvertFP4ToNVVMPass
     StorageParts lhs = lhsType ? storage(op.getLhs()) : StorageParts{};
 
     // The kernel, once per shape and kind: W4A16 (decode) or W4A4.
+    Value bias = op.getBias();
     DecodeShape decodeShape{m, n, k, batched,
                             lhsFloat ? lhsFloat.getElementType() : Type(),
-                            resultElement, e};
+                            resultElement, e, bool(bias)};
     bool prefillW4A16 = lhsFloat && usePrefillKernel(decodeShape);
     // wgmma exists on sm_90a only; other chips take mma.sync.
     bool wgmmaPrefill = prefillW4A16 && chip == "sm_90a";
@@ -636,7 +641,9 @@ struct ConvertFP4ToNVVMPass
               typeName(resultElement);
     else if (!resultElement.isF32())
       name += "_" + typeName(resultElement);
-    KernelShape shape{m, n, k, batched, resultElement};
+    if (bias)
+      name += "_bias";
+    KernelShape shape{m, n, k, batched, resultElement, bool(bias)};
     // The W4A16 kernels' geometry comes from their builders; sm_100a:
     // 128 x 128 tiles, 128 threads; else 16 x 8 tiles, one warp.
     std::array<int64_t, 3> launch = {(n + 7) / 8, (m + 15) / 16, 32};
@@ -706,7 +713,15 @@ struct ConvertFP4ToNVVMPass
                          ? device.residentCopy(buffer.flat)
                          : dynamicView(b, loc, device.deviceCopy(buffer.flat)));
     Value deviceOut = device.deviceCopy(out, /*copy=*/false);
-    args.append({alpha, dynamicView(b, loc, deviceOut)});
+    args.push_back(alpha);
+    // The bias, in f32 (N or E * N values: copied with each call).
+    if (bias) {
+      Value f32Bias = convertElementType(b, loc, bias, b.getF32Type());
+      args.push_back(dynamicView(
+          b, loc,
+          device.deviceCopy(flatBuffer(b, loc, f32Bias, /*resident=*/false).flat)));
+    }
+    args.push_back(dynamicView(b, loc, deviceOut));
     auto kernelRef = SymbolRefAttr::get(
         kernels.getSymNameAttr(), {FlatSymbolRefAttr::get(b.getContext(), name)});
     Value sharedBytes;

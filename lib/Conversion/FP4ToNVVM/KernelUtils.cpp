@@ -55,12 +55,14 @@ Value mlir::fp4::nvvm_kernels::loadWord(OpBuilder &b, Location loc, Value buffer
 gpu::GPUFuncOp mlir::fp4::nvvm_kernels::createKernelFunc(OpBuilder &b,
                                                         Location loc,
                                                         StringRef name,
-                                                        Type result) {
+                                                        Type result,
+                                                        bool bias) {
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
-  auto floats = MemRefType::get({ShapedType::kDynamic}, result);
-  auto type = FunctionType::get(
-      b.getContext(), {bytes, bytes, bytes, bytes, b.getF32Type(), floats},
-      {});
+  SmallVector<Type> inputs = {bytes, bytes, bytes, bytes, b.getF32Type()};
+  if (bias)
+    inputs.push_back(MemRefType::get({ShapedType::kDynamic}, b.getF32Type()));
+  inputs.push_back(MemRefType::get({ShapedType::kDynamic}, result));
+  auto type = FunctionType::get(b.getContext(), inputs, {});
   auto kernel = gpu::GPUFuncOp::create(b, loc, name, type);
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   return kernel;
@@ -68,12 +70,35 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::createKernelFunc(OpBuilder &b,
 
 Value mlir::fp4::nvvm_kernels::scaleForOutput(OpBuilder &b, Location loc,
                                               Value sum, Value alpha,
-                                              Value out) {
+                                              Value out, Value bias,
+                                              Value biasIndex) {
   Value scaled = arith::MulFOp::create(b, loc, sum, alpha);
+  if (bias)
+    scaled = arith::AddFOp::create(
+        b, loc, scaled,
+        memref::LoadOp::create(b, loc, bias, ValueRange{biasIndex}));
   Type element = cast<MemRefType>(out.getType()).getElementType();
   if (element == scaled.getType())
     return scaled;
   return arith::TruncFOp::create(b, loc, element, scaled);
+}
+
+/// The number of arguments of the kernel whose entry block is `entry`.
+static unsigned kernelArguments(Block &entry) {
+  return cast<gpu::GPUFuncOp>(entry.getParentOp())
+      .getFunctionType()
+      .getNumInputs();
+}
+
+Value mlir::fp4::nvvm_kernels::outputArgument(Block &entry) {
+  return entry.getArgument(kernelArguments(entry) - 1);
+}
+
+Value mlir::fp4::nvvm_kernels::biasArgument(Block &entry,
+                                           unsigned withoutBias) {
+  if (kernelArguments(entry) == withoutBias)
+    return {};
+  return entry.getArgument(withoutBias - 1);
 }
 
 MemRefType mlir::fp4::nvvm_kernels::workgroupFloats(MLIRContext *ctx,
@@ -184,11 +209,13 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::decodePieceTimes2PowMinus14(
 FunctionType mlir::fp4::nvvm_kernels::w4a16KernelType(OpBuilder &b,
                                                      const DecodeShape &shape) {
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
-  return FunctionType::get(
-      b.getContext(),
-      {MemRefType::get({ShapedType::kDynamic}, shape.activation), bytes, bytes,
-       b.getF32Type(), MemRefType::get({ShapedType::kDynamic}, shape.result)},
-      {});
+  SmallVector<Type> inputs = {
+      MemRefType::get({ShapedType::kDynamic}, shape.activation), bytes, bytes,
+      b.getF32Type()};
+  if (shape.bias)
+    inputs.push_back(MemRefType::get({ShapedType::kDynamic}, b.getF32Type()));
+  inputs.push_back(MemRefType::get({ShapedType::kDynamic}, shape.result));
+  return FunctionType::get(b.getContext(), inputs, {});
 }
 
 SmallVector<Value> mlir::fp4::nvvm_kernels::decodeScaleBytes(

@@ -48,6 +48,10 @@ FailureOr<MmaKind> mmaKindOf(QuantizedTensorType type, std::string &why);
 Value loadWord(OpBuilder &b, Location loc, Value buffer, Value index,
                Value valid, int64_t bytes);
 
+/// A kernel's output argument: its last (workgroup buffers, also block
+/// arguments of `entry`, come after it).
+Value outputArgument(Block &entry);
+
 Value i32Const(OpBuilder &b, Location loc, int64_t v);
 Value f32Const(OpBuilder &b, Location loc, float v);
 /// The f32 value of scale byte `index` (an i32, not known when building) of
@@ -79,10 +83,11 @@ protected:
   }
   Value both(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
   /// The W4A16 kernels' arguments, in w4a16KernelType's order: the
-  /// activations, the weight codes, the weight scales, alpha, the output.
+  /// activations, the weight codes, the weight scales, alpha, the output
+  /// (the last argument; a bias, see biasArgument, comes before it).
   static std::tuple<Value, Value, Value, Value, Value> w4a16Args(Block &entry) {
     return {entry.getArgument(0), entry.getArgument(1), entry.getArgument(2),
-            entry.getArgument(3), entry.getArgument(4)};
+            entry.getArgument(3), outputArgument(entry)};
   }
   /// threadIdx.x, its lane and its warp.
   std::tuple<Value, Value, Value> threadLaneWarp() {
@@ -170,7 +175,8 @@ SmallVector<Value> expandPieceToBF16(OpBuilder &b, Location loc, Value piece,
                                      Value scaleWord, const MmaKind &kind);
 
 /// The signature of the W4A16 kernels:
-///   (x : memref<?xA>, w, sw : memref<?xi8>, alpha : f32, out : memref<?xR>)
+///   (x : memref<?xA>, w, sw : memref<?xi8>, alpha : f32,
+///    [bias : memref<?xf32>,] out : memref<?xR>)
 struct DecodeShape;
 FunctionType w4a16KernelType(OpBuilder &b, const DecodeShape &shape);
 
@@ -205,18 +211,26 @@ struct KernelShape {
   int64_t m, n, k;
   bool batched; // grid z walks E stacked operands
   Type result;  // f32 or bf16 (the epilogue rounds once)
+  bool bias = false; // the epilogue adds bias[e * N + n]
 };
 
 /// The kernel signature every W4A4 builder produces, for `result` f32 or
 /// bf16:
-///   (a, sa, b, sb : memref<?xi8>, alpha : f32, out : memref<?xresult>)
+///   (a, sa, b, sb : memref<?xi8>, alpha : f32, [bias : memref<?xf32>,]
+///    out : memref<?xresult>)
 gpu::GPUFuncOp createKernelFunc(OpBuilder &b, Location loc, StringRef name,
-                                Type result);
+                                Type result, bool bias);
 
-/// The epilogue's value for `out`: `sum` times `alpha`, rounded once to
-/// `out`'s element type (f32 or bf16).
+/// A kernel's bias argument (memref<?xf32>, just before the output), or
+/// null when the kernel has only the `withoutBias` arguments of its kind.
+Value biasArgument(Block &entry, unsigned withoutBias);
+
+/// The epilogue's value for `out`: `sum` times `alpha`, plus `bias` at
+/// `biasIndex` (the weight row, e * N + n) when there is a bias, rounded
+/// once to `out`'s element type (f32 or bf16). Emitted where the output is
+/// in bounds: it loads the bias.
 Value scaleForOutput(OpBuilder &b, Location loc, Value sum, Value alpha,
-                     Value out);
+                     Value out, Value bias = {}, Value biasIndex = {});
 
 /// A buffer of `count` f32 in workgroup (shared) memory, for a gpu.func's
 /// workgroup attribution: the split-K kernels' partial sums.
@@ -234,6 +248,7 @@ struct DecodeShape {
   Type activation; // bf16, f16 or f32
   Type result;     // f32 or bf16 (the epilogue rounds once)
   int64_t batch = 1; // E for batched operands (grid z)
+  bool bias = false; // the epilogue adds bias[e * N + n]
 };
 
 /// The W4A16 kernel for few activation rows (DecodeKernel.cpp):

@@ -67,6 +67,7 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   Block &entry = kernel.getBody().front();
   Value x, w, sw, alpha, out;
   std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
+  Value bias = biasArgument(entry, 5);
   Value partials = kernel.getWorkgroupAttributions().front();
   Type f32 = b.getF32Type();
   Value tid, lane, warp;
@@ -190,7 +191,8 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
     auto store = scf::IfOp::create(b, loc, ok, /*withElseRegion=*/false);
     OpBuilder::InsertionGuard inner(b);
     b.setInsertionPointToStart(store.thenBlock());
-    Value result = scaleForOutput(b, loc, sum, alpha, out);
+    Value result =
+        scaleForOutput(b, loc, sum, alpha, out, bias, add(wRows, column));
     memref::StoreOp::create(b, loc, result, out,
                             ValueRange{add(mul(add(row, xRows), shape.n),
                                            column)});

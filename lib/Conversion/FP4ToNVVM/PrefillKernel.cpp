@@ -143,6 +143,7 @@ private:
   // Set up by build().
   Value x, w, sw, alpha, out, tid, lane, warpM, warpN, m0, n0, xRows, wRows,
       rank;
+  Value bias; // the kernel's bias argument, or null
 };
 
 SmallVector<Value, 4> PrefillKernelBuilder::loadMatrices(Value offset) {
@@ -310,8 +311,9 @@ void PrefillKernelBuilder::epilogue(ArrayRef<Value> sums, Value rowBase,
             /*withElseRegion=*/false);
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToStart(store.thenBlock());
-        Value result = scaleForOutput(
-            b, loc, sums[4 * (mt * tilesN + nt) + i], alpha, out);
+        Value result =
+            scaleForOutput(b, loc, sums[4 * (mt * tilesN + nt) + i], alpha,
+                           out, bias, add(wRows, column));
         memref::StoreOp::create(
             b, loc, result, out,
             ValueRange{add(mul(add(row, xRows), shape.n), column)});
@@ -372,6 +374,7 @@ void PrefillKernelBuilder::reduceAcrossCluster(
 
 void PrefillKernelBuilder::build(Block &entry) {
   std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
+  bias = biasArgument(entry, 5);
   Value warp;
   std::tie(tid, lane, warp) = threadLaneWarp();
   warpM = arith::DivUIOp::create(b, loc, warp, idx(kWarpsN));

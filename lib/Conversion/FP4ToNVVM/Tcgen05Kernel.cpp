@@ -240,7 +240,9 @@ void Tcgen05KernelBuilder::build(Block &entry) {
   sa = entry.getArgument(1);
   bb = entry.getArgument(2);
   sb = entry.getArgument(3);
-  Value alpha = entry.getArgument(4), out = entry.getArgument(5);
+  Value alpha = entry.getArgument(4),
+        out = outputArgument(entry);
+  Value bias = biasArgument(entry, 6);
   auto cta1 = NVVM::CTAGroupKindAttr::get(ctx, NVVM::CTAGroupKind::CTA_1);
   auto fence = [&](NVVM::Tcgen05FenceKind kind) {
     NVVM::Tcgen05FenceOp::create(b, loc,
@@ -259,9 +261,9 @@ void Tcgen05KernelBuilder::build(Block &entry) {
   Value localRowA = add(m0, tid), localRowB = add(n0, tid);
   rowAOk = below(localRowA, shape.m);
   rowBOk = below(localRowB, shape.n);
-  Value aRows = mul(batch, shape.m);
+  Value aRows = mul(batch, shape.m), bRows = mul(batch, shape.n);
   rowA = add(localRowA, aRows);
-  rowB = add(localRowB, mul(batch, shape.n));
+  rowB = add(localRowB, bRows);
 
   // Set-up: thread 0 initializes the mbarriers, warp 0 allocates tensor
   // memory (its address lands in shared memory) and gives up the right to
@@ -333,7 +335,9 @@ void Tcgen05KernelBuilder::build(Block &entry) {
                                               ArrayRef<int64_t>{j});
       runIf(ok, [&] {
         memref::StoreOp::create(b, loc,
-                                scaleForOutput(b, loc, value, alpha, out), out,
+                                scaleForOutput(b, loc, value, alpha, out, bias,
+                                               add(bRows, column)),
+                                out,
                                 ValueRange{add(outRow, column)});
       });
     }
@@ -370,7 +374,8 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildTcgen05Kernel(
                          LLVM::Linkage::Internal, sharedName,
                          /*value=*/Attribute(), /*alignment=*/1024,
                          /*addrSpace=*/3);
-  gpu::GPUFuncOp kernel = createKernelFunc(b, loc, name, shape.result);
+  gpu::GPUFuncOp kernel =
+      createKernelFunc(b, loc, name, shape.result, shape.bias);
   Block &entry = kernel.getBody().front();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);

@@ -43,6 +43,35 @@ func.func @experts(%x: tensor<2x4x32xf32>, %d: tensor<2x8x32xi8>, %s: tensor<f32
 
 // -----
 
+// A bias is added to the f32 sums before the one rounding to bf16: [N]
+// broadcast over rows, or [E, N] (one per expert).
+// CHECK-DAG: #[[ROWS:.*]] = affine_map<(d0, d1) -> (d1)>
+// CHECK-DAG: #[[EXPERTS:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
+// CHECK-LABEL: func.func @bias
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}}iterator_types = ["reduction", "parallel", "parallel"]
+// CHECK: %[[BIASED:.*]] = linalg.generic {indexing_maps = [#{{.*}}, #[[ROWS]], #{{.*}}], iterator_types = ["parallel", "parallel"]} ins(%[[SUM]], %arg1 : tensor<4x8xf32>, tensor<8xbf16>)
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: arith.addf
+// CHECK: linalg.generic {{.*}} ins(%[[BIASED]] : tensor<4x8xf32>) outs(%{{.*}} : tensor<4x8xbf16>)
+// CHECK: arith.truncf
+func.func @bias(%x: tensor<4x32xbf16>, %b: tensor<8xbf16>) -> tensor<4x8xbf16> {
+  %w = fp4.constant data(dense<18> : tensor<8x16xi8>) scales(dense<2.0> : tensor<8x2xf8E4M3FN>) global_scale(dense<0.5> : tensor<f32>) : !fp4.qtensor<8x32xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w bias(%b : tensor<8xbf16>) : tensor<4x32xbf16>, !fp4.qtensor<8x32xf4E2M1FN, nvfp4> -> tensor<4x8xbf16>
+  return %y : tensor<4x8xbf16>
+}
+// CHECK-LABEL: func.func @expert_bias
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "parallel", "parallel"]
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[EXPERTS]], #{{.*}}], iterator_types = ["parallel", "parallel", "parallel"]} ins(%[[SUM]], %arg3 : tensor<2x4x8xf32>, tensor<2x8xf32>)
+// CHECK-NOT: arith.extf
+// CHECK: arith.addf
+func.func @expert_bias(%x: tensor<2x4x32xf32>, %d: tensor<2x8x32xi8>, %s: tensor<f32>, %b: tensor<2x8xf32>) -> tensor<2x4x8xf32> {
+  %w = fp4.assemble %d, %s : tensor<2x8x32xi8>, tensor<f32> -> !fp4.qtensor<2x8x32xf8E4M3FN, fp8>
+  %y = fp4.scaled_matmul %x, %w bias(%b : tensor<2x8xf32>) : tensor<2x4x32xf32>, !fp4.qtensor<2x8x32xf8E4M3FN, fp8> -> tensor<2x4x8xf32>
+  return %y : tensor<2x4x8xf32>
+}
+
+// -----
+
 // Run-time quantization of an activation: a call into the CPU runtime (the
 // numerics library) fills the storage buffers, which dequantization reads.
 // CHECK-LABEL: func.func private @fp4rt_quantize_byte_scales(memref<*xf32>, memref<*xi8>, memref<*xi8>, memref<*xf32>, i32, i32, i32, i32, f32) attributes {llvm.emit_c_interface}

@@ -276,3 +276,47 @@ func.func @too_many_rows(%x: tensor<8388609x64xbf16>, %bd: tensor<64x32xi8>, %bs
   %y = fp4.scaled_matmul %x, %b : tensor<8388609x64xbf16>, !fp4.qtensor<64x64xf4E2M1FN, mxfp4> -> tensor<8388609x64xf32>
   return %y : tensor<8388609x64xf32>
 }
+
+// -----
+
+// A bias: the host widens it to f32 and copies it to the device; the kernel
+// (named ..._bias) takes it just before the output and, under each store's
+// bounds check, adds bias[column] to sum * alpha before the one rounding.
+// CHECK-LABEL: func.func @bias_w4a4(
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: %[[DBIAS:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] () : memref<9xf32>
+// CHECK: gpu.memcpy async [%{{.*}}] %[[DBIAS]], %{{.*}} : memref<9xf32>, memref<9xf32>
+// CHECK: %[[VIEW:.*]] = memref.cast %[[DBIAS]] : memref<9xf32> to memref<?xf32>
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_mma_17x9x64_bias {{.*}} args({{.*}}, %{{.*}} : f32, %[[VIEW]] : memref<?xf32>, %{{.*}} : memref<?xf32>)
+// CHECK: gpu.func @fp4_nvfp4_mma_17x9x64_bias(%{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %[[ALPHA:.*]]: f32, %[[BIAS:.*]]: memref<?xf32>, %[[OUT:.*]]: memref<?xf32>) kernel
+// CHECK-COUNT-4: scf.if %{{.*}} {
+// CHECK-NEXT: %[[COLUMN:.*]] = arith.addi
+// CHECK-NEXT: %[[SCALED:.*]] = arith.mulf %{{.*}}, %[[ALPHA]] : f32
+// CHECK-NEXT: %[[B:.*]] = memref.load %[[BIAS]][%[[COLUMN]]] : memref<?xf32>
+// CHECK-NEXT: %[[SUM:.*]] = arith.addf %[[SCALED]], %[[B]] : f32
+// CHECK: memref.store %[[SUM]], %[[OUT]]
+func.func @bias_w4a4(%ad: tensor<17x32xi8>, %as: tensor<17x4xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<9x32xi8>, %bs: tensor<9x4xf8E4M3FN>, %bg: tensor<f32>, %bias: tensor<9xbf16>) -> tensor<17x9xf32> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<17x32xi8>, tensor<17x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<17x64xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<9x32xi8>, tensor<9x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<9x64xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b bias(%bias : tensor<9xbf16>) : !fp4.qtensor<17x64xf4E2M1FN, nvfp4>, !fp4.qtensor<9x64xf4E2M1FN, nvfp4> -> tensor<17x9xf32>
+  return %y : tensor<17x9xf32>
+}
+
+// -----
+
+// W4A16 decode with one bias per expert ([E, N]): the bias index is the
+// weight row, e * N + column.
+// CHECK-LABEL: func.func @bias_decode_experts(
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16_E2x1x16x64_bf16_bf16_bias
+// CHECK: gpu.func @fp4_mxfp4_w4a16_E2x1x16x64_bf16_bf16_bias(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %[[BIAS:.*]]: memref<?xf32>, %[[OUT:.*]]: memref<?xbf16>) kernel
+// CHECK: %[[E:.*]] = gpu.block_id  z
+// CHECK: %[[WROWS:.*]] = arith.muli %[[E]], %c16
+// CHECK: scf.if
+// CHECK: %[[INDEX:.*]] = arith.addi %[[WROWS]], %{{.*}} : index
+// CHECK: memref.load %[[BIAS]][%[[INDEX]]] : memref<?xf32>
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+func.func @bias_decode_experts(%x: tensor<2x1x64xbf16>, %bd: tensor<2x16x32xi8>, %bs: tensor<2x16x2xf8E8M0FNU>, %bias: tensor<2x16xf32>) -> tensor<2x1x16xbf16> {
+  %b = fp4.assemble %bd, %bs : tensor<2x16x32xi8>, tensor<2x16x2xf8E8M0FNU> -> !fp4.qtensor<2x16x64xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %b bias(%bias : tensor<2x16xf32>) : tensor<2x1x64xbf16>, !fp4.qtensor<2x16x64xf4E2M1FN, mxfp4> -> tensor<2x1x16xbf16>
+  return %y : tensor<2x1x16xbf16>
+}

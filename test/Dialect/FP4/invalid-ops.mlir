@@ -122,6 +122,22 @@ func.func @matmul_float_operands(%x: tensor<4x32xbf16>, %w: tensor<8x32xbf16>) {
 
 // -----
 
+func.func @matmul_bias_shape(%x: tensor<4x32xbf16>, %w: !fp4.qtensor<8x32xf4E2M1FN, nvfp4>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{'fp4.scaled_matmul' op expects a bias [N] of shape 8, got 4}}
+  %y = fp4.scaled_matmul %x, %w bias(%b : tensor<4xf32>) : tensor<4x32xbf16>, !fp4.qtensor<8x32xf4E2M1FN, nvfp4> -> tensor<4x8xbf16>
+  return
+}
+
+// -----
+
+func.func @matmul_expert_bias_shape(%x: tensor<2x4x32xbf16>, %w: !fp4.qtensor<2x8x32xf4E2M1FN, nvfp4>, %b: tensor<8xf32>) {
+  // expected-error @+1 {{'fp4.scaled_matmul' op expects a bias [B, N] of shape 2x8, got 8}}
+  %y = fp4.scaled_matmul %x, %w bias(%b : tensor<8xf32>) : tensor<2x4x32xbf16>, !fp4.qtensor<2x8x32xf4E2M1FN, nvfp4> -> tensor<2x4x8xbf16>
+  return
+}
+
+// -----
+
 func.func @matmul_lhs_rank(%x: tensor<32xbf16>, %w: !fp4.qtensor<8x32xf4E2M1FN, nvfp4>) {
   // expected-error @+1 {{'fp4.scaled_matmul' op expects lhs of rank 2 or 3, got rank 1}}
   %y = fp4.scaled_matmul %x, %w : tensor<32xbf16>, !fp4.qtensor<8x32xf4E2M1FN, nvfp4> -> tensor<8xbf16>

@@ -52,6 +52,24 @@ func.func @linear_w4a16_batched(%x: tensor<4x16x256xbf16>,
   return %y : tensor<4x16x512xf32>
 }
 
+// A bias [N] (nn.Linear's), added before the one rounding.
+// CHECK-LABEL: func.func @linear_bias(
+func.func @linear_bias(%x: tensor<16x256xbf16>, %w: !fp4.qtensor<512x256xf4E2M1FN, mxfp4>,
+                       %b: tensor<512xbf16>) -> tensor<16x512xbf16> {
+  // CHECK: fp4.scaled_matmul %{{.*}}, %{{.*}} bias(%{{.*}} : tensor<512xbf16>) : tensor<16x256xbf16>, !fp4.qtensor<512x256xf4E2M1FN, mxfp4> -> tensor<16x512xbf16>
+  %y = fp4.scaled_matmul %x, %w bias(%b : tensor<512xbf16>) : tensor<16x256xbf16>, !fp4.qtensor<512x256xf4E2M1FN, mxfp4> -> tensor<16x512xbf16>
+  return %y : tensor<16x512xbf16>
+}
+
+// One bias per expert: [E, N] with weights [E, N, K].
+// CHECK-LABEL: func.func @experts_bias(
+func.func @experts_bias(%x: tensor<8x32x256xbf16>, %w: !fp4.qtensor<8x512x256xf4E2M1FN, nvfp4>,
+                        %b: tensor<8x512xf32>) -> tensor<8x32x512xbf16> {
+  // CHECK: fp4.scaled_matmul %{{.*}}, %{{.*}} bias(%{{.*}} : tensor<8x512xf32>)
+  %y = fp4.scaled_matmul %x, %w bias(%b : tensor<8x512xf32>) : tensor<8x32x256xbf16>, !fp4.qtensor<8x512x256xf4E2M1FN, nvfp4> -> tensor<8x32x512xbf16>
+  return %y : tensor<8x32x512xbf16>
+}
+
 // Mixture of experts: expert-batched weights [E, N, K], FP8 activations.
 // CHECK-LABEL: func.func @experts(
 func.func @experts(%x: !fp4.qtensor<8x32x256xf8E4M3FN, fp8>,

@@ -216,6 +216,18 @@ LogicalResult ScaledMatmulOp::verify() {
                        "got ")
            << lhsQ.getScaling().getBlockSize() << " (lhs) and "
            << rhsQ.getScaling().getBlockSize() << " (rhs)";
+  if (Value bias = getBias()) {
+    // [N], or [B, N]: one bias per batch of weights.
+    SmallVector<int64_t> biasShape;
+    if (rhsRank == 3)
+      biasShape.push_back(rhs[0]);
+    biasShape.push_back(rhs[rhsRank - 2]);
+    ArrayRef<int64_t> actual = cast<RankedTensorType>(bias.getType()).getShape();
+    if (failed(verifyCompatibleShape(biasShape, actual)))
+      return emitOpError("expects a bias ")
+             << (rhsRank == 3 ? "[B, N]" : "[N]") << " of shape "
+             << formatShape(biasShape) << ", got " << formatShape(actual);
+  }
   return success();
 }
 

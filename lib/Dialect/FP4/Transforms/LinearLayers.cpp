@@ -290,6 +290,60 @@ static LogicalResult matchGenericLinear(linalg::GenericOp generic,
   return success();
 }
 
+FailureOr<BiasAdd> mlir::fp4::matchBiasAdd(Value sum, bool expertWeights) {
+  BiasAdd match;
+  Value value = sum;
+  if (!value.hasOneUse())
+    return failure();
+  if (auto expand = dyn_cast<tensor::ExpandShapeOp>(*value.user_begin())) {
+    // N must stay a dimension of its own: [M, N] -> [1, M, N] is fine,
+    // [M, N] -> [M, H, D] (heads) is not.
+    if (expand.getReassociationIndices().back().size() != 1 ||
+        !expand.getResult().hasOneUse())
+      return failure();
+    match.expand = expand;
+    value = expand.getResult();
+  }
+  auto generic = dyn_cast<linalg::GenericOp>(*value.user_begin());
+  if (!generic || generic.getNumDpsInputs() != 2 ||
+      generic.getNumDpsInits() != 1 ||
+      generic.getNumLoops() != generic.getNumParallelLoops() ||
+      generic.getResult(0).getType() != value.getType())
+    return failure();
+  // The body: yield (in0 + in1), either order.
+  Block &body = generic.getRegion().front();
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  auto addf = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
+  if (!addf || addf->getBlock() != &body || &body.front() != addf.getOperation())
+    return failure();
+  Value in0 = body.getArgument(0), in1 = body.getArgument(1);
+  if (!((addf.getLhs() == in0 && addf.getRhs() == in1) ||
+        (addf.getLhs() == in1 && addf.getRhs() == in0)))
+    return failure();
+  unsigned sumIndex = generic.getInputs()[0] == value ? 0 : 1;
+  if (generic.getInputs()[sumIndex] != value ||
+      generic.getInputs()[1 - sumIndex] == value)
+    return failure();
+  SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+  int64_t rank = generic.getNumLoops();
+  if (!maps[sumIndex].isIdentity() || !maps[2].isIdentity())
+    return failure();
+  // The bias map: (d_last) for [N]; (d0, d_last) for [E, N] (no expand).
+  MLIRContext *ctx = generic.getContext();
+  SmallVector<AffineExpr> expected;
+  if (expertWeights) {
+    if (match.expand)
+      return failure();
+    expected.push_back(getAffineDimExpr(0, ctx));
+  }
+  expected.push_back(getAffineDimExpr(rank - 1, ctx));
+  if (maps[1 - sumIndex] != AffineMap::get(rank, 0, expected, ctx))
+    return failure();
+  match.add = generic;
+  match.bias = generic.getInputs()[1 - sumIndex];
+  return match;
+}
+
 FailureOr<LinearLayer> mlir::fp4::matchLinearLayer(Operation *op,
                                                    std::string &why) {
   LinearLayer layer;

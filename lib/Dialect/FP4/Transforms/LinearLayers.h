@@ -10,6 +10,7 @@
 #include "fp4/Dialect/FP4/IR/FP4Dialect.h"
 #include "fp4/Dialect/FP4/Transforms/Policy.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Operation.h"
 
 #include <string>
@@ -40,6 +41,19 @@ bool isGenericContraction(Operation *op);
 /// weight (directly or through a transpose, named or generalized) into a zero
 /// fill. On failure `why` says what did not match.
 FailureOr<LinearLayer> matchLinearLayer(Operation *op, std::string &why);
+
+/// The bias add that follows a linear layer's result `sum` ([M, N], or
+/// [E, M, N] with expert weights), as torch-mlir emits nn.Linear's bias: a
+/// linalg.generic of parallel loops adding, elementwise, `sum` (directly or
+/// through a tensor.expand_shape that keeps N a dimension of its own) and a
+/// `bias` broadcast along everything but N ([N]) or, for expert weights,
+/// indexed by expert and N ([E, N]).
+struct BiasAdd {
+  Operation *add = nullptr;           // the linalg.generic
+  tensor::ExpandShapeOp expand;        // between `sum` and `add`, or null
+  Value bias;                         // [N] or [E, N]
+};
+FailureOr<BiasAdd> matchBiasAdd(Value sum, bool expertWeights);
 
 /// The structural role of `layer` among all `layers` of its function.
 Role inferRole(const LinearLayer &layer, ArrayRef<LinearLayer> layers);

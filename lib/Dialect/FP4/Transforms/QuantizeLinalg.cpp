@@ -300,8 +300,36 @@ struct FP4QuantizeLinalgPass
         lhs = QuantizeOp::create(rewriter, opLoc, activationType, lhs,
                                  /*rule=*/nullptr, /*search=*/nullptr, amax);
       }
-      auto matmul = ScaledMatmulOp::create(
-          rewriter, opLoc, op->getResult(0).getType(), lhs, weightQ);
+      Type resultType = op->getResult(0).getType();
+      Value bias;
+      FailureOr<BiasAdd> biasAdd = matchBiasAdd(
+          op->getResult(0),
+          cast<RankedTensorType>(weightTensor).getRank() == 3);
+      if (succeeded(biasAdd)) {
+        // Where the bias is sure to be defined.
+        bias = biasAdd->bias;
+        rewriter.setInsertionPoint(biasAdd->expand ? biasAdd->expand.getOperation()
+                                                   : biasAdd->add);
+      }
+      auto matmul = ScaledMatmulOp::create(rewriter, opLoc, resultType, lhs,
+                                           weightQ, bias);
+      if (succeeded(biasAdd)) {
+        // The add folds into the matmul: the sums get the bias before their
+        // one rounding, as a fused bias epilogue does.
+        Value replacement = matmul.getResult();
+        if (biasAdd->expand) {
+          replacement = tensor::ExpandShapeOp::create(
+              rewriter, biasAdd->expand.getLoc(),
+              biasAdd->expand.getResultType(), replacement,
+              biasAdd->expand.getReassociationIndices(),
+              biasAdd->expand.getMixedOutputShape());
+        }
+        rewriter.replaceOp(biasAdd->add, replacement);
+        if (biasAdd->expand)
+          rewriter.eraseOp(biasAdd->expand);
+        rewriter.eraseOp(op);
+        continue;
+      }
       rewriter.replaceOp(op, matmul.getResult());
     }
     if (!this->report.empty())

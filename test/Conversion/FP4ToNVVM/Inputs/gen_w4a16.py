@@ -4,9 +4,10 @@ weights) for the decode kernel's tests and benchmarks.
 
   python3 gen_w4a16.py > w4a16.mlir
 
-Each case is (format, M, N, K, activation type, result type, form) with form
-'2d' ([M, K] x [N, K]), 'batched' ([E, M, K] x [E, N, K]) or 'shared'
-([E, M, K] x [N, K])."""
+Each case is (format, M, N, K, activation type, result type, form, E[,
+bias type]) with form '2d' ([M, K] x [N, K]), 'batched' ([E, M, K] x
+[E, N, K]) or 'shared' ([E, M, K] x [N, K]); with a bias type the matmul
+takes a bias [N] ([E, N] when batched)."""
 
 CASES = [
     # correctness: tiny, ragged N, M > 16 (two CTA rows), every activation
@@ -55,10 +56,18 @@ CASES = [
     ("nvfp4", 200, 4352, 1024, "bf16", "bf16", "2d", 1),
     ("mxfp4", 100, 2100, 4096, "bf16", "f32", "2d", 1),
     ("nvfp4", 70, 2176, 2048, "bf16", "f32", "batched", 2),
+    "// A bias in each kernel's epilogue: decode (one row, split K, experts\n"
+    "// with one bias each), tensor-core decode, prefill, split-K prefill.",
+    ("nvfp4", 1, 37, 14336, "bf16", "bf16", "2d", 1, "bf16"),
+    ("mxfp4", 3, 16, 64, "bf16", "f32", "batched", 2, "f32"),
+    ("nvfp4", 40, 24, 128, "bf16", "bf16", "2d", 1, "f32"),
+    ("mxfp4", 130, 75, 192, "bf16", "bf16", "2d", 1, "bf16"),
+    ("nvfp4", 96, 40, 128, "bf16", "f32", "batched", 2, "f32"),
+    ("nvfp4", 200, 4352, 1024, "bf16", "bf16", "2d", 1, "f32"),
 ]
 
 
-def case(fmt, m, n, k, act, res, form, e):
+def case(fmt, m, n, k, act, res, form, e, bias=None):
     block, scale = (16, "f8E4M3FN") if fmt == "nvfp4" else (32, "f8E8M0FNU")
     lead = f"{e}x" if form != "2d" else ""
     wlead = f"{e}x" if form == "batched" else ""
@@ -67,13 +76,16 @@ def case(fmt, m, n, k, act, res, form, e):
     ws = f"tensor<{wlead}{n}x{k // block}x{scale}>"
     q = f"!fp4.qtensor<{wlead}{n}x{k}xf4E2M1FN, {fmt}>"
     y = f"tensor<{lead}{m}x{n}x{res}>"
-    name = f"{fmt}_{form}_{lead}{m}x{n}x{k}_{act}_{res}"
+    name = f"{fmt}_{form}_{lead}{m}x{n}x{k}_{act}_{res}" + ("_bias" if bias else "")
     glob = ", %g: tensor<f32>" if fmt == "nvfp4" else ""
     gops = ", %g" if fmt == "nvfp4" else ""
     gtys = ", tensor<f32>" if fmt == "nvfp4" else ""
-    return (f"func.func @{name}(%x: {x}, %wd: {wd}, %ws: {ws}{glob}) -> {y} {{\n"
+    bty = f"tensor<{wlead}{n}x{bias}>" if bias else ""
+    barg = f", %b: {bty}" if bias else ""
+    bop = f" bias(%b : {bty})" if bias else ""
+    return (f"func.func @{name}(%x: {x}, %wd: {wd}, %ws: {ws}{glob}{barg}) -> {y} {{\n"
             f"  %w = fp4.assemble %wd, %ws{gops} : {wd}, {ws}{gtys} -> {q}\n"
-            f"  %y = fp4.scaled_matmul %x, %w : {x}, {q} -> {y}\n"
+            f"  %y = fp4.scaled_matmul %x, %w{bop} : {x}, {q} -> {y}\n"
             f"  return %y : {y}\n}}\n")
 
 

@@ -93,3 +93,17 @@ func.func @mxfp4_100x30x192_bf16(%ad: tensor<100x96xi8>, %as: tensor<100x6xf8E8M
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<100x192xf4E2M1FN, mxfp4>, !fp4.qtensor<30x192xf4E2M1FN, mxfp4> -> tensor<100x30xbf16>
   return %y : tensor<100x30xbf16>
 }
+// A bias in the epilogue (added before the one rounding): [N] with ragged
+// M and N, and one bias per expert ([E, N]) with bf16 results.
+func.func @nvfp4_17x9x64_bias(%ad: tensor<17x32xi8>, %as: tensor<17x4xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<9x32xi8>, %bs: tensor<9x4xf8E4M3FN>, %bg: tensor<f32>, %bias: tensor<9xf32>) -> tensor<17x9xf32> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<17x32xi8>, tensor<17x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<17x64xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<9x32xi8>, tensor<9x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<9x64xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b bias(%bias : tensor<9xf32>) : !fp4.qtensor<17x64xf4E2M1FN, nvfp4>, !fp4.qtensor<9x64xf4E2M1FN, nvfp4> -> tensor<17x9xf32>
+  return %y : tensor<17x9xf32>
+}
+func.func @mxfp4_experts_bias_bf16(%ad: tensor<3x16x32xi8>, %as: tensor<3x16x2xf8E8M0FNU>, %bd: tensor<3x8x32xi8>, %bs: tensor<3x8x2xf8E8M0FNU>, %bias: tensor<3x8xbf16>) -> tensor<3x16x8xbf16> {
+  %a = fp4.assemble %ad, %as : tensor<3x16x32xi8>, tensor<3x16x2xf8E8M0FNU> -> !fp4.qtensor<3x16x64xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<3x8x32xi8>, tensor<3x8x2xf8E8M0FNU> -> !fp4.qtensor<3x8x64xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b bias(%bias : tensor<3x8xbf16>) : !fp4.qtensor<3x16x64xf4E2M1FN, mxfp4>, !fp4.qtensor<3x8x64xf4E2M1FN, mxfp4> -> tensor<3x16x8xbf16>
+  return %y : tensor<3x16x8xbf16>
+}

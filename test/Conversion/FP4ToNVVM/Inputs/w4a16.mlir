@@ -173,3 +173,35 @@ func.func @nvfp4_batched_2x70x2176x2048_bf16_f32(%x: tensor<2x70x2048xbf16>, %wd
   %y = fp4.scaled_matmul %x, %w : tensor<2x70x2048xbf16>, !fp4.qtensor<2x2176x2048xf4E2M1FN, nvfp4> -> tensor<2x70x2176xf32>
   return %y : tensor<2x70x2176xf32>
 }
+// A bias in each kernel's epilogue: decode (one row, split K, experts
+// with one bias each), tensor-core decode, prefill, split-K prefill.
+func.func @nvfp4_2d_1x37x14336_bf16_bf16_bias(%x: tensor<1x14336xbf16>, %wd: tensor<37x7168xi8>, %ws: tensor<37x896xf8E4M3FN>, %g: tensor<f32>, %b: tensor<37xbf16>) -> tensor<1x37xbf16> {
+  %w = fp4.assemble %wd, %ws, %g : tensor<37x7168xi8>, tensor<37x896xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<37x14336xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w bias(%b : tensor<37xbf16>) : tensor<1x14336xbf16>, !fp4.qtensor<37x14336xf4E2M1FN, nvfp4> -> tensor<1x37xbf16>
+  return %y : tensor<1x37xbf16>
+}
+func.func @mxfp4_batched_2x3x16x64_bf16_f32_bias(%x: tensor<2x3x64xbf16>, %wd: tensor<2x16x32xi8>, %ws: tensor<2x16x2xf8E8M0FNU>, %b: tensor<2x16xf32>) -> tensor<2x3x16xf32> {
+  %w = fp4.assemble %wd, %ws : tensor<2x16x32xi8>, tensor<2x16x2xf8E8M0FNU> -> !fp4.qtensor<2x16x64xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %w bias(%b : tensor<2x16xf32>) : tensor<2x3x64xbf16>, !fp4.qtensor<2x16x64xf4E2M1FN, mxfp4> -> tensor<2x3x16xf32>
+  return %y : tensor<2x3x16xf32>
+}
+func.func @nvfp4_2d_40x24x128_bf16_bf16_bias(%x: tensor<40x128xbf16>, %wd: tensor<24x64xi8>, %ws: tensor<24x8xf8E4M3FN>, %g: tensor<f32>, %b: tensor<24xf32>) -> tensor<40x24xbf16> {
+  %w = fp4.assemble %wd, %ws, %g : tensor<24x64xi8>, tensor<24x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<24x128xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w bias(%b : tensor<24xf32>) : tensor<40x128xbf16>, !fp4.qtensor<24x128xf4E2M1FN, nvfp4> -> tensor<40x24xbf16>
+  return %y : tensor<40x24xbf16>
+}
+func.func @mxfp4_2d_130x75x192_bf16_bf16_bias(%x: tensor<130x192xbf16>, %wd: tensor<75x96xi8>, %ws: tensor<75x6xf8E8M0FNU>, %b: tensor<75xbf16>) -> tensor<130x75xbf16> {
+  %w = fp4.assemble %wd, %ws : tensor<75x96xi8>, tensor<75x6xf8E8M0FNU> -> !fp4.qtensor<75x192xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %w bias(%b : tensor<75xbf16>) : tensor<130x192xbf16>, !fp4.qtensor<75x192xf4E2M1FN, mxfp4> -> tensor<130x75xbf16>
+  return %y : tensor<130x75xbf16>
+}
+func.func @nvfp4_batched_2x96x40x128_bf16_f32_bias(%x: tensor<2x96x128xbf16>, %wd: tensor<2x40x64xi8>, %ws: tensor<2x40x8xf8E4M3FN>, %g: tensor<f32>, %b: tensor<2x40xf32>) -> tensor<2x96x40xf32> {
+  %w = fp4.assemble %wd, %ws, %g : tensor<2x40x64xi8>, tensor<2x40x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<2x40x128xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w bias(%b : tensor<2x40xf32>) : tensor<2x96x128xbf16>, !fp4.qtensor<2x40x128xf4E2M1FN, nvfp4> -> tensor<2x96x40xf32>
+  return %y : tensor<2x96x40xf32>
+}
+func.func @nvfp4_2d_200x4352x1024_bf16_bf16_bias(%x: tensor<200x1024xbf16>, %wd: tensor<4352x512xi8>, %ws: tensor<4352x64xf8E4M3FN>, %g: tensor<f32>, %b: tensor<4352xf32>) -> tensor<200x4352xbf16> {
+  %w = fp4.assemble %wd, %ws, %g : tensor<4352x512xi8>, tensor<4352x64xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4352x1024xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w bias(%b : tensor<4352xf32>) : tensor<200x1024xbf16>, !fp4.qtensor<4352x1024xf4E2M1FN, nvfp4> -> tensor<200x4352xbf16>
+  return %y : tensor<200x4352xbf16>
+}

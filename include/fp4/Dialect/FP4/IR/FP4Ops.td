@@ -154,8 +154,15 @@ def FP4_ScaledMatmulOp : FP4_Op<"scaled_matmul", [Pure]> {
     element type:
 
     ```
-    result[b, m, n] = round(sum_k  deq(lhs)[b, m, k] * deq(rhs)[b, n, k])
+    result[b, m, n] = round(sum_k  deq(lhs)[b, m, k] * deq(rhs)[b, n, k]
+                            + bias[b, n])
     ```
+
+    The optional `bias` (`nn.Linear`'s) is added to the FP32 sum before that
+    one rounding, as a fused bias epilogue does: `[N]`, or `[B, N]` (one
+    per expert) with batched weights `[B, N, K]`. `fp4-quantize-linalg`
+    folds the add that follows a linear layer in torch-mlir's output into
+    it.
 
     Forms (`B` is a batch or, for mixture-of-experts, the expert index `E`):
 
@@ -176,6 +183,14 @@ def FP4_ScaledMatmulOp : FP4_Op<"scaled_matmul", [Pure]> {
         -> tensor<8x32x512xbf16>
     ```
 
+    Example (W4A16 with a bias):
+
+    ```mlir
+    %y = fp4.scaled_matmul %x, %w bias(%b : tensor<512xf32>)
+        : tensor<16x256xbf16>, !fp4.qtensor<512x256xf4E2M1FN, mxfp4>
+        -> tensor<16x512xbf16>
+    ```
+
     Constraints enforced by the verifier:
     * at least one operand is quantized;
     * `lhs` has rank 2 or 3 and `rhs` rank 2, or both have rank 3;
@@ -185,13 +200,21 @@ def FP4_ScaledMatmulOp : FP4_Op<"scaled_matmul", [Pure]> {
     * a block-scaled operand is blocked along its last (reduction) axis;
     * a per-channel operand is not scaled along the reduction axis (such a
       scale cannot be factored out of the sum);
-    * when both operands are block-scaled, their block sizes are equal.
+    * when both operands are block-scaled, their block sizes are equal;
+    * a bias has shape `[N]`, or `[B, N]` with a rank-3 `rhs`.
   }];
-  let arguments = (ins FP4_MatmulOperand:$lhs, FP4_MatmulOperand:$rhs);
+  let arguments = (ins FP4_MatmulOperand:$lhs, FP4_MatmulOperand:$rhs,
+                       Optional<FP4_FloatTensor>:$bias);
   let results = (outs FP4_FloatTensor:$result);
   let assemblyFormat = [{
-    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+    $lhs `,` $rhs (`bias` `(` $bias^ `:` type($bias) `)`)? attr-dict `:`
+    type($lhs) `,` type($rhs) `->` type($result)
   }];
+  let builders = [
+    OpBuilder<(ins "Type":$result, "Value":$lhs, "Value":$rhs), [{
+      build($_builder, $_state, result, lhs, rhs, /*bias=*/Value());
+    }]>
+  ];
   let hasVerifier = 1;
 }
 

@@ -106,6 +106,13 @@ def FP4QuantizeLinalg : Pass<"fp4-quantize-linalg", "ModuleOp"> {
     %y = fp4.scaled_matmul %xq, %wq : ... -> tensor<8x128xf32>
     ```
 
+    An `nn.Linear` bias folds into the matmul: when the layer's result (or
+    its `tensor.expand_shape` that keeps N a dimension of its own) is used
+    only by an elementwise `linalg.generic` adding a `[N]` tensor broadcast
+    along everything but N (`[E, N]` indexed by expert, for stacked expert
+    weights), that add becomes `fp4.scaled_matmul`'s `bias`, added to the
+    FP32 sums before the one rounding.
+
     With `report`, writes what was decided and what it cost (per layer:
     name, role, formats, weight bytes before and after, weight SQNR; totals;
     KV caches with their bytes per token before and after, quantized or not)
