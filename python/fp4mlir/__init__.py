@@ -9,8 +9,8 @@
     q = fp4mlir.quantize(weights, "nvfp4")               # the exact numerics
     w = q.dequantize()
 
-Modules, pipelines and the numerics are native (fp4mlir._core); compiling
-and calibrating run the project's tools (fp4-compile, fp4-calibrate); a
+Modules, pipelines, compiling and the numerics are native (fp4mlir._core);
+calibrating runs the project's fp4-calibrate tool; a
 compiled library is called through ctypes and needs neither LLVM nor the
 native module: where _core cannot load (a GPU machine without LLVM),
 `fp4mlir.Library` still works. docs/python.md is the guide.

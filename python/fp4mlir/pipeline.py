@@ -1,8 +1,8 @@
 """Quantizing, compiling and calibrating modules.
 
-quantize_model runs fp4-quantize-pipeline in process (fp4mlir._core);
-compile and calibrate run the project's tools, fp4-compile and
-fp4-calibrate, on a temporary copy of the module.
+quantize_model and compile run in process (fp4mlir._core: the pass
+pipeline, and fp4-compile's driver, mlir::fp4::compileModule); calibrate
+runs the project's fp4-calibrate tool on a temporary copy of the module.
 """
 
 import json
@@ -97,19 +97,18 @@ def quantize_model(module, preset=None, *, policy=None, kv_cache=None,
             return json.JSONDecoder().raw_decode(f.read())[0]
 
 
-def compile(module, output, *, target="cpu", quantize=None, emit="so"):
-    """Compiles `module` with fp4-compile (target "cpu", "sm_90a", "sm_100a"
-    or "sm_120a"); `quantize` runs fp4-quantize-pipeline first with these
-    options (a string such as "preset=nvfp4-weight-only", or a dict). Returns
-    a Library for emit="so", else the output path."""
+def compile(module, output, *, target="cpu", quantize=None, emit="so",
+            resident_weights=True):
+    """Compiles `module` as fp4-compile does, in process (target "cpu",
+    "sm_90a", "sm_100a" or "sm_120a"); `module` itself is left as it is.
+    `quantize` runs fp4-quantize-pipeline first with these options (a string
+    such as "preset=nvfp4-weight-only", or a dict). Returns a Library for
+    emit="so", else the output path. A failure raises Error with the
+    reason and the located diagnostics."""
     if isinstance(quantize, dict):
         quantize = " ".join(f"{k}={_option(v)}" for k, v in quantize.items())
-    with tempfile.TemporaryDirectory(prefix="fp4mlir-") as tmp:
-        source = _write_module(module, tmp)
-        args = [source, f"--target={target}", f"--emit={emit}", "-o", os.fspath(output)]
-        if quantize is not None:
-            args += ["--quantize", quantize]
-        _run_tool("fp4-compile", args)
+    module.compile(os.fspath(output), target=target, emit=emit,
+                   quantize=quantize, resident_weights=resident_weights)
     return Library(output) if emit == "so" else os.fspath(output)
 
 

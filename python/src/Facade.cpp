@@ -6,6 +6,7 @@
 
 #include "Facade.h"
 
+#include "fp4/Tools/Compile.h"
 #include "fp4/Tools/ToolSetup.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -148,4 +149,23 @@ std::string fp4py::functionSignature(const ModuleState &module,
   if (!func)
     return "";
   return mlir::fp4::formatSignature(func.getFunctionType());
+}
+
+bool fp4py::compileModule(const ModuleState &module,
+                          const CompileRequest &request,
+                          const std::string &output,
+                          std::vector<Diagnostic> &diagnostics,
+                          std::string &error) {
+  // Lowering rewrites the module: work on a copy in the same context.
+  MLIRContext *context = module.context.get();
+  Collector collect(context, diagnostics);
+  OwningOpRef<ModuleOp> copy(ModuleOp(module.module.get()).clone());
+  mlir::fp4::CompileOptions options;
+  options.target = request.target;
+  options.emit = request.emit;
+  options.quantize = request.quantize;
+  options.quantizeOptions = request.quantizeOptions;
+  options.residentWeights = request.residentWeights;
+  options.sourceName = "the module";
+  return succeeded(mlir::fp4::compileModule(*copy, options, output, error));
 }

@@ -44,6 +44,22 @@ ModulePtr cloneModule(const ModuleState &module);
 bool runPipeline(ModuleState &module, const std::string &pipeline,
                  std::vector<Diagnostic> &diagnostics, std::string &error);
 
+/// What compileModule builds (fp4-compile's options).
+struct CompileRequest {
+  std::string target = "cpu"; // or sm_90a, sm_100a, sm_120a
+  std::string emit = "so";    // so, obj, llvm, mlir; ptx, cubin for a GPU
+  bool quantize = false;
+  std::string quantizeOptions; // fp4-quantize-pipeline's, when quantize
+  bool residentWeights = true;
+};
+
+/// Compiles a copy of the module (the module itself is left as it is) into
+/// `output`, in process, as fp4-compile does. False on failure, with the
+/// reason in `error` and the located diagnostics in `diagnostics`.
+bool compileModule(const ModuleState &module, const CompileRequest &request,
+                   const std::string &output,
+                   std::vector<Diagnostic> &diagnostics, std::string &error);
+
 /// The public functions with a body, in order.
 std::vector<std::string> publicFunctions(const ModuleState &module);
 

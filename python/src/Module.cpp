@@ -14,6 +14,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <optional>
 
 namespace py = pybind11;
 namespace nx = fp4::numerics;
@@ -219,6 +220,32 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("pipeline"),
           "Runs a pass pipeline in place; returns the remarks and warnings.")
+      .def(
+          "compile",
+          [](const PyModule &self, const std::string &output,
+             const std::string &target, const std::string &emit,
+             std::optional<std::string> quantize, bool residentWeights) {
+            fp4py::CompileRequest request;
+            request.target = target;
+            request.emit = emit;
+            request.quantize = quantize.has_value();
+            request.quantizeOptions = quantize.value_or("");
+            request.residentWeights = residentWeights;
+            std::vector<fp4py::Diagnostic> diagnostics;
+            std::string error;
+            // The GIL stays held: the module's context is not thread-safe
+            // against other calls on the same module.
+            if (!fp4py::compileModule(*self.state, request, output,
+                                      diagnostics, error))
+              throw Error("compiling for " + target + " failed: " + error +
+                          formatDiagnostics(diagnostics));
+            return diagnostics;
+          },
+          py::arg("output"), py::arg("target") = "cpu",
+          py::arg("emit") = "so", py::arg("quantize") = py::none(),
+          py::arg("resident_weights") = true,
+          "Compiles a copy of the module into `output` in process, as "
+          "fp4-compile does; returns the remarks and warnings.")
       .def_property_readonly("functions",
                              [](const PyModule &self) {
                                return fp4py::publicFunctions(*self.state);

@@ -50,8 +50,27 @@ def test_library_checks_its_arguments(moe_path, tmp_path):
 
 def test_compile_errors_come_back(tmp_path):
     m = fp4mlir.Module.parse("func.func @forward(%a: tensor<4xf32>) -> tensor<4xf32> { return %a : tensor<4xf32> }")
-    with pytest.raises(fp4mlir.Error, match="fp4-compile failed"):
+    # The located diagnostic comes back with the reason, naming the fix.
+    with pytest.raises(fp4mlir.Error, match=r"(?s)compiling for sm_100 failed.*use the architecture-specific target 'sm_100a'"):
         fp4mlir.compile(m, tmp_path / "x.so", target="sm_100")
+    with pytest.raises(fp4mlir.Error, match="--emit expects so, obj, llvm or mlir, got 'exe'"):
+        fp4mlir.compile(m, tmp_path / "x.so", emit="exe")
+    assert not (tmp_path / "x.so").exists()
+
+
+def test_compile_runs_in_process_and_leaves_the_module(moe_path, tmp_path, monkeypatch):
+    # No tool is run: running one fails the test.
+    def no_tool(tool, args):
+        raise AssertionError(f"{tool} was run")
+    monkeypatch.setattr(fp4mlir.pipeline, "_run_tool", no_tool)
+    module = fp4mlir.load(moe_path)
+    before = str(module)
+    library = fp4mlir.compile(module, tmp_path / "moe.so",
+                              quantize="preset=nvfp4-weight-only")
+    assert str(module) == before
+    assert 0 < relative(library(np.load(INPUT))[0], np.load(TORCH)) < 0.25
+    # LLVM IR and MLIR, too.
+    assert "_mlir_ciface_forward" in open(fp4mlir.compile(module, tmp_path / "moe.ll", emit="llvm")).read()
 
 
 def test_calibrate_from_numpy(moe_path):
