@@ -14,7 +14,8 @@ weights, the decode kernel) get its launch (decode_launch below) and a float
 activation of type <act>; a bf16 result is checked to bf16's precision, and
 the last draw of an NVFP4 kernel uses only subnormal UE4M3 scales. A name
 ending in _bias takes one more argument before the output, a random f32 bias
-[E, N] that the reference adds. Inputs are random
+[E, N] that the reference adds. W4A8 kernels, fp4_mxfp4_<e4m3|e5m2>_mma_...,
+get random finite FP8 activations with UE8M0 scales per 32. Inputs are random
 codes (every E2M1 code) and random valid scales; the output is poisoned with
 NaN before each launch. The reference decodes the same bytes in float64:
 D = (A_codes * A_scales) (B_codes * B_scales)^T * alpha. Prints one line per
@@ -39,6 +40,29 @@ def ue4m3(byte):
 
 def ue8m0(byte):
     return 2.0 ** (byte.astype(np.int64) - 127)
+
+
+def fp8(byte, fmt):
+    """The values of E4M3FN or E5M2 bytes (no NaN or Inf among them)."""
+    byte = byte.astype(np.int64)
+    sign = np.where(byte & 0x80, -1.0, 1.0)
+    if fmt == "e4m3":
+        e, m, bias, mbits = (byte >> 3) & 15, byte & 7, 7, 3
+    else:
+        e, m, bias, mbits = (byte >> 2) & 31, byte & 3, 15, 2
+    frac = m / float(1 << mbits)
+    return sign * np.where(e == 0, frac * 2.0 ** (1 - bias), (1 + frac) * 2.0 ** (e - bias))
+
+
+def random_fp8_activations(rng, fmt, rows, k):
+    """Random finite E4M3 / E5M2 bytes [rows, k] and UE8M0 scales per 32,
+    with their float64 values."""
+    data = rng.integers(0, 256, size=(rows, k), dtype=np.uint8)
+    finite = (data & 0x7F) != 0x7F if fmt == "e4m3" else (data & 0x7C) != 0x7C
+    data = np.where(finite, data, data & 0x80).astype(np.uint8)  # NaN/Inf -> 0
+    scales = rng.integers(119, 136, size=(rows, k // 32), dtype=np.uint8)
+    values = fp8(data, fmt) * np.repeat(ue8m0(scales), 32, axis=1)
+    return data, scales, values
 
 
 def decode(data, scales, block, scale_decode):
@@ -191,7 +215,7 @@ def main():
     args = parser.parse_args()
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
-        rb"fp4_(?:nvfp4|mxfp4)_(?:mma_(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
+        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:e4m3_|e5m2_)?mma_(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
         rb"w4a16" + W4A16_KIND.encode() + rb"?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))(?:_bias)?",
         image)))
     driver = Driver()
@@ -219,8 +243,9 @@ def main():
             failed += not ok
             print(f"{'PASS' if ok else 'FAIL'} {name}: max |error| / max |ref| = {worst:.2e}")
             continue
-        fmt, experts, m, n, k, bf16, with_bias = re.match(
-            r"fp4_(\w+?)_mma_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$", name).groups()
+        fmt, fp8_act, experts, m, n, k, bf16, with_bias = re.match(
+            r"fp4_(nvfp4|mxfp4)_(?:(e4m3|e5m2)_)?mma_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$",
+            name).groups()
         e = int(experts or 1)
         m, n, k = int(m), int(n), int(k)
         block = 16 if fmt == "nvfp4" else 32
@@ -228,10 +253,15 @@ def main():
         worst = 0.0
         for _ in range(args.repeat):
             # Batched operands are E stacked [M, K] / [N, K] blocks.
-            a, sa, ga, _, scale_decode = random_weights(rng, fmt, e * m, k)
-            b, sb, gb, _, _ = random_weights(rng, fmt, e * n, k)
+            b, sb, gb, _, scale_decode = random_weights(rng, fmt, e * n, k)
+            if fp8_act:  # W4A8: MXFP8 activations
+                a, sa, da = random_fp8_activations(rng, fp8_act, e * m, k)
+                ga = np.float32(1.0)
+            else:
+                a, sa, ga, _, _ = random_weights(rng, fmt, e * m, k)
+                da = decode(a, sa, block, scale_decode)
+            da = da.reshape(e, m, k)
             alpha = np.float32(ga * gb)
-            da = decode(a, sa, block, scale_decode).reshape(e, m, k)
             db = decode(b, sb, block, scale_decode).reshape(e, n, k)
             reference = np.einsum("emk,enk->emn", da, db) * float(alpha)
             bias, reference = random_bias(rng, reference, with_bias)

@@ -54,6 +54,9 @@ CASES = [
      [os.path.join(GPU_INPUTS, "linear_bias.input0.npy")], 1, 1e-5),
     ("linear-bias-mxfp4", os.path.join(GPU_INPUTS, "linear_bias.mlir"), "preset=mxfp4",
      [os.path.join(GPU_INPUTS, "linear_bias.input0.npy")], 1, 1e-3),
+    # W4A8: MXFP8 activations (quantized on the host) x MXFP4 weights.
+    ("linear-bias-mxfp4-mxfp8", os.path.join(GPU_INPUTS, "linear_bias.mlir"), "preset=mxfp4-mxfp8",
+     [os.path.join(GPU_INPUTS, "linear_bias.input0.npy")], 1, 1e-3),
 ]
 
 

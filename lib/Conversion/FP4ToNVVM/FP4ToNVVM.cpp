@@ -37,17 +37,20 @@ namespace {
 
 constexpr const char *kKernelModule = "fp4_kernels";
 
-/// The registers one K step of a 16 x 8 tile hands to an MMA atom, in the
-/// m16n8k64 fragment layout (see buildKernel): a0..a3, b0, b1, the packed
-/// scale words of A row (lane % 2) * 8 + g and of B column g, and the four
-/// f32 accumulators.
+/// The registers one MMA of a 16 x 8 tile takes, in the PTX fragment
+/// layout (see buildKernel): a0..a3, b0, b1, the packed scale words of A
+/// row (lane % 2) * 8 + g and of B column g, and the four f32
+/// accumulators. m16n8k64 (FP4 x FP4) uses the scale bytes of all of the
+/// step's blocks; m16n8k32 (W4A8) the one byte `scaleByte`.
 struct Fragments {
   SmallVector<Value> a, b, acc;
   Value scaleA, scaleB;
+  int64_t scaleByte = 0;
 };
 
 /// The target-specific instruction behind the shared tiling, data movement,
-/// scale handling and epilogue: one m16n8k64 block-scaled multiply-add.
+/// scale handling and epilogue: one block-scaled multiply-add (m16n8k64,
+/// or m16n8k32 with FP8 activations).
 class MmaAtom {
 public:
   virtual ~MmaAtom() = default;
@@ -62,15 +65,19 @@ public:
   explicit BlockScaledMmaAtom(const MmaKind &kind) : kind(kind) {}
   SmallVector<Value> emit(OpBuilder &b, Location loc,
                           const Fragments &f) const override {
-    Value selector = arith::ConstantIntOp::create(b, loc, b.getI16Type(), 0);
+    // Thread selectors 0 (CUTLASS's SM120 atoms); the byte selector picks
+    // the MMA's scale byte (scale_vec::1X), else 0.
+    auto i16 = [&](int64_t v) -> Value {
+      return arith::ConstantIntOp::create(b, loc, b.getI16Type(), v);
+    };
+    Value thread = i16(0), byte = i16(f.scaleByte);
     Type f32 = b.getF32Type();
     auto resultType =
         LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
     Value d = NVVM::MmaBlockScaleOp::create(
-        b, loc, resultType, f.a, f.b, f.acc, f.scaleA, selector, selector,
-        f.scaleB, selector, selector, ArrayRef<int64_t>{16, 8, 64},
-        std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::e2m1,
-                                      NVVM::MMATypes::e2m1},
+        b, loc, resultType, f.a, f.b, f.acc, f.scaleA, byte, thread, f.scaleB,
+        byte, thread, ArrayRef<int64_t>{16, 8, kind.mmaK},
+        std::array<NVVM::MMATypes, 2>{kind.activation, NVVM::MMATypes::e2m1},
         kind.scaleVec, kind.scaleFormat, kind.kind);
     SmallVector<Value> next;
     for (int64_t i = 0; i < 4; ++i)
@@ -85,11 +92,12 @@ private:
 /// sm_90a (Hopper has no FP4 tensor cores): the same block-scaled
 /// multiply-add on CUDA cores, from the same fragments. Lane (g, t) holds A
 /// rows g and g + 8 and B column g over the same K elements (8t..8t+7 and
-/// 8t+32..8t+39), so for each column c it takes B's registers from lane
-/// 4c + t by shuffle, multiplies the decoded codes and scales, and the quad
-/// sums its four partial dot products. Every product of two E2M1 codes and
-/// two scales is exact in f32; only the order of the f32 sums differs from
-/// a tensor core's. This twin runs the shared code on the H100.
+/// 8t+32..8t+39 for m16n8k64; 4t..4t+3 and 4t+16..4t+19 for m16n8k32), so
+/// for each column c it takes B's registers from lane 4c + t by shuffle,
+/// multiplies the decoded elements and scales, and the quad sums its four
+/// partial dot products. Every product of two elements and two scales is
+/// exact in f32; only the order of the f32 sums differs from a tensor
+/// core's. This twin runs the shared code on the H100.
 class CudaCoreMmaAtom : public MmaAtom {
 public:
   explicit CudaCoreMmaAtom(const MmaKind &kind) : kind(kind) {}
@@ -99,6 +107,31 @@ public:
 private:
   MmaKind kind;
 };
+
+/// The f32 value of FP8 byte `byte` (an i32 in 0..255): E5M2 is the high
+/// byte of an f16; E4M3's magnitude shifted left by 7 is an f16 of its
+/// value times 2^-8 (subnormals included), which a multiply by 2^8 undoes.
+/// (E4M3FN's NaN, 0x7F, never comes out of the quantizer, which saturates.)
+Value decodeFP8(OpBuilder &b, Location loc, Value byte, NVVM::MMATypes type) {
+  auto c = [&](int64_t v) { return i32Const(b, loc, v); };
+  Value bits;
+  if (type == NVVM::MMATypes::e5m2) {
+    bits = arith::ShLIOp::create(b, loc, byte, c(8));
+  } else {
+    Value magnitude = arith::ShLIOp::create(
+        b, loc, arith::AndIOp::create(b, loc, byte, c(0x7F)), c(7));
+    Value sign = arith::ShLIOp::create(
+        b, loc, arith::AndIOp::create(b, loc, byte, c(0x80)), c(8));
+    bits = arith::OrIOp::create(b, loc, magnitude, sign);
+  }
+  Value half = arith::BitcastOp::create(
+      b, loc, b.getF16Type(),
+      arith::TruncIOp::create(b, loc, b.getI16Type(), bits));
+  Value value = arith::ExtFOp::create(b, loc, b.getF32Type(), half);
+  if (type == NVVM::MMATypes::e5m2)
+    return value;
+  return arith::MulFOp::create(b, loc, value, f32Const(b, loc, 256.0f));
+}
 
 /// The E2M1 value of the 4-bit code `code` (an i32 in 0..15).
 Value decodeE2M1(OpBuilder &b, Location loc, Value code) {
@@ -145,9 +178,13 @@ SmallVector<Value> CudaCoreMmaAtom::emit(OpBuilder &b, Location loc,
     return arith::AddIOp::create(b, loc, x, y);
   };
   // The scale byte of each half of this lane's K elements: NVFP4 blocks of
-  // 16 (bytes t / 2 and t / 2 + 2), MXFP4 blocks of 32 (bytes 0 and 1).
+  // 16 (bytes t / 2 and t / 2 + 2), MXFP4 blocks of 32 (bytes 0 and 1); an
+  // m16n8k32 MMA has one block, byte `scaleByte`.
   SmallVector<Value> byteOfHalf;
-  if (kind.scalesPerK64 == 4) {
+  bool fp8 = kind.fp8Activations();
+  if (fp8) {
+    byteOfHalf.assign(2, i32Const(b, loc, f.scaleByte));
+  } else if (kind.scalesPerK64 == 4) {
     Value half = arith::DivUIOp::create(b, loc, t, i32Const(b, loc, 2));
     byteOfHalf = {half, add(half, i32Const(b, loc, 2))};
   } else {
@@ -162,17 +199,29 @@ SmallVector<Value> CudaCoreMmaAtom::emit(OpBuilder &b, Location loc,
     aScaleLo.push_back(decodeScale(b, loc, scaleALo, index, kind.scaleFormat));
     aScaleHi.push_back(decodeScale(b, loc, scaleAHi, index, kind.scaleFormat));
   }
-  // A's codes, decoded once: [register][element].
-  SmallVector<SmallVector<Value>> aValues;
-  auto nibble = [&](Value word, int64_t i) -> Value {
+  // Element i of a register: a nibble (packed E2M1), or a byte (FP8; an
+  // E2M1 code in bits 5..2 of its byte for kind::mxf8f6f4).
+  int64_t perWord = fp8 ? 4 : 8;
+  auto field = [&](Value word, int64_t shift, int64_t mask) -> Value {
     return arith::AndIOp::create(
-        b, loc, arith::ShRUIOp::create(b, loc, word, i32Const(b, loc, 4 * i)),
-        i32Const(b, loc, 15));
+        b, loc, arith::ShRUIOp::create(b, loc, word, i32Const(b, loc, shift)),
+        i32Const(b, loc, mask));
   };
+  auto decodeA = [&](Value word, int64_t i) -> Value {
+    if (fp8)
+      return decodeFP8(b, loc, field(word, 8 * i, 255), kind.activation);
+    return decodeE2M1(b, loc, field(word, 4 * i, 15));
+  };
+  auto decodeB = [&](Value word, int64_t i) -> Value {
+    return decodeE2M1(b, loc, fp8 ? field(word, 8 * i + 2, 15)
+                                  : field(word, 4 * i, 15));
+  };
+  // A's elements, decoded once: [register][element].
+  SmallVector<SmallVector<Value>> aValues;
   for (Value word : f.a) {
     aValues.emplace_back();
-    for (int64_t i = 0; i < 8; ++i)
-      aValues.back().push_back(decodeE2M1(b, loc, nibble(word, i)));
+    for (int64_t i = 0; i < perWord; ++i)
+      aValues.back().push_back(decodeA(word, i));
   }
   SmallVector<Value> acc(f.acc.begin(), f.acc.end());
   Value twoT = arith::MulIOp::create(b, loc, t, i32Const(b, loc, 2));
@@ -186,8 +235,8 @@ SmallVector<Value> CudaCoreMmaAtom::emit(OpBuilder &b, Location loc,
       Value bWord = half ? b1 : b0;
       Value sB = decodeScale(b, loc, scaleB, byteOfHalf[half], kind.scaleFormat);
       Value dotLo = f32Const(b, loc, 0.0f), dotHi = f32Const(b, loc, 0.0f);
-      for (int64_t i = 0; i < 8; ++i) {
-        Value bv = decodeE2M1(b, loc, nibble(bWord, i));
+      for (int64_t i = 0; i < perWord; ++i) {
+        Value bv = decodeB(bWord, i);
         dotLo = LLVM::FMAOp::create(b, loc, aValues[2 * half][i], bv, dotLo);
         dotHi = LLVM::FMAOp::create(b, loc, aValues[2 * half + 1][i], bv, dotHi);
       }
@@ -253,6 +302,21 @@ std::unique_ptr<MmaAtom> atomFor(StringRef chip, const MmaKind &kind) {
   return std::make_unique<CudaCoreMmaAtom>(kind);
 }
 
+/// Four packed E2M1 codes (the low 16 bits of `word`, element 0 in the low
+/// nibble) in the bytes of an i32, each code in bits 5..2 of its byte: the
+/// container kind::mxf8f6f4 expects.
+Value unpackCodesToBytes(OpBuilder &b, Location loc, Value word) {
+  Value result = i32Const(b, loc, 0);
+  for (int64_t i = 0; i < 4; ++i) {
+    Value code = arith::AndIOp::create(b, loc, word,
+                                       i32Const(b, loc, 0xF << (4 * i)));
+    result = arith::OrIOp::create(
+        b, loc, result,
+        arith::ShLIOp::create(b, loc, code, i32Const(b, loc, 4 * i + 2)));
+  }
+  return result;
+}
+
 /// The kernel for one shape and kind:
 ///   (a, sa, b, sb : memref<?xi8>, alpha : f32, out : memref<?xf32|bf16>)
 /// grid (ceil(N / 8), ceil(M / 16)), one warp per block.
@@ -305,8 +369,10 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
   Value col = add(n0, g);
   Value rowLoOk = below(rowLo, m), rowHiOk = below(rowHi, m),
         scaleRowOk = below(scaleRow, m), colOk = below(col, n);
+  // Packed E2M1 rows of K / 2 bytes; FP8 activation rows of K bytes.
   int64_t rowBytes = k / 2, scaleBytes = k / 64 * kind.scalesPerK64;
-  Value t4 = mul(t, 4);
+  int64_t rowBytesA = kind.fp8Activations() ? k : rowBytes;
+  Value t4 = mul(t, 4), t2 = mul(t, 2);
 
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
   SmallVector<Value> init(4, zero);
@@ -321,13 +387,6 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
         };
         Value aLo = add(rowLo, aRows), aHi = add(rowHi, aRows);
         Value bCol = add(col, bRows);
-        SmallVector<Value> aRegs = {
-            loadWord(b, l, a, at(aLo, 0), rowLoOk, 4),
-            loadWord(b, l, a, at(aHi, 0), rowHiOk, 4),
-            loadWord(b, l, a, at(aLo, 16), rowLoOk, 4),
-            loadWord(b, l, a, at(aHi, 16), rowHiOk, 4)};
-        SmallVector<Value> bRegs = {loadWord(b, l, bb, at(bCol, 0), colOk, 4),
-                                    loadWord(b, l, bb, at(bCol, 16), colOk, 4)};
         Value kScale = mul(arith::DivUIOp::create(b, l, k0, c(64)),
                            kind.scalesPerK64);
         Value scaleA = loadWord(
@@ -336,10 +395,48 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
         Value scaleB =
             loadWord(b, l, sb, add(mul(bCol, scaleBytes), kScale), colOk,
                      kind.scalesPerK64);
-        Fragments fragments{aRegs, bRegs, SmallVector<Value>(acc), scaleA,
-                            scaleB};
-        SmallVector<Value> next = atom.emit(b, l, fragments);
-        scf::YieldOp::create(b, l, next);
+        if (!kind.fp8Activations()) {
+          // One m16n8k64: eight codes per register.
+          SmallVector<Value> aRegs = {
+              loadWord(b, l, a, at(aLo, 0), rowLoOk, 4),
+              loadWord(b, l, a, at(aHi, 0), rowHiOk, 4),
+              loadWord(b, l, a, at(aLo, 16), rowLoOk, 4),
+              loadWord(b, l, a, at(aHi, 16), rowHiOk, 4)};
+          SmallVector<Value> bRegs = {
+              loadWord(b, l, bb, at(bCol, 0), colOk, 4),
+              loadWord(b, l, bb, at(bCol, 16), colOk, 4)};
+          Fragments fragments{aRegs, bRegs, SmallVector<Value>(acc), scaleA,
+                              scaleB};
+          scf::YieldOp::create(b, l, atom.emit(b, l, fragments));
+          return;
+        }
+        // W4A8: two m16n8k32, over K halves h = 0, 1 of the step (scale
+        // byte h). A: four FP8 per register, elements 4t.. and 16 + 4t..
+        // of the half; B: the same elements of column g, each E2M1 code in
+        // bits 5..2 of its own byte (kind::mxf8f6f4), from two bytes of
+        // packed codes.
+        auto atA = [&](Value row, int64_t extra) -> Value {
+          return add(add(mul(row, rowBytesA), k0), add(t4, c(extra)));
+        };
+        auto atB = [&](int64_t extra) -> Value {
+          return add(add(mul(bCol, rowBytes), kByte), add(t2, c(extra)));
+        };
+        SmallVector<Value> sums(acc.begin(), acc.end());
+        for (int64_t h = 0; h < 2; ++h) {
+          SmallVector<Value> aRegs = {
+              loadWord(b, l, a, atA(aLo, 32 * h), rowLoOk, 4),
+              loadWord(b, l, a, atA(aHi, 32 * h), rowHiOk, 4),
+              loadWord(b, l, a, atA(aLo, 32 * h + 16), rowLoOk, 4),
+              loadWord(b, l, a, atA(aHi, 32 * h + 16), rowHiOk, 4)};
+          SmallVector<Value> bRegs = {
+              unpackCodesToBytes(
+                  b, l, loadWord(b, l, bb, atB(16 * h), colOk, 2)),
+              unpackCodesToBytes(
+                  b, l, loadWord(b, l, bb, atB(16 * h + 8), colOk, 2))};
+          Fragments fragments{aRegs, bRegs, sums, scaleA, scaleB, h};
+          sums = atom.emit(b, l, fragments);
+        }
+        scf::YieldOp::create(b, l, sums);
       });
   // Epilogue: d0, d1 at row g, columns 2t, 2t + 1; d2, d3 at row g + 8.
   Value outCol = add(n0, mul(t, 2));
@@ -564,10 +661,19 @@ struct ConvertFP4ToNVVMPass
       return op.emitError("convert-fp4-to-nvvm: ") << why;
     FailureOr<MmaKind> lhsKind = rhsKind;
     if (lhsType) {
-      lhsKind = mmaKindOf(lhsType, why);
+      // FP8 activations (MXFP8) with MXFP4 weights: W4A8, kind::mxf8f6f4.
+      lhsKind = isa<FloatType>(lhsType.getElementType()) &&
+                        lhsType.getElementType().getIntOrFloatBitWidth() == 8
+                    ? w4a8KindOf(lhsType, *rhsKind, why)
+                    : mmaKindOf(lhsType, why);
       if (failed(lhsKind))
         return op.emitError("convert-fp4-to-nvvm: ") << why;
-      if (lhsKind->kind != rhsKind->kind)
+      if (lhsKind->fp8Activations() && chip == "sm_100a")
+        return op.emitError("convert-fp4-to-nvvm: MXFP8 x MXFP4 "
+                            "(kind::mxf8f6f4) is not implemented for sm_100a "
+                            "yet; compile for sm_120a, or quantize the "
+                            "activations as MXFP4");
+      if (!lhsKind->fp8Activations() && lhsKind->kind != rhsKind->kind)
         return op.emitError("convert-fp4-to-nvvm: operands in ")
                << lhsKind->name << " and " << rhsKind->name
                << " cannot meet in one block-scaled MMA; quantize both alike";
@@ -633,7 +739,8 @@ struct ConvertFP4ToNVVMPass
             ? std::string("_w4a16tc_")
             : "_w4a16" + splitSuffix(decodeSplitK(decodeShape)) + "_";
     std::string name =
-        "fp4_" + rhsKind->name.str() + (lhsType ? "_mma_" : w4a16Kind) +
+        "fp4_" + (lhsType ? lhsKind->name.str() + "_mma_"
+                          : rhsKind->name.str() + w4a16Kind) +
         (batched ? "E" + std::to_string(e) + "x" : "") + std::to_string(m) +
         "x" + std::to_string(n) + "x" + std::to_string(k);
     if (lhsFloat)

@@ -28,8 +28,35 @@ mlir::fp4::nvvm_kernels::mmaKindOf(QuantizedTensorType type, std::string &why) {
       scaling.getScaleFormat() == ScaleFormat::UE8M0)
     return MmaKind{NVVM::MMABlockScaleKind::MXF4, NVVM::ScaleVecSize::X2,
                    NVVM::BlockScaleFormat::UE8M0, 2, false, 32, "mxfp4"};
-  why = "the kernels take NVFP4 or MXFP4 operands with linear scales along K";
+  why = "the kernels take NVFP4 or MXFP4 operands (MXFP8 activations with "
+        "MXFP4 weights) with linear scales along K";
   return failure();
+}
+
+FailureOr<MmaKind>
+mlir::fp4::nvvm_kernels::w4a8KindOf(QuantizedTensorType lhs,
+                                    const MmaKind &rhs, std::string &why) {
+  ScalingAttr scaling = lhs.getScaling();
+  Type element = lhs.getElementType();
+  bool mxfp8 = isa<Float8E4M3FNType, Float8E5M2Type>(element) &&
+               scaling.isPerBlock() && scaling.getAxis() == lhs.getRank() - 1 &&
+               !scaling.isSwizzled() && scaling.getBlockSize() == 32 &&
+               scaling.getScaleFormat() == ScaleFormat::UE8M0;
+  if (!mxfp8) {
+    why = "the kernels take NVFP4 or MXFP4 operands (MXFP8 activations with "
+          "MXFP4 weights) with linear scales along K";
+    return failure();
+  }
+  // The verifier's equal block sizes leave MXFP4 weights (blocks of 32).
+  assert(rhs.kind == NVVM::MMABlockScaleKind::MXF4 && "MXFP8 x NVFP4");
+  bool e4m3 = isa<Float8E4M3FNType>(element);
+  MmaKind kind = rhs;
+  kind.kind = NVVM::MMABlockScaleKind::MXF8F6F4;
+  kind.scaleVec = NVVM::ScaleVecSize::X1;
+  kind.activation = e4m3 ? NVVM::MMATypes::e4m3 : NVVM::MMATypes::e5m2;
+  kind.mmaK = 32;
+  kind.name = e4m3 ? "mxfp4_e4m3" : "mxfp4_e5m2";
+  return kind;
 }
 
 Value mlir::fp4::nvvm_kernels::loadWord(OpBuilder &b, Location loc, Value buffer, Value index,

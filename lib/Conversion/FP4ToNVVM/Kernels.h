@@ -34,11 +34,23 @@ struct MmaKind {
   bool twoLevel;        // NVFP4: global scales in the epilogue
   int64_t blockSize;    // elements per scale
   StringRef name;
+  /// The activations' (A's) element type: e2m1 (W4A4), or e4m3 / e5m2
+  /// (W4A8: kind::mxf8f6f4, m16n8k32, one scale byte per MMA).
+  NVVM::MMATypes activation = NVVM::MMATypes::e2m1;
+  int64_t mmaK = 64; // K of one MMA
+
+  bool fp8Activations() const { return activation != NVVM::MMATypes::e2m1; }
 };
 
 /// The MMA kind of `type` (both operands must have the same), or failure
 /// with a reason in `why`.
 FailureOr<MmaKind> mmaKindOf(QuantizedTensorType type, std::string &why);
+
+/// The W4A8 kind (kind::mxf8f6f4) of MXFP8 activations `lhs` (E4M3 or
+/// E5M2, blocks of 32 along K) against MXFP4 weights of kind `rhs` (the
+/// only FP4 weights with blocks of 32), or failure with a reason in `why`.
+FailureOr<MmaKind> w4a8KindOf(QuantizedTensorType lhs, const MmaKind &rhs,
+                              std::string &why);
 
 /// Loads `bytes` (1, 2 or 4) consecutive bytes at `index` of a 1-D i8 buffer
 /// as one little-endian i32 (byte 0 lowest), or 0 where `valid` is false.

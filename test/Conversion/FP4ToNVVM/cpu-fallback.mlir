@@ -14,7 +14,7 @@ func.func @mixed(%x: tensor<16x64xf32>, %w: !fp4.qtensor<8x64xf4E2M1FN, nvfp4>,
                  %x32: tensor<16x32xf32>, %w32: !fp4.qtensor<8x32xf4E2M1FN, nvfp4>)
     -> (tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>) {
   %y0 = fp4.scaled_matmul %x, %w : tensor<16x64xf32>, !fp4.qtensor<8x64xf4E2M1FN, nvfp4> -> tensor<16x8xf32>
-  // expected-remark @+1 {{stays on the CPU (cpu-fallback): convert-fp4-to-nvvm: the kernels take NVFP4 or MXFP4 operands with linear scales along K}}
+  // expected-remark @+1 {{stays on the CPU (cpu-fallback): convert-fp4-to-nvvm: the kernels take NVFP4 or MXFP4 operands (MXFP8 activations with MXFP4 weights) with linear scales along K}}
   %y1 = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x64xf8E4M3FN, fp8>, !fp4.qtensor<8x64xf8E4M3FN, fp8_per_channel> -> tensor<16x8xf32>
   // expected-remark @+1 {{stays on the CPU (cpu-fallback): convert-fp4-to-nvvm: K = 32 is not a multiple of 64 (the MMA's K); pad K}}
   %y2 = fp4.scaled_matmul %x32, %w32 : tensor<16x32xf32>, !fp4.qtensor<8x32xf4E2M1FN, nvfp4> -> tensor<16x8xf32>

@@ -221,7 +221,7 @@ func.func @w4a4_f16_result(%a: !fp4.qtensor<16x64xf4E2M1FN, nvfp4>, %b: !fp4.qte
 // -----
 
 func.func @fp8(%a: !fp4.qtensor<16x64xf8E4M3FN, fp8>, %b: !fp4.qtensor<8x64xf8E4M3FN, fp8_per_channel>) -> tensor<16x8xf32> {
-  // expected-error @+1 {{convert-fp4-to-nvvm: the kernels take NVFP4 or MXFP4 operands with linear scales along K}}
+  // expected-error @+1 {{convert-fp4-to-nvvm: the kernels take NVFP4 or MXFP4 operands (MXFP8 activations with MXFP4 weights) with linear scales along K}}
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x64xf8E4M3FN, fp8>, !fp4.qtensor<8x64xf8E4M3FN, fp8_per_channel> -> tensor<16x8xf32>
   return %y : tensor<16x8xf32>
 }
@@ -319,4 +319,32 @@ func.func @bias_decode_experts(%x: tensor<2x1x64xbf16>, %bd: tensor<2x16x32xi8>,
   %b = fp4.assemble %bd, %bs : tensor<2x16x32xi8>, tensor<2x16x2xf8E8M0FNU> -> !fp4.qtensor<2x16x64xf4E2M1FN, mxfp4>
   %y = fp4.scaled_matmul %x, %b bias(%bias : tensor<2x16xf32>) : tensor<2x1x64xbf16>, !fp4.qtensor<2x16x64xf4E2M1FN, mxfp4> -> tensor<2x1x16xbf16>
   return %y : tensor<2x1x16xbf16>
+}
+
+// -----
+
+// W4A8: MXFP8 (E4M3) activations x MXFP4 weights, two m16n8k32
+// kind::mxf8f6f4 MMAs per K step of 64. A: four FP8 per 32-bit load; B:
+// two bytes of packed codes, each code moved to bits 5..2 of its own byte
+// (shifts 2, 6, 10, 14); the scale byte of the first MMA is 0, of the
+// second 1 (scale_vec::1X, one UE8M0 byte per 32 elements).
+// CHECK-LABEL: func.func @w4a8(
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_e4m3_mma_17x9x64 blocks in (%c2{{.*}}, %c2{{.*}}, %c1{{.*}}) threads in (%c32
+// CHECK: gpu.func @fp4_mxfp4_e4m3_mma_17x9x64(
+// CHECK: scf.for
+// CHECK-COUNT-4: vector.load %arg0[%{{.*}}] {alignment = 4 : i64} : memref<?xi8>, vector<4xi8>
+// CHECK: vector.load %arg2[%{{.*}}] {alignment = 2 : i64} : memref<?xi8>, vector<2xi8>
+// CHECK: arith.shli %{{.*}}, %c2_i32
+// CHECK: arith.shli %{{.*}}, %c6_i32
+// CHECK: arith.shli %{{.*}}, %c10_i32
+// CHECK: arith.shli %{{.*}}, %c14_i32
+// CHECK: nvvm.mma.block_scale A[{{.*}}] B[{{.*}}] C[{{.*}}] scaleA[%{{.*}}, %c0_i16{{[_0-9]*}}, %c0_i16{{[_0-9]*}}] scaleB[%{{.*}}, %c0_i16{{[_0-9]*}}, %c0_i16{{[_0-9]*}}] {blockScaleFormat = #nvvm.block_scale_format<ue8m0>, kind = #nvvm.block_scale_kind<mxf8f6f4>, multiplicandAPtxType = #nvvm.mma_type<e4m3>, multiplicandBPtxType = #nvvm.mma_type<e2m1>, scaleVecSize = #nvvm.scale_vec_size<x1>, shape = #nvvm.shape<m = 16, n = 8, k = 32>}
+// CHECK-COUNT-4: vector.load %arg0
+// CHECK: nvvm.mma.block_scale {{.*}} scaleA[%{{.*}}, %c1_i16{{[_0-9]*}}, %c0_i16{{[_0-9]*}}] scaleB[%{{.*}}, %c1_i16{{[_0-9]*}}, %c0_i16{{[_0-9]*}}] {{.*}}kind = #nvvm.block_scale_kind<mxf8f6f4>
+// CHECK: scf.yield
+func.func @w4a8(%ad: tensor<17x64xi8>, %as: tensor<17x2xf8E8M0FNU>, %bd: tensor<9x32xi8>, %bs: tensor<9x2xf8E8M0FNU>) -> tensor<17x9xf32> {
+  %a = fp4.assemble %ad, %as : tensor<17x64xi8>, tensor<17x2xf8E8M0FNU> -> !fp4.qtensor<17x64xf8E4M3FN, mxfp8>
+  %b = fp4.assemble %bd, %bs : tensor<9x32xi8>, tensor<9x2xf8E8M0FNU> -> !fp4.qtensor<9x64xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<17x64xf8E4M3FN, mxfp8>, !fp4.qtensor<9x64xf4E2M1FN, mxfp4> -> tensor<17x9xf32>
+  return %y : tensor<17x9xf32>
 }

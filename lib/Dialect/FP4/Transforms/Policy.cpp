@@ -128,12 +128,17 @@ FailureOr<Policy> Policy::preset(StringRef name, std::string &error) {
   } else if (name == "mxfp4") {
     policy.rules.push_back(rule({}, "mxfp4", "mxfp4"));
     policy.kvCacheFormat = "fp8";
+  } else if (name == "mxfp4-mxfp8") {
+    // W4A8 in OCP MX formats: MXFP4 weights, MXFP8 (E4M3) activations.
+    policy.rules.push_back(rule({}, "mxfp4", "mxfp8"));
+    policy.kvCacheFormat = "fp8";
   } else if (name == "fp8") {
     policy.rules.push_back(rule({}, "fp8_per_channel", "fp8"));
     policy.kvCacheFormat = "fp8";
   } else {
     error = "unknown preset '" + name.str() +
-            "' (expected moe-fp4-fp8, nvfp4, nvfp4-weight-only, mxfp4 or fp8)";
+            "' (expected moe-fp4-fp8, nvfp4, nvfp4-weight-only, mxfp4, "
+            "mxfp4-mxfp8 or fp8)";
     return failure();
   }
   return policy;

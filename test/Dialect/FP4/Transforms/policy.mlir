@@ -23,7 +23,7 @@
 // YAML: fp4.param = "layers.0.experts.w", fp4.reason = "{{.*}}policy.yaml:3", fp4.role = "linear", fp4.weights = "mxfp4"
 // YAML: fp4.param = "layers.0.q_proj.weight", fp4.reason = "{{.*}}policy.yaml:5", fp4.role = "linear", fp4.weights = "nvfp4"
 // YAML: fp4.param = "layers.0.o_proj.weight", fp4.reason = "{{.*}}policy.yaml:10", fp4.role = "linear", fp4.weights = "fp8_per_channel"
-// PRESET: unknown preset 'int4' (expected moe-fp4-fp8, nvfp4, nvfp4-weight-only, mxfp4 or fp8)
+// PRESET: unknown preset 'int4' (expected moe-fp4-fp8, nvfp4, nvfp4-weight-only, mxfp4, mxfp4-mxfp8 or fp8)
 
 // CHECK: module attributes {fp4.kv_cache = "fp8"}
 // CHECK: fp4.param = "layers.0.experts.w", fp4.reason = "{{.*}}policy.json:3", fp4.role = "linear", fp4.weights = "mxfp4"

@@ -26,7 +26,7 @@ struct QuantizePipelineOptions
   PassOptions::Option<std::string> preset{
       *this, "preset",
       llvm::cl::desc("Policy preset: moe-fp4-fp8, nvfp4, nvfp4-weight-only, "
-                     "mxfp4, fp8"),
+                     "mxfp4, mxfp4-mxfp8, fp8"),
       llvm::cl::init("moe-fp4-fp8")};
   PassOptions::Option<std::string> policy{
       *this, "policy", llvm::cl::desc("JSON policy file (overrides preset)"),

@@ -81,7 +81,7 @@ def FP4AssignPrecision : Pass<"fp4-assign-precision", "ModuleOp"> {
   }];
   let options = [
     Option<"preset", "preset", "std::string", /*default=*/"\"moe-fp4-fp8\"",
-           "Policy preset: moe-fp4-fp8, nvfp4, nvfp4-weight-only, mxfp4, fp8">,
+           "Policy preset: moe-fp4-fp8, nvfp4, nvfp4-weight-only, mxfp4, mxfp4-mxfp8, fp8">,
     Option<"policyFile", "policy", "std::string", /*default=*/"\"\"",
            "JSON policy file (overrides the preset)">,
   ];
