@@ -136,7 +136,8 @@ def main():
         image = open(path, "rb").read()
         module = driver.load(image)
         found = sorted(set(re.findall(
-            rb"fp4_(?:nvfp4|mxfp4)_w4a16" + W4A16_KIND.encode() + rb"?_\d+x\d+x\d+_bf16_bf16", image)))
+            rb"fp4_(?:nvfp4|mxfp4)_w4a16" + W4A16_KIND.encode() + rb"?_\d+x\d+x\d+_bf16_bf16(?![_\w])",
+            image)))
         kernels += [(raw, module) for raw in found]
     rng = np.random.default_rng(0)
     device = torch.cuda.get_device_name()

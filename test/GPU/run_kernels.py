@@ -15,7 +15,9 @@ activation of type <act>; a bf16 result is checked to bf16's precision, and
 the last draw of an NVFP4 kernel uses only subnormal UE4M3 scales. A name
 ending in _bias takes one more argument before the output, a random f32 bias
 [E, N] that the reference adds. W4A8 kernels, fp4_mxfp4_<e4m3|e5m2>_mma_...,
-get random finite FP8 activations with UE8M0 scales per 32. Inputs are random
+get random finite FP8 activations with UE8M0 scales per 32. Gathered-expert
+kernels (..._G<T>E<E>x1xNxK...) get T random expert indices among E (the last
+one or two out of range) before the bias; rows with a bad index must be NaN. Inputs are random
 codes (every E2M1 code) and random valid scales; the output is poisoned with
 NaN before each launch. The reference decodes the same bytes in float64:
 D = (A_codes * A_scales) (B_codes * B_scales)^T * alpha. Prints one line per
@@ -168,42 +170,95 @@ def random_weights(rng, fmt, rows, k, subnormal=False):
     return data, scales, np.float32(1.0), 32, ue8m0
 
 
-def random_bias(rng, reference, with_bias):
-    """A bias [E, N] of about the outputs' size (f32), and the reference
-    with it added; no bias: (None, reference)."""
+class Experts:
+    """How batch z picks its weights: batch z itself (stacked, or one
+    batch), or, for gathered experts, the expert its random index names
+    (of `count`; the last index, and with four or more rows the one before,
+    out of range: those rows must come out NaN)."""
+
+    def __init__(self, rng, batches, count=None):
+        self.count = count or batches
+        self.ids = None
+        if count:
+            self.ids = rng.integers(0, count, size=batches).astype(np.int32)
+            if batches >= 2:
+                self.ids[-1] = count + 2
+            if batches >= 4:
+                self.ids[-2] = -1
+        valid = np.ones(batches, bool) if count is None else (self.ids >= 0) & (self.ids < count)
+        self.valid = valid
+        self.pick = np.arange(batches) if count is None else np.where(valid, self.ids, 0)
+
+    def params(self):
+        """The kernel's index argument (after alpha), if it has one. The
+        device copy lives as long as this object (a freed one could be
+        reused by the next allocation before the launch)."""
+        if self.ids is None:
+            return []
+        self.device = torch.from_numpy(self.ids).cuda()
+        return memref(self.device)
+
+    def reference(self, x, weights, alpha, bias):
+        """x [B, M, K] times each batch's expert of weights [E, N, K], times
+        alpha, plus its bias [E, N]; NaN rows for bad indices."""
+        ref = np.einsum("emk,enk->emn", x, weights[self.pick]) * float(alpha)
+        if bias is not None:
+            ref = ref + bias.astype(np.float64)[self.pick][:, None, :]
+        ref[~self.valid] = np.nan
+        return ref
+
+
+def random_bias(rng, experts, n, scale, with_bias):
+    """A random f32 bias [E, N] of about `scale`, or None."""
     if not with_bias:
-        return None, reference
-    e, _, n = reference.shape
-    bias = (rng.standard_normal((e, n)) * np.abs(reference).mean()).astype(np.float32)
-    return bias, reference + bias.astype(np.float64)[:, None, :]
+        return None
+    return (rng.standard_normal((experts, n)) * scale).astype(np.float32)
 
 
-def bias_params(bias):
-    """The kernel's bias argument (before the output), if it has one."""
-    return [] if bias is None else memref(torch.from_numpy(bias.reshape(-1)).cuda())
+def bias_params(bias, keep):
+    """The kernel's bias argument (before the output), if it has one; its
+    device copy is appended to `keep`, which the caller holds until the
+    launch is done (a freed copy could be reused by the next allocation)."""
+    if bias is None:
+        return []
+    keep.append(torch.from_numpy(bias.reshape(-1)).cuda())
+    return memref(keep[-1])
+
+
+def relative_error(y, reference):
+    """max |error| / max |reference| over the rows with a reference; inf
+    when those are not all finite or the others (bad expert indices) are
+    not all NaN."""
+    bad = np.isnan(reference).all(axis=-1)
+    if not np.isfinite(y[~bad]).all() or not np.isnan(y[bad]).all():
+        return float("inf")
+    good = reference[~bad]
+    return np.abs(y[~bad] - good).max() / max(np.abs(good).max(), 1e-30)
 
 
 def run_w4a16(driver, fn, rng, fmt, e, m, n, k, act, res, kind,
-              subnormal=False, with_bias=False):
+              subnormal=False, with_bias=False, gathered=None):
     """One launch of a W4A16 kernel; returns max |error| / max |ref|. (A
-    shared weight [E, M, K] x [N, K] is the 2-D kernel of E * M rows.)"""
-    b, sb, alpha, block, scale_decode = random_weights(rng, fmt, e * n, k, subnormal)
+    shared weight [E, M, K] x [N, K] is the 2-D kernel of E * M rows;
+    gathered experts are E batches of one row against `gathered` experts.)"""
+    experts = Experts(rng, e, gathered)
+    b, sb, alpha, block, scale_decode = random_weights(rng, fmt, experts.count * n, k, subnormal)
     x = torch.from_numpy(rng.standard_normal(e * m * k) * 2.0).to(TORCH_TYPES[act])
     xd = x.double().numpy().reshape(e, m, k)
-    db = decode(b, sb, block, scale_decode).reshape(e, n, k)
-    reference = np.einsum("emk,enk->emn", xd, db) * float(alpha)
-    bias, reference = random_bias(rng, reference, with_bias)
+    db = decode(b, sb, block, scale_decode).reshape(experts.count, n, k)
+    scale = np.abs(experts.reference(xd, db, alpha, None)[experts.valid]).mean()
+    bias = random_bias(rng, experts.count, n, scale, with_bias)
+    reference = experts.reference(xd, db, alpha, bias)
     device = [x.cuda()] + [torch.from_numpy(v.reshape(-1)).cuda() for v in (b, sb)]
     out = torch.full((e * m * n,), float("nan"), dtype=TORCH_TYPES[res],
                      device="cuda")  # poisoned
     params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
-              [ctypes.c_float(alpha)] + bias_params(bias) + memref(out))
+              [ctypes.c_float(alpha)] + experts.params() + bias_params(bias, device) +
+              memref(out))
     grid, threads, shared = decode_launch(m, n, kind)
     driver.launch(fn, (grid[0], grid[1], e), threads, params, shared)
     y = out.float().cpu().numpy().astype(np.float64).reshape(e, m, n)
-    if not np.isfinite(y).all():
-        return float("inf")
-    return np.abs(y - reference).max() / max(np.abs(reference).max(), 1e-30)
+    return relative_error(y, reference)
 
 
 def main():
@@ -215,8 +270,8 @@ def main():
     args = parser.parse_args()
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
-        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:e4m3_|e5m2_)?mma_(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
-        rb"w4a16" + W4A16_KIND.encode() + rb"?_(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))(?:_bias)?",
+        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:e4m3_|e5m2_)?mma_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
+        rb"w4a16" + W4A16_KIND.encode() + rb"?_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))(?:_bias)?",
         image)))
     driver = Driver()
     module = driver.load(image)
@@ -225,17 +280,19 @@ def main():
     print(f"device: {torch.cuda.get_device_name()}; {len(names)} kernels")
     for raw in names:
         name = raw.decode()
-        w4a16 = re.match(r"fp4_(\w+?)_w4a16(" + W4A16_KIND + r")?_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_"
+        w4a16 = re.match(r"fp4_(\w+?)_w4a16(" + W4A16_KIND + r")?_(?:G(\d+))?(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_"
                          r"(bf16|f16|f32)_(bf16|f32)(_bias)?$", name)
         if w4a16:
-            fmt, tc, experts, m, n, k, act, res, with_bias = w4a16.groups()
+            fmt, tc, rows, experts, m, n, k, act, res, with_bias = w4a16.groups()
+            # Gathered: G<rows>E<experts>: rows batches against experts.
+            batches, gathered = (int(rows), int(experts)) if rows else (int(experts or 1), None)
             fn = driver.function(module, name,
                                  shared=decode_launch(int(m), int(n), tc or "")[2])
             # The last draw of NVFP4 uses only subnormal UE4M3 scales.
-            worst = max(run_w4a16(driver, fn, rng, fmt, int(experts or 1), int(m),
+            worst = max(run_w4a16(driver, fn, rng, fmt, batches, int(m),
                                   int(n), int(k), act, res, tc or "",
                                   subnormal=i == args.repeat - 1,
-                                  with_bias=bool(with_bias))
+                                  with_bias=bool(with_bias), gathered=gathered)
                         for i in range(args.repeat))
             # bf16 results: rounding to 8 bits; f32: the order of the sums.
             ok = worst <= (4e-3 if res == "bf16" else 1e-5)
@@ -243,17 +300,19 @@ def main():
             failed += not ok
             print(f"{'PASS' if ok else 'FAIL'} {name}: max |error| / max |ref| = {worst:.2e}")
             continue
-        fmt, fp8_act, experts, m, n, k, bf16, with_bias = re.match(
-            r"fp4_(nvfp4|mxfp4)_(?:(e4m3|e5m2)_)?mma_(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$",
+        fmt, fp8_act, rows, experts, m, n, k, bf16, with_bias = re.match(
+            r"fp4_(nvfp4|mxfp4)_(?:(e4m3|e5m2)_)?mma_(?:G(\d+))?(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$",
             name).groups()
-        e = int(experts or 1)
+        e, gathered = (int(rows), int(experts)) if rows else (int(experts or 1), None)
         m, n, k = int(m), int(n), int(k)
         block = 16 if fmt == "nvfp4" else 32
         fn = driver.function(module, name)
         worst = 0.0
         for _ in range(args.repeat):
-            # Batched operands are E stacked [M, K] / [N, K] blocks.
-            b, sb, gb, _, scale_decode = random_weights(rng, fmt, e * n, k)
+            # Batched operands are E stacked [M, K] / [N, K] blocks;
+            # gathered experts E rows against their indices' experts.
+            experts = Experts(rng, e, gathered)
+            b, sb, gb, _, scale_decode = random_weights(rng, fmt, experts.count * n, k)
             if fp8_act:  # W4A8: MXFP8 activations
                 a, sa, da = random_fp8_activations(rng, fp8_act, e * m, k)
                 ga = np.float32(1.0)
@@ -262,23 +321,20 @@ def main():
                 da = decode(a, sa, block, scale_decode)
             da = da.reshape(e, m, k)
             alpha = np.float32(ga * gb)
-            db = decode(b, sb, block, scale_decode).reshape(e, n, k)
-            reference = np.einsum("emk,enk->emn", da, db) * float(alpha)
-            bias, reference = random_bias(rng, reference, with_bias)
+            db = decode(b, sb, block, scale_decode).reshape(experts.count, n, k)
+            scale = np.abs(experts.reference(da, db, alpha, None)[experts.valid]).mean()
+            bias = random_bias(rng, experts.count, n, scale, with_bias)
+            reference = experts.reference(da, db, alpha, bias)
             device = [torch.from_numpy(x.reshape(-1)).cuda() for x in (a, sa, b, sb)]
             out = torch.full((e * m * n,), float("nan"),
                              dtype=torch.bfloat16 if bf16 else torch.float32,
                              device="cuda")  # poisoned
             params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
-                      memref(device[3]) + [ctypes.c_float(alpha)] + bias_params(bias) +
-                      memref(out))
+                      memref(device[3]) + [ctypes.c_float(alpha)] + experts.params() +
+                      bias_params(bias, device) + memref(out))
             driver.launch(fn, ((n + 7) // 8, (m + 15) // 16, e), (32, 1, 1), params)
             y = out.double().cpu().numpy().reshape(e, m, n)
-            if not np.isfinite(y).all():
-                worst = float("inf")
-                break
-            error = np.abs(y - reference).max() / max(np.abs(reference).max(), 1e-30)
-            worst = max(worst, error)
+            worst = max(worst, relative_error(y, reference))
         # bf16 results: rounding to 8 bits; f32: the order of the sums.
         ok = worst <= (4e-3 if bf16 else 1e-5)
         passed += ok

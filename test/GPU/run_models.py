@@ -57,6 +57,9 @@ CASES = [
     # W4A8: MXFP8 activations (quantized on the host) x MXFP4 weights.
     ("linear-bias-mxfp4-mxfp8", os.path.join(GPU_INPUTS, "linear_bias.mlir"), "preset=mxfp4-mxfp8",
      [os.path.join(GPU_INPUTS, "linear_bias.input0.npy")], 1, 1e-3),
+    # Routed experts (fp4.gathered_matmul): the gathered decode kernel.
+    ("gathered-experts-nvfp4-w4a16", os.path.join(GPU_INPUTS, "gathered_experts.mlir"), "preset=nvfp4-weight-only",
+     [os.path.join(GPU_INPUTS, f"gathered_experts.input{i}.npy") for i in range(2)], 1, 1e-5),
 ]
 
 

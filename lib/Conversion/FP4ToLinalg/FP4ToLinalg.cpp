@@ -23,6 +23,8 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <cmath>
+
 namespace mlir::fp4 {
 #define GEN_PASS_DEF_CONVERTFP4TOLINALG
 #include "fp4/Conversion/Passes.h.inc"
@@ -279,6 +281,22 @@ FailureOr<Value> weightAsF32KN(PatternRewriter &rewriter, Location loc,
       .getResult()[0];
 }
 
+/// A matmul's operands for the CPU: `lhs` as is (float) or dequantized to
+/// f32, `rhs` decoded to f32 and transposed to [.., K, N].
+FailureOr<std::pair<Value, Value>> matmulOperands(PatternRewriter &rewriter,
+                                                  Location loc, Value lhs,
+                                                  Value rhs, Operation *user) {
+  FailureOr<Value> lhsF32 = lhs;
+  if (auto type = dyn_cast<QuantizedTensorType>(lhs.getType()))
+    lhsF32 = dequantizeToF32(rewriter, loc, type, lhs, user);
+  if (failed(lhsF32))
+    return failure();
+  FailureOr<Value> rhsKN = weightAsF32KN(rewriter, loc, rhs, user);
+  if (failed(rhsKN))
+    return failure();
+  return std::make_pair(*lhsF32, *rhsKN);
+}
+
 struct DequantizeToLinalg : public OpRewritePattern<DequantizeOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(DequantizeOp op,
@@ -352,17 +370,14 @@ struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
   LogicalResult matchAndRewrite(ScaledMatmulOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    FailureOr<Value> lhs = op.getLhs();
-    if (auto type = dyn_cast<QuantizedTensorType>(op.getLhs().getType()))
-      lhs = dequantizeToF32(rewriter, loc, type, op.getLhs(), op);
-    if (failed(lhs))
+    FailureOr<std::pair<Value, Value>> operands =
+        matmulOperands(rewriter, loc, op.getLhs(), op.getRhs(), op);
+    if (failed(operands))
       return failure();
-    FailureOr<Value> rhs = weightAsF32KN(rewriter, loc, op.getRhs(), op);
-    if (failed(rhs))
-      return failure();
+    auto [lhs, rhs] = *operands;
     auto resultType = op.getType();
-    int64_t lhsRank = cast<ShapedType>(lhs->getType()).getRank();
-    int64_t rhsRank = cast<ShapedType>(rhs->getType()).getRank();
+    int64_t lhsRank = cast<ShapedType>(lhs.getType()).getRank();
+    int64_t rhsRank = cast<ShapedType>(rhs.getType()).getRank();
     bool batched = lhsRank == 3;
     MLIRContext *ctx = rewriter.getContext();
     int64_t loops = batched ? 4 : 3;
@@ -388,7 +403,7 @@ struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
     for (int64_t i = 0; i < resultType.getRank(); ++i) {
       if (resultType.isDynamicDim(i))
         outShape.push_back(
-            tensor::DimOp::create(rewriter, loc, *lhs, i).getResult());
+            tensor::DimOp::create(rewriter, loc, lhs, i).getResult());
       else
         outShape.push_back(rewriter.getIndexAttr(resultType.getDimSize(i)));
     }
@@ -398,7 +413,7 @@ struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
                                            rewriter.getF32FloatAttr(0.0f));
     Value acc = linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
     auto contraction = linalg::GenericOp::create(
-        rewriter, loc, acc.getType(), ValueRange{*lhs, *rhs}, ValueRange{acc},
+        rewriter, loc, acc.getType(), ValueRange{lhs, rhs}, ValueRange{acc},
         maps, iterators, [&](OpBuilder &b, Location l, ValueRange args) {
           Value a = args[0], w = args[1];
           if (!a.getType().isF32())
@@ -447,6 +462,108 @@ struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
                      arith::AddFOp::create(nb, l, args[0], add).getResult());
                })
         .getResult(0);
+  }
+};
+
+/// Row t of lhs times expert indices[t] of rhs, in float32: the weights are
+/// decoded once into [E, K, N] and each row's products read its expert's
+/// slice (tensor.extract in the contraction's body), summed in k order. An
+/// index outside [0, E) reads expert 0 and its row becomes NaN.
+struct GatheredMatmulToLinalg : public OpRewritePattern<GatheredMatmulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(GatheredMatmulOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    FailureOr<std::pair<Value, Value>> operands =
+        matmulOperands(rewriter, loc, op.getLhs(), op.getRhs(), op);
+    if (failed(operands))
+      return failure();
+    auto [lhs, rhs] = *operands;
+    RankedTensorType resultType = op.getType();
+    if (!resultType.hasStaticShape())
+      return op.emitError("convert-fp4-to-linalg: fp4.gathered_matmul needs "
+                          "static shapes on the CPU"),
+             failure();
+    int64_t experts = op.getRhs().getType().getShape()[0];
+    MLIRContext *ctx = rewriter.getContext();
+    auto d = [&](int64_t i) { return getAffineDimExpr(i, ctx); };
+    Type f32 = rewriter.getF32Type();
+    // The expert of row t (as an index), and whether it exists.
+    auto expertOf = [&](OpBuilder &b, Location l, Value raw) {
+      Value id = arith::IndexCastOp::create(b, l, b.getIndexType(), raw);
+      Value valid = arith::CmpIOp::create(
+          b, l, arith::CmpIPredicate::ult, id,
+          arith::ConstantIndexOp::create(b, l, experts));
+      Value safe = arith::SelectOp::create(
+          b, l, valid, id, arith::ConstantIndexOp::create(b, l, 0));
+      return std::make_pair(safe, valid);
+    };
+    Value empty = tensor::EmptyOp::create(rewriter, loc,
+                                          resultType.getShape(), f32);
+    Value zero =
+        arith::ConstantOp::create(rewriter, loc, rewriter.getF32FloatAttr(0));
+    Value acc = linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
+    // Loops (t, k, n): the innermost runs over one expert's contiguous row.
+    SmallVector<AffineMap> maps = {AffineMap::get(3, 0, {d(0), d(1)}, ctx),
+                                   AffineMap::get(3, 0, {d(0)}, ctx),
+                                   AffineMap::get(3, 0, {d(0), d(2)}, ctx)};
+    SmallVector<utils::IteratorType> iterators = {
+        utils::IteratorType::parallel, utils::IteratorType::reduction,
+        utils::IteratorType::parallel};
+    Value weights = rhs;
+    Value sums =
+        linalg::GenericOp::create(
+            rewriter, loc, acc.getType(),
+            ValueRange{lhs, op.getIndices()}, ValueRange{acc}, maps,
+            iterators,
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value a = args[0];
+              if (!a.getType().isF32())
+                a = arith::ExtFOp::create(b, l, b.getF32Type(), a);
+              Value expert = expertOf(b, l, args[1]).first;
+              Value w = tensor::ExtractOp::create(
+                  b, l, weights,
+                  ValueRange{expert, linalg::IndexOp::create(b, l, 1),
+                             linalg::IndexOp::create(b, l, 2)});
+              linalg::YieldOp::create(
+                  b, l,
+                  arith::AddFOp::create(b, l, args[2],
+                                        arith::MulFOp::create(b, l, a, w))
+                      .getResult());
+            })
+            .getResult(0);
+    // The epilogue over (t, n): the expert's bias, NaN for a bad index.
+    Value bias = op.getBias();
+    SmallVector<Value> inputs = {sums, op.getIndices()};
+    SmallVector<AffineMap> epilogueMaps = {
+        AffineMap::get(2, 0, {d(0), d(1)}, ctx),
+        AffineMap::get(2, 0, {d(0)}, ctx)};
+    epilogueMaps.push_back(epilogueMaps[0]);
+    Value result =
+        linalg::GenericOp::create(
+            rewriter, loc, acc.getType(), inputs, ValueRange{empty},
+            epilogueMaps,
+            SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              auto [expert, valid] = expertOf(b, l, args[1]);
+              Value v = args[0];
+              if (bias) {
+                Value add = tensor::ExtractOp::create(
+                    b, l, bias,
+                    ValueRange{expert, linalg::IndexOp::create(b, l, 1)});
+                if (!add.getType().isF32())
+                  add = arith::ExtFOp::create(b, l, b.getF32Type(), add);
+                v = arith::AddFOp::create(b, l, v, add);
+              }
+              Value nan = arith::ConstantOp::create(
+                  b, l, b.getF32FloatAttr(std::nanf("")));
+              linalg::YieldOp::create(
+                  b, l, arith::SelectOp::create(b, l, valid, v, nan).getResult());
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, convertElementType(rewriter, loc, result,
+                                              resultType.getElementType()));
+    return success();
   }
 };
 
@@ -541,8 +658,8 @@ Value mlir::fp4::convertElementType(OpBuilder &rewriter, Location loc,
 }
 
 void mlir::fp4::populateFP4ToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<DequantizeToLinalg, DisassembleToStorage, ObserveToRuntime,
-               ScaledMatmulToLinalg>(patterns.getContext());
+  patterns.add<DequantizeToLinalg, DisassembleToStorage, GatheredMatmulToLinalg,
+               ObserveToRuntime, ScaledMatmulToLinalg>(patterns.getContext());
 }
 
 void mlir::fp4::buildLowerToCPUPipeline(OpPassManager &pm, bool gpuLaunches) {

@@ -88,7 +88,9 @@ private:
 void DecodeKernelBuilder::build(Block &entry) {
   Value x, w, sw, alpha, out;
   std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
-  Value bias = biasArgument(entry, 5);
+  OptionalArguments optional =
+      optionalArguments(entry, 3, shape.gathered, shape.bias);
+  Value bias = optional.bias;
   Type f32 = b.getF32Type();
   Value lane, warp;
   std::tie(std::ignore, lane, warp) = threadLaneWarp();
@@ -101,6 +103,9 @@ void DecodeKernelBuilder::build(Block &entry) {
   Value m0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y), rowsM);
   Value xRows, wRows;
   std::tie(xRows, wRows) = batchRowOffsets(shape.m, shape.n, shape.batched);
+  if (shape.gathered)
+    wRows = expertWeightRows(b, loc, optional.indices, shape.experts, shape.n,
+                             alpha);
   int64_t pieces = shape.k / kPiece;
   int64_t blocksPerPiece = kPiece / kind.blockSize;
   int64_t scaleBytesPerRow = shape.k / kind.blockSize;

@@ -12,6 +12,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Matchers.h"
@@ -325,8 +326,7 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
                            const MmaAtom &atom) {
   int64_t m = shape.m, n = shape.n, k = shape.k;
   bool batched = shape.batched;
-  gpu::GPUFuncOp kernel =
-      createKernelFunc(b, loc, name, shape.result, shape.bias);
+  gpu::GPUFuncOp kernel = createKernelFunc(b, loc, name, shape);
   Block &entry = kernel.getBody().front();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);
@@ -334,7 +334,9 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
         bb = entry.getArgument(2), sb = entry.getArgument(3),
         alpha = entry.getArgument(4),
         out = outputArgument(entry);
-  Value bias = biasArgument(entry, 6);
+  OptionalArguments optional =
+      optionalArguments(entry, 4, shape.gathered, shape.bias);
+  Value bias = optional.bias;
   auto c = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
@@ -363,6 +365,8 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
                               .getResult()
                         : c(0);
   Value aRows = mul(batch, m), bRows = mul(batch, n);
+  if (shape.gathered)
+    bRows = expertWeightRows(b, loc, optional.indices, shape.experts, n, alpha);
   Value rowLo = add(m0, g), rowHi = add(rowLo, c(8));
   Value scaleRow =
       add(add(m0, mul(arith::RemUIOp::create(b, loc, lane, c(2)), 8)), g);
@@ -592,8 +596,11 @@ struct ConvertFP4ToNVVMPass
     ModuleOp module = getOperation();
     if (failed(checkChip(chip, module.getLoc())))
       return signalPassFailure();
-    SmallVector<ScaledMatmulOp> matmuls;
-    module.walk([&](ScaledMatmulOp op) { matmuls.push_back(op); });
+    SmallVector<Operation *> matmuls;
+    module.walk([&](Operation *op) {
+      if (isa<ScaledMatmulOp, GatheredMatmulOp>(op))
+        matmuls.push_back(op);
+    });
     if (matmuls.empty())
       return;
     OpBuilder b(&getContext());
@@ -609,7 +616,7 @@ struct ConvertFP4ToNVVMPass
               "+ptx88")}));
     }
     SymbolTable symbols(kernels);
-    for (ScaledMatmulOp op : matmuls) {
+    for (Operation *op : matmuls) {
       if (!cpuFallback) {
         if (failed(convert(op, kernels, symbols)))
           return signalPassFailure();
@@ -629,20 +636,41 @@ struct ConvertFP4ToNVVMPass
         converted = convert(op, kernels, symbols);
       }
       if (failed(converted))
-        op.emitRemark("stays on the CPU (cpu-fallback): ") << why;
+        op->emitRemark("stays on the CPU (cpu-fallback): ") << why;
     }
     if (kernels.getBody()->without_terminator().empty())
       kernels.erase();
   }
 
-  LogicalResult convert(ScaledMatmulOp op, gpu::GPUModuleOp kernels,
+  /// The operands of fp4.scaled_matmul and fp4.gathered_matmul (indices
+  /// null for the former).
+  struct Matmul {
+    Value lhs, rhs, bias, indices;
+    RankedTensorType resultType;
+  };
+  static Matmul operandsOf(Operation *op) {
+    if (auto gathered = dyn_cast<GatheredMatmulOp>(op))
+      return {gathered.getLhs(), gathered.getRhs(), gathered.getBias(),
+              gathered.getIndices(), gathered.getType()};
+    auto matmul = cast<ScaledMatmulOp>(op);
+    return {matmul.getLhs(), matmul.getRhs(), matmul.getBias(), Value(),
+            matmul.getType()};
+  }
+
+  LogicalResult convert(Operation *matmulOp, gpu::GPUModuleOp kernels,
                         SymbolTable &symbols) {
-    auto lhsType = dyn_cast<QuantizedTensorType>(op.getLhs().getType());
-    auto rhsType = dyn_cast<QuantizedTensorType>(op.getRhs().getType());
-    auto lhsFloat = dyn_cast<RankedTensorType>(op.getLhs().getType());
-    auto resultType = cast<RankedTensorType>(op.getType());
+    Matmul op = operandsOf(matmulOp);
+    // Diagnostics at the matmul.
+    auto emitError = [&](const Twine &message) {
+      return matmulOp->emitError(message);
+    };
+    auto lhsType = dyn_cast<QuantizedTensorType>(op.lhs.getType());
+    auto rhsType = dyn_cast<QuantizedTensorType>(op.rhs.getType());
+    auto lhsFloat = dyn_cast<RankedTensorType>(op.lhs.getType());
+    RankedTensorType resultType = op.resultType;
+    bool gathered = static_cast<bool>(op.indices);
     if (!rhsType || (!lhsType && !lhsFloat))
-      return op.emitError("convert-fp4-to-nvvm: the kernels take FP4 weights "
+      return emitError("convert-fp4-to-nvvm: the kernels take FP4 weights "
                           "(rhs) with FP4 (W4A4) or float (W4A16) "
                           "activations (lhs)");
     // [M, K] x [N, K]; [E, M, K] x [N, K] (a shared weight: E * M rows);
@@ -650,15 +678,20 @@ struct ConvertFP4ToNVVMPass
     ArrayRef<int64_t> lhsShape =
         lhsType ? lhsType.getShape() : lhsFloat.getShape();
     int64_t lhsRank = lhsShape.size(), rhsRank = rhsType.getRank();
-    if (ShapedType::isDynamicShape(lhsShape) || !rhsType.hasStaticShape() ||
-        lhsRank < 2 || lhsRank > 3 || rhsRank < 2 || rhsRank > lhsRank)
-      return op.emitError("convert-fp4-to-nvvm: expects statically shaped "
+    if (gathered && (ShapedType::isDynamicShape(lhsShape) ||
+                     !rhsType.hasStaticShape()))
+      return emitError("convert-fp4-to-nvvm: expects statically shaped "
+                       "operands [T, K] and experts [E, N, K]");
+    if (!gathered &&
+        (ShapedType::isDynamicShape(lhsShape) || !rhsType.hasStaticShape() ||
+         lhsRank < 2 || lhsRank > 3 || rhsRank < 2 || rhsRank > lhsRank))
+      return emitError("convert-fp4-to-nvvm: expects statically shaped "
                           "operands [M, K] x [N, K], [E, M, K] x [N, K] or "
                           "[E, M, K] x [E, N, K]");
     std::string why;
     FailureOr<MmaKind> rhsKind = mmaKindOf(rhsType, why);
     if (failed(rhsKind))
-      return op.emitError("convert-fp4-to-nvvm: ") << why;
+      return emitError("convert-fp4-to-nvvm: ") << why;
     FailureOr<MmaKind> lhsKind = rhsKind;
     if (lhsType) {
       // FP8 activations (MXFP8) with MXFP4 weights: W4A8, kind::mxf8f6f4.
@@ -667,42 +700,47 @@ struct ConvertFP4ToNVVMPass
                     ? w4a8KindOf(lhsType, *rhsKind, why)
                     : mmaKindOf(lhsType, why);
       if (failed(lhsKind))
-        return op.emitError("convert-fp4-to-nvvm: ") << why;
+        return emitError("convert-fp4-to-nvvm: ") << why;
       if (lhsKind->fp8Activations() && chip == "sm_100a")
-        return op.emitError("convert-fp4-to-nvvm: MXFP8 x MXFP4 "
+        return emitError("convert-fp4-to-nvvm: MXFP8 x MXFP4 "
                             "(kind::mxf8f6f4) is not implemented for sm_100a "
                             "yet; compile for sm_120a, or quantize the "
                             "activations as MXFP4");
       if (!lhsKind->fp8Activations() && lhsKind->kind != rhsKind->kind)
-        return op.emitError("convert-fp4-to-nvvm: operands in ")
+        return emitError("convert-fp4-to-nvvm: operands in ")
                << lhsKind->name << " and " << rhsKind->name
                << " cannot meet in one block-scaled MMA; quantize both alike";
     } else if (!lhsFloat.getElementType().isBF16() &&
                !lhsFloat.getElementType().isF16() &&
                !lhsFloat.getElementType().isF32()) {
-      return op.emitError("convert-fp4-to-nvvm: W4A16 activations must be "
+      return emitError("convert-fp4-to-nvvm: W4A16 activations must be "
                           "bf16, f16 or f32, got ")
              << lhsFloat.getElementType();
     }
     if (llvm::is_contained(lhsShape, 0) ||
         llvm::is_contained(rhsType.getShape(), 0))
-      return op.emitError("convert-fp4-to-nvvm: expects non-empty operands");
+      return emitError("convert-fp4-to-nvvm: expects non-empty operands");
+    // Gathered experts: T batches of one row (grid z = T), each against
+    // the expert its index names.
     bool batched = rhsRank == 3;
     int64_t e = batched ? lhsShape[0] : 1;
-    int64_t m = ShapedType::getNumElements(lhsShape) / lhsShape.back() / e;
+    int64_t m = gathered
+                    ? 1
+                    : ShapedType::getNumElements(lhsShape) / lhsShape.back() / e;
+    int64_t experts = gathered ? rhsType.getShape()[0] : 0;
     int64_t k = lhsShape.back();
     int64_t n = rhsType.getShape()[rhsRank - 2];
     if (k % 64 != 0)
-      return op.emitError("convert-fp4-to-nvvm: K = ")
+      return emitError("convert-fp4-to-nvvm: K = ")
              << k << " is not a multiple of 64 (the MMA's K); pad K";
     Type resultElement = resultType.getElementType();
     if (!resultElement.isF32() && !resultElement.isBF16())
-      return op.emitError("convert-fp4-to-nvvm: the epilogue writes f32 or "
+      return emitError("convert-fp4-to-nvvm: the epilogue writes f32 or "
                           "bf16 results, got ")
              << resultElement;
 
-    Location loc = op.getLoc();
-    OpBuilder b(op);
+    Location loc = matmulOp->getLoc();
+    OpBuilder b(matmulOp);
     // Quantized on the host (fp4.quantize of an activation, lowered for the
     // CPU), the parts are read through fp4.disassemble.
     auto storage = [&](Value quantized) {
@@ -717,19 +755,21 @@ struct ConvertFP4ToNVVMPass
       return StorageParts{disassemble.getData(), disassemble.getScales(),
                           disassemble.getGlobalScale()};
     };
-    StorageParts rhs = storage(op.getRhs());
-    StorageParts lhs = lhsType ? storage(op.getLhs()) : StorageParts{};
+    StorageParts rhs = storage(op.rhs);
+    StorageParts lhs = lhsType ? storage(op.lhs) : StorageParts{};
 
     // The kernel, once per shape and kind: W4A16 (decode) or W4A4.
-    Value bias = op.getBias();
+    Value bias = op.bias;
     DecodeShape decodeShape{m, n, k, batched,
                             lhsFloat ? lhsFloat.getElementType() : Type(),
-                            resultElement, e, bool(bias)};
-    bool prefillW4A16 = lhsFloat && usePrefillKernel(decodeShape);
+                            resultElement, e, bool(bias), gathered, experts};
+    // Gathered experts run one row per batch: the decode kernel.
+    bool prefillW4A16 =
+        lhsFloat && !gathered && usePrefillKernel(decodeShape);
     // wgmma exists on sm_90a only; other chips take mma.sync.
     bool wgmmaPrefill = prefillW4A16 && chip == "sm_90a";
-    bool tensorCoreW4A16 =
-        lhsFloat && !prefillW4A16 && useMmaDecodeKernel(decodeShape);
+    bool tensorCoreW4A16 = lhsFloat && !gathered && !prefillW4A16 &&
+                           useMmaDecodeKernel(decodeShape);
     std::string w4a16Kind =
         prefillW4A16
             ? (wgmmaPrefill ? "_w4a16wg" : "_w4a16pf") +
@@ -741,7 +781,11 @@ struct ConvertFP4ToNVVMPass
     std::string name =
         "fp4_" + (lhsType ? lhsKind->name.str() + "_mma_"
                           : rhsKind->name.str() + w4a16Kind) +
-        (batched ? "E" + std::to_string(e) + "x" : "") + std::to_string(m) +
+        (gathered  ? "G" + std::to_string(e) + "E" + std::to_string(experts) +
+                         "x"
+         : batched ? "E" + std::to_string(e) + "x"
+                   : "") +
+        std::to_string(m) +
         "x" + std::to_string(n) + "x" + std::to_string(k);
     if (lhsFloat)
       name += "_" + typeName(lhsFloat.getElementType()) + "_" +
@@ -750,7 +794,8 @@ struct ConvertFP4ToNVVMPass
       name += "_" + typeName(resultElement);
     if (bias)
       name += "_bias";
-    KernelShape shape{m, n, k, batched, resultElement, bool(bias)};
+    KernelShape shape{m,        n,           k,       batched, resultElement,
+                      bool(bias), gathered, experts};
     // The W4A16 kernels' geometry comes from their builders; sm_100a:
     // 128 x 128 tiles, 128 threads; else 16 x 8 tiles, one warp.
     std::array<int64_t, 3> launch = {(n + 7) / 8, (m + 15) / 16, 32};
@@ -763,7 +808,7 @@ struct ConvertFP4ToNVVMPass
     else if (chip == "sm_100a")
       launch = tcgen05Launch(shape);
     if (launch[1] > 65535 || e > 65535)
-      return op.emitError("convert-fp4-to-nvvm: ")
+      return emitError("convert-fp4-to-nvvm: ")
              << m << " activation rows (in " << e << " batches) need a grid of "
              << launch[1] << " x " << e
              << " CTAs in y and z, and a launch takes at most 65535 in each; "
@@ -811,9 +856,9 @@ struct ConvertFP4ToNVVMPass
     if (lhsType)
       hostBuffers = {host(lhs.data), host(lhs.scales)};
     else
-      hostBuffers = {host(op.getLhs())};
+      hostBuffers = {host(op.lhs)};
     hostBuffers.append({host(rhs.data), host(rhs.scales)});
-    DeviceTransfers device(b, loc, op->getParentOfType<ModuleOp>());
+    DeviceTransfers device(b, loc, matmulOp->getParentOfType<ModuleOp>());
     SmallVector<Value> args;
     for (const HostBuffer &buffer : hostBuffers)
       args.push_back(buffer.constant
@@ -821,6 +866,34 @@ struct ConvertFP4ToNVVMPass
                          : dynamicView(b, loc, device.deviceCopy(buffer.flat)));
     Value deviceOut = device.deviceCopy(out, /*copy=*/false);
     args.push_back(alpha);
+    // The expert of each row, as i32.
+    if (gathered) {
+      Value indices = op.indices;
+      auto indicesType = cast<RankedTensorType>(indices.getType());
+      if (!indicesType.getElementType().isInteger(32))
+        indices = linalg::GenericOp::create(
+                      b, loc,
+                      RankedTensorType::get(indicesType.getShape(),
+                                            b.getI32Type()),
+                      ValueRange{indices},
+                      ValueRange{tensor::EmptyOp::create(
+                          b, loc, indicesType.getShape(), b.getI32Type())},
+                      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(1),
+                                          b.getMultiDimIdentityMap(1)},
+                      utils::IteratorType::parallel,
+                      [&](OpBuilder &nb, Location l, ValueRange values) {
+                        linalg::YieldOp::create(
+                            nb, l,
+                            arith::TruncIOp::create(nb, l, nb.getI32Type(),
+                                                    values[0])
+                                .getResult());
+                      })
+                      .getResult(0);
+      args.push_back(dynamicView(
+          b, loc,
+          device.deviceCopy(
+              flatBuffer(b, loc, indices, /*resident=*/false).flat)));
+    }
     // The bias, in f32 (N or E * N values: copied with each call).
     if (bias) {
       Value f32Bias = convertElementType(b, loc, bias, b.getF32Type());
@@ -847,8 +920,8 @@ struct ConvertFP4ToNVVMPass
             llvm::to_vector(llvm::seq<int64_t>(0, resultType.getRank()))});
     Value result = bufferization::ToTensorOp::create(
         b, loc, resultType, shaped, /*restrict=*/true, /*writable=*/true);
-    op.replaceAllUsesWith(result);
-    op.erase();
+    matmulOp->getResult(0).replaceAllUsesWith(result);
+    matmulOp->erase();
     return success();
   }
 

@@ -9,6 +9,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::fp4;
 using namespace mlir::fp4::nvvm_kernels;
@@ -79,16 +81,17 @@ Value mlir::fp4::nvvm_kernels::loadWord(OpBuilder &b, Location loc, Value buffer
 }
 
 
-gpu::GPUFuncOp mlir::fp4::nvvm_kernels::createKernelFunc(OpBuilder &b,
-                                                        Location loc,
-                                                        StringRef name,
-                                                        Type result,
-                                                        bool bias) {
+gpu::GPUFuncOp
+mlir::fp4::nvvm_kernels::createKernelFunc(OpBuilder &b, Location loc,
+                                         StringRef name,
+                                         const KernelShape &shape) {
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
   SmallVector<Type> inputs = {bytes, bytes, bytes, bytes, b.getF32Type()};
-  if (bias)
+  if (shape.gathered)
+    inputs.push_back(MemRefType::get({ShapedType::kDynamic}, b.getI32Type()));
+  if (shape.bias)
     inputs.push_back(MemRefType::get({ShapedType::kDynamic}, b.getF32Type()));
-  inputs.push_back(MemRefType::get({ShapedType::kDynamic}, result));
+  inputs.push_back(MemRefType::get({ShapedType::kDynamic}, shape.result));
   auto type = FunctionType::get(b.getContext(), inputs, {});
   auto kernel = gpu::GPUFuncOp::create(b, loc, name, type);
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
@@ -121,11 +124,37 @@ Value mlir::fp4::nvvm_kernels::outputArgument(Block &entry) {
   return entry.getArgument(kernelArguments(entry) - 1);
 }
 
-Value mlir::fp4::nvvm_kernels::biasArgument(Block &entry,
-                                           unsigned withoutBias) {
-  if (kernelArguments(entry) == withoutBias)
-    return {};
-  return entry.getArgument(withoutBias - 1);
+OptionalArguments mlir::fp4::nvvm_kernels::optionalArguments(Block &entry,
+                                                            unsigned alpha,
+                                                            bool gathered,
+                                                            bool bias) {
+  assert(kernelArguments(entry) == alpha + 2 + gathered + bias &&
+         "the kernel's signature has these arguments");
+  OptionalArguments args;
+  unsigned next = alpha + 1;
+  if (gathered)
+    args.indices = entry.getArgument(next++);
+  if (bias)
+    args.bias = entry.getArgument(next);
+  return args;
+}
+
+Value mlir::fp4::nvvm_kernels::expertWeightRows(OpBuilder &b, Location loc,
+                                                Value indices, int64_t experts,
+                                                int64_t n, Value &alpha) {
+  Value batch = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+  Value id = arith::IndexCastOp::create(
+      b, loc, b.getIndexType(),
+      memref::LoadOp::create(b, loc, indices, ValueRange{batch}));
+  Value valid =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, id,
+                            arith::ConstantIndexOp::create(b, loc, experts));
+  alpha = arith::SelectOp::create(b, loc, valid, alpha,
+                                  f32Const(b, loc, std::nanf("")));
+  Value safe = arith::SelectOp::create(
+      b, loc, valid, id, arith::ConstantIndexOp::create(b, loc, 0));
+  return arith::MulIOp::create(b, loc, safe,
+                               arith::ConstantIndexOp::create(b, loc, n));
 }
 
 MemRefType mlir::fp4::nvvm_kernels::workgroupFloats(MLIRContext *ctx,
@@ -239,6 +268,8 @@ FunctionType mlir::fp4::nvvm_kernels::w4a16KernelType(OpBuilder &b,
   SmallVector<Type> inputs = {
       MemRefType::get({ShapedType::kDynamic}, shape.activation), bytes, bytes,
       b.getF32Type()};
+  if (shape.gathered)
+    inputs.push_back(MemRefType::get({ShapedType::kDynamic}, b.getI32Type()));
   if (shape.bias)
     inputs.push_back(MemRefType::get({ShapedType::kDynamic}, b.getF32Type()));
   inputs.push_back(MemRefType::get({ShapedType::kDynamic}, shape.result));

@@ -96,7 +96,7 @@ protected:
   Value both(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
   /// The W4A16 kernels' arguments, in w4a16KernelType's order: the
   /// activations, the weight codes, the weight scales, alpha, the output
-  /// (the last argument; a bias, see biasArgument, comes before it).
+  /// (the last argument; see optionalArguments for what comes before it).
   static std::tuple<Value, Value, Value, Value, Value> w4a16Args(Block &entry) {
     return {entry.getArgument(0), entry.getArgument(1), entry.getArgument(2),
             entry.getArgument(3), outputArgument(entry)};
@@ -188,7 +188,7 @@ SmallVector<Value> expandPieceToBF16(OpBuilder &b, Location loc, Value piece,
 
 /// The signature of the W4A16 kernels:
 ///   (x : memref<?xA>, w, sw : memref<?xi8>, alpha : f32,
-///    [bias : memref<?xf32>,] out : memref<?xR>)
+///    [indices : memref<?xi32>,] [bias : memref<?xf32>,] out : memref<?xR>)
 struct DecodeShape;
 FunctionType w4a16KernelType(OpBuilder &b, const DecodeShape &shape);
 
@@ -224,18 +224,32 @@ struct KernelShape {
   bool batched; // grid z walks E stacked operands
   Type result;  // f32 or bf16 (the epilogue rounds once)
   bool bias = false; // the epilogue adds bias[e * N + n]
+  /// Gathered experts: batch z (M = 1) uses expert indices[z] of `experts`.
+  bool gathered = false;
+  int64_t experts = 0;
 };
 
 /// The kernel signature every W4A4 builder produces, for `result` f32 or
 /// bf16:
-///   (a, sa, b, sb : memref<?xi8>, alpha : f32, [bias : memref<?xf32>,]
-///    out : memref<?xresult>)
+///   (a, sa, b, sb : memref<?xi8>, alpha : f32, [indices : memref<?xi32>,]
+///    [bias : memref<?xf32>,] out : memref<?xresult>)
 gpu::GPUFuncOp createKernelFunc(OpBuilder &b, Location loc, StringRef name,
-                                Type result, bool bias);
+                                const KernelShape &shape);
 
-/// A kernel's bias argument (memref<?xf32>, just before the output), or
-/// null when the kernel has only the `withoutBias` arguments of its kind.
-Value biasArgument(Block &entry, unsigned withoutBias);
+/// The optional arguments between alpha (argument number `alpha`) and the
+/// output: the expert index of each batch (memref<?xi32>) with gathered
+/// experts, then the bias (memref<?xf32>); null where absent.
+struct OptionalArguments {
+  Value indices, bias;
+};
+OptionalArguments optionalArguments(Block &entry, unsigned alpha,
+                                    bool gathered, bool bias);
+
+/// Gathered experts: the first weight row of the expert that batch z's
+/// index names, indices[z] * n. An index outside [0, experts) reads expert
+/// 0 and makes `alpha` NaN, so that its row's outputs are NaN.
+Value expertWeightRows(OpBuilder &b, Location loc, Value indices,
+                       int64_t experts, int64_t n, Value &alpha);
 
 /// The epilogue's value for `out`: `sum` times `alpha`, plus `bias` at
 /// `biasIndex` (the weight row, e * N + n) when there is a bias, rounded
@@ -261,6 +275,10 @@ struct DecodeShape {
   Type result;     // f32 or bf16 (the epilogue rounds once)
   int64_t batch = 1; // E for batched operands (grid z)
   bool bias = false; // the epilogue adds bias[e * N + n]
+  /// Gathered experts (decode kernel only): batch z (M = 1) uses expert
+  /// indices[z] of `experts`.
+  bool gathered = false;
+  int64_t experts = 0;
 };
 
 /// The W4A16 kernel for few activation rows (DecodeKernel.cpp):

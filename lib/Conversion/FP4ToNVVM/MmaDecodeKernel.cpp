@@ -67,7 +67,8 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   Block &entry = kernel.getBody().front();
   Value x, w, sw, alpha, out;
   std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
-  Value bias = biasArgument(entry, 5);
+  assert(!shape.gathered && "gathered experts take the decode kernel");
+  Value bias = optionalArguments(entry, 3, false, shape.bias).bias;
   Value partials = kernel.getWorkgroupAttributions().front();
   Type f32 = b.getF32Type();
   Value tid, lane, warp;

@@ -374,7 +374,8 @@ void PrefillKernelBuilder::reduceAcrossCluster(
 
 void PrefillKernelBuilder::build(Block &entry) {
   std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
-  bias = biasArgument(entry, 5);
+  assert(!shape.gathered && "gathered experts take the decode kernel");
+  bias = optionalArguments(entry, 3, false, shape.bias).bias;
   Value warp;
   std::tie(tid, lane, warp) = threadLaneWarp();
   warpM = arith::DivUIOp::create(b, loc, warp, idx(kWarpsN));

@@ -242,7 +242,9 @@ void Tcgen05KernelBuilder::build(Block &entry) {
   sb = entry.getArgument(3);
   Value alpha = entry.getArgument(4),
         out = outputArgument(entry);
-  Value bias = biasArgument(entry, 6);
+  OptionalArguments optional =
+      optionalArguments(entry, 4, shape.gathered, shape.bias);
+  Value bias = optional.bias;
   auto cta1 = NVVM::CTAGroupKindAttr::get(ctx, NVVM::CTAGroupKind::CTA_1);
   auto fence = [&](NVVM::Tcgen05FenceKind kind) {
     NVVM::Tcgen05FenceOp::create(b, loc,
@@ -262,6 +264,9 @@ void Tcgen05KernelBuilder::build(Block &entry) {
   rowAOk = below(localRowA, shape.m);
   rowBOk = below(localRowB, shape.n);
   Value aRows = mul(batch, shape.m), bRows = mul(batch, shape.n);
+  if (shape.gathered)
+    bRows = expertWeightRows(b, loc, optional.indices, shape.experts, shape.n,
+                             alpha);
   rowA = add(localRowA, aRows);
   rowB = add(localRowB, bRows);
 
@@ -374,8 +379,7 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildTcgen05Kernel(
                          LLVM::Linkage::Internal, sharedName,
                          /*value=*/Attribute(), /*alignment=*/1024,
                          /*addrSpace=*/3);
-  gpu::GPUFuncOp kernel =
-      createKernelFunc(b, loc, name, shape.result, shape.bias);
+  gpu::GPUFuncOp kernel = createKernelFunc(b, loc, name, shape);
   Block &entry = kernel.getBody().front();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);

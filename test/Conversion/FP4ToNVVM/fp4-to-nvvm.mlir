@@ -348,3 +348,28 @@ func.func @w4a8(%ad: tensor<17x64xi8>, %as: tensor<17x2xf8E8M0FNU>, %bd: tensor<
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<17x64xf8E4M3FN, mxfp8>, !fp4.qtensor<9x64xf4E2M1FN, mxfp4> -> tensor<17x9xf32>
   return %y : tensor<17x9xf32>
 }
+
+// -----
+
+// Gathered experts: T = 5 batches of one row (grid z), the decode kernel;
+// the host narrows the i64 indices to i32 and passes them after alpha. Each
+// CTA reads its row's index, checks it against E = 4 (a bad one reads
+// expert 0 and turns alpha into NaN, so its row is NaN) and starts at
+// weight row index * N.
+// CHECK-LABEL: func.func @gathered(
+// CHECK: arith.trunci %{{.*}} : i64 to i32
+// CHECK: %[[IDS:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] () : memref<5xi32>
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16_G5E4x1x40x256_bf16_f32 blocks in (%c5{{.*}}, %c1{{.*}}, %c5{{.*}}) threads in (%c128{{.*}}) args({{.*}}, %{{.*}} : f32, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?xf32>)
+// CHECK: gpu.func @fp4_mxfp4_w4a16_G5E4x1x40x256_bf16_f32(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %[[ALPHA:.*]]: f32, %[[INDICES:.*]]: memref<?xi32>, %{{.*}}: memref<?xf32>) kernel
+// CHECK: %[[RAW:.*]] = memref.load %[[INDICES]][%block_id_z{{.*}}] : memref<?xi32>
+// CHECK-NEXT: %[[ID:.*]] = arith.index_cast %[[RAW]] : i32 to index
+// CHECK: %[[VALID:.*]] = arith.cmpi ult, %[[ID]], %c4 : index
+// CHECK-NEXT: %[[NAN:.*]] = arith.constant 0x7FC00000 : f32
+// CHECK-NEXT: %{{.*}} = arith.select %[[VALID]], %[[ALPHA]], %[[NAN]] : f32
+// CHECK: %[[SAFE:.*]] = arith.select %[[VALID]], %[[ID]], %c0{{.*}} : index
+// CHECK: arith.muli %[[SAFE]], %c40{{.*}} : index
+func.func @gathered(%x: tensor<5x256xbf16>, %bd: tensor<4x40x128xi8>, %bs: tensor<4x40x8xf8E8M0FNU>, %ids: tensor<5xi64>) -> tensor<5x40xf32> {
+  %b = fp4.assemble %bd, %bs : tensor<4x40x128xi8>, tensor<4x40x8xf8E8M0FNU> -> !fp4.qtensor<4x40x256xf4E2M1FN, mxfp4>
+  %y = fp4.gathered_matmul %x, %b[%ids] : tensor<5x256xbf16>, !fp4.qtensor<4x40x256xf4E2M1FN, mxfp4>, tensor<5xi64> -> tensor<5x40xf32>
+  return %y : tensor<5x40xf32>
+}

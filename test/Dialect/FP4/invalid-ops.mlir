@@ -337,3 +337,43 @@ func.func @constant_resource_size() {
     }
   }
 #-}
+
+// -----
+
+func.func @gathered_2d_weights(%x: tensor<4x32xbf16>, %w: !fp4.qtensor<8x32xf4E2M1FN, nvfp4>, %ids: tensor<4xi32>) {
+  // expected-error @+1 {{'fp4.gathered_matmul' op expects stacked expert weights rhs [E, N, K], got rank 2}}
+  %y = "fp4.gathered_matmul"(%x, %w, %ids) : (tensor<4x32xbf16>, !fp4.qtensor<8x32xf4E2M1FN, nvfp4>, tensor<4xi32>) -> tensor<4x8xbf16>
+  return
+}
+
+// -----
+
+func.func @gathered_indices(%x: tensor<4x32xbf16>, %w: !fp4.qtensor<2x8x32xf4E2M1FN, nvfp4>, %ids: tensor<3xi32>) {
+  // expected-error @+1 {{'fp4.gathered_matmul' op expects indices [T] with T = 4 (the rows of lhs), got 3}}
+  %y = fp4.gathered_matmul %x, %w[%ids] : tensor<4x32xbf16>, !fp4.qtensor<2x8x32xf4E2M1FN, nvfp4>, tensor<3xi32> -> tensor<4x8xbf16>
+  return
+}
+
+// -----
+
+func.func @gathered_result(%x: tensor<4x32xbf16>, %w: !fp4.qtensor<2x8x32xf4E2M1FN, nvfp4>, %ids: tensor<4xi32>) {
+  // expected-error @+1 {{'fp4.gathered_matmul' op expects result shape 4x8, got 2x4x8}}
+  %y = fp4.gathered_matmul %x, %w[%ids] : tensor<4x32xbf16>, !fp4.qtensor<2x8x32xf4E2M1FN, nvfp4>, tensor<4xi32> -> tensor<2x4x8xbf16>
+  return
+}
+
+// -----
+
+func.func @gathered_bias(%x: tensor<4x32xbf16>, %w: !fp4.qtensor<2x8x32xf4E2M1FN, nvfp4>, %ids: tensor<4xi32>, %b: tensor<8xf32>) {
+  // expected-error @+1 {{'fp4.gathered_matmul' op expects a bias [E, N] of shape 2x8, got 8}}
+  %y = fp4.gathered_matmul %x, %w[%ids] bias(%b : tensor<8xf32>) : tensor<4x32xbf16>, !fp4.qtensor<2x8x32xf4E2M1FN, nvfp4>, tensor<4xi32> -> tensor<4x8xbf16>
+  return
+}
+
+// -----
+
+func.func @gathered_index_type(%x: tensor<4x32xbf16>, %w: !fp4.qtensor<2x8x32xf4E2M1FN, nvfp4>, %ids: tensor<4xf32>) {
+  // expected-error @+1 {{'fp4.gathered_matmul' op operand #2 must be ranked tensor of 32-bit signless integer or 64-bit signless integer values}}
+  %y = fp4.gathered_matmul %x, %w[%ids] : tensor<4x32xbf16>, !fp4.qtensor<2x8x32xf4E2M1FN, nvfp4>, tensor<4xf32> -> tensor<4x8xbf16>
+  return
+}

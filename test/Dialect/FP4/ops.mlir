@@ -70,6 +70,17 @@ func.func @experts_bias(%x: tensor<8x32x256xbf16>, %w: !fp4.qtensor<8x512x256xf4
   return %y : tensor<8x32x512xbf16>
 }
 
+// Routed experts: row t against expert ids[t] of [E, N, K].
+// CHECK-LABEL: func.func @gathered(
+func.func @gathered(%x: tensor<5x256xbf16>, %w: !fp4.qtensor<8x512x256xf4E2M1FN, mxfp4>,
+                    %ids: tensor<5xi64>, %b: tensor<8x512xf32>) -> (tensor<5x512xbf16>, tensor<5x512xf32>) {
+  // CHECK: fp4.gathered_matmul %{{.*}}, %{{.*}}[%{{.*}}] : tensor<5x256xbf16>, !fp4.qtensor<8x512x256xf4E2M1FN, mxfp4>, tensor<5xi64> -> tensor<5x512xbf16>
+  %y = fp4.gathered_matmul %x, %w[%ids] : tensor<5x256xbf16>, !fp4.qtensor<8x512x256xf4E2M1FN, mxfp4>, tensor<5xi64> -> tensor<5x512xbf16>
+  // CHECK: fp4.gathered_matmul %{{.*}}, %{{.*}}[%{{.*}}] bias(%{{.*}} : tensor<8x512xf32>)
+  %z = fp4.gathered_matmul %x, %w[%ids] bias(%b : tensor<8x512xf32>) : tensor<5x256xbf16>, !fp4.qtensor<8x512x256xf4E2M1FN, mxfp4>, tensor<5xi64> -> tensor<5x512xf32>
+  return %y, %z : tensor<5x512xbf16>, tensor<5x512xf32>
+}
+
 // Mixture of experts: expert-batched weights [E, N, K], FP8 activations.
 // CHECK-LABEL: func.func @experts(
 func.func @experts(%x: !fp4.qtensor<8x32x256xf8E4M3FN, fp8>,

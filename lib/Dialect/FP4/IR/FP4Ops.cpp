@@ -232,6 +232,53 @@ LogicalResult ScaledMatmulOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// GatheredMatmulOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult GatheredMatmulOp::verify() {
+  ArrayRef<int64_t> lhs = getMatmulOperandShape(getLhs().getType());
+  ArrayRef<int64_t> rhs = getRhs().getType().getShape();
+  ArrayRef<int64_t> indices = getIndices().getType().getShape();
+  if (lhs.size() != 2)
+    return emitOpError("expects lhs [T, K], got rank ") << lhs.size();
+  if (rhs.size() != 3)
+    return emitOpError("expects stacked expert weights rhs [E, N, K], got rank ")
+           << rhs.size();
+  if (indices.size() != 1 || !dimsCompatible(indices[0], lhs[0]))
+    return emitOpError("expects indices [T] with T = ")
+           << lhs[0] << " (the rows of lhs), got " << formatShape(indices);
+  if (!dimsCompatible(lhs[1], rhs[2]))
+    return emitOpError("expects the reduction dimensions of lhs and rhs to "
+                       "match, got ")
+           << lhs[1] << " and " << rhs[2];
+  SmallVector<int64_t> expected = {lhs[0], rhs[1]};
+  ArrayRef<int64_t> result = getResult().getType().getShape();
+  if (failed(verifyCompatibleShape(expected, result)))
+    return emitOpError("expects result shape ")
+           << formatShape(expected) << ", got " << formatShape(result);
+  Type lhsType = getLhs().getType();
+  if (failed(verifyMatmulOperandScaling(*this, lhsType, "lhs")) ||
+      failed(verifyMatmulOperandScaling(*this, getRhs().getType(), "rhs")))
+    return failure();
+  auto lhsQ = dyn_cast<QuantizedTensorType>(lhsType);
+  ScalingAttr rhsScaling = getRhs().getType().getScaling();
+  if (lhsQ && lhsQ.getScaling().isPerBlock() && rhsScaling.isPerBlock() &&
+      lhsQ.getScaling().getBlockSize() != rhsScaling.getBlockSize())
+    return emitOpError("expects equal block sizes along the reduction axis, "
+                       "got ")
+           << lhsQ.getScaling().getBlockSize() << " (lhs) and "
+           << rhsScaling.getBlockSize() << " (rhs)";
+  if (Value bias = getBias()) {
+    SmallVector<int64_t> biasShape = {rhs[0], rhs[1]};
+    ArrayRef<int64_t> actual = cast<RankedTensorType>(bias.getType()).getShape();
+    if (failed(verifyCompatibleShape(biasShape, actual)))
+      return emitOpError("expects a bias [E, N] of shape ")
+             << formatShape(biasShape) << ", got " << formatShape(actual);
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // ConstantOp
 //===----------------------------------------------------------------------===//
 

@@ -6,8 +6,10 @@ weights) for the decode kernel's tests and benchmarks.
 
 Each case is (format, M, N, K, activation type, result type, form, E[,
 bias type]) with form '2d' ([M, K] x [N, K]), 'batched' ([E, M, K] x
-[E, N, K]) or 'shared' ([E, M, K] x [N, K]); with a bias type the matmul
-takes a bias [N] ([E, N] when batched)."""
+[E, N, K]), 'shared' ([E, M, K] x [N, K]) or 'gathered' (fp4.gathered_matmul:
+M rows [M, K], each against the expert of E [E, N, K] its i64 index names);
+with a bias type the matmul takes a bias [N] ([E, N] when batched or
+gathered)."""
 
 CASES = [
     # correctness: tiny, ragged N, M > 16 (two CTA rows), every activation
@@ -64,28 +66,40 @@ CASES = [
     ("mxfp4", 130, 75, 192, "bf16", "bf16", "2d", 1, "bf16"),
     ("nvfp4", 96, 40, 128, "bf16", "f32", "batched", 2, "f32"),
     ("nvfp4", 200, 4352, 1024, "bf16", "bf16", "2d", 1, "f32"),
+    "// Gathered experts (fp4.gathered_matmul, the decode kernel, one row per\n"
+    "// batch): ragged N; K split over warps with a bias per expert.",
+    ("nvfp4", 5, 40, 256, "bf16", "f32", "gathered", 4),
+    ("mxfp4", 6, 24, 8192, "bf16", "bf16", "gathered", 8, "f32"),
 ]
 
 
 def case(fmt, m, n, k, act, res, form, e, bias=None):
     block, scale = (16, "f8E4M3FN") if fmt == "nvfp4" else (32, "f8E8M0FNU")
-    lead = f"{e}x" if form != "2d" else ""
-    wlead = f"{e}x" if form == "batched" else ""
+    gathered = form == "gathered"
+    # Activations [E, M, K] (batched, shared) or [M, K]; weights [E, N, K]
+    # (batched, gathered) or [N, K].
+    lead = f"{e}x" if form in ("batched", "shared") else ""
+    wlead = f"{e}x" if form in ("batched", "gathered") else ""
     x = f"tensor<{lead}{m}x{k}x{act}>"
     wd = f"tensor<{wlead}{n}x{k // 2}xi8>"
     ws = f"tensor<{wlead}{n}x{k // block}x{scale}>"
     q = f"!fp4.qtensor<{wlead}{n}x{k}xf4E2M1FN, {fmt}>"
+    ids = f"tensor<{m}xi64>"
     y = f"tensor<{lead}{m}x{n}x{res}>"
-    name = f"{fmt}_{form}_{lead}{m}x{n}x{k}_{act}_{res}" + ("_bias" if bias else "")
+    shape = f"{m}of{e}x{n}x{k}" if gathered else f"{lead}{m}x{n}x{k}"
+    name = f"{fmt}_{form}_{shape}_{act}_{res}" + ("_bias" if bias else "")
     glob = ", %g: tensor<f32>" if fmt == "nvfp4" else ""
     gops = ", %g" if fmt == "nvfp4" else ""
     gtys = ", tensor<f32>" if fmt == "nvfp4" else ""
+    iarg = f", %ids: {ids}" if gathered else ""
     bty = f"tensor<{wlead}{n}x{bias}>" if bias else ""
     barg = f", %b: {bty}" if bias else ""
     bop = f" bias(%b : {bty})" if bias else ""
-    return (f"func.func @{name}(%x: {x}, %wd: {wd}, %ws: {ws}{glob}{barg}) -> {y} {{\n"
+    matmul = (f"fp4.gathered_matmul %x, %w[%ids]{bop} : {x}, {q}, {ids}" if gathered
+              else f"fp4.scaled_matmul %x, %w{bop} : {x}, {q}")
+    return (f"func.func @{name}(%x: {x}, %wd: {wd}, %ws: {ws}{glob}{iarg}{barg}) -> {y} {{\n"
             f"  %w = fp4.assemble %wd, %ws{gops} : {wd}, {ws}{gtys} -> {q}\n"
-            f"  %y = fp4.scaled_matmul %x, %w{bop} : {x}, {q} -> {y}\n"
+            f"  %y = {matmul} -> {y}\n"
             f"  return %y : {y}\n}}\n")
 
 

@@ -107,3 +107,17 @@ func.func @mxfp4_experts_bias_bf16(%ad: tensor<3x16x32xi8>, %as: tensor<3x16x2xf
   %y = fp4.scaled_matmul %a, %b bias(%bias : tensor<3x8xbf16>) : !fp4.qtensor<3x16x64xf4E2M1FN, mxfp4>, !fp4.qtensor<3x8x64xf4E2M1FN, mxfp4> -> tensor<3x16x8xbf16>
   return %y : tensor<3x16x8xbf16>
 }
+// Gathered experts (fp4.gathered_matmul): each row against the expert its
+// index names (an index outside [0, E) gives a NaN row).
+func.func @nvfp4_gathered(%ad: tensor<6x64xi8>, %as: tensor<6x8xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<4x24x64xi8>, %bs: tensor<4x24x8xf8E4M3FN>, %bg: tensor<f32>, %ids: tensor<6xi32>) -> tensor<6x24xf32> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<6x64xi8>, tensor<6x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<6x128xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<4x24x64xi8>, tensor<4x24x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4x24x128xf4E2M1FN, nvfp4>
+  %y = fp4.gathered_matmul %a, %b[%ids] : !fp4.qtensor<6x128xf4E2M1FN, nvfp4>, !fp4.qtensor<4x24x128xf4E2M1FN, nvfp4>, tensor<6xi32> -> tensor<6x24xf32>
+  return %y : tensor<6x24xf32>
+}
+func.func @mxfp4_gathered_bias_bf16(%ad: tensor<3x32xi8>, %as: tensor<3x2xf8E8M0FNU>, %bd: tensor<2x9x32xi8>, %bs: tensor<2x9x2xf8E8M0FNU>, %ids: tensor<3xi64>, %bias: tensor<2x9xf32>) -> tensor<3x9xbf16> {
+  %a = fp4.assemble %ad, %as : tensor<3x32xi8>, tensor<3x2xf8E8M0FNU> -> !fp4.qtensor<3x64xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<2x9x32xi8>, tensor<2x9x2xf8E8M0FNU> -> !fp4.qtensor<2x9x64xf4E2M1FN, mxfp4>
+  %y = fp4.gathered_matmul %a, %b[%ids] bias(%bias : tensor<2x9xf32>) : !fp4.qtensor<3x64xf4E2M1FN, mxfp4>, !fp4.qtensor<2x9x64xf4E2M1FN, mxfp4>, tensor<3xi64> -> tensor<3x9xbf16>
+  return %y : tensor<3x9xbf16>
+}

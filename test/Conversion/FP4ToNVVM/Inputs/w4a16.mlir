@@ -205,3 +205,15 @@ func.func @nvfp4_2d_200x4352x1024_bf16_bf16_bias(%x: tensor<200x1024xbf16>, %wd:
   %y = fp4.scaled_matmul %x, %w bias(%b : tensor<4352xf32>) : tensor<200x1024xbf16>, !fp4.qtensor<4352x1024xf4E2M1FN, nvfp4> -> tensor<200x4352xbf16>
   return %y : tensor<200x4352xbf16>
 }
+// Gathered experts (fp4.gathered_matmul, the decode kernel, one row per
+// batch): ragged N; K split over warps with a bias per expert.
+func.func @nvfp4_gathered_5of4x40x256_bf16_f32(%x: tensor<5x256xbf16>, %wd: tensor<4x40x128xi8>, %ws: tensor<4x40x16xf8E4M3FN>, %g: tensor<f32>, %ids: tensor<5xi64>) -> tensor<5x40xf32> {
+  %w = fp4.assemble %wd, %ws, %g : tensor<4x40x128xi8>, tensor<4x40x16xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4x40x256xf4E2M1FN, nvfp4>
+  %y = fp4.gathered_matmul %x, %w[%ids] : tensor<5x256xbf16>, !fp4.qtensor<4x40x256xf4E2M1FN, nvfp4>, tensor<5xi64> -> tensor<5x40xf32>
+  return %y : tensor<5x40xf32>
+}
+func.func @mxfp4_gathered_6of8x24x8192_bf16_bf16_bias(%x: tensor<6x8192xbf16>, %wd: tensor<8x24x4096xi8>, %ws: tensor<8x24x256xf8E8M0FNU>, %ids: tensor<6xi64>, %b: tensor<8x24xf32>) -> tensor<6x24xbf16> {
+  %w = fp4.assemble %wd, %ws : tensor<8x24x4096xi8>, tensor<8x24x256xf8E8M0FNU> -> !fp4.qtensor<8x24x8192xf4E2M1FN, mxfp4>
+  %y = fp4.gathered_matmul %x, %w[%ids] bias(%b : tensor<8x24xf32>) : tensor<6x8192xbf16>, !fp4.qtensor<8x24x8192xf4E2M1FN, mxfp4>, tensor<6xi64> -> tensor<6x24xbf16>
+  return %y : tensor<6x24xbf16>
+}

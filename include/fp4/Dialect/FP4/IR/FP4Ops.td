@@ -219,6 +219,53 @@ def FP4_ScaledMatmulOp : FP4_Op<"scaled_matmul", [Pure]> {
 }
 
 //===----------------------------------------------------------------------===//
+// gathered_matmul
+//===----------------------------------------------------------------------===//
+
+def FP4_GatheredMatmulOp : FP4_Op<"gathered_matmul", [Pure]> {
+  let summary = "each row times the transpose of the expert its index names";
+  let description = [{
+    Mixture-of-experts with routing: row `t` of `lhs` is multiplied by the
+    transpose of expert `indices[t]` of the stacked weights `rhs` `[E, N, K]`
+    (and gets that expert's bias), accumulated in FP32 and rounded once:
+
+    ```
+    result[t, n] = round(sum_k deq(lhs)[t, k] * deq(rhs)[indices[t], n, k]
+                         + bias[indices[t], n])
+    ```
+
+    For top-k routing, `lhs` holds each token once per chosen expert (the
+    rows the router's dispatch gathers). An index outside `[0, E)` makes
+    its row NaN (on the CPU and on the GPU alike): a bad index never reads
+    another expert's weights and is never silently wrong.
+
+    Example (W4A16, 5 routed rows, 8 experts):
+
+    ```mlir
+    %y = fp4.gathered_matmul %x, %w[%ids]
+        : tensor<5x256xbf16>, !fp4.qtensor<8x512x256xf4E2M1FN, mxfp4>,
+          tensor<5xi32> -> tensor<5x512xbf16>
+    ```
+
+    Constraints enforced by the verifier:
+    * `lhs` is `[T, K]` (float or quantized), `rhs` a quantized `[E, N, K]`,
+      `indices` `[T]` of `i32` or `i64`, the result `[T, N]`;
+    * the reduction dimensions agree; scaling as for `fp4.scaled_matmul`;
+    * a bias has shape `[E, N]`.
+  }];
+  let arguments = (ins FP4_MatmulOperand:$lhs, FP4_QuantizedTensor:$rhs,
+                       RankedTensorOf<[I32, I64]>:$indices,
+                       Optional<FP4_FloatTensor>:$bias);
+  let results = (outs FP4_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs `[` $indices `]` (`bias` `(` $bias^ `:` type($bias) `)`)?
+    attr-dict `:` type($lhs) `,` qualified(type($rhs)) `,` type($indices) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // constant
 //===----------------------------------------------------------------------===//
 
