@@ -1,14 +1,13 @@
 """Quantizing, compiling and calibrating modules.
 
-quantize_model and compile run in process (fp4mlir._core: the pass
-pipeline, and fp4-compile's driver, mlir::fp4::compileModule); calibrate
-runs the project's fp4-calibrate tool on a temporary copy of the module.
+quantize_model, compile and calibrate run in process (fp4mlir._core: the
+pass pipeline, and the drivers of fp4-compile and fp4-calibrate,
+mlir::fp4::compileModule and calibrateModule).
 """
 
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 
 import numpy as np
@@ -24,8 +23,10 @@ def load(path):
 
 
 def tools_dir():
-    """Where fp4-compile and fp4-calibrate are: $FP4MLIR_TOOLS_DIR, else the
-    build this package came from, else the directory of fp4-compile on PATH."""
+    """Where the fp4-mlir tools (fp4-run, fp4-compile, ...) are, for running
+    them beside the package (which itself runs none): $FP4MLIR_TOOLS_DIR,
+    else the build this package came from, else the directory of
+    fp4-compile on PATH."""
     candidates = [os.environ.get("FP4MLIR_TOOLS_DIR")]
     try:
         from . import _config
@@ -40,23 +41,6 @@ def tools_dir():
             return directory
     raise Error("cannot find fp4-compile: set FP4MLIR_TOOLS_DIR to the "
                 "directory of the fp4-mlir tools (build/bin)")
-
-
-def _run_tool(tool, args):
-    command = [os.path.join(tools_dir(), tool)] + [str(a) for a in args]
-    run = subprocess.run(command, capture_output=True, text=True)
-    if run.returncode != 0:
-        raise Error(f"{tool} failed (exit {run.returncode}):\n{run.stderr.strip()}")
-    return run
-
-
-def _write_module(module, directory):
-    """The module as a file for a tool, in the generic form (which every
-    registered dialect round-trips)."""
-    path = os.path.join(directory, "module.mlir")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(module.to_string(generic=True))
-    return path
 
 
 def _option(value):
@@ -115,27 +99,20 @@ def compile(module, output, *, target="cpu", quantize=None, emit="so",
 def calibrate(module, inputs, *, preset="moe-fp4-fp8", method="max",
               percentile=None, smooth_alpha=None, entry="forward"):
     """Runs the float `module` on calibration batches and records static
-    scales (fp4-calibrate; docs/calibration.md).
+    scales, in process, as fp4-calibrate does (docs/calibration.md);
+    `module` itself is left as it is.
 
     `inputs` holds one array per argument of `entry`, each either the
     argument's shape (one batch) or [S, *shape] (S batches). Returns the
     calibrated module (still float; quantize_model then emits static scales)
     and the statistics as a dict."""
     with tempfile.TemporaryDirectory(prefix="fp4mlir-") as tmp:
-        source = _write_module(module, tmp)
         stats = os.path.join(tmp, "stats.json")
-        output = os.path.join(tmp, "calibrated.mlir")
-        args = [source, "--entry", entry, "--preset", preset, "--method", method,
-                "--write-stats", stats, "-o", output]
-        if percentile is not None:
-            args += ["--percentile", percentile]
-        if smooth_alpha is not None:
-            args += ["--smooth-alpha", smooth_alpha]
-        for i, array in enumerate(inputs):
-            path = os.path.join(tmp, f"input{i}.npy")
-            np.save(path, np.ascontiguousarray(array))
-            args += ["--input", path]
-        _run_tool("fp4-calibrate", args)
+        calibrated = module.calibrate(
+            [np.ascontiguousarray(a) for a in inputs], entry=entry, preset=preset,
+            method=method, percentile=99.99 if percentile is None else float(percentile),
+            smooth_alpha=0.0 if smooth_alpha is None else float(smooth_alpha),
+            write_stats=stats)
         with open(stats, encoding="utf-8") as f:
             statistics = json.load(f)
-        return load(output), statistics
+        return calibrated, statistics

@@ -6,6 +6,7 @@
 
 #include "Facade.h"
 
+#include "fp4/Tools/Calibrate.h"
 #include "fp4/Tools/Compile.h"
 #include "fp4/Tools/ToolSetup.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -17,6 +18,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <mutex>
@@ -168,4 +170,45 @@ bool fp4py::compileModule(const ModuleState &module,
   options.residentWeights = request.residentWeights;
   options.sourceName = "the module";
   return succeeded(mlir::fp4::compileModule(*copy, options, output, error));
+}
+
+fp4py::ModulePtr fp4py::calibrateModule(const ModuleState &module,
+                                        const CalibrateRequest &request,
+                                        std::vector<::fp4::NdArray> inputs,
+                                        std::vector<Diagnostic> &diagnostics,
+                                        std::string &error) {
+  // The JIT runs the observed program on this machine.
+  static std::once_flag nativeTarget;
+  std::call_once(nativeTarget, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+  ModulePtr copy = cloneModule(module);
+  if (!copy) {
+    error = "the module does not parse back (left invalid by a failed "
+            "pipeline?)";
+    return nullptr;
+  }
+  Collector collect(copy->context.get(), diagnostics);
+  mlir::fp4::CalibrateOptions options;
+  options.entry = request.entry;
+  options.preset = request.preset;
+  options.method = request.method;
+  options.percentile = request.percentile;
+  options.smoothAlpha = request.smoothAlpha;
+  options.writeStats = request.writeStats;
+  // One sample: each argument's array of S batches.
+  mlir::fp4::CalibrationData data;
+  data.count = inputs.empty() ? 0 : 1;
+  data.load = [&](size_t, mlir::fp4::CalibrationSample &sample,
+                  std::string &) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      sample.names.push_back("input " + std::to_string(i));
+      sample.arguments.push_back(std::move(inputs[i]));
+    }
+    return true;
+  };
+  if (failed(mlir::fp4::calibrateModule(*copy->module, options, data, error)))
+    return nullptr;
+  return copy;
 }

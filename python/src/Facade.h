@@ -9,6 +9,8 @@
 #ifndef FP4_PYTHON_FACADE_H
 #define FP4_PYTHON_FACADE_H
 
+#include "fp4/Support/Npy.h"
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +61,26 @@ struct CompileRequest {
 bool compileModule(const ModuleState &module, const CompileRequest &request,
                    const std::string &output,
                    std::vector<Diagnostic> &diagnostics, std::string &error);
+
+/// What calibrateModule does (fp4-calibrate's options).
+struct CalibrateRequest {
+  std::string entry = "forward";
+  std::string preset = "moe-fp4-fp8";
+  std::string method = "max";
+  double percentile = 99.99;
+  double smoothAlpha = 0.0;
+  std::string writeStats; // where the statistics (JSON) go, if anywhere
+};
+
+/// Calibrates a copy of the module in process, as fp4-calibrate does, on
+/// `inputs` (one array per argument of the entry: its shape, or [S, ...]
+/// for S batches). Returns the calibrated copy, or null with the reason in
+/// `error` and the located diagnostics in `diagnostics`.
+ModulePtr calibrateModule(const ModuleState &module,
+                          const CalibrateRequest &request,
+                          std::vector<::fp4::NdArray> inputs,
+                          std::vector<Diagnostic> &diagnostics,
+                          std::string &error);
 
 /// The public functions with a body, in order.
 std::vector<std::string> publicFunctions(const ModuleState &module);

@@ -151,6 +151,36 @@ PyQuantized quantize(py::array input, const std::string &scheme,
   return out;
 }
 
+/// A numpy array as the calibration data of one argument.
+::fp4::NdArray toNdArray(py::array array, size_t index) {
+  array = py::array::ensure(array, py::array::c_style);
+  if (!array)
+    throw Error("input " + std::to_string(index) + " is not an array");
+  static const std::pair<char, std::pair<int, ::fp4::DType>> kinds[] = {
+      {'f', {4, ::fp4::DType::F32}}, {'f', {2, ::fp4::DType::F16}},
+      {'f', {8, ::fp4::DType::F64}}, {'i', {8, ::fp4::DType::I64}},
+      {'i', {4, ::fp4::DType::I32}}, {'i', {1, ::fp4::DType::I8}},
+      {'u', {1, ::fp4::DType::U8}}};
+  ::fp4::NdArray out;
+  bool known = false;
+  for (const auto &[kind, sizeAndType] : kinds)
+    if (array.dtype().kind() == kind &&
+        array.dtype().itemsize() == sizeAndType.first) {
+      out.dtype = sizeAndType.second;
+      known = true;
+    }
+  if (!known)
+    throw Error("input " + std::to_string(index) + " has dtype " +
+                std::string(py::str(array.dtype())) +
+                "; calibration takes float32, float16, float64, int64, "
+                "int32, int8 or uint8 arrays");
+  for (py::ssize_t d = 0; d < array.ndim(); ++d)
+    out.shape.push_back(array.shape(d));
+  const auto *bytes = static_cast<const uint8_t *>(array.data());
+  out.bytes.assign(bytes, bytes + array.nbytes());
+  return out;
+}
+
 py::array dequantize(const PyQuantized &t) {
   py::array_t<float> out(t.shape);
   {
@@ -246,6 +276,37 @@ PYBIND11_MODULE(_core, m) {
           py::arg("resident_weights") = true,
           "Compiles a copy of the module into `output` in process, as "
           "fp4-compile does; returns the remarks and warnings.")
+      .def(
+          "calibrate",
+          [](const PyModule &self, const std::vector<py::array> &inputs,
+             const std::string &entry, const std::string &preset,
+             const std::string &method, double percentile,
+             double smoothAlpha, const std::string &writeStats) {
+            fp4py::CalibrateRequest request;
+            request.entry = entry;
+            request.preset = preset;
+            request.method = method;
+            request.percentile = percentile;
+            request.smoothAlpha = smoothAlpha;
+            request.writeStats = writeStats;
+            std::vector<::fp4::NdArray> arrays;
+            for (size_t i = 0; i < inputs.size(); ++i)
+              arrays.push_back(toNdArray(inputs[i], i));
+            std::vector<fp4py::Diagnostic> diagnostics;
+            std::string error;
+            fp4py::ModulePtr calibrated = fp4py::calibrateModule(
+                *self.state, request, std::move(arrays), diagnostics, error);
+            if (!calibrated)
+              throw Error("calibration failed: " + error +
+                          formatDiagnostics(diagnostics));
+            return PyModule{calibrated};
+          },
+          py::arg("inputs"), py::arg("entry") = "forward",
+          py::arg("preset") = "moe-fp4-fp8", py::arg("method") = "max",
+          py::arg("percentile") = 99.99, py::arg("smooth_alpha") = 0.0,
+          py::arg("write_stats") = "",
+          "Calibrates a copy of the module in process, as fp4-calibrate "
+          "does, and returns it.")
       .def_property_readonly("functions",
                              [](const PyModule &self) {
                                return fp4py::publicFunctions(*self.state);

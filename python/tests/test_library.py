@@ -4,6 +4,7 @@ calibration from numpy arrays."""
 import json
 import os
 import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -58,11 +59,17 @@ def test_compile_errors_come_back(tmp_path):
     assert not (tmp_path / "x.so").exists()
 
 
+def no_subprocess(monkeypatch):
+    """Running a program from Python fails the test (compile's linker runs
+    from C++, through system())."""
+    def run(*args, **kwargs):
+        raise AssertionError(f"a tool was run: {args}")
+    monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "Popen", run)
+
+
 def test_compile_runs_in_process_and_leaves_the_module(moe_path, tmp_path, monkeypatch):
-    # No tool is run: running one fails the test.
-    def no_tool(tool, args):
-        raise AssertionError(f"{tool} was run")
-    monkeypatch.setattr(fp4mlir.pipeline, "_run_tool", no_tool)
+    no_subprocess(monkeypatch)
     module = fp4mlir.load(moe_path)
     before = str(module)
     library = fp4mlir.compile(module, tmp_path / "moe.so",
@@ -73,15 +80,30 @@ def test_compile_runs_in_process_and_leaves_the_module(moe_path, tmp_path, monke
     assert "_mlir_ciface_forward" in open(fp4mlir.compile(module, tmp_path / "moe.ll", emit="llvm")).read()
 
 
-def test_calibrate_from_numpy(moe_path):
+def test_calibrate_from_numpy(moe_path, monkeypatch):
+    no_subprocess(monkeypatch)  # in process
     rng = np.random.default_rng(0)
     batches = rng.standard_normal((4, 1, 8, 64)).astype(np.float32)
-    calibrated, stats = fp4mlir.calibrate(fp4mlir.load(moe_path), [batches], preset="nvfp4")
+    module = fp4mlir.load(moe_path)
+    before = str(module)
+    calibrated, stats = fp4mlir.calibrate(module, [batches], preset="nvfp4")
+    assert str(module) == before
     assert stats["observers"], stats.keys()
+    # Deterministic: the same data gives the same statistics.
+    assert fp4mlir.calibrate(module, [batches], preset="nvfp4")[1] == stats
     report = fp4mlir.quantize_model(calibrated, preset="nvfp4")
     assert report["layers"]
-    with pytest.raises(fp4mlir.Error, match="fp4-calibrate failed"):
-        fp4mlir.calibrate(fp4mlir.load(moe_path), [batches[:, :, :, :32]])
+    with pytest.raises(fp4mlir.Error, match=r"calibration failed: input 0: expected "
+                       r"tensor<1x8x64xf32> or \[S, \.\.\.\] batches of it, got shape 4x1x8x32"):
+        fp4mlir.calibrate(module, [batches[:, :, :, :32]])
+    bad = batches.copy()
+    bad[1, 0, 2, 3] = np.nan
+    with pytest.raises(fp4mlir.Error, match="input 0: element 643 is NaN or infinite"):
+        fp4mlir.calibrate(module, [bad])
+    with pytest.raises(fp4mlir.Error, match="has dtype complex64"):
+        fp4mlir.calibrate(module, [batches.astype(np.complex64)])
+    with pytest.raises(fp4mlir.Error, match="'forward' takes 1 arguments, got 2 inputs"):
+        fp4mlir.calibrate(module, [batches, batches])
 
 
 def test_smoothing_in_the_pipeline_from_float_statistics(moe_path, tmp_path):
