@@ -121,6 +121,15 @@ void DecodeKernelBuilder::build(Block &entry) {
   Value firstPiece = mul(part, piecesPerPart);
   Value endPiece = arith::MinUIOp::create(
       b, loc, add(firstPiece, idx(piecesPerPart)), idx(pieces));
+  // Guards the shape makes always true are not emitted (their selects fold
+  // away): weight rows when N fills every CTA, pieces when every K part
+  // fills its steps, activation rows when M fills every CTA row. About one
+  // instruction in seven of the inner loop at M = 1.
+  Value always = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1);
+  bool rowsExact = shape.n % tiling.weightRowsPerCTA() == 0;
+  bool piecesExact =
+      pieces % split == 0 && piecesPerPart % (32 * unroll) == 0;
+  bool xRowsExact = shape.m % rowsM == 0;
   auto words = VectorType::get({16}, b.getI8Type());
   // The piece a lane reads in step `step`, round u, and whether it exists
   // (in this warp's part of K).
@@ -128,9 +137,11 @@ void DecodeKernelBuilder::build(Block &entry) {
     Value piece = add(firstPiece,
                       add(lane, add(mul(step, 32 * unroll), idx(32 * u))));
     return std::make_pair(
-        piece, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, piece,
-                                     endPiece)
-                   .getResult());
+        piece, piecesExact ? always
+                           : arith::CmpIOp::create(b, loc,
+                                                   arith::CmpIPredicate::ult,
+                                                   piece, endPiece)
+                                 .getResult());
   };
   // Per step: [u][r] the raw words and the scale word of row r.
   auto load = [&](Value step) {
@@ -139,7 +150,7 @@ void DecodeKernelBuilder::build(Block &entry) {
       auto [piece, pieceOk] = pieceAt(step, u);
       for (int64_t r = 0; r < rowsR; ++r) {
         Value row = add(n0, idx(r));
-        Value ok = both(pieceOk, below(row, shape.n));
+        Value ok = rowsExact ? pieceOk : both(pieceOk, below(row, shape.n));
         Value globalRow = add(row, wRows);
         loaded.push_back(guardedLoad(
             words, w,
@@ -159,7 +170,7 @@ void DecodeKernelBuilder::build(Block &entry) {
     auto loadX = [&](int64_t u, int64_t mi) {
       auto [piece, pieceOk] = pieceAt(step, u);
       Value xRow = add(m0, idx(mi));
-      Value ok = both(pieceOk, below(xRow, shape.m));
+      Value ok = xRowsExact ? pieceOk : both(pieceOk, below(xRow, shape.m));
       Value values = guardedLoad(
           xType, x, add(mul(add(xRow, xRows), shape.k), mul(piece, kPiece)),
           ok, 16);
