@@ -89,11 +89,27 @@ def _row_major(sizes):
     return strides[::-1]
 
 
-def _as_array(value):
-    """numpy arrays as they are; DLPack producers (CPU) through from_dlpack."""
+# DLPack's device types that are host memory: kDLCPU, kDLCUDAHost,
+# kDLCUDAManaged (readable from the host).
+_HOST_DEVICES = {1, 3, 13}
+
+
+def _as_array(value, what="an argument"):
+    """numpy arrays as they are; DLPack producers in host memory through
+    from_dlpack. A tensor in device memory is refused with what to do: the
+    libraries take host buffers (a GPU library copies them to the device
+    itself)."""
     if isinstance(value, np.ndarray):
         return value
     if hasattr(value, "__dlpack__"):
+        if hasattr(value, "__dlpack_device__"):
+            device_type, device_id = value.__dlpack_device__()
+            if int(device_type) not in _HOST_DEVICES:
+                raise TypeError(
+                    f"{what} is in device memory (DLPack device type "
+                    f"{int(device_type)}, id {device_id}); fp4mlir libraries take "
+                    "host arrays (a GPU library copies its inputs to the GPU "
+                    "itself): pass tensor.cpu() or a numpy array")
         return np.from_dlpack(value)
     return np.asarray(value)
 
@@ -129,7 +145,7 @@ class Function:
             raise TypeError(f"'{self.name}' takes {len(self.args)} arguments, got {len(values)}")
         arrays = []
         for i, (value, spec) in enumerate(zip(values, self.args)):
-            array = _as_array(value)
+            array = _as_array(value, f"argument {i} of '{self.name}'")
             if array.dtype != spec.dtype or tuple(array.shape) != spec.shape:
                 raise ValueError(
                     f"argument {i} of '{self.name}': expected {spec} "

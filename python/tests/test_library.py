@@ -49,6 +49,24 @@ def test_library_checks_its_arguments(moe_path, tmp_path):
         fp4mlir.Library(tmp_path / "missing.so")
 
 
+class DeviceTensor:
+    """A DLPack producer in CUDA memory (device type 2), as torch's CUDA
+    tensors are; it is never exported."""
+
+    def __dlpack__(self, stream=None):
+        raise AssertionError("exported a device tensor")
+
+    def __dlpack_device__(self):
+        return (2, 0)
+
+
+def test_device_tensors_are_refused_with_the_fix(moe_path, tmp_path):
+    library = fp4mlir.compile(fp4mlir.load(moe_path), tmp_path / "moe.so")
+    with pytest.raises(TypeError, match=r"argument 0 of 'forward' is in device memory "
+                       r"\(DLPack device type 2, id 0\).*pass tensor.cpu\(\) or a numpy array"):
+        library(DeviceTensor())
+
+
 def test_compile_errors_come_back(tmp_path):
     m = fp4mlir.Module.parse("func.func @forward(%a: tensor<4xf32>) -> tensor<4xf32> { return %a : tensor<4xf32> }")
     # The located diagnostic comes back with the reason, naming the fix.
