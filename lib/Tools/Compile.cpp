@@ -31,14 +31,12 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Program.h"
-#include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
 
 #include <cstdlib>
-#include <mutex>
 
 using namespace mlir;
 using namespace mlir::fp4;
@@ -287,11 +285,7 @@ LogicalResult Compiler::emitProgram(ModuleOp module) {
 }
 
 LogicalResult Compiler::run(ModuleOp module) {
-  static std::once_flag nativeTarget;
-  std::call_once(nativeTarget, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-  });
+  initializeNativeTarget();
   // A GPU target's ptx, cubin or mlir is its kernels alone; so, obj and
   // llvm are the whole program: host code on the CPU that launches them.
   const std::string &emit = options.emit;

@@ -57,6 +57,7 @@ std::string mlir::fp4::entrySpecs(func::FuncOp func,
 
 llvm::Expected<std::unique_ptr<ExecutionEngine>>
 mlir::fp4::jitForHost(ModuleOp lowered, StringRef entry) {
+  initializeNativeTarget();
   // Optimize for this host: without a target machine LLVM's vectorizer
   // has no cost model for the CPU and leaves the matmul loops narrow.
   auto hostBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();

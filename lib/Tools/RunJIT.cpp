@@ -15,7 +15,6 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/SourceMgr.h"
-#include "llvm/Support/TargetSelect.h"
 
 using namespace mlir;
 
@@ -45,8 +44,6 @@ extern "C" int fp4_run_jit_compile(const char *file, const char *entry,
                                    const char *quantizeOptions,
                                    void **function, const char **signature,
                                    const char **error) {
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
   mlir::fp4::registerAllFP4Passes();
   Session &s = session();
   DialectRegistry registry;

@@ -18,7 +18,6 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/SourceMgr.h"
-#include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <mutex>
@@ -177,12 +176,6 @@ fp4py::ModulePtr fp4py::calibrateModule(const ModuleState &module,
                                         std::vector<::fp4::NdArray> inputs,
                                         std::vector<Diagnostic> &diagnostics,
                                         std::string &error) {
-  // The JIT runs the observed program on this machine.
-  static std::once_flag nativeTarget;
-  std::call_once(nativeTarget, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-  });
   ModulePtr copy = cloneModule(module);
   if (!copy) {
     error = "the module does not parse back (left invalid by a failed "

@@ -27,7 +27,6 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
-#include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/ToolOutputFile.h"
 
 #include <map>
@@ -144,8 +143,6 @@ std::vector<std::vector<std::string>> calibrationFiles(size_t numArgs) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
   mlir::fp4::registerAllFP4Passes();
   cl::ParseCommandLineOptions(argc, argv, "fp4-mlir calibration\n");
   // The options' own errors, named as the command line names them.

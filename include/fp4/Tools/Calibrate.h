@@ -59,8 +59,8 @@ struct CalibrationData {
 /// fp4-smooth, the float program with observers run through the JIT over
 /// `data` (or the statistics of options.readStats), fp4-apply-calibration.
 /// On failure returns failure with a one-line reason in `error`; located
-/// diagnostics go to the context's handler first. The native target must
-/// be initialized and the fp4 passes registered.
+/// diagnostics go to the context's handler first. The fp4 passes must be
+/// registered.
 LogicalResult calibrateModule(ModuleOp module, const CalibrateOptions &options,
                               const CalibrationData &data, std::string &error);
 

@@ -20,6 +20,10 @@ namespace mlir::fp4 {
 /// 64x4096x4096 FP8 layer ran as fast (132 ms) with byte-identical outputs.
 constexpr unsigned kLLVMOptLevel = 2;
 
+/// Initializes LLVM's native target and its assembly printer, once per
+/// process: what the JIT and the object-file emission of fp4-compile need.
+void initializeNativeTarget();
+
 /// Registers every upstream pass and every fp4 pass and pipeline.
 void registerAllFP4Passes();
 
