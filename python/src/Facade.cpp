@@ -153,7 +153,7 @@ std::string fp4py::functionSignature(const ModuleState &module,
 }
 
 bool fp4py::compileModule(const ModuleState &module,
-                          const CompileRequest &request,
+                          mlir::fp4::CompileOptions options,
                           const std::string &output,
                           std::vector<Diagnostic> &diagnostics,
                           std::string &error) {
@@ -161,18 +161,12 @@ bool fp4py::compileModule(const ModuleState &module,
   MLIRContext *context = module.context.get();
   Collector collect(context, diagnostics);
   OwningOpRef<ModuleOp> copy(ModuleOp(module.module.get()).clone());
-  mlir::fp4::CompileOptions options;
-  options.target = request.target;
-  options.emit = request.emit;
-  options.quantize = request.quantize;
-  options.quantizeOptions = request.quantizeOptions;
-  options.residentWeights = request.residentWeights;
   options.sourceName = "the module";
   return succeeded(mlir::fp4::compileModule(*copy, options, output, error));
 }
 
 fp4py::ModulePtr fp4py::calibrateModule(const ModuleState &module,
-                                        const CalibrateRequest &request,
+                                        const mlir::fp4::CalibrateOptions &options,
                                         std::vector<::fp4::NdArray> inputs,
                                         std::vector<Diagnostic> &diagnostics,
                                         std::string &error) {
@@ -183,13 +177,6 @@ fp4py::ModulePtr fp4py::calibrateModule(const ModuleState &module,
     return nullptr;
   }
   Collector collect(copy->context.get(), diagnostics);
-  mlir::fp4::CalibrateOptions options;
-  options.entry = request.entry;
-  options.preset = request.preset;
-  options.method = request.method;
-  options.percentile = request.percentile;
-  options.smoothAlpha = request.smoothAlpha;
-  options.writeStats = request.writeStats;
   // One sample: each argument's array of S batches.
   mlir::fp4::CalibrationData data;
   data.count = inputs.empty() ? 0 : 1;

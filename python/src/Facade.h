@@ -10,6 +10,7 @@
 #define FP4_PYTHON_FACADE_H
 
 #include "fp4/Support/Npy.h"
+#include "fp4/Tools/DriverOptions.h"
 
 #include <memory>
 #include <string>
@@ -46,38 +47,21 @@ ModulePtr cloneModule(const ModuleState &module);
 bool runPipeline(ModuleState &module, const std::string &pipeline,
                  std::vector<Diagnostic> &diagnostics, std::string &error);
 
-/// What compileModule builds (fp4-compile's options).
-struct CompileRequest {
-  std::string target = "cpu"; // or sm_90a, sm_100a, sm_120a
-  std::string emit = "so";    // so, obj, llvm, mlir; ptx, cubin for a GPU
-  bool quantize = false;
-  std::string quantizeOptions; // fp4-quantize-pipeline's, when quantize
-  bool residentWeights = true;
-};
-
 /// Compiles a copy of the module (the module itself is left as it is) into
-/// `output`, in process, as fp4-compile does. False on failure, with the
+/// `output`, in process, with fp4-compile's driver and `options`. False on failure, with the
 /// reason in `error` and the located diagnostics in `diagnostics`.
-bool compileModule(const ModuleState &module, const CompileRequest &request,
+bool compileModule(const ModuleState &module,
+                   mlir::fp4::CompileOptions options,
                    const std::string &output,
                    std::vector<Diagnostic> &diagnostics, std::string &error);
 
-/// What calibrateModule does (fp4-calibrate's options).
-struct CalibrateRequest {
-  std::string entry = "forward";
-  std::string preset = "moe-fp4-fp8";
-  std::string method = "max";
-  double percentile = 99.99;
-  double smoothAlpha = 0.0;
-  std::string writeStats; // where the statistics (JSON) go, if anywhere
-};
-
-/// Calibrates a copy of the module in process, as fp4-calibrate does, on
+/// Calibrates a copy of the module in process, with fp4-calibrate's driver
+/// and `options`, on
 /// `inputs` (one array per argument of the entry: its shape, or [S, ...]
 /// for S batches). Returns the calibrated copy, or null with the reason in
 /// `error` and the located diagnostics in `diagnostics`.
 ModulePtr calibrateModule(const ModuleState &module,
-                          const CalibrateRequest &request,
+                          const mlir::fp4::CalibrateOptions &options,
                           std::vector<::fp4::NdArray> inputs,
                           std::vector<Diagnostic> &diagnostics,
                           std::string &error);

@@ -255,17 +255,17 @@ PYBIND11_MODULE(_core, m) {
           [](const PyModule &self, const std::string &output,
              const std::string &target, const std::string &emit,
              std::optional<std::string> quantize, bool residentWeights) {
-            fp4py::CompileRequest request;
-            request.target = target;
-            request.emit = emit;
-            request.quantize = quantize.has_value();
-            request.quantizeOptions = quantize.value_or("");
-            request.residentWeights = residentWeights;
+            mlir::fp4::CompileOptions options;
+            options.target = target;
+            options.emit = emit;
+            options.quantize = quantize.has_value();
+            options.quantizeOptions = quantize.value_or("");
+            options.residentWeights = residentWeights;
             std::vector<fp4py::Diagnostic> diagnostics;
             std::string error;
             // The GIL stays held: the module's context is not thread-safe
             // against other calls on the same module.
-            if (!fp4py::compileModule(*self.state, request, output,
+            if (!fp4py::compileModule(*self.state, options, output,
                                       diagnostics, error))
               throw Error("compiling for " + target + " failed: " + error +
                           formatDiagnostics(diagnostics));
@@ -282,20 +282,20 @@ PYBIND11_MODULE(_core, m) {
              const std::string &entry, const std::string &preset,
              const std::string &method, double percentile,
              double smoothAlpha, const std::string &writeStats) {
-            fp4py::CalibrateRequest request;
-            request.entry = entry;
-            request.preset = preset;
-            request.method = method;
-            request.percentile = percentile;
-            request.smoothAlpha = smoothAlpha;
-            request.writeStats = writeStats;
+            mlir::fp4::CalibrateOptions options;
+            options.entry = entry;
+            options.preset = preset;
+            options.method = method;
+            options.percentile = percentile;
+            options.smoothAlpha = smoothAlpha;
+            options.writeStats = writeStats;
             std::vector<::fp4::NdArray> arrays;
             for (size_t i = 0; i < inputs.size(); ++i)
               arrays.push_back(toNdArray(inputs[i], i));
             std::vector<fp4py::Diagnostic> diagnostics;
             std::string error;
             fp4py::ModulePtr calibrated = fp4py::calibrateModule(
-                *self.state, request, std::move(arrays), diagnostics, error);
+                *self.state, options, std::move(arrays), diagnostics, error);
             if (!calibrated)
               throw Error("calibration failed: " + error +
                           formatDiagnostics(diagnostics));

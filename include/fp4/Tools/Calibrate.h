@@ -10,33 +10,14 @@
 #define FP4_TOOLS_CALIBRATE_H
 
 #include "fp4/Support/Npy.h"
+#include "fp4/Tools/DriverOptions.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "llvm/Support/raw_ostream.h"
 
 #include <functional>
 #include <string>
 #include <vector>
 
 namespace mlir::fp4 {
-
-/// What to calibrate and how (the options of fp4-calibrate;
-/// docs/calibration.md).
-struct CalibrateOptions {
-  std::string entry = "forward";
-  std::string preset = "moe-fp4-fp8";
-  std::string policyFile; // overrides the preset when set
-  std::string method = "max"; // max, percentile or mse
-  double percentile = 99.99;
-  /// > 0: smooth first (fp4-smooth) with this alpha, then calibrate the
-  /// smoothed model.
-  double smoothAlpha = 0.0;
-  bool smoothFoldIntoWeights = false;
-  /// Write the statistics gathered here (JSON), or use these instead of
-  /// running the model.
-  std::string writeStats, readStats;
-  /// Progress lines (compile time, batches per second); null: none.
-  llvm::raw_ostream *progress = nullptr;
-};
 
 /// One calibration sample: one array per argument of the entry, each of
 /// the argument's shape (one batch) or [S, ...shape] (S batches); `name`

@@ -8,28 +8,12 @@
 #ifndef FP4_TOOLS_COMPILE_H
 #define FP4_TOOLS_COMPILE_H
 
+#include "fp4/Tools/DriverOptions.h"
 #include "mlir/IR/BuiltinOps.h"
 
 #include <string>
 
 namespace mlir::fp4 {
-
-/// What to build (the options of fp4-compile; docs/runtime.md).
-struct CompileOptions {
-  /// "cpu", or a GPU chip: "sm_100a", "sm_120a", "sm_90a".
-  std::string target = "cpu";
-  /// "so" (a shared library), "obj", "llvm" or "mlir" (the whole program);
-  /// for a GPU target also "ptx" or "cubin" ("mlir" is then the kernels'
-  /// NVVM).
-  std::string emit = "so";
-  /// Run fp4-quantize-pipeline{quantizeOptions} first.
-  bool quantize = false;
-  std::string quantizeOptions;
-  /// GPU targets: keep the weights on the device after the first call.
-  bool residentWeights = true;
-  /// The input's name in messages.
-  std::string sourceName = "<module>";
-};
 
 /// Compiles `module` (it is lowered in place) into `outputFile`. On failure
 /// returns failure with a one-line reason in `error`; located diagnostics
