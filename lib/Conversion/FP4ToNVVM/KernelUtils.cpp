@@ -15,6 +15,11 @@ using namespace mlir;
 using namespace mlir::fp4;
 using namespace mlir::fp4::nvvm_kernels;
 
+/// Why mmaKindOf / w4a8KindOf refuse an operand.
+static constexpr const char *kUnsupportedFormats =
+    "the kernels take NVFP4 or MXFP4 operands (MXFP8 activations with MXFP4 "
+    "weights) with linear scales along K";
+
 FailureOr<MmaKind>
 mlir::fp4::nvvm_kernels::mmaKindOf(QuantizedTensorType type, std::string &why) {
   ScalingAttr scaling = type.getScaling();
@@ -30,8 +35,7 @@ mlir::fp4::nvvm_kernels::mmaKindOf(QuantizedTensorType type, std::string &why) {
       scaling.getScaleFormat() == ScaleFormat::UE8M0)
     return MmaKind{NVVM::MMABlockScaleKind::MXF4, NVVM::ScaleVecSize::X2,
                    NVVM::BlockScaleFormat::UE8M0, 2, false, 32, "mxfp4"};
-  why = "the kernels take NVFP4 or MXFP4 operands (MXFP8 activations with "
-        "MXFP4 weights) with linear scales along K";
+  why = kUnsupportedFormats;
   return failure();
 }
 
@@ -45,8 +49,7 @@ mlir::fp4::nvvm_kernels::w4a8KindOf(QuantizedTensorType lhs,
                !scaling.isSwizzled() && scaling.getBlockSize() == 32 &&
                scaling.getScaleFormat() == ScaleFormat::UE8M0;
   if (!mxfp8) {
-    why = "the kernels take NVFP4 or MXFP4 operands (MXFP8 activations with "
-          "MXFP4 weights) with linear scales along K";
+    why = kUnsupportedFormats;
     return failure();
   }
   // The verifier's equal block sizes leave MXFP4 weights (blocks of 32).
@@ -81,17 +84,27 @@ Value mlir::fp4::nvvm_kernels::loadWord(OpBuilder &b, Location loc, Value buffer
 }
 
 
+/// The kernel arguments after alpha, in optionalArguments' order: the
+/// expert indices (gathered experts), the bias, the output.
+static void appendOptionalAndOutput(OpBuilder &b, SmallVector<Type> &inputs,
+                                    bool gathered, bool bias, Type result) {
+  auto dynamic = [](Type element) {
+    return MemRefType::get({ShapedType::kDynamic}, element);
+  };
+  if (gathered)
+    inputs.push_back(dynamic(b.getI32Type()));
+  if (bias)
+    inputs.push_back(dynamic(b.getF32Type()));
+  inputs.push_back(dynamic(result));
+}
+
 gpu::GPUFuncOp
 mlir::fp4::nvvm_kernels::createKernelFunc(OpBuilder &b, Location loc,
                                          StringRef name,
                                          const KernelShape &shape) {
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
   SmallVector<Type> inputs = {bytes, bytes, bytes, bytes, b.getF32Type()};
-  if (shape.gathered)
-    inputs.push_back(MemRefType::get({ShapedType::kDynamic}, b.getI32Type()));
-  if (shape.bias)
-    inputs.push_back(MemRefType::get({ShapedType::kDynamic}, b.getF32Type()));
-  inputs.push_back(MemRefType::get({ShapedType::kDynamic}, shape.result));
+  appendOptionalAndOutput(b, inputs, shape.gathered, shape.bias, shape.result);
   auto type = FunctionType::get(b.getContext(), inputs, {});
   auto kernel = gpu::GPUFuncOp::create(b, loc, name, type);
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
@@ -268,11 +281,7 @@ FunctionType mlir::fp4::nvvm_kernels::w4a16KernelType(OpBuilder &b,
   SmallVector<Type> inputs = {
       MemRefType::get({ShapedType::kDynamic}, shape.activation), bytes, bytes,
       b.getF32Type()};
-  if (shape.gathered)
-    inputs.push_back(MemRefType::get({ShapedType::kDynamic}, b.getI32Type()));
-  if (shape.bias)
-    inputs.push_back(MemRefType::get({ShapedType::kDynamic}, b.getF32Type()));
-  inputs.push_back(MemRefType::get({ShapedType::kDynamic}, shape.result));
+  appendOptionalAndOutput(b, inputs, shape.gathered, shape.bias, shape.result);
   return FunctionType::get(b.getContext(), inputs, {});
 }
 
