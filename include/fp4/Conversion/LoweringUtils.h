@@ -45,11 +45,13 @@ inline FailureOr<StorageParts> getStorageParts(OpBuilder &b, Location loc,
   return failure();
 }
 
-/// Converts a float (or byte) tensor to `elementType` elementwise, as one
-/// linalg.generic: arith.extf when widening (exact), arith.truncf when
-/// narrowing (round to nearest even), arith.bitcast between types of one
-/// width (raw scale bytes as i8 and as f8E4M3FN / f8E8M0FNU). Returns
-/// `input` when the types already agree. Defined in FP4ToLinalg.cpp.
+/// Converts a float, byte or integer tensor to `elementType` elementwise,
+/// as one linalg.generic: arith.extf when widening (exact), arith.truncf
+/// when narrowing (round to nearest even), arith.bitcast between types of
+/// one width (raw scale bytes as i8 and as f8E4M3FN / f8E8M0FNU),
+/// arith.extsi / arith.trunci between integers (expert indices as i32).
+/// Returns `input` when the types already agree. Defined in
+/// FP4ToLinalg.cpp.
 Value convertElementType(OpBuilder &b, Location loc, Value input,
                          Type elementType);
 

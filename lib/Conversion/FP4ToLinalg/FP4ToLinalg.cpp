@@ -646,8 +646,14 @@ Value mlir::fp4::convertElementType(OpBuilder &rewriter, Location loc,
              ArrayRef<AffineMap>{identity, identity}, iterators,
              [&](OpBuilder &b, Location l, ValueRange args) {
                Value converted;
+               bool integers = isa<IntegerType>(type.getElementType()) &&
+                               isa<IntegerType>(elementType);
                if (fromWidth == toWidth)
                  converted = arith::BitcastOp::create(b, l, elementType, args[0]);
+               else if (integers && fromWidth < toWidth)
+                 converted = arith::ExtSIOp::create(b, l, elementType, args[0]);
+               else if (integers)
+                 converted = arith::TruncIOp::create(b, l, elementType, args[0]);
                else if (fromWidth < toWidth)
                  converted = arith::ExtFOp::create(b, l, elementType, args[0]);
                else

@@ -12,7 +12,6 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Matchers.h"
@@ -868,27 +867,7 @@ struct ConvertFP4ToNVVMPass
     args.push_back(alpha);
     // The expert of each row, as i32.
     if (gathered) {
-      Value indices = op.indices;
-      auto indicesType = cast<RankedTensorType>(indices.getType());
-      if (!indicesType.getElementType().isInteger(32))
-        indices = linalg::GenericOp::create(
-                      b, loc,
-                      RankedTensorType::get(indicesType.getShape(),
-                                            b.getI32Type()),
-                      ValueRange{indices},
-                      ValueRange{tensor::EmptyOp::create(
-                          b, loc, indicesType.getShape(), b.getI32Type())},
-                      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(1),
-                                          b.getMultiDimIdentityMap(1)},
-                      utils::IteratorType::parallel,
-                      [&](OpBuilder &nb, Location l, ValueRange values) {
-                        linalg::YieldOp::create(
-                            nb, l,
-                            arith::TruncIOp::create(nb, l, nb.getI32Type(),
-                                                    values[0])
-                                .getResult());
-                      })
-                      .getResult(0);
+      Value indices = convertElementType(b, loc, op.indices, b.getI32Type());
       args.push_back(dynamicView(
           b, loc,
           device.deviceCopy(
