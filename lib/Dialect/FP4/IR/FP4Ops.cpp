@@ -171,6 +171,35 @@ static LogicalResult verifyMatmulOperandScaling(Operation *op, Type type,
   return success();
 }
 
+/// Block-scaled on both sides, the operands' blocks must match along K.
+static LogicalResult verifyEqualBlockSizes(Operation *op, Type lhsType,
+                                           Type rhsType) {
+  auto lhsQ = dyn_cast<QuantizedTensorType>(lhsType);
+  auto rhsQ = dyn_cast<QuantizedTensorType>(rhsType);
+  if (lhsQ && rhsQ && lhsQ.getScaling().isPerBlock() &&
+      rhsQ.getScaling().isPerBlock() &&
+      lhsQ.getScaling().getBlockSize() != rhsQ.getScaling().getBlockSize())
+    return op->emitOpError("expects equal block sizes along the reduction "
+                           "axis, got ")
+           << lhsQ.getScaling().getBlockSize() << " (lhs) and "
+           << rhsQ.getScaling().getBlockSize() << " (rhs)";
+  return success();
+}
+
+/// An optional bias must have shape `expected` (`what`: "[N]", ...).
+static LogicalResult verifyBiasShape(Operation *op, Value bias,
+                                     ArrayRef<int64_t> expected,
+                                     StringRef what) {
+  if (!bias)
+    return success();
+  ArrayRef<int64_t> actual = cast<RankedTensorType>(bias.getType()).getShape();
+  if (failed(verifyCompatibleShape(expected, actual)))
+    return op->emitOpError("expects a bias ")
+           << what << " of shape " << formatShape(expected) << ", got "
+           << formatShape(actual);
+  return success();
+}
+
 LogicalResult ScaledMatmulOp::verify() {
   Type lhsType = getLhs().getType(), rhsType = getRhs().getType();
   auto lhsQ = dyn_cast<QuantizedTensorType>(lhsType);
@@ -207,28 +236,16 @@ LogicalResult ScaledMatmulOp::verify() {
            << formatShape(expected) << ", got " << formatShape(result);
 
   if (failed(verifyMatmulOperandScaling(*this, lhsType, "lhs")) ||
-      failed(verifyMatmulOperandScaling(*this, rhsType, "rhs")))
+      failed(verifyMatmulOperandScaling(*this, rhsType, "rhs")) ||
+      failed(verifyEqualBlockSizes(*this, lhsType, rhsType)))
     return failure();
-  if (lhsQ && rhsQ && lhsQ.getScaling().isPerBlock() &&
-      rhsQ.getScaling().isPerBlock() &&
-      lhsQ.getScaling().getBlockSize() != rhsQ.getScaling().getBlockSize())
-    return emitOpError("expects equal block sizes along the reduction axis, "
-                       "got ")
-           << lhsQ.getScaling().getBlockSize() << " (lhs) and "
-           << rhsQ.getScaling().getBlockSize() << " (rhs)";
-  if (Value bias = getBias()) {
-    // [N], or [B, N]: one bias per batch of weights.
-    SmallVector<int64_t> biasShape;
-    if (rhsRank == 3)
-      biasShape.push_back(rhs[0]);
-    biasShape.push_back(rhs[rhsRank - 2]);
-    ArrayRef<int64_t> actual = cast<RankedTensorType>(bias.getType()).getShape();
-    if (failed(verifyCompatibleShape(biasShape, actual)))
-      return emitOpError("expects a bias ")
-             << (rhsRank == 3 ? "[B, N]" : "[N]") << " of shape "
-             << formatShape(biasShape) << ", got " << formatShape(actual);
-  }
-  return success();
+  // [N], or [B, N]: one bias per batch of weights.
+  SmallVector<int64_t> biasShape;
+  if (rhsRank == 3)
+    biasShape.push_back(rhs[0]);
+  biasShape.push_back(rhs[rhsRank - 2]);
+  return verifyBiasShape(*this, getBias(), biasShape,
+                         rhsRank == 3 ? "[B, N]" : "[N]");
 }
 
 //===----------------------------------------------------------------------===//
@@ -256,26 +273,12 @@ LogicalResult GatheredMatmulOp::verify() {
   if (failed(verifyCompatibleShape(expected, result)))
     return emitOpError("expects result shape ")
            << formatShape(expected) << ", got " << formatShape(result);
-  Type lhsType = getLhs().getType();
+  Type lhsType = getLhs().getType(), rhsType = getRhs().getType();
   if (failed(verifyMatmulOperandScaling(*this, lhsType, "lhs")) ||
-      failed(verifyMatmulOperandScaling(*this, getRhs().getType(), "rhs")))
+      failed(verifyMatmulOperandScaling(*this, rhsType, "rhs")) ||
+      failed(verifyEqualBlockSizes(*this, lhsType, rhsType)))
     return failure();
-  auto lhsQ = dyn_cast<QuantizedTensorType>(lhsType);
-  ScalingAttr rhsScaling = getRhs().getType().getScaling();
-  if (lhsQ && lhsQ.getScaling().isPerBlock() && rhsScaling.isPerBlock() &&
-      lhsQ.getScaling().getBlockSize() != rhsScaling.getBlockSize())
-    return emitOpError("expects equal block sizes along the reduction axis, "
-                       "got ")
-           << lhsQ.getScaling().getBlockSize() << " (lhs) and "
-           << rhsScaling.getBlockSize() << " (rhs)";
-  if (Value bias = getBias()) {
-    SmallVector<int64_t> biasShape = {rhs[0], rhs[1]};
-    ArrayRef<int64_t> actual = cast<RankedTensorType>(bias.getType()).getShape();
-    if (failed(verifyCompatibleShape(biasShape, actual)))
-      return emitOpError("expects a bias [E, N] of shape ")
-             << formatShape(biasShape) << ", got " << formatShape(actual);
-  }
-  return success();
+  return verifyBiasShape(*this, getBias(), {rhs[0], rhs[1]}, "[E, N]");
 }
 
 //===----------------------------------------------------------------------===//
