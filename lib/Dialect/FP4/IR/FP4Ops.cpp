@@ -200,6 +200,15 @@ static LogicalResult verifyBiasShape(Operation *op, Value bias,
   return success();
 }
 
+AffineMap ScaledMatmulOp::getBiasMap(MLIRContext *ctx, int64_t resultRank,
+                                     bool perBatch) {
+  SmallVector<AffineExpr> exprs;
+  if (perBatch)
+    exprs.push_back(getAffineDimExpr(0, ctx));
+  exprs.push_back(getAffineDimExpr(resultRank - 1, ctx));
+  return AffineMap::get(resultRank, 0, exprs, ctx);
+}
+
 LogicalResult ScaledMatmulOp::verify() {
   Type lhsType = getLhs().getType(), rhsType = getRhs().getType();
   auto lhsQ = dyn_cast<QuantizedTensorType>(lhsType);

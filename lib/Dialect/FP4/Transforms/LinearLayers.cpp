@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "LinearLayers.h"
+#include "fp4/Dialect/FP4/IR/FP4Ops.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -314,7 +315,7 @@ FailureOr<BiasAdd> mlir::fp4::matchBiasAdd(Value sum, bool expertWeights) {
   Block &body = generic.getRegion().front();
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
   auto addf = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
-  if (!addf || addf->getBlock() != &body || &body.front() != addf.getOperation())
+  if (!addf || &body.front() != addf.getOperation())
     return failure();
   Value in0 = body.getArgument(0), in1 = body.getArgument(1);
   if (!((addf.getLhs() == in0 && addf.getRhs() == in1) ||
@@ -328,16 +329,12 @@ FailureOr<BiasAdd> mlir::fp4::matchBiasAdd(Value sum, bool expertWeights) {
   int64_t rank = generic.getNumLoops();
   if (!maps[sumIndex].isIdentity() || !maps[2].isIdentity())
     return failure();
-  // The bias map: (d_last) for [N]; (d0, d_last) for [E, N] (no expand).
-  MLIRContext *ctx = generic.getContext();
-  SmallVector<AffineExpr> expected;
-  if (expertWeights) {
-    if (match.expand)
-      return failure();
-    expected.push_back(getAffineDimExpr(0, ctx));
-  }
-  expected.push_back(getAffineDimExpr(rank - 1, ctx));
-  if (maps[1 - sumIndex] != AffineMap::get(rank, 0, expected, ctx))
+  // The bias is read as fp4.scaled_matmul reads it: [N], or [E, N] by
+  // expert (then the sum is not reshaped).
+  if (expertWeights && match.expand)
+    return failure();
+  if (maps[1 - sumIndex] !=
+      ScaledMatmulOp::getBiasMap(generic.getContext(), rank, expertWeights))
     return failure();
   match.add = generic;
   match.bias = generic.getInputs()[1 - sumIndex];

@@ -215,6 +215,13 @@ def FP4_ScaledMatmulOp : FP4_Op<"scaled_matmul", [Pure]> {
       build($_builder, $_state, result, lhs, rhs, /*bias=*/Value());
     }]>
   ];
+  let extraClassDeclaration = [{
+    /// Where the bias is read over the result's `resultRank` dimensions:
+    /// (..., n) -> (n), or (b, ..., n) -> (b, n) with one bias per batch of
+    /// weights.
+    static ::mlir::AffineMap getBiasMap(::mlir::MLIRContext *ctx,
+                                        int64_t resultRank, bool perBatch);
+  }];
   let hasVerifier = 1;
 }
 
