@@ -36,6 +36,13 @@ namespace nx = ::fp4::numerics;
 
 namespace {
 
+/// `value` (a float scalar) as f32: arith.extf unless it is one already.
+Value widenToF32(OpBuilder &b, Location loc, Value value) {
+  if (value.getType().isF32())
+    return value;
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), value);
+}
+
 using Storage = StorageParts;
 
 constexpr const char *kQuantizeByteScales = "fp4rt_quantize_byte_scales";
@@ -247,8 +254,8 @@ FailureOr<Value> dequantizeToF32(PatternRewriter &rewriter, Location loc,
           Value scaleIndex =
               arith::IndexCastOp::create(b, l, b.getIndexType(), wide);
           scale = tensor::ExtractOp::create(b, l, scaleTable, scaleIndex);
-        } else if (!scale.getType().isF32()) {
-          scale = arith::ExtFOp::create(b, l, b.getF32Type(), scale);
+        } else {
+          scale = widenToF32(b, l, scale);
         }
         if (storage->global)
           scale = arith::MulFOp::create(b, l, scale, args[2]);
@@ -374,7 +381,7 @@ struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
         matmulOperands(rewriter, loc, op.getLhs(), op.getRhs(), op);
     if (failed(operands))
       return failure();
-    auto [lhs, rhs] = *operands;
+    Value lhs = operands->first, rhs = operands->second;
     auto resultType = op.getType();
     int64_t lhsRank = cast<ShapedType>(lhs.getType()).getRank();
     int64_t rhsRank = cast<ShapedType>(rhs.getType()).getRank();
@@ -415,11 +422,7 @@ struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
     auto contraction = linalg::GenericOp::create(
         rewriter, loc, acc.getType(), ValueRange{lhs, rhs}, ValueRange{acc},
         maps, iterators, [&](OpBuilder &b, Location l, ValueRange args) {
-          Value a = args[0], w = args[1];
-          if (!a.getType().isF32())
-            a = arith::ExtFOp::create(b, l, b.getF32Type(), a);
-          if (!w.getType().isF32())
-            w = arith::ExtFOp::create(b, l, b.getF32Type(), w);
+          Value a = widenToF32(b, l, args[0]), w = widenToF32(b, l, args[1]);
           Value product = arith::MulFOp::create(b, l, a, w);
           linalg::YieldOp::create(
               b, l, arith::AddFOp::create(b, l, args[2], product).getResult());
@@ -439,27 +442,22 @@ struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
                        bool batchedBias) {
     auto type = cast<RankedTensorType>(sum.getType());
     int64_t rank = type.getRank();
-    MLIRContext *ctx = b.getContext();
-    SmallVector<AffineExpr> biasExprs;
-    if (batchedBias)
-      biasExprs.push_back(getAffineDimExpr(0, ctx));
-    biasExprs.push_back(getAffineDimExpr(rank - 1, ctx));
     AffineMap identity = b.getMultiDimIdentityMap(rank);
-    SmallVector<AffineMap> maps = {identity,
-                                   AffineMap::get(rank, 0, biasExprs, ctx),
-                                   identity};
+    SmallVector<AffineMap> maps = {
+        identity,
+        ScaledMatmulOp::getBiasMap(b.getContext(), rank, batchedBias),
+        identity};
     SmallVector<utils::IteratorType> iterators(rank,
                                                utils::IteratorType::parallel);
     return linalg::GenericOp::create(
                b, loc, type, ValueRange{sum, bias}, ValueRange{sum}, maps,
                iterators,
                [&](OpBuilder &nb, Location l, ValueRange args) {
-                 Value add = args[1];
-                 if (!add.getType().isF32())
-                   add = arith::ExtFOp::create(nb, l, nb.getF32Type(), add);
                  linalg::YieldOp::create(
                      nb, l,
-                     arith::AddFOp::create(nb, l, args[0], add).getResult());
+                     arith::AddFOp::create(nb, l, args[0],
+                                           widenToF32(nb, l, args[1]))
+                         .getResult());
                })
         .getResult(0);
   }
@@ -478,7 +476,7 @@ struct GatheredMatmulToLinalg : public OpRewritePattern<GatheredMatmulOp> {
         matmulOperands(rewriter, loc, op.getLhs(), op.getRhs(), op);
     if (failed(operands))
       return failure();
-    auto [lhs, rhs] = *operands;
+    Value lhs = operands->first, rhs = operands->second;
     RankedTensorType resultType = op.getType();
     if (!resultType.hasStaticShape())
       return op.emitError("convert-fp4-to-linalg: fp4.gathered_matmul needs "
@@ -510,19 +508,16 @@ struct GatheredMatmulToLinalg : public OpRewritePattern<GatheredMatmulOp> {
     SmallVector<utils::IteratorType> iterators = {
         utils::IteratorType::parallel, utils::IteratorType::reduction,
         utils::IteratorType::parallel};
-    Value weights = rhs;
     Value sums =
         linalg::GenericOp::create(
             rewriter, loc, acc.getType(),
             ValueRange{lhs, op.getIndices()}, ValueRange{acc}, maps,
             iterators,
             [&](OpBuilder &b, Location l, ValueRange args) {
-              Value a = args[0];
-              if (!a.getType().isF32())
-                a = arith::ExtFOp::create(b, l, b.getF32Type(), a);
+              Value a = widenToF32(b, l, args[0]);
               Value expert = expertOf(b, l, args[1]).first;
               Value w = tensor::ExtractOp::create(
-                  b, l, weights,
+                  b, l, rhs,
                   ValueRange{expert, linalg::IndexOp::create(b, l, 1),
                              linalg::IndexOp::create(b, l, 2)});
               linalg::YieldOp::create(
@@ -551,9 +546,7 @@ struct GatheredMatmulToLinalg : public OpRewritePattern<GatheredMatmulOp> {
                 Value add = tensor::ExtractOp::create(
                     b, l, bias,
                     ValueRange{expert, linalg::IndexOp::create(b, l, 1)});
-                if (!add.getType().isF32())
-                  add = arith::ExtFOp::create(b, l, b.getF32Type(), add);
-                v = arith::AddFOp::create(b, l, v, add);
+                v = arith::AddFOp::create(b, l, v, widenToF32(b, l, add));
               }
               Value nan = arith::ConstantOp::create(
                   b, l, b.getF32FloatAttr(std::nanf("")));
