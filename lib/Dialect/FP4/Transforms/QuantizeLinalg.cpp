@@ -302,9 +302,8 @@ struct FP4QuantizeLinalgPass
       }
       Type resultType = op->getResult(0).getType();
       Value bias;
-      FailureOr<BiasAdd> biasAdd = matchBiasAdd(
-          op->getResult(0),
-          cast<RankedTensorType>(weightTensor).getRank() == 3);
+      FailureOr<BiasAdd> biasAdd =
+          matchBiasAdd(op->getResult(0), weightTensor.getRank() == 3);
       if (succeeded(biasAdd)) {
         // Where the bias is sure to be defined.
         bias = biasAdd->bias;
@@ -313,24 +312,15 @@ struct FP4QuantizeLinalgPass
       }
       auto matmul = ScaledMatmulOp::create(rewriter, opLoc, resultType, lhs,
                                            weightQ, bias);
-      if (succeeded(biasAdd)) {
-        // The add folds into the matmul: the sums get the bias before their
-        // one rounding, as a fused bias epilogue does.
-        Value replacement = matmul.getResult();
-        if (biasAdd->expand) {
-          replacement = tensor::ExpandShapeOp::create(
-              rewriter, biasAdd->expand.getLoc(),
-              biasAdd->expand.getResultType(), replacement,
-              biasAdd->expand.getReassociationIndices(),
-              biasAdd->expand.getMixedOutputShape());
-        }
-        rewriter.replaceOp(biasAdd->add, replacement);
-        if (biasAdd->expand)
-          rewriter.eraseOp(biasAdd->expand);
-        rewriter.eraseOp(op);
-        continue;
-      }
+      // An expand_shape between the layer and its bias add now reads the
+      // matmul.
       rewriter.replaceOp(op, matmul.getResult());
+      // The add folds into the matmul: the sums get the bias before their
+      // one rounding, as a fused bias epilogue does.
+      if (succeeded(biasAdd))
+        rewriter.replaceOp(biasAdd->add, biasAdd->expand
+                                             ? biasAdd->expand.getResult()
+                                             : matmul.getResult());
     }
     if (!this->report.empty())
       writeReport(report, keptBytes);
