@@ -57,8 +57,7 @@ private:
     return options.progress ? *options.progress : llvm::nulls();
   }
   FailureOr<int64_t> batchesOf(const ::fp4::NdArray &array,
-                               const std::string &name,
-                               const TensorSpec &spec);
+                               const std::string &name, const TensorSpec &spec);
   FailureOr<cal::StatsTable> observe(ModuleOp annotated, func::FuncOp func);
   LogicalResult runPass(ModuleOp module, std::unique_ptr<Pass> pass,
                         StringRef what) {
@@ -143,8 +142,7 @@ FailureOr<cal::StatsTable> Calibrator::observe(ModuleOp annotated,
   if (!engine)
     return fail("JIT compilation failed: " +
                 llvm::toString(engine.takeError()));
-  progress() << "fp4-calibrate: " << names.size()
-             << " observers; compiled in "
+  progress() << "fp4-calibrate: " << names.size() << " observers; compiled in "
              << llvm::format("%.2f",
                              seconds(start, std::chrono::steady_clock::now()))
              << " s\n";
@@ -169,9 +167,8 @@ FailureOr<cal::StatsTable> Calibrator::observe(ModuleOp annotated,
       if (failed(count))
         return failure();
       if (i > 0 && *count != batches)
-        return fail(sample.names[i] + ": " + Twine(*count) +
-                    " batches, but " + sample.names[0] + " has " +
-                    Twine(batches));
+        return fail(sample.names[i] + ": " + Twine(*count) + " batches, but " +
+                    sample.names[0] + " has " + Twine(batches));
       batches = *count;
     }
     for (int64_t b = 0; b < batches; ++b) {
@@ -196,9 +193,8 @@ FailureOr<cal::StatsTable> Calibrator::observe(ModuleOp annotated,
       const ::fp4::runtime::ObserverFailure &failure =
           ::fp4::runtime::observerFailure();
       if (failure.id >= 0)
-        return fail(sample.names[0] + " (batch " + Twine(b) +
-                    "): observer '" + names[failure.id] + "' saw " +
-                    failure.message);
+        return fail(sample.names[0] + " (batch " + Twine(b) + "): observer '" +
+                    names[failure.id] + "' saw " + failure.message);
       ++totalBatches;
       auto now = std::chrono::steady_clock::now();
       if (seconds(lastReport, now) >= 1.0) {
@@ -257,8 +253,7 @@ LogicalResult Calibrator::run(ModuleOp module) {
   });
   auto temporary = [&](StringRef prefix) -> FailureOr<std::string> {
     temporaries.emplace_back();
-    if (llvm::sys::fs::createTemporaryFile(prefix, "json",
-                                           temporaries.back()))
+    if (llvm::sys::fs::createTemporaryFile(prefix, "json", temporaries.back()))
       return fail("cannot create a temporary statistics file");
     return temporaries.back().str().str();
   };
@@ -270,8 +265,7 @@ LogicalResult Calibrator::run(ModuleOp module) {
     FailureOr<std::string> first = temporary("fp4-smooth");
     if (failed(table) || failed(first))
       return failure();
-    if (std::string message = cal::writeStats(*first, *table);
-        !message.empty())
+    if (std::string message = cal::writeStats(*first, *table); !message.empty())
       return fail(message);
     FP4SmoothOptions smoothOptions;
     smoothOptions.statsFile = *first;

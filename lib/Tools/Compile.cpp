@@ -100,8 +100,8 @@ FailureOr<std::string> Compiler::assembleCubin(llvm::StringRef ptx) {
   llvm::SmallVector<llvm::StringRef> args = {ptxas, arch, ptxFile, "-o",
                                              cubinFile};
   std::string message;
-  int rc = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, {}, 0, 0,
-                                     &message);
+  int rc =
+      llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, {}, 0, 0, &message);
   llvm::sys::fs::remove(ptxFile);
   llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> cubin =
       llvm::MemoryBuffer::getFile(cubinFile);
@@ -115,9 +115,8 @@ FailureOr<std::string> Compiler::assembleCubin(llvm::StringRef ptx) {
 
 LogicalResult Compiler::writeText(llvm::StringRef text, bool binary) {
   std::error_code ec;
-  llvm::ToolOutputFile out(outputFile, ec,
-                           binary ? llvm::sys::fs::OF_None
-                                  : llvm::sys::fs::OF_Text);
+  llvm::ToolOutputFile out(
+      outputFile, ec, binary ? llvm::sys::fs::OF_None : llvm::sys::fs::OF_Text);
   if (ec)
     return fail(outputFile + ": " + ec.message());
   out.os() << text;
@@ -234,9 +233,8 @@ LogicalResult Compiler::emitProgram(ModuleOp module) {
       triple, "generic", "", llvm::TargetOptions(), llvm::Reloc::PIC_));
   llvmModule->setTargetTriple(triple);
   llvmModule->setDataLayout(machine->createDataLayout());
-  if (llvm::Error err = makeOptimizingTransformer(kLLVMOptLevel, 0,
-                                                  machine.get())(
-          llvmModule.get()))
+  if (llvm::Error err = makeOptimizingTransformer(
+          kLLVMOptLevel, 0, machine.get())(llvmModule.get()))
     return fail("LLVM optimization failed: " + llvm::toString(std::move(err)));
 
   std::error_code ec;

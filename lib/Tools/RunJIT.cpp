@@ -9,8 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "fp4/Tools/JIT.h"
 #include "fp4/Tools/RunJIT.h"
+#include "fp4/Tools/JIT.h"
 #include "fp4/Tools/ToolSetup.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -41,9 +41,8 @@ int failWith(const std::string &message, const char **error) {
 } // namespace
 
 extern "C" int fp4_run_jit_compile(const char *file, const char *entry,
-                                   const char *quantizeOptions,
-                                   void **function, const char **signature,
-                                   const char **error) {
+                                   const char *quantizeOptions, void **function,
+                                   const char **signature, const char **error) {
   mlir::fp4::registerAllFP4Passes();
   Session &s = session();
   DialectRegistry registry;

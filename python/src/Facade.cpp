@@ -165,11 +165,10 @@ bool fp4py::compileModule(const ModuleState &module,
   return succeeded(mlir::fp4::compileModule(*copy, options, output, error));
 }
 
-fp4py::ModulePtr fp4py::calibrateModule(const ModuleState &module,
-                                        const mlir::fp4::CalibrateOptions &options,
-                                        std::vector<::fp4::NdArray> inputs,
-                                        std::vector<Diagnostic> &diagnostics,
-                                        std::string &error) {
+fp4py::ModulePtr fp4py::calibrateModule(
+    const ModuleState &module, const mlir::fp4::CalibrateOptions &options,
+    std::vector<::fp4::NdArray> inputs, std::vector<Diagnostic> &diagnostics,
+    std::string &error) {
   ModulePtr copy = cloneModule(module);
   if (!copy) {
     error = "the module does not parse back (left invalid by a failed "
@@ -180,8 +179,7 @@ fp4py::ModulePtr fp4py::calibrateModule(const ModuleState &module,
   // One sample: each argument's array of S batches.
   mlir::fp4::CalibrationData data;
   data.count = inputs.empty() ? 0 : 1;
-  data.load = [&](size_t, mlir::fp4::CalibrationSample &sample,
-                  std::string &) {
+  data.load = [&](size_t, mlir::fp4::CalibrationSample &sample, std::string &) {
     for (size_t i = 0; i < inputs.size(); ++i) {
       sample.names.push_back("input " + std::to_string(i));
       sample.arguments.push_back(std::move(inputs[i]));

@@ -48,10 +48,10 @@ bool runPipeline(ModuleState &module, const std::string &pipeline,
                  std::vector<Diagnostic> &diagnostics, std::string &error);
 
 /// Compiles a copy of the module (the module itself is left as it is) into
-/// `output`, in process, with fp4-compile's driver and `options`. False on failure, with the
-/// reason in `error` and the located diagnostics in `diagnostics`.
-bool compileModule(const ModuleState &module,
-                   mlir::fp4::CompileOptions options,
+/// `output`, in process, with fp4-compile's driver and `options`. False on
+/// failure, with the reason in `error` and the located diagnostics in
+/// `diagnostics`.
+bool compileModule(const ModuleState &module, mlir::fp4::CompileOptions options,
                    const std::string &output,
                    std::vector<Diagnostic> &diagnostics, std::string &error);
 

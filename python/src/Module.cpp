@@ -265,23 +265,22 @@ PYBIND11_MODULE(_core, m) {
             std::string error;
             // The GIL stays held: the module's context is not thread-safe
             // against other calls on the same module.
-            if (!fp4py::compileModule(*self.state, options, output,
-                                      diagnostics, error))
+            if (!fp4py::compileModule(*self.state, options, output, diagnostics,
+                                      error))
               throw Error("compiling for " + target + " failed: " + error +
                           formatDiagnostics(diagnostics));
             return diagnostics;
           },
-          py::arg("output"), py::arg("target") = "cpu",
-          py::arg("emit") = "so", py::arg("quantize") = py::none(),
-          py::arg("resident_weights") = true,
+          py::arg("output"), py::arg("target") = "cpu", py::arg("emit") = "so",
+          py::arg("quantize") = py::none(), py::arg("resident_weights") = true,
           "Compiles a copy of the module into `output` in process, as "
           "fp4-compile does; returns the remarks and warnings.")
       .def(
           "calibrate",
           [](const PyModule &self, const std::vector<py::array> &inputs,
              const std::string &entry, const std::string &preset,
-             const std::string &method, double percentile,
-             double smoothAlpha, const std::string &writeStats) {
+             const std::string &method, double percentile, double smoothAlpha,
+             const std::string &writeStats) {
             mlir::fp4::CalibrateOptions options;
             options.entry = entry;
             options.preset = preset;

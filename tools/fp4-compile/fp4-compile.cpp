@@ -4,8 +4,9 @@
 //
 //   fp4-compile model.mlir --target=cpu [--quantize OPTIONS] -o model.so
 //   fp4-compile model.mlir --emit=mlir|llvm|obj -o OUT
-//   fp4-compile model.mlir --target=sm_100a|sm_120a|sm_90a --emit=ptx|cubin|mlir -o OUT
-//   fp4-compile model.mlir --target=sm_90a [--quantize OPTIONS] -o model.so
+//   fp4-compile model.mlir --target=sm_100a|sm_120a|sm_90a
+//   --emit=ptx|cubin|mlir -o OUT fp4-compile model.mlir --target=sm_90a
+//   [--quantize OPTIONS] -o model.so
 //
 // The work is mlir::fp4::compileModule (lib/Tools/Compile.cpp), which the
 // Python package calls too; this is its command line.

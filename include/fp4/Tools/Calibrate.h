@@ -1,4 +1,4 @@
-//===- Calibrate.h - fp4-calibrate's driver as a library ---------*- C++ -*-===//
+//===- Calibrate.h - fp4-calibrate's driver as a library --------*- C++ -*-===//
 //
 // Part of fp4-mlir. Used by the fp4-calibrate tool (data from .npy files)
 // and by the Python package (fp4mlir.calibrate, data from numpy arrays), so

@@ -1,4 +1,4 @@
-//===- Compile.h - fp4-compile's driver as a library -------------*- C++ -*-===//
+//===- Compile.h - fp4-compile's driver as a library ------------*- C++ -*-===//
 //
 // Part of fp4-mlir. Used by the fp4-compile tool and by the Python package
 // (fp4mlir.compile), so that both compile the same way, in process.

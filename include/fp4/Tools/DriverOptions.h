@@ -40,7 +40,7 @@ struct CompileOptions {
 struct CalibrateOptions {
   std::string entry = "forward";
   std::string preset = "moe-fp4-fp8";
-  std::string policyFile; // overrides the preset when set
+  std::string policyFile;     // overrides the preset when set
   std::string method = "max"; // max, percentile or mse
   double percentile = 99.99;
   /// > 0: smooth first (fp4-smooth) with this alpha, then calibrate the

@@ -431,8 +431,8 @@ struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
     Value sum = contraction.getResult(0);
     if (Value bias = op.getBias())
       sum = addBias(rewriter, loc, sum, bias, rhsRank == 3);
-    rewriter.replaceOp(
-        op, convertElementType(rewriter, loc, sum, resultType.getElementType()));
+    rewriter.replaceOp(op, convertElementType(rewriter, loc, sum,
+                                              resultType.getElementType()));
     return success();
   }
 
@@ -444,8 +444,7 @@ struct ScaledMatmulToLinalg : public OpRewritePattern<ScaledMatmulOp> {
     int64_t rank = type.getRank();
     AffineMap identity = b.getMultiDimIdentityMap(rank);
     SmallVector<AffineMap> maps = {
-        identity,
-        ScaledMatmulOp::getBiasMap(b.getContext(), rank, batchedBias),
+        identity, ScaledMatmulOp::getBiasMap(b.getContext(), rank, batchedBias),
         identity};
     SmallVector<utils::IteratorType> iterators(rank,
                                                utils::IteratorType::parallel);
@@ -489,15 +488,15 @@ struct GatheredMatmulToLinalg : public OpRewritePattern<GatheredMatmulOp> {
     // The expert of row t (as an index), and whether it exists.
     auto expertOf = [&](OpBuilder &b, Location l, Value raw) {
       Value id = arith::IndexCastOp::create(b, l, b.getIndexType(), raw);
-      Value valid = arith::CmpIOp::create(
-          b, l, arith::CmpIPredicate::ult, id,
-          arith::ConstantIndexOp::create(b, l, experts));
+      Value valid =
+          arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, id,
+                                arith::ConstantIndexOp::create(b, l, experts));
       Value safe = arith::SelectOp::create(
           b, l, valid, id, arith::ConstantIndexOp::create(b, l, 0));
       return std::make_pair(safe, valid);
     };
-    Value empty = tensor::EmptyOp::create(rewriter, loc,
-                                          resultType.getShape(), f32);
+    Value empty =
+        tensor::EmptyOp::create(rewriter, loc, resultType.getShape(), f32);
     Value zero =
         arith::ConstantOp::create(rewriter, loc, rewriter.getF32FloatAttr(0));
     Value acc = linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
@@ -510,9 +509,8 @@ struct GatheredMatmulToLinalg : public OpRewritePattern<GatheredMatmulOp> {
         utils::IteratorType::parallel};
     Value sums =
         linalg::GenericOp::create(
-            rewriter, loc, acc.getType(),
-            ValueRange{lhs, op.getIndices()}, ValueRange{acc}, maps,
-            iterators,
+            rewriter, loc, acc.getType(), ValueRange{lhs, op.getIndices()},
+            ValueRange{acc}, maps, iterators,
             [&](OpBuilder &b, Location l, ValueRange args) {
               Value a = widenToF32(b, l, args[0]);
               Value expert = expertOf(b, l, args[1]).first;
@@ -551,7 +549,8 @@ struct GatheredMatmulToLinalg : public OpRewritePattern<GatheredMatmulOp> {
               Value nan = arith::ConstantOp::create(
                   b, l, b.getF32FloatAttr(std::nanf("")));
               linalg::YieldOp::create(
-                  b, l, arith::SelectOp::create(b, l, valid, v, nan).getResult());
+                  b, l,
+                  arith::SelectOp::create(b, l, valid, v, nan).getResult());
             })
             .getResult(0);
     rewriter.replaceOp(op, convertElementType(rewriter, loc, result,
@@ -646,7 +645,8 @@ Value mlir::fp4::convertElementType(OpBuilder &rewriter, Location loc,
                else if (integers && fromWidth < toWidth)
                  converted = arith::ExtSIOp::create(b, l, elementType, args[0]);
                else if (integers)
-                 converted = arith::TruncIOp::create(b, l, elementType, args[0]);
+                 converted =
+                     arith::TruncIOp::create(b, l, elementType, args[0]);
                else if (fromWidth < toWidth)
                  converted = arith::ExtFOp::create(b, l, elementType, args[0]);
                else

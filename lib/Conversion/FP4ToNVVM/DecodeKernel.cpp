@@ -72,8 +72,8 @@ public:
   DecodeKernelBuilder(OpBuilder &b, Location loc, const DecodeShape &shape,
                       const MmaKind &kind, Value partials)
       : KernelBuilderBase(b, loc), shape(shape), kind(kind),
-        tiling(decodeTiling(shape)), rowsM(tiling.rowsM),
-        rowsR(tiling.rowsR), partials(partials) {}
+        tiling(decodeTiling(shape)), rowsM(tiling.rowsM), rowsR(tiling.rowsR),
+        partials(partials) {}
 
   void build(Block &entry);
 
@@ -127,21 +127,20 @@ void DecodeKernelBuilder::build(Block &entry) {
   // instruction in seven of the inner loop at M = 1.
   Value always = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1);
   bool rowsExact = shape.n % tiling.weightRowsPerCTA() == 0;
-  bool piecesExact =
-      pieces % split == 0 && piecesPerPart % (32 * unroll) == 0;
+  bool piecesExact = pieces % split == 0 && piecesPerPart % (32 * unroll) == 0;
   bool xRowsExact = shape.m % rowsM == 0;
   auto words = VectorType::get({16}, b.getI8Type());
   // The piece a lane reads in step `step`, round u, and whether it exists
   // (in this warp's part of K).
   auto pieceAt = [&](Value step, int64_t u) {
-    Value piece = add(firstPiece,
-                      add(lane, add(mul(step, 32 * unroll), idx(32 * u))));
+    Value piece =
+        add(firstPiece, add(lane, add(mul(step, 32 * unroll), idx(32 * u))));
     return std::make_pair(
-        piece, piecesExact ? always
-                           : arith::CmpIOp::create(b, loc,
-                                                   arith::CmpIPredicate::ult,
-                                                   piece, endPiece)
-                                 .getResult());
+        piece, piecesExact
+                   ? always
+                   : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           piece, endPiece)
+                         .getResult());
   };
   // Per step: [u][r] the raw words and the scale word of row r.
   auto load = [&](Value step) {
@@ -245,11 +244,11 @@ void DecodeKernelBuilder::build(Block &entry) {
   int64_t slots = rowsM * rowsR;
   for (Value &v : sums)
     for (int64_t offset : {16, 8, 4, 2, 1})
-      v = arith::AddFOp::create(
-          b, loc, v,
-          gpu::ShuffleOp::create(b, loc, v, i32(offset), width,
-                                 gpu::ShuffleMode::XOR)
-              .getShuffleResult());
+      v = arith::AddFOp::create(b, loc, v,
+                                gpu::ShuffleOp::create(b, loc, v, i32(offset),
+                                                       width,
+                                                       gpu::ShuffleMode::XOR)
+                                    .getShuffleResult());
   Value stores = isLane0;
   if (split > 1) {
     // Split K: lane 0 of every warp leaves its sums in shared memory; after
@@ -280,8 +279,8 @@ void DecodeKernelBuilder::build(Block &entry) {
       auto store = scf::IfOp::create(b, loc, ok, /*withElseRegion=*/false);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(store.thenBlock());
-      Value result = scaleForOutput(b, loc, v, outScale, out, bias,
-                                    add(wRows, column));
+      Value result =
+          scaleForOutput(b, loc, v, outScale, out, bias, add(wRows, column));
       memref::StoreOp::create(
           b, loc, result, out,
           ValueRange{add(mul(add(xRow, xRows), shape.n), column)});
@@ -311,8 +310,8 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildDecodeKernel(
   // Split K: the warps' partial sums in shared memory.
   SmallVector<Type> workgroup;
   if (tiling.split > 1)
-    workgroup.push_back(workgroupFloats(
-        b.getContext(), kWarps * tiling.rowsM * tiling.rowsR));
+    workgroup.push_back(
+        workgroupFloats(b.getContext(), kWarps * tiling.rowsM * tiling.rowsR));
   auto kernel = gpu::GPUFuncOp::create(b, loc, name, w4a16KernelType(b, shape),
                                        workgroup, TypeRange{});
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());

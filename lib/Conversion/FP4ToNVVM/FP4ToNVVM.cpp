@@ -213,8 +213,8 @@ SmallVector<Value> CudaCoreMmaAtom::emit(OpBuilder &b, Location loc,
     return decodeE2M1(b, loc, field(word, 4 * i, 15));
   };
   auto decodeB = [&](Value word, int64_t i) -> Value {
-    return decodeE2M1(b, loc, fp8 ? field(word, 8 * i + 2, 15)
-                                  : field(word, 4 * i, 15));
+    return decodeE2M1(
+        b, loc, fp8 ? field(word, 8 * i + 2, 15) : field(word, 4 * i, 15));
   };
   // A's elements, decoded once: [register][element].
   SmallVector<SmallVector<Value>> aValues;
@@ -308,8 +308,8 @@ std::unique_ptr<MmaAtom> atomFor(StringRef chip, const MmaKind &kind) {
 Value unpackCodesToBytes(OpBuilder &b, Location loc, Value word) {
   Value result = i32Const(b, loc, 0);
   for (int64_t i = 0; i < 4; ++i) {
-    Value code = arith::AndIOp::create(b, loc, word,
-                                       i32Const(b, loc, 0xF << (4 * i)));
+    Value code =
+        arith::AndIOp::create(b, loc, word, i32Const(b, loc, 0xF << (4 * i)));
     result = arith::OrIOp::create(
         b, loc, result,
         arith::ShLIOp::create(b, loc, code, i32Const(b, loc, 4 * i + 2)));
@@ -331,8 +331,7 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
   b.setInsertionPointToStart(&entry);
   Value a = entry.getArgument(0), sa = entry.getArgument(1),
         bb = entry.getArgument(2), sb = entry.getArgument(3),
-        alpha = entry.getArgument(4),
-        out = outputArgument(entry);
+        alpha = entry.getArgument(4), out = outputArgument(entry);
   OptionalArguments optional =
       optionalArguments(entry, 4, shape.gathered, shape.bias);
   Value bias = optional.bias;
@@ -432,8 +431,8 @@ gpu::GPUFuncOp buildKernel(OpBuilder &b, Location loc, StringRef name,
               loadWord(b, l, a, atA(aLo, 32 * h + 16), rowLoOk, 4),
               loadWord(b, l, a, atA(aHi, 32 * h + 16), rowHiOk, 4)};
           SmallVector<Value> bRegs = {
-              unpackCodesToBytes(
-                  b, l, loadWord(b, l, bb, atB(16 * h), colOk, 2)),
+              unpackCodesToBytes(b, l,
+                                 loadWord(b, l, bb, atB(16 * h), colOk, 2)),
               unpackCodesToBytes(
                   b, l, loadWord(b, l, bb, atB(16 * h + 8), colOk, 2))};
           Fragments fragments{aRegs, bRegs, sums, scaleA, scaleB, h};
@@ -670,23 +669,23 @@ struct ConvertFP4ToNVVMPass
     bool gathered = static_cast<bool>(op.indices);
     if (!rhsType || (!lhsType && !lhsFloat))
       return emitError("convert-fp4-to-nvvm: the kernels take FP4 weights "
-                          "(rhs) with FP4 (W4A4) or float (W4A16) "
-                          "activations (lhs)");
+                       "(rhs) with FP4 (W4A4) or float (W4A16) "
+                       "activations (lhs)");
     // [M, K] x [N, K]; [E, M, K] x [N, K] (a shared weight: E * M rows);
     // [E, M, K] x [E, N, K] (batched, or stacked experts: grid z = E).
     ArrayRef<int64_t> lhsShape =
         lhsType ? lhsType.getShape() : lhsFloat.getShape();
     int64_t lhsRank = lhsShape.size(), rhsRank = rhsType.getRank();
-    if (gathered && (ShapedType::isDynamicShape(lhsShape) ||
-                     !rhsType.hasStaticShape()))
+    if (gathered &&
+        (ShapedType::isDynamicShape(lhsShape) || !rhsType.hasStaticShape()))
       return emitError("convert-fp4-to-nvvm: expects statically shaped "
                        "operands [T, K] and experts [E, N, K]");
     if (!gathered &&
         (ShapedType::isDynamicShape(lhsShape) || !rhsType.hasStaticShape() ||
          lhsRank < 2 || lhsRank > 3 || rhsRank < 2 || rhsRank > lhsRank))
       return emitError("convert-fp4-to-nvvm: expects statically shaped "
-                          "operands [M, K] x [N, K], [E, M, K] x [N, K] or "
-                          "[E, M, K] x [E, N, K]");
+                       "operands [M, K] x [N, K], [E, M, K] x [N, K] or "
+                       "[E, M, K] x [E, N, K]");
     std::string why;
     FailureOr<MmaKind> rhsKind = mmaKindOf(rhsType, why);
     if (failed(rhsKind))
@@ -702,9 +701,9 @@ struct ConvertFP4ToNVVMPass
         return emitError("convert-fp4-to-nvvm: ") << why;
       if (lhsKind->fp8Activations() && chip == "sm_100a")
         return emitError("convert-fp4-to-nvvm: MXFP8 x MXFP4 "
-                            "(kind::mxf8f6f4) is not implemented for sm_100a "
-                            "yet; compile for sm_120a, or quantize the "
-                            "activations as MXFP4");
+                         "(kind::mxf8f6f4) is not implemented for sm_100a "
+                         "yet; compile for sm_120a, or quantize the "
+                         "activations as MXFP4");
       if (!lhsKind->fp8Activations() && lhsKind->kind != rhsKind->kind)
         return emitError("convert-fp4-to-nvvm: operands in ")
                << lhsKind->name << " and " << rhsKind->name
@@ -713,7 +712,7 @@ struct ConvertFP4ToNVVMPass
                !lhsFloat.getElementType().isF16() &&
                !lhsFloat.getElementType().isF32()) {
       return emitError("convert-fp4-to-nvvm: W4A16 activations must be "
-                          "bf16, f16 or f32, got ")
+                       "bf16, f16 or f32, got ")
              << lhsFloat.getElementType();
     }
     if (llvm::is_contained(lhsShape, 0) ||
@@ -723,9 +722,9 @@ struct ConvertFP4ToNVVMPass
     // the expert its index names.
     bool batched = rhsRank == 3;
     int64_t e = batched ? lhsShape[0] : 1;
-    int64_t m = gathered
-                    ? 1
-                    : ShapedType::getNumElements(lhsShape) / lhsShape.back() / e;
+    int64_t m =
+        gathered ? 1
+                 : ShapedType::getNumElements(lhsShape) / lhsShape.back() / e;
     int64_t experts = gathered ? rhsType.getShape()[0] : 0;
     int64_t k = lhsShape.back();
     int64_t n = rhsType.getShape()[rhsRank - 2];
@@ -735,7 +734,7 @@ struct ConvertFP4ToNVVMPass
     Type resultElement = resultType.getElementType();
     if (!resultElement.isF32() && !resultElement.isBF16())
       return emitError("convert-fp4-to-nvvm: the epilogue writes f32 or "
-                          "bf16 results, got ")
+                       "bf16 results, got ")
              << resultElement;
 
     Location loc = matmulOp->getLoc();
@@ -759,12 +758,18 @@ struct ConvertFP4ToNVVMPass
 
     // The kernel, once per shape and kind: W4A16 (decode) or W4A4.
     Value bias = op.bias;
-    DecodeShape decodeShape{m, n, k, batched,
+    DecodeShape decodeShape{m,
+                            n,
+                            k,
+                            batched,
                             lhsFloat ? lhsFloat.getElementType() : Type(),
-                            resultElement, e, bool(bias), gathered, experts};
+                            resultElement,
+                            e,
+                            bool(bias),
+                            gathered,
+                            experts};
     // Gathered experts run one row per batch: the decode kernel.
-    bool prefillW4A16 =
-        lhsFloat && !gathered && usePrefillKernel(decodeShape);
+    bool prefillW4A16 = lhsFloat && !gathered && usePrefillKernel(decodeShape);
     // wgmma exists on sm_90a only; other chips take mma.sync.
     bool wgmmaPrefill = prefillW4A16 && chip == "sm_90a";
     bool tensorCoreW4A16 = lhsFloat && !gathered && !prefillW4A16 &&
@@ -778,14 +783,14 @@ struct ConvertFP4ToNVVMPass
             ? std::string("_w4a16tc_")
             : "_w4a16" + splitSuffix(decodeSplitK(decodeShape)) + "_";
     std::string name =
-        "fp4_" + (lhsType ? lhsKind->name.str() + "_mma_"
-                          : rhsKind->name.str() + w4a16Kind) +
-        (gathered  ? "G" + std::to_string(e) + "E" + std::to_string(experts) +
-                         "x"
+        "fp4_" +
+        (lhsType ? lhsKind->name.str() + "_mma_"
+                 : rhsKind->name.str() + w4a16Kind) +
+        (gathered
+             ? "G" + std::to_string(e) + "E" + std::to_string(experts) + "x"
          : batched ? "E" + std::to_string(e) + "x"
                    : "") +
-        std::to_string(m) +
-        "x" + std::to_string(n) + "x" + std::to_string(k);
+        std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k);
     if (lhsFloat)
       name += "_" + typeName(lhsFloat.getElementType()) + "_" +
               typeName(resultElement);
@@ -793,7 +798,7 @@ struct ConvertFP4ToNVVMPass
       name += "_" + typeName(resultElement);
     if (bias)
       name += "_bias";
-    KernelShape shape{m,        n,           k,       batched, resultElement,
+    KernelShape shape{m,          n,        k,      batched, resultElement,
                       bool(bias), gathered, experts};
     // The W4A16 kernels' geometry comes from their builders; sm_100a:
     // 128 x 128 tiles, 128 threads; else 16 x 8 tiles, one warp.
@@ -828,8 +833,8 @@ struct ConvertFP4ToNVVMPass
       else if (chip == "sm_100a")
         symbols.insert(buildTcgen05Kernel(kb, loc, name, shape, *lhsKind));
       else
-        symbols.insert(
-            buildKernel(kb, loc, name, shape, *lhsKind, *atomFor(chip, *lhsKind)));
+        symbols.insert(buildKernel(kb, loc, name, shape, *lhsKind,
+                                   *atomFor(chip, *lhsKind)));
     }
 
     // Host side: buffers, the launch, the result.
@@ -878,7 +883,8 @@ struct ConvertFP4ToNVVMPass
       Value f32Bias = convertElementType(b, loc, bias, b.getF32Type());
       args.push_back(dynamicView(
           b, loc,
-          device.deviceCopy(flatBuffer(b, loc, f32Bias, /*resident=*/false).flat)));
+          device.deviceCopy(
+              flatBuffer(b, loc, f32Bias, /*resident=*/false).flat)));
     }
     args.push_back(dynamicView(b, loc, deviceOut));
     auto kernelRef = SymbolRefAttr::get(

@@ -39,9 +39,9 @@ mlir::fp4::nvvm_kernels::mmaKindOf(QuantizedTensorType type, std::string &why) {
   return failure();
 }
 
-FailureOr<MmaKind>
-mlir::fp4::nvvm_kernels::w4a8KindOf(QuantizedTensorType lhs,
-                                    const MmaKind &rhs, std::string &why) {
+FailureOr<MmaKind> mlir::fp4::nvvm_kernels::w4a8KindOf(QuantizedTensorType lhs,
+                                                       const MmaKind &rhs,
+                                                       std::string &why) {
   ScalingAttr scaling = lhs.getScaling();
   Type element = lhs.getElementType();
   bool mxfp8 = isa<Float8E4M3FNType, Float8E5M2Type>(element) &&
@@ -83,7 +83,6 @@ Value mlir::fp4::nvvm_kernels::loadWord(OpBuilder &b, Location loc, Value buffer
   return arith::SelectOp::create(b, loc, valid, value, zero);
 }
 
-
 /// The kernel arguments after alpha, in optionalArguments' order: the
 /// expert indices (gathered experts), the bias, the output.
 static void appendOptionalAndOutput(OpBuilder &b, SmallVector<Type> &inputs,
@@ -98,10 +97,8 @@ static void appendOptionalAndOutput(OpBuilder &b, SmallVector<Type> &inputs,
   inputs.push_back(dynamic(result));
 }
 
-gpu::GPUFuncOp
-mlir::fp4::nvvm_kernels::createKernelFunc(OpBuilder &b, Location loc,
-                                         StringRef name,
-                                         const KernelShape &shape) {
+gpu::GPUFuncOp mlir::fp4::nvvm_kernels::createKernelFunc(
+    OpBuilder &b, Location loc, StringRef name, const KernelShape &shape) {
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
   SmallVector<Type> inputs = {bytes, bytes, bytes, bytes, b.getF32Type()};
   appendOptionalAndOutput(b, inputs, shape.gathered, shape.bias, shape.result);
@@ -112,9 +109,8 @@ mlir::fp4::nvvm_kernels::createKernelFunc(OpBuilder &b, Location loc,
 }
 
 Value mlir::fp4::nvvm_kernels::scaleForOutput(OpBuilder &b, Location loc,
-                                              Value sum, Value alpha,
-                                              Value out, Value bias,
-                                              Value biasIndex) {
+                                              Value sum, Value alpha, Value out,
+                                              Value bias, Value biasIndex) {
   Value scaled = arith::MulFOp::create(b, loc, sum, alpha);
   if (bias)
     scaled = arith::AddFOp::create(
@@ -138,9 +134,9 @@ Value mlir::fp4::nvvm_kernels::outputArgument(Block &entry) {
 }
 
 OptionalArguments mlir::fp4::nvvm_kernels::optionalArguments(Block &entry,
-                                                            unsigned alpha,
-                                                            bool gathered,
-                                                            bool bias) {
+                                                             unsigned alpha,
+                                                             bool gathered,
+                                                             bool bias) {
   assert(kernelArguments(entry) == alpha + 2 + gathered + bias &&
          "the kernel's signature has these arguments");
   OptionalArguments args;
@@ -172,10 +168,10 @@ Value mlir::fp4::nvvm_kernels::expertWeightRows(OpBuilder &b, Location loc,
 
 MemRefType mlir::fp4::nvvm_kernels::workgroupFloats(MLIRContext *ctx,
                                                     int64_t count) {
-  return MemRefType::get(
-      {count}, Float32Type::get(ctx), MemRefLayoutAttrInterface(),
-      gpu::AddressSpaceAttr::get(ctx,
-                                 gpu::GPUDialect::getWorkgroupAddressSpace()));
+  return MemRefType::get({count}, Float32Type::get(ctx),
+                         MemRefLayoutAttrInterface(),
+                         gpu::AddressSpaceAttr::get(
+                             ctx, gpu::GPUDialect::getWorkgroupAddressSpace()));
 }
 
 Value mlir::fp4::nvvm_kernels::i32Const(OpBuilder &b, Location loc, int64_t v) {

@@ -242,8 +242,8 @@ gpu::GPUFuncOp createKernelFunc(OpBuilder &b, Location loc, StringRef name,
 struct OptionalArguments {
   Value indices, bias;
 };
-OptionalArguments optionalArguments(Block &entry, unsigned alpha,
-                                    bool gathered, bool bias);
+OptionalArguments optionalArguments(Block &entry, unsigned alpha, bool gathered,
+                                    bool bias);
 
 /// Gathered experts: the first weight row of the expert that batch z's
 /// index names, indices[z] * n. An index outside [0, experts) reads expert

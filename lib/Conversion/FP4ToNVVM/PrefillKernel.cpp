@@ -202,18 +202,18 @@ void PrefillKernelBuilder::copyActivations(Value step, Value buffer) {
     Value ok = both(stepOk, below(row, shape.m));
     // Past the end: 0 bytes read from x's first element, 16 zeros written.
     Value element = arith::SelectOp::create(
-        b, loc, ok,
-        add(mul(add(row, xRows), shape.k), add(k0, mul(chunk, 8))), idx(0));
-    Value source = LLVM::GEPOp::create(
-        b, loc, xGlobal.getType(), b.getI8Type(), xGlobal,
-        ValueRange{arith::IndexCastOp::create(b, loc, b.getI64Type(),
-                                              mul(element, 2))});
+        b, loc, ok, add(mul(add(row, xRows), shape.k), add(k0, mul(chunk, 8))),
+        idx(0));
+    Value source =
+        LLVM::GEPOp::create(b, loc, xGlobal.getType(), b.getI8Type(), xGlobal,
+                            ValueRange{arith::IndexCastOp::create(
+                                b, loc, b.getI64Type(), mul(element, 2))});
     Value bytes = arith::SelectOp::create(
         b, loc, ok, arith::ConstantIntOp::create(b, loc, i32, 16),
         arith::ConstantIntOp::create(b, loc, i32, 0));
-    NVVM::CpAsyncOp::create(
-        b, loc, sharedAt(chunkOffset(buffer, rowInTile, chunk)), source, 16,
-        NVVM::LoadCacheModifierKind::CG, bytes);
+    NVVM::CpAsyncOp::create(b, loc,
+                            sharedAt(chunkOffset(buffer, rowInTile, chunk)),
+                            source, 16, NVVM::LoadCacheModifierKind::CG, bytes);
   }
 }
 
@@ -311,9 +311,8 @@ void PrefillKernelBuilder::epilogue(ArrayRef<Value> sums, Value rowBase,
             /*withElseRegion=*/false);
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToStart(store.thenBlock());
-        Value result =
-            scaleForOutput(b, loc, sums[4 * (mt * tilesN + nt) + i], alpha,
-                           out, bias, add(wRows, column));
+        Value result = scaleForOutput(b, loc, sums[4 * (mt * tilesN + nt) + i],
+                                      alpha, out, bias, add(wRows, column));
         memref::StoreOp::create(
             b, loc, result, out,
             ValueRange{add(mul(add(row, xRows), shape.n), column)});

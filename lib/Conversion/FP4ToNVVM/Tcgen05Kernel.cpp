@@ -240,8 +240,7 @@ void Tcgen05KernelBuilder::build(Block &entry) {
   sa = entry.getArgument(1);
   bb = entry.getArgument(2);
   sb = entry.getArgument(3);
-  Value alpha = entry.getArgument(4),
-        out = outputArgument(entry);
+  Value alpha = entry.getArgument(4), out = outputArgument(entry);
   OptionalArguments optional =
       optionalArguments(entry, 4, shape.gathered, shape.bias);
   Value bias = optional.bias;
@@ -339,11 +338,10 @@ void Tcgen05KernelBuilder::build(Block &entry) {
       Value value = vector::ExtractOp::create(b, loc, floats,
                                               ArrayRef<int64_t>{j});
       runIf(ok, [&] {
-        memref::StoreOp::create(b, loc,
-                                scaleForOutput(b, loc, value, alpha, out, bias,
-                                               add(bRows, column)),
-                                out,
-                                ValueRange{add(outRow, column)});
+        memref::StoreOp::create(
+            b, loc,
+            scaleForOutput(b, loc, value, alpha, out, bias, add(bRows, column)),
+            out, ValueRange{add(outRow, column)});
       });
     }
   }

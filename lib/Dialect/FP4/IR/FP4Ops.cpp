@@ -268,7 +268,8 @@ LogicalResult GatheredMatmulOp::verify() {
   if (lhs.size() != 2)
     return emitOpError("expects lhs [T, K], got rank ") << lhs.size();
   if (rhs.size() != 3)
-    return emitOpError("expects stacked expert weights rhs [E, N, K], got rank ")
+    return emitOpError(
+               "expects stacked expert weights rhs [E, N, K], got rank ")
            << rhs.size();
   if (indices.size() != 1 || !dimsCompatible(indices[0], lhs[0]))
     return emitOpError("expects indices [T] with T = ")

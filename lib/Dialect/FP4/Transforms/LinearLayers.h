@@ -49,9 +49,9 @@ FailureOr<LinearLayer> matchLinearLayer(Operation *op, std::string &why);
 /// `bias` broadcast along everything but N ([N]) or, for expert weights,
 /// indexed by expert and N ([E, N]).
 struct BiasAdd {
-  Operation *add = nullptr;           // the linalg.generic
-  tensor::ExpandShapeOp expand;        // between `sum` and `add`, or null
-  Value bias;                         // [N] or [E, N]
+  Operation *add = nullptr;     // the linalg.generic
+  tensor::ExpandShapeOp expand; // between `sum` and `add`, or null
+  Value bias;                   // [N] or [E, N]
 };
 FailureOr<BiasAdd> matchBiasAdd(Value sum, bool expertWeights);
 

@@ -307,8 +307,8 @@ struct FP4QuantizeLinalgPass
       if (succeeded(biasAdd)) {
         // Where the bias is sure to be defined.
         bias = biasAdd->bias;
-        rewriter.setInsertionPoint(biasAdd->expand ? biasAdd->expand.getOperation()
-                                                   : biasAdd->add);
+        rewriter.setInsertionPoint(
+            biasAdd->expand ? biasAdd->expand.getOperation() : biasAdd->add);
       }
       auto matmul = ScaledMatmulOp::create(rewriter, opLoc, resultType, lhs,
                                            weightQ, bias);
