@@ -127,6 +127,9 @@ def main():
     parser.add_argument("--no-check", action="store_true",
                         help="time kernels even when their output is wrong "
                              "(experiments that remove part of a kernel's work)")
+    parser.add_argument("--only", default="",
+                        help="time only the kernels whose name matches this "
+                             "regular expression (A/B runs of one shape)")
     parser.add_argument("--min-k", type=int, default=4096,
                         help="skip the cubin's smaller (test) kernels")
     args = parser.parse_args()
@@ -157,7 +160,7 @@ def main():
         name = raw.decode()
         fmt, kind, m, n, k = re.match(r"fp4_(\w+?)_w4a16(" + W4A16_KIND + r")?_(\d+)x(\d+)x(\d+)_", name).groups()
         m, n, k = int(m), int(n), int(k)
-        if k < args.min_k:
+        if k < args.min_k or not re.search(args.only, name):
             continue
         grid, threads, shared = decode_launch(m, n, kind or "")
         fn = driver.function(module, name, shared=shared)

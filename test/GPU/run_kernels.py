@@ -121,8 +121,9 @@ def memref(tensor):
 
 # The kind of a W4A16 kernel in its name (fp4_<fmt>_w4a16<kind>_...), as
 # decode_launch reads it: "" (absent) or "s<S>", "tc", "pf<BN>[s<S>]",
-# "wg<BN>[s<S>]". No capturing group: callers add one where they want it.
-W4A16_KIND = r"(?:tc|(?:pf|wg)\d+(?:s\d+)?|s\d+)"
+# "wg<BN>[s<S>]", "wgt<BN>[s<S>]". No capturing group: callers add one
+# where they want it.
+W4A16_KIND = r"(?:tc|(?:pf|wgt|wg)\d+(?:s\d+)?|s\d+)"
 
 
 def decode_launch(m, n, kind=""):
@@ -131,17 +132,21 @@ def decode_launch(m, n, kind=""):
     rows per CTA, 4 warps of R weight rows each, S warps per row group
     (DecodeKernel.cpp); "tc"
     (MmaDecodeKernel.cpp): 16 x 32 tiles with 8 warps splitting K; "pf<BN>"
-    and "wg<BN>" (PrefillKernel.cpp, mma.sync or wgmma): 128 x BN tiles, 8
-    warps, two buffers of (128 + BN) rows of 128 bytes plus 1 KB of
-    alignment slack (prefillSharedBytes); with "s<S>" (split-K), S CTAs per
-    tile along grid x and at least room for 256 x BN/2 f32 partials."""
+    and "wg<BN>" (PrefillKernel.cpp, mma.sync or wgmma): 128 x BN tiles
+    ("wgt<BN>": 256 x BN), 8 warps, two (three for "wgt") buffers of
+    (rows + BN) rows of 128 bytes plus 1 KB of alignment slack
+    (prefillSharedBytes); with "s<S>"
+    (split-K), S CTAs per tile along grid x and at least room for every
+    thread's rows / 128 x BN/2 f32 partials."""
     if kind.startswith(("pf", "wg")):
-        tile_n, _, split = kind[2:].partition("s")
+        tile_m = 256 if kind.startswith("wgt") else 128
+        tile_n, _, split = kind.lstrip("pfwgt").partition("s")
         tile_n, split = int(tile_n), int(split or 1)
-        staging = 2 * (128 + tile_n) * 128
-        partials = 256 * tile_n // 2 * 4 if split > 1 else 0
+        stages = 3 if kind.startswith("wgt") else 2
+        staging = stages * (tile_m + tile_n) * 128
+        partials = 256 * tile_m // 128 * tile_n // 2 * 4 if split > 1 else 0
         shared = max(staging, partials) + 1024
-        return ((n + tile_n - 1) // tile_n * split, (m + 127) // 128), (256, 1, 1), shared
+        return ((n + tile_n - 1) // tile_n * split, (m + tile_m - 1) // tile_m), (256, 1, 1), shared
     if kind == "tc":
         return ((n + 31) // 32, (m + 15) // 16), (256, 1, 1), 0
     # "" or "s<S>" (decodeTiling): one activation row: 2 weight rows per

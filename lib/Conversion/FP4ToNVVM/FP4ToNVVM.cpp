@@ -33,6 +33,16 @@ static std::string splitSuffix(int64_t split) {
   return split > 1 ? "s" + std::to_string(split) : "";
 }
 
+/// The prefill kernel's kind in its name: "_w4a16wg<BN>" (wgmma) or
+/// "_w4a16pf<BN>" (mma.sync) for 128-row tiles, "_w4a16wgt<BN>" for
+/// 256-row ("tall") ones, then the split-K suffix.
+static std::string prefillKindName(const nvvm_kernels::PrefillTiling &tiling,
+                                   bool wgmma) {
+  return std::string(wgmma ? "_w4a16wg" : "_w4a16pf") +
+         (tiling.tileM == 256 ? "t" : "") + std::to_string(tiling.tileN) +
+         splitSuffix(tiling.split) + "_";
+}
+
 namespace {
 
 constexpr const char *kKernelModule = "fp4_kernels";
@@ -775,10 +785,8 @@ struct ConvertFP4ToNVVMPass
     bool tensorCoreW4A16 = lhsFloat && !gathered && !prefillW4A16 &&
                            useMmaDecodeKernel(decodeShape);
     std::string w4a16Kind =
-        prefillW4A16
-            ? (wgmmaPrefill ? "_w4a16wg" : "_w4a16pf") +
-                  std::to_string(prefillTileN(decodeShape, wgmmaPrefill)) +
-                  splitSuffix(prefillSplitK(decodeShape, wgmmaPrefill)) + "_"
+        prefillW4A16 ? prefillKindName(prefillTiling(decodeShape, wgmmaPrefill),
+                                       wgmmaPrefill)
         : tensorCoreW4A16
             ? std::string("_w4a16tc_")
             : "_w4a16" + splitSuffix(decodeSplitK(decodeShape)) + "_";

@@ -301,16 +301,21 @@ gpu::GPUFuncOp buildMmaDecodeKernel(OpBuilder &b, Location loc, StringRef name,
 std::array<int64_t, 3> mmaDecodeLaunch(const DecodeShape &shape);
 
 /// The W4A16 kernel for many activation rows (PrefillKernel.cpp), same
-/// signature: 128-row output tiles, the weights expanded once per CTA into
-/// shared memory, eight warps on bf16 tensor cores. Its tile width (256
-/// with wgmma, 128 or 64 weight rows, for enough CTAs) is part of the
-/// kernel's name.
+/// signature: output tiles of 128 (or, with wgmma, 256) activation rows,
+/// the weights expanded once per CTA into shared memory, eight warps on
+/// bf16 tensor cores. Its tiling is part of the kernel's name.
 bool usePrefillKernel(const DecodeShape &shape);
-int64_t prefillTileN(const DecodeShape &shape, bool wgmma);
-int64_t prefillSplitK(const DecodeShape &shape, bool wgmma);
-/// With `wgmma` (sm_90a only), each of the two warpgroups multiplies its 64
-/// rows with wgmma.mma_async reading both operands from shared memory,
-/// instead of ldmatrix + mma.sync.
+/// The prefill kernel's output tile (activation rows x weight rows: 256 x
+/// 128 with wgmma, 128 x 128 or 128 x 64, the largest that still fills the
+/// SMs), the number of CTAs that split K for each tile (a cluster), and
+/// the shared-memory buffers the K steps rotate through.
+struct PrefillTiling {
+  int64_t tileM, tileN, split, stages;
+};
+PrefillTiling prefillTiling(const DecodeShape &shape, bool wgmma);
+/// With `wgmma` (sm_90a only), each of the two warpgroups multiplies its
+/// half of the rows with wgmma.mma_async reading both operands from shared
+/// memory, instead of ldmatrix + mma.sync.
 /// `sharedPerSM` is the chip's shared memory per SM: two CTAs per SM are
 /// asked of ptxas (128 registers) only where their buffers fit.
 gpu::GPUFuncOp buildPrefillKernel(OpBuilder &b, Location loc, StringRef name,

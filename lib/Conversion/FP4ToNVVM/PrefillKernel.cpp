@@ -10,24 +10,25 @@
 // activation rows.
 //
 // CTA: 256 threads, an output tile of 128 activation rows x BN weight rows
-// (BN = 256, 128 or 64, chosen to fill the SMs; with split-K S CTAs of a
+// (BN = 128 or 64, chosen to fill the SMs; with split-K S CTAs of a
 // cluster share a tile, each over 1/S of K, and add their partial tiles
-// through distributed shared memory), K in steps of 64, two shared-memory
-// buffers (dynamic shared memory). In step s every thread
+// through distributed shared memory), or with wgmma 256 x 128 where there
+// are CTAs enough; K in steps of 64; S shared-memory buffers (dynamic
+// shared memory; S = 3 for 256-row tiles, else 2). In step s every thread
 //   - issues the loads of step s + 2: one 16-byte piece of codes (32
 //     elements of one weight row) per 128 rows of BN, with its scale bytes
 //     (pipelinedLoop);
-//   - multiplies buffer s % 2: on sm_90a each of the two warpgroups issues
-//     four wgmma.mma_async m64nBNk16 (bf16 x bf16 -> f32) for its 64 rows,
-//     reading both operands from shared memory; elsewhere warp (wm, wn) of
-//     the 2 x 4 grid computes its 64 x BN/4 part with ldmatrix.x4 and
-//     mma.sync.m16n8k16;
-//   - meanwhile copies its 4 x 16 bytes of step s + 1's activation tile
-//     (128 rows x 64 bf16) into buffer (s + 1) % 2 with cp.async, and
-//     stores there its piece of step s + 1 expanded exactly to bf16
-//     (expandPieceToBF16);
-//   - waits for its wgmma and its copies, and meets the others at one
-//     barrier.
+//   - multiplies buffer s % S: on sm_90a each of the two warpgroups issues
+//     wgmma.mma_async m64nBNk16 (bf16 x bf16 -> f32) for each m64 block of
+//     its rows, four K slices, reading both operands from shared memory;
+//     elsewhere warp (wm, wn) of the 2 x 4 grid computes its 64 x BN/4
+//     part with ldmatrix.x4 and mma.sync.m16n8k16;
+//   - meanwhile copies its 16-byte chunks of step s + S - 1's activation
+//     tile (rows x 64 bf16) into buffer (s + S - 1) % S with cp.async, and
+//     stores its piece of step s + 1 expanded exactly to bf16 into buffer
+//     (s + 1) % S (expandPieceToBF16);
+//   - waits for its wgmma and for the copies of step s + 1, and meets the
+//     others at one barrier.
 //
 // Shared memory holds rows of 64 bf16 (128 bytes, eight 16-byte chunks);
 // chunk c of row r is stored at chunk c ^ (r % 8), so the eight row
@@ -57,25 +58,23 @@ using namespace mlir::fp4::nvvm_kernels;
 
 namespace {
 
-constexpr int64_t kTileM = 128;   // activation rows per CTA
+constexpr int64_t kTileM = 128;   // activation rows per CTA (mma.sync)
 constexpr int64_t kTileK = 64;    // K per step
 constexpr int64_t kWarpsM = 2, kWarpsN = 4;
 constexpr int64_t kThreads = 32 * kWarpsM * kWarpsN;
 constexpr int64_t kRowBytes = 2 * kTileK; // a shared row: 8 chunks of 16 B
 constexpr int64_t kMTiles = kTileM / kWarpsM / 16; // m16 tiles per warp
-constexpr int64_t kActivationChunks = kTileM * kRowBytes / 16 / kThreads;
-constexpr int64_t kWeightOffset = kTileM * kRowBytes; // in each buffer
 constexpr int64_t kPiece = 32; // codes per 16-byte piece
 constexpr int64_t kMinSplitSteps = 8; // K steps per split-K part, at least
 
 class PrefillKernelBuilder : SharedBufferKernelBuilderBase {
 public:
   PrefillKernelBuilder(OpBuilder &b, Location loc, const DecodeShape &shape,
-                       const MmaKind &kind, Value shared, int64_t tileN,
-                       int64_t split, bool wgmma)
-      : SharedBufferKernelBuilderBase(b, loc, shared), shape(shape),
-        kind(kind), tileN(tileN), nTiles(tileN / kWarpsN / 8), split(split),
-        wgmma(wgmma) {}
+                       const MmaKind &kind, Value shared,
+                       const PrefillTiling &tiling, bool wgmma)
+      : SharedBufferKernelBuilderBase(b, loc, shared), shape(shape), kind(kind),
+        tileM(tiling.tileM), tileN(tiling.tileN), nTiles(tileN / kWarpsN / 8),
+        split(tiling.split), stages(tiling.stages), wgmma(wgmma) {}
 
   void build(Block &entry);
 
@@ -89,9 +88,14 @@ private:
   }
   /// The first byte of the buffer of step `step`.
   Value bufferOf(Value step) {
-    return mul(arith::RemUIOp::create(b, loc, step, idx(2)), stageBytes());
+    return mul(arith::RemUIOp::create(b, loc, step, idx(stages)), stageBytes());
   }
-  int64_t stageBytes() const { return (kTileM + tileN) * kRowBytes; }
+  int64_t stageBytes() const { return (tileM + tileN) * kRowBytes; }
+  /// Where the weights start in each buffer (after the activation rows).
+  int64_t weightOffset() const { return tileM * kRowBytes; }
+  /// wgmma: the m64 blocks of activation rows each warpgroup multiplies
+  /// (tileM / 2 rows per warpgroup).
+  int64_t blocksPerWarpgroup() const { return tileM / 2 / 64; }
   /// 16-byte pieces of codes per thread and step (two per weight row).
   int64_t piecesPerThread() const {
     return std::max<int64_t>(1, 2 * tileN / kThreads);
@@ -103,9 +107,9 @@ private:
   /// The warp's MMAs over the K step staged at `buffer` (mma.sync).
   SmallVector<Value> multiply(ValueRange acc, Value buffer);
   /// Issues the warpgroup's MMAs over the K step staged at `buffer`
-  /// (wgmma; wait with wgmma.wait_group): `acc` is the struct of the
-  /// m64nBNk16 accumulators.
-  Value multiplyWarpgroup(Value acc, Value buffer);
+  /// (wgmma; wait with wgmma.wait_group): `acc` holds one struct of
+  /// m64nBNk16 accumulators per m64 block of the warpgroup's rows.
+  SmallVector<Value> multiplyWarpgroup(ValueRange acc, Value buffer);
   /// Makes this thread's shared-memory stores visible to wgmma (the async
   /// proxy) once the barrier that follows has passed.
   void fenceForWgmma();
@@ -136,7 +140,7 @@ private:
 
   DecodeShape shape;
   MmaKind kind;
-  int64_t tileN, nTiles, split;
+  int64_t tileM, tileN, nTiles, split, stages;
   bool wgmma;
   Value xGlobal;   // x's first element, as a global pointer
   Value firstStep; // this K part's first step
@@ -175,7 +179,7 @@ void PrefillKernelBuilder::stage(ArrayRef<Value> loaded, Value buffer) {
       for (int64_t j = 0; j < 4; ++j)
         store(vector::FromElementsOp::create(
                   b, loc, i32x4, ArrayRef<Value>(pairs).slice(4 * j, 4)),
-              chunkOffset(add(buffer, idx(kWeightOffset)), row,
+              chunkOffset(add(buffer, idx(weightOffset())), row,
                           add(mul(half, 4), idx(j))));
     };
     if (2 * tileN >= kThreads * (p + 1)) {
@@ -194,7 +198,7 @@ void PrefillKernelBuilder::copyActivations(Value step, Value buffer) {
   Value stepOk = below(step, shape.k / kTileK / split);
   Value k0 = mul(add(firstStep, step), kTileK);
   Type i32 = b.getI32Type();
-  for (int64_t i = 0; i < kActivationChunks; ++i) {
+  for (int64_t i = 0; i < tileM * kRowBytes / 16 / kThreads; ++i) {
     Value id = add(tid, idx(kThreads * i));
     Value rowInTile = arith::DivUIOp::create(b, loc, id, idx(8));
     Value chunk = arith::RemUIOp::create(b, loc, id, idx(8));
@@ -239,7 +243,7 @@ SmallVector<Value> PrefillKernelBuilder::multiply(ValueRange acc,
                       add(aHalf, idx(2 * kk)))));
     for (int64_t np = 0; np < nTiles / 2; ++np) {
       SmallVector<Value, 4> r = loadMatrices(chunkOffset(
-          add(buffer, idx(kWeightOffset)), add(bBase, add(bRow, idx(16 * np))),
+          add(buffer, idx(weightOffset())), add(bBase, add(bRow, idx(16 * np))),
           add(bHalf, idx(2 * kk))));
       bFrag.push_back({r[0], r[1]});
       bFrag.push_back({r[2], r[3]});
@@ -267,26 +271,42 @@ Value PrefillKernelBuilder::descriptor(Value offset) {
                           /*strideBytes=*/1024, int64_t(1) << 62);
 }
 
-Value PrefillKernelBuilder::multiplyWarpgroup(Value acc, Value buffer) {
+SmallVector<Value> PrefillKernelBuilder::multiplyWarpgroup(ValueRange acc,
+                                                           Value buffer) {
   MLIRContext *ctx = b.getContext();
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
-  // Warpgroup w takes activation rows 64w .. 64w + 63: 8 KB into the tile.
+  // Warpgroup w takes activation rows w tileM / 2 .. (w + 1) tileM / 2 - 1,
+  // in m64 blocks of 8 KB.
   Value warpgroup = arith::DivUIOp::create(b, loc, tid, idx(128));
-  Value aRows = add(buffer, mul(warpgroup, 64 * kRowBytes));
+  Value aRows = add(buffer, mul(warpgroup, tileM / 2 * kRowBytes));
+  SmallVector<Value> c(acc.begin(), acc.end());
+  // The descriptors of the step's first A and B blocks; the others are
+  // those plus their byte offset >> 4 (the start address field, bits 0-13,
+  // holds shared addresses >> 4, and every shared address is below 256 KB,
+  // so the sum never carries out of it): one add each in the loop.
+  Value firstA = descriptor(aRows);
+  Value firstB = descriptor(add(buffer, idx(weightOffset())));
+  auto advance = [&](Value desc, int64_t bytes) {
+    return bytes ? arith::AddIOp::create(b, loc, desc, i64(bytes >> 4))
+                       .getResult()
+                 : desc;
+  };
   for (int64_t kk = 0; kk < kTileK / 16; ++kk) {
     // K slice kk starts 32 bytes further into each (swizzled) row.
-    Value descA = descriptor(add(aRows, idx(32 * kk)));
-    Value descB = descriptor(add(buffer, idx(kWeightOffset + 32 * kk)));
-    acc = NVVM::WgmmaMmaAsyncOp::create(
-        b, loc, acc.getType(), acc, descA, descB,
-        NVVM::MMAShapeAttr::get(ctx, 64, tileN, 16), NVVM::WGMMATypes::bf16,
-        NVVM::WGMMATypes::bf16, NVVM::WGMMATypes::f32,
-        NVVM::WGMMAScaleOut::one, NVVM::WGMMAScaleIn::one,
-        NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row, NVVM::MMALayout::col,
-        /*satfinite=*/nullptr);
+    Value descB = advance(firstB, 32 * kk);
+    for (int64_t j = 0; j < blocksPerWarpgroup(); ++j) {
+      Value descA = advance(firstA, 64 * j * kRowBytes + 32 * kk);
+      c[j] = NVVM::WgmmaMmaAsyncOp::create(
+          b, loc, c[j].getType(), c[j], descA, descB,
+          NVVM::MMAShapeAttr::get(ctx, 64, tileN, 16), NVVM::WGMMATypes::bf16,
+          NVVM::WGMMATypes::bf16, NVVM::WGMMATypes::f32,
+          NVVM::WGMMAScaleOut::one, NVVM::WGMMAScaleIn::one,
+          NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row, NVVM::MMALayout::col,
+          /*satfinite=*/nullptr);
+    }
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
-  return acc;
+  return c;
 }
 
 void PrefillKernelBuilder::fenceForWgmma() {
@@ -322,8 +342,8 @@ void PrefillKernelBuilder::epilogue(ArrayRef<Value> sums, Value rowBase,
 void PrefillKernelBuilder::reduceAcrossCluster(
     ArrayRef<Value> sums, function_ref<void(ArrayRef<Value>)> store) {
   // Accumulator i of thread t at float i * kThreads + t: conflict-free.
-  // The staging buffers are free: the last step ended at a barrier after
-  // its MMAs completed.
+  // The staging buffers are free: the last step's MMAs completed before a
+  // barrier, and every copy since before another.
   int64_t count = sums.size();
   auto offsetOf = [&](int64_t i) { return mul(add(tid, idx(i * kThreads)), 4); };
   for (int64_t i = 0; i < count; ++i)
@@ -383,7 +403,7 @@ void PrefillKernelBuilder::build(Block &entry) {
   Value blockX = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
   n0 = mul(arith::DivUIOp::create(b, loc, blockX, idx(split)), tileN);
   rank = arith::RemUIOp::create(b, loc, blockX, idx(split));
-  m0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y), kTileM);
+  m0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y), tileM);
   std::tie(xRows, wRows) = batchRowOffsets(shape.m, shape.n, shape.batched);
   int64_t steps = shape.k / kTileK / split;
   firstStep = mul(rank, steps);
@@ -439,28 +459,33 @@ void PrefillKernelBuilder::build(Block &entry) {
     copyActivations(step, buffer);
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
   };
-  // Ends a step: its copies and stores visible to the next step's MMAs.
+  // Ends a step: the next step's copies (the oldest of the stages - 1
+  // groups in flight) and this step's stores visible to the next step's
+  // MMAs.
   auto arrive = [&]() {
-    NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, stages - 2);
     if (wgmma)
       fenceForWgmma();
     gpu::BarrierOp::create(b, loc);
   };
-  // Step 0 into buffer 0; then step s multiplies buffer s % 2 while it
-  // copies the activations of step s + 1 into the other and stages there
-  // the weights of step s + 1 (loaded during step s - 1).
-  copyAhead(idx(0), idx(0));
-  stage(load(idx(0)), idx(0));
+  // The activations of steps 0 .. S - 2 (S buffers) and the weights of
+  // step 0 first; then step s multiplies buffer s % S while it copies the
+  // activations of step s + S - 1 into buffer (s + S - 1) % S (S - 2 steps'
+  // time to arrive) and expands the weights of step s + 1 (loaded during
+  // step s - 1) into the next buffer. Buffer (s + S - 1) % S was last read
+  // by the MMAs of step s - 1, done then.
+  for (int64_t ahead = 0; ahead < stages - 1; ++ahead)
+    copyAhead(idx(ahead), bufferOf(idx(ahead)));
+  stage(load(idx(0)), bufferOf(idx(0)));
   arrive();
   auto loadNext = [&](Value step) { return load(add(step, idx(1))); };
   auto compute = [&](ArrayRef<Value> loaded, ValueRange acc, Value step) {
     Value buffer = bufferOf(step);
     SmallVector<Value> c =
-        wgmma ? SmallVector<Value>{multiplyWarpgroup(acc.front(), buffer)}
-              : multiply(acc, buffer);
-    Value next = bufferOf(add(step, idx(1)));
-    copyAhead(add(step, idx(1)), next);
-    stage(loaded, next);
+        wgmma ? multiplyWarpgroup(acc, buffer) : multiply(acc, buffer);
+    Value ahead = add(step, idx(stages - 1));
+    copyAhead(ahead, bufferOf(ahead));
+    stage(loaded, bufferOf(add(step, idx(1))));
     // This step's MMAs must be done before the next step stages over
     // their buffer.
     if (wgmma)
@@ -472,30 +497,44 @@ void PrefillKernelBuilder::build(Block &entry) {
   Value t2 = mul(arith::RemUIOp::create(b, loc, lane, idx(4)), 2);
   SmallVector<Value> sums;
   if (wgmma) {
-    // One m64nBNk16 accumulator per warpgroup: BN / 2 f32 per thread.
+    // One m64nBNk16 accumulator per m64 block of the warpgroup's rows: BN / 2
+    // f32 per thread each.
     Type f32 = b.getF32Type();
     auto accType = LLVM::LLVMStructType::getLiteral(
         b.getContext(), SmallVector<Type>(tileN / 2, f32));
-    Value init = LLVM::ZeroOp::create(b, loc, accType);
-    Value acc = pipelinedLoop(b, loc, steps, init, loadNext, compute).front();
-    for (int64_t i = 0; i < tileN / 2; ++i)
-      sums.push_back(LLVM::ExtractValueOp::create(b, loc, acc, i));
+    SmallVector<Value> init(blocksPerWarpgroup(),
+                            LLVM::ZeroOp::create(b, loc, accType));
+    for (Value acc : pipelinedLoop(b, loc, steps, init, loadNext, compute))
+      for (int64_t i = 0; i < tileN / 2; ++i)
+        sums.push_back(LLVM::ExtractValueOp::create(b, loc, acc, i));
   } else {
     SmallVector<Value> init(4 * kMTiles * nTiles, f32Const(b, loc, 0.0f));
     sums = pipelinedLoop(b, loc, steps, init, loadNext, compute);
   }
   auto store = [&](ArrayRef<Value> values) {
-    if (wgmma) // Warp w of the CTA holds rows 16 w .. 16 w + 15 of the tile.
-      epilogue(values, add(m0, add(mul(warp, 16), g)), add(n0, t2), 1,
-               tileN / 8);
-    else
+    if (wgmma) {
+      // Warp w of warpgroup v holds rows 16 w .. 16 w + 15 of each of the
+      // warpgroup's m64 blocks.
+      Value warpgroup = arith::DivUIOp::create(b, loc, warp, idx(4));
+      Value rows =
+          add(add(m0, mul(warpgroup, tileM / 2)),
+              add(mul(arith::RemUIOp::create(b, loc, warp, idx(4)), 16), g));
+      for (int64_t j = 0; j < blocksPerWarpgroup(); ++j)
+        epilogue(values.slice(j * tileN / 2, tileN / 2), add(rows, idx(64 * j)),
+                 add(n0, t2), 1, tileN / 8);
+    } else
       epilogue(values, add(m0, add(mul(warpM, kMTiles * 16), g)),
                add(n0, add(mul(warpN, nTiles * 8), t2)), kMTiles, nTiles);
   };
-  if (split > 1)
+  // The last step left groups of copies in flight (zero-filling buffers
+  // past the last step): done before shared memory is reused.
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+  if (split > 1) {
+    gpu::BarrierOp::create(b, loc);
     reduceAcrossCluster(sums, store);
-  else
+  } else {
     store(sums);
+  }
   gpu::ReturnOp::create(b, loc);
 }
 
@@ -518,62 +557,68 @@ static bool canSplitFurther(int64_t steps, int64_t split) {
          steps / (2 * split) >= kMinSplitSteps;
 }
 
-int64_t mlir::fp4::nvvm_kernels::prefillTileN(const DecodeShape &shape,
-                                             bool wgmma) {
-  // Wider tiles read each activation tile fewer times (the traffic from L2
-  // bounds these kernels), but need enough CTAs to fill the SMs: with wgmma
-  // 256 (one CTA per SM) given two waves, else 128 given two CTAs per SM,
-  // or 128 split along K where 128 would leave SMs idle and K splits
-  // (prefillSplitK), else 64.
-  int64_t rowTiles = shape.batch * ((shape.m + kTileM - 1) / kTileM);
-  if (wgmma && rowTiles * ((shape.n + 255) / 256) >= 2 * kSMs)
-    return 256;
-  int64_t tiles128 = rowTiles * ((shape.n + 127) / 128);
-  if (tiles128 >= 2 * kSMs)
-    return 128;
-  if (leavesSMsIdle(tiles128) && canSplitFurther(shape.k / kTileK, 1))
-    return 128;
-  return 64;
-}
-
-int64_t mlir::fp4::nvvm_kernels::prefillSplitK(const DecodeShape &shape,
-                                              bool wgmma) {
+PrefillTiling mlir::fp4::nvvm_kernels::prefillTiling(const DecodeShape &shape,
+                                                     bool wgmma) {
+  auto rowTiles = [&](int64_t tileM) {
+    return shape.batch * ((shape.m + tileM - 1) / tileM);
+  };
+  auto tiles = [&](int64_t tileM, int64_t tileN) {
+    return rowTiles(tileM) * ((shape.n + tileN - 1) / tileN);
+  };
+  // Each weight element is expanded once per CTA, for tileM activation
+  // rows, and each activation tile is read once per tileN weight rows (the
+  // traffic from L2): large tiles, as long as there are enough CTAs to fill
+  // the SMs. With wgmma, 256 x 128 (one CTA per SM) given two waves: half
+  // the expansion of 128 x 256 for the same MMAs, 6% faster at 4096^3 and
+  // 8192^3 on the H100 (docs/benchmarks.md), which leaves 128 x 256 no
+  // shape where it would be chosen. Else 128 x 128 given two CTAs per SM,
+  // or split along K where 128 would leave SMs idle and K splits, else
+  // 128 x 64.
+  // Three buffers for 256 x 128 (each step's activations copied two steps
+  // ahead: 3-7% faster than two at 4096^3 and 8192^3 on the H100); two for
+  // the 128-row tiles (with three, 128 x 8192 x 8192 split in two took 5%
+  // less time with NVFP4 weights and 5% more with MXFP4; and sm_120a's
+  // 100 KB would not hold three of 128 x 128).
+  PrefillTiling tiling{kTileM, 64, 1, 2};
+  if (wgmma && tiles(256, 128) >= 2 * kSMs)
+    tiling = {256, 128, 1, 3};
+  else if (tiles(kTileM, 128) >= 2 * kSMs ||
+           (leavesSMsIdle(tiles(kTileM, 128)) &&
+            canSplitFurther(shape.k / kTileK, 1)))
+    tiling.tileN = 128;
   // Split K until one CTA per SM (the H100, 128 x 8192 x 8192: 64 tiles of
   // 128; two parts 70 us, four 84-89 us, eight 82 us, docs/benchmarks.md):
   // each part must keep kMinSplitSteps steps, and the parts of a tile form
   // one cluster (at most 8, the portable size).
-  int64_t tileN = prefillTileN(shape, wgmma);
-  int64_t tiles = shape.batch * ((shape.m + kTileM - 1) / kTileM) *
-                  ((shape.n + tileN - 1) / tileN);
-  int64_t steps = shape.k / kTileK;
-  int64_t split = 1;
-  while (leavesSMsIdle(tiles * split) && canSplitFurther(steps, split))
-    split *= 2;
-  return split;
+  int64_t count = tiles(tiling.tileM, tiling.tileN);
+  while (leavesSMsIdle(count * tiling.split) &&
+         canSplitFurther(shape.k / kTileK, tiling.split))
+    tiling.split *= 2;
+  return tiling;
 }
 
 int64_t mlir::fp4::nvvm_kernels::prefillSharedBytes(const DecodeShape &shape,
                                                    bool wgmma) {
-  int64_t tileN = prefillTileN(shape, wgmma);
-  int64_t staging = 2 * (kTileM + tileN) * kRowBytes;
-  // Split-K: every thread's tileN / 2 f32 accumulators.
+  PrefillTiling tiling = prefillTiling(shape, wgmma);
+  int64_t staging = tiling.stages * (tiling.tileM + tiling.tileN) * kRowBytes;
+  // Split-K: every thread's tileM / 128 x tileN / 2 f32 accumulators.
   int64_t partials =
-      prefillSplitK(shape, wgmma) > 1 ? kThreads * tileN / 2 * 4 : 0;
+      tiling.split > 1 ? kThreads * tiling.tileM / kTileM * tiling.tileN / 2 * 4
+                       : 0;
   return std::max(staging, partials) + 1024;
 }
 
 std::array<int64_t, 3>
 mlir::fp4::nvvm_kernels::prefillLaunch(const DecodeShape &shape, bool wgmma) {
-  int64_t tileN = prefillTileN(shape, wgmma);
-  return {(shape.n + tileN - 1) / tileN * prefillSplitK(shape, wgmma),
-          (shape.m + kTileM - 1) / kTileM, kThreads};
+  PrefillTiling tiling = prefillTiling(shape, wgmma);
+  return {(shape.n + tiling.tileN - 1) / tiling.tileN * tiling.split,
+          (shape.m + tiling.tileM - 1) / tiling.tileM, kThreads};
 }
 
 gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
     OpBuilder &b, Location loc, StringRef name, const DecodeShape &shape,
     const MmaKind &kind, bool wgmma, int64_t sharedPerSM) {
-  int64_t tileN = prefillTileN(shape, wgmma);
-  int64_t split = prefillSplitK(shape, wgmma);
+  PrefillTiling tiling = prefillTiling(shape, wgmma);
   MLIRContext *ctx = b.getContext();
   // Dynamic shared memory (prefillSharedBytes, given at the launch).
   auto arrayType = LLVM::LLVMArrayType::get(b.getI8Type(), 0);
@@ -589,20 +634,21 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
   // measured 23% faster on the H100 with no spills, docs/benchmarks.md).
   kernel->setAttr(NVVM::NVVMDialect::getMaxntidAttrName(),
                   b.getDenseI32ArrayAttr({kThreads, 1, 1}));
-  if (tileN <= 128 && 2 * prefillSharedBytes(shape, wgmma) <= sharedPerSM)
+  // Not for 256-row tiles: their 128 accumulators per thread need more.
+  if (tiling.tileM == kTileM && tiling.tileN <= 128 &&
+      2 * prefillSharedBytes(shape, wgmma) <= sharedPerSM)
     kernel->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
                     b.getI32IntegerAttr(2));
   // Split-K: the K parts of a tile form a cluster (compile-time dimensions,
   // so a plain launch makes the clusters).
-  if (split > 1)
+  if (tiling.split > 1)
     kernel->setAttr(NVVM::NVVMDialect::getClusterDimAttrName(),
-                    b.getDenseI32ArrayAttr({int32_t(split), 1, 1}));
+                    b.getDenseI32ArrayAttr({int32_t(tiling.split), 1, 1}));
   Block &entry = kernel.getBody().front();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);
   Value shared = LLVM::AddressOfOp::create(
       b, loc, LLVM::LLVMPointerType::get(ctx, 3), sharedName);
-  PrefillKernelBuilder(b, loc, shape, kind, shared, tileN, split, wgmma)
-      .build(entry);
+  PrefillKernelBuilder(b, loc, shape, kind, shared, tiling, wgmma).build(entry);
   return kernel;
 }

@@ -7,6 +7,7 @@
 // wgmma.mma_async m64nBNk16, both operands read from shared memory through
 // descriptors; the stores reach it through fence.proxy.async before the
 // barrier, and wgmma.wait_group 0 keeps a buffer until its MMAs are done.
+// Two buffers of (128 + 64) rows of 128 bytes, plus 1 KB: 50176 bytes.
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16wg64_256x192x128_bf16_f32 blocks in (%c3{{.*}}, %c2{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c50176_i32
 // CHECK: gpu.func @fp4_mxfp4_w4a16wg64_256x192x128_bf16_f32(
 // The dynamic shared memory from a 1024-byte boundary (the swizzle repeats
@@ -17,7 +18,8 @@
 // CHECK: %[[PAD:.*]] = arith.andi %{{.*}}, %c1023_i64 : i64
 // CHECK: llvm.getelementptr %{{.*}}[%[[PAD]]]
 // The activation tile of step 0: four 16-byte cp.async per thread (16
-// bytes copied, or 0 and zero-filled past M), then the weights.
+// bytes copied, or 0 and zero-filled past M or the last step), then the
+// weights.
 // CHECK-COUNT-4: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg, %{{.*}} : !llvm.ptr<3>, !llvm.ptr<1>, i32
 // CHECK-NEXT: nvvm.cp.async.commit.group
 // CHECK: llvm.store {{.*}} : vector<4xi32>, !llvm.ptr<3>
@@ -26,13 +28,21 @@
 // CHECK-NEXT: gpu.barrier
 // CHECK: llvm.mlir.zero : !llvm.struct<(f32, f32,
 // CHECK: scf.for
+// Step s reads buffer s % 2 (of 24576 bytes).
+// CHECK: %[[BUF:.*]] = arith.remui %arg{{[0-9]+}}, %c2
+// CHECK: arith.muli %[[BUF]], %c24576
 // CHECK: nvvm.wgmma.fence.aligned
+// The first descriptors: address bits 4-17, leading byte offset 1 (bit
+// 16), stride byte offset 1024 >> 4, 128-byte swizzle; the others add
+// their byte offset >> 4 (32 bytes per K slice: 2).
 // CHECK: %[[MASKED:.*]] = arith.andi %{{.*}}, %c262143_i64 : i64
 // CHECK: %[[START:.*]] = arith.shrui %[[MASKED]], %c4_i64 : i64
-// CHECK: arith.ori %[[START]], %c4611686293305360384_i64 : i64
-// CHECK-COUNT-4: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 64, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK: %[[DESC:.*]] = arith.ori %[[START]], %c4611686293305360384_i64 : i64
+// CHECK: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 64, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK: arith.addi %[[DESC]], %c2_i64{{.*}} : i64
+// CHECK-COUNT-3: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 64, k = 16>
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
-// While the MMAs run: the next step's activation copies and weights.
+// While the MMAs run: the activation copies and the weights of step s + 1.
 // CHECK-COUNT-4: nvvm.cp.async.shared.global
 // CHECK-NEXT: nvvm.cp.async.commit.group
 // CHECK: llvm.store {{.*}} : vector<4xi32>, !llvm.ptr<3>
@@ -52,12 +62,45 @@ func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor
 
 // -----
 
-// Enough CTAs for two waves of 256-wide tiles (17 x 16 of them): wgmma
-// m64n256k16, one CTA per SM (no nvvm.minctasm), two buffers of
-// (128 + 256) rows: 99328 bytes.
-// WIDE: @fp4_kernels::@fp4_nvfp4_w4a16wg256_2100x4096x64_bf16_bf16 blocks in (%c16{{.*}}, %c17{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c99328_i32
-// WIDE: gpu.func @fp4_nvfp4_w4a16wg256_2100x4096x64_bf16_bf16({{.*}}) kernel attributes {nvvm.maxntid = array<i32: 256, 1, 1>}
-// WIDE: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 256, k = 16>
+// Enough CTAs for two waves of 256 x 128 tiles (9 x 32 of them): each
+// warpgroup multiplies two m64 blocks of its 128 rows with m64n128k16 (two
+// accumulator structs), one CTA per SM (no nvvm.minctasm), three buffers of
+// (256 + 128) rows: 148480 bytes.
+// WIDE: @fp4_kernels::@fp4_nvfp4_w4a16wgt128_2100x4096x64_bf16_bf16 blocks in (%c32{{.*}}, %c9{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c148480_i32
+// WIDE: gpu.func @fp4_nvfp4_w4a16wgt128_2100x4096x64_bf16_bf16({{.*}}) kernel attributes {nvvm.maxntid = array<i32: 256, 1, 1>}
+// The activations of steps 0 and 1 (one group each: eight 16-byte
+// cp.async per thread, zero-filled past M or the last step), the weights
+// of step 0, and step 0's group done (the older of two).
+// WIDE-COUNT-8: nvvm.cp.async.shared.global
+// WIDE-NEXT: nvvm.cp.async.commit.group
+// WIDE-COUNT-8: nvvm.cp.async.shared.global
+// WIDE-NEXT: nvvm.cp.async.commit.group
+// WIDE: llvm.store {{.*}} : vector<4xi32>, !llvm.ptr<3>
+// WIDE: nvvm.cp.async.wait.group 1
+// WIDE: %[[ZERO:.*]] = llvm.mlir.zero : !llvm.struct<(f32,
+// WIDE: scf.for {{.*}} iter_args({{.*}} = %[[ZERO]], {{.*}} = %[[ZERO]],
+// Step s reads buffer s % 3 (of 384 rows of 128 bytes).
+// WIDE: %[[BUF:.*]] = arith.remui %arg{{[0-9]+}}, %c3
+// WIDE: arith.muli %[[BUF]], %c49152
+// Warpgroup w's rows start 128 w into the tile (128 rows x 128 bytes).
+// WIDE: arith.muli %{{.*}}, %c16384
+// WIDE: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>
+// The second block: 64 rows (8192 bytes, 512 >> 4) further.
+// WIDE: arith.addi %{{.*}}, %c512_i64{{.*}} : i64
+// WIDE: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 128, k = 16>
+// WIDE-COUNT-6: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 128, k = 16>
+// WIDE: nvvm.wgmma.commit.group.sync.aligned
+// While they run: the activations of step s + 2 into buffer (s + 2) % 3,
+// the weights of step s + 1; then step s + 1's copies are done.
+// WIDE: %[[AHEAD:.*]] = arith.addi %{{.*}}, %c2
+// WIDE: arith.remui %[[AHEAD]], %c3
+// WIDE-COUNT-8: nvvm.cp.async.shared.global
+// WIDE-NEXT: nvvm.cp.async.commit.group
+// WIDE: nvvm.wgmma.wait.group.sync.aligned 0
+// WIDE-NEXT: nvvm.cp.async.wait.group 1
+// WIDE: scf.yield
+// After the loop the last group (zero fill past the end) is waited for.
+// WIDE: nvvm.cp.async.wait.group 0
 func.func @wide(%x: tensor<2100x64xbf16>, %bd: tensor<4096x32xi8>, %bs: tensor<4096x4xf8E4M3FN>, %g: tensor<f32>) -> tensor<2100x4096xbf16> {
   %b = fp4.assemble %bd, %bs, %g : tensor<4096x32xi8>, tensor<4096x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4096x64xf4E2M1FN, nvfp4>
   %y = fp4.scaled_matmul %x, %b : tensor<2100x64xbf16>, !fp4.qtensor<4096x64xf4E2M1FN, nvfp4> -> tensor<2100x4096xbf16>
