@@ -135,9 +135,8 @@ def decode_launch(m, n, kind=""):
     and "wg<BN>" (PrefillKernel.cpp, mma.sync or wgmma): 128 x BN tiles
     ("wgt<BN>": 256 x BN), 8 warps, two (three for "wgt") buffers of
     (rows + BN) rows of 128 bytes plus 1 KB of alignment slack
-    (prefillSharedBytes); with "s<S>"
-    (split-K), S CTAs per tile along grid x and at least room for every
-    thread's rows / 128 x BN/2 f32 partials."""
+    (prefillSharedBytes); with "s<S>" (split-K), S CTAs per tile along grid
+    x and at least room for every thread's rows / 128 x BN/2 f32 partials."""
     if kind.startswith(("pf", "wg")):
         tile_m = 256 if kind.startswith("wgt") else 128
         tile_n, _, split = kind.lstrip("pfwgt").partition("s")

@@ -323,9 +323,9 @@ gpu::GPUFuncOp buildPrefillKernel(OpBuilder &b, Location loc, StringRef name,
                                   const MmaKind &kind, bool wgmma,
                                   int64_t sharedPerSM);
 std::array<int64_t, 3> prefillLaunch(const DecodeShape &shape, bool wgmma);
-/// The dynamic shared memory the prefill kernel needs at its launch (two
-/// buffers and alignment slack: more than the default 48 KB, which the
-/// runtime raises for the kernel).
+/// The dynamic shared memory the prefill kernel needs at its launch (its
+/// buffers, or the split-K partials, and alignment slack: more than the
+/// default 48 KB, which the runtime raises for the kernel).
 int64_t prefillSharedBytes(const DecodeShape &shape, bool wgmma);
 
 /// The launch geometry of buildTcgen05Kernel's kernel for `shape`:

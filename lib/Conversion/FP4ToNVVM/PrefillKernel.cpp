@@ -58,7 +58,7 @@ using namespace mlir::fp4::nvvm_kernels;
 
 namespace {
 
-constexpr int64_t kTileM = 128;   // activation rows per CTA (mma.sync)
+constexpr int64_t kTileM = 128;   // activation rows per CTA (wgmma: or 256)
 constexpr int64_t kTileK = 64;    // K per step
 constexpr int64_t kWarpsM = 2, kWarpsN = 4;
 constexpr int64_t kThreads = 32 * kWarpsM * kWarpsN;
