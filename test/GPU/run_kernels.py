@@ -269,6 +269,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("cubin")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", default="",
+                        help="run only the kernels whose name matches this regex")
     parser.add_argument("--repeat", type=int, default=3,
                         help="fresh random data per kernel, this many times")
     args = parser.parse_args()
@@ -284,6 +286,8 @@ def main():
     print(f"device: {torch.cuda.get_device_name()}; {len(names)} kernels")
     for raw in names:
         name = raw.decode()
+        if not re.search(args.only, name):
+            continue
         w4a16 = re.match(r"fp4_(\w+?)_w4a16(" + W4A16_KIND + r")?_(?:G(\d+))?(?:E(\d+)x)?(\d+)x(\d+)x(\d+)_"
                          r"(bf16|f16|f32)_(bf16|f32)(_bias)?$", name)
         if w4a16:
