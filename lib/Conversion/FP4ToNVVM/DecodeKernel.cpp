@@ -129,7 +129,6 @@ void DecodeKernelBuilder::build(Block &entry) {
   bool rowsExact = shape.n % tiling.weightRowsPerCTA() == 0;
   bool piecesExact = pieces % split == 0 && piecesPerPart % (32 * unroll) == 0;
   bool xRowsExact = shape.m % rowsM == 0;
-  auto words = VectorType::get({16}, b.getI8Type());
   // The piece a lane reads in step `step`, round u, and whether it exists
   // (in this warp's part of K).
   auto pieceAt = [&](Value step, int64_t u) {
@@ -142,6 +141,7 @@ void DecodeKernelBuilder::build(Block &entry) {
                                            piece, endPiece)
                          .getResult());
   };
+  Value wBytes = globalBytes(w);
   // Per step: [u][r] the raw words and the scale word of row r.
   auto load = [&](Value step) {
     SmallVector<Value> loaded;
@@ -151,9 +151,9 @@ void DecodeKernelBuilder::build(Block &entry) {
         Value row = add(n0, idx(r));
         Value ok = rowsExact ? pieceOk : both(pieceOk, below(row, shape.n));
         Value globalRow = add(row, wRows);
-        loaded.push_back(guardedLoad(
-            words, w,
-            add(mul(globalRow, shape.k / 2), mul(piece, kPiece / 2)), ok, 16));
+        loaded.push_back(streamedLoad16(
+            wBytes, add(mul(globalRow, shape.k / 2), mul(piece, kPiece / 2)),
+            ok));
         loaded.push_back(loadWord(b, loc, sw,
                                   add(mul(globalRow, scaleBytesPerRow),
                                       mul(piece, blocksPerPiece)),

@@ -230,6 +230,40 @@ Value KernelBuilderBase::guardedLoad(VectorType type, Value buffer,
   return arith::SelectOp::create(b, loc, valid, raw, zero);
 }
 
+Value KernelBuilderBase::globalBytes(Value buffer) {
+  Value offset =
+      memref::ExtractStridedMetadataOp::create(b, loc, buffer).getOffset();
+  Value address = add(
+      memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer), offset);
+  return LLVM::IntToPtrOp::create(
+      b, loc, LLVM::LLVMPointerType::get(b.getContext(), 1),
+      arith::IndexCastOp::create(b, loc, b.getI64Type(), address).getResult());
+}
+
+Value KernelBuilderBase::streamedLoad16(Value base, Value index, Value valid) {
+  Type i32 = b.getI32Type();
+  Value safe = arith::SelectOp::create(b, loc, valid, index, idx(0));
+  Value pointer = LLVM::GEPOp::create(
+      b, loc, base.getType(), b.getI8Type(), base,
+      ValueRange{arith::IndexCastOp::create(b, loc, b.getI64Type(), safe)});
+  auto words =
+      LLVM::LLVMStructType::getLiteral(b.getContext(), {i32, i32, i32, i32});
+  auto load = LLVM::InlineAsmOp::create(
+      b, loc, words, ValueRange{pointer},
+      "ld.global.nc.L1::no_allocate.v4.u32 {$0, $1, $2, $3}, [$4];",
+      "=r,=r,=r,=r,l", /*has_side_effects=*/false, /*is_align_stack=*/false,
+      LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
+  SmallVector<Value> parts;
+  for (int64_t i = 0; i < 4; ++i)
+    parts.push_back(LLVM::ExtractValueOp::create(b, loc, load.getResult(0), i));
+  auto type = VectorType::get({16}, b.getI8Type());
+  Value raw = vector::BitCastOp::create(
+      b, loc, type,
+      vector::FromElementsOp::create(b, loc, VectorType::get({4}, i32), parts));
+  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(type));
+  return arith::SelectOp::create(b, loc, valid, raw, zero);
+}
+
 SmallVector<Value> mlir::fp4::nvvm_kernels::decodePieceTimes2PowMinus14(
     OpBuilder &b, Location loc, Value piece) {
   auto f16x2 = VectorType::get({2}, b.getF16Type());

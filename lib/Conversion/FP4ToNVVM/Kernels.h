@@ -131,6 +131,17 @@ protected:
   /// (the load itself reads index 0 then, so it never leaves the buffer).
   Value guardedLoad(VectorType type, Value buffer, Value index, Value valid,
                     int64_t align = 16);
+  /// A global-memory pointer to the first byte of the 1-D i8 `buffer` (its
+  /// aligned pointer plus its offset), for streamedLoad16; computed once,
+  /// before the loops.
+  Value globalBytes(Value buffer);
+  /// The 16 bytes (a vector<16xi8>) at byte `index` of `base` (a
+  /// globalBytes pointer), or zeros where `valid` is false (reading byte 0
+  /// then), with `ld.global.nc.L1::no_allocate`: for FP4 weights, which a
+  /// kernel reads once and nothing writes while it runs, so that they do
+  /// not displace the activations in L1 (docs/benchmarks.md). `index` must
+  /// be a multiple of 16.
+  Value streamedLoad16(Value base, Value index, Value valid);
 
   OpBuilder &b;
   Location loc;

@@ -97,8 +97,8 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   int64_t steps = (chunks + perStep - 1) / perStep;
   Value zero = f32Const(b, loc, 0.0f);
   SmallVector<Value> init(4 * kNTiles, zero);
-  auto bytes16 = VectorType::get({16}, b.getI8Type());
   auto xType = VectorType::get({kPiece}, shape.activation);
+  Value wBytes = globalBytes(w);
   // Per step: for each of kUnroll chunks, the raw words and the scale word
   // of each 8-row tile, then the activation rows g and g + 8.
   int64_t perChunk = 2 * kNTiles + 2;
@@ -111,9 +111,9 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
       for (int64_t nt = 0; nt < kNTiles; ++nt) {
         Value ok = both(pieceOk, wRowOk[nt]);
         Value globalRow = add(wRow[nt], wRows);
-        loaded.push_back(guardedLoad(
-            bytes16, w,
-            add(mul(globalRow, shape.k / 2), mul(piece, kPiece / 2)), ok));
+        loaded.push_back(streamedLoad16(
+            wBytes, add(mul(globalRow, shape.k / 2), mul(piece, kPiece / 2)),
+            ok));
         loaded.push_back(loadWord(b, loc, sw,
                                   add(mul(globalRow, scaleBytesPerRow),
                                       mul(piece, blocksPerPiece)),

@@ -409,7 +409,7 @@ void PrefillKernelBuilder::build(Block &entry) {
   firstStep = mul(rank, steps);
   int64_t scaleBytesPerRow = shape.k / kind.blockSize;
   int64_t scaleBytesPerPiece = kPiece / kind.blockSize;
-  auto pieceType = VectorType::get({16}, b.getI8Type());
+  Value wBytes = globalBytes(w);
   // Per step: the thread's pieces of codes and their scale words (zeros
   // past the end and for idle threads). The activations go by cp.async.
   auto load = [&](Value step) {
@@ -423,11 +423,14 @@ void PrefillKernelBuilder::build(Block &entry) {
       Value ok = both(both(stepOk, below(id, 2 * tileN)), below(row, shape.n));
       Value globalRow = add(row, wRows);
       Value element = add(k0, mul(half, kPiece));
-      loaded.push_back(guardedLoad(
-          pieceType, w,
-          add(mul(globalRow, shape.k / 2),
-              arith::DivUIOp::create(b, loc, element, idx(2))),
-          ok));
+      Value byte = add(mul(globalRow, shape.k / 2),
+                       arith::DivUIOp::create(b, loc, element, idx(2)));
+      // Past L1 for 128-row tiles (M = 128: 12% faster on the H100); the
+      // 256-row tiles were 1-2% slower so (docs/benchmarks.md).
+      loaded.push_back(
+          tileM == 256
+              ? guardedLoad(VectorType::get({16}, b.getI8Type()), w, byte, ok)
+              : streamedLoad16(wBytes, byte, ok));
       loaded.push_back(loadWord(
           b, loc, sw,
           add(mul(globalRow, scaleBytesPerRow),

@@ -80,13 +80,13 @@ func.func @k_not_64(%a: !fp4.qtensor<16x32xf4E2M1FN, nvfp4>, %b: !fp4.qtensor<8x
 // activation's buffer, the weight's codes and scales, the weight's global
 // scale as alpha, a bf16 output. Lanes load 16 bytes (32 codes) of a row,
 // expand nibble pairs to f16x2, multiply in f32, and the warp sums its
-// lanes.
+// lanes. The codes are loaded past L1 (`ld.global.nc.L1::no_allocate`).
 // CHECK-LABEL: func.func @weight_only(
 // CHECK: %[[ALPHA:.*]] = tensor.extract %arg3[] : tensor<f32>
 // CHECK: %[[OUT:.*]] = memref.alloc() : memref<120xbf16>
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_w4a16_5x24x64_f16_bf16 blocks in (%c3{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c128, %c1{{.*}}, %c1{{.*}})  args({{.*}} : memref<?xf16>, {{.*}} : memref<?xi8>, {{.*}} : memref<?xi8>, %[[ALPHA]] : f32, {{.*}} : memref<?xbf16>)
 // CHECK: gpu.func @fp4_nvfp4_w4a16_5x24x64_f16_bf16(%{{.*}}: memref<?xf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %{{.*}}: memref<?xbf16>) kernel
-// CHECK: vector.load {{.*}} {alignment = 16 : i64} : memref<?xi8>, vector<16xi8>
+// CHECK: llvm.inline_asm "ld.global.nc.L1::no_allocate.v4.u32 {$0, $1, $2, $3}, [$4];", "=r,=r,=r,=r,l" {{.*}} : (!llvm.ptr<1>) -> !llvm.struct<(i32, i32, i32, i32)>
 // CHECK: vector.bitcast {{.*}} : vector<1xi32> to vector<2xf16>
 // CHECK: arith.extf {{.*}} : vector<2xf16> to vector<2xf32>
 // CHECK: vector.load {{.*}} {alignment = 16 : i64} : memref<?xf16>, vector<32xf16>
