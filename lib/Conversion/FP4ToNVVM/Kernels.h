@@ -139,8 +139,8 @@ protected:
   /// globalBytes pointer), or zeros where `valid` is false (reading byte 0
   /// then), with `ld.global.nc.L1::no_allocate`: for FP4 weights, which a
   /// kernel reads once and nothing writes while it runs, so that they do
-  /// not displace the activations in L1 (docs/benchmarks.md). `index` must
-  /// be a multiple of 16.
+  /// not displace what L1 serves again (activations, scale bytes;
+  /// docs/benchmarks.md). `index` must be a multiple of 16.
   Value streamedLoad16(Value base, Value index, Value valid);
 
   OpBuilder &b;
