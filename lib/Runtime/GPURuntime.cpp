@@ -19,15 +19,20 @@
 //   void mgpuMemcpy(ptr dst, ptr src, i64 bytes, ptr stream)
 //   void mgpuMemset32(ptr dst, i32 value, i64 count, ptr stream)
 //
-// and one of fp4's own, for constants (weights) that stay on the device:
+// fp4's own, for hosts that pass device memory (fp4mlir.Library):
+//
+//   i32  fp4gpuSynchronize()       i32 fp4gpuCopyToHost(ptr host, ptr dev, i64)
+//
+// and one for constants (weights) that stay on the device:
 //
 //   void _mlir_ciface_fp4gpuResidentBytes(Memref1D *device, Memref1D *host)
 //   (and ..._fp4gpuResidentE4M3, ..._fp4gpuResidentE8M0 for scale bytes)
 //
 // returns (as a 1-D i8 memref descriptor) a device copy of the host bytes,
 // made on the first call for that host buffer (address and size) and kept
-// until a module is unloaded (a library's unloading unloads its module). The host code passes only constants, whose
-// addresses are those of the library's globals.
+// until a module is unloaded (a library's unloading unloads its module). The
+// host code passes only constants, whose addresses are those of the library's
+// globals.
 //
 // With FP4_GPU_POISON set in the environment, every allocation is filled
 // with 0xff bytes (NaN) first: the device tests use it.
@@ -199,6 +204,24 @@ const char *fp4gpuLastError() {
 void fp4gpuClearError() {
   std::lock_guard<std::mutex> lock(errorMutex);
   firstError.clear();
+}
+
+// For hosts that hold device memory of their own (Python's DLPack tensors):
+// wait for all work on the device, and copy device bytes to host memory.
+// Both return 0 on success, else record the error and return 1.
+
+int32_t fp4gpuSynchronize() {
+  return ensureContext() && check("cuCtxSynchronize", cuCtxSynchronize()) ? 0
+                                                                          : 1;
+}
+
+int32_t fp4gpuCopyToHost(void *host, const void *device, uint64_t bytes) {
+  return ensureContext() &&
+                 check("cuMemcpyDtoH",
+                       cuMemcpyDtoH(host, reinterpret_cast<CUdeviceptr>(device),
+                                    bytes))
+             ? 0
+             : 1;
 }
 
 void *mgpuModuleLoad(void *data, size_t /*size*/) {

@@ -17,8 +17,10 @@
 #include "fp4/Tools/Compile.h"
 #include "fp4/Conversion/Passes.h"
 #include "fp4/Tools/ToolSetup.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -186,6 +188,36 @@ LogicalResult Compiler::compileKernels(ModuleOp module, bool embedCubins) {
   return writeText(text, options.emit == "cubin");
 }
 
+/// Whether the host code only copies `value` to the device: every use views
+/// it (bufferization.to_buffer, memref shape casts) or is the source of a
+/// gpu.memcpy. The host code then never reads it, so a caller may pass
+/// device memory for it.
+bool onlyCopiedToDevice(Value value) {
+  for (OpOperand &use : value.getUses()) {
+    Operation *user = use.getOwner();
+    if (isa<bufferization::ToBufferOp, memref::CollapseShapeOp,
+            memref::ExpandShapeOp, memref::CastOp>(user)) {
+      if (!onlyCopiedToDevice(user->getResult(0)))
+        return false;
+      continue;
+    }
+    auto copy = dyn_cast<gpu::MemcpyOp>(user);
+    if (!copy || &use != &copy.getSrcMutable())
+      return false;
+  }
+  return true;
+}
+
+/// One character per argument of a host function after convert-fp4-to-nvvm:
+/// '1' where the argument may be device memory (onlyCopiedToDevice, and
+/// used), else '0'. Recorded as `__fp4_device_args_<name>` (docs/runtime.md).
+std::string deviceArguments(func::FuncOp func) {
+  std::string flags;
+  for (BlockArgument argument : func.getArguments())
+    flags += !argument.use_empty() && onlyCopiedToDevice(argument) ? '1' : '0';
+  return flags;
+}
+
 /// The lowered whole program to LLVM IR, an object file or a shared
 /// library.
 LogicalResult Compiler::emitProgram(ModuleOp module) {
@@ -197,6 +229,12 @@ LogicalResult Compiler::emitProgram(ModuleOp module) {
           {func.getSymName().str(), formatSignature(func.getFunctionType())});
   if (gpu() && failed(compileKernels(module, /*embedCubins=*/true)))
     return failure();
+  // Which arguments a GPU program's functions only copy to the device.
+  std::vector<std::pair<std::string, std::string>> deviceArgs;
+  if (gpu())
+    for (auto func : module.getOps<func::FuncOp>())
+      if (func.isPublic() && !func.isExternal())
+        deviceArgs.push_back({func.getSymName().str(), deviceArguments(func)});
   std::string lowerError;
   if (failed(lowerForCPU(module, !gpu() && options.quantize,
                          options.quantizeOptions, lowerError,
@@ -214,15 +252,17 @@ LogicalResult Compiler::emitProgram(ModuleOp module) {
       translateModuleToLLVMIR(module, llvmContext);
   if (!llvmModule)
     return fail("translation to LLVM IR failed");
-  for (auto &[name, signature] : signatures) {
-    if (signature.empty())
-      continue;
+  auto addString = [&](const std::string &symbol, const std::string &value) {
     llvm::Constant *text =
-        llvm::ConstantDataArray::getString(llvmContext, signature);
+        llvm::ConstantDataArray::getString(llvmContext, value);
     new llvm::GlobalVariable(*llvmModule, text->getType(), /*isConstant=*/true,
-                             llvm::GlobalValue::ExternalLinkage, text,
-                             "__fp4_signature_" + name);
-  }
+                             llvm::GlobalValue::ExternalLinkage, text, symbol);
+  };
+  for (auto &[name, signature] : signatures)
+    if (!signature.empty())
+      addString("__fp4_signature_" + name, signature);
+  for (auto &[name, flags] : deviceArgs)
+    addString("__fp4_device_args_" + name, flags);
   std::string tripleText = llvm::sys::getProcessTriple(), message;
   llvm::Triple triple(tripleText);
   const llvm::Target *llvmTarget =
