@@ -12,6 +12,7 @@
 #include "fp4/Numerics/Quantize.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -189,10 +190,18 @@ std::string QuantConfig::check(int64_t rows, int64_t cols) const {
   if (swizzleScales && scheme == Scheme::NF4)
     return "a swizzled scale layout needs one-byte scales (nvfp4, mxfp4, "
            "mxfp8)";
-  if (blockScales != BlockScales::Max &&
+  if (blockScales == BlockScales::FourOverSix &&
       (scheme != Scheme::NVFP4 || r != Rule::ModelOpt))
-    return "block scale search (" + std::string(name(blockScales)) +
-           ") applies to nvfp4 with the modelopt rule only";
+    return "block scale search (four_over_six) applies to nvfp4 with the "
+           "modelopt rule only";
+  if (blockScales == BlockScales::MSE &&
+      !((scheme == Scheme::NVFP4 && r == Rule::ModelOpt) ||
+        scheme == Scheme::FP8))
+    return "scale search (mse) applies to nvfp4 with the modelopt rule (block "
+           "scales) and to fp8 (tensor or channel scales) only";
+  if (blockScales == BlockScales::MSE && scheme == Scheme::FP8 &&
+      staticAmax != 0.0f)
+    return "a static amax fixes the fp8 scale: it cannot be searched too";
   if (staticAmax != 0.0f) {
     if (!(scheme == Scheme::NVFP4 || (scheme == Scheme::FP8 && !perChannel)))
       return "a static amax sets a per-tensor scale: it applies to nvfp4 and "
@@ -585,6 +594,54 @@ FP4_INLINE uint8_t fp8Element(ElementFormat element, float y) {
                                         : encodeE5M2(y, Overflow::Saturate);
 }
 
+/// FP8 scale search (BlockScales::MSE on FP8): the candidate scales are
+/// `scale * (1 + i / 64)`, i = 0 .. 63, where `scale` maps the amax to the
+/// format's largest value. E4M3 and E5M2 round the same way at every binade,
+/// so one factor-of-two period of candidates covers every alignment of the
+/// grid; candidates below 1 would clip, which never paid (docs/formats.md
+/// section 8). Index 0 is the max scale.
+constexpr int kFP8ScaleCandidates = 64;
+
+FP4_INLINE float fp8Candidate(float scale, int i) {
+  return scale * (1.0f + static_cast<float>(i) / kFP8ScaleCandidates);
+}
+
+/// Adds to errors[i] the squared error of x[0, n) quantized to `element`
+/// with candidate scale i and dequantized as dequantize() does.
+void addFP8ScaleErrors(const float *x, int64_t n, float scale,
+                       ElementFormat element, double *errors) {
+  static const auto tables = [] {
+    std::array<std::array<float, 256>, 2> t;
+    for (int c = 0; c < 256; ++c) {
+      t[0][c] = decodeE4M3(static_cast<uint8_t>(c));
+      t[1][c] = decodeE5M2(static_cast<uint8_t>(c));
+    }
+    return t;
+  }();
+  const std::array<float, 256> &value =
+      tables[element == ElementFormat::E4M3 ? 0 : 1];
+  for (int i = 0; i < kFP8ScaleCandidates; ++i) {
+    const float s = fp8Candidate(scale, i);
+    double sum = 0.0;
+    for (int64_t j = 0; j < n; ++j) {
+      double d =
+          double(x[j]) - double(value[fp8Element(element, x[j] / s)] * s);
+      sum += d * d;
+    }
+    errors[i] += sum;
+  }
+}
+
+/// The candidate with the least error; ties keep the smaller index (the max
+/// scale first).
+int bestFP8Candidate(const double *errors) {
+  int best = 0;
+  for (int i = 1; i < kFP8ScaleCandidates; ++i)
+    if (errors[i] < errors[best])
+      best = i;
+  return best;
+}
+
 /// NF4 index of v in [-1, 1] (nearest codebook entry, ties to the lower).
 FP4_INLINE uint8_t nf4Index(float v) {
   const float *code = nf4Codebook();
@@ -730,6 +787,11 @@ quantizeRows(const RowJob &job, int64_t begin, int64_t end) {
           continue;
         }
         scale = fp8Scale(rowMax, job.fp8MaxBound);
+        if (config.blockScales == BlockScales::MSE) {
+          double errors[kFP8ScaleCandidates] = {};
+          addFP8ScaleErrors(x, cols, scale, element, errors);
+          scale = fp8Candidate(scale, bestFP8Candidate(errors));
+        }
         storeF32(job.scales, r, scale);
       }
       std::fill(op, op + cols, scale);
@@ -981,6 +1043,26 @@ std::string fp4::numerics::quantize(const TensorView &input,
   bool zeroTensor = needsAmax && amax == 0.0f;
   float fp8MaxBound = maxFinite(config.element);
   float fp8TensorScale = fp8Scale(amax, fp8MaxBound);
+  if (config.scheme == Scheme::FP8 && !config.perChannel &&
+      config.blockScales == BlockScales::MSE) {
+    // Per-row errors summed in row order afterwards: the choice does not
+    // depend on the number of threads.
+    std::vector<double> errors(rows * kFP8ScaleCandidates, 0.0);
+    parallelRows(
+        rows, config.threads, nullptr, [&](int64_t begin, int64_t end) {
+          std::vector<float> row(cols);
+          for (int64_t r = begin; r < end; ++r) {
+            loadRow(input, r, row.data());
+            addFP8ScaleErrors(row.data(), cols, fp8TensorScale, config.element,
+                              errors.data() + r * kFP8ScaleCandidates);
+          }
+        });
+    double total[kFP8ScaleCandidates] = {};
+    for (int64_t r = 0; r < rows; ++r)
+      for (int i = 0; i < kFP8ScaleCandidates; ++i)
+        total[i] += errors[r * kFP8ScaleCandidates + i];
+    fp8TensorScale = fp8Candidate(fp8TensorScale, bestFP8Candidate(total));
+  }
 
   RowJob job{input, config, rule, block, fourBit, needsAmax, zeroTensor,
              s2, sixS2, invPts, g, fp8MaxBound, fp8TensorScale,

@@ -92,9 +92,9 @@ extern "C" void _mlir_ciface_fp4rt_quantize_byte_scales(
 extern "C" void _mlir_ciface_fp4rt_quantize_f32_scales(
     FP4UnrankedMemRef *input, FP4UnrankedMemRef *data,
     FP4UnrankedMemRef *scales, int32_t scheme, int32_t element, int32_t rule,
-    int32_t perChannel, float staticAmax) {
-  QuantizedTensor q =
-      run(input, scheme, element, rule, perChannel != 0, 0, staticAmax);
+    int32_t perChannel, int32_t blockScales, float staticAmax) {
+  QuantizedTensor q = run(input, scheme, element, rule, perChannel != 0,
+                          blockScales, staticAmax);
   copyOut(q.data, data, 1, "data");
   copyOut(q.scales, scales, 4, "scales");
 }

@@ -58,7 +58,7 @@ def _option(value):
 
 def quantize_model(module, preset=None, *, policy=None, kv_cache=None,
                    calibration=None, calibration_method=None, percentile=None,
-                   weight_block_scales=None, swizzle_scales=None,
+                   weight_block_scales=None, weight_fp8_scales=None, swizzle_scales=None,
                    smooth_alpha=None, smooth_fold_into_weights=None):
     """Rewrites `module` in place into mixed FP4/FP8 (fp4-quantize-pipeline)
     and returns the quantization report as a dict (docs/policy.md).
@@ -69,6 +69,7 @@ def quantize_model(module, preset=None, *, policy=None, kv_cache=None,
         "preset": preset, "policy": policy, "kv-cache": kv_cache,
         "calibration": calibration, "calibration-method": calibration_method,
         "percentile": percentile, "weight-block-scales": weight_block_scales,
+        "weight-fp8-scales": weight_fp8_scales,
         "swizzle-scales": swizzle_scales, "smooth-alpha": smooth_alpha,
         "smooth-fold-into-weights": smooth_fold_into_weights,
     }

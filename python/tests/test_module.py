@@ -47,6 +47,16 @@ def test_quantize_model_returns_the_report(moe_path):
     assert "fp4.scaled_matmul" in str(m) or "fp4.constant" in str(m)
 
 
+def test_fp8_weight_scales_searched(moe_path):
+    sqnr = {}
+    for search in ("max", "mse"):
+        m = fp4mlir.load(moe_path)
+        report = fp4mlir.quantize_model(m, preset="fp8", weight_fp8_scales=search)
+        layer = next(l for l in report["layers"] if l["name"] == "mlp.experts.gate_up_proj")
+        sqnr[search] = layer["weight_sqnr_db"]
+    assert sqnr["mse"] > sqnr["max"] + 3  # measured 38.07 -> 42.46 dB
+
+
 def test_quantize_model_rejects_bad_options(moe_path):
     m = fp4mlir.load(moe_path)
     with pytest.raises(fp4mlir.Error, match="preset"):

@@ -31,7 +31,8 @@ using namespace fp4::numerics;
 
 namespace {
 
-const char *kUsage = R"(fp4-quant: quantize, dequantize and inspect weights in FP4/FP8 formats
+const char *kUsage =
+    R"(fp4-quant: quantize, dequantize and inspect weights in FP4/FP8 formats
 
 Usage:
   fp4-quant quantize   --format F [options] IN.npy -o OUTDIR
@@ -45,7 +46,8 @@ Options:
   --rule R               nvfp4: modelopt (default), torchao, compressed_tensors;
                          mxfp4/mxfp8: floor (default, OCP), rceil
   --block-scales S       nvfp4 (modelopt): max (default), four_over_six or mse
-                         (block scales searched by squared error)
+                         (block scales searched by squared error); fp8: max or
+                         mse (tensor or channel scale searched)
   --element E            mxfp8/fp8 element: e4m3 (default) or e5m2
   --per-channel          fp8: one scale per row (output channel)
   --double-quant         nf4: quantize the absmax values again (bitsandbytes)

@@ -35,11 +35,14 @@ enum class Rule : uint8_t {
   RCeil,             // MX (cuBLAS / ModelOpt)
 };
 
-/// How NVFP4 block scales are chosen (weights; docs/formats.md section 8).
+/// How scales are chosen (weights; docs/formats.md section 8): NVFP4 block
+/// scales, and with MSE also FP8 tensor or channel scales.
 enum class BlockScales : uint8_t {
-  Max,         // the rule's own: the block maximum maps to 6
-  FourOverSix, // the better (squared error) of mapping the maximum to 6 or 4
-  MSE,         // the finite E4M3 scale with the least squared error
+  Max,         // the rule's own: the block maximum maps to 6 (FP8: to 448)
+  FourOverSix, // NVFP4: the better (squared error) of mapping the maximum to 6
+               // or 4
+  MSE,         // NVFP4: the finite E4M3 block scale with the least squared
+               // error; FP8: the least of 64 scales from max to 2x max
 };
 
 std::string_view name(Scheme scheme);
@@ -62,7 +65,8 @@ struct QuantConfig {
   /// NVFP4 / MX: store block scales in the Blackwell 128x4 tile layout.
   bool swizzleScales = false;
   /// NVFP4 (ModelOpt rule): how each block's scale is chosen. The global
-  /// scale, the element rounding and the storage are the rule's.
+  /// scale, the element rounding and the storage are the rule's. FP8 (MSE
+  /// only): how the tensor's or each channel's scale is chosen.
   BlockScales blockScales = BlockScales::Max;
   /// A calibrated absolute maximum of the whole tensor (0: measure it). Sets
   /// the per-tensor quantity, FP8's tensor scale or NVFP4's global scale,

@@ -90,13 +90,12 @@ void _mlir_ciface_fp4rt_quantize_byte_scales(FP4UnrankedMemRef *input,
 /// i.e. when `id` is beyond the table).
 void _mlir_ciface_fp4rt_observe(FP4UnrankedMemRef *input, int64_t id);
 
-/// The same for schemes with float32 scales (FP8 per tensor / channel, NF4).
-void _mlir_ciface_fp4rt_quantize_f32_scales(FP4UnrankedMemRef *input,
-                                            FP4UnrankedMemRef *data,
-                                            FP4UnrankedMemRef *scales,
-                                            int32_t scheme, int32_t element,
-                                            int32_t rule, int32_t perChannel,
-                                            float staticAmax);
+/// The same for schemes with float32 scales (FP8 per tensor / channel, NF4);
+/// `blockScales` is the numerics' BlockScales (FP8: max or mse).
+void _mlir_ciface_fp4rt_quantize_f32_scales(
+    FP4UnrankedMemRef *input, FP4UnrankedMemRef *data,
+    FP4UnrankedMemRef *scales, int32_t scheme, int32_t element, int32_t rule,
+    int32_t perChannel, int32_t blockScales, float staticAmax);
 }
 
 #endif // FP4_RUNTIME_CPURUNTIME_H

@@ -97,10 +97,9 @@ FailureOr<Storage> quantizeAtRunTime(PatternRewriter &rewriter, Location loc,
   }
   args.append({i32(int(config->scheme)), i32(int(config->element)),
                i32(int(config->rule))});
-  if (byteScales)
-    args.push_back(i32(int(config->blockScales)));
-  else
+  if (!byteScales)
     args.push_back(i32(config->perChannel));
+  args.push_back(i32(int(config->blockScales)));
   args.push_back(arith::ConstantOp::create(
       rewriter, loc, rewriter.getF32FloatAttr(config->staticAmax)));
   func::CallOp::create(rewriter, loc,
@@ -585,7 +584,8 @@ struct ConvertFP4ToLinalgPass
       Type amax = Float32Type::get(ctx);
       declare(kQuantizeByteScales,
               {f32, i8, i8, f32, i32, i32, i32, i32, amax});
-      declare(kQuantizeF32Scales, {f32, i8, f32, i32, i32, i32, i32, amax});
+      declare(kQuantizeF32Scales,
+              {f32, i8, f32, i32, i32, i32, i32, i32, amax});
       declare(kObserve, {f32, IntegerType::get(ctx, 64)});
     }
     RewritePatternSet patterns(&getContext());

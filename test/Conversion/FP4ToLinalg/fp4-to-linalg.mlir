@@ -94,12 +94,24 @@ func.func @activation(%x: tensor<4x32xf32>, %w: tensor<8x32xf32>) -> tensor<4x8x
 
 // A static (calibrated) amax is passed to the runtime; per-tensor FP8 takes
 // float32 scales.
-// CHECK-LABEL: func.func private @fp4rt_quantize_f32_scales(memref<*xf32>, memref<*xi8>, memref<*xf32>, i32, i32, i32, i32, f32)
+// CHECK-LABEL: func.func private @fp4rt_quantize_f32_scales(memref<*xf32>, memref<*xi8>, memref<*xf32>, i32, i32, i32, i32, i32, f32)
 // CHECK-LABEL: func.func @static_activation
 // CHECK: %[[AMAX:.*]] = arith.constant 3.500000e+00 : f32
-// CHECK: call @fp4rt_quantize_f32_scales(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[AMAX]])
+// CHECK: call @fp4rt_quantize_f32_scales(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[AMAX]])
 func.func @static_activation(%x: tensor<4x32xf32>, %w: tensor<8x32xf32>) -> tensor<4x8xf32> {
   %q = fp4.quantize %x amax(3.5) : tensor<4x32xf32> -> !fp4.qtensor<4x32xf8E4M3FN, fp8>
+  %y = fp4.scaled_matmul %q, %w : !fp4.qtensor<4x32xf8E4M3FN, fp8>, tensor<8x32xf32> -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}
+
+// A searched FP8 scale (search<mse>) at run time: the runtime gets the
+// search (2, after per-channel 0) and no static amax.
+// CHECK-LABEL: func.func @searched_fp8_scale
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0 : i32
+// CHECK-DAG: %[[MSE:.*]] = arith.constant 2 : i32
+// CHECK: call @fp4rt_quantize_f32_scales(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[ZERO]], %[[MSE]], %{{.*}})
+func.func @searched_fp8_scale(%x: tensor<4x32xf32>, %w: tensor<8x32xf32>) -> tensor<4x8xf32> {
+  %q = fp4.quantize %x search<mse> : tensor<4x32xf32> -> !fp4.qtensor<4x32xf8E4M3FN, fp8>
   %y = fp4.scaled_matmul %q, %w : !fp4.qtensor<4x32xf8E4M3FN, fp8>, tensor<8x32xf32> -> tensor<4x8xf32>
   return %y : tensor<4x8xf32>
 }

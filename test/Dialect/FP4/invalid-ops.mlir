@@ -66,8 +66,24 @@ func.func @quantize_amax_inf(%x: tensor<4x32xf32>) {
 // -----
 
 func.func @quantize_search_on_mx(%x: tensor<4x32xf32>) {
-  // expected-error @+1 {{'fp4.quantize' op search<mse> chooses NVFP4 block scales: it needs two-level ue4m3 scaling and the modelopt rule}}
+  // expected-error @+1 {{'fp4.quantize' op search<mse> chooses NVFP4 block scales (two-level ue4m3 scaling, modelopt rule) or FP8 tensor or channel scales (f32), got #fp4.scaling<block, axis = 1, size = 32, scale = ue8m0> on 'f4E2M1FN'}}
   %q = fp4.quantize %x search<mse> : tensor<4x32xf32> -> !fp4.qtensor<4x32xf4E2M1FN, mxfp4>
+  return
+}
+
+// -----
+
+func.func @quantize_four_over_six_on_fp8(%x: tensor<4x32xf32>) {
+  // expected-error @+1 {{'fp4.quantize' op search<four_over_six> chooses NVFP4 block scales: it needs two-level ue4m3 scaling and the modelopt rule}}
+  %q = fp4.quantize %x search<four_over_six> : tensor<4x32xf32> -> !fp4.qtensor<4x32xf8E4M3FN, fp8_per_channel>
+  return
+}
+
+// -----
+
+func.func @quantize_search_and_amax_on_fp8(%x: tensor<4x32xf32>) {
+  // expected-error @+1 {{'fp4.quantize' op search<mse> and amax both set the FP8 scale: use one}}
+  %q = fp4.quantize %x search<mse> amax(2.0) : tensor<4x32xf32> -> !fp4.qtensor<4x32xf8E4M3FN, fp8>
   return
 }
 

@@ -15,6 +15,10 @@ func.func @quantize_dequantize(%x: tensor<128x256xbf16>) -> tensor<128x256xf32> 
   %s = fp4.quantize %x rule<modelopt> amax(2688.0) : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf4E2M1FN, nvfp4>
   // CHECK: fp4.quantize %[[X]] rule<modelopt> search<mse> : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf4E2M1FN, nvfp4>
   %ms = fp4.quantize %x rule<modelopt> search<mse> : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf4E2M1FN, nvfp4>
+  // CHECK: fp4.quantize %[[X]] search<mse> : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf8E4M3FN, fp8_per_channel>
+  %f8 = fp4.quantize %x search<mse> : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf8E4M3FN, fp8_per_channel>
+  // CHECK: fp4.quantize %[[X]] search<mse> : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf8E5M2, fp8_per_row>
+  %f8r = fp4.quantize %x search<mse> : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf8E5M2, fp8_per_row>
   // CHECK: fp4.quantize %[[X]] search<four_over_six> amax(1.000000e+00) : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf4E2M1FN, nvfp4>
   %fs = fp4.quantize %x search<four_over_six> amax(1.0) : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf4E2M1FN, nvfp4>
   // CHECK: fp4.quantize %[[X]] amax(1.250000e+01) : tensor<128x256xbf16> -> !fp4.qtensor<128x256xf8E4M3FN, fp8>

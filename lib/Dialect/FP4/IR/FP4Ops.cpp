@@ -79,13 +79,28 @@ LogicalResult QuantizeOp::verify() {
   }
   std::optional<ScaleRule> rule = getRule();
   std::optional<BlockScaleSearch> search = getSearch();
-  if (search && *search != BlockScaleSearch::Max &&
-      (!scaling.isTwoLevel() || scaling.getScaleFormat() != ScaleFormat::UE4M3 ||
-       (rule && *rule != ScaleRule::ModelOpt)))
-    return emitOpError("search<")
-           << stringifyBlockScaleSearch(*search)
-           << "> chooses NVFP4 block scales: it needs two-level ue4m3 scaling "
-              "and the modelopt rule";
+  bool nvfp4ModelOpt = scaling.isTwoLevel() &&
+                       scaling.getScaleFormat() == ScaleFormat::UE4M3 &&
+                       (!rule || *rule == ScaleRule::ModelOpt);
+  // FP8 with f32 scales per tensor, per channel or per row.
+  Type element = getType().getElementType();
+  bool fp8F32 = isa<Float8E4M3FNType, Float8E5M2Type>(element) &&
+                scaling.getScaleFormat() == ScaleFormat::F32 &&
+                (!scaling.isPerBlock() ||
+                 scaling.getBlockSize() == getType().getShape().back());
+  if (search && *search == BlockScaleSearch::FourOverSix && !nvfp4ModelOpt)
+    return emitOpError("search<four_over_six> chooses NVFP4 block scales: it "
+                       "needs two-level ue4m3 scaling and the modelopt rule");
+  if (search && *search == BlockScaleSearch::MSE && !nvfp4ModelOpt) {
+    if (!fp8F32)
+      return emitOpError("search<mse> chooses NVFP4 block scales (two-level "
+                         "ue4m3 scaling, modelopt rule) or FP8 tensor or "
+                         "channel scales (f32), got ")
+             << scaling << " on " << element;
+    if (getAmax())
+      return emitOpError("search<mse> and amax both set the FP8 scale: use "
+                         "one");
+  }
   if (!rule)
     return success();
   switch (*rule) {

@@ -42,6 +42,7 @@ void mlir::fp4::buildQuantizePipeline(OpPassManager &pm,
   FP4QuantizeLinalgOptions quantize;
   quantize.report = options.report;
   quantize.weightBlockScales = options.weightBlockScales;
+  quantize.weightFP8Scales = options.weightFP8Scales;
   pm.addPass(createFP4QuantizeLinalg(quantize));
   FP4FoldConstantsOptions fold;
   fold.swizzleScales = options.swizzleScales;

@@ -214,15 +214,24 @@ struct FP4QuantizeLinalgPass
     : public mlir::fp4::impl::FP4QuantizeLinalgBase<FP4QuantizeLinalgPass> {
   using Base::Base;
 
-  std::optional<BlockScaleSearch> weightSearch;
+  std::optional<BlockScaleSearch> weightSearch, fp8Search;
 
-  /// The block-scale search for a weight of `type`: the pass option's, on
-  /// NVFP4 weights only (null: the rule's own choice).
+  /// The scale search for a weight of `type`: weight-block-scales on NVFP4
+  /// weights, weight-fp8-scales on FP8 weights with f32 scales (null: the
+  /// maximum, the rule's own choice).
   BlockScaleSearchAttr searchFor(QuantizedTensorType type) const {
-    if (!weightSearch || *weightSearch == BlockScaleSearch::Max ||
-        !type.getScaling().isTwoLevel())
+    ScalingAttr scaling = type.getScaling();
+    std::optional<BlockScaleSearch> search;
+    if (scaling.isTwoLevel())
+      search = weightSearch;
+    else if (isa<Float8E4M3FNType, Float8E5M2Type>(type.getElementType()) &&
+             scaling.getScaleFormat() == ScaleFormat::F32 &&
+             (!scaling.isPerBlock() ||
+              scaling.getBlockSize() == type.getShape().back()))
+      search = fp8Search;
+    if (!search || *search == BlockScaleSearch::Max)
       return {};
-    return BlockScaleSearchAttr::get(type.getContext(), *weightSearch);
+    return BlockScaleSearchAttr::get(type.getContext(), *search);
   }
 
   void runOnOperation() override {
@@ -232,6 +241,12 @@ struct FP4QuantizeLinalgPass
       module.emitError("fp4-quantize-linalg: weight-block-scales '")
           << weightBlockScales
           << "' is not one of max, four_over_six, mse";
+      return signalPassFailure();
+    }
+    fp8Search = symbolizeBlockScaleSearch(weightFP8Scales);
+    if (!fp8Search || *fp8Search == BlockScaleSearch::FourOverSix) {
+      module.emitError("fp4-quantize-linalg: weight-fp8-scales '")
+          << weightFP8Scales << "' is not one of max, mse";
       return signalPassFailure();
     }
     SmallVector<Operation *> annotated;

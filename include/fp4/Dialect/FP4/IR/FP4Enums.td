@@ -64,7 +64,7 @@ def FP4_ScaleRuleAttr : EnumAttr<FP4_Dialect, FP4_ScaleRule, "rule"> {
 }
 
 def FP4_BlockScaleSearch : I32EnumAttr<"BlockScaleSearch",
-    "how NVFP4 block scales are chosen", [
+    "how NVFP4 block scales (or FP8 scales) are chosen", [
       I32EnumAttrCase<"Max", 0, "max">,
       I32EnumAttrCase<"FourOverSix", 1, "four_over_six">,
       I32EnumAttrCase<"MSE", 2, "mse">]> {
@@ -75,7 +75,7 @@ def FP4_BlockScaleSearch : I32EnumAttr<"BlockScaleSearch",
 def FP4_BlockScaleSearchAttr
     : EnumAttr<FP4_Dialect, FP4_BlockScaleSearch, "search"> {
   let assemblyFormat = "`<` $value `>`";
-  let summary = "how NVFP4 block scales are chosen";
+  let summary = "how NVFP4 block scales (or FP8 scales) are chosen";
   let description = [{
     `max` (the rule's own choice): each block's maximum maps to 6.
     `four_over_six`: the better, by squared error over the block, of mapping
@@ -83,7 +83,13 @@ def FP4_BlockScaleSearchAttr
     two largest codes). `mse`: the finite E4M3 block scale with the least
     squared error (all 126 candidates, pruned exactly by the clipping error
     of the maximum). The global scale, element rounding and storage are
-    ModelOpt's; ties keep the `max` choice. `docs/formats.md` section 8.
+    ModelOpt's; ties keep the `max` choice.
+
+    On FP8 with f32 scales, `mse` picks the tensor's (or each channel's)
+    scale with the least squared error among `s * (1 + i / 64)`, i = 0 ..
+    63, where `s` maps the maximum to the largest finite value: one binade
+    of grid alignments, none clipping; ties keep `s`. `docs/formats.md`
+    section 8.
 
     Example: `fp4.quantize %w search<mse> : ...`
   }];

@@ -56,10 +56,12 @@ def FP4_QuantizeOp : FP4_Op<"quantize", [Pure]> {
     * `amax` is finite and positive, and the scaling has a per-tensor
       quantity: per-tensor scaling or two-level scaling;
     * `search` other than `max` applies to NVFP4 (two-level ue4m3) with the
-      `modelopt` rule.
+      `modelopt` rule; `search<mse>` also to FP8 with f32 scales (per
+      tensor, per channel, per row), without `amax`.
 
-    `search` chooses NVFP4 block scales by squared error instead of the
-    block maximum (`#fp4.search`); weights, quantized once, use it.
+    `search` chooses NVFP4 block scales, or FP8 tensor or channel scales, by
+    squared error instead of the maximum (`#fp4.search`); weights, quantized
+    once, use it.
 
     `amax` is a calibrated (static) absolute maximum of the whole tensor.
     It replaces the data's amax in the per-tensor quantity: the tensor scale

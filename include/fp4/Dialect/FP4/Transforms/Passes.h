@@ -71,6 +71,11 @@ struct QuantizePipelineOptions
       llvm::cl::desc("NVFP4 weights' block scales: max, four_over_six or mse "
                      "(fp4-quantize-linalg)"),
       llvm::cl::init("max")};
+  PassOptions::Option<std::string> weightFP8Scales{
+      *this, "weight-fp8-scales",
+      llvm::cl::desc("FP8 weights' tensor or channel scales: max or mse "
+                     "(fp4-quantize-linalg)"),
+      llvm::cl::init("max")};
   PassOptions::Option<bool> swizzleScales{
       *this, "swizzle-scales",
       llvm::cl::desc("Emit block scales in the Blackwell 128x4 tile layout"),

@@ -125,6 +125,11 @@ def FP4QuantizeLinalg : Pass<"fp4-quantize-linalg", "ModuleOp"> {
            /*default=*/"\"max\"",
            "NVFP4 weights' block scales: max, four_over_six or mse "
            "(fp4.quantize search<...>)">,
+    Option<"weightFP8Scales", "weight-fp8-scales", "std::string",
+           /*default=*/"\"max\"",
+           "FP8 weights' tensor or channel scales: max, or mse (the least "
+           "squared error of 64 scales from max to 2x max; fp4.quantize "
+           "search<mse>)">,
   ];
   let dependentDialects = ["::mlir::fp4::FP4Dialect"];
 }
