@@ -60,6 +60,11 @@ CASES = [
     # Routed experts (fp4.gathered_matmul): the gathered decode kernel.
     ("gathered-experts-nvfp4-w4a16", os.path.join(GPU_INPUTS, "gathered_experts.mlir"), "preset=nvfp4-weight-only",
      [os.path.join(GPU_INPUTS, f"gathered_experts.input{i}.npy") for i in range(2)], 1, 1e-5),
+    # Routed experts exported from PyTorch (W[ids] + bmm, fused into
+    # fp4.gathered_matmul): gate_up on the gathered decode kernel, down_proj
+    # (K = 32) on the CPU.
+    ("routed-experts-nvfp4-w4a16", "routed_experts.mlir", "preset=nvfp4-weight-only",
+     inputs("routed_experts", 2), 1, 1e-5),
 ]
 
 

@@ -33,6 +33,15 @@ moe_block_per_expert.mlir
     Mixtral. The weights are the slices of the stacked ones (and the router
     and norm are the same), so both MoE files compute the same function.
 
+routed_experts.mlir (`python3 generate.py routed`, which writes only it)
+    Routed SwiGLU experts as a decode step computes them once a router has
+    chosen: `@forward(%x: tensor<8x64xf32>, %ids: tensor<8xi64>)`, row t
+    through expert ids[t] of stacked weights `experts.gate_up_proj`
+    [4, 64, 64] (rows 0..31 gate, 32..63 up) and `experts.down_proj`
+    [4, 64, 32], gathered by index (`W[ids]`, which torch-mlir lowers to a
+    linalg.generic of tensor.extract, negative indices wrapped) and applied
+    with torch.bmm. The ids include -1 (the last expert, as torch indexes).
+
 Routing: softmax over the 4 router logits, then a top-2 mask, then the kept
 probabilities renormalized (Mixtral). torch.topk lowers to `tm_tensor.sort`,
 which is not an upstream MLIR op, so the top-2 mask is computed by ranks
@@ -262,6 +271,31 @@ class MoEBlock(nn.Module):
 # Weights
 # ----------------------------------------------------------------------------
 
+ROUTED_FFN = 32
+ROUTED_IDS = [0, 3, 1, -1, 2, 2, 0, 1]
+
+
+class RoutedExperts(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gate_up_proj = nn.Parameter(torch.empty(EXPERTS, 2 * ROUTED_FFN, HIDDEN))
+        self.down_proj = nn.Parameter(torch.empty(EXPERTS, HIDDEN, ROUTED_FFN))
+
+    def forward(self, x, ids):
+        h = torch.bmm(self.gate_up_proj[ids], x.unsqueeze(-1)).squeeze(-1)
+        a = nn.functional.silu(h[:, :ROUTED_FFN]) * h[:, ROUTED_FFN:]
+        return torch.bmm(self.down_proj[ids], a.unsqueeze(-1)).squeeze(-1)
+
+
+class RoutedBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.experts = RoutedExperts()
+
+    def forward(self, x, ids):
+        return self.experts(x, ids)
+
+
 def linear_like(out_features, in_features):
     """Gaussian with nn.Linear's default std, plus outlier input channels."""
     w = torch.randn(out_features, in_features) / math.sqrt(3 * in_features)
@@ -279,6 +313,10 @@ def init_weights(model):
                 module.weight.copy_(1.0 + 0.1 * torch.randn(module.weight.shape))
             elif isinstance(module, nn.Embedding):
                 module.weight.copy_(torch.randn(module.weight.shape))
+            elif isinstance(module, RoutedExperts):
+                for e in range(EXPERTS):
+                    module.gate_up_proj[e].copy_(linear_like(2 * ROUTED_FFN, HIDDEN))
+                    module.down_proj[e].copy_(linear_like(HIDDEN, ROUTED_FFN))
             elif isinstance(module, StackedExperts):
                 for e in range(EXPERTS):
                     module.gate_up_proj[e].copy_(linear_like(2 * FFN, HIDDEN))
@@ -387,7 +425,21 @@ def save_io(name, inputs, outputs):
         np.save(os.path.join(folder, f"{name}.torch{i}.npy"), t.numpy())
 
 
+def main_routed():
+    torch.manual_seed(2)
+    routed = RoutedBlock()
+    init_weights(routed)
+    x = torch.randn(SEQ, HIDDEN)
+    ids = torch.tensor(ROUTED_IDS, dtype=torch.int64)
+    export(routed, (x, ids), "routed_experts.mlir",
+           "Routed SwiGLU experts: stacked weights gathered by index (W[ids]), bmm.")
+    with torch.no_grad():
+        save_io("routed_experts", (x, ids), routed.eval()(x, ids))
+
+
 def main():
+    if sys.argv[1:] == ["routed"]:
+        return main_routed()
     torch.manual_seed(0)
     llama = LlamaBlock()
     init_weights(llama)

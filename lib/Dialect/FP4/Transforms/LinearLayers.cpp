@@ -341,6 +341,95 @@ FailureOr<BiasAdd> mlir::fp4::matchBiasAdd(Value sum, bool expertWeights) {
   return match;
 }
 
+/// torch-mlir's gather of expert weights by index: a linalg.generic of
+/// parallel loops from `ids` [T] (map d0) to [T, N, K] whose body yields
+/// `tensor.extract %W[index_cast(id'), linalg.index 1, linalg.index 2]` of a
+/// constant W [E, N, K], where id' is the id itself (index_select) or
+/// `select(id < 0, id + E, id)` (W[ids]). Sets the layer's weight, indices
+/// and wrapsNegative.
+static bool matchExpertGather(Value value, LinearLayer &layer) {
+  auto generic = value.getDefiningOp<linalg::GenericOp>();
+  if (!generic || generic.getNumDpsInputs() != 1 ||
+      generic.getNumDpsInits() != 1 || generic.getNumReductionLoops() != 0)
+    return false;
+  Value ids = generic.getDpsInputOperand(0)->get();
+  auto idsType = dyn_cast<RankedTensorType>(ids.getType());
+  auto outType = dyn_cast<RankedTensorType>(generic.getResult(0).getType());
+  MLIRContext *ctx = generic.getContext();
+  if (!idsType || idsType.getRank() != 1 ||
+      !idsType.getElementType().isSignlessInteger() || !outType ||
+      outType.getRank() != 3 ||
+      generic.getIndexingMapsArray() !=
+          SmallVector<AffineMap>{AffineMap::get(3, 0, getAffineDimExpr(0, ctx)),
+                                 AffineMap::getMultiDimIdentityMap(3, ctx)})
+    return false;
+  Block &body = generic.getRegion().front();
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  auto extract = yield.getOperand(0).getDefiningOp<tensor::ExtractOp>();
+  if (!extract || extract.getIndices().size() != 3)
+    return false;
+  auto weight = extract.getTensor().getDefiningOp<arith::ConstantOp>();
+  auto weightType =
+      weight ? dyn_cast<RankedTensorType>(weight.getType()) : nullptr;
+  if (!weightType || weightType.getRank() != 3 ||
+      weightType.getShape().drop_front() != outType.getShape().drop_front())
+    return false;
+  for (int64_t dim : {1, 2}) {
+    auto index = extract.getIndices()[dim].getDefiningOp<linalg::IndexOp>();
+    if (!index || index.getDim() != uint64_t(dim))
+      return false;
+  }
+  auto cast = extract.getIndices()[0].getDefiningOp<arith::IndexCastOp>();
+  if (!cast)
+    return false;
+  Value id = cast.getIn();
+  BlockArgument in = body.getArgument(0);
+  bool wraps = false;
+  if (auto select = id.getDefiningOp<arith::SelectOp>()) {
+    // select(id < 0, id + E, id)
+    auto isConstant = [](Value v, int64_t expected) {
+      APInt value;
+      return matchPattern(v, m_ConstantInt(&value)) &&
+             value.getSExtValue() == expected;
+    };
+    auto cmp = select.getCondition().getDefiningOp<arith::CmpIOp>();
+    auto add = select.getTrueValue().getDefiningOp<arith::AddIOp>();
+    if (!cmp || cmp.getPredicate() != arith::CmpIPredicate::slt ||
+        cmp.getLhs() != in || !isConstant(cmp.getRhs(), 0) || !add ||
+        add.getLhs() != in ||
+        !isConstant(add.getRhs(), weightType.getShape()[0]) ||
+        select.getFalseValue() != in)
+      return false;
+    wraps = true;
+  } else if (id != in) {
+    return false;
+  }
+  layer.weight = weight;
+  layer.indices = ids;
+  layer.wrapsNegative = wraps;
+  return true;
+}
+
+/// Routed experts as torch-mlir emits `bmm(W[ids], x.unsqueeze(-1))`:
+/// linalg.batch_matmul of the gathered weights [T, N, K] and the rows
+/// expanded to [T, K, 1], into a zero fill [T, N, 1].
+static bool matchGatheredLinear(linalg::BatchMatmulOp bmm, LinearLayer &layer) {
+  if (!matchExpertGather(bmm.getInputs()[0], layer))
+    return false;
+  auto expand = bmm.getInputs()[1].getDefiningOp<tensor::ExpandShapeOp>();
+  SmallVector<ReassociationIndices> rowColumns = {{0}, {1, 2}};
+  if (!expand || expand.getSrcType().getRank() != 2 ||
+      expand.getReassociationIndices() != rowColumns ||
+      expand.getResultType().getShape().back() != 1 ||
+      !isZeroFill(bmm.getOutputs()[0])) {
+    layer.weight = nullptr;
+    layer.indices = nullptr;
+    return false;
+  }
+  layer.activation = expand.getSrc();
+  return true;
+}
+
 FailureOr<LinearLayer> mlir::fp4::matchLinearLayer(Operation *op,
                                                    std::string &why) {
   LinearLayer layer;
@@ -361,6 +450,9 @@ FailureOr<LinearLayer> mlir::fp4::matchLinearLayer(Operation *op,
       why = "the accumulator is not a zero linalg.fill";
       return failure();
     }
+  } else if (auto bmm = dyn_cast<linalg::BatchMatmulOp>(op);
+             bmm && matchGatheredLinear(bmm, layer)) {
+    // Routed experts: checked below like any weight.
   } else if (auto bmm = dyn_cast<linalg::BatchMatmulOp>(op)) {
     layer.activation = bmm.getInputs()[0];
     Value rhs = bmm.getInputs()[1];

@@ -27,6 +27,13 @@ struct LinearLayer {
   std::string name;          // parameter name, empty if unknown
   int64_t outFeatures = 0;   // N
   int64_t inFeatures = 0;    // K
+  /// Routed experts: the expert of each row, [T] integers, when torch-mlir
+  /// gathers the weight by index (`W[ids]` or `index_select(W, 0, ids)`,
+  /// then bmm); the layer becomes fp4.gathered_matmul. Null otherwise.
+  Value indices;
+  /// Whether that gather maps a negative index i to i + E (`W[ids]` does,
+  /// index_select does not).
+  bool wrapsNegative = false;
 };
 
 /// Is `value` a constant, directly or through transposes and broadcasts
@@ -36,7 +43,9 @@ bool isConstantWeight(Value value);
 /// A linalg.generic multiply-add of two inputs (a candidate linear layer).
 bool isGenericContraction(Operation *op);
 
-/// Matches `op`: linalg.matmul / batch_matmul as above, or a linalg.generic
+/// Matches `op`: linalg.matmul / batch_matmul as above, routed experts
+/// (linalg.batch_matmul of a gathered constant [E, N, K] and the rows [T, K]
+/// expanded to [T, K, 1]; see LinearLayer::indices), or a linalg.generic
 /// multiply-add of an activation (rows, K) and a constant [N, K] or [E, N, K]
 /// weight (directly or through a transpose, named or generalized) into a zero
 /// fill. On failure `why` says what did not match.

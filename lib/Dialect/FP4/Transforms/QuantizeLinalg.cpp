@@ -210,6 +210,35 @@ std::optional<double> weightSqnr(arith::ConstantOp weight,
   return noise == 0 ? INFINITY : 10.0 * std::log10(signal / noise);
 }
 
+/// `select(id < 0, id + experts, id)` over the index tensor `ids`, as the
+/// gather it replaces mapped them (torch's negative indexing).
+Value wrapNegativeIndices(OpBuilder &b, Location loc, Value ids,
+                          int64_t experts) {
+  auto type = cast<RankedTensorType>(ids.getType());
+  Value empty =
+      tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType());
+  AffineMap identity = b.getMultiDimIdentityMap(type.getRank());
+  SmallVector<utils::IteratorType> parallel(type.getRank(),
+                                            utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, loc, type, ValueRange{ids}, ValueRange{empty},
+             ArrayRef<AffineMap>{identity, identity}, parallel,
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Type t = args[0].getType();
+               Value zero =
+                   arith::ConstantOp::create(nb, l, t, nb.getIntegerAttr(t, 0));
+               Value count = arith::ConstantOp::create(
+                   nb, l, t, nb.getIntegerAttr(t, experts));
+               Value negative = arith::CmpIOp::create(
+                   nb, l, arith::CmpIPredicate::slt, args[0], zero);
+               Value wrapped = arith::AddIOp::create(nb, l, args[0], count);
+               linalg::YieldOp::create(nb, l,
+                                       ValueRange{arith::SelectOp::create(
+                                           nb, l, negative, wrapped, args[0])});
+             })
+      .getResult(0);
+}
+
 struct FP4QuantizeLinalgPass
     : public mlir::fp4::impl::FP4QuantizeLinalgBase<FP4QuantizeLinalgPass> {
   using Base::Base;
@@ -314,6 +343,24 @@ struct FP4QuantizeLinalgPass
         }
         lhs = QuantizeOp::create(rewriter, opLoc, activationType, lhs,
                                  /*rule=*/nullptr, /*search=*/nullptr, amax);
+      }
+      if (layer->indices) {
+        // Routed experts: the gather and the bmm become one
+        // fp4.gathered_matmul [T, N], expanded back to the bmm's [T, N, 1].
+        // An index the gather could not read (outside [-E, E)) now gives a
+        // NaN row instead of reading out of bounds.
+        Value ids = layer->indices;
+        if (layer->wrapsNegative)
+          ids = wrapNegativeIndices(rewriter, opLoc, ids,
+                                    weightTensor.getShape()[0]);
+        auto bmmType = cast<RankedTensorType>(op->getResult(0).getType());
+        auto rowsType = RankedTensorType::get(bmmType.getShape().drop_back(),
+                                              bmmType.getElementType());
+        Value rows = GatheredMatmulOp::create(rewriter, opLoc, rowsType, lhs,
+                                              weightQ, ids, /*bias=*/Value());
+        rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(
+            op, bmmType, rows, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
+        continue;
       }
       Type resultType = op->getResult(0).getType();
       Value bias;
