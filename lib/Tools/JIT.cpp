@@ -9,9 +9,14 @@
 #include "fp4/Tools/ToolSetup.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/Object/ELFObjectFile.h"
 
 #include <cstdlib>
 #include <cstring>
+#include <dlfcn.h>
+#include <string>
+#include <utility>
+#include <vector>
 
 using namespace mlir;
 using namespace mlir::fp4;
@@ -55,6 +60,49 @@ std::string mlir::fp4::entrySpecs(func::FuncOp func,
   return "";
 }
 
+/// The functions MLIR's C runner utilities export (memrefCopy and the
+/// like, which lowerings outside fp4's may call), by name. The library is
+/// opened RTLD_LOCAL here instead of through ExecutionEngine's
+/// sharedLibPaths, which opens it RTLD_GLOBAL: it depends on libMLIR and
+/// libLLVM, and in the global scope those would capture the LLVM symbols of
+/// any LLVM loaded later in the same process (torch-mlir's, in Python),
+/// which then aborts on its command-line options "registered more than
+/// once". Loaded once; empty if the library is missing.
+static const std::vector<std::pair<std::string, void *>> &cRunnerUtilities() {
+  static const auto *functions = [] {
+    auto *found = new std::vector<std::pair<std::string, void *>>;
+    void *handle = dlopen(FP4_MLIR_C_RUNNER_UTILS, RTLD_NOW | RTLD_LOCAL);
+    auto object =
+        llvm::object::ObjectFile::createObjectFile(FP4_MLIR_C_RUNNER_UTILS);
+    if (!handle || !object) {
+      llvm::consumeError(object.takeError());
+      return found;
+    }
+    auto *elf = dyn_cast<llvm::object::ELFObjectFileBase>(object->getBinary());
+    if (!elf)
+      return found;
+    for (const llvm::object::ELFSymbolRef &symbol :
+         elf->getDynamicSymbolIterators()) {
+      llvm::Expected<uint32_t> flags = symbol.getFlags();
+      llvm::Expected<llvm::StringRef> name = symbol.getName();
+      if (!flags || !name) {
+        llvm::consumeError(flags.takeError());
+        llvm::consumeError(name.takeError());
+        continue;
+      }
+      // Defined, exported functions only (not the imports).
+      if (symbol.getELFType() != llvm::ELF::STT_FUNC ||
+          (*flags & llvm::object::SymbolRef::SF_Undefined) ||
+          !(*flags & llvm::object::SymbolRef::SF_Global) || name->empty())
+        continue;
+      if (void *address = dlsym(handle, name->str().c_str()))
+        found->push_back({name->str(), address});
+    }
+    return found;
+  }();
+  return *functions;
+}
+
 llvm::Expected<std::unique_ptr<ExecutionEngine>>
 mlir::fp4::jitForHost(ModuleOp lowered, StringRef entry) {
   initializeNativeTarget();
@@ -74,9 +122,6 @@ mlir::fp4::jitForHost(ModuleOp lowered, StringRef entry) {
   ExecutionEngineOptions options;
   options.transformer = optimize;
   options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Default;
-  // Lowerings outside fp4's may still call MLIR's C runner utilities.
-  SmallVector<StringRef> libs = {FP4_MLIR_C_RUNNER_UTILS};
-  options.sharedLibPaths = libs;
   auto engine = ExecutionEngine::create(lowered, options);
   if (!engine)
     return engine.takeError();
@@ -94,6 +139,9 @@ mlir::fp4::jitForHost(ModuleOp lowered, StringRef entry) {
         reinterpret_cast<void *>(&_mlir_ciface_fp4rt_quantize_f32_scales));
     add("_mlir_ciface_fp4rt_observe",
         reinterpret_cast<void *>(&_mlir_ciface_fp4rt_observe));
+    // Lowerings outside fp4's may still call MLIR's C runner utilities.
+    for (const auto &[name, address] : cRunnerUtilities())
+      add(name.c_str(), address);
     return symbols;
   });
   // Looking the entry up materializes (compiles) the code.

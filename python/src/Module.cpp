@@ -161,11 +161,16 @@ PyQuantized quantize(py::array input, const std::string &scheme,
       {'f', {8, ::fp4::DType::F64}}, {'i', {8, ::fp4::DType::I64}},
       {'i', {4, ::fp4::DType::I32}}, {'i', {1, ::fp4::DType::I8}},
       {'u', {1, ::fp4::DType::U8}}};
+  // The dtype's kind and size through Python attributes: pybind11 before
+  // 2.12 (Debian's 2.10) reads them from numpy 1's C struct, whose layout
+  // numpy 2 changed (`itemsize()` and `nbytes()` are then garbage).
+  py::object dtype = array.attr("dtype");
+  char dtypeKind = dtype.attr("kind").cast<std::string>().front();
+  int itemsize = dtype.attr("itemsize").cast<int>();
   ::fp4::NdArray out;
   bool known = false;
   for (const auto &[kind, sizeAndType] : kinds)
-    if (array.dtype().kind() == kind &&
-        array.dtype().itemsize() == sizeAndType.first) {
+    if (dtypeKind == kind && itemsize == sizeAndType.first) {
       out.dtype = sizeAndType.second;
       known = true;
     }
@@ -177,7 +182,7 @@ PyQuantized quantize(py::array input, const std::string &scheme,
   for (py::ssize_t d = 0; d < array.ndim(); ++d)
     out.shape.push_back(array.shape(d));
   const auto *bytes = static_cast<const uint8_t *>(array.data());
-  out.bytes.assign(bytes, bytes + array.nbytes());
+  out.bytes.assign(bytes, bytes + array.attr("nbytes").cast<size_t>());
   return out;
 }
 

@@ -170,6 +170,10 @@ def test_calibrate_from_numpy(moe_path, monkeypatch):
     before = str(module)
     calibrated, stats = fp4mlir.calibrate(module, [batches], preset="nvfp4")
     assert str(module) == before
+    # The JIT keeps its LLVM out of the process's global symbol scope: there
+    # it would capture the LLVM of a library loaded later (torch-mlir's,
+    # which then aborts on duplicate command-line options).
+    assert not hasattr(ctypes.CDLL(None), "LLVMContextCreate")
     assert stats["observers"], stats.keys()
     # Deterministic: the same data gives the same statistics.
     assert fp4mlir.calibrate(module, [batches], preset="nvfp4")[1] == stats

@@ -38,9 +38,11 @@ routed_experts.mlir (`python3 generate.py routed`, which writes only it)
     chosen: `@forward(%x: tensor<8x64xf32>, %ids: tensor<8xi64>)`, row t
     through expert ids[t] of stacked weights `experts.gate_up_proj`
     [4, 64, 64] (rows 0..31 gate, 32..63 up) and `experts.down_proj`
-    [4, 64, 32], gathered by index (`W[ids]`, which torch-mlir lowers to a
-    linalg.generic of tensor.extract, negative indices wrapped) and applied
-    with torch.bmm. The ids include -1 (the last expert, as torch indexes).
+    [4, 64, 32], each with a bias per expert (`experts.gate_up_proj_bias`
+    [4, 64], `experts.down_proj_bias` [4, 64], as gpt-oss has), gathered by
+    index (`W[ids]`, `b[ids]`, which torch-mlir lowers to linalg.generic ops
+    of tensor.extract, negative indices wrapped) and applied with torch.bmm
+    and an add. The ids include -1 (the last expert, as torch indexes).
 
 Routing: softmax over the 4 router logits, then a top-2 mask, then the kept
 probabilities renormalized (Mixtral). torch.topk lowers to `tm_tensor.sort`,
@@ -279,12 +281,16 @@ class RoutedExperts(nn.Module):
     def __init__(self):
         super().__init__()
         self.gate_up_proj = nn.Parameter(torch.empty(EXPERTS, 2 * ROUTED_FFN, HIDDEN))
+        self.gate_up_proj_bias = nn.Parameter(torch.empty(EXPERTS, 2 * ROUTED_FFN))
         self.down_proj = nn.Parameter(torch.empty(EXPERTS, HIDDEN, ROUTED_FFN))
+        self.down_proj_bias = nn.Parameter(torch.empty(EXPERTS, HIDDEN))
 
     def forward(self, x, ids):
         h = torch.bmm(self.gate_up_proj[ids], x.unsqueeze(-1)).squeeze(-1)
+        h = h + self.gate_up_proj_bias[ids]
         a = nn.functional.silu(h[:, :ROUTED_FFN]) * h[:, ROUTED_FFN:]
-        return torch.bmm(self.down_proj[ids], a.unsqueeze(-1)).squeeze(-1)
+        y = torch.bmm(self.down_proj[ids], a.unsqueeze(-1)).squeeze(-1)
+        return y + self.down_proj_bias[ids]
 
 
 class RoutedBlock(nn.Module):
@@ -317,6 +323,8 @@ def init_weights(model):
                 for e in range(EXPERTS):
                     module.gate_up_proj[e].copy_(linear_like(2 * ROUTED_FFN, HIDDEN))
                     module.down_proj[e].copy_(linear_like(HIDDEN, ROUTED_FFN))
+                module.gate_up_proj_bias.copy_(0.1 * torch.randn(module.gate_up_proj_bias.shape))
+                module.down_proj_bias.copy_(0.1 * torch.randn(module.down_proj_bias.shape))
             elif isinstance(module, StackedExperts):
                 for e in range(EXPERTS):
                     module.gate_up_proj[e].copy_(linear_like(2 * FFN, HIDDEN))
@@ -432,7 +440,7 @@ def main_routed():
     x = torch.randn(SEQ, HIDDEN)
     ids = torch.tensor(ROUTED_IDS, dtype=torch.int64)
     export(routed, (x, ids), "routed_experts.mlir",
-           "Routed SwiGLU experts: stacked weights gathered by index (W[ids]), bmm.")
+           "Routed SwiGLU experts: stacked weights and biases gathered by index (W[ids]), bmm.")
     with torch.no_grad():
         save_io("routed_experts", (x, ids), routed.eval()(x, ids))
 

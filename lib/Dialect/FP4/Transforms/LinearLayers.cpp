@@ -291,6 +291,68 @@ static LogicalResult matchGenericLinear(linalg::GenericOp generic,
   return success();
 }
 
+/// Shape of a layer's weight.
+static ArrayRef<int64_t> weightShape(const LinearLayer &layer) {
+  return cast<RankedTensorType>(arith::ConstantOp(layer.weight).getType())
+      .getShape();
+}
+
+/// Is `generic` an elementwise add (parallel loops, `yield in0 + in1` in
+/// either order) of `value` (input `sumIndex`) and another tensor, with the
+/// result typed like `value`?
+static bool isAddTo(linalg::GenericOp generic, Value value,
+                    unsigned &sumIndex) {
+  if (generic.getNumDpsInputs() != 2 || generic.getNumDpsInits() != 1 ||
+      generic.getNumLoops() != generic.getNumParallelLoops() ||
+      generic.getResult(0).getType() != value.getType())
+    return false;
+  Block &body = generic.getRegion().front();
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  auto addf = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
+  if (!addf || &body.front() != addf.getOperation())
+    return false;
+  Value in0 = body.getArgument(0), in1 = body.getArgument(1);
+  if (!((addf.getLhs() == in0 && addf.getRhs() == in1) ||
+        (addf.getLhs() == in1 && addf.getRhs() == in0)))
+    return false;
+  sumIndex = generic.getInputs()[0] == value ? 0 : 1;
+  return generic.getInputs()[sumIndex] == value &&
+         generic.getInputs()[1 - sumIndex] != value;
+}
+
+FailureOr<BiasAdd> mlir::fp4::matchGatheredBiasAdd(Value sum,
+                                                   const LinearLayer &layer) {
+  if (!layer.indices || !sum.hasOneUse())
+    return failure();
+  auto collapse = dyn_cast<tensor::CollapseShapeOp>(*sum.user_begin());
+  SmallVector<ReassociationIndices> rowColumns = {{0}, {1, 2}};
+  if (!collapse || collapse.getReassociationIndices() != rowColumns ||
+      !collapse.getResult().hasOneUse())
+    return failure();
+  Value rows = collapse.getResult();
+  auto generic = dyn_cast<linalg::GenericOp>(*rows.user_begin());
+  unsigned sumIndex;
+  if (!generic || !isAddTo(generic, rows, sumIndex) ||
+      !llvm::all_of(generic.getIndexingMapsArray(),
+                    [](AffineMap map) { return map.isIdentity(); }))
+    return failure();
+  FailureOr<ExpertGather> gather =
+      matchExpertGather(generic.getInputs()[1 - sumIndex], 2);
+  int64_t experts = weightShape(layer)[0];
+  if (failed(gather) || gather->indices != layer.indices ||
+      gather->wrapsNegative != layer.wrapsNegative ||
+      gather->table.getType() !=
+          RankedTensorType::get(
+              {experts, layer.outFeatures},
+              cast<RankedTensorType>(rows.getType()).getElementType()))
+    return failure();
+  BiasAdd match;
+  match.add = generic;
+  match.bias = gather->table;
+  match.collapse = collapse;
+  return match;
+}
+
 FailureOr<BiasAdd> mlir::fp4::matchBiasAdd(Value sum, bool expertWeights) {
   BiasAdd match;
   Value value = sum;
@@ -306,24 +368,8 @@ FailureOr<BiasAdd> mlir::fp4::matchBiasAdd(Value sum, bool expertWeights) {
     value = expand.getResult();
   }
   auto generic = dyn_cast<linalg::GenericOp>(*value.user_begin());
-  if (!generic || generic.getNumDpsInputs() != 2 ||
-      generic.getNumDpsInits() != 1 ||
-      generic.getNumLoops() != generic.getNumParallelLoops() ||
-      generic.getResult(0).getType() != value.getType())
-    return failure();
-  // The body: yield (in0 + in1), either order.
-  Block &body = generic.getRegion().front();
-  auto yield = cast<linalg::YieldOp>(body.getTerminator());
-  auto addf = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
-  if (!addf || &body.front() != addf.getOperation())
-    return failure();
-  Value in0 = body.getArgument(0), in1 = body.getArgument(1);
-  if (!((addf.getLhs() == in0 && addf.getRhs() == in1) ||
-        (addf.getLhs() == in1 && addf.getRhs() == in0)))
-    return failure();
-  unsigned sumIndex = generic.getInputs()[0] == value ? 0 : 1;
-  if (generic.getInputs()[sumIndex] != value ||
-      generic.getInputs()[1 - sumIndex] == value)
+  unsigned sumIndex;
+  if (!generic || !isAddTo(generic, value, sumIndex))
     return failure();
   SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
   int64_t rank = generic.getNumLoops();
@@ -341,92 +387,84 @@ FailureOr<BiasAdd> mlir::fp4::matchBiasAdd(Value sum, bool expertWeights) {
   return match;
 }
 
-/// torch-mlir's gather of expert weights by index: a linalg.generic of
-/// parallel loops from `ids` [T] (map d0) to [T, N, K] whose body yields
-/// `tensor.extract %W[index_cast(id'), linalg.index 1, linalg.index 2]` of a
-/// constant W [E, N, K], where id' is the id itself (index_select) or
-/// `select(id < 0, id + E, id)` (W[ids]). Sets the layer's weight, indices
-/// and wrapsNegative.
-static bool matchExpertGather(Value value, LinearLayer &layer) {
+FailureOr<ExpertGather> mlir::fp4::matchExpertGather(Value value,
+                                                     int64_t rank) {
   auto generic = value.getDefiningOp<linalg::GenericOp>();
   if (!generic || generic.getNumDpsInputs() != 1 ||
       generic.getNumDpsInits() != 1 || generic.getNumReductionLoops() != 0)
-    return false;
+    return failure();
   Value ids = generic.getDpsInputOperand(0)->get();
   auto idsType = dyn_cast<RankedTensorType>(ids.getType());
   auto outType = dyn_cast<RankedTensorType>(generic.getResult(0).getType());
   MLIRContext *ctx = generic.getContext();
   if (!idsType || idsType.getRank() != 1 ||
       !idsType.getElementType().isSignlessInteger() || !outType ||
-      outType.getRank() != 3 ||
+      outType.getRank() != rank ||
       generic.getIndexingMapsArray() !=
-          SmallVector<AffineMap>{AffineMap::get(3, 0, getAffineDimExpr(0, ctx)),
-                                 AffineMap::getMultiDimIdentityMap(3, ctx)})
-    return false;
+          SmallVector<AffineMap>{
+              AffineMap::get(rank, 0, getAffineDimExpr(0, ctx)),
+              AffineMap::getMultiDimIdentityMap(rank, ctx)})
+    return failure();
   Block &body = generic.getRegion().front();
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
   auto extract = yield.getOperand(0).getDefiningOp<tensor::ExtractOp>();
-  if (!extract || extract.getIndices().size() != 3)
-    return false;
-  auto weight = extract.getTensor().getDefiningOp<arith::ConstantOp>();
-  auto weightType =
-      weight ? dyn_cast<RankedTensorType>(weight.getType()) : nullptr;
-  if (!weightType || weightType.getRank() != 3 ||
-      weightType.getShape().drop_front() != outType.getShape().drop_front())
-    return false;
-  for (int64_t dim : {1, 2}) {
+  if (!extract || int64_t(extract.getIndices().size()) != rank)
+    return failure();
+  auto table = extract.getTensor().getDefiningOp<arith::ConstantOp>();
+  auto tableType =
+      table ? dyn_cast<RankedTensorType>(table.getType()) : nullptr;
+  if (!tableType || tableType.getRank() != rank ||
+      tableType.getShape().drop_front() != outType.getShape().drop_front())
+    return failure();
+  for (int64_t dim = 1; dim < rank; ++dim) {
     auto index = extract.getIndices()[dim].getDefiningOp<linalg::IndexOp>();
     if (!index || index.getDim() != uint64_t(dim))
-      return false;
+      return failure();
   }
   auto cast = extract.getIndices()[0].getDefiningOp<arith::IndexCastOp>();
   if (!cast)
-    return false;
+    return failure();
   Value id = cast.getIn();
   BlockArgument in = body.getArgument(0);
   bool wraps = false;
   if (auto select = id.getDefiningOp<arith::SelectOp>()) {
     // select(id < 0, id + E, id)
     auto isConstant = [](Value v, int64_t expected) {
-      APInt value;
-      return matchPattern(v, m_ConstantInt(&value)) &&
-             value.getSExtValue() == expected;
+      APInt constant;
+      return matchPattern(v, m_ConstantInt(&constant)) &&
+             constant.getSExtValue() == expected;
     };
     auto cmp = select.getCondition().getDefiningOp<arith::CmpIOp>();
     auto add = select.getTrueValue().getDefiningOp<arith::AddIOp>();
     if (!cmp || cmp.getPredicate() != arith::CmpIPredicate::slt ||
         cmp.getLhs() != in || !isConstant(cmp.getRhs(), 0) || !add ||
         add.getLhs() != in ||
-        !isConstant(add.getRhs(), weightType.getShape()[0]) ||
+        !isConstant(add.getRhs(), tableType.getShape()[0]) ||
         select.getFalseValue() != in)
-      return false;
+      return failure();
     wraps = true;
   } else if (id != in) {
-    return false;
+    return failure();
   }
-  layer.weight = weight;
-  layer.indices = ids;
-  layer.wrapsNegative = wraps;
-  return true;
+  return ExpertGather{table, ids, wraps};
 }
 
 /// Routed experts as torch-mlir emits `bmm(W[ids], x.unsqueeze(-1))`:
 /// linalg.batch_matmul of the gathered weights [T, N, K] and the rows
 /// expanded to [T, K, 1], into a zero fill [T, N, 1].
 static bool matchGatheredLinear(linalg::BatchMatmulOp bmm, LinearLayer &layer) {
-  if (!matchExpertGather(bmm.getInputs()[0], layer))
-    return false;
+  FailureOr<ExpertGather> gather = matchExpertGather(bmm.getInputs()[0], 3);
   auto expand = bmm.getInputs()[1].getDefiningOp<tensor::ExpandShapeOp>();
   SmallVector<ReassociationIndices> rowColumns = {{0}, {1, 2}};
-  if (!expand || expand.getSrcType().getRank() != 2 ||
+  if (failed(gather) || !expand || expand.getSrcType().getRank() != 2 ||
       expand.getReassociationIndices() != rowColumns ||
       expand.getResultType().getShape().back() != 1 ||
-      !isZeroFill(bmm.getOutputs()[0])) {
-    layer.weight = nullptr;
-    layer.indices = nullptr;
+      !isZeroFill(bmm.getOutputs()[0]))
     return false;
-  }
   layer.activation = expand.getSrc();
+  layer.weight = gather->table;
+  layer.indices = gather->indices;
+  layer.wrapsNegative = gather->wrapsNegative;
   return true;
 }
 
@@ -581,12 +619,6 @@ static bool reachesReturn(Value value, int depth) {
     }
   }
   return false;
-}
-
-/// Shape of a layer's weight.
-static ArrayRef<int64_t> weightShape(const LinearLayer &layer) {
-  return cast<RankedTensorType>(arith::ConstantOp(layer.weight).getType())
-      .getShape();
 }
 
 /// An up-projection of per-expert weights: at least four layers with the

@@ -51,6 +51,18 @@ bool isGenericContraction(Operation *op);
 /// fill. On failure `why` says what did not match.
 FailureOr<LinearLayer> matchLinearLayer(Operation *op, std::string &why);
 
+/// torch-mlir's gather of rows of a constant by index (`T[ids]`,
+/// `index_select(T, 0, ids)`): a linalg.generic of parallel loops from `ids`
+/// [R] (map d0) to [R, d1, ..] whose body yields `tensor.extract %T[id',
+/// linalg.index 1, ..]` of a constant T [E, d1, ..] of rank `rank`, where id'
+/// is the id (index_select) or `select(id < 0, id + E, id)` (T[ids]).
+struct ExpertGather {
+  arith::ConstantOp table; // [E, ...]
+  Value indices;           // [R] integers
+  bool wrapsNegative = false;
+};
+FailureOr<ExpertGather> matchExpertGather(Value value, int64_t rank);
+
 /// The bias add that follows a linear layer's result `sum` ([M, N], or
 /// [E, M, N] with expert weights), as torch-mlir emits nn.Linear's bias: a
 /// linalg.generic of parallel loops adding, elementwise, `sum` (directly or
@@ -60,9 +72,16 @@ FailureOr<LinearLayer> matchLinearLayer(Operation *op, std::string &why);
 struct BiasAdd {
   Operation *add = nullptr;     // the linalg.generic
   tensor::ExpandShapeOp expand; // between `sum` and `add`, or null
+  tensor::CollapseShapeOp collapse; // routed experts: [T, N, 1] -> [T, N]
   Value bias;                   // [N] or [E, N]
 };
 FailureOr<BiasAdd> matchBiasAdd(Value sum, bool expertWeights);
+
+/// The bias of routed experts (`layer.indices` set), as torch-mlir emits
+/// `bmm(W[ids], x.unsqueeze(-1)).squeeze(-1) + b[ids]`: the layer's result
+/// [T, N, 1] collapsed to [T, N], then an elementwise add of the gather of
+/// a constant b [E, N] by the same indices (and the same wrap). `bias` is b.
+FailureOr<BiasAdd> matchGatheredBiasAdd(Value sum, const LinearLayer &layer);
 
 /// The structural role of `layer` among all `layers` of its function.
 Role inferRole(const LinearLayer &layer, ArrayRef<LinearLayer> layers);

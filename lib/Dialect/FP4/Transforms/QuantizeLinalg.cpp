@@ -284,6 +284,8 @@ struct FP4QuantizeLinalgPass
         annotated.push_back(op);
     });
     IRRewriter rewriter(&getContext());
+    // Wrapped routing indices by (indices, experts, block).
+    llvm::DenseMap<std::tuple<Value, int64_t, Block *>, Value> wrappedIds;
     std::vector<ReportEntry> report;
     int64_t keptBytes = 0;
     for (Operation *op : annotated) {
@@ -350,16 +352,35 @@ struct FP4QuantizeLinalgPass
         // An index the gather could not read (outside [-E, E)) now gives a
         // NaN row instead of reading out of bounds.
         Value ids = layer->indices;
-        if (layer->wrapsNegative)
-          ids = wrapNegativeIndices(rewriter, opLoc, ids,
-                                    weightTensor.getShape()[0]);
+        if (layer->wrapsNegative) {
+          // Experts of one block routed by the same ids (gate_up, then
+          // down) share one wrap: the first, which precedes the others.
+          int64_t experts = weightTensor.getShape()[0];
+          Value &wrapped = wrappedIds[{ids, experts, op->getBlock()}];
+          if (!wrapped)
+            wrapped = wrapNegativeIndices(rewriter, opLoc, ids, experts);
+          ids = wrapped;
+        }
         auto bmmType = cast<RankedTensorType>(op->getResult(0).getType());
         auto rowsType = RankedTensorType::get(bmmType.getShape().drop_back(),
                                               bmmType.getElementType());
-        Value rows = GatheredMatmulOp::create(rewriter, opLoc, rowsType, lhs,
-                                              weightQ, ids, /*bias=*/Value());
-        rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(
-            op, bmmType, rows, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
+        // A per-expert bias gathered by the same indices (b[ids]) and added
+        // folds in: the matmul adds bias[ids[t]] before its one rounding.
+        FailureOr<BiasAdd> biasAdd =
+            matchGatheredBiasAdd(op->getResult(0), *layer);
+        if (succeeded(biasAdd))
+          rewriter.setInsertionPoint(biasAdd->add);
+        Value rows = GatheredMatmulOp::create(
+            rewriter, opLoc, rowsType, lhs, weightQ, ids,
+            succeeded(biasAdd) ? biasAdd->bias : Value());
+        if (succeeded(biasAdd)) {
+          rewriter.replaceOp(biasAdd->add, rows);
+          rewriter.eraseOp(biasAdd->collapse);
+          rewriter.eraseOp(op);
+        } else {
+          rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(
+              op, bmmType, rows, ArrayRef<ReassociationIndices>{{0}, {1, 2}});
+        }
         continue;
       }
       Type resultType = op->getResult(0).getType();
