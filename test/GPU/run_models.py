@@ -65,6 +65,9 @@ CASES = [
     # (K = 32) on the CPU.
     ("routed-experts-nvfp4-w4a16", "routed_experts.mlir", "preset=nvfp4-weight-only",
      inputs("routed_experts", 2), 1, 1e-5),
+    # The block around them: the router's top-2 ids computed on the CPU.
+    ("routed-moe-block-nvfp4-w4a16", "routed_moe_block.mlir", "preset=nvfp4-weight-only",
+     inputs("routed_moe_block", 1), 1, 1e-5),
 ]
 
 

@@ -44,6 +44,14 @@ routed_experts.mlir (`python3 generate.py routed`, which writes only it)
     of tensor.extract, negative indices wrapped) and applied with torch.bmm
     and an add. The ids include -1 (the last expert, as torch indexes).
 
+routed_moe_block.mlir (also from `generate.py routed`)
+    The whole decode-style MoE block around those experts:
+    `@forward(%x: tensor<8x64xf32>)`, router `router.weight` [4, 64],
+    softmax, top-2 by two argmaxes (the first masked out before the second;
+    torch.topk would lower to tm_tensor.sort), each token's row repeated
+    for its two experts, the routed experts (as above, `experts.*`), and the
+    two outputs combined with the renormalized probabilities.
+
 Routing: softmax over the 4 router logits, then a top-2 mask, then the kept
 probabilities renormalized (Mixtral). torch.topk lowers to `tm_tensor.sort`,
 which is not an upstream MLIR op, so the top-2 mask is computed by ranks
@@ -302,6 +310,28 @@ class RoutedBlock(nn.Module):
         return self.experts(x, ids)
 
 
+class RoutedMoEBlock(nn.Module):
+    """Router, top-2 by argmax, routed experts, weighted combination."""
+
+    def __init__(self):
+        super().__init__()
+        self.router = nn.Linear(HIDDEN, EXPERTS, bias=False)
+        self.experts = RoutedExperts()
+
+    def forward(self, x):
+        probs = torch.softmax(self.router(x), dim=-1)              # [T, E]
+        first = torch.argmax(probs, dim=-1)                        # [T]
+        masked = probs.masked_fill(
+            nn.functional.one_hot(first, EXPERTS).bool(), -1.0)
+        second = torch.argmax(masked, dim=-1)
+        ids = torch.stack([first, second], dim=1)                  # [T, 2]
+        weights = torch.gather(probs, 1, ids)
+        weights = weights / weights.sum(dim=-1, keepdim=True)
+        rows = x.repeat_interleave(TOP_K, dim=0)                   # [2T, H]
+        out = self.experts(rows, ids.reshape(-1)).reshape(x.shape[0], TOP_K, -1)
+        return (out * weights.unsqueeze(-1)).sum(dim=1)
+
+
 def linear_like(out_features, in_features):
     """Gaussian with nn.Linear's default std, plus outlier input channels."""
     w = torch.randn(out_features, in_features) / math.sqrt(3 * in_features)
@@ -443,6 +473,15 @@ def main_routed():
            "Routed SwiGLU experts: stacked weights and biases gathered by index (W[ids]), bmm.")
     with torch.no_grad():
         save_io("routed_experts", (x, ids), routed.eval()(x, ids))
+
+    torch.manual_seed(3)
+    block = RoutedMoEBlock()
+    init_weights(block)
+    x = torch.randn(SEQ, HIDDEN)
+    export(block, (x,), "routed_moe_block.mlir",
+           "A decode-style MoE block: router, top-2 by argmax, routed experts (W[ids]).")
+    with torch.no_grad():
+        save_io("routed_moe_block", (x,), block.eval()(x))
 
 
 def main():
