@@ -276,14 +276,8 @@ void DecodeKernelBuilder::build(Block &entry) {
       Value xRow = add(m0, idx(mi)), column = add(n0, idx(r));
       Value ok =
           both(stores, both(below(xRow, shape.m), below(column, shape.n)));
-      auto store = scf::IfOp::create(b, loc, ok, /*withElseRegion=*/false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(store.thenBlock());
-      Value result =
-          scaleForOutput(b, loc, v, outScale, out, bias, add(wRows, column));
-      memref::StoreOp::create(
-          b, loc, result, out,
-          ValueRange{add(mul(add(xRow, xRows), shape.n), column)});
+      storeOutput(ok, v, outScale, out, bias, xRows, wRows, xRow, column,
+                  shape.n);
     }
   }
   gpu::ReturnOp::create(b, loc);

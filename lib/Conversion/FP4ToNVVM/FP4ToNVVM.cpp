@@ -38,7 +38,9 @@ static std::string splitSuffix(int64_t split) {
 /// 256-row ("tall") ones, then the split-K suffix.
 static std::string prefillKindName(const nvvm_kernels::PrefillTiling &tiling,
                                    bool wgmma) {
-  return std::string(wgmma ? "_w4a16wg" : "_w4a16pf") +
+  return std::string(tiling.weightsInRegisters ? "_w4a16wr"
+                     : wgmma                   ? "_w4a16wg"
+                                               : "_w4a16pf") +
          (tiling.tileM == 256 ? "t" : "") + std::to_string(tiling.tileN) +
          splitSuffix(tiling.split) + "_";
 }

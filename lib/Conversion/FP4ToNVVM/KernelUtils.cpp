@@ -230,6 +230,19 @@ Value KernelBuilderBase::guardedLoad(VectorType type, Value buffer,
   return arith::SelectOp::create(b, loc, valid, raw, zero);
 }
 
+void KernelBuilderBase::storeOutput(Value inBounds, Value sum, Value alpha,
+                                    Value out, Value bias, Value xRows,
+                                    Value wRows, Value row, Value column,
+                                    int64_t n) {
+  auto ifOp = scf::IfOp::create(b, loc, inBounds, /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  Value result =
+      scaleForOutput(b, loc, sum, alpha, out, bias, add(wRows, column));
+  memref::StoreOp::create(b, loc, result, out,
+                          ValueRange{add(mul(add(row, xRows), n), column)});
+}
+
 Value KernelBuilderBase::globalBytes(Value buffer) {
   Value offset =
       memref::ExtractStridedMetadataOp::create(b, loc, buffer).getOffset();

@@ -127,6 +127,12 @@ protected:
           memref::LoadOp::create(b, loc, partials, ValueRange{indexOf(j)}));
     return sum;
   }
+  /// The W4A16 epilogue's store: where `inBounds`, `sum` through
+  /// scaleForOutput (the bias of weight row wRows + column) to the row-major
+  /// output at (xRows + row, column), `n` columns wide.
+  void storeOutput(Value inBounds, Value sum, Value alpha, Value out,
+                   Value bias, Value xRows, Value wRows, Value row,
+                   Value column, int64_t n);
   /// Loads `type` at `index` of `buffer`, or zeros where `valid` is false
   /// (the load itself reads index 0 then, so it never leaves the buffer).
   Value guardedLoad(VectorType type, Value buffer, Value index, Value valid,
@@ -322,6 +328,9 @@ bool usePrefillKernel(const DecodeShape &shape);
 /// the shared-memory buffers the K steps rotate through.
 struct PrefillTiling {
   int64_t tileM, tileN, split, stages;
+  /// wgmma with the expanded weights as operand A in registers (256 x 128
+  /// tiles on sm_90a): shared memory holds only the activations.
+  bool weightsInRegisters = false;
 };
 PrefillTiling prefillTiling(const DecodeShape &shape, bool wgmma);
 /// With `wgmma` (sm_90a only), each of the two warpgroups multiplies its

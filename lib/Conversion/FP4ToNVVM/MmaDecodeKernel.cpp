@@ -189,14 +189,8 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
     Value row = slot < 2 ? xRowLo : xRowHi;
     Value column = add(add(n0, mul(t, 2)), idx(8 * nt + slot % 2));
     Value ok = both(slot < 2 ? xLoOk : xHiOk, below(column, shape.n));
-    auto store = scf::IfOp::create(b, loc, ok, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard inner(b);
-    b.setInsertionPointToStart(store.thenBlock());
-    Value result =
-        scaleForOutput(b, loc, sum, alpha, out, bias, add(wRows, column));
-    memref::StoreOp::create(b, loc, result, out,
-                            ValueRange{add(mul(add(row, xRows), shape.n),
-                                           column)});
+    storeOutput(ok, sum, alpha, out, bias, xRows, wRows, row, column,
+                shape.n);
   }
   b.setInsertionPointAfter(ifOp);
   gpu::ReturnOp::create(b, loc);

@@ -13,8 +13,9 @@
 // (BN = 128 or 64, chosen to fill the SMs; with split-K S CTAs of a
 // cluster share a tile, each over 1/S of K, and add their partial tiles
 // through distributed shared memory), or with wgmma 256 x 128 where there
-// are CTAs enough; K in steps of 64; S shared-memory buffers (dynamic
-// shared memory; S = 3 for 256-row tiles, else 2). In step s every thread
+// are CTAs enough, which keeps the weights in registers instead (see
+// "Weights in registers" below); K in steps of 64; S = 2 shared-memory
+// buffers (dynamic shared memory). In step s every thread
 //   - issues the loads of step s + 2: one 16-byte piece of codes (32
 //     elements of one weight row) per 128 rows of BN, with its scale bytes
 //     (pipelinedLoop);
@@ -74,7 +75,8 @@ public:
                        const PrefillTiling &tiling, bool wgmma)
       : SharedBufferKernelBuilderBase(b, loc, shared), shape(shape), kind(kind),
         tileM(tiling.tileM), tileN(tiling.tileN), nTiles(tileN / kWarpsN / 8),
-        split(tiling.split), stages(tiling.stages), wgmma(wgmma) {}
+        split(tiling.split), stages(tiling.stages), wgmma(wgmma),
+        weightsInRegisters(tiling.weightsInRegisters) {}
 
   void build(Block &entry);
 
@@ -90,7 +92,9 @@ private:
   Value bufferOf(Value step) {
     return mul(arith::RemUIOp::create(b, loc, step, idx(stages)), stageBytes());
   }
-  int64_t stageBytes() const { return (tileM + tileN) * kRowBytes; }
+  int64_t stageBytes() const {
+    return (weightsInRegisters ? tileM : tileM + tileN) * kRowBytes;
+  }
   /// Where the weights start in each buffer (after the activation rows).
   int64_t weightOffset() const { return tileM * kRowBytes; }
   /// wgmma: the m64 blocks of activation rows each warpgroup multiplies
@@ -138,10 +142,19 @@ private:
   /// activation tile into the buffer at `buffer`.
   void copyActivations(Value step, Value buffer);
 
+  /// The main loop and epilogue with the weights as wgmma's A operand in
+  /// registers (see "Weights in registers" below); `warp` is the warp's
+  /// index in the CTA, `steps` the K steps.
+  void buildWeightsInRegisters(Value warp, int64_t steps);
+  /// wgmma.mma_async m64n<tileM>k16 with A (four bf16x2 registers) from
+  /// registers and B at shared-memory descriptor `descB` (K-major): `acc`,
+  /// a struct of tileM / 2 f32, in and out.
+  Value wgmmaRegisterA(Value acc, ArrayRef<Value> a, Value descB);
+
   DecodeShape shape;
   MmaKind kind;
   int64_t tileM, tileN, nTiles, split, stages;
-  bool wgmma;
+  bool wgmma, weightsInRegisters;
   Value xGlobal;   // x's first element, as a global pointer
   Value firstStep; // this K part's first step
   // Set up by build().
@@ -326,16 +339,9 @@ void PrefillKernelBuilder::epilogue(ArrayRef<Value> sums, Value rowBase,
           continue;
         Value row = add(rowBase, idx(16 * mt + 8 * (i / 2)));
         Value column = add(columnBase, idx(8 * nt + i % 2));
-        auto store = scf::IfOp::create(
-            b, loc, both(below(row, shape.m), below(column, shape.n)),
-            /*withElseRegion=*/false);
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(store.thenBlock());
-        Value result = scaleForOutput(b, loc, sums[4 * (mt * tilesN + nt) + i],
-                                      alpha, out, bias, add(wRows, column));
-        memref::StoreOp::create(
-            b, loc, result, out,
-            ValueRange{add(mul(add(row, xRows), shape.n), column)});
+        storeOutput(both(below(row, shape.m), below(column, shape.n)),
+                    sums[4 * (mt * tilesN + nt) + i], alpha, out, bias, xRows,
+                    wRows, row, column, shape.n);
       }
 }
 
@@ -457,6 +463,8 @@ void PrefillKernelBuilder::build(Block &entry) {
         arith::IndexCastOp::create(b, loc, b.getI64Type(), address)
             .getResult());
   }
+  if (weightsInRegisters)
+    return buildWeightsInRegisters(warp, steps);
   // Issues step `step`'s activation copies into `buffer` as one group.
   auto copyAhead = [&](Value step, Value buffer) {
     copyActivations(step, buffer);
@@ -541,6 +549,247 @@ void PrefillKernelBuilder::build(Block &entry) {
   gpu::ReturnOp::create(b, loc);
 }
 
+//===----------------------------------------------------------------------===//
+// Weights in registers (sm_90a, 256 x 128 tiles)
+//===----------------------------------------------------------------------===//
+//
+// The problem transposed: D^T = W x^T, so the weights are wgmma's A, which
+// may come from registers, and the activations its B, from shared memory.
+// Warpgroup v takes weight rows 64 v .. 64 v + 63 of the tile against all
+// 256 activation rows: one m64n256k16 per K slice. Each thread expands
+// exactly the weights of its own A fragments (PTX ISA, wgmma register
+// fragments of A, as mma.m16n8k16 per warp: warp w of the warpgroup holds
+// rows 16 w + g and 16 w + g + 8, g = lane / 4; in each K slice of 16,
+// register 0 the pair k = 2q, 2q + 1 of the first row, q = lane % 4,
+// register 1 the same pair of the second row, registers 2 and 3 the pair
+// k = 2q + 8, 2q + 9), so no expanded weight goes through shared memory
+// and no barrier waits for one. Per step of 64 and row, a thread's codes
+// are byte q of each 4-byte word of the row's 32 bytes: it loads the whole
+// row (the four threads of a quad load the same bytes, merged by the
+// memory system) and picks them out with three prmt per 8 codes.
+//
+// Pipeline (S = 4 buffers of 256 activation rows x 128 bytes; activations
+// copied D = S - 2 steps ahead; one wgmma group left in flight): step s
+//   a. waits for its activation copies, fence.proxy.async, barrier (after
+//      which every warpgroup has finished the MMAs of step s - 2);
+//   b. copies step s + D's activations into buffer (s + D) % S, the one
+//      step s - 2 read;
+//   c. issues the four wgmma of step s on A registers expanded earlier;
+//   d. waits until only step s's wgmma group is in flight;
+//   e. loads the codes of step s + 2 and expands those of step s + 1 while
+//      the tensor cores work on step s.
+
+Value PrefillKernelBuilder::wgmmaRegisterA(Value acc, ArrayRef<Value> a,
+                                           Value descB) {
+  int64_t count = tileM / 2;
+  Type f32 = b.getF32Type();
+  std::string text = "wgmma.mma_async.sync.aligned.m64n" +
+                     std::to_string(tileM) + "k16.f32.bf16.bf16 {";
+  std::string constraints;
+  SmallVector<Value> operands(a.begin(), a.end());
+  operands.push_back(descB);
+  for (int64_t i = 0; i < count; ++i) {
+    text += (i ? ", $" : "$") + std::to_string(i);
+    constraints += "=f,";
+  }
+  text += "}, {$" + std::to_string(count) + ", $" + std::to_string(count + 1) +
+          ", $" + std::to_string(count + 2) + ", $" +
+          std::to_string(count + 3) + "}, $" + std::to_string(count + 4) +
+          // scale-d 1 (accumulate), A and B not negated, B K-major.
+          ", 1, 1, 1, 0;";
+  constraints += "r,r,r,r,l";
+  for (int64_t i = 0; i < count; ++i) {
+    constraints += "," + std::to_string(i);
+    operands.push_back(LLVM::ExtractValueOp::create(b, loc, acc, i));
+  }
+  auto type = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                               SmallVector<Type>(count, f32));
+  return LLVM::InlineAsmOp::create(
+             b, loc, type, operands, text, constraints,
+             /*has_side_effects=*/true, /*is_align_stack=*/false,
+             LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr())
+      .getResult(0);
+}
+
+void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
+  assert(wgmma && tileM == 256 && tileN == 128 && split == 1 &&
+         "256 x 128 tiles, two warpgroups of 64 weight rows");
+  MLIRContext *ctx = b.getContext();
+  Type i32Type = b.getI32Type();
+  int64_t lookahead = stages - 2;
+  Value warpgroup = arith::DivUIOp::create(b, loc, warp, idx(4));
+  Value warpInGroup = arith::RemUIOp::create(b, loc, warp, idx(4));
+  Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
+  Value q = arith::RemUIOp::create(b, loc, lane, idx(4));
+  // The thread's two weight rows (A fragment rows g and g + 8).
+  Value firstRow =
+      add(n0, add(add(mul(warpgroup, 64), mul(warpInGroup, 16)), g));
+  Value rows[2] = {firstRow, add(firstRow, idx(8))};
+  int64_t scaleBytesPerStep = kTileK / kind.blockSize; // 4 (NVFP4) or 2
+  auto i8x16 = VectorType::get({16}, b.getI8Type());
+  // A step's codes of the two rows (two 16-byte halves each) and their
+  // scale bytes: zeros past the last step and the last weight row.
+  auto loadCodes = [&](Value step) {
+    SmallVector<Value> loaded;
+    Value stepOk = below(step, steps);
+    Value k0 = mul(add(firstStep, step), kTileK);
+    for (Value row : rows) {
+      Value ok = both(stepOk, below(row, shape.n));
+      Value globalRow = add(row, wRows);
+      Value byte = add(mul(globalRow, shape.k / 2),
+                       arith::DivUIOp::create(b, loc, k0, idx(2)));
+      loaded.push_back(guardedLoad(i8x16, w, byte, ok));
+      loaded.push_back(guardedLoad(i8x16, w, add(byte, idx(16)), ok));
+      loaded.push_back(
+          loadWord(b, loc, sw,
+                   add(mul(globalRow, shape.k / kind.blockSize),
+                       arith::DivUIOp::create(b, loc, k0, idx(kind.blockSize))),
+                   ok, scaleBytesPerStep));
+    }
+    return loaded;
+  };
+  // prmt selector: byte q of the first word, byte q of the second.
+  Value q32 = arith::IndexCastOp::create(b, loc, i32Type, q);
+  Value pick = arith::OrIOp::create(
+      b, loc, q32,
+      arith::ShLIOp::create(b, loc, arith::AddIOp::create(b, loc, q32, i32(4)),
+                            i32(4)));
+  auto prmt = [&](Value lo, Value hi, Value selector) {
+    return NVVM::PermuteOp::create(b, loc, i32Type, lo, hi, selector,
+                                   NVVM::PermuteMode::DEFAULT)
+        .getResult();
+  };
+  // The step's A registers from its loaded codes: register i of K slice s
+  // at 4 s + i.
+  auto expand = [&](ArrayRef<Value> loaded) {
+    // Word 2 r + h: row r's codes of slices 2 h and 2 h + 1, bytes in the
+    // order (slice 2h, k 2q..), (2h, k 2q + 8..), (2h + 1, ..), (2h + 1, ..).
+    SmallVector<Value> words;
+    auto i32x4 = VectorType::get({4}, i32Type);
+    for (int64_t r = 0; r < 2; ++r) {
+      SmallVector<Value> rowWords;
+      for (int64_t half = 0; half < 2; ++half) {
+        Value v =
+            vector::BitCastOp::create(b, loc, i32x4, loaded[3 * r + half]);
+        for (int64_t i = 0; i < 4; ++i)
+          rowWords.push_back(
+              vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{i}));
+      }
+      for (int64_t h = 0; h < 2; ++h)
+        words.push_back(prmt(
+            prmt(rowWords[4 * h], rowWords[4 * h + 1], pick),
+            prmt(rowWords[4 * h + 2], rowWords[4 * h + 3], pick), i32(0x5410)));
+    }
+    Value piece = vector::BitCastOp::create(
+        b, loc, i8x16, vector::FromElementsOp::create(b, loc, i32x4, words));
+    SmallVector<Value> values = decodePieceTimes2PowMinus14(b, loc, piece);
+    // Scale of each row's slices (times 2^14, as expandPieceToBF16).
+    SmallVector<Value> scales[2];
+    for (int64_t r = 0; r < 2; ++r) {
+      Value word = loaded[3 * r + 2];
+      for (int64_t part = 0; part < scaleBytesPerStep; part += 2)
+        scales[r].append(decodeScaleBytes(
+            b, loc,
+            part ? arith::ShRUIOp::create(b, loc, word, i32(8 * part))
+                       .getResult()
+                 : word,
+            2, kind.scaleFormat, /*factor=*/16384.0f));
+    }
+    auto f32x2 = VectorType::get({2}, b.getF32Type());
+    auto bf16x2 = VectorType::get({2}, b.getBF16Type());
+    auto i32x1 = VectorType::get({1}, i32Type);
+    SmallVector<Value> a(16);
+    for (int64_t p = 0; p < 16; ++p) {
+      int64_t word = p / 4, j2 = p % 4;
+      int64_t row = word / 2, slice = 2 * (word % 2) + j2 / 2, hi = j2 % 2;
+      Value scale = scales[row][slice * 16 / kind.blockSize];
+      Value pair = vector::FromElementsOp::create(
+          b, loc, f32x2,
+          ValueRange{arith::MulFOp::create(b, loc, values[2 * p], scale),
+                     arith::MulFOp::create(b, loc, values[2 * p + 1], scale)});
+      Value narrow = arith::TruncFOp::create(b, loc, bf16x2, pair);
+      a[4 * slice + 2 * hi + row] = vector::ExtractOp::create(
+          b, loc, vector::BitCastOp::create(b, loc, i32x1, narrow),
+          ArrayRef<int64_t>{0});
+    }
+    return a;
+  };
+  auto copyAhead = [&](Value step) {
+    copyActivations(step, bufferOf(step));
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  };
+  for (int64_t ahead = 0; ahead < lookahead; ++ahead)
+    copyAhead(idx(ahead));
+  SmallVector<Value> first = loadCodes(idx(0));
+  SmallVector<Value> init = {LLVM::ZeroOp::create(
+      b, loc,
+      LLVM::LLVMStructType::getLiteral(
+          ctx, SmallVector<Type>(tileM / 2, b.getF32Type())))};
+  append_range(init, expand(first));
+  append_range(init, loadCodes(idx(1)));
+  // One step: `args` holds the accumulators, the step's A registers and
+  // the next step's codes; returns them for the next step.
+  auto oneStep = [&](Value step, ValueRange args) {
+    Value acc = args[0];
+    ValueRange a = args.slice(1, 16), next = args.drop_front(17);
+    // a.
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, lookahead - 1);
+    fenceForWgmma();
+    gpu::BarrierOp::create(b, loc);
+    // b.
+    copyAhead(add(step, idx(lookahead)));
+    // c. K slice s starts 32 bytes further into each swizzled row. The
+    // descriptors first: an instruction defining a wgmma operand between
+    // the fence and the wait serializes the group (ptxas).
+    SmallVector<Value> descB = {descriptor(bufferOf(step))};
+    for (int64_t slice = 1; slice < kTileK / 16; ++slice)
+      descB.push_back(arith::AddIOp::create(b, loc, descB[0], i64(2 * slice)));
+    NVVM::WgmmaFenceAlignedOp::create(b, loc);
+    for (int64_t slice = 0; slice < kTileK / 16; ++slice)
+      acc = wgmmaRegisterA(acc, SmallVector<Value>(a.slice(4 * slice, 4)),
+                           descB[slice]);
+    NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+    // d.
+    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(1));
+    // e.
+    SmallVector<Value> yielded = {acc};
+    SmallVector<Value> loaded = loadCodes(add(step, idx(2)));
+    append_range(yielded, expand(SmallVector<Value>(next)));
+    append_range(yielded, loaded);
+    return yielded;
+  };
+  // Two steps per iteration. Step s's wgmma group reads its A registers
+  // until the wait of step s + 1; the registers an iteration carries over
+  // are redefined as the next one starts, so they must be written after
+  // that wait: by the iteration's second step, after its wait. (With one
+  // step per iteration ptxas serializes the wgmma, C7513.) An odd last
+  // step follows the loop.
+  auto loop = scf::ForOp::create(
+      b, loc, idx(0), idx(steps - steps % 2), idx(2), init,
+      [&](OpBuilder &lb, Location, Value step, ValueRange args) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
+        SmallVector<Value> mid = oneStep(step, args);
+        scf::YieldOp::create(b, loc, oneStep(add(step, idx(1)), mid));
+      });
+  Value acc = steps % 2 ? oneStep(idx(steps - 1), loop.getResults())[0]
+                        : loop.getResult(0);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(0));
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+  // Accumulator 4 j + i: weight row (D row) g + 8 (i / 2) of the warp's 16,
+  // activation row (D column) 8 j + 2 q + i % 2.
+  Value columnOfFirst = add(n0, add(mul(warpgroup, 64), mul(warpInGroup, 16)));
+  for (int64_t j = 0; j < tileM / 8; ++j)
+    for (int64_t i = 0; i < 4; ++i) {
+      Value sum = LLVM::ExtractValueOp::create(b, loc, acc, 4 * j + i);
+      Value row = add(m0, add(mul(q, 2), idx(8 * j + i % 2)));
+      Value column = add(columnOfFirst, add(g, idx(8 * (i / 2))));
+      storeOutput(both(below(row, shape.m), below(column, shape.n)), sum,
+                  alpha, out, bias, xRows, wRows, row, column, shape.n);
+    }
+  gpu::ReturnOp::create(b, loc);
+}
+
 } // namespace
 
 bool mlir::fp4::nvvm_kernels::usePrefillKernel(const DecodeShape &shape) {
@@ -571,20 +820,18 @@ PrefillTiling mlir::fp4::nvvm_kernels::prefillTiling(const DecodeShape &shape,
   // Each weight element is expanded once per CTA, for tileM activation
   // rows, and each activation tile is read once per tileN weight rows (the
   // traffic from L2): large tiles, as long as there are enough CTAs to fill
-  // the SMs. With wgmma, 256 x 128 (one CTA per SM) given two waves: half
-  // the expansion of 128 x 256 for the same MMAs, 6% faster at 4096^3 and
-  // 8192^3 on the H100 (docs/benchmarks.md), which leaves 128 x 256 no
-  // shape where it would be chosen. Else 128 x 128 given two CTAs per SM,
-  // or split along K where 128 would leave SMs idle and K splits, else
-  // 128 x 64.
-  // Three buffers for 256 x 128 (each step's activations copied two steps
-  // ahead: 3-7% faster than two at 4096^3 and 8192^3 on the H100); two for
-  // the 128-row tiles (with three, 128 x 8192 x 8192 split in two took 5%
-  // less time with NVFP4 weights and 5% more with MXFP4; and sm_120a's
-  // 100 KB would not hold three of 128 x 128).
+  // the SMs. With wgmma, 256 x 128 (one CTA per SM) given two waves, the
+  // weights in registers and four activation buffers: 1.33x faster at
+  // 4096^3 and 1.15x at 8192^3 than 256 x 128 with both operands in shared
+  // memory, itself 6% faster than 128 x 256 (docs/benchmarks.md). Else
+  // 128 x 128 given two CTAs per SM, or split along K where 128 would
+  // leave SMs idle and K splits, else 128 x 64.
+  // Two buffers for the 128-row tiles (with three, 128 x 8192 x 8192 split
+  // in two took 5% less time with NVFP4 weights and 5% more with MXFP4;
+  // and sm_120a's 100 KB would not hold three of 128 x 128).
   PrefillTiling tiling{kTileM, 64, 1, 2};
   if (wgmma && tiles(256, 128) >= 2 * kSMs)
-    tiling = {256, 128, 1, 3};
+    tiling = {256, 128, 1, 4, /*weightsInRegisters=*/true};
   else if (tiles(kTileM, 128) >= 2 * kSMs ||
            (leavesSMsIdle(tiles(kTileM, 128)) &&
             canSplitFurther(shape.k / kTileK, 1)))
@@ -597,13 +844,19 @@ PrefillTiling mlir::fp4::nvvm_kernels::prefillTiling(const DecodeShape &shape,
   while (leavesSMsIdle(count * tiling.split) &&
          canSplitFurther(shape.k / kTileK, tiling.split))
     tiling.split *= 2;
+  // The 128-row tiles keep the weights in shared memory: in registers
+  // (four buffers, one CTA per SM, split in two) 128 x 8192 x 8192 took
+  // 5-7% longer on the H100 (docs/benchmarks.md).
   return tiling;
 }
 
 int64_t mlir::fp4::nvvm_kernels::prefillSharedBytes(const DecodeShape &shape,
                                                    bool wgmma) {
   PrefillTiling tiling = prefillTiling(shape, wgmma);
-  int64_t staging = tiling.stages * (tiling.tileM + tiling.tileN) * kRowBytes;
+  int64_t staging =
+      tiling.stages *
+      (tiling.tileM + (tiling.weightsInRegisters ? 0 : tiling.tileN)) *
+      kRowBytes;
   // Split-K: every thread's tileM / 128 x tileN / 2 f32 accumulators.
   int64_t partials =
       tiling.split > 1 ? kThreads * tiling.tileM / kTileM * tiling.tileN / 2 * 4
@@ -639,6 +892,7 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
                   b.getDenseI32ArrayAttr({kThreads, 1, 1}));
   // Not for 256-row tiles: their 128 accumulators per thread need more.
   if (tiling.tileM == kTileM && tiling.tileN <= 128 &&
+      !tiling.weightsInRegisters &&
       2 * prefillSharedBytes(shape, wgmma) <= sharedPerSM)
     kernel->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
                     b.getI32IntegerAttr(2));

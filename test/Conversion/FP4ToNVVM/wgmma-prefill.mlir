@@ -62,48 +62,61 @@ func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor
 
 // -----
 
-// Enough CTAs for two waves of 256 x 128 tiles (9 x 32 of them): each
-// warpgroup multiplies two m64 blocks of its 128 rows with m64n128k16 (two
-// accumulator structs), one CTA per SM (no nvvm.minctasm), three buffers of
-// (256 + 128) rows: 148480 bytes.
-// WIDE: @fp4_kernels::@fp4_nvfp4_w4a16wgt128_2100x4096x64_bf16_bf16 blocks in (%c32{{.*}}, %c9{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c148480_i32
-// WIDE: gpu.func @fp4_nvfp4_w4a16wgt128_2100x4096x64_bf16_bf16({{.*}}) kernel attributes {nvvm.maxntid = array<i32: 256, 1, 1>}
+// Enough CTAs for two waves of 256 x 128 tiles (9 x 32 of them): the
+// weights in registers as wgmma's A (kind "wrt"), the activations its B:
+// four buffers of 256 rows of 128 bytes, plus 1 KB: 132096 bytes; one CTA
+// per SM (no nvvm.minctasm).
+// WIDE: @fp4_kernels::@fp4_nvfp4_w4a16wrt128_2100x4096x192_bf16_bf16 blocks in (%c32{{.*}}, %c9{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c132096_i32
+// WIDE: gpu.func @fp4_nvfp4_w4a16wrt128_2100x4096x192_bf16_bf16({{.*}}) kernel attributes {nvvm.maxntid = array<i32: 256, 1, 1>}
 // The activations of steps 0 and 1 (one group each: eight 16-byte
-// cp.async per thread, zero-filled past M or the last step), the weights
-// of step 0, and step 0's group done (the older of two).
+// cp.async per thread), then step 0's codes picked out of the thread's
+// two rows (three prmt per word of 8 codes; 0x5410 = 21520 joins two
+// halves) and expanded.
 // WIDE-COUNT-8: nvvm.cp.async.shared.global
 // WIDE-NEXT: nvvm.cp.async.commit.group
 // WIDE-COUNT-8: nvvm.cp.async.shared.global
 // WIDE-NEXT: nvvm.cp.async.commit.group
-// WIDE: llvm.store {{.*}} : vector<4xi32>, !llvm.ptr<3>
+// WIDE-COUNT-2: nvvm.prmt <default>
+// WIDE-NEXT: nvvm.prmt <default> %c21520_i32
+// Three K steps: one iteration of two steps, then the odd last step.
+// WIDE: scf.for %{{.*}} = %c0{{.*}} to %c2{{.*}} step %c2
+// Each step: its activations arrived, visible to the async proxy, a
+// barrier; the copies of step s + 2 into buffer (s + 2) % 4; four
+// m64n256k16 with A from registers and B (K-major, 128-byte swizzle) 32
+// bytes further per K slice; one group left in flight; the next codes.
 // WIDE: nvvm.cp.async.wait.group 1
-// WIDE: %[[ZERO:.*]] = llvm.mlir.zero : !llvm.struct<(f32,
-// WIDE: scf.for {{.*}} iter_args({{.*}} = %[[ZERO]], {{.*}} = %[[ZERO]],
-// Step s reads buffer s % 3 (of 384 rows of 128 bytes).
-// WIDE: %[[BUF:.*]] = arith.remui %arg{{[0-9]+}}, %c3
-// WIDE: arith.muli %[[BUF]], %c49152
-// Warpgroup w's rows start 128 w into the tile (128 rows x 128 bytes).
-// WIDE: arith.muli %{{.*}}, %c16384
-// WIDE: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>
-// The second block: 64 rows (8192 bytes, 512 >> 4) further.
-// WIDE: arith.addi %{{.*}}, %c512_i64{{.*}} : i64
-// WIDE: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 128, k = 16>
-// WIDE-COUNT-6: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 128, k = 16>
-// WIDE: nvvm.wgmma.commit.group.sync.aligned
-// While they run: the activations of step s + 2 into buffer (s + 2) % 3,
-// the weights of step s + 1; then step s + 1's copies are done.
+// WIDE-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
+// WIDE-NEXT: gpu.barrier
 // WIDE: %[[AHEAD:.*]] = arith.addi %{{.*}}, %c2
-// WIDE: arith.remui %[[AHEAD]], %c3
+// WIDE: arith.remui %[[AHEAD]], %c4
 // WIDE-COUNT-8: nvvm.cp.async.shared.global
 // WIDE-NEXT: nvvm.cp.async.commit.group
-// WIDE: nvvm.wgmma.wait.group.sync.aligned 0
-// WIDE-NEXT: nvvm.cp.async.wait.group 1
+// WIDE: %[[BUF:.*]] = arith.remui %{{.*}}, %c4
+// WIDE-NEXT: arith.constant 32768
+// WIDE: arith.addi %{{.*}}, %c2_i64
+// WIDE: arith.addi %{{.*}}, %c4_i64
+// WIDE: arith.addi %{{.*}}, %c6_i64
+// WIDE-NEXT: nvvm.wgmma.fence.aligned
+// WIDE: llvm.inline_asm has_side_effects "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {$0, {{.*}} $127}, {$128, $129, $130, $131}, $132, 1, 1, 1, 0;"
+// WIDE-COUNT-3: wgmma.mma_async.sync.aligned.m64n256k16
+// WIDE-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// WIDE-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
+// WIDE: nvvm.prmt
+// WIDE: nvvm.wgmma.wait.group.sync.aligned 1
 // WIDE: scf.yield
-// After the loop the last group (zero fill past the end) is waited for.
-// WIDE: nvvm.cp.async.wait.group 0
-func.func @wide(%x: tensor<2100x64xbf16>, %bd: tensor<4096x32xi8>, %bs: tensor<4096x4xf8E4M3FN>, %g: tensor<f32>) -> tensor<2100x4096xbf16> {
-  %b = fp4.assemble %bd, %bs, %g : tensor<4096x32xi8>, tensor<4096x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4096x64xf4E2M1FN, nvfp4>
-  %y = fp4.scaled_matmul %x, %b : tensor<2100x64xbf16>, !fp4.qtensor<4096x64xf4E2M1FN, nvfp4> -> tensor<2100x4096xbf16>
+// WIDE: nvvm.wgmma.fence.aligned
+// WIDE-COUNT-4: wgmma.mma_async.sync.aligned.m64n256k16
+// WIDE: nvvm.wgmma.wait.group.sync.aligned 1
+// After the last step every group is waited for, then the epilogue: 128
+// stores of the transposed accumulators.
+// WIDE: nvvm.wgmma.wait.group.sync.aligned 0
+// WIDE-NEXT: nvvm.cp.async.wait.group 0
+// WIDE-COUNT-128: memref.store
+// WIDE-NOT: memref.store
+// WIDE: gpu.return
+func.func @wide(%x: tensor<2100x192xbf16>, %bd: tensor<4096x96xi8>, %bs: tensor<4096x12xf8E4M3FN>, %g: tensor<f32>) -> tensor<2100x4096xbf16> {
+  %b = fp4.assemble %bd, %bs, %g : tensor<4096x96xi8>, tensor<4096x12xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4096x192xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %b : tensor<2100x192xbf16>, !fp4.qtensor<4096x192xf4E2M1FN, nvfp4> -> tensor<2100x4096xbf16>
   return %y : tensor<2100x4096xbf16>
 }
 

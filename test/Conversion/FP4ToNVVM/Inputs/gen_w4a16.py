@@ -66,6 +66,10 @@ CASES = [
     ("mxfp4", 130, 75, 192, "bf16", "bf16", "2d", 1, "bf16"),
     ("nvfp4", 96, 40, 128, "bf16", "f32", "batched", 2, "f32"),
     ("nvfp4", 200, 4352, 1024, "bf16", "bf16", "2d", 1, "f32"),
+    "// 256 x 128 wgmma tiles with the weights in registers (sm_90a): an even\n"
+    "// number of K steps with a bias, and batched with an odd number.",
+    ("nvfp4", 2100, 4000, 256, "bf16", "f32", "2d", 1, "f32"),
+    ("mxfp4", 1030, 4000, 320, "bf16", "bf16", "batched", 2),
     "// Gathered experts (fp4.gathered_matmul, the decode kernel, one row per\n"
     "// batch): ragged N; K split over warps with a bias per expert.",
     ("nvfp4", 5, 40, 256, "bf16", "f32", "gathered", 4),

@@ -205,6 +205,18 @@ func.func @nvfp4_2d_200x4352x1024_bf16_bf16_bias(%x: tensor<200x1024xbf16>, %wd:
   %y = fp4.scaled_matmul %x, %w bias(%b : tensor<4352xf32>) : tensor<200x1024xbf16>, !fp4.qtensor<4352x1024xf4E2M1FN, nvfp4> -> tensor<200x4352xbf16>
   return %y : tensor<200x4352xbf16>
 }
+// 256 x 128 wgmma tiles with the weights in registers (sm_90a): an even
+// number of K steps with a bias, and batched with an odd number.
+func.func @nvfp4_2d_2100x4000x256_bf16_f32_bias(%x: tensor<2100x256xbf16>, %wd: tensor<4000x128xi8>, %ws: tensor<4000x16xf8E4M3FN>, %g: tensor<f32>, %b: tensor<4000xf32>) -> tensor<2100x4000xf32> {
+  %w = fp4.assemble %wd, %ws, %g : tensor<4000x128xi8>, tensor<4000x16xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4000x256xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w bias(%b : tensor<4000xf32>) : tensor<2100x256xbf16>, !fp4.qtensor<4000x256xf4E2M1FN, nvfp4> -> tensor<2100x4000xf32>
+  return %y : tensor<2100x4000xf32>
+}
+func.func @mxfp4_batched_2x1030x4000x320_bf16_bf16(%x: tensor<2x1030x320xbf16>, %wd: tensor<2x4000x160xi8>, %ws: tensor<2x4000x10xf8E8M0FNU>) -> tensor<2x1030x4000xbf16> {
+  %w = fp4.assemble %wd, %ws : tensor<2x4000x160xi8>, tensor<2x4000x10xf8E8M0FNU> -> !fp4.qtensor<2x4000x320xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<2x1030x320xbf16>, !fp4.qtensor<2x4000x320xf4E2M1FN, mxfp4> -> tensor<2x1030x4000xbf16>
+  return %y : tensor<2x1030x4000xbf16>
+}
 // Gathered experts (fp4.gathered_matmul, the decode kernel, one row per
 // batch): ragged N; K split over warps with a bias per expert.
 func.func @nvfp4_gathered_5of4x40x256_bf16_f32(%x: tensor<5x256xbf16>, %wd: tensor<4x40x128xi8>, %ws: tensor<4x40x16xf8E4M3FN>, %g: tensor<f32>, %ids: tensor<5xi64>) -> tensor<5x40xf32> {
