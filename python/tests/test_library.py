@@ -107,7 +107,7 @@ class CapsuleProducer:
         self.capsule = capsule
 
     def __dlpack__(self, stream=None):
-        assert stream == 1  # the legacy default stream, CUDA's convention
+        assert stream == -1  # no ordering by the producer: the library waits for the device
         return self.capsule
 
     def __dlpack_device__(self):
