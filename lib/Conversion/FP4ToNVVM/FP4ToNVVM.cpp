@@ -711,11 +711,6 @@ struct ConvertFP4ToNVVMPass
                     : mmaKindOf(lhsType, why);
       if (failed(lhsKind))
         return emitError("convert-fp4-to-nvvm: ") << why;
-      if (lhsKind->fp8Activations() && chip == "sm_100a")
-        return emitError("convert-fp4-to-nvvm: MXFP8 x MXFP4 "
-                         "(kind::mxf8f6f4) is not implemented for sm_100a "
-                         "yet; compile for sm_120a, or quantize the "
-                         "activations as MXFP4");
       if (!lhsKind->fp8Activations() && lhsKind->kind != rhsKind->kind)
         return emitError("convert-fp4-to-nvvm: operands in ")
                << lhsKind->name << " and " << rhsKind->name

@@ -43,28 +43,51 @@ namespace {
 
 constexpr int64_t kTileM = 128, kTileN = 128, kStepK = 64;
 constexpr int64_t kThreads = 128;
-constexpr int64_t kRowBytes = kStepK / 2; // one row of a step: 64 E2M1 codes
-// One stage of shared memory: A and B tiles, then their scale blocks.
-constexpr int64_t kATileBytes = kTileM * kRowBytes;     // 4096
-constexpr int64_t kBTileBytes = kTileN * kRowBytes;     // 4096
-constexpr int64_t kScaleBlockBytes = 512;               // 128 rows x 4 bytes
-constexpr int64_t kStageBytes =
-    kATileBytes + kBTileBytes + 2 * kScaleBlockBytes;   // 9216
+constexpr int64_t kScaleBlockBytes = 512; // 128 rows x 4 bytes
 constexpr int64_t kStages = 2;
-constexpr int64_t kBarrierOffset = kStages * kStageBytes; // two mbarriers
-constexpr int64_t kTmemSlotOffset = kBarrierOffset + 8 * kStages;
-constexpr int64_t kSharedBytes = kTmemSlotOffset + 16;
 // Tensor memory: the accumulator, then 8 scale columns per stage.
 constexpr int64_t kAccColumns = kTileN;
 constexpr int64_t kTmemColumns = 256; // a power of two >= 128 + 2 * 8
 
-/// The instruction descriptor of kind::mxf4nvf4 (NVFP4) or kind::mxf4
-/// (MXFP4), M = 128, N = kTileN, both operands K-major E2M1, dense, scale
-/// factor ids 0: A and B format E2M1 = 1 (bits 7-9, 10-12), N >> 3 (bits
-/// 17-22), scale type UE8M0 (bit 23; 0 is UE4M3), M >> 4 (bits 24-28).
-int32_t instructionDescriptor(const MmaKind &kind) {
-  uint32_t d = (1u << 7) | (1u << 10) | (uint32_t(kTileN >> 3) << 17) |
-               (uint32_t(kTileM >> 4) << 24);
+/// Where one stage's operands and scales sit in shared memory, and where
+/// the mbarriers and the tensor-memory slot follow the stages. A row of a
+/// K step (64 elements) is 32 bytes of packed E2M1 codes (W4A4), or 64
+/// bytes (W4A8, kind::mxf8f6f4): A's FP8 bytes, and B's codes in the
+/// padded form that kind reads for E2M1, 16 codes in the low 8 bytes of
+/// each 16.
+struct StageLayout {
+  explicit StageLayout(const MmaKind &kind)
+      : rowBytes(kind.fp8Activations() ? 64 : 32) {}
+  int64_t rowBytes;
+  /// 16-byte core-matrix columns of a row, and the bytes between them.
+  int64_t chunks() const { return rowBytes / 16; }
+  static int64_t chunkStride(int64_t rows) { return rows * 16; }
+  int64_t aTile() const { return kTileM * rowBytes; }
+  int64_t bTile() const { return kTileN * rowBytes; }
+  int64_t scalesA() const { return aTile() + bTile(); }
+  int64_t scalesB() const { return scalesA() + kScaleBlockBytes; }
+  int64_t stage() const { return scalesB() + kScaleBlockBytes; }
+  int64_t barriers() const { return kStages * stage(); }
+  int64_t tmemSlot() const { return barriers() + 8 * kStages; }
+  int64_t shared() const { return tmemSlot() + 16; }
+};
+
+/// The instruction descriptor of kind::mxf4nvf4 (NVFP4), kind::mxf4
+/// (MXFP4) or kind::mxf8f6f4 (W4A8), M = 128, N = kTileN, both operands
+/// K-major, dense: A format (bits 7-9) and B format (bits 10-12), E2M1 = 1
+/// for the FP4 kinds, E4M3 = 0, E5M2 = 1 and E2M1 = 5 for mxf8f6f4; N >> 3
+/// (bits 17-22), scale type UE8M0 (bit 23; 0 is UE4M3), M >> 4 (bits
+/// 24-28); the scale-factor ids, which byte of a scale column the MMA
+/// reads, of B (bits 4-5) and of A (bits 29-30).
+int32_t instructionDescriptor(const MmaKind &kind, int64_t scaleId) {
+  uint32_t formatA = 1, formatB = 1;
+  if (kind.fp8Activations()) {
+    formatA = kind.activation == NVVM::MMATypes::e4m3 ? 0 : 1;
+    formatB = 5;
+  }
+  uint32_t d = (formatA << 7) | (formatB << 10) |
+               (uint32_t(kTileN >> 3) << 17) | (uint32_t(kTileM >> 4) << 24) |
+               (uint32_t(scaleId) << 4) | (uint32_t(scaleId) << 29);
   if (kind.scaleFormat == NVVM::BlockScaleFormat::UE8M0)
     d |= 1u << 23;
   return static_cast<int32_t>(d);
@@ -75,8 +98,8 @@ class Tcgen05KernelBuilder : SharedBufferKernelBuilderBase {
 public:
   Tcgen05KernelBuilder(OpBuilder &b, Location loc, const KernelShape &shape,
                        const MmaKind &kind, Value shared)
-      : SharedBufferKernelBuilderBase(b, loc, shared), shape(shape),
-        kind(kind) {}
+      : SharedBufferKernelBuilderBase(b, loc, shared), shape(shape), kind(kind),
+        layout(kind) {}
 
   void build(Block &entry);
 
@@ -101,20 +124,23 @@ private:
   /// byte offset >> 4 (bits 32-45: between 8-row groups), version 1
   /// (bit 46).
   Value descriptor(Value address, int64_t leading, int64_t stride);
-  /// Loads 16 bytes at `index` of `buffer` (zero where `valid` is false)
-  /// and stores them at shared byte `offset`.
-  void copy16(Value buffer, Value index, Value valid, Value offset);
   /// One K step: fills stage `stage` and, on thread 0, issues the MMA.
   void step(Value k0, Value stage, Value first);
 
+  /// Stores `value` (16 bytes) as row `row`'s chunk `chunk` of the tile of
+  /// `rows` rows at stage byte `tile` of `stageBase`.
+  void storeChunk(Value value, Value stageBase, int64_t tile, int64_t rows,
+                  int64_t chunk, Value row);
+
   KernelShape shape;
   MmaKind kind;
+  StageLayout layout;
   // Set up by build().
   Value a, sa, bb, sb, tid, tmemBase, rowA, rowB, rowAOk, rowBOk;
 };
 
 void Tcgen05KernelBuilder::waitBarrier(Value stage, Value parity) {
-  Value barrier = sharedAt(add(idx(kBarrierOffset), mul(stage, 8)));
+  Value barrier = sharedAt(add(idx(layout.barriers()), mul(stage, 8)));
   Type i1 = b.getI1Type();
   auto loop = scf::WhileOp::create(
       b, loc, TypeRange{}, ValueRange{},
@@ -138,27 +164,51 @@ Value Tcgen05KernelBuilder::descriptor(Value address, int64_t leading,
   return matrixDescriptor(address, leading, stride, int64_t(1) << 46);
 }
 
-void Tcgen05KernelBuilder::copy16(Value buffer, Value index, Value valid,
-                                  Value offset) {
-  Value value = guardedLoad(VectorType::get({16}, b.getI8Type()), buffer,
-                            index, valid);
+void Tcgen05KernelBuilder::storeChunk(Value value, Value stageBase,
+                                      int64_t tile, int64_t rows, int64_t chunk,
+                                      Value row) {
+  Value offset =
+      add(stageBase, add(idx(tile + chunk * StageLayout::chunkStride(rows)),
+                         mul(row, 16)));
   LLVM::StoreOp::create(b, loc, value, sharedAt(offset), /*alignment=*/16);
 }
 
 void Tcgen05KernelBuilder::step(Value k0, Value stage, Value first) {
-  Value stageBase = mul(stage, kStageBytes);
+  Value stageBase = mul(stage, layout.stage());
   // Operands: thread t copies row t of A and row t of B. Core matrix (row
-  // group g, K half h) of a 128-row tile sits at h * 2048 + g * 128, so
-  // row r's half h is at h * 2048 + r * 16.
-  int64_t rowBytes = shape.k / 2;
-  Value kByte = arith::DivUIOp::create(b, loc, k0, idx(2));
+  // group g, 16-byte column c) of a tile of R rows sits at c * 16 R +
+  // g * 128, so row r's column c is at c * 16 R + r * 16.
+  auto i8x16 = VectorType::get({16}, b.getI8Type());
+  bool w4a8 = kind.fp8Activations();
+  // A: packed E2M1 (K / 2 bytes a row) or FP8 (K bytes).
+  int64_t aRowBytes = w4a8 ? shape.k : shape.k / 2;
+  Value aByte = w4a8 ? k0 : arith::DivUIOp::create(b, loc, k0, idx(2));
+  for (int64_t chunk = 0; chunk < layout.chunks(); ++chunk)
+    storeChunk(
+        guardedLoad(i8x16, a,
+                    add(mul(rowA, aRowBytes), add(aByte, idx(16 * chunk))),
+                    rowAOk),
+        stageBase, 0, kTileM, chunk, tid);
+  // B: packed E2M1; for mxf8f6f4 each 8 bytes (16 codes) padded to 16.
+  Value bByte = arith::DivUIOp::create(b, loc, k0, idx(2));
+  Value zeros = arith::ConstantOp::create(b, loc, b.getZeroAttr(i8x16));
   for (int64_t half = 0; half < 2; ++half) {
-    Value column = add(kByte, idx(16 * half));
-    copy16(a, add(mul(rowA, rowBytes), column), rowAOk,
-           add(stageBase, add(idx(half * kTileM * 16), mul(tid, 16))));
-    copy16(bb, add(mul(rowB, rowBytes), column), rowBOk,
-           add(stageBase, add(idx(kATileBytes + half * kTileN * 16),
-                              mul(tid, 16))));
+    Value codes = guardedLoad(
+        i8x16, bb, add(mul(rowB, shape.k / 2), add(bByte, idx(16 * half))),
+        rowBOk);
+    if (!w4a8) {
+      storeChunk(codes, stageBase, layout.aTile(), kTileN, half, tid);
+      continue;
+    }
+    for (int64_t part = 0; part < 2; ++part) {
+      SmallVector<int64_t> mask;
+      for (int64_t i = 0; i < 16; ++i)
+        mask.push_back(i < 8 ? 8 * part + i : 16 + i);
+      Value padded =
+          vector::ShuffleOp::create(b, loc, codes, zeros, mask).getResult();
+      storeChunk(padded, stageBase, layout.aTile(), kTileN, 2 * half + part,
+                 tid);
+    }
   }
   // Scales: row r's scale bytes of this step at 16 * (r % 32) + 4 * (r / 32)
   // of the block, the layout tcgen05.cp.32x128b.warpx4 copies into four
@@ -175,8 +225,8 @@ void Tcgen05KernelBuilder::step(Value k0, Value stage, Value first) {
     Value offset = add(stageBase, add(idx(block), slot));
     LLVM::StoreOp::create(b, loc, word, sharedAt(offset), /*alignment=*/4);
   };
-  storeScales(sa, rowA, rowAOk, kATileBytes + kBTileBytes);
-  storeScales(sb, rowB, rowBOk, kATileBytes + kBTileBytes + kScaleBlockBytes);
+  storeScales(sa, rowA, rowAOk, layout.scalesA());
+  storeScales(sb, rowB, rowBOk, layout.scalesB());
   // The generic-proxy stores above must be visible to tcgen05's async proxy.
   NVVM::FenceProxyOp::create(
       b, loc, NVVM::ProxyKindAttr::get(b.getContext(),
@@ -211,25 +261,39 @@ void Tcgen05KernelBuilder::step(Value k0, Value stage, Value first) {
           /*srcFormat=*/nullptr, tmem,
           descriptor(at(offset), /*leading=*/0, /*stride=*/128));
     };
-    copyScales(tmemScaleA, kATileBytes + kBTileBytes);
-    copyScales(tmemScaleB, kATileBytes + kBTileBytes + kScaleBlockBytes);
-    Value aDesc = descriptor(at(0), /*leading=*/kTileM * 16, /*stride=*/128);
-    Value bDesc =
-        descriptor(at(kATileBytes), /*leading=*/kTileN * 16, /*stride=*/128);
+    copyScales(tmemScaleA, layout.scalesA());
+    copyScales(tmemScaleB, layout.scalesB());
+    // One MMA of K = 64 (FP4 kinds), or two of K = 32 (mxf8f6f4), each
+    // reading two 16-byte columns of the tiles and scale byte j.
+    bool nvfp4 = kind.kind == NVVM::MMABlockScaleKind::MXF4NVF4;
     Value accumulate = arith::XOrIOp::create(
         b, loc, first, arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1));
-    bool nvfp4 = kind.kind == NVVM::MMABlockScaleKind::MXF4NVF4;
-    NVVM::Tcgen05MMABlockScaleOp::create(
-        b, loc, NVVM::MMABlockScaleKindAttr::get(ctx, kind.kind), cta1,
-        NVVM::Tcgen05MMABlockScaleAttr::get(
-            ctx, nvfp4 ? NVVM::Tcgen05MMABlockScale::BLOCK16
-                       : NVVM::Tcgen05MMABlockScale::BLOCK32),
-        NVVM::Tcgen05MMACollectorOpAttr::get(
-            ctx, NVVM::Tcgen05MMACollectorOp::DISCARD),
-        tmemAt(tmemBase, i32(0)), aDesc, bDesc,
-        i32(instructionDescriptor(kind)), accumulate, tmemScaleA, tmemScaleB);
+    int64_t mmas = layout.chunks() / 2;
+    for (int64_t j = 0; j < mmas; ++j) {
+      Value aDesc = descriptor(at(2 * j * StageLayout::chunkStride(kTileM)),
+                               /*leading=*/StageLayout::chunkStride(kTileM),
+                               /*stride=*/128);
+      Value bDesc = descriptor(
+          at(layout.aTile() + 2 * j * StageLayout::chunkStride(kTileN)),
+          /*leading=*/StageLayout::chunkStride(kTileN), /*stride=*/128);
+      // The second MMA of a step always accumulates.
+      Value accumulateJ =
+          j == 0 ? accumulate
+                 : arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1)
+                       .getResult();
+      NVVM::Tcgen05MMABlockScaleOp::create(
+          b, loc, NVVM::MMABlockScaleKindAttr::get(ctx, kind.kind), cta1,
+          NVVM::Tcgen05MMABlockScaleAttr::get(
+              ctx, nvfp4 ? NVVM::Tcgen05MMABlockScale::BLOCK16
+                         : NVVM::Tcgen05MMABlockScale::BLOCK32),
+          NVVM::Tcgen05MMACollectorOpAttr::get(
+              ctx, NVVM::Tcgen05MMACollectorOp::DISCARD),
+          tmemAt(tmemBase, i32(0)), aDesc, bDesc,
+          i32(instructionDescriptor(kind, /*scaleId=*/j)), accumulateJ,
+          tmemScaleA, tmemScaleB);
+    }
     NVVM::Tcgen05CommitOp::create(
-        b, loc, sharedAt(add(idx(kBarrierOffset), mul(stage, 8))),
+        b, loc, sharedAt(add(idx(layout.barriers()), mul(stage, 8))),
         /*multicastMask=*/Value(), cta1);
   });
 }
@@ -274,12 +338,12 @@ void Tcgen05KernelBuilder::build(Block &entry) {
   // allocate more, so co-resident CTAs can allocate theirs.
   runIf(eqIndex(tid, 0), [&] {
     for (int64_t s = 0; s < kStages; ++s)
-      NVVM::MBarrierInitOp::create(b, loc, sharedAt(kBarrierOffset + 8 * s),
+      NVVM::MBarrierInitOp::create(b, loc, sharedAt(layout.barriers() + 8 * s),
                                    i32(1), /*predicate=*/Value());
     NVVM::FenceMbarrierInitOp::create(b, loc);
   });
   runIf(eqIndex(warp, 0), [&] {
-    NVVM::Tcgen05AllocOp::create(b, loc, sharedAt(kTmemSlotOffset),
+    NVVM::Tcgen05AllocOp::create(b, loc, sharedAt(layout.tmemSlot()),
                                  i32(kTmemColumns), cta1);
     NVVM::Tcgen05RelinquishAllocPermitOp::create(b, loc, cta1);
   });
@@ -287,7 +351,7 @@ void Tcgen05KernelBuilder::build(Block &entry) {
   gpu::BarrierOp::create(b, loc);
   fence(NVVM::Tcgen05FenceKind::AFTER_THREAD_SYNC);
   tmemBase = LLVM::LoadOp::create(b, loc, b.getI32Type(),
-                                  sharedAt(kTmemSlotOffset), /*alignment=*/4);
+                                  sharedAt(layout.tmemSlot()), /*alignment=*/4);
 
   // The K loop. Step i uses stage i % 2; before refilling a stage, wait for
   // the MMA of step i - 2 (completion i / 2 - 1 of that stage's barrier).
@@ -371,7 +435,8 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildTcgen05Kernel(
   // The kernel's shared memory: one global in the shared address space,
   // 1024-byte aligned (descriptors need 16).
   MLIRContext *ctx = b.getContext();
-  auto arrayType = LLVM::LLVMArrayType::get(b.getI8Type(), kSharedBytes);
+  auto arrayType =
+      LLVM::LLVMArrayType::get(b.getI8Type(), StageLayout(kind).shared());
   std::string sharedName = (name + "_smem").str();
   LLVM::GlobalOp::create(b, loc, arrayType, /*isConstant=*/false,
                          LLVM::Linkage::Internal, sharedName,

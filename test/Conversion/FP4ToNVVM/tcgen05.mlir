@@ -94,3 +94,50 @@ func.func @mxfp4_bf16(%ad: tensor<130x32xi8>, %as: tensor<130x2xf8E8M0FNU>,
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<130x64xf4E2M1FN, mxfp4>, !fp4.qtensor<70x64xf4E2M1FN, mxfp4> -> tensor<130x70xbf16>
   return %y : tensor<130x70xbf16>
 }
+
+// -----
+
+// W4A8: MXFP8 activations x MXFP4 weights, kind::mxf8f6f4. A K step's row
+// is 64 bytes: A's FP8 bytes in four 16-byte loads, B's 32 code bytes in
+// two, each 8 bytes (16 codes) padded with 8 zero bytes to a 16-byte
+// column (the E2M1 form this kind reads). Two stages of 2 x 8192 operand
+// bytes and two scale blocks: 34848 bytes of shared memory. Two MMAs of
+// K = 32 per step, the second always accumulating; their descriptors,
+// 0x08A01400 and 0x28A01410 (E4M3 x E2M1 = 5, UE8M0), differ in the
+// scale-factor ids of A (bits 29-30) and B (bits 4-5): scale byte 0, then 1.
+// CHECK-LABEL: func.func @w4a8_e4m3(
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_e4m3_mma_17x9x128 blocks in (%c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128
+// CHECK: llvm.mlir.global internal @fp4_mxfp4_e4m3_mma_17x9x128_smem() {{.*}} : !llvm.array<34848 x i8>
+// CHECK: gpu.func @fp4_mxfp4_e4m3_mma_17x9x128(
+// CHECK: scf.for
+// CHECK-COUNT-4: vector.load %arg0{{.*}} : memref<?xi8>, vector<16xi8>
+// CHECK: %[[B0:.*]] = vector.load %arg2{{.*}} : memref<?xi8>, vector<16xi8>
+// CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 24, 25, 26, 27, 28, 29, 30, 31]
+// CHECK: vector.shuffle %{{.*}}, %{{.*}} [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31]
+// CHECK: vector.load %arg2{{.*}} : memref<?xi8>, vector<16xi8>
+// CHECK-COUNT-2: vector.shuffle
+// CHECK: nvvm.tcgen05.cp
+// CHECK: nvvm.tcgen05.cp
+// CHECK: nvvm.tcgen05.mma.block_scale {{.*}}, %c144708608_i32, %{{.*}} {blockScale = #nvvm.tcgen05_mma_block_scale<block32>, ctaGroup = #nvvm.cta_group<cta_1>, kind = #nvvm.block_scale_kind<mxf8f6f4>}
+// CHECK: nvvm.tcgen05.mma.block_scale {{.*}}, %c681579536_i32, %true{{.*}} {blockScale = #nvvm.tcgen05_mma_block_scale<block32>, ctaGroup = #nvvm.cta_group<cta_1>, kind = #nvvm.block_scale_kind<mxf8f6f4>}
+// CHECK-NOT: nvvm.tcgen05.mma
+// CHECK: nvvm.tcgen05.commit
+func.func @w4a8_e4m3(%ad: tensor<17x128xi8>, %as: tensor<17x4xf8E8M0FNU>, %bd: tensor<9x64xi8>, %bs: tensor<9x4xf8E8M0FNU>) -> tensor<17x9xf32> {
+  %a = fp4.assemble %ad, %as : tensor<17x128xi8>, tensor<17x4xf8E8M0FNU> -> !fp4.qtensor<17x128xf8E4M3FN, mxfp8>
+  %b = fp4.assemble %bd, %bs : tensor<9x64xi8>, tensor<9x4xf8E8M0FNU> -> !fp4.qtensor<9x128xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<17x128xf8E4M3FN, mxfp8>, !fp4.qtensor<9x128xf4E2M1FN, mxfp4> -> tensor<17x9xf32>
+  return %y : tensor<17x9xf32>
+}
+
+// -----
+
+// E5M2 activations: A format 1 (0x08A01480, then 0x28A01490).
+// CHECK-LABEL: func.func @w4a8_e5m2(
+// CHECK: nvvm.tcgen05.mma.block_scale {{.*}}, %c144708736_i32, {{.*}}kind = #nvvm.block_scale_kind<mxf8f6f4>}
+// CHECK: nvvm.tcgen05.mma.block_scale {{.*}}, %c681579664_i32, {{.*}}kind = #nvvm.block_scale_kind<mxf8f6f4>}
+func.func @w4a8_e5m2(%ad: tensor<32x64xi8>, %as: tensor<32x2xf8E8M0FNU>, %bd: tensor<24x32xi8>, %bs: tensor<24x2xf8E8M0FNU>) -> tensor<32x24xbf16> {
+  %a = fp4.assemble %ad, %as : tensor<32x64xi8>, tensor<32x2xf8E8M0FNU> -> !fp4.qtensor<32x64xf8E5M2, mxfp8>
+  %b = fp4.assemble %bd, %bs : tensor<24x32xi8>, tensor<24x2xf8E8M0FNU> -> !fp4.qtensor<24x64xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<32x64xf8E5M2, mxfp8>, !fp4.qtensor<24x64xf4E2M1FN, mxfp4> -> tensor<32x24xbf16>
+  return %y : tensor<32x24xbf16>
+}
