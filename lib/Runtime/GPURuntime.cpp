@@ -28,11 +28,20 @@
 //   void _mlir_ciface_fp4gpuResidentBytes(Memref1D *device, Memref1D *host)
 //   (and ..._fp4gpuResidentE4M3, ..._fp4gpuResidentE8M0 for scale bytes)
 //
-// returns (as a 1-D i8 memref descriptor) a device copy of the host bytes,
-// made on the first call for that host buffer (address and size) and kept
-// until a module is unloaded (a library's unloading unloads its module). The
-// host code passes only constants, whose addresses are those of the library's
-// globals.
+// and, for the sm_100a kernels' TMA loads,
+//
+//   void _mlir_ciface_fp4gpuEncodeTensorMap(Memref1D *map, Memref1D *tensor,
+//                                           i64 rows, i64 rowBytes)
+//
+// which writes into `map` (128 host bytes) the CUtensorMap of a row-major
+// rows x rowBytes byte tensor in device memory, read in boxes of 16 bytes x
+// 128 rows with out-of-bounds bytes as zeros.
+//
+// fp4gpuResidentBytes returns (as a 1-D i8 memref descriptor) a device copy of
+// the host bytes, made on the first call for that host buffer (address and
+// size) and kept until a module is unloaded (a library's unloading unloads its
+// module). The host code passes only constants, whose addresses are those of
+// the library's globals.
 //
 // With FP4_GPU_POISON set in the environment, every allocation is filled
 // with 0xff bytes (NaN) first: the device tests use it.
@@ -56,10 +65,11 @@
 
 #include <cuda.h>
 
-#include <cstdint>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <set>
@@ -461,6 +471,40 @@ void _mlir_ciface_fp4gpuResidentBytes(Memref1D *result, Memref1D *host) {
     copy = pointer;
   }
   result->allocated = result->aligned = reinterpret_cast<void *>(copy);
+}
+
+void _mlir_ciface_fp4gpuEncodeTensorMap(Memref1D *map, Memref1D *tensor,
+                                        int64_t rows, int64_t rowBytes) {
+  static_assert(sizeof(CUtensorMap) == 128, "the host code passes 128 bytes");
+  if (map->size != int64_t(sizeof(CUtensorMap))) {
+    recordError("fp4gpuEncodeTensorMap: the map buffer has " +
+                std::to_string(map->size) + " bytes, a CUtensorMap 128");
+    launchFailed = true;
+    return;
+  }
+  if (!ensureContext()) {
+    launchFailed = true;
+    return;
+  }
+  char *address = static_cast<char *>(tensor->aligned) + tensor->offset;
+  // Dimension 0 is a row's bytes; the box is one 16-byte core-matrix
+  // column of a 128-row tile (Tcgen05Kernel.cpp).
+  cuuint64_t dims[2] = {cuuint64_t(rowBytes), cuuint64_t(rows)};
+  cuuint64_t strides[1] = {cuuint64_t(rowBytes)};
+  cuuint32_t box[2] = {16, 128};
+  cuuint32_t elementStrides[2] = {1, 1};
+  CUtensorMap encoded;
+  if (!check("cuTensorMapEncodeTiled",
+             cuTensorMapEncodeTiled(
+                 &encoded, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, address, dims,
+                 strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                 CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE))) {
+    launchFailed = true;
+    return;
+  }
+  std::memcpy(static_cast<char *>(map->aligned) + map->offset, &encoded,
+              sizeof(encoded));
 }
 
 void _mlir_ciface_fp4gpuResidentE4M3(Memref1D *result, Memref1D *host) {

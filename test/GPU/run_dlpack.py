@@ -51,13 +51,8 @@ def run(out):
 
     gpu = Library(os.path.join(out, "device_args.sm_90a.so"))
     cpu = Library(os.path.join(out, "device_args.cpu.so"))
-    passed = failed = 0
-
-    def check(ok, what):
-        nonlocal passed, failed
-        passed += bool(ok)
-        failed += not ok
-        print(f"{'PASS' if ok else 'FAIL'} {what}")
+    from run_kernels import Checks
+    check = Checks()
 
     def host(tensor, spec):
         """The tensor's values as the host array the library takes."""
@@ -136,8 +131,7 @@ def run(out):
     print(f"time forward (bf16 256x128 -> f32 256x192): host array {timed(forward, xh):.1f} us, "
           f"CUDA tensor in place {timed(forward, x):.1f} us, "
           f"CUDA tensor -> cpu() -> call {timed(lambda t: forward(host(t, forward.args[0])), x):.1f} us")
-    print(f"{passed} passed, {failed} failed")
-    return failed == 0
+    return check.summary()
 
 
 def main():

@@ -112,6 +112,23 @@ class Driver:
         torch.cuda.synchronize()
 
 
+class Checks:
+    """A GPU test script's PASS / FAIL lines and their tally."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def __call__(self, ok, what):
+        self.passed += bool(ok)
+        self.failed += not ok
+        print(f"{'PASS' if ok else 'FAIL'} {what}")
+
+    def summary(self):
+        """Prints `N passed, N failed`; True when nothing failed."""
+        print(f"{self.passed} passed, {self.failed} failed")
+        return self.failed == 0
+
+
 def memref(tensor):
     """MLIR's 1-D memref descriptor of a contiguous device tensor."""
     ptr = ctypes.c_void_p(tensor.data_ptr())

@@ -572,6 +572,39 @@ public:
     return func::CallOp::create(b, loc, callee, ValueRange{view}).getResult(0);
   }
 
+  /// The TMA tensor map (memref<?xi8>, in device memory) of the row-major
+  /// `rows` x `rowBytes` bytes of the device buffer `tensor`: encoded on
+  /// the host by the GPU runtime (fp4gpuEncodeTensorMap) and copied to the
+  /// device with the call's other buffers.
+  Value tensorMap(Value tensor, int64_t rows, int64_t rowBytes) {
+    auto dynamicBytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+    StringRef name = "fp4gpuEncodeTensorMap";
+    auto callee = module.lookupSymbol<func::FuncOp>(name);
+    if (!callee) {
+      OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
+      callee = func::FuncOp::create(
+          top, loc, name,
+          top.getFunctionType(
+              {dynamicBytes, dynamicBytes, b.getI64Type(), b.getI64Type()},
+              {}));
+      callee.setPrivate();
+      callee->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                      top.getUnitAttr());
+    }
+    // CUtensorMap is 128 bytes, 64-byte aligned.
+    Value map = memref::AllocOp::create(
+        b, loc, MemRefType::get({128}, b.getI8Type()), b.getI64IntegerAttr(64));
+    hostAllocations.push_back(map);
+    auto i64 = [&](int64_t v) -> Value {
+      return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
+    };
+    func::CallOp::create(
+        b, loc, callee,
+        ValueRange{memref::CastOp::create(b, loc, dynamicBytes, map), tensor,
+                   i64(rows), i64(rowBytes)});
+    return dynamicView(b, loc, deviceCopy(map));
+  }
+
   void memcpy(Value dst, Value src) {
     token = gpu::MemcpyOp::create(b, loc, b.getType<gpu::AsyncTokenType>(),
                                   ValueRange{token}, dst, src)
@@ -587,6 +620,9 @@ public:
                                      ValueRange{token}, buffer)
                   .getAsyncToken();
     gpu::WaitOp::create(b, loc, Type(), ValueRange{token});
+    // Host buffers the copies read (tensor maps), once they are done.
+    for (Value buffer : hostAllocations)
+      memref::DeallocOp::create(b, loc, buffer);
   }
 
   Value token;
@@ -595,7 +631,7 @@ private:
   OpBuilder &b;
   Location loc;
   ModuleOp module;
-  SmallVector<Value> allocations;
+  SmallVector<Value> allocations, hostAllocations;
 };
 
 struct ConvertFP4ToNVVMPass
@@ -805,6 +841,10 @@ struct ConvertFP4ToNVVMPass
       name += "_bias";
     KernelShape shape{m,          n,        k,      batched, resultElement,
                       bool(bias), gathered, experts};
+    // sm_100a W4A4 loads its tiles by TMA; W4A8's padded E2M1 operand
+    // (kind::mxf8f6f4) is still stored by the threads.
+    shape.tensorMaps =
+        chip == "sm_100a" && lhsType && !lhsKind->fp8Activations();
     // The W4A16 kernels' geometry comes from their builders; sm_100a:
     // 128 x 128 tiles, 128 threads; else 16 x 8 tiles, one warp.
     std::array<int64_t, 3> launch = {(n + 7) / 8, (m + 15) / 16, 32};
@@ -890,6 +930,11 @@ struct ConvertFP4ToNVVMPass
           b, loc,
           device.deviceCopy(
               flatBuffer(b, loc, f32Bias, /*resident=*/false).flat)));
+    }
+    if (shape.tensorMaps) {
+      int64_t rowsB = gathered ? experts * n : batched ? e * n : n;
+      args.push_back(device.tensorMap(args[0], e * m, k / 2));
+      args.push_back(device.tensorMap(args[2], rowsB, k / 2));
     }
     args.push_back(dynamicView(b, loc, deviceOut));
     auto kernelRef = SymbolRefAttr::get(

@@ -102,6 +102,8 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::createKernelFunc(
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
   SmallVector<Type> inputs = {bytes, bytes, bytes, bytes, b.getF32Type()};
   appendOptionalAndOutput(b, inputs, shape.gathered, shape.bias, shape.result);
+  if (shape.tensorMaps)
+    inputs.insert(inputs.end() - 1, {bytes, bytes});
   auto type = FunctionType::get(b.getContext(), inputs, {});
   auto kernel = gpu::GPUFuncOp::create(b, loc, name, type);
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
@@ -133,18 +135,21 @@ Value mlir::fp4::nvvm_kernels::outputArgument(Block &entry) {
   return entry.getArgument(kernelArguments(entry) - 1);
 }
 
-OptionalArguments mlir::fp4::nvvm_kernels::optionalArguments(Block &entry,
-                                                             unsigned alpha,
-                                                             bool gathered,
-                                                             bool bias) {
-  assert(kernelArguments(entry) == alpha + 2 + gathered + bias &&
+OptionalArguments mlir::fp4::nvvm_kernels::optionalArguments(
+    Block &entry, unsigned alpha, bool gathered, bool bias, bool tensorMaps) {
+  assert(kernelArguments(entry) ==
+             alpha + 2 + gathered + bias + 2 * tensorMaps &&
          "the kernel's signature has these arguments");
   OptionalArguments args;
   unsigned next = alpha + 1;
   if (gathered)
     args.indices = entry.getArgument(next++);
   if (bias)
-    args.bias = entry.getArgument(next);
+    args.bias = entry.getArgument(next++);
+  if (tensorMaps) {
+    args.mapA = entry.getArgument(next++);
+    args.mapB = entry.getArgument(next);
+  }
   return args;
 }
 

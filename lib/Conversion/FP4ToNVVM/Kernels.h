@@ -244,23 +244,28 @@ struct KernelShape {
   /// Gathered experts: batch z (M = 1) uses expert indices[z] of `experts`.
   bool gathered = false;
   int64_t experts = 0;
+  /// sm_100a W4A4: A and B arrive by TMA, through two tensor maps (128
+  /// bytes each, in device memory) passed before the output.
+  bool tensorMaps = false;
 };
 
 /// The kernel signature every W4A4 builder produces, for `result` f32 or
 /// bf16:
 ///   (a, sa, b, sb : memref<?xi8>, alpha : f32, [indices : memref<?xi32>,]
-///    [bias : memref<?xf32>,] out : memref<?xresult>)
+///    [bias : memref<?xf32>,] [mapA, mapB : memref<?xi8>,]
+///    out : memref<?xresult>)
 gpu::GPUFuncOp createKernelFunc(OpBuilder &b, Location loc, StringRef name,
                                 const KernelShape &shape);
 
 /// The optional arguments between alpha (argument number `alpha`) and the
 /// output: the expert index of each batch (memref<?xi32>) with gathered
-/// experts, then the bias (memref<?xf32>); null where absent.
+/// experts, then the bias (memref<?xf32>), then A's and B's tensor maps;
+/// null where absent.
 struct OptionalArguments {
-  Value indices, bias;
+  Value indices, bias, mapA, mapB;
 };
 OptionalArguments optionalArguments(Block &entry, unsigned alpha, bool gathered,
-                                    bool bias);
+                                    bool bias, bool tensorMaps = false);
 
 /// Gathered experts: the first weight row of the expert that batch z's
 /// index names, indices[z] * n. An index outside [0, experts) reads expert

@@ -8,12 +8,15 @@
 //   1. Warp 0 allocates 256 tensor-memory columns: 128 for the f32
 //      accumulator (row i of the tile in lane i) and, per stage, 4 columns
 //      of A scales and 4 of B scales.
-//   2. For each 64-wide K step (two shared-memory stages): every thread
-//      loads one row of A and one row of B (32 bytes each, 16-byte loads)
-//      and their scale bytes, and stores them in the layouts tcgen05 reads:
-//      operands K-major without swizzle (8-row x 16-byte core matrices),
-//      scales in the 32 x 16-byte blocks of tcgen05.cp.32x128b.warpx4.
-//      Thread 0 copies the scales into tensor memory (tcgen05.cp), issues
+//   2. For each 64-wide K step (two shared-memory stages), the operand
+//      tiles go to the layout tcgen05 reads, K-major without swizzle
+//      (8-row x 16-byte core matrices): W4A4 by TMA (thread 0 issues one
+//      box of 16 bytes x 128 rows per core-matrix column, counted in on
+//      the stage's load mbarrier; the tensor maps come from the host),
+//      W4A8 by every thread through registers (one row of A and of B).
+//      Every thread stores its rows' scale bytes in the 32 x 16-byte
+//      blocks of tcgen05.cp.32x128b.warpx4. Thread 0 waits for the loads,
+//      copies the scales into tensor memory (tcgen05.cp), issues
 //      tcgen05.mma.block_scale and commits it to the stage's mbarrier. A
 //      stage is refilled only after the MMA that read it has completed, so
 //      the loads of step i + 1 overlap the MMA of step i.
@@ -54,11 +57,12 @@ constexpr int64_t kTmemColumns = 256; // a power of two >= 128 + 2 * 8
 /// K step (64 elements) is 32 bytes of packed E2M1 codes (W4A4), or 64
 /// bytes (W4A8, kind::mxf8f6f4): A's FP8 bytes, and B's codes in the
 /// padded form that kind reads for E2M1, 16 codes in the low 8 bytes of
-/// each 16.
+/// each 16. With TMA, a second mbarrier per stage counts its bytes in.
 struct StageLayout {
-  explicit StageLayout(const MmaKind &kind)
-      : rowBytes(kind.fp8Activations() ? 64 : 32) {}
+  StageLayout(const MmaKind &kind, bool tma)
+      : rowBytes(kind.fp8Activations() ? 64 : 32), tma(tma) {}
   int64_t rowBytes;
+  bool tma;
   /// 16-byte core-matrix columns of a row, and the bytes between them.
   int64_t chunks() const { return rowBytes / 16; }
   static int64_t chunkStride(int64_t rows) { return rows * 16; }
@@ -67,8 +71,11 @@ struct StageLayout {
   int64_t scalesA() const { return aTile() + bTile(); }
   int64_t scalesB() const { return scalesA() + kScaleBlockBytes; }
   int64_t stage() const { return scalesB() + kScaleBlockBytes; }
+  /// Per stage: the barrier of its MMA's completion, then (TMA) that of
+  /// its loads.
   int64_t barriers() const { return kStages * stage(); }
-  int64_t tmemSlot() const { return barriers() + 8 * kStages; }
+  int64_t loadBarriers() const { return barriers() + 8 * kStages; }
+  int64_t tmemSlot() const { return barriers() + 8 * kStages * (tma ? 2 : 1); }
   int64_t shared() const { return tmemSlot() + 16; }
 };
 
@@ -99,7 +106,7 @@ public:
   Tcgen05KernelBuilder(OpBuilder &b, Location loc, const KernelShape &shape,
                        const MmaKind &kind, Value shared)
       : SharedBufferKernelBuilderBase(b, loc, shared), shape(shape), kind(kind),
-        layout(kind) {}
+        layout(kind, shape.tensorMaps) {}
 
   void build(Block &entry);
 
@@ -116,8 +123,16 @@ private:
     b.setInsertionPointToStart(ifOp.thenBlock());
     body();
   }
-  /// Spins until phase `parity` of the mbarrier of `stage` has completed.
-  void waitBarrier(Value stage, Value parity);
+  /// Spins until phase `parity` of the mbarrier of `stage` in the array at
+  /// shared byte `barriers` has completed.
+  void waitBarrier(int64_t barriers, Value stage, Value parity);
+  /// Thread 0: the TMA loads of one K step's A and B tiles (16-byte columns
+  /// of 128 rows; rows past the tensor read as zeros), counted in by the
+  /// stage's load barrier.
+  void loadTilesByTma(Value k0, Value stage, Value stageBase);
+  /// Every thread: its row of the A and B tiles, through registers (and,
+  /// for mxf8f6f4, B's padding).
+  void storeTilesByThreads(Value k0, Value stageBase);
   /// The 64-bit shared-memory matrix descriptor of K-major data without
   /// swizzle at `address`: start >> 4 (bits 0-13), leading byte offset
   /// >> 4 (bits 16-29: the stride between core matrices along K), stride
@@ -137,10 +152,13 @@ private:
   StageLayout layout;
   // Set up by build().
   Value a, sa, bb, sb, tid, tmemBase, rowA, rowB, rowAOk, rowBOk;
+  // TMA: the tensor maps (generic pointers) and the tiles' first rows.
+  Value mapA, mapB, tileRowA, tileRowB;
 };
 
-void Tcgen05KernelBuilder::waitBarrier(Value stage, Value parity) {
-  Value barrier = sharedAt(add(idx(layout.barriers()), mul(stage, 8)));
+void Tcgen05KernelBuilder::waitBarrier(int64_t barriers, Value stage,
+                                       Value parity) {
+  Value barrier = sharedAt(add(idx(barriers), mul(stage, 8)));
   Type i1 = b.getI1Type();
   auto loop = scf::WhileOp::create(
       b, loc, TypeRange{}, ValueRange{},
@@ -173,11 +191,37 @@ void Tcgen05KernelBuilder::storeChunk(Value value, Value stageBase,
   LLVM::StoreOp::create(b, loc, value, sharedAt(offset), /*alignment=*/16);
 }
 
-void Tcgen05KernelBuilder::step(Value k0, Value stage, Value first) {
-  Value stageBase = mul(stage, layout.stage());
-  // Operands: thread t copies row t of A and row t of B. Core matrix (row
-  // group g, 16-byte column c) of a tile of R rows sits at c * 16 R +
-  // g * 128, so row r's column c is at c * 16 R + r * 16.
+void Tcgen05KernelBuilder::loadTilesByTma(Value k0, Value stage,
+                                          Value stageBase) {
+  Type i32Type = b.getI32Type();
+  Value barrier = sharedAt(add(idx(layout.loadBarriers()), mul(stage, 8)));
+  NVVM::MBarrierArriveExpectTxOp::create(
+      b, loc, /*res=*/Type(), barrier, i32(layout.aTile() + layout.bTile()),
+      NVVM::MemScopeKind::CTA,
+      /*relaxed=*/false, /*predicate=*/Value());
+  Value kByte = arith::DivUIOp::create(b, loc, k0, idx(2));
+  auto load = [&](Value map, Value tileRow, int64_t tile, int64_t rows) {
+    for (int64_t chunk = 0; chunk < layout.chunks(); ++chunk) {
+      Value column = arith::IndexCastOp::create(b, loc, i32Type,
+                                                add(kByte, idx(16 * chunk)));
+      Value row = arith::IndexCastOp::create(b, loc, i32Type, tileRow);
+      Value dst = sharedAt(
+          add(stageBase, idx(tile + chunk * StageLayout::chunkStride(rows))));
+      NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+          b, loc, dst, map, ValueRange{column, row}, barrier,
+          /*im2colOffsets=*/ValueRange{}, /*multicastMask=*/Value(),
+          /*l2CacheHint=*/Value(), NVVM::TMALoadMode::TILE,
+          /*isCTAOnly=*/true, /*group=*/nullptr, /*predicate=*/Value());
+    }
+  };
+  load(mapA, tileRowA, 0, kTileM);
+  load(mapB, tileRowB, layout.aTile(), kTileN);
+}
+
+void Tcgen05KernelBuilder::storeTilesByThreads(Value k0, Value stageBase) {
+  // Thread t copies row t of A and row t of B. Core matrix (row group g,
+  // 16-byte column c) of a tile of R rows sits at c * 16 R + g * 128, so
+  // row r's column c is at c * 16 R + r * 16.
   auto i8x16 = VectorType::get({16}, b.getI8Type());
   bool w4a8 = kind.fp8Activations();
   // A: packed E2M1 (K / 2 bytes a row) or FP8 (K bytes).
@@ -210,6 +254,15 @@ void Tcgen05KernelBuilder::step(Value k0, Value stage, Value first) {
                  tid);
     }
   }
+}
+
+void Tcgen05KernelBuilder::step(Value k0, Value stage, Value first) {
+  Value stageBase = mul(stage, layout.stage());
+  // Operands: by TMA (thread 0 issues it), else by every thread.
+  if (layout.tma)
+    runIf(eqIndex(tid, 0), [&] { loadTilesByTma(k0, stage, stageBase); });
+  else
+    storeTilesByThreads(k0, stageBase);
   // Scales: row r's scale bytes of this step at 16 * (r % 32) + 4 * (r / 32)
   // of the block, the layout tcgen05.cp.32x128b.warpx4 copies into four
   // columns (column j, lane l: row 32j + l) of every lane quarter. MXFP4's
@@ -238,6 +291,17 @@ void Tcgen05KernelBuilder::step(Value k0, Value stage, Value first) {
   runIf(eqIndex(tid, 0), [&] {
     MLIRContext *ctx = b.getContext();
     auto cta1 = NVVM::CTAGroupKindAttr::get(ctx, NVVM::CTAGroupKind::CTA_1);
+    // TMA: the step's tiles have landed (phase i / 2 of the stage's load
+    // barrier).
+    if (layout.tma)
+      waitBarrier(
+          layout.loadBarriers(), stage,
+          arith::IndexCastOp::create(
+              b, loc, b.getI32Type(),
+              arith::RemUIOp::create(
+                  b, loc,
+                  arith::DivUIOp::create(b, loc, k0, idx(kStepK * kStages)),
+                  idx(2))));
     NVVM::Tcgen05FenceOp::create(
         b, loc, NVVM::Tcgen05FenceKindAttr::get(
                     ctx, NVVM::Tcgen05FenceKind::AFTER_THREAD_SYNC));
@@ -306,7 +370,7 @@ void Tcgen05KernelBuilder::build(Block &entry) {
   sb = entry.getArgument(3);
   Value alpha = entry.getArgument(4), out = outputArgument(entry);
   OptionalArguments optional =
-      optionalArguments(entry, 4, shape.gathered, shape.bias);
+      optionalArguments(entry, 4, shape.gathered, shape.bias, shape.tensorMaps);
   Value bias = optional.bias;
   auto cta1 = NVVM::CTAGroupKindAttr::get(ctx, NVVM::CTAGroupKind::CTA_1);
   auto fence = [&](NVVM::Tcgen05FenceKind kind) {
@@ -332,12 +396,22 @@ void Tcgen05KernelBuilder::build(Block &entry) {
                              alpha);
   rowA = add(localRowA, aRows);
   rowB = add(localRowB, bRows);
+  if (shape.tensorMaps) {
+    auto generic = [&](Value map) -> Value {
+      return LLVM::AddrSpaceCastOp::create(
+          b, loc, LLVM::LLVMPointerType::get(ctx), globalBytes(map));
+    };
+    mapA = generic(optional.mapA);
+    mapB = generic(optional.mapB);
+    tileRowA = add(m0, aRows);
+    tileRowB = add(n0, bRows);
+  }
 
   // Set-up: thread 0 initializes the mbarriers, warp 0 allocates tensor
   // memory (its address lands in shared memory) and gives up the right to
   // allocate more, so co-resident CTAs can allocate theirs.
   runIf(eqIndex(tid, 0), [&] {
-    for (int64_t s = 0; s < kStages; ++s)
+    for (int64_t s = 0; s < kStages * (layout.tma ? 2 : 1); ++s)
       NVVM::MBarrierInitOp::create(b, loc, sharedAt(layout.barriers() + 8 * s),
                                    i32(1), /*predicate=*/Value());
     NVVM::FenceMbarrierInitOp::create(b, loc);
@@ -369,14 +443,15 @@ void Tcgen05KernelBuilder::build(Block &entry) {
           Value parity = arith::IndexCastOp::create(
               b, loc, b.getI32Type(),
               arith::RemUIOp::create(b, loc, add(round, idx(1)), idx(2)));
-          waitBarrier(stage, parity);
+          waitBarrier(layout.barriers(), stage, parity);
         });
         step(mul(i, kStepK), stage, eqIndex(i, 0));
         scf::YieldOp::create(b, loc);
       });
   // The last commit covers every MMA before it.
   int64_t last = steps - 1;
-  waitBarrier(idx(last % kStages), i32((last / kStages) % 2));
+  waitBarrier(layout.barriers(), idx(last % kStages),
+              i32((last / kStages) % 2));
   fence(NVVM::Tcgen05FenceKind::AFTER_THREAD_SYNC);
 
   // Epilogue: thread t of warp w holds row 32w + t, 32 columns per load.
@@ -435,8 +510,8 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildTcgen05Kernel(
   // The kernel's shared memory: one global in the shared address space,
   // 1024-byte aligned (descriptors need 16).
   MLIRContext *ctx = b.getContext();
-  auto arrayType =
-      LLVM::LLVMArrayType::get(b.getI8Type(), StageLayout(kind).shared());
+  auto arrayType = LLVM::LLVMArrayType::get(
+      b.getI8Type(), StageLayout(kind, shape.tensorMaps).shared());
   std::string sharedName = (name + "_smem").str();
   LLVM::GlobalOp::create(b, loc, arrayType, /*isConstant=*/false,
                          LLVM::Linkage::Internal, sharedName,

@@ -1,38 +1,54 @@
 // RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_100a | FileCheck %s
 
 // sm_100a: one CTA of 128 threads per 128 x 128 output tile (grid
-// ceil(N/128) x ceil(M/128)); 18464 bytes of shared memory (two stages of
-// A, B and their scale blocks, two mbarriers, the tensor-memory slot).
+// ceil(N/128) x ceil(M/128)); 18480 bytes of shared memory (two stages of
+// A, B and their scale blocks, four mbarriers, the tensor-memory slot).
+// The host encodes A's (34 rows of 64 bytes) and B's (18 rows) TMA tensor
+// maps through the GPU runtime, copies them to the device with the call
+// and passes them before the output; the host maps are freed after the
+// stream's wait.
 // Set-up: thread 0 initializes the mbarriers, warp 0 allocates 256
 // tensor-memory columns and gives up its permit.
+// CHECK: func.func private @fp4gpuEncodeTensorMap(memref<?xi8>, memref<?xi8>, i64, i64) attributes {llvm.emit_c_interface}
 // CHECK-LABEL: func.func @nvfp4(
 // CHECK: %[[ALPHA:.*]] = arith.mulf
-// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_mma_34x18x128 blocks in (%c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
+// CHECK: %[[MAPA:.*]] = memref.alloc() {alignment = 64 : i64} : memref<128xi8>
+// CHECK: call @fp4gpuEncodeTensorMap(%{{.*}}, %{{.*}}, %c34_i64, %c64_i64{{.*}}) : (memref<?xi8>, memref<?xi8>, i64, i64) -> ()
+// CHECK: gpu.memcpy async [%{{.*}}] %{{.*}}, %[[MAPA]] : memref<128xi8>, memref<128xi8>
+// CHECK: call @fp4gpuEncodeTensorMap(%{{.*}}, %{{.*}}, %c18_i64, %c64_i64{{.*}})
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_mma_34x18x128 blocks in (%c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) args({{.*}} : f32, %{{.*}} : memref<?xi8>, %{{.*}} : memref<?xi8>, %{{.*}} : memref<?xf32>)
+// CHECK: gpu.wait [%{{.*}}]
+// CHECK-NEXT: memref.dealloc %[[MAPA]]
+// CHECK-NEXT: memref.dealloc
 // CHECK: gpu.module @fp4_kernels [#nvvm.target<chip = "sm_100a", features = "+ptx88">]
-// CHECK: llvm.mlir.global internal @fp4_nvfp4_mma_34x18x128_smem() {addr_space = 3 : i32, alignment = 1024 : i64} : !llvm.array<18464 x i8>
+// CHECK: llvm.mlir.global internal @fp4_nvfp4_mma_34x18x128_smem() {addr_space = 3 : i32, alignment = 1024 : i64} : !llvm.array<18480 x i8>
 // CHECK: gpu.func @fp4_nvfp4_mma_34x18x128(
-// CHECK: nvvm.mbarrier.init
-// CHECK: nvvm.mbarrier.init
+// CHECK-COUNT-2: llvm.addrspacecast %{{.*}} : !llvm.ptr<1> to !llvm.ptr
+// CHECK-COUNT-4: nvvm.mbarrier.init
 // CHECK: nvvm.tcgen05.alloc %{{.*}}, %c256_i32 : !llvm.ptr<3>, i32
 // CHECK-NEXT: nvvm.tcgen05.relinquish_alloc_permit
 // CHECK: nvvm.tcgen05.fence <before>
 // CHECK-NEXT: gpu.barrier
 // CHECK-NEXT: nvvm.tcgen05.fence <after>
 // The K loop (K = 128: two steps). Refilling a stage waits for the MMA
-// that read it; 16-byte operand rows and the scale words go to shared
-// memory, then the async-proxy fence and a barrier.
+// that read it; thread 0 announces the stage's 8192 operand bytes on its
+// load barrier and issues four TMA boxes of 16 bytes x 128 rows (A's two
+// columns, then B's); every thread stores its scale words, then the
+// async-proxy fence and a barrier.
 // CHECK: scf.for
 // CHECK: scf.while
 // CHECK: nvvm.mbarrier.try_wait
-// CHECK: vector.load {{.*}} {alignment = 16 : i64} : memref<?xi8>, vector<16xi8>
-// CHECK: llvm.store {{.*}} {alignment = 16 : i64} : vector<16xi8>, !llvm.ptr<3>
+// CHECK: nvvm.mbarrier.arrive.expect_tx %[[LOADED:.*]], %c8192_i32
+// CHECK-COUNT-4: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %{{.*}}, %[[LOADED]], box[%{{.*}}, %{{.*}}] {isCTAOnly = true} : !llvm.ptr<3>, !llvm.ptr
+// CHECK-NOT: vector<16xi8>
 // CHECK: vector.load {{.*}} {alignment = 4 : i64} : memref<?xi8>, vector<4xi8>
 // CHECK: llvm.store {{.*}} {alignment = 4 : i64} : i32, !llvm.ptr<3>
 // CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // CHECK-NEXT: gpu.barrier
-// Thread 0: both scale blocks into tensor memory, then the MMA with the
-// instruction descriptor 0x08200480 (E2M1 x E2M1, N = 128, M = 128, UE4M3),
-// committed to the stage's mbarrier.
+// Thread 0: waits for the stage's loads, copies both scale blocks into
+// tensor memory, then the MMA with the instruction descriptor 0x08200480
+// (E2M1 x E2M1, N = 128, M = 128, UE4M3), committed to the stage's mbarrier.
+// CHECK: nvvm.mbarrier.try_wait
 // CHECK: nvvm.tcgen05.cp {{.*}} {multicast = #nvvm.tcgen05_cp_multicast<warpx4>, shape = #nvvm.tcgen05_cp_shape<shape_32x128b>}
 // CHECK: nvvm.tcgen05.cp {{.*}} {multicast = #nvvm.tcgen05_cp_multicast<warpx4>, shape = #nvvm.tcgen05_cp_shape<shape_32x128b>}
 // CHECK: nvvm.tcgen05.mma.block_scale {{.*}}, %c136316032_i32, {{.*}} {blockScale = #nvvm.tcgen05_mma_block_scale<block16>, ctaGroup = #nvvm.cta_group<cta_1>, kind = #nvvm.block_scale_kind<mxf4nvf4>} : (!llvm.ptr<6>, i64, i64, i32, i1, !llvm.ptr<6>, !llvm.ptr<6>)
@@ -82,7 +98,7 @@ func.func @mxfp4_experts(%ad: tensor<4x300x32xi8>, %as: tensor<4x300x2xf8E8M0FNU
 // A bf16 result: after tcgen05.ld, each value is scaled by alpha in f32 and
 // rounded once into the bf16 output.
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_mma_130x70x64_bf16 blocks
-// CHECK: gpu.func @fp4_mxfp4_mma_130x70x64_bf16({{.*}}, %{{.*}}: f32, %[[OUT:.*]]: memref<?xbf16>) kernel
+// CHECK: gpu.func @fp4_mxfp4_mma_130x70x64_bf16({{.*}}, %{{.*}}: f32, {{.*}}, %[[OUT:[^:]*]]: memref<?xbf16>) kernel
 // CHECK: nvvm.tcgen05.ld
 // CHECK: %[[SCALED:.*]] = arith.mulf
 // CHECK-NEXT: %[[ROUNDED:.*]] = arith.truncf %[[SCALED]] : f32 to bf16
