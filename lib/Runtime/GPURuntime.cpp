@@ -30,12 +30,13 @@
 //
 // and, for the sm_100a kernels' TMA loads,
 //
-//   void _mlir_ciface_fp4gpuEncodeTensorMap(Memref1D *map, Memref1D *tensor,
-//                                           i64 rows, i64 rowBytes)
+//   void _mlir_ciface_fp4gpuEncodeTensorMap(Memref1D *map, i64 address,
+//       i64 rows, i64 rowBytes, i64 boxBytes, i64 boxRows, i64 swizzle)
 //
 // which writes into `map` (128 host bytes) the CUtensorMap of a row-major
-// rows x rowBytes byte tensor in device memory, read in boxes of 16 bytes x
-// 128 rows with out-of-bounds bytes as zeros.
+// rows x rowBytes byte tensor at device `address`, read in boxes of
+// boxBytes x boxRows with out-of-bounds bytes as zeros, swizzled in
+// shared memory by 0 (none) or 128 bytes.
 //
 // fp4gpuResidentBytes returns (as a 1-D i8 memref descriptor) a device copy of
 // the host bytes, made on the first call for that host buffer (address and
@@ -473,8 +474,10 @@ void _mlir_ciface_fp4gpuResidentBytes(Memref1D *result, Memref1D *host) {
   result->allocated = result->aligned = reinterpret_cast<void *>(copy);
 }
 
-void _mlir_ciface_fp4gpuEncodeTensorMap(Memref1D *map, Memref1D *tensor,
-                                        int64_t rows, int64_t rowBytes) {
+void _mlir_ciface_fp4gpuEncodeTensorMap(Memref1D *map, int64_t address,
+                                        int64_t rows, int64_t rowBytes,
+                                        int64_t boxBytes, int64_t boxRows,
+                                        int64_t swizzle) {
   static_assert(sizeof(CUtensorMap) == 128, "the host code passes 128 bytes");
   if (map->size != int64_t(sizeof(CUtensorMap))) {
     recordError("fp4gpuEncodeTensorMap: the map buffer has " +
@@ -482,24 +485,32 @@ void _mlir_ciface_fp4gpuEncodeTensorMap(Memref1D *map, Memref1D *tensor,
     launchFailed = true;
     return;
   }
+  if (swizzle != 0 && swizzle != 128) {
+    recordError("fp4gpuEncodeTensorMap: swizzle " + std::to_string(swizzle) +
+                " (0 or 128 bytes)");
+    launchFailed = true;
+    return;
+  }
   if (!ensureContext()) {
     launchFailed = true;
     return;
   }
-  char *address = static_cast<char *>(tensor->aligned) + tensor->offset;
-  // Dimension 0 is a row's bytes; the box is one 16-byte core-matrix
-  // column of a 128-row tile (Tcgen05Kernel.cpp).
+  // Dimension 0 is a row's bytes. The sm_100a kernels read 16 x 128 boxes
+  // (a core-matrix column of a tile), unswizzled.
   cuuint64_t dims[2] = {cuuint64_t(rowBytes), cuuint64_t(rows)};
   cuuint64_t strides[1] = {cuuint64_t(rowBytes)};
-  cuuint32_t box[2] = {16, 128};
+  cuuint32_t box[2] = {cuuint32_t(boxBytes), cuuint32_t(boxRows)};
   cuuint32_t elementStrides[2] = {1, 1};
   CUtensorMap encoded;
   if (!check("cuTensorMapEncodeTiled",
-             cuTensorMapEncodeTiled(
-                 &encoded, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, address, dims,
-                 strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                 CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
-                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE))) {
+             cuTensorMapEncodeTiled(&encoded, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2,
+                                    reinterpret_cast<void *>(address), dims,
+                                    strides, box, elementStrides,
+                                    CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                    swizzle ? CU_TENSOR_MAP_SWIZZLE_128B
+                                            : CU_TENSOR_MAP_SWIZZLE_NONE,
+                                    CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                                    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE))) {
     launchFailed = true;
     return;
   }

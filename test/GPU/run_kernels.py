@@ -25,6 +25,7 @@ kernel and `N passed, N failed`; exits non-zero on a failure. Needs torch
 (for device memory) and the CUDA driver (libcuda)."""
 import argparse
 import ctypes
+import os
 import re
 import sys
 
@@ -127,6 +128,40 @@ class Checks:
         """Prints `N passed, N failed`; True when nothing failed."""
         print(f"{self.passed} passed, {self.failed} failed")
         return self.failed == 0
+
+
+class Memref1D(ctypes.Structure):
+    """MLIR's 1-D memref descriptor, as a C struct."""
+    _fields_ = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
+                ("offset", ctypes.c_int64), ("size", ctypes.c_int64),
+                ("stride", ctypes.c_int64)]
+
+
+def gpu_runtime(path=None):
+    """The GPU runtime library (lib/Runtime/GPURuntime.cpp), with
+    fp4gpuEncodeTensorMap's signature set: `path`, else $FP4_GPU_RUNTIME,
+    else the build tree's."""
+    path = path or os.environ.get("FP4_GPU_RUNTIME") or os.path.join(
+        os.path.dirname(__file__), "..", "..", "build", "lib", "libfp4_gpu_runtime.so")
+    runtime = ctypes.CDLL(path)
+    runtime._mlir_ciface_fp4gpuEncodeTensorMap.argtypes = [
+        ctypes.POINTER(Memref1D)] + [ctypes.c_int64] * 6
+    runtime._mlir_ciface_fp4gpuEncodeTensorMap.restype = None
+    runtime.fp4gpuLastError.restype = ctypes.c_char_p
+    return runtime
+
+
+def encode_tensor_map(runtime, address, rows, row_bytes, box_bytes, box_rows, swizzle,
+                      map_bytes=128):
+    """The bytes of the TMA tensor map fp4gpuEncodeTensorMap writes (into a
+    buffer of `map_bytes`), and the runtime's error message (None if none)."""
+    host = (ctypes.c_uint8 * map_bytes)()
+    runtime.fp4gpuClearError()
+    runtime._mlir_ciface_fp4gpuEncodeTensorMap(
+        ctypes.byref(Memref1D(None, ctypes.addressof(host), 0, map_bytes, 1)),
+        address, rows, row_bytes, box_bytes, box_rows, swizzle)
+    error = runtime.fp4gpuLastError()
+    return bytes(host), error.decode() if error else None
 
 
 def memref(tensor):

@@ -13,7 +13,9 @@ last row, across the last column and wholly outside are compared byte for
 byte with numpy's slice of the tensor padded with zeros; the output is
 poisoned (0xAB) before each launch. Then the refusals: a map buffer of the
 wrong size and a row stride the hardware cannot take are errors, not
-crashes (reported through fp4gpuLastError). Prints PASS/FAIL lines and `N passed, N failed`."""
+crashes (reported through fp4gpuLastError), as is a swizzle other than 0
+or 128 bytes. The swizzled 128 x 256 boxes of the sm_90a weights-in-
+registers kernel are checked by that kernel's runs (run_kernels.py). Prints PASS/FAIL lines and `N passed, N failed`."""
 import ctypes
 import sys
 import time
@@ -22,35 +24,20 @@ import numpy as np
 import torch
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from run_kernels import Checks, Driver  # noqa: E402
-
-
-class Memref1D(ctypes.Structure):
-    _fields_ = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
-                ("offset", ctypes.c_int64), ("size", ctypes.c_int64),
-                ("stride", ctypes.c_int64)]
+from run_kernels import Checks, Driver, encode_tensor_map, gpu_runtime  # noqa: E402
 
 
 def main():
-    runtime = ctypes.CDLL(sys.argv[1])
-    encode = runtime._mlir_ciface_fp4gpuEncodeTensorMap
-    encode.argtypes = [ctypes.POINTER(Memref1D), ctypes.POINTER(Memref1D),
-                       ctypes.c_int64, ctypes.c_int64]
-    encode.restype = None
-    runtime.fp4gpuLastError.restype = ctypes.c_char_p
+    runtime = gpu_runtime(sys.argv[1])
     driver = Driver()
     module = driver.load(open(sys.argv[2], "rb").read())
     kernel = driver.function(module, "tma_box")
     check = Checks()
 
-    def encoded(tensor, rows, row_bytes, map_bytes=128):
-        host = (ctypes.c_uint8 * map_bytes)()
-        runtime.fp4gpuClearError()
-        encode(ctypes.byref(Memref1D(None, ctypes.addressof(host), 0, map_bytes, 1)),
-               ctypes.byref(Memref1D(None, tensor.data_ptr(), 0, tensor.numel(), 1)),
-               rows, row_bytes)
-        error = runtime.fp4gpuLastError()
-        return bytes(host), error.decode() if error else None
+    def encoded(tensor, rows, row_bytes, map_bytes=128, swizzle=0):
+        """The sm_100a kernels' map: boxes of 16 bytes x 128 rows."""
+        return encode_tensor_map(runtime, tensor.data_ptr(), rows, row_bytes, 16, 128,
+                                 swizzle, map_bytes)
 
     rng = np.random.default_rng(int(time.time()))
     for rows, row_bytes in [(200, 96), (1000, 32), (129, 4096)]:
@@ -80,6 +67,8 @@ def main():
     _, error = encoded(tensor, 64, 40)
     check(error is not None and "cuTensorMapEncodeTiled" in error,
           f"a 40-byte row stride (not a multiple of 16): {error}")
+    _, error = encoded(tensor, 64, 48, swizzle=64)
+    check(error is not None and "swizzle 64" in error, f"a 64-byte swizzle: {error}")
     return check.summary()
 
 

@@ -573,20 +573,23 @@ public:
   }
 
   /// The TMA tensor map (memref<?xi8>, in device memory) of the row-major
-  /// `rows` x `rowBytes` bytes of the device buffer `tensor`: encoded on
-  /// the host by the GPU runtime (fp4gpuEncodeTensorMap) and copied to the
-  /// device with the call's other buffers.
-  Value tensorMap(Value tensor, int64_t rows, int64_t rowBytes) {
+  /// `rows` x `rowBytes` bytes of the 1-D device buffer `tensor`, read in
+  /// boxes of `boxBytes` x `boxRows`, swizzled by `swizzle` (0 or 128)
+  /// bytes: encoded on the host by the GPU runtime (fp4gpuEncodeTensorMap)
+  /// and copied to the device with the call's other buffers.
+  Value tensorMap(Value tensor, int64_t rows, int64_t rowBytes,
+                  int64_t boxBytes, int64_t boxRows, int64_t swizzle) {
     auto dynamicBytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+    Type index = b.getIndexType(), i64Type = b.getI64Type();
     StringRef name = "fp4gpuEncodeTensorMap";
     auto callee = module.lookupSymbol<func::FuncOp>(name);
     if (!callee) {
       OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
       callee = func::FuncOp::create(
           top, loc, name,
-          top.getFunctionType(
-              {dynamicBytes, dynamicBytes, b.getI64Type(), b.getI64Type()},
-              {}));
+          top.getFunctionType({dynamicBytes, index, i64Type, i64Type, i64Type,
+                               i64Type, i64Type},
+                              {}));
       callee.setPrivate();
       callee->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
                       top.getUnitAttr());
@@ -596,12 +599,22 @@ public:
         b, loc, MemRefType::get({128}, b.getI8Type()), b.getI64IntegerAttr(64));
     hostAllocations.push_back(map);
     auto i64 = [&](int64_t v) -> Value {
-      return arith::ConstantIntOp::create(b, loc, b.getI64Type(), v);
+      return arith::ConstantIntOp::create(b, loc, i64Type, v);
     };
+    // The first element's address: the aligned pointer plus the offset.
+    auto type = cast<MemRefType>(tensor.getType());
+    Value offset =
+        memref::ExtractStridedMetadataOp::create(b, loc, tensor).getOffset();
+    Value address = arith::AddIOp::create(
+        b, loc, memref::ExtractAlignedPointerAsIndexOp::create(b, loc, tensor),
+        arith::MulIOp::create(b, loc, offset,
+                              arith::ConstantIndexOp::create(
+                                  b, loc, type.getElementTypeBitWidth() / 8)));
     func::CallOp::create(
         b, loc, callee,
-        ValueRange{memref::CastOp::create(b, loc, dynamicBytes, map), tensor,
-                   i64(rows), i64(rowBytes)});
+        ValueRange{memref::CastOp::create(b, loc, dynamicBytes, map), address,
+                   i64(rows), i64(rowBytes), i64(boxBytes), i64(boxRows),
+                   i64(swizzle)});
     return dynamicView(b, loc, deviceCopy(map));
   }
 
@@ -933,8 +946,8 @@ struct ConvertFP4ToNVVMPass
     }
     if (shape.tensorMaps) {
       int64_t rowsB = gathered ? experts * n : batched ? e * n : n;
-      args.push_back(device.tensorMap(args[0], e * m, k / 2));
-      args.push_back(device.tensorMap(args[2], rowsB, k / 2));
+      args.push_back(device.tensorMap(args[0], e * m, k / 2, 16, 128, 0));
+      args.push_back(device.tensorMap(args[2], rowsB, k / 2, 16, 128, 0));
     }
     args.push_back(dynamicView(b, loc, deviceOut));
     auto kernelRef = SymbolRefAttr::get(

@@ -135,10 +135,11 @@ Value mlir::fp4::nvvm_kernels::outputArgument(Block &entry) {
   return entry.getArgument(kernelArguments(entry) - 1);
 }
 
-OptionalArguments mlir::fp4::nvvm_kernels::optionalArguments(
-    Block &entry, unsigned alpha, bool gathered, bool bias, bool tensorMaps) {
-  assert(kernelArguments(entry) ==
-             alpha + 2 + gathered + bias + 2 * tensorMaps &&
+OptionalArguments
+mlir::fp4::nvvm_kernels::optionalArguments(Block &entry, unsigned alpha,
+                                           bool gathered, bool bias,
+                                           unsigned tensorMaps) {
+  assert(kernelArguments(entry) == alpha + 2 + gathered + bias + tensorMaps &&
          "the kernel's signature has these arguments");
   OptionalArguments args;
   unsigned next = alpha + 1;
@@ -146,11 +147,30 @@ OptionalArguments mlir::fp4::nvvm_kernels::optionalArguments(
     args.indices = entry.getArgument(next++);
   if (bias)
     args.bias = entry.getArgument(next++);
-  if (tensorMaps) {
+  if (tensorMaps > 0)
     args.mapA = entry.getArgument(next++);
+  if (tensorMaps > 1)
     args.mapB = entry.getArgument(next);
-  }
   return args;
+}
+
+void mlir::fp4::nvvm_kernels::waitMBarrier(OpBuilder &b, Location loc,
+                                           Value barrier, Value parity) {
+  scf::WhileOp::create(
+      b, loc, TypeRange{}, ValueRange{},
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        Value done = NVVM::MBarrierTryWaitOp::create(
+            nb, l, nb.getI1Type(), barrier, parity, /*ticks=*/Value(),
+            NVVM::MemScopeKindAttr::get(nb.getContext(),
+                                        NVVM::MemScopeKind::CTA));
+        Value notDone = arith::XOrIOp::create(
+            nb, l, done,
+            arith::ConstantIntOp::create(nb, l, nb.getI1Type(), 1));
+        scf::ConditionOp::create(nb, l, notDone, ValueRange{});
+      },
+      [&](OpBuilder &nb, Location l, ValueRange) {
+        scf::YieldOp::create(nb, l);
+      });
 }
 
 Value mlir::fp4::nvvm_kernels::expertWeightRows(OpBuilder &b, Location loc,

@@ -265,7 +265,11 @@ struct OptionalArguments {
   Value indices, bias, mapA, mapB;
 };
 OptionalArguments optionalArguments(Block &entry, unsigned alpha, bool gathered,
-                                    bool bias, bool tensorMaps = false);
+                                    bool bias, unsigned tensorMaps = 0);
+
+/// Spins until phase `parity` (an i32, 0 or 1) of the mbarrier at shared
+/// `barrier` has completed.
+void waitMBarrier(OpBuilder &b, Location loc, Value barrier, Value parity);
 
 /// Gathered experts: the first weight row of the expert that batch z's
 /// index names, indices[z] * n. An index outside [0, experts) reads expert

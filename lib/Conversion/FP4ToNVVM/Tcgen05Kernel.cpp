@@ -158,23 +158,7 @@ private:
 
 void Tcgen05KernelBuilder::waitBarrier(int64_t barriers, Value stage,
                                        Value parity) {
-  Value barrier = sharedAt(add(idx(barriers), mul(stage, 8)));
-  Type i1 = b.getI1Type();
-  auto loop = scf::WhileOp::create(
-      b, loc, TypeRange{}, ValueRange{},
-      [&](OpBuilder &nb, Location l, ValueRange) {
-        Value done = NVVM::MBarrierTryWaitOp::create(
-            nb, l, i1, barrier, parity, /*ticks=*/Value(),
-            NVVM::MemScopeKindAttr::get(nb.getContext(),
-                                        NVVM::MemScopeKind::CTA));
-        Value notDone = arith::XOrIOp::create(
-            nb, l, done, arith::ConstantIntOp::create(nb, l, nb.getI1Type(), 1));
-        scf::ConditionOp::create(nb, l, notDone, ValueRange{});
-      },
-      [&](OpBuilder &nb, Location l, ValueRange) {
-        scf::YieldOp::create(nb, l);
-      });
-  (void)loop;
+  waitMBarrier(b, loc, sharedAt(add(idx(barriers), mul(stage, 8))), parity);
 }
 
 Value Tcgen05KernelBuilder::descriptor(Value address, int64_t leading,
@@ -369,8 +353,8 @@ void Tcgen05KernelBuilder::build(Block &entry) {
   bb = entry.getArgument(2);
   sb = entry.getArgument(3);
   Value alpha = entry.getArgument(4), out = outputArgument(entry);
-  OptionalArguments optional =
-      optionalArguments(entry, 4, shape.gathered, shape.bias, shape.tensorMaps);
+  OptionalArguments optional = optionalArguments(
+      entry, 4, shape.gathered, shape.bias, shape.tensorMaps ? 2 : 0);
   Value bias = optional.bias;
   auto cta1 = NVVM::CTAGroupKindAttr::get(ctx, NVVM::CTAGroupKind::CTA_1);
   auto fence = [&](NVVM::Tcgen05FenceKind kind) {

@@ -3,19 +3,21 @@
 // sm_100a: one CTA of 128 threads per 128 x 128 output tile (grid
 // ceil(N/128) x ceil(M/128)); 18480 bytes of shared memory (two stages of
 // A, B and their scale blocks, four mbarriers, the tensor-memory slot).
-// The host encodes A's (34 rows of 64 bytes) and B's (18 rows) TMA tensor
-// maps through the GPU runtime, copies them to the device with the call
+// The host encodes A's (34 rows of 64 bytes, from the address of its
+// device buffer's first element) and B's (18 rows) TMA tensor maps (boxes
+// of 16 bytes x 128 rows, no swizzle) through the GPU runtime, copies them to the device with the call
 // and passes them before the output; the host maps are freed after the
 // stream's wait.
 // Set-up: thread 0 initializes the mbarriers, warp 0 allocates 256
 // tensor-memory columns and gives up its permit.
-// CHECK: func.func private @fp4gpuEncodeTensorMap(memref<?xi8>, memref<?xi8>, i64, i64) attributes {llvm.emit_c_interface}
+// CHECK: func.func private @fp4gpuEncodeTensorMap(memref<?xi8>, index, i64, i64, i64, i64, i64) attributes {llvm.emit_c_interface}
 // CHECK-LABEL: func.func @nvfp4(
 // CHECK: %[[ALPHA:.*]] = arith.mulf
 // CHECK: %[[MAPA:.*]] = memref.alloc() {alignment = 64 : i64} : memref<128xi8>
-// CHECK: call @fp4gpuEncodeTensorMap(%{{.*}}, %{{.*}}, %c34_i64, %c64_i64{{.*}}) : (memref<?xi8>, memref<?xi8>, i64, i64) -> ()
+// CHECK: %[[ADDRA:.*]] = arith.addi %{{.*}}, %{{.*}} : index
+// CHECK: call @fp4gpuEncodeTensorMap(%{{.*}}, %[[ADDRA]], %c34_i64, %c64_i64, %c16_i64, %c128_i64, %c0_i64) : (memref<?xi8>, index, i64, i64, i64, i64, i64) -> ()
 // CHECK: gpu.memcpy async [%{{.*}}] %{{.*}}, %[[MAPA]] : memref<128xi8>, memref<128xi8>
-// CHECK: call @fp4gpuEncodeTensorMap(%{{.*}}, %{{.*}}, %c18_i64, %c64_i64{{.*}})
+// CHECK: call @fp4gpuEncodeTensorMap(%{{.*}}, %{{.*}}, %c18_i64, %c64_i64{{.*}}, %c16_i64{{.*}}, %c128_i64{{.*}}, %c0_i64{{.*}})
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_mma_34x18x128 blocks in (%c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) args({{.*}} : f32, %{{.*}} : memref<?xi8>, %{{.*}} : memref<?xi8>, %{{.*}} : memref<?xf32>)
 // CHECK: gpu.wait [%{{.*}}]
 // CHECK-NEXT: memref.dealloc %[[MAPA]]
