@@ -14,8 +14,8 @@ byte with numpy's slice of the tensor padded with zeros; the output is
 poisoned (0xAB) before each launch. Then the refusals: a map buffer of the
 wrong size and a row stride the hardware cannot take are errors, not
 crashes (reported through fp4gpuLastError), as is a swizzle other than 0
-or 128 bytes. The swizzled 128 x 256 boxes of the sm_90a weights-in-
-registers kernel are checked by that kernel's runs (run_kernels.py). Prints PASS/FAIL lines and `N passed, N failed`."""
+or 128 bytes. (No kernel uses the 128-byte swizzle yet, so nothing here
+loads through it.) Prints PASS/FAIL lines and `N passed, N failed`."""
 import ctypes
 import sys
 import time

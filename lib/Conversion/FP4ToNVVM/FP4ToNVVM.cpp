@@ -558,16 +558,8 @@ public:
     auto dynamic = [&](Type t) {
       return MemRefType::get({ShapedType::kDynamic}, t);
     };
-    auto callee = module.lookupSymbol<func::FuncOp>(name);
-    if (!callee) {
-      OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
-      callee = func::FuncOp::create(
-          top, loc, name,
-          top.getFunctionType({dynamic(element)}, {dynamic(b.getI8Type())}));
-      callee.setPrivate();
-      callee->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
-                      top.getUnitAttr());
-    }
+    func::FuncOp callee = runtimeFunction(
+        name, b.getFunctionType({dynamic(element)}, {dynamic(b.getI8Type())}));
     Value view = memref::CastOp::create(b, loc, dynamic(element), host);
     return func::CallOp::create(b, loc, callee, ValueRange{view}).getResult(0);
   }
@@ -581,19 +573,11 @@ public:
                   int64_t boxBytes, int64_t boxRows, int64_t swizzle) {
     auto dynamicBytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
     Type index = b.getIndexType(), i64Type = b.getI64Type();
-    StringRef name = "fp4gpuEncodeTensorMap";
-    auto callee = module.lookupSymbol<func::FuncOp>(name);
-    if (!callee) {
-      OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
-      callee = func::FuncOp::create(
-          top, loc, name,
-          top.getFunctionType({dynamicBytes, index, i64Type, i64Type, i64Type,
-                               i64Type, i64Type},
-                              {}));
-      callee.setPrivate();
-      callee->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
-                      top.getUnitAttr());
-    }
+    func::FuncOp callee =
+        runtimeFunction("fp4gpuEncodeTensorMap",
+                        b.getFunctionType({dynamicBytes, index, i64Type,
+                                           i64Type, i64Type, i64Type, i64Type},
+                                          {}));
     // CUtensorMap is 128 bytes, 64-byte aligned.
     Value map = memref::AllocOp::create(
         b, loc, MemRefType::get({128}, b.getI8Type()), b.getI64IntegerAttr(64));
@@ -641,6 +625,19 @@ public:
   Value token;
 
 private:
+  /// The GPU runtime's entry `name` of `type`, declared once at the top of
+  /// the module with a C interface (`_mlir_ciface_<name>`).
+  func::FuncOp runtimeFunction(StringRef name, FunctionType type) {
+    if (auto callee = module.lookupSymbol<func::FuncOp>(name))
+      return callee;
+    OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
+    auto callee = func::FuncOp::create(top, loc, name, type);
+    callee.setPrivate();
+    callee->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                    top.getUnitAttr());
+    return callee;
+  }
+
   OpBuilder &b;
   Location loc;
   ModuleOp module;

@@ -135,11 +135,10 @@ Value mlir::fp4::nvvm_kernels::outputArgument(Block &entry) {
   return entry.getArgument(kernelArguments(entry) - 1);
 }
 
-OptionalArguments
-mlir::fp4::nvvm_kernels::optionalArguments(Block &entry, unsigned alpha,
-                                           bool gathered, bool bias,
-                                           unsigned tensorMaps) {
-  assert(kernelArguments(entry) == alpha + 2 + gathered + bias + tensorMaps &&
+OptionalArguments mlir::fp4::nvvm_kernels::optionalArguments(
+    Block &entry, unsigned alpha, bool gathered, bool bias, bool tensorMaps) {
+  assert(kernelArguments(entry) ==
+             alpha + 2 + gathered + bias + 2 * tensorMaps &&
          "the kernel's signature has these arguments");
   OptionalArguments args;
   unsigned next = alpha + 1;
@@ -147,10 +146,10 @@ mlir::fp4::nvvm_kernels::optionalArguments(Block &entry, unsigned alpha,
     args.indices = entry.getArgument(next++);
   if (bias)
     args.bias = entry.getArgument(next++);
-  if (tensorMaps > 0)
+  if (tensorMaps) {
     args.mapA = entry.getArgument(next++);
-  if (tensorMaps > 1)
     args.mapB = entry.getArgument(next);
+  }
   return args;
 }
 

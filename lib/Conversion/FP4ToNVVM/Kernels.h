@@ -265,7 +265,7 @@ struct OptionalArguments {
   Value indices, bias, mapA, mapB;
 };
 OptionalArguments optionalArguments(Block &entry, unsigned alpha, bool gathered,
-                                    bool bias, unsigned tensorMaps = 0);
+                                    bool bias, bool tensorMaps = false);
 
 /// Spins until phase `parity` (an i32, 0 or 1) of the mbarrier at shared
 /// `barrier` has completed.

@@ -892,7 +892,6 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
                   b.getDenseI32ArrayAttr({kThreads, 1, 1}));
   // Not for 256-row tiles: their 128 accumulators per thread need more.
   if (tiling.tileM == kTileM && tiling.tileN <= 128 &&
-      !tiling.weightsInRegisters &&
       2 * prefillSharedBytes(shape, wgmma) <= sharedPerSM)
     kernel->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
                     b.getI32IntegerAttr(2));

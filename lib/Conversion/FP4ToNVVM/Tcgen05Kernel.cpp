@@ -353,8 +353,8 @@ void Tcgen05KernelBuilder::build(Block &entry) {
   bb = entry.getArgument(2);
   sb = entry.getArgument(3);
   Value alpha = entry.getArgument(4), out = outputArgument(entry);
-  OptionalArguments optional = optionalArguments(
-      entry, 4, shape.gathered, shape.bias, shape.tensorMaps ? 2 : 0);
+  OptionalArguments optional =
+      optionalArguments(entry, 4, shape.gathered, shape.bias, shape.tensorMaps);
   Value bias = optional.bias;
   auto cta1 = NVVM::CTAGroupKindAttr::get(ctx, NVVM::CTAGroupKind::CTA_1);
   auto fence = [&](NVVM::Tcgen05FenceKind kind) {
