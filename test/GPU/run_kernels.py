@@ -216,9 +216,10 @@ def decode_launch(m, n, kind=""):
 TORCH_TYPES = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
 
 
-def random_weights(rng, fmt, rows, k, subnormal=False):
+def random_weights(rng, fmt, rows, k, subnormal=False, wide=False):
     """Random packed codes, valid scales and (NVFP4) a global scale. With
-    `subnormal`, NVFP4 scales are all UE4M3 subnormals (m * 2^-9)."""
+    `subnormal`, NVFP4 scales are all UE4M3 subnormals (m * 2^-9); with
+    `wide`, MXFP4 scales span 2^-47 .. 2^13 instead of 2^-8 .. 2^8."""
     data = rng.integers(0, 256, size=(rows, k // 2), dtype=np.uint8)
     if fmt == "nvfp4" and subnormal:
         scales = rng.integers(1, 8, size=(rows, k // 16), dtype=np.uint8)
@@ -226,7 +227,8 @@ def random_weights(rng, fmt, rows, k, subnormal=False):
     if fmt == "nvfp4":  # UE4M3 scales around 1 (exponents 4..10)
         scales = rng.integers(0x20, 0x58, size=(rows, k // 16), dtype=np.uint8)
         return data, scales, np.float32(rng.uniform(0.5, 2.0)), 16, ue4m3
-    scales = rng.integers(119, 136, size=(rows, k // 32), dtype=np.uint8)
+    low, high = (80, 141) if wide else (119, 136)
+    scales = rng.integers(low, high, size=(rows, k // 32), dtype=np.uint8)
     return data, scales, np.float32(1.0), 32, ue8m0
 
 
@@ -332,7 +334,7 @@ def main():
     args = parser.parse_args()
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
-        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:e4m3_|e5m2_)?mma_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
+        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:(?:e4m3_|e5m2_)?mma|f8wg\d+)_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
         rb"w4a16" + W4A16_KIND.encode() + rb"?_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))(?:_bias)?",
         image)))
     driver = Driver()
@@ -364,24 +366,39 @@ def main():
             failed += not ok
             print(f"{'PASS' if ok else 'FAIL'} {name}: max |error| / max |ref| = {worst:.2e}")
             continue
-        fmt, fp8_act, rows, experts, m, n, k, bf16, with_bias = re.match(
-            r"fp4_(nvfp4|mxfp4)_(?:(e4m3|e5m2)_)?mma_(?:G(\d+))?(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$",
+        fmt, fp8_act, f8wg, rows, experts, m, n, k, bf16, with_bias = re.match(
+            r"fp4_(nvfp4|mxfp4)_(?:(?:(e4m3|e5m2)_)?mma|f8wg(\d+))_(?:G(\d+))?(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$",
             name).groups()
         e, gathered = (int(rows), int(experts)) if rows else (int(experts or 1), None)
         m, n, k = int(m), int(n), int(k)
         block = 16 if fmt == "nvfp4" else 32
-        fn = driver.function(module, name)
+        # W4A4 launches: the block-scaled MMA's 16 x 8 tiles of one warp, or
+        # (MXFP4 on sm_90a's FP8 tensor cores, Fp8WgmmaKernel.cpp) tiles of
+        # <tile> activation rows x 128 weight rows, 256 threads, three
+        # buffers of <tile> x 128 bytes, <tile> i32 and 1 KB of slack.
+        if f8wg:
+            tile = int(f8wg)
+            grid = ((n + 127) // 128, (m + tile - 1) // tile, e)
+            threads, shared = (256, 1, 1), 3 * tile * 128 + 4 * tile + 1024
+        else:
+            grid, threads, shared = ((n + 7) // 8, (m + 15) // 16, e), (32, 1, 1), 0
+        fn = driver.function(module, name, shared=shared)
         worst = 0.0
-        for _ in range(args.repeat):
+        for i in range(args.repeat):
+            # f8wg: the last draw spreads each row's scales over 2^60, past
+            # what E5M2 holds (2^26 below the row's largest), so that the
+            # kernel's CUDA-core path computes its tiles.
+            wide = bool(f8wg) and i == args.repeat - 1
             # Batched operands are E stacked [M, K] / [N, K] blocks;
             # gathered experts E rows against their indices' experts.
             experts = Experts(rng, e, gathered)
-            b, sb, gb, _, scale_decode = random_weights(rng, fmt, experts.count * n, k)
+            b, sb, gb, _, scale_decode = random_weights(rng, fmt, experts.count * n, k,
+                                                        wide=wide)
             if fp8_act:  # W4A8: MXFP8 activations
                 a, sa, da = random_fp8_activations(rng, fp8_act, e * m, k)
                 ga = np.float32(1.0)
             else:
-                a, sa, ga, _, _ = random_weights(rng, fmt, e * m, k)
+                a, sa, ga, _, _ = random_weights(rng, fmt, e * m, k, wide=wide)
                 da = decode(a, sa, block, scale_decode)
             da = da.reshape(e, m, k)
             alpha = np.float32(ga * gb)
@@ -396,7 +413,7 @@ def main():
             params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
                       memref(device[3]) + [ctypes.c_float(alpha)] + experts.params() +
                       bias_params(bias, device) + memref(out))
-            driver.launch(fn, ((n + 7) // 8, (m + 15) // 16, e), (32, 1, 1), params)
+            driver.launch(fn, grid, threads, params, shared)
             y = out.double().cpu().numpy().reshape(e, m, n)
             worst = max(worst, relative_error(y, reference))
         # bf16 results: rounding to 8 bits; f32: the order of the sums.

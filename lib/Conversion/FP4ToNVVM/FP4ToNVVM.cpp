@@ -833,9 +833,19 @@ struct ConvertFP4ToNVVMPass
         : tensorCoreW4A16
             ? std::string("_w4a16tc_")
             : "_w4a16" + splitSuffix(decodeSplitK(decodeShape)) + "_";
+    KernelShape shape{m,          n,        k,      batched, resultElement,
+                      bool(bias), gathered, experts};
+    // sm_100a W4A4 loads its tiles by TMA; W4A8's padded E2M1 operand
+    // (kind::mxf8f6f4) is still stored by the threads.
+    shape.tensorMaps =
+        chip == "sm_100a" && lhsType && !lhsKind->fp8Activations();
+    // sm_90a: MXFP4 x MXFP4 on the FP8 tensor cores (E5M2 bytes).
+    bool fp8Wgmma =
+        lhsType && chip == "sm_90a" && useFp8WgmmaKernel(shape, *lhsKind);
     std::string name =
         "fp4_" +
-        (lhsType ? lhsKind->name.str() + "_mma_"
+        (lhsType ? lhsKind->name.str() +
+                       (fp8Wgmma ? fp8WgmmaKindName(shape) : "_mma_")
                  : rhsKind->name.str() + w4a16Kind) +
         (gathered
              ? "G" + std::to_string(e) + "E" + std::to_string(experts) + "x"
@@ -849,12 +859,6 @@ struct ConvertFP4ToNVVMPass
       name += "_" + typeName(resultElement);
     if (bias)
       name += "_bias";
-    KernelShape shape{m,          n,        k,      batched, resultElement,
-                      bool(bias), gathered, experts};
-    // sm_100a W4A4 loads its tiles by TMA; W4A8's padded E2M1 operand
-    // (kind::mxf8f6f4) is still stored by the threads.
-    shape.tensorMaps =
-        chip == "sm_100a" && lhsType && !lhsKind->fp8Activations();
     // The W4A16 kernels' geometry comes from their builders; sm_100a:
     // 128 x 128 tiles, 128 threads; else 16 x 8 tiles, one warp.
     std::array<int64_t, 3> launch = {(n + 7) / 8, (m + 15) / 16, 32};
@@ -864,6 +868,8 @@ struct ConvertFP4ToNVVMPass
       launch = mmaDecodeLaunch(decodeShape);
     else if (lhsFloat)
       launch = decodeLaunch(decodeShape);
+    else if (fp8Wgmma)
+      launch = fp8WgmmaLaunch(shape);
     else if (chip == "sm_100a")
       launch = tcgen05Launch(shape);
     if (launch[1] > 65535 || e > 65535)
@@ -885,6 +891,8 @@ struct ConvertFP4ToNVVMPass
       else if (lhsFloat)
         symbols.insert(
             buildDecodeKernel(kb, loc, name, decodeShape, *rhsKind));
+      else if (fp8Wgmma)
+        symbols.insert(buildFp8WgmmaKernel(kb, loc, name, shape));
       else if (chip == "sm_100a")
         symbols.insert(buildTcgen05Kernel(kb, loc, name, shape, *lhsKind));
       else
@@ -953,6 +961,9 @@ struct ConvertFP4ToNVVMPass
     if (prefillW4A16)
       sharedBytes = arith::ConstantIntOp::create(
           b, loc, b.getI32Type(), prefillSharedBytes(decodeShape, wgmmaPrefill));
+    else if (fp8Wgmma)
+      sharedBytes = arith::ConstantIntOp::create(b, loc, b.getI32Type(),
+                                                 fp8WgmmaSharedBytes(shape));
     auto launchOp = gpu::LaunchFuncOp::create(
         b, loc, kernelRef, gpu::KernelDim3{c(launch[0]), c(launch[1]), c(e)},
         gpu::KernelDim3{c(launch[2]), c(1), c(1)}, sharedBytes, args,

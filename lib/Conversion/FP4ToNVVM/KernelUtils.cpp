@@ -435,3 +435,49 @@ Value SharedBufferKernelBuilderBase::matrixDescriptor(Value address,
                    otherBits;
   return arith::OrIOp::create(b, loc, start, i64(fields));
 }
+
+Value SharedBufferKernelBuilderBase::swizzledChunk(Value base, Value row,
+                                                   Value chunk) {
+  Value swizzled = arith::XOrIOp::create(
+      b, loc, chunk, arith::AndIOp::create(b, loc, row, idx(7)));
+  return add(base, add(mul(row, 128), mul(swizzled, 16)));
+}
+
+Value SharedBufferKernelBuilderBase::swizzledRowsDescriptor(Value offset) {
+  return matrixDescriptor(sharedAddress(offset), /*leadingBytes=*/16,
+                          /*strideBytes=*/1024, int64_t(1) << 62);
+}
+
+Value SharedBufferKernelBuilderBase::wgmmaRegisterA(Value acc,
+                                                    ArrayRef<Value> a,
+                                                    Value descB, int64_t n,
+                                                    int64_t k, StringRef types,
+                                                    StringRef immediates) {
+  int64_t count = n / 2;
+  Type f32 = b.getF32Type();
+  std::string text = "wgmma.mma_async.sync.aligned.m64n" + std::to_string(n) +
+                     "k" + std::to_string(k) + types.str() + " {";
+  std::string constraints;
+  SmallVector<Value> operands(a.begin(), a.end());
+  operands.push_back(descB);
+  for (int64_t i = 0; i < count; ++i) {
+    text += (i ? ", $" : "$") + std::to_string(i);
+    constraints += "=f,";
+  }
+  text += "}, {$" + std::to_string(count) + ", $" + std::to_string(count + 1) +
+          ", $" + std::to_string(count + 2) + ", $" +
+          std::to_string(count + 3) + "}, $" + std::to_string(count + 4) +
+          ", 1, " + immediates.str() + ";";
+  constraints += "r,r,r,r,l";
+  for (int64_t i = 0; i < count; ++i) {
+    constraints += "," + std::to_string(i);
+    operands.push_back(LLVM::ExtractValueOp::create(b, loc, acc, i));
+  }
+  auto type = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                               SmallVector<Type>(count, f32));
+  return LLVM::InlineAsmOp::create(
+             b, loc, type, operands, text, constraints,
+             /*has_side_effects=*/true, /*is_align_stack=*/false,
+             LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr())
+      .getResult(0);
+}

@@ -184,6 +184,24 @@ protected:
   /// or 62).
   Value matrixDescriptor(Value address, int64_t leadingBytes,
                          int64_t strideBytes, int64_t otherBits);
+  /// Rows of 128 bytes (eight 16-byte chunks) in wgmma's K-major 128-byte
+  /// swizzle, given a 1024-byte aligned region: the byte offset of chunk
+  /// `chunk` of row `row` in the region at `base`, stored at chunk
+  /// chunk ^ (row % 8). (For ldmatrix that also puts eight consecutive
+  /// rows' chunk in eight different bank groups.)
+  Value swizzledChunk(Value base, Value row, Value chunk);
+  /// The wgmma descriptor of such rows at byte `offset`: leading byte
+  /// offset 16 (unused by this layout), stride byte offset 1024 between
+  /// 8-row groups, layout type 1 = 128-byte swizzle (bits 62-63).
+  Value swizzledRowsDescriptor(Value offset);
+  /// wgmma.mma_async m64nNkK with A from registers (four i32 `a`) and B,
+  /// K-major, at shared descriptor `descB`, accumulating (scale-d 1): `acc`,
+  /// a struct of n / 2 f32, in and out; `types` names D, A and B
+  /// (".f32.bf16.bf16"), `immediates` what follows scale-d (16-bit types:
+  /// scale A, scale B and B's transpose flag; 8-bit ones: the two scales).
+  /// Inline PTX: upstream's nvvm.wgmma.mma_async takes A by descriptor only.
+  Value wgmmaRegisterA(Value acc, ArrayRef<Value> a, Value descB, int64_t n,
+                       int64_t k, StringRef types, StringRef immediates);
 
   Value shared;
 };
@@ -293,6 +311,18 @@ MemRefType workgroupFloats(MLIRContext *ctx, int64_t count);
 gpu::GPUFuncOp buildTcgen05Kernel(OpBuilder &b, Location loc, StringRef name,
                                   const KernelShape &shape,
                                   const MmaKind &kind);
+/// sm_90a W4A4 with MXFP4 operands on the FP8 tensor cores (each code
+/// times its block's power of two, relative to its row's largest, is an
+/// E5M2 byte; Fp8WgmmaKernel.cpp): for MXFP4 x MXFP4, K a multiple of 128,
+/// not gathered.
+bool useFp8WgmmaKernel(const KernelShape &shape, const MmaKind &kind);
+/// "_f8wg<tileM>_": the kernel name's kind.
+std::string fp8WgmmaKindName(const KernelShape &shape);
+std::array<int64_t, 3> fp8WgmmaLaunch(const KernelShape &shape);
+int64_t fp8WgmmaSharedBytes(const KernelShape &shape);
+gpu::GPUFuncOp buildFp8WgmmaKernel(OpBuilder &b, Location loc, StringRef name,
+                                   const KernelShape &shape);
+
 /// A W4A16 matmul: [E x] [M, K] float activations x [N, K] FP4 weights.
 struct DecodeShape {
   int64_t m, n, k;

@@ -84,9 +84,7 @@ private:
   /// The byte offset of 16-byte chunk `chunk` of shared row `row` in the
   /// region starting at `base`, swizzled (see the file comment).
   Value chunkOffset(Value base, Value row, Value chunk) {
-    Value swizzled = arith::XOrIOp::create(
-        b, loc, chunk, arith::AndIOp::create(b, loc, row, idx(7)));
-    return add(base, add(mul(row, kRowBytes), mul(swizzled, 16)));
+    return swizzledChunk(base, row, chunk);
   }
   /// The first byte of the buffer of step `step`.
   Value bufferOf(Value step) {
@@ -117,11 +115,8 @@ private:
   /// Makes this thread's shared-memory stores visible to wgmma (the async
   /// proxy) once the barrier that follows has passed.
   void fenceForWgmma();
-  /// The descriptor of K-major rows of 128 bytes in the 128-byte swizzle
-  /// (the layout `chunkOffset` writes) at byte `offset`: leading byte
-  /// offset 16 (unused by this layout), stride byte offset 1024 between
-  /// 8-row groups, layout type 1 = 128-byte swizzle (bits 62-63).
-  Value descriptor(Value offset);
+  /// The descriptor of the rows `chunkOffset` writes, at byte `offset`.
+  Value descriptor(Value offset) { return swizzledRowsDescriptor(offset); }
   /// Stores the accumulators: tile (mt, nt) of 16 x 8, element i at row
   /// rowBase + 16 mt + 8 (i / 2), column columnBase + 8 nt + i % 2 (the
   /// fragment layout of both mma.sync and wgmma).
@@ -146,10 +141,6 @@ private:
   /// registers (see "Weights in registers" below); `warp` is the warp's
   /// index in the CTA, `steps` the K steps.
   void buildWeightsInRegisters(Value warp, int64_t steps);
-  /// wgmma.mma_async m64n<tileM>k16 with A (four bf16x2 registers) from
-  /// registers and B at shared-memory descriptor `descB` (K-major): `acc`,
-  /// a struct of tileM / 2 f32, in and out.
-  Value wgmmaRegisterA(Value acc, ArrayRef<Value> a, Value descB);
 
   DecodeShape shape;
   MmaKind kind;
@@ -279,10 +270,6 @@ SmallVector<Value> PrefillKernelBuilder::multiply(ValueRange acc,
   return c;
 }
 
-Value PrefillKernelBuilder::descriptor(Value offset) {
-  return matrixDescriptor(sharedAddress(offset), /*leadingBytes=*/16,
-                          /*strideBytes=*/1024, int64_t(1) << 62);
-}
 
 SmallVector<Value> PrefillKernelBuilder::multiplyWarpgroup(ValueRange acc,
                                                            Value buffer) {
@@ -579,38 +566,6 @@ void PrefillKernelBuilder::build(Block &entry) {
 //   e. loads the codes of step s + 2 and expands those of step s + 1 while
 //      the tensor cores work on step s.
 
-Value PrefillKernelBuilder::wgmmaRegisterA(Value acc, ArrayRef<Value> a,
-                                           Value descB) {
-  int64_t count = tileM / 2;
-  Type f32 = b.getF32Type();
-  std::string text = "wgmma.mma_async.sync.aligned.m64n" +
-                     std::to_string(tileM) + "k16.f32.bf16.bf16 {";
-  std::string constraints;
-  SmallVector<Value> operands(a.begin(), a.end());
-  operands.push_back(descB);
-  for (int64_t i = 0; i < count; ++i) {
-    text += (i ? ", $" : "$") + std::to_string(i);
-    constraints += "=f,";
-  }
-  text += "}, {$" + std::to_string(count) + ", $" + std::to_string(count + 1) +
-          ", $" + std::to_string(count + 2) + ", $" +
-          std::to_string(count + 3) + "}, $" + std::to_string(count + 4) +
-          // scale-d 1 (accumulate), A and B not negated, B K-major.
-          ", 1, 1, 1, 0;";
-  constraints += "r,r,r,r,l";
-  for (int64_t i = 0; i < count; ++i) {
-    constraints += "," + std::to_string(i);
-    operands.push_back(LLVM::ExtractValueOp::create(b, loc, acc, i));
-  }
-  auto type = LLVM::LLVMStructType::getLiteral(b.getContext(),
-                                               SmallVector<Type>(count, f32));
-  return LLVM::InlineAsmOp::create(
-             b, loc, type, operands, text, constraints,
-             /*has_side_effects=*/true, /*is_align_stack=*/false,
-             LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr())
-      .getResult(0);
-}
-
 void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   assert(wgmma && tileM == 256 && tileN == 128 && split == 1 &&
          "256 x 128 tiles, two warpgroups of 64 weight rows");
@@ -747,7 +702,9 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
     NVVM::WgmmaFenceAlignedOp::create(b, loc);
     for (int64_t slice = 0; slice < kTileK / 16; ++slice)
       acc = wgmmaRegisterA(acc, SmallVector<Value>(a.slice(4 * slice, 4)),
-                           descB[slice]);
+                           descB[slice], tileM, 16, ".f32.bf16.bf16",
+                           // A and B not negated, B K-major.
+                           "1, 1, 0");
     NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
     // d.
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(1));

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""W4A4 matmuls on the GPU: fp4-mlir's MXFP4 x MXFP4 kernels (both operands
+packed E2M1 with UE8M0 scales per 32; on sm_90a the FP8 tensor-core kernel
+of Fp8WgmmaKernel.cpp) against cuBLAS BF16 (torch.matmul), FP8
+torch._scaled_mm and Triton's tl.dot_scaled, in one run.
+
+  python3 bench/gpu_w4a4.py KERNELS.cubin [--json bench/results/gpu_w4a4.json]
+
+The cubin holds fp4_mxfp4_f8wg<T>_<M>x<N>x<K>_bf16 kernels (fp4-compile
+bench/Inputs/w4a4_mxfp4.mlir --target=sm_90a --emit=cubin). For each, every
+competitor computes y[M, N] = A[M, K] W[N, K]^T with bf16 output:
+
+- ours: A and W as MXFP4 codes + scales (A quantized beforehand, as a
+  W4A4 program's activation quantization does);
+- cuBLAS: the same values of A and W in bf16 (exact: E2M1 times a power of
+  two in bf16's range);
+- FP8: torch._scaled_mm, e4m3 A and W with per-tensor scales (M padded to
+  16);
+- Triton: tl.dot_scaled with both operands e2m1 and their UE8M0 scales.
+
+Timing as bench/gpu_decode.py (CUDA graphs, weights cycled through more than
+twice the L2 cache, median of 10 replays). Each output is checked against a
+float64 reference first: ours and cuBLAS must agree with it to bf16's
+precision, since they multiply the same values."""
+import argparse
+import ctypes
+import datetime
+import json
+import os
+import re
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "GPU"))
+sys.path.insert(0, os.path.dirname(__file__))
+from run_kernels import Driver, decode, memref, random_weights, ue8m0  # noqa: E402
+from gpu_decode import copies_for, copy_bandwidth, graph_time  # noqa: E402
+
+
+def triton_w4a4():
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def w4a4_mx(a_ptr, sa_ptr, w_ptr, sw_ptr, y_ptr, M, N, K,
+                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+        pid_n = tl.program_id(0)
+        pid_m = tl.program_id(1)
+        offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+        offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        for k0 in range(0, K, BLOCK_K):
+            offs_kb = k0 // 2 + tl.arange(0, BLOCK_K // 2)
+            offs_ks = k0 // 32 + tl.arange(0, BLOCK_K // 32)
+            a = tl.load(a_ptr + offs_m[:, None] * (K // 2) + offs_kb[None, :],
+                        mask=offs_m[:, None] < M, other=0)
+            sa = tl.load(sa_ptr + offs_m[:, None] * (K // 32) + offs_ks[None, :],
+                         mask=offs_m[:, None] < M, other=127)
+            w = tl.load(w_ptr + offs_n[None, :] * (K // 2) + offs_kb[:, None])
+            sw = tl.load(sw_ptr + offs_n[:, None] * (K // 32) + offs_ks[None, :])
+            acc = tl.dot_scaled(a, sa, "e2m1", w, sw, "e2m1", acc)
+        tl.store(y_ptr + offs_m[:, None] * N + offs_n[None, :], acc.to(tl.bfloat16),
+                 mask=offs_m[:, None] < M)
+
+    def run(a, sa, w, sw, y, m, n, k):
+        block_m = 16 if m <= 16 else 64 if m <= 128 else 128
+        grid = (triton.cdiv(n, 128), triton.cdiv(m, block_m))
+        w4a4_mx[grid](a, sa, w, sw, y, m, n, k, BLOCK_M=block_m, BLOCK_N=128, BLOCK_K=128)
+
+    return run, triton.__version__
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("cubin")
+    parser.add_argument("--json", default="")
+    parser.add_argument("--only", default="")
+    args = parser.parse_args()
+    driver = Driver()
+    image = open(args.cubin, "rb").read()
+    module = driver.load(image)
+    names = sorted(set(re.findall(rb"fp4_mxfp4_f8wg\d+_\d+x\d+x\d+_bf16(?![_\w])", image)))
+    rng = np.random.default_rng(0)
+    device = torch.cuda.get_device_name()
+    bandwidth = copy_bandwidth()
+    try:
+        triton_run, triton_version = triton_w4a4()
+    except Exception as error:  # noqa: BLE001 - reported, not hidden
+        triton_run, triton_version = None, f"unavailable: {error}"
+    print(f"device: {device}; copy bandwidth {bandwidth / 1e12:.2f} TB/s; "
+          f"torch {torch.__version__}; triton {triton_version}")
+    print(f"{'MxKxN':>16} {'ours us':>8} {'cuBLAS':>8} {'FP8':>8} {'Triton':>8} {'floor':>7} "
+          f"{'TFLOP/s':>7} {'xcuBLAS':>8} {'xFP8':>6} {'xTriton':>8}")
+    records = []
+    stream = lambda: ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)  # noqa: E731
+    for raw in names:
+        name = raw.decode()
+        if not re.search(args.only, name):
+            continue
+        tile, m, n, k = map(int, re.match(r"fp4_mxfp4_f8wg(\d+)_(\d+)x(\d+)x(\d+)_", name).groups())
+        grid = ((n + 127) // 128, (m + tile - 1) // tile)
+        shared = 3 * tile * 128 + 4 * tile + 1024
+        fn = driver.function(module, name, shared=shared)
+        a, sa, _, _, _ = random_weights(rng, "mxfp4", m, k)
+        w, sw, _, _, _ = random_weights(rng, "mxfp4", n, k)
+        weight_bytes = w.nbytes + sw.nbytes
+        ad = torch.from_numpy(a.reshape(-1)).cuda()
+        sad = torch.from_numpy(sa.reshape(-1)).cuda()
+        copies = copies_for(weight_bytes)
+        wd = [torch.from_numpy(w.reshape(-1)).cuda() for _ in range(copies)]
+        swd = [torch.from_numpy(sw.reshape(-1)).cuda() for _ in range(copies)]
+        a_ref = torch.from_numpy(decode(a, sa, 32, ue8m0)).cuda()
+        w_ref = torch.from_numpy(decode(w, sw, 32, ue8m0)).cuda()
+        reference = (a_ref @ w_ref.t()).cpu().numpy()
+        flops = 2.0 * m * n * k
+        calls = 10 if flops > 1e11 else 100
+        y = torch.empty(m * n, dtype=torch.bfloat16, device="cuda")
+        params = [memref(ad) + memref(sad) + memref(wd[i]) + memref(swd[i]) +
+                  [ctypes.c_float(1.0)] + memref(y) for i in range(copies)]
+
+        def ours(i):
+            holders = params[i % copies]
+            pointers = (ctypes.c_void_p * len(holders))(
+                *[ctypes.cast(ctypes.byref(h), ctypes.c_void_p) for h in holders])
+            driver.check(driver.cuda.cuLaunchKernel(
+                fn, grid[0], grid[1], 1, 256, 1, 1, shared, stream(), pointers, None),
+                "cuLaunchKernel")
+
+        y.fill_(float("nan"))  # poisoned
+        ours(0)
+        torch.cuda.synchronize()
+        got = y.double().cpu().numpy().reshape(m, n)
+        error = np.abs(got - reference).max() / np.abs(reference).max()
+        assert error < 4e-3, f"{name}: wrong result (relative error {error:.2e})"
+        t_ours = graph_time(ours, calls)
+
+        x = a_ref.to(torch.bfloat16)
+        wb = w_ref.to(torch.bfloat16)
+        cb_copies = copies_for(wb.numel() * 2)
+        wbs = [wb.clone() for _ in range(cb_copies)]
+        t_bf16 = graph_time(lambda i: torch.matmul(x, wbs[i % cb_copies].t()), calls)
+
+        m16 = -(-m // 16) * 16
+        x8 = torch.zeros(m16, k, dtype=torch.bfloat16, device="cuda")
+        x8[:m] = x
+        sx = (x8.abs().max().float() / 448.0).reshape(())
+        sww = (wb.abs().max().float() / 448.0).reshape(())
+        x8 = (x8.float() / sx).to(torch.float8_e4m3fn)
+        w8 = (wb.float() / sww).to(torch.float8_e4m3fn)
+        f8_copies = copies_for(w8.numel())
+        w8s = [w8.clone() for _ in range(f8_copies)]
+        t_fp8 = graph_time(lambda i: torch._scaled_mm(
+            x8, w8s[i % f8_copies].t(), scale_a=sx, scale_b=sww, out_dtype=torch.bfloat16),
+            calls)
+
+        t_triton = None
+        if triton_run is not None:
+            yt = torch.empty(m, n, dtype=torch.bfloat16, device="cuda")
+            try:
+                triton_run(ad, sad, wd[0], swd[0], yt, m, n, k)
+                torch.cuda.synchronize()
+                terr = (np.abs(yt.double().cpu().numpy() - reference).max()
+                        / np.abs(reference).max())
+                if terr > 4e-3:
+                    print(f"  Triton's result differs: relative error {terr:.2e}")
+                t_triton = graph_time(lambda i: triton_run(
+                    ad, sad, wd[i % copies], swd[i % copies], yt, m, n, k), calls)
+            except Exception as error:  # noqa: BLE001
+                print(f"  Triton failed: {str(error).splitlines()[0][:160]}")
+        moved = weight_bytes + a.nbytes + sa.nbytes + m * n * 2
+        floor = moved / bandwidth * 1e6
+        records.append({
+            "shape": {"M": m, "K": k, "N": n}, "format": "mxfp4", "activation": "mxfp4",
+            "us": {"fp4-mlir": t_ours, "cublas_bf16": t_bf16, "scaled_mm_fp8": t_fp8,
+                   "triton_dot_scaled": t_triton},
+            "floor_us": floor, "weight_bytes": weight_bytes,
+            "TFLOPs": flops / t_ours / 1e6, "relative_error": error,
+            "device": device, "date": datetime.date.today().isoformat(),
+            "copy_bandwidth_TBps": bandwidth / 1e12,
+            "torch": torch.__version__, "triton": triton_version,
+        })
+        tri = f"{t_triton:8.2f}" if t_triton else f"{'-':>8}"
+        xtri = f"{t_triton / t_ours:8.2f}" if t_triton else f"{'-':>8}"
+        print(f"{f'{m}x{k}x{n}':>16} {t_ours:8.2f} {t_bf16:8.2f} {t_fp8:8.2f} {tri} "
+              f"{floor:7.2f} {flops / t_ours / 1e6:7.1f} {t_bf16 / t_ours:8.2f} "
+              f"{t_fp8 / t_ours:6.2f} {xtri}")
+    if args.json:
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+        with open(args.json, "w") as out:
+            json.dump(records, out, indent=1)
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
