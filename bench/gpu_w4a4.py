@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "GPU"))
 sys.path.insert(0, os.path.dirname(__file__))
-from run_kernels import Driver, decode, memref, random_weights, ue8m0  # noqa: E402
+from run_kernels import Driver, decode, f8wg_launch, memref, random_weights, ue8m0  # noqa: E402
 from gpu_decode import copies_for, copy_bandwidth, graph_time  # noqa: E402
 
 
@@ -77,10 +77,15 @@ def main():
     parser.add_argument("cubin")
     parser.add_argument("--json", default="")
     parser.add_argument("--only", default="")
+    parser.add_argument("--twin", default="",
+                        help="a cubin of the same shapes built for sm_90 (without a): "
+                             "its CUDA-core kernels, what sm_90a ran before, timed too "
+                             "(up to 1e11 FLOP)")
     args = parser.parse_args()
     driver = Driver()
     image = open(args.cubin, "rb").read()
     module = driver.load(image)
+    twin = driver.load(open(args.twin, "rb").read()) if args.twin else None
     names = sorted(set(re.findall(rb"fp4_mxfp4_f8wg\d+_\d+x\d+x\d+_bf16(?![_\w])", image)))
     rng = np.random.default_rng(0)
     device = torch.cuda.get_device_name()
@@ -100,8 +105,7 @@ def main():
         if not re.search(args.only, name):
             continue
         tile, m, n, k = map(int, re.match(r"fp4_mxfp4_f8wg(\d+)_(\d+)x(\d+)x(\d+)_", name).groups())
-        grid = ((n + 127) // 128, (m + tile - 1) // tile)
-        shared = 3 * tile * 128 + 4 * tile + 1024
+        grid, _, shared = f8wg_launch(m, n, tile)
         fn = driver.function(module, name, shared=shared)
         a, sa, _, _, _ = random_weights(rng, "mxfp4", m, k)
         w, sw, _, _, _ = random_weights(rng, "mxfp4", n, k)
@@ -117,16 +121,26 @@ def main():
         flops = 2.0 * m * n * k
         calls = 10 if flops > 1e11 else 100
         y = torch.empty(m * n, dtype=torch.bfloat16, device="cuda")
+        # The rows kernel (activations to E5M2 rows) then the matmul, as
+        # the compiled host code launches them: both timed.
+        rows_fn = driver.function(module, f"fp4_mxfp4_e5m2rows_{m}x{k}")
+        a8 = torch.empty(m * k, dtype=torch.uint8, device="cuda")
+        info = torch.empty(m, dtype=torch.int32, device="cuda")
+        rows_params = memref(ad) + memref(sad) + memref(a8) + memref(info)
         params = [memref(ad) + memref(sad) + memref(wd[i]) + memref(swd[i]) +
-                  [ctypes.c_float(1.0)] + memref(y) for i in range(copies)]
+                  [ctypes.c_float(1.0)] + memref(a8) + memref(info) + memref(y)
+                  for i in range(copies)]
 
-        def ours(i):
-            holders = params[i % copies]
+        def launch(function, grid_x, grid_y, holders, shared_bytes):
             pointers = (ctypes.c_void_p * len(holders))(
                 *[ctypes.cast(ctypes.byref(h), ctypes.c_void_p) for h in holders])
             driver.check(driver.cuda.cuLaunchKernel(
-                fn, grid[0], grid[1], 1, 256, 1, 1, shared, stream(), pointers, None),
-                "cuLaunchKernel")
+                function, grid_x, grid_y, 1, 256, 1, 1, shared_bytes, stream(), pointers,
+                None), "cuLaunchKernel")
+
+        def ours(i):
+            launch(rows_fn, (m + 7) // 8, 1, rows_params, 0)
+            launch(fn, grid[0], grid[1], params[i % copies], shared)
 
         y.fill_(float("nan"))  # poisoned
         ours(0)
@@ -155,6 +169,22 @@ def main():
             x8, w8s[i % f8_copies].t(), scale_a=sx, scale_b=sww, out_dtype=torch.bfloat16),
             calls)
 
+        t_twin = None
+        if twin is not None and flops <= 1e11:
+            twin_fn = driver.function(twin, f"fp4_mxfp4_mma_{m}x{n}x{k}_bf16")
+            twin_params = [memref(ad) + memref(sad) + memref(wd[i]) + memref(swd[i]) +
+                           [ctypes.c_float(1.0)] + memref(y) for i in range(copies)]
+
+            def twin_call(i):
+                holders = twin_params[i % copies]
+                pointers = (ctypes.c_void_p * len(holders))(
+                    *[ctypes.cast(ctypes.byref(h), ctypes.c_void_p) for h in holders])
+                driver.check(driver.cuda.cuLaunchKernel(
+                    twin_fn, (n + 7) // 8, (m + 15) // 16, 1, 32, 1, 1, 0, stream(),
+                    pointers, None), "cuLaunchKernel")
+
+            t_twin = graph_time(twin_call, 10)
+
         t_triton = None
         if triton_run is not None:
             yt = torch.empty(m, n, dtype=torch.bfloat16, device="cuda")
@@ -174,7 +204,7 @@ def main():
         records.append({
             "shape": {"M": m, "K": k, "N": n}, "format": "mxfp4", "activation": "mxfp4",
             "us": {"fp4-mlir": t_ours, "cublas_bf16": t_bf16, "scaled_mm_fp8": t_fp8,
-                   "triton_dot_scaled": t_triton},
+                   "triton_dot_scaled": t_triton, "fp4-mlir_cuda_cores": t_twin},
             "floor_us": floor, "weight_bytes": weight_bytes,
             "TFLOPs": flops / t_ours / 1e6, "relative_error": error,
             "device": device, "date": datetime.date.today().isoformat(),
@@ -185,7 +215,8 @@ def main():
         xtri = f"{t_triton / t_ours:8.2f}" if t_triton else f"{'-':>8}"
         print(f"{f'{m}x{k}x{n}':>16} {t_ours:8.2f} {t_bf16:8.2f} {t_fp8:8.2f} {tri} "
               f"{floor:7.2f} {flops / t_ours / 1e6:7.1f} {t_bf16 / t_ours:8.2f} "
-              f"{t_fp8 / t_ours:6.2f} {xtri}")
+              f"{t_fp8 / t_ours:6.2f} {xtri}"
+              + (f"  (CUDA-core kernel {t_twin:.1f} us)" if t_twin else ""))
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
         with open(args.json, "w") as out:

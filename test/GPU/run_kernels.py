@@ -15,7 +15,11 @@ activation of type <act>; a bf16 result is checked to bf16's precision, and
 the last draw of an NVFP4 kernel uses only subnormal UE4M3 scales. A name
 ending in _bias takes one more argument before the output, a random f32 bias
 [E, N] that the reference adds. W4A8 kernels, fp4_mxfp4_<e4m3|e5m2>_mma_...,
-get random finite FP8 activations with UE8M0 scales per 32. Gathered-expert
+get random finite FP8 activations with UE8M0 scales per 32. MXFP4 W4A4
+kernels on sm_90a's FP8 tensor cores, fp4_mxfp4_f8wg<T>_..., run after
+their rows kernel (fp4_mxfp4_e5m2rows_<rows>x<K>), whose E5M2 bytes and row
+entries must equal e5m2_rows_reference bit for bit; their last draw spreads
+the scales past the E5M2 window (the kernel's CUDA-core path). Gathered-expert
 kernels (..._G<T>E<E>x1xNxK...) get T random expert indices among E (the last
 one or two out of range) before the bias; rows with a bad index must be NaN. Inputs are random
 codes (every E2M1 code) and random valid scales; the output is poisoned with
@@ -216,6 +220,47 @@ def decode_launch(m, n, kind=""):
 TORCH_TYPES = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
 
 
+def f8wg_launch(m, n, tile):
+    """(grid, block, dynamic shared bytes) of the MXFP4 W4A4 kernel on
+    sm_90a's FP8 tensor cores (fp4_mxfp4_f8wg<tile>_..., Fp8WgmmaKernel.cpp):
+    tiles of <tile> activation rows x 128 weight rows, 256 threads; four
+    buffers of <tile> x 128 E5M2 bytes and 1 KB of alignment slack."""
+    grid = ((n + 127) // 128, (m + tile - 1) // tile)
+    return grid, (256, 1, 1), 4 * tile * 128 + 1024
+
+
+# E2M1 magnitude code -> (exponent, mantissa bit) of its value (1 + m/2) 2^e.
+E2M1_PARTS = {1: (-1, 0), 2: (0, 0), 3: (0, 1), 4: (1, 0), 5: (1, 1), 6: (2, 0), 7: (2, 1)}
+
+
+def e5m2_rows_reference(data, scales):
+    """What the rows kernel (fp4_mxfp4_e5m2rows_<rows>x<K>) must write for
+    MXFP4 rows `data` [rows, K/2] with UE8M0 `scales` [rows, K/32]: each
+    code times 2^(s - R + 13) as an E5M2 byte (R the row's largest scale
+    byte), block bytes in the kernels' K order (codes 8j..8j+3 at 4j..,
+    8j+4..8j+7 at 16 + 4j..), and per row R, or -1 where a nonzero code's
+    byte would need an exponent field below 1 (or R is 255). Derived from
+    the values, not from the kernel's tables."""
+    rows, half = data.shape
+    codes = np.stack([data & 15, data >> 4], -1).reshape(rows, 2 * half).astype(np.int64)
+    largest = scales.max(axis=1).astype(np.int64)
+    shift = np.repeat(scales.astype(np.int64) - largest[:, None] + 13, 32, axis=1)
+    out = np.zeros(codes.shape, dtype=np.int64)
+    info = largest.copy()
+    magnitude, sign = codes & 7, codes >> 3
+    for mag, (e, mbit) in E2M1_PARTS.items():
+        field = e + shift + 15
+        hit = magnitude == mag
+        out = np.where(hit, (field << 2) | (mbit << 1), out)
+        bad = (hit & ((field < 1) | (field > 30))).any(axis=1)
+        info = np.where(bad, -1, info)
+    info = np.where(largest == 255, -1, info)
+    out |= sign << 7
+    order = np.array([8 * (p % 16 // 4) + p % 4 + 4 * (p // 16) for p in range(32)])
+    out = out.reshape(rows, -1, 32)[:, :, order].reshape(rows, -1)
+    return out.astype(np.uint8), info.astype(np.int32)
+
+
 def random_weights(rng, fmt, rows, k, subnormal=False, wide=False):
     """Random packed codes, valid scales and (NVFP4) a global scale. With
     `subnormal`, NVFP4 scales are all UE4M3 subnormals (m * 2^-9); with
@@ -373,17 +418,16 @@ def main():
         m, n, k = int(m), int(n), int(k)
         block = 16 if fmt == "nvfp4" else 32
         # W4A4 launches: the block-scaled MMA's 16 x 8 tiles of one warp, or
-        # (MXFP4 on sm_90a's FP8 tensor cores, Fp8WgmmaKernel.cpp) tiles of
-        # <tile> activation rows x 128 weight rows, 256 threads, three
-        # buffers of <tile> x 128 bytes, <tile> i32 and 1 KB of slack.
+        # the FP8 tensor-core kernel's (f8wg_launch).
         if f8wg:
-            tile = int(f8wg)
-            grid = ((n + 127) // 128, (m + tile - 1) // tile, e)
-            threads, shared = (256, 1, 1), 3 * tile * 128 + 4 * tile + 1024
+            grid, threads, shared = f8wg_launch(m, n, int(f8wg))
+            grid = (grid[0], grid[1], e)
         else:
             grid, threads, shared = ((n + 7) // 8, (m + 15) // 16, e), (32, 1, 1), 0
         fn = driver.function(module, name, shared=shared)
-        worst = 0.0
+        if f8wg:
+            rows_fn = driver.function(module, f"fp4_mxfp4_e5m2rows_{e * m}x{k}")
+        worst, rows_exact = 0.0, True
         for i in range(args.repeat):
             # f8wg: the last draw spreads each row's scales over 2^60, past
             # what E5M2 holds (2^26 below the row's largest), so that the
@@ -412,12 +456,36 @@ def main():
                              device="cuda")  # poisoned
             params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
                       memref(device[3]) + [ctypes.c_float(alpha)] + experts.params() +
-                      bias_params(bias, device) + memref(out))
-            driver.launch(fn, grid, threads, params, shared)
+                      bias_params(bias, device))
+            if f8wg:
+                # The rows kernel first: its bytes and row entries must be
+                # exactly the reference's (poisoned beforehand).
+                a8 = torch.full((e * m * k,), 0xEE, dtype=torch.uint8, device="cuda")
+                info = torch.full((e * m,), -7, dtype=torch.int32, device="cuda")
+                driver.launch(rows_fn, ((e * m + 7) // 8, 1, 1), (256, 1, 1),
+                              memref(device[0]) + memref(device[1]) + memref(a8) + memref(info))
+                want8, want_info = e5m2_rows_reference(a.reshape(e * m, -1), sa.reshape(e * m, -1))
+                usable = want_info >= 0  # the bytes of a -1 row are not used
+                got8 = a8.cpu().numpy().reshape(e * m, k)
+                exact = (np.array_equal(got8[usable], want8[usable])
+                         and np.array_equal(info.cpu().numpy(), want_info))
+                if not exact:
+                    print(f"  rows kernel: {np.count_nonzero(got8[usable] != want8[usable])} "
+                          f"bytes and {np.count_nonzero(info.cpu().numpy() != want_info)} "
+                          f"row entries differ ({np.count_nonzero(~usable)} rows unusable)")
+                rows_exact = rows_exact and exact
+                params += memref(a8) + memref(info)
+            driver.launch(fn, grid, threads, params + memref(out), shared)
             y = out.double().cpu().numpy().reshape(e, m, n)
             worst = max(worst, relative_error(y, reference))
-        # bf16 results: rounding to 8 bits; f32: the order of the sums.
-        ok = worst <= (4e-3 if bf16 else 1e-5)
+        # bf16 results: rounding to 8 bits; f32: the order of the sums, or
+        # for f8wg the FP8 tensor cores' summation (Hopper's FP8 wgmma keeps
+        # fewer bits than f32 while it accumulates: docs/gpu.md).
+        ok = worst <= (4e-3 if bf16 or f8wg else 1e-5)
+        if f8wg:
+            ok = ok and rows_exact
+            print(f"{'PASS' if rows_exact else 'FAIL'} {name}: rows kernel bytes "
+                  f"{'bit-exact' if rows_exact else 'DIFFER'}")
         passed += ok
         failed += not ok
         print(f"{'PASS' if ok else 'FAIL'} {name}: max |error| / max |ref| = {worst:.2e}")

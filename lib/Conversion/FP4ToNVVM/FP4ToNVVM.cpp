@@ -537,14 +537,19 @@ public:
 
   /// A device buffer like `host` (static 1-D), filled from it when `copy`.
   Value deviceCopy(Value host, bool copy = true) {
-    auto type = cast<MemRefType>(host.getType());
+    Value buffer = deviceBuffer(cast<MemRefType>(host.getType()));
+    if (copy)
+      memcpy(buffer, host);
+    return buffer;
+  }
+
+  /// A device buffer of `type` (static 1-D), freed with the others.
+  Value deviceBuffer(MemRefType type) {
     auto alloc = gpu::AllocOp::create(
         b, loc, type, b.getType<gpu::AsyncTokenType>(), ValueRange{token},
         ValueRange{}, ValueRange{}, /*hostShared=*/false);
     token = alloc.getAsyncToken();
     allocations.push_back(alloc.getMemref());
-    if (copy)
-      memcpy(alloc.getMemref(), host);
     return alloc.getMemref();
   }
 
@@ -891,9 +896,12 @@ struct ConvertFP4ToNVVMPass
       else if (lhsFloat)
         symbols.insert(
             buildDecodeKernel(kb, loc, name, decodeShape, *rhsKind));
-      else if (fp8Wgmma)
+      else if (fp8Wgmma) {
         symbols.insert(buildFp8WgmmaKernel(kb, loc, name, shape));
-      else if (chip == "sm_100a")
+        std::string rowsName = e5m2RowsName(e * m, k);
+        if (!symbols.lookup(rowsName))
+          symbols.insert(buildE5M2RowsKernel(kb, loc, rowsName, e * m, k));
+      } else if (chip == "sm_100a")
         symbols.insert(buildTcgen05Kernel(kb, loc, name, shape, *lhsKind));
       else
         symbols.insert(buildKernel(kb, loc, name, shape, *lhsKind,
@@ -949,14 +957,37 @@ struct ConvertFP4ToNVVMPass
           device.deviceCopy(
               flatBuffer(b, loc, f32Bias, /*resident=*/false).flat)));
     }
+    auto kernelRef = [&](StringRef kernel) {
+      return SymbolRefAttr::get(
+          kernels.getSymNameAttr(),
+          {FlatSymbolRefAttr::get(b.getContext(), kernel)});
+    };
+    if (fp8Wgmma) {
+      // The activations as E5M2 rows and their largest scale bytes, made
+      // by the rows kernel first (device buffers, freed after the call).
+      Value a8 = dynamicView(
+          b, loc,
+          device.deviceBuffer(MemRefType::get({e * m * k}, b.getI8Type())));
+      Value rows = dynamicView(
+          b, loc,
+          device.deviceBuffer(MemRefType::get({e * m}, b.getI32Type())));
+      std::array<int64_t, 3> rowsLaunch = e5m2RowsLaunch(e * m);
+      auto rowsOp = gpu::LaunchFuncOp::create(
+          b, loc, kernelRef(e5m2RowsName(e * m, k)),
+          gpu::KernelDim3{c(rowsLaunch[0]), c(1), c(1)},
+          gpu::KernelDim3{c(rowsLaunch[2]), c(1), c(1)}, Value(),
+          ValueRange{args[0], args[1], a8, rows},
+          b.getType<gpu::AsyncTokenType>(), ValueRange{device.token});
+      device.token = rowsOp.getAsyncToken();
+      args.append({a8, rows});
+    }
     if (shape.tensorMaps) {
       int64_t rowsB = gathered ? experts * n : batched ? e * n : n;
       args.push_back(device.tensorMap(args[0], e * m, k / 2, 16, 128, 0));
       args.push_back(device.tensorMap(args[2], rowsB, k / 2, 16, 128, 0));
     }
     args.push_back(dynamicView(b, loc, deviceOut));
-    auto kernelRef = SymbolRefAttr::get(
-        kernels.getSymNameAttr(), {FlatSymbolRefAttr::get(b.getContext(), name)});
+
     Value sharedBytes;
     if (prefillW4A16)
       sharedBytes = arith::ConstantIntOp::create(
@@ -965,7 +996,8 @@ struct ConvertFP4ToNVVMPass
       sharedBytes = arith::ConstantIntOp::create(b, loc, b.getI32Type(),
                                                  fp8WgmmaSharedBytes(shape));
     auto launchOp = gpu::LaunchFuncOp::create(
-        b, loc, kernelRef, gpu::KernelDim3{c(launch[0]), c(launch[1]), c(e)},
+        b, loc, kernelRef(name),
+        gpu::KernelDim3{c(launch[0]), c(launch[1]), c(e)},
         gpu::KernelDim3{c(launch[2]), c(1), c(1)}, sharedBytes, args,
         b.getType<gpu::AsyncTokenType>(), ValueRange{device.token});
     device.token = launchOp.getAsyncToken();

@@ -70,8 +70,12 @@ constexpr int64_t kThreads = 256;
 constexpr int64_t kTileN = 128; // weight rows per CTA
 constexpr int64_t kStepK = 128; // K per step: four blocks of 32
 constexpr int64_t kBlock = 32;
-constexpr int64_t kStages = 3;
 constexpr int64_t kRowBytes = 128; // a shared row: one step of E5M2 bytes
+/// Activation buffers, and how many steps ahead their copies go (the
+/// buffer a copy fills was read two steps before: see the pipeline).
+constexpr int64_t kStages = 4;
+constexpr int64_t kAhead = kStages - 2;
+constexpr int64_t kRowsPerCTA = 8; // the rows kernel: one row per warp
 /// E5M2 exponent field of a code of 0.5 in its row's largest block.
 constexpr int64_t kTopField = 27;
 /// Output = sum x 2^(Ra - kFactorBias) x 2^(Rw - kFactorBias).
@@ -81,16 +85,13 @@ int64_t tileMOf(const KernelShape &shape) {
   return shape.m <= 64 ? 64 : shape.m <= 128 ? 128 : 256;
 }
 
-class Fp8WgmmaKernelBuilder : SharedBufferKernelBuilderBase {
-public:
-  Fp8WgmmaKernelBuilder(OpBuilder &b, Location loc, const KernelShape &shape,
+/// The conversion of MXFP4 codes to E5M2 bytes, shared by the two kernels.
+class E5M2KernelBuilderBase : protected SharedBufferKernelBuilderBase {
+protected:
+  E5M2KernelBuilderBase(OpBuilder &b, Location loc, const KernelShape &shape,
                         Value shared)
-      : SharedBufferKernelBuilderBase(b, loc, shared), shape(shape),
-        tileM(tileMOf(shape)), steps(shape.k / kStepK) {}
+      : SharedBufferKernelBuilderBase(b, loc, shared), shape(shape) {}
 
-  void build(Block &entry);
-
-private:
   Value constI32(uint32_t v) { return i32(int64_t(v)); }
   /// The largest scale byte (an i32) of row `globalRow` of `scales` (K / 32
   /// bytes per row); 0 where `valid` is false.
@@ -107,11 +108,33 @@ private:
   Value noteOutside(Value bad, Value scale, Value largest, Value codes);
   /// 2^(exponent) as f32, for an i32 exponent in [-149, 127].
   Value pow2(Value exponent);
+
+  KernelShape shape;
+};
+
+/// The rows kernel: MXFP4 activation rows to E5M2 bytes and each row's
+/// largest scale byte (or -1).
+class E5M2RowsKernelBuilder : E5M2KernelBuilderBase {
+public:
+  E5M2RowsKernelBuilder(OpBuilder &b, Location loc, const KernelShape &shape)
+      : E5M2KernelBuilderBase(b, loc, shape, Value()) {}
+  void build(Block &entry);
+};
+
+class Fp8WgmmaKernelBuilder : E5M2KernelBuilderBase {
+public:
+  Fp8WgmmaKernelBuilder(OpBuilder &b, Location loc, const KernelShape &shape,
+                        Value shared)
+      : E5M2KernelBuilderBase(b, loc, shape, shared), tileM(tileMOf(shape)),
+        steps(shape.k / kStepK) {}
+
+  void build(Block &entry);
+
+private:
   Value bufferOf(Value step) {
     return mul(arith::RemUIOp::create(b, loc, step, idx(kStages)),
                tileM * kRowBytes);
   }
-  int64_t largestOffset() const { return kStages * tileM * kRowBytes; }
   void fenceForWgmma() {
     NVVM::FenceProxyOp::create(
         b, loc, NVVM::ProxyKind::async_shared,
@@ -122,12 +145,11 @@ private:
   /// (the path of CTAs whose scales the E5M2 window cannot hold).
   void storeOnCudaCores();
 
-  KernelShape shape;
   int64_t tileM, steps;
   Value a, sa, w, sw, alpha, out, bias, tid, n0, m0, xRows, wRows;
 };
 
-Value Fp8WgmmaKernelBuilder::largestScale(Value scales, Value globalRow,
+Value E5M2KernelBuilderBase::largestScale(Value scales, Value globalRow,
                                           Value valid) {
   int64_t bytes = shape.k / kBlock;
   int64_t group = bytes % 16 == 0 ? 16 : bytes % 8 == 0 ? 8 : 4;
@@ -149,7 +171,7 @@ Value Fp8WgmmaKernelBuilder::largestScale(Value scales, Value globalRow,
   return arith::ExtUIOp::create(b, loc, b.getI32Type(), largest);
 }
 
-std::pair<Value, Value> Fp8WgmmaKernelBuilder::magnitudes(Value scale,
+std::pair<Value, Value> E5M2KernelBuilderBase::magnitudes(Value scale,
                                                           Value largest) {
   // Exponent field F of 0.5 x 2^(s - R + 13): 27 + s - R. Then 1 and 1.5
   // have F + 1 (mantissa 0 and 2), 2 and 3 F + 2, 4 and 6 F + 3.
@@ -166,7 +188,7 @@ std::pair<Value, Value> Fp8WgmmaKernelBuilder::magnitudes(Value scale,
 }
 
 std::pair<Value, Value>
-Fp8WgmmaKernelBuilder::expandWord(Value word, std::pair<Value, Value> table) {
+E5M2KernelBuilderBase::expandWord(Value word, std::pair<Value, Value> table) {
   Type i32Type = b.getI32Type();
   auto prmt = [&](Value lo, Value hi, Value selector) {
     return NVVM::PermuteOp::create(b, loc, i32Type, lo, hi, selector,
@@ -198,8 +220,8 @@ Fp8WgmmaKernelBuilder::expandWord(Value word, std::pair<Value, Value> table) {
                    0x3322u)};
 }
 
-Value Fp8WgmmaKernelBuilder::noteOutside(Value bad, Value scale,
-                                         Value largest, Value codes) {
+Value E5M2KernelBuilderBase::noteOutside(Value bad, Value scale, Value largest,
+                                         Value codes) {
   // F = 27 + s - R < 1.
   Value outside = arith::CmpIOp::create(
       b, loc, arith::CmpIPredicate::sgt,
@@ -210,7 +232,7 @@ Value Fp8WgmmaKernelBuilder::noteOutside(Value bad, Value scale,
       b, loc, bad, arith::SelectOp::create(b, loc, outside, magnitude, i32(0)));
 }
 
-Value Fp8WgmmaKernelBuilder::pow2(Value exponent) {
+Value E5M2KernelBuilderBase::pow2(Value exponent) {
   Value normal = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
                                        exponent, i32(-126));
   Value normalBits = arith::ShLIOp::create(
@@ -286,13 +308,24 @@ void Fp8WgmmaKernelBuilder::storeOnCudaCores() {
 void Fp8WgmmaKernelBuilder::build(Block &entry) {
   MLIRContext *ctx = b.getContext();
   Type i32Type = b.getI32Type();
+  // (a, sa, w, sw, alpha, [bias,] a8, rows, out): fp8WgmmaKernelType.
   a = entry.getArgument(0);
   sa = entry.getArgument(1);
   w = entry.getArgument(2);
   sw = entry.getArgument(3);
   alpha = entry.getArgument(4);
-  bias = optionalArguments(entry, 4, /*gathered=*/false, shape.bias).bias;
-  out = outputArgument(entry);
+  unsigned next = 5;
+  if (shape.bias)
+    bias = entry.getArgument(next++);
+  Value a8 = entry.getArgument(next++), rowInfo = entry.getArgument(next++);
+  out = entry.getArgument(next);
+  // Entry `row` of rowInfo (an i32), or 0 where `ok` is false.
+  auto loadRowInfo = [&](Value row, Value ok) {
+    Value v = memref::LoadOp::create(
+        b, loc, rowInfo,
+        ValueRange{arith::SelectOp::create(b, loc, ok, row, idx(0))});
+    return arith::SelectOp::create(b, loc, ok, v, i32(0)).getResult();
+  };
   Value lane, warp;
   std::tie(tid, lane, warp) = threadLaneWarp();
   Value warpgroup = arith::DivUIOp::create(b, loc, warp, idx(4));
@@ -310,53 +343,40 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
   shared = LLVM::GEPOp::create(b, loc, shared.getType(), b.getI8Type(), shared,
                                ValueRange{pad});
 
-  // The thread's two weight rows (A fragment rows g and g + 8) and its
-  // activation rows (one block of each, tileM / 64 of them).
+  // The thread's two weight rows (A fragment rows g and g + 8) and their
+  // largest scale bytes; a byte of 255 (NaN) sends the CTA to the CUDA
+  // cores, as does an activation row the expansion could not hold (its
+  // rows entry is -1).
   Value firstW = add(n0, add(add(mul(warpgroup, 64), mul(warpInGroup, 16)), g));
-  SmallVector<Value> wRow = {firstW, add(firstW, idx(8))}, wOk, wGlobal;
-  for (Value row : wRow) {
+  SmallVector<Value> wOk, wGlobal, wLargest;
+  Value bad = i32(0);
+  for (Value row : {firstW, add(firstW, idx(8))}) {
     wOk.push_back(below(row, shape.n));
     wGlobal.push_back(add(row, wRows));
-  }
-  int64_t pairs = tileM / 64;
-  Value block = arith::RemUIOp::create(b, loc, tid, idx(4));
-  SmallVector<Value> aRowInTile, aOk, aGlobal;
-  for (int64_t i = 0; i < pairs; ++i) {
-    Value rowInTile =
-        add(arith::DivUIOp::create(b, loc, tid, idx(4)), idx(64 * i));
-    Value row = add(m0, rowInTile);
-    aRowInTile.push_back(rowInTile);
-    aOk.push_back(below(row, shape.m));
-    aGlobal.push_back(add(row, xRows));
-  }
-
-  // Each row's largest scale byte (R); the activation rows' also in shared
-  // memory for the epilogue (the four threads of a row store the same).
-  // A byte of 255 (NaN) sends the CTA to the CUDA cores.
-  Value bad = i32(0);
-  auto noteNaN = [&](Value largest) {
-    Value nan = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
-                                      largest, i32(255));
+    wLargest.push_back(largestScale(sw, wGlobal.back(), wOk.back()));
     bad = arith::OrIOp::create(
-        b, loc, bad, arith::ExtUIOp::create(b, loc, i32Type, nan));
-  };
-  SmallVector<Value> wLargest, aLargest;
-  for (int64_t r = 0; r < 2; ++r) {
-    wLargest.push_back(largestScale(sw, wGlobal[r], wOk[r]));
-    noteNaN(wLargest.back());
+        b, loc, bad,
+        arith::ExtUIOp::create(
+            b, loc, i32Type,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                  wLargest.back(), i32(255))));
   }
-  for (int64_t i = 0; i < pairs; ++i) {
-    aLargest.push_back(largestScale(sa, aGlobal[i], aOk[i]));
-    noteNaN(aLargest.back());
-    LLVM::StoreOp::create(
-        b, loc, aLargest.back(),
-        sharedAt(add(idx(largestOffset()), mul(aRowInTile[i], 4))),
-        /*alignment=*/4);
+  for (int64_t i = 0; i < (tileM + kThreads - 1) / kThreads; ++i) {
+    Value row = add(m0, add(tid, idx(kThreads * i)));
+    Value ok = below(row, shape.m);
+    if (tileM < kThreads)
+      ok = both(ok, below(tid, tileM));
+    Value info = loadRowInfo(add(row, xRows), ok);
+    bad = arith::OrIOp::create(
+        b, loc, bad,
+        arith::ExtUIOp::create(b, loc, i32Type,
+                               arith::CmpIOp::create(b, loc,
+                                                     arith::CmpIPredicate::slt,
+                                                     info, i32(0))));
   }
 
   // A step's weight words (rows r = 0, 1: word q of each block, then the
-  // step's scale word) and activation blocks (16 bytes and a scale byte
-  // per row): zeros past the last step and the last row.
+  // step's scale word): zeros past the last step and the last row.
   auto loadWeights = [&](Value step) {
     SmallVector<Value> loaded;
     Value stepOk = below(step, steps);
@@ -369,23 +389,6 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
       loaded.push_back(loadWord(
           b, loc, sw, add(mul(wGlobal[r], shape.k / kBlock), mul(step, 4)), ok,
           4));
-    }
-    return loaded;
-  };
-  auto i8x16 = VectorType::get({16}, b.getI8Type());
-  auto loadActivations = [&](Value step) {
-    SmallVector<Value> loaded;
-    Value stepOk = below(step, steps);
-    for (int64_t i = 0; i < pairs; ++i) {
-      Value ok = both(stepOk, aOk[i]);
-      loaded.push_back(guardedLoad(
-          i8x16, a,
-          add(add(mul(aGlobal[i], shape.k / 2), mul(step, 64)), mul(block, 16)),
-          ok));
-      loaded.push_back(loadWord(
-          b, loc, sa,
-          add(add(mul(aGlobal[i], shape.k / kBlock), mul(step, 4)), block), ok,
-          1));
     }
     return loaded;
   };
@@ -408,38 +411,28 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
       }
     return regs;
   };
-  auto i32x4 = VectorType::get({4}, i32Type);
-  // The step's activation blocks, expanded into the buffer at `buffer`.
-  auto stageActivations = [&](ArrayRef<Value> loaded, Value buffer,
-                              Value &bad) {
-    for (int64_t i = 0; i < pairs; ++i) {
-      Value v = vector::BitCastOp::create(b, loc, i32x4, loaded[2 * i]);
-      Value scale = loaded[2 * i + 1];
-      auto table = magnitudes(scale, aLargest[i]);
-      SmallVector<Value> firsts, seconds;
-      Value any = i32(0);
-      for (int64_t j = 0; j < 4; ++j) {
-        Value word = vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{j});
-        auto [first, second] = expandWord(word, table);
-        firsts.push_back(first);
-        seconds.push_back(second);
-        any = arith::OrIOp::create(b, loc, any, word);
-      }
-      bad = noteOutside(bad, scale, aLargest[i], any);
-      Value chunk = mul(block, 2);
-      LLVM::StoreOp::create(
-          b, loc, vector::FromElementsOp::create(b, loc, i32x4, firsts),
-          sharedAt(swizzledChunk(buffer, aRowInTile[i], chunk)),
-          /*alignment=*/16);
-      LLVM::StoreOp::create(
-          b, loc, vector::FromElementsOp::create(b, loc, i32x4, seconds),
-          sharedAt(swizzledChunk(buffer, aRowInTile[i], add(chunk, idx(1)))),
-          /*alignment=*/16);
-    }
+  // Step `step`'s E5M2 activation rows (128 bytes each, expanded by the
+  // rows kernel in the same K order) into its buffer, by cp.async.cg in
+  // 16-byte chunks as one group: zeros past the last step and row.
+  Value a8Bytes = globalBytes(a8);
+  auto copyActivations = [&](Value step) {
+    Value stepOk = below(step, steps);
+    copySwizzledTile(
+        a8Bytes, tid, kThreads, tileM, bufferOf(step),
+        [&](Value rowInTile, Value chunk) {
+          Value row = add(m0, rowInTile);
+          Value index =
+              add(add(mul(add(row, xRows), shape.k), mul(step, kStepK)),
+                  mul(chunk, 16));
+          return std::make_pair(both(stepOk, below(row, shape.m)), index);
+        });
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
   };
 
-  // Prologue: step 0 staged and expanded, step 1 loaded.
-  stageActivations(loadActivations(idx(0)), bufferOf(idx(0)), bad);
+  // Prologue: the first kAhead steps' activations on their way; step 0's
+  // weights expanded, steps 1 and 2 loaded.
+  for (int64_t ahead = 0; ahead < kAhead; ++ahead)
+    copyActivations(idx(ahead));
   SmallVector<Value> init = {LLVM::ZeroOp::create(
       b, loc,
       LLVM::LLVMStructType::getLiteral(
@@ -448,17 +441,22 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
   init.push_back(bad);
   append_range(init, firstA);
   append_range(init, loadWeights(idx(1)));
-  append_range(init, loadActivations(idx(1)));
-  fenceForWgmma();
-  int64_t weightWords = 10, activationValues = 2 * pairs;
+  append_range(init, loadWeights(idx(2)));
+  int64_t weightWords = 10;
   auto oneStep = [&](Value step, ValueRange args) {
     Value acc = args[0], stepBad = args[1];
     ValueRange regs = args.slice(2, 16),
                nextWeights = args.slice(18, weightWords),
-               nextActivations = args.slice(18 + weightWords, activationValues);
-    // a.
+               laterWeights = args.slice(18 + weightWords, weightWords);
+    // a. Step s's copies landed (kAhead - 1 younger groups may be in
+    // flight), visible to wgmma after the barrier, which also means every
+    // warpgroup retired step s - 2's wgmma.
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, kAhead - 1);
+    fenceForWgmma();
     gpu::BarrierOp::create(b, loc);
-    // b. K slice s starts 32 bytes further into each swizzled row; the
+    // b. Step s + kAhead's copies into the buffer step s - 2 read.
+    copyActivations(add(step, idx(kAhead)));
+    // c. K slice s starts 32 bytes further into each swizzled row; the
     // descriptors before the fence (see PrefillKernel.cpp).
     SmallVector<Value> descB = {swizzledRowsDescriptor(bufferOf(step))};
     for (int64_t slice = 1; slice < 4; ++slice)
@@ -469,21 +467,16 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
                            descB[slice], tileM, 32, ".f32.e5m2.e5m2",
                            /*scale A, scale B*/ "1, 1");
     NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
-    // c.
-    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(1));
     // d.
-    Value next = add(step, idx(1));
-    stageActivations(SmallVector<Value>(nextActivations), bufferOf(next),
-                     stepBad);
-    SmallVector<Value> weights = loadWeights(add(step, idx(2)));
-    SmallVector<Value> activations = loadActivations(add(step, idx(2)));
+    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(1));
+    // e. Step s + 3's weights loaded, step s + 1's expanded.
+    SmallVector<Value> weights = loadWeights(add(step, idx(3)));
     SmallVector<Value> nextA =
         expandWeights(SmallVector<Value>(nextWeights), stepBad);
-    fenceForWgmma();
     SmallVector<Value> yielded = {acc, stepBad};
     append_range(yielded, nextA);
+    append_range(yielded, laterWeights);
     append_range(yielded, weights);
-    append_range(yielded, activations);
     return yielded;
   };
   auto loop = scf::ForOp::create(
@@ -498,61 +491,162 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
       steps % 2 ? oneStep(idx(steps - 1), loop.getResults())
                 : SmallVector<Value>(loop.getResults());
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(0));
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
   Value acc = last[0];
   // Any code outside the window in the CTA: the CUDA-core path for all.
-  Value anyBad = NVVM::BarrierOp::create(
-      b, loc, i32Type, /*barrierId=*/Value(), /*numberOfThreads=*/Value(),
-      NVVM::BarrierReductionAttr::get(ctx, NVVM::BarrierReduction::OR),
-      arith::ExtUIOp::create(
-          b, loc, i32Type,
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, last[1],
-                                i32(0))))
-                     .getRes();
+  Value anyBad =
+      NVVM::BarrierOp::create(
+          b, loc, i32Type, /*barrierId=*/Value(), /*numberOfThreads=*/Value(),
+          NVVM::BarrierReductionAttr::get(ctx, NVVM::BarrierReduction::OR),
+          arith::ExtUIOp::create(b, loc, i32Type,
+                                 arith::CmpIOp::create(b, loc,
+                                                       arith::CmpIPredicate::ne,
+                                                       last[1], i32(0))))
+          .getRes();
   auto ifOp = scf::IfOp::create(
       b, loc,
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, anyBad, i32(0)),
       /*withElseRegion=*/true);
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    storeOnCudaCores();
-    b.setInsertionPointToStart(ifOp.elseBlock());
-    // Accumulator 4 j + i: weight row (D row) g + 8 (i / 2) of the warp's
-    // 16, activation row (D column) 8 j + 2 q + i % 2; times
-    // 2^(Rw - 140) and 2^(Ra - 140), the larger first (the smaller may be
-    // subnormal).
-    SmallVector<Value> wFactor;
-    for (int64_t r = 0; r < 2; ++r)
-      wFactor.push_back(pow2(arith::SubIOp::create(b, loc, wLargest[r],
-                                                   i32(kFactorBias))));
-    Value columnOfFirst =
-        add(n0, add(mul(warpgroup, 64), mul(warpInGroup, 16)));
-    for (int64_t j = 0; j < tileM / 8; ++j)
-      for (int64_t i = 0; i < 4; ++i) {
-        Value rowInTile = add(mul(q, 2), idx(8 * j + i % 2));
-        Value largest = LLVM::LoadOp::create(
-            b, loc, i32Type,
-            sharedAt(add(idx(largestOffset()), mul(rowInTile, 4))),
-            /*alignment=*/4);
-        Value aFactor = pow2(
-            arith::SubIOp::create(b, loc, largest, i32(kFactorBias)));
-        Value larger =
-            arith::MaximumFOp::create(b, loc, aFactor, wFactor[i / 2]);
-        Value smaller =
-            arith::MinimumFOp::create(b, loc, aFactor, wFactor[i / 2]);
-        Value sum = arith::MulFOp::create(
-            b, loc,
-            arith::MulFOp::create(
-                b, loc, LLVM::ExtractValueOp::create(b, loc, acc, 4 * j + i),
-                larger),
-            smaller);
-        Value row = add(m0, rowInTile);
-        Value column = add(columnOfFirst, add(g, idx(8 * (i / 2))));
-        storeOutput(both(below(row, shape.m), below(column, shape.n)), sum,
-                    alpha, out, bias, xRows, wRows, row, column, shape.n);
-      }
-  }
   gpu::ReturnOp::create(b, loc);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  storeOnCudaCores();
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  // Accumulator 4 j + i: weight row (D row) g + 8 (i / 2) of the warp's 16,
+  // activation row (D column) 8 j + 2 q + i % 2; times 2^(Rw - 140) and
+  // 2^(Ra - 140), the larger first (the smaller may be subnormal).
+  SmallVector<Value> wFactor;
+  for (int64_t r = 0; r < 2; ++r)
+    wFactor.push_back(
+        pow2(arith::SubIOp::create(b, loc, wLargest[r], i32(kFactorBias))));
+  Value columnOfFirst = add(n0, add(mul(warpgroup, 64), mul(warpInGroup, 16)));
+  for (int64_t j = 0; j < tileM / 8; ++j) {
+    Value aFactor[2];
+    for (int64_t h = 0; h < 2; ++h) {
+      Value row = add(m0, add(mul(q, 2), idx(8 * j + h)));
+      Value largest = loadRowInfo(add(row, xRows), below(row, shape.m));
+      aFactor[h] =
+          pow2(arith::SubIOp::create(b, loc, largest, i32(kFactorBias)));
+    }
+    for (int64_t i = 0; i < 4; ++i) {
+      Value larger =
+          arith::MaximumFOp::create(b, loc, aFactor[i % 2], wFactor[i / 2]);
+      Value smaller =
+          arith::MinimumFOp::create(b, loc, aFactor[i % 2], wFactor[i / 2]);
+      Value sum = arith::MulFOp::create(
+          b, loc,
+          arith::MulFOp::create(
+              b, loc, LLVM::ExtractValueOp::create(b, loc, acc, 4 * j + i),
+              larger),
+          smaller);
+      Value row = add(m0, add(mul(q, 2), idx(8 * j + i % 2)));
+      Value column = add(columnOfFirst, add(g, idx(8 * (i / 2))));
+      storeOutput(both(below(row, shape.m), below(column, shape.n)), sum, alpha,
+                  out, bias, xRows, wRows, row, column, shape.n);
+    }
+  }
+}
+
+void E5M2RowsKernelBuilder::build(Block &entry) {
+  // (a, sa, a8, rows): warp w of CTA x expands row 8 x + w.
+  Value a = entry.getArgument(0), sa = entry.getArgument(1),
+        a8 = entry.getArgument(2), rowInfo = entry.getArgument(3);
+  auto [tid, lane, warp] = threadLaneWarp();
+  (void)tid;
+  int64_t rows = shape.m; // every batch's rows
+  Value row =
+      add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), kRowsPerCTA),
+          warp);
+  Value ok = below(row, rows);
+  int64_t blocks = shape.k / kBlock;
+  Value width = i32(32);
+  auto warpReduce = [&](Value v, function_ref<Value(Value, Value)> combine) {
+    for (int64_t offset : {16, 8, 4, 2, 1})
+      v = combine(v, gpu::ShuffleOp::create(b, loc, v, i32(offset), width,
+                                            gpu::ShuffleMode::XOR)
+                         .getShuffleResult());
+    return v;
+  };
+  // A loop over the row's blocks, lane l taking l, l + 32, ...: `body`
+  // gets the block (an index), whether it exists, and the carried i32.
+  auto forEachBlock =
+      [&](function_ref<Value(Value blk, Value valid, Value carried)> body) {
+        return scf::ForOp::create(
+                   b, loc, idx(0), idx((blocks + 31) / 32), idx(1),
+                   ValueRange{i32(0)},
+                   [&](OpBuilder &lb, Location, Value i, ValueRange args) {
+                     OpBuilder::InsertionGuard guard(b);
+                     b.setInsertionPoint(lb.getInsertionBlock(),
+                                         lb.getInsertionPoint());
+                     Value blk = add(mul(i, 32), lane);
+                     scf::YieldOp::create(
+                         b, loc,
+                         body(blk, both(ok, below(blk, blocks)), args[0]));
+                   })
+            .getResult(0);
+      };
+  // The row's largest scale byte.
+  Value scan = forEachBlock([&](Value blk, Value valid, Value largest) {
+    Value byte = loadWord(b, loc, sa, add(mul(row, blocks), blk), valid, 1);
+    return arith::MaxUIOp::create(b, loc, largest, byte).getResult();
+  });
+  Value largest = warpReduce(scan, [&](Value x, Value y) {
+    return arith::MaxUIOp::create(b, loc, x, y).getResult();
+  });
+  // Lane l expands blocks l, l + 32, ...: 32 codes to 32 bytes, those of
+  // word j's first four codes at 4 j, of its last four at 16 + 4 j.
+  auto i8x16 = VectorType::get({16}, b.getI8Type());
+  auto i32x4 = VectorType::get({4}, b.getI32Type());
+  Value expanded = forEachBlock([&](Value blk, Value valid, Value bad) {
+    Value codes = vector::BitCastOp::create(
+        b, loc, i32x4,
+        guardedLoad(i8x16, a, add(mul(row, shape.k / 2), mul(blk, 16)), valid));
+    Value scale = loadWord(b, loc, sa, add(mul(row, blocks), blk), valid, 1);
+    auto table = magnitudes(scale, largest);
+    SmallVector<Value> firsts, seconds;
+    Value any = i32(0);
+    for (int64_t j = 0; j < 4; ++j) {
+      Value word =
+          vector::ExtractOp::create(b, loc, codes, ArrayRef<int64_t>{j});
+      auto [first, second] = expandWord(word, table);
+      firsts.push_back(first);
+      seconds.push_back(second);
+      any = arith::OrIOp::create(b, loc, any, word);
+    }
+    auto ifOp = scf::IfOp::create(b, loc, valid, /*withElseRegion=*/false);
+    {
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      Value at = add(mul(row, shape.k), mul(blk, kBlock));
+      for (int64_t half = 0; half < 2; ++half) {
+        Value bytes = vector::BitCastOp::create(
+            b, loc, i8x16,
+            vector::FromElementsOp::create(b, loc, i32x4,
+                                           half ? seconds : firsts));
+        vector::StoreOp::create(b, loc, bytes, a8,
+                                ValueRange{add(at, idx(16 * half))});
+      }
+    }
+    return noteOutside(bad, scale, largest, any);
+  });
+  Value bad = warpReduce(expanded, [&](Value x, Value y) {
+    return arith::OrIOp::create(b, loc, x, y).getResult();
+  });
+  // Lane 0: the largest byte, or -1 where a code fell outside the window
+  // or a scale is 255 (NaN).
+  Value unusable = arith::OrIOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, bad, i32(0)),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, largest,
+                            i32(255)));
+  auto ifOp = scf::IfOp::create(b, loc, both(ok, eqIndex(lane, 0)),
+                                /*withElseRegion=*/false);
+  gpu::ReturnOp::create(b, loc);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  memref::StoreOp::create(
+      b, loc, arith::SelectOp::create(b, loc, unusable, i32(-1), largest),
+      rowInfo, ValueRange{row});
 }
 
 } // namespace
@@ -577,10 +671,32 @@ mlir::fp4::nvvm_kernels::fp8WgmmaLaunch(const KernelShape &shape) {
 }
 
 int64_t mlir::fp4::nvvm_kernels::fp8WgmmaSharedBytes(const KernelShape &shape) {
-  int64_t tileM = tileMOf(shape);
-  // The buffers, each activation row's largest scale byte (an i32), and
-  // the slack that aligns the buffers to 1024 bytes.
-  return kStages * tileM * kRowBytes + 4 * tileM + 1024;
+  // The buffers and the slack that aligns them to 1024 bytes.
+  return kStages * tileMOf(shape) * kRowBytes + 1024;
+}
+
+std::string mlir::fp4::nvvm_kernels::e5m2RowsName(int64_t rows, int64_t k) {
+  return "fp4_mxfp4_e5m2rows_" + std::to_string(rows) + "x" + std::to_string(k);
+}
+
+std::array<int64_t, 3> mlir::fp4::nvvm_kernels::e5m2RowsLaunch(int64_t rows) {
+  return {(rows + kRowsPerCTA - 1) / kRowsPerCTA, 1, 32 * kRowsPerCTA};
+}
+
+gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildE5M2RowsKernel(
+    OpBuilder &b, Location loc, StringRef name, int64_t rows, int64_t k) {
+  auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  auto words = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
+  auto kernel = gpu::GPUFuncOp::create(
+      b, loc, name,
+      FunctionType::get(b.getContext(), {bytes, bytes, bytes, words}, {}));
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  Block &entry = kernel.getBody().front();
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&entry);
+  KernelShape shape{rows, 0, k, false, b.getF32Type()};
+  E5M2RowsKernelBuilder(b, loc, shape).build(entry);
+  return kernel;
 }
 
 gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildFp8WgmmaKernel(
@@ -592,7 +708,18 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildFp8WgmmaKernel(
                          LLVM::Linkage::External, sharedName,
                          /*value=*/Attribute(), /*alignment=*/16,
                          /*addrSpace=*/3);
-  gpu::GPUFuncOp kernel = createKernelFunc(b, loc, name, shape);
+  // (a, sa, w, sw : i8, alpha, [bias : f32,] a8 : i8, rows : i32, out).
+  auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+  auto dynamic = [](Type t) {
+    return MemRefType::get({ShapedType::kDynamic}, t);
+  };
+  SmallVector<Type> inputs = {bytes, bytes, bytes, bytes, b.getF32Type()};
+  if (shape.bias)
+    inputs.push_back(dynamic(b.getF32Type()));
+  inputs.append({bytes, dynamic(b.getI32Type()), dynamic(shape.result)});
+  auto kernel =
+      gpu::GPUFuncOp::create(b, loc, name, FunctionType::get(ctx, inputs, {}));
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   kernel->setAttr(NVVM::NVVMDialect::getMaxntidAttrName(),
                   b.getDenseI32ArrayAttr({kThreads, 1, 1}));
   Block &entry = kernel.getBody().front();

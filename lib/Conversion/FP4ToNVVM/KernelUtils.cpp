@@ -443,6 +443,25 @@ Value SharedBufferKernelBuilderBase::swizzledChunk(Value base, Value row,
   return add(base, add(mul(row, 128), mul(swizzled, 16)));
 }
 
+void SharedBufferKernelBuilderBase::copySwizzledTile(
+    Value base, Value tid, int64_t threads, int64_t rows, Value buffer,
+    function_ref<std::pair<Value, Value>(Value, Value)> source) {
+  for (int64_t i = 0; i < rows * 8 / threads; ++i) {
+    Value id = add(tid, idx(threads * i));
+    Value rowInTile = arith::DivUIOp::create(b, loc, id, idx(8));
+    Value chunk = arith::RemUIOp::create(b, loc, id, idx(8));
+    auto [ok, index] = source(rowInTile, chunk);
+    Value safe = arith::SelectOp::create(b, loc, ok, index, idx(0));
+    Value from = LLVM::GEPOp::create(
+        b, loc, base.getType(), b.getI8Type(), base,
+        ValueRange{arith::IndexCastOp::create(b, loc, b.getI64Type(), safe)});
+    NVVM::CpAsyncOp::create(
+        b, loc, sharedAt(swizzledChunk(buffer, rowInTile, chunk)), from, 16,
+        NVVM::LoadCacheModifierKind::CG,
+        arith::SelectOp::create(b, loc, ok, i32(16), i32(0)));
+  }
+}
+
 Value SharedBufferKernelBuilderBase::swizzledRowsDescriptor(Value offset) {
   return matrixDescriptor(sharedAddress(offset), /*leadingBytes=*/16,
                           /*strideBytes=*/1024, int64_t(1) << 62);

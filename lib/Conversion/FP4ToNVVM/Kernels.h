@@ -190,6 +190,16 @@ protected:
   /// chunk ^ (row % 8). (For ldmatrix that also puts eight consecutive
   /// rows' chunk in eight different bank groups.)
   Value swizzledChunk(Value base, Value row, Value chunk);
+  /// Issues one cp.async.cg of 16 bytes per (row, chunk) of a tile of
+  /// `rows` such rows at shared `buffer` (8 chunks per row; thread `tid` of
+  /// `threads` takes ids tid, tid + threads, ...): `source(rowInTile,
+  /// chunk)` gives {whether to copy, the byte index into the global i8
+  /// pointer `base`}; where not, 0 bytes are read from `base` and 16 zeros
+  /// written.
+  void copySwizzledTile(
+      Value base, Value tid, int64_t threads, int64_t rows, Value buffer,
+      function_ref<std::pair<Value, Value>(Value rowInTile, Value chunk)>
+          source);
   /// The wgmma descriptor of such rows at byte `offset`: leading byte
   /// offset 16 (unused by this layout), stride byte offset 1024 between
   /// 8-row groups, layout type 1 = 128-byte swizzle (bits 62-63).
@@ -320,8 +330,20 @@ bool useFp8WgmmaKernel(const KernelShape &shape, const MmaKind &kind);
 std::string fp8WgmmaKindName(const KernelShape &shape);
 std::array<int64_t, 3> fp8WgmmaLaunch(const KernelShape &shape);
 int64_t fp8WgmmaSharedBytes(const KernelShape &shape);
+/// The matmul kernel:
+///   (a, sa, w, sw : memref<?xi8>, alpha : f32, [bias : memref<?xf32>,]
+///    a8 : memref<?xi8>, rows : memref<?xi32>, out : memref<?xresult>)
+/// where a8 and rows are what the rows kernel made of a and sa.
 gpu::GPUFuncOp buildFp8WgmmaKernel(OpBuilder &b, Location loc, StringRef name,
                                    const KernelShape &shape);
+/// The rows kernel, run before it on the activations: (a, sa, a8 :
+/// memref<?xi8>, rows : memref<?xi32>) writes each of `rows` MXFP4 rows of
+/// K codes as K E5M2 bytes (a8) and its largest scale byte (rows; -1 where
+/// the row's blocks span more than E5M2 holds, or a scale is NaN).
+std::string e5m2RowsName(int64_t rows, int64_t k);
+std::array<int64_t, 3> e5m2RowsLaunch(int64_t rows);
+gpu::GPUFuncOp buildE5M2RowsKernel(OpBuilder &b, Location loc, StringRef name,
+                                   int64_t rows, int64_t k);
 
 /// A W4A16 matmul: [E x] [M, K] float activations x [N, K] FP4 weights.
 struct DecodeShape {

@@ -201,28 +201,14 @@ void PrefillKernelBuilder::stage(ArrayRef<Value> loaded, Value buffer) {
 void PrefillKernelBuilder::copyActivations(Value step, Value buffer) {
   Value stepOk = below(step, shape.k / kTileK / split);
   Value k0 = mul(add(firstStep, step), kTileK);
-  Type i32 = b.getI32Type();
-  for (int64_t i = 0; i < tileM * kRowBytes / 16 / kThreads; ++i) {
-    Value id = add(tid, idx(kThreads * i));
-    Value rowInTile = arith::DivUIOp::create(b, loc, id, idx(8));
-    Value chunk = arith::RemUIOp::create(b, loc, id, idx(8));
-    Value row = add(m0, rowInTile);
-    Value ok = both(stepOk, below(row, shape.m));
-    // Past the end: 0 bytes read from x's first element, 16 zeros written.
-    Value element = arith::SelectOp::create(
-        b, loc, ok, add(mul(add(row, xRows), shape.k), add(k0, mul(chunk, 8))),
-        idx(0));
-    Value source =
-        LLVM::GEPOp::create(b, loc, xGlobal.getType(), b.getI8Type(), xGlobal,
-                            ValueRange{arith::IndexCastOp::create(
-                                b, loc, b.getI64Type(), mul(element, 2))});
-    Value bytes = arith::SelectOp::create(
-        b, loc, ok, arith::ConstantIntOp::create(b, loc, i32, 16),
-        arith::ConstantIntOp::create(b, loc, i32, 0));
-    NVVM::CpAsyncOp::create(b, loc,
-                            sharedAt(chunkOffset(buffer, rowInTile, chunk)),
-                            source, 16, NVVM::LoadCacheModifierKind::CG, bytes);
-  }
+  copySwizzledTile(
+      xGlobal, tid, kThreads, tileM, buffer, [&](Value rowInTile, Value chunk) {
+        Value row = add(m0, rowInTile);
+        Value element =
+            add(mul(add(row, xRows), shape.k), add(k0, mul(chunk, 8)));
+        return std::make_pair(both(stepOk, below(row, shape.m)),
+                              mul(element, 2));
+      });
 }
 
 SmallVector<Value> PrefillKernelBuilder::multiply(ValueRange acc,

@@ -1,0 +1,79 @@
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90a | FileCheck %s
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90a | FileCheck %s --check-prefix=ROWS
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90 | FileCheck %s --check-prefix=SM90
+
+// MXFP4 x MXFP4 on sm_90a: the rows kernel turns the activations into E5M2
+// rows (300 x 384 bytes) and each row's largest scale byte (300 i32), in
+// device buffers, then the matmul kernel multiplies them on the FP8 tensor
+// cores: 256 x 128 tiles (two of each for 300 x 200), 256 threads, four
+// buffers of 256 rows of 128 bytes plus 1 KB.
+// CHECK: gpu.alloc async [%{{.*}}] () : memref<115200xi8>
+// CHECK: gpu.alloc async [%{{.*}}] () : memref<300xi32>
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_e5m2rows_300x384 blocks in (%c38{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}})
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_f8wg256_300x200x384_bf16 blocks in (%c2{{.*}}, %c2{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}}) dynamic_shared_memory_size %c132096_i32
+// CHECK: gpu.func @fp4_mxfp4_f8wg256_300x200x384_bf16(%{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?xbf16>)
+// The first two steps' activation rows on their way: 8 cp.async of 16
+// bytes per thread and step, one group each.
+// CHECK-COUNT-8: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = {{ *}}cg
+// CHECK-NEXT: nvvm.cp.async.commit.group
+// CHECK-COUNT-8: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = {{ *}}cg
+// CHECK-NEXT: nvvm.cp.async.commit.group
+// Step 0's weight codes to E5M2: the magnitude table's exponent field F = s - R + 27
+// (times 0x04040400 and 0x04040404), the bytes picked by prmt.
+// CHECK: arith.addi %{{.*}}, %c27_i32 : i32
+// CHECK: arith.muli %{{.*}}, %c67372032_i32 : i32
+// CHECK: nvvm.prmt <default>
+// CHECK: scf.for
+// Step s: its copies landed, fenced for wgmma, barrier; step s + 2's
+// copies; four wgmma m64n256k32 on E5M2 with A (the weights) in registers.
+// CHECK: nvvm.cp.async.wait.group 1
+// CHECK-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// CHECK-NEXT: gpu.barrier
+// CHECK-COUNT-8: nvvm.cp.async.shared.global
+// CHECK: nvvm.wgmma.fence.aligned
+// CHECK-COUNT-4: llvm.inline_asm has_side_effects "wgmma.mma_async.sync.aligned.m64n256k32.f32.e5m2.e5m2 {{.*}}, 1, 1, 1;"
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 1
+// CHECK: scf.yield
+// After the loop: a CTA with a code E5M2 cannot hold votes for the
+// CUDA-core path (barrier with an or-reduction).
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK: nvvm.barrier #nvvm.reduction<or>
+// CHECK: scf.if
+// The rows kernel: each warp's largest scale byte by xor shuffles, its
+// blocks as 32 E5M2 bytes (two 16-byte stores), -1 for an unusable row.
+// ROWS: gpu.func @fp4_mxfp4_e5m2rows_300x384(%{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi32>) kernel
+// ROWS-COUNT-5: gpu.shuffle  xor
+// ROWS: scf.for
+// ROWS-COUNT-2: vector.store %{{.*}} : memref<?xi8>, vector<16xi8>
+// ROWS: arith.constant -1 : i32
+// ROWS: memref.store %{{.*}} : memref<?xi32>
+// sm_90 (without a) has no wgmma: the CUDA-core kernel.
+// SM90: @fp4_kernels::@fp4_mxfp4_mma_300x200x384_bf16
+// SM90-NOT: e5m2
+func.func @w4a4(%ad: tensor<300x192xi8>, %as: tensor<300x12xf8E8M0FNU>, %bd: tensor<200x192xi8>, %bs: tensor<200x12xf8E8M0FNU>) -> tensor<300x200xbf16> {
+  %a = fp4.assemble %ad, %as : tensor<300x192xi8>, tensor<300x12xf8E8M0FNU> -> !fp4.qtensor<300x384xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<200x192xi8>, tensor<200x12xf8E8M0FNU> -> !fp4.qtensor<200x384xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<300x384xf4E2M1FN, mxfp4>, !fp4.qtensor<200x384xf4E2M1FN, mxfp4> -> tensor<300x200xbf16>
+  return %y : tensor<300x200xbf16>
+}
+
+// -----
+
+// Where E5M2 cannot hold the products exactly, or K is not a multiple of
+// 128, the CUDA-core kernel stays: NVFP4 (UE4M3 scales: code times scale
+// has up to five significant bits), and K = 192.
+// CHECK-LABEL: func.func @others
+// CHECK: @fp4_kernels::@fp4_nvfp4_mma_64x64x128
+// CHECK: @fp4_kernels::@fp4_mxfp4_mma_64x64x192
+// CHECK-NOT: e5m2rows
+func.func @others(%ad: tensor<64x64xi8>, %as: tensor<64x8xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<64x64xi8>, %bs: tensor<64x8xf8E4M3FN>, %bg: tensor<f32>,
+                  %cd: tensor<64x96xi8>, %cs: tensor<64x6xf8E8M0FNU>, %dd: tensor<64x96xi8>, %ds: tensor<64x6xf8E8M0FNU>) -> (tensor<64x64xf32>, tensor<64x64xf32>) {
+  %a = fp4.assemble %ad, %as, %ag : tensor<64x64xi8>, tensor<64x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<64x128xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<64x64xi8>, tensor<64x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<64x128xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<64x128xf4E2M1FN, nvfp4>, !fp4.qtensor<64x128xf4E2M1FN, nvfp4> -> tensor<64x64xf32>
+  %c = fp4.assemble %cd, %cs : tensor<64x96xi8>, tensor<64x6xf8E8M0FNU> -> !fp4.qtensor<64x192xf4E2M1FN, mxfp4>
+  %d = fp4.assemble %dd, %ds : tensor<64x96xi8>, tensor<64x6xf8E8M0FNU> -> !fp4.qtensor<64x192xf4E2M1FN, mxfp4>
+  %z = fp4.scaled_matmul %c, %d : !fp4.qtensor<64x192xf4E2M1FN, mxfp4>, !fp4.qtensor<64x192xf4E2M1FN, mxfp4> -> tensor<64x64xf32>
+  return %y, %z : tensor<64x64xf32>, tensor<64x64xf32>
+}
