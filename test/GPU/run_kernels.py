@@ -18,8 +18,9 @@ ending in _bias takes one more argument before the output, a random f32 bias
 get random finite FP8 activations with UE8M0 scales per 32. MXFP4 W4A4
 kernels on sm_90a's FP8 tensor cores, fp4_mxfp4_f8wg<T>_..., run after
 their rows kernel (fp4_mxfp4_e5m2rows_<rows>x<K>), whose E5M2 bytes and row
-entries must equal e5m2_rows_reference bit for bit; their last draw spreads
-the scales past the E5M2 window (the kernel's CUDA-core path). Gathered-expert
+entries must equal e5m2_rows_reference bit for bit, over three draws
+(scales within the E5M2 window; its edges, set_window_edges; scales past it,
+the kernel's CUDA-core path). Gathered-expert
 kernels (..._G<T>E<E>x1xNxK...) get T random expert indices among E (the last
 one or two out of range) before the bias; rows with a bad index must be NaN. Inputs are random
 codes (every E2M1 code) and random valid scales; the output is poisoned with
@@ -238,9 +239,11 @@ def e5m2_rows_reference(data, scales):
     MXFP4 rows `data` [rows, K/2] with UE8M0 `scales` [rows, K/32]: each
     code times 2^(s - R + 13) as an E5M2 byte (R the row's largest scale
     byte), block bytes in the kernels' K order (codes 8j..8j+3 at 4j..,
-    8j+4..8j+7 at 16 + 4j..), and per row R, or -1 where a nonzero code's
-    byte would need an exponent field below 1 (or R is 255). Derived from
-    the values, not from the kernel's tables."""
+    8j+4..8j+7 at 16 + 4j..), and per row R, or -1 where a block more than
+    26 below R holds a nonzero code (or R is 255): the kernels' window, in
+    which every code has a normal E5M2 byte (a block 27 below would still
+    hold its codes of 1 and more, but the kernels do not split blocks).
+    Derived from the values, not from the kernel's tables."""
     rows, half = data.shape
     codes = np.stack([data & 15, data >> 4], -1).reshape(rows, 2 * half).astype(np.int64)
     largest = scales.max(axis=1).astype(np.int64)
@@ -252,13 +255,37 @@ def e5m2_rows_reference(data, scales):
         field = e + shift + 15
         hit = magnitude == mag
         out = np.where(hit, (field << 2) | (mbit << 1), out)
-        bad = (hit & ((field < 1) | (field > 30))).any(axis=1)
-        info = np.where(bad, -1, info)
+        assert not (hit & (field > 30)).any(), "R is the largest scale"
+    outside = (magnitude != 0) & (shift < 13 - 26)
+    info = np.where(outside.any(axis=1), -1, info)
     info = np.where(largest == 255, -1, info)
     out |= sign << 7
     order = np.array([8 * (p % 16 // 4) + p % 4 + 4 * (p // 16) for p in range(32)])
     out = out.reshape(rows, -1, 32)[:, :, order].reshape(rows, -1)
     return out.astype(np.uint8), info.astype(np.int32)
+
+
+def set_window_edges(a, sa, b, sb):
+    """Puts the E5M2 window's edges into MXFP4 operands (rows of codes a, b
+    with scales sa, sb): activation row 0 gets a block exactly 26 below its
+    largest (still held: the row must stay usable), row 1 (if any) a block
+    27 below with nonzero codes (its row entry must be -1, and its tile
+    falls back to the CUDA cores), and the last weight row such a block
+    too (the matmul kernel's own vote), plus an all-zero block with scale
+    byte 0 in weight row 0 (zero codes never count)."""
+    def edge(codes, scales, row, below, nonzero=True):
+        scales[row, :] = np.minimum(scales[row, :], 130)
+        scales[row, 0] = 130
+        scales[row, 1] = 130 - below
+        if nonzero:
+            codes[row, 16:32] = 0x22  # code 1.0 everywhere in block 1
+        else:
+            codes[row, 16:32] = 0
+    edge(a, sa, 0, 26)
+    if a.shape[0] > 1:
+        edge(a, sa, 1, 27)
+    edge(b, sb, b.shape[0] - 1, 27)
+    edge(b, sb, 0, 130, nonzero=False)
 
 
 def random_weights(rng, fmt, rows, k, subnormal=False, wide=False):
@@ -427,12 +454,18 @@ def main():
         fn = driver.function(module, name, shared=shared)
         if f8wg:
             rows_fn = driver.function(module, f"fp4_mxfp4_e5m2rows_{e * m}x{k}")
-        worst, rows_exact = 0.0, True
+        worst, rows_exact, path_ok = 0.0, True, True
         for i in range(args.repeat):
-            # f8wg: the last draw spreads each row's scales over 2^60, past
-            # what E5M2 holds (2^26 below the row's largest), so that the
-            # kernel's CUDA-core path computes its tiles.
-            wide = bool(f8wg) and i == args.repeat - 1
+            # f8wg draws: "tensor" (scales within 2^16: every tile on the
+            # tensor cores), "edges" (the window's edges, below) and, last,
+            # "wide" (each row's scales over 2^60, past what E5M2 holds:
+            # the CUDA-core path computes the tiles).
+            mode = "tensor"
+            if f8wg and args.repeat >= 2 and i == args.repeat - 1:
+                mode = "wide"
+            elif f8wg and args.repeat >= 3 and i == args.repeat - 2:
+                mode = "edges"
+            wide = mode == "wide"
             # Batched operands are E stacked [M, K] / [N, K] blocks;
             # gathered experts E rows against their indices' experts.
             experts = Experts(rng, e, gathered)
@@ -443,6 +476,8 @@ def main():
                 ga = np.float32(1.0)
             else:
                 a, sa, ga, _, _ = random_weights(rng, fmt, e * m, k, wide=wide)
+                if mode == "edges":
+                    set_window_edges(a, sa, b, sb)
                 da = decode(a, sa, block, scale_decode)
             da = da.reshape(e, m, k)
             alpha = np.float32(ga * gb)
@@ -477,15 +512,26 @@ def main():
                 params += memref(a8) + memref(info)
             driver.launch(fn, grid, threads, params + memref(out), shared)
             y = out.double().cpu().numpy().reshape(e, m, n)
-            worst = max(worst, relative_error(y, reference))
+            error = relative_error(y, reference)
+            worst = max(worst, error)
+            if f8wg and not bf16:
+                # f32 results: the CUDA-core path sums in f32 (1e-5); the
+                # tensor cores' FP8 sums leave more than 1e-6, which shows
+                # that path ran.
+                if mode == "wide":
+                    path_ok = path_ok and error <= 1e-5
+                elif mode == "tensor":
+                    path_ok = path_ok and error > 1e-6
         # bf16 results: rounding to 8 bits; f32: the order of the sums, or
         # for f8wg the FP8 tensor cores' summation (Hopper's FP8 wgmma keeps
         # fewer bits than f32 while it accumulates: docs/gpu.md).
         ok = worst <= (4e-3 if bf16 or f8wg else 1e-5)
         if f8wg:
-            ok = ok and rows_exact
+            ok = ok and rows_exact and path_ok
             print(f"{'PASS' if rows_exact else 'FAIL'} {name}: rows kernel bytes "
                   f"{'bit-exact' if rows_exact else 'DIFFER'}")
+            if not path_ok:
+                print(f"FAIL {name}: an f32 error outside its path's bounds")
         passed += ok
         failed += not ok
         print(f"{'PASS' if ok else 'FAIL'} {name}: max |error| / max |ref| = {worst:.2e}")

@@ -987,7 +987,6 @@ struct ConvertFP4ToNVVMPass
       args.push_back(device.tensorMap(args[2], rowsB, k / 2, 16, 128, 0));
     }
     args.push_back(dynamicView(b, loc, deviceOut));
-
     Value sharedBytes;
     if (prefillW4A16)
       sharedBytes = arith::ConstantIntOp::create(

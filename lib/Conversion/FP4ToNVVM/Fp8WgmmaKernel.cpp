@@ -10,45 +10,51 @@
 //   code x 2^(s - 127) = E5M2(code x 2^(s - R + 13)) x 2^(R - 140),
 //
 // and the E5M2 byte exists, exactly, for every code while s >= R - 26 (the
-// largest block's 6 x 2^13 is E5M2's 1.5 x 2^15, the smallest block's 0.5
-// lands on its smallest normal, 2^-14). So the W4A4 product of MXFP4
-// operands is wgmma.m64nNk32.e5m2.e5m2 on those bytes, times
-// 2^(Ra - 140) 2^(Rw - 140) per output in the epilogue: exact conversion,
-// the tensor cores' own summation.
+// largest block's 6 x 2^13 is E5M2's 1.5 x 2^15, a block 26 lower maps 0.5
+// to its smallest normal, 2^-14): 27 scale values per row. So the W4A4
+// product of MXFP4 operands is wgmma.m64nNk32.e5m2.e5m2 on those bytes,
+// times 2^(Ra + Rw - 280) per output in the epilogue: exact operands, the
+// tensor cores' own summation (which on Hopper keeps fewer bits than f32).
 //
-// Where a row's blocks span more than 27 binades (a nonzero code in a block
-// more than 26 below its row's largest), the conversion cannot hold it:
-// every thread notes such a code as it expands, the CTA votes after its
-// loop, and a CTA with one recomputes its tile on the CUDA cores from the
-// codes and scales (per block, f32; as the sm_90a twin of the block-scaled
-// MMA). A scale byte of 255 (UE8M0's NaN) takes that path too. Zero codes
-// never vote, so all-zero blocks with tiny scales do not count.
+// A nonzero code in a block more than 26 below its row's largest has no
+// such byte, and a scale byte of 255 (UE8M0's NaN encoding) no meaning
+// here; neither is approximated. The rows kernel marks such an activation
+// row -1; the matmul kernel notes such weight codes as it expands them;
+// the CTA votes after its loop, and a CTA with one recomputes its tile on
+// the CUDA cores from the codes and scales (per block, f32; as the sm_90a
+// twin of the block-scaled MMA, which decodes byte 255 as 2^128). Zero
+// codes never vote, so all-zero blocks with tiny scales do not count
+// (blocks with large scales still set R).
 //
-// The kernel is the weights-in-registers design of PrefillKernel.cpp with
-// FP8 operands (D^T = W x^T): CTA of 256 threads, tileM activation rows
-// (64, 128 or 256: wgmma's N) x 128 weight rows (two warpgroups of 64:
-// wgmma's M), K in steps of 128 (four scale blocks, 128 E5M2 bytes per
-// shared row, the same 128-byte swizzled rows). Per step and thread:
-//   - weights: rows 16 w + g and + 8 of its warp (g = lane / 4), word q =
-//     lane % 4 of each block's 16 bytes (codes 8q .. 8q + 7), expanded
-//     straight into its A registers: codes 8q .. 8q + 3 to the register of
-//     K 4q .. 4q + 3, codes 8q + 4 .. to that of K 16 + 4q ..;
-//   - activations: one block (lane % 4) of rows tid / 4 + 64 i, expanded
-//     into shared memory in the same K order (word j's first four codes in
-//     the block's first 16-byte chunk, its last four in the second), so
-//     wgmma's renumbering of K is the same for both operands.
+// Two kernels:
+//   - the rows kernel (one warp per activation row) writes the row's codes
+//     as E5M2 bytes, each block's 32 in the order the matmul kernel's K
+//     renumbering wants (word j's first four codes at 4 j, its last four
+//     at 16 + 4 j), and the row's R (or -1);
+//   - the matmul kernel: the weights-in-registers design of
+//     PrefillKernel.cpp with FP8 operands (D^T = W x^T). CTA of 256
+//     threads, tileM activation rows (64, 128 or 256: wgmma's N) x 128
+//     weight rows (two warpgroups of 64: wgmma's M), K in steps of 128
+//     (four scale blocks; 128 E5M2 bytes per shared row, 128-byte
+//     swizzle). A thread expands rows 16 w + g and + 8 of its warp (g =
+//     lane / 4), word q = lane % 4 of each block's 16 bytes (codes 8q ..
+//     8q + 7), straight into its A registers: codes 8q .. 8q + 3 to the
+//     register of K 4q .. 4q + 3, codes 8q + 4 .. to that of K 16 + 4q ..
+//     (the 8-bit A fragment of mma.m16n8k32), the same renumbering as the
+//     rows kernel's.
 // A code becomes its E5M2 byte with two prmt (8 magnitudes per block in
 // two registers, from two multiply-adds of the block's exponent) and its
 // sign with one more prmt, a shift and logic ops, four codes at a time.
 //
-// Pipeline (S = 3 shared buffers): step s
-//   a. barrier (step s's activations are in buffer s % 3, fenced for the
-//      async proxy; both warpgroups have retired step s - 2's wgmma);
-//   b. issues the four wgmma of step s on its A registers;
-//   c. waits until only step s's group is in flight;
-//   d. expands step s + 1's activations (loaded a step ago) into buffer
-//      (s + 1) % 3, the one step s - 2 read; loads step s + 2's codes and
-//      scales; expands step s + 1's weights; fence.proxy.async.
+// Matmul pipeline (S = 4 buffers of E5M2 activation rows, copied by
+// cp.async two steps ahead; weights loaded three steps ahead): step s
+//   a. waits for its copies, fence.proxy.async, barrier (after which both
+//      warpgroups have retired step s - 2's wgmma);
+//   b. copies step s + 2's rows into buffer (s + 2) % 4, the one step
+//      s - 2 read;
+//   c. issues the four wgmma of step s on its A registers;
+//   d. waits until only step s's group is in flight;
+//   e. loads step s + 3's weight words and expands step s + 1's.
 // Two steps per loop iteration, as in PrefillKernel.cpp (ptxas serializes
 // wgmma whose register A is redefined by a loop's back edge).
 //
@@ -134,12 +140,6 @@ private:
   Value bufferOf(Value step) {
     return mul(arith::RemUIOp::create(b, loc, step, idx(kStages)),
                tileM * kRowBytes);
-  }
-  void fenceForWgmma() {
-    NVVM::FenceProxyOp::create(
-        b, loc, NVVM::ProxyKind::async_shared,
-        NVVM::SharedSpaceAttr::get(b.getContext(),
-                                   NVVM::SharedSpace::shared_cta));
   }
   /// The tile on the CUDA cores, exactly as the block-scaled MMA defines it
   /// (the path of CTAs whose scales the E5M2 window cannot hold).
@@ -308,7 +308,7 @@ void Fp8WgmmaKernelBuilder::storeOnCudaCores() {
 void Fp8WgmmaKernelBuilder::build(Block &entry) {
   MLIRContext *ctx = b.getContext();
   Type i32Type = b.getI32Type();
-  // (a, sa, w, sw, alpha, [bias,] a8, rows, out): fp8WgmmaKernelType.
+  // (a, sa, w, sw, alpha, [bias,] a8, rows, out): buildFp8WgmmaKernel.
   a = entry.getArgument(0);
   sa = entry.getArgument(1);
   w = entry.getArgument(2);
@@ -442,7 +442,7 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
   append_range(init, firstA);
   append_range(init, loadWeights(idx(1)));
   append_range(init, loadWeights(idx(2)));
-  int64_t weightWords = 10;
+  int64_t weightWords = 2 * (4 + 1); // loadWeights: 2 rows x 5 words
   auto oneStep = [&](Value step, ValueRange args) {
     Value acc = args[0], stepBad = args[1];
     ValueRange regs = args.slice(2, 16),
@@ -513,32 +513,37 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
   storeOnCudaCores();
   b.setInsertionPointToStart(ifOp.elseBlock());
   // Accumulator 4 j + i: weight row (D row) g + 8 (i / 2) of the warp's 16,
-  // activation row (D column) 8 j + 2 q + i % 2; times 2^(Rw - 140) and
-  // 2^(Ra - 140), the larger first (the smaller may be subnormal).
-  SmallVector<Value> wFactor;
-  for (int64_t r = 0; r < 2; ++r)
-    wFactor.push_back(
-        pow2(arith::SubIOp::create(b, loc, wLargest[r], i32(kFactorBias))));
+  // activation row (D column) 8 j + 2 q + i % 2; times 2^E, E = Ra + Rw -
+  // 280, in one multiply where 2^E is an f32, else in two halves (the
+  // result may still be one; the true value's rounding is the same).
   Value columnOfFirst = add(n0, add(mul(warpgroup, 64), mul(warpInGroup, 16)));
   for (int64_t j = 0; j < tileM / 8; ++j) {
-    Value aFactor[2];
+    Value aLargest[2];
     for (int64_t h = 0; h < 2; ++h) {
       Value row = add(m0, add(mul(q, 2), idx(8 * j + h)));
-      Value largest = loadRowInfo(add(row, xRows), below(row, shape.m));
-      aFactor[h] =
-          pow2(arith::SubIOp::create(b, loc, largest, i32(kFactorBias)));
+      aLargest[h] = loadRowInfo(add(row, xRows), below(row, shape.m));
     }
     for (int64_t i = 0; i < 4; ++i) {
-      Value larger =
-          arith::MaximumFOp::create(b, loc, aFactor[i % 2], wFactor[i / 2]);
-      Value smaller =
-          arith::MinimumFOp::create(b, loc, aFactor[i % 2], wFactor[i / 2]);
+      Value exponent = arith::SubIOp::create(
+          b, loc,
+          arith::AddIOp::create(b, loc, aLargest[i % 2], wLargest[i / 2]),
+          i32(2 * kFactorBias));
+      Value single =
+          both(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
+                                     exponent, i32(-149)),
+               arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                     exponent, i32(127)));
+      Value half = arith::ShRSIOp::create(b, loc, exponent, i32(1));
+      Value first = arith::SelectOp::create(b, loc, single, exponent, half);
+      Value second = arith::SelectOp::create(
+          b, loc, single, i32(0),
+          arith::SubIOp::create(b, loc, exponent, half));
       Value sum = arith::MulFOp::create(
           b, loc,
           arith::MulFOp::create(
               b, loc, LLVM::ExtractValueOp::create(b, loc, acc, 4 * j + i),
-              larger),
-          smaller);
+              pow2(first)),
+          pow2(second));
       Value row = add(m0, add(mul(q, 2), idx(8 * j + i % 2)));
       Value column = add(columnOfFirst, add(g, idx(8 * (i / 2))));
       storeOutput(both(below(row, shape.m), below(column, shape.n)), sum, alpha,
@@ -552,7 +557,7 @@ void E5M2RowsKernelBuilder::build(Block &entry) {
   Value a = entry.getArgument(0), sa = entry.getArgument(1),
         a8 = entry.getArgument(2), rowInfo = entry.getArgument(3);
   auto [tid, lane, warp] = threadLaneWarp();
-  (void)tid;
+  std::ignore = tid;
   int64_t rows = shape.m; // every batch's rows
   Value row =
       add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), kRowsPerCTA),
@@ -624,7 +629,8 @@ void E5M2RowsKernelBuilder::build(Block &entry) {
             vector::FromElementsOp::create(b, loc, i32x4,
                                            half ? seconds : firsts));
         vector::StoreOp::create(b, loc, bytes, a8,
-                                ValueRange{add(at, idx(16 * half))});
+                                ValueRange{add(at, idx(16 * half))},
+                                /*nontemporal=*/false, llvm::MaybeAlign(16));
       }
     }
     return noteOutside(bad, scale, largest, any);
@@ -655,8 +661,7 @@ bool mlir::fp4::nvvm_kernels::useFp8WgmmaKernel(const KernelShape &shape,
                                                 const MmaKind &kind) {
   return !kind.fp8Activations() && !kind.twoLevel &&
          kind.scaleFormat == NVVM::BlockScaleFormat::UE8M0 &&
-         kind.blockSize == kBlock && !shape.gathered && !shape.tensorMaps &&
-         shape.k % kStepK == 0;
+         kind.blockSize == kBlock && !shape.gathered && shape.k % kStepK == 0;
 }
 
 std::string mlir::fp4::nvvm_kernels::fp8WgmmaKindName(const KernelShape &shape) {

@@ -446,6 +446,7 @@ Value SharedBufferKernelBuilderBase::swizzledChunk(Value base, Value row,
 void SharedBufferKernelBuilderBase::copySwizzledTile(
     Value base, Value tid, int64_t threads, int64_t rows, Value buffer,
     function_ref<std::pair<Value, Value>(Value, Value)> source) {
+  assert(rows * 8 % threads == 0 && "every thread copies as many chunks");
   for (int64_t i = 0; i < rows * 8 / threads; ++i) {
     Value id = add(tid, idx(threads * i));
     Value rowInTile = arith::DivUIOp::create(b, loc, id, idx(8));

@@ -190,6 +190,15 @@ protected:
   /// chunk ^ (row % 8). (For ldmatrix that also puts eight consecutive
   /// rows' chunk in eight different bank groups.)
   Value swizzledChunk(Value base, Value row, Value chunk);
+  /// Makes this thread's shared-memory stores and completed cp.async copies
+  /// visible to wgmma (the async proxy) once the barrier that follows has
+  /// passed.
+  void fenceForWgmma() {
+    NVVM::FenceProxyOp::create(
+        b, loc, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(),
+                                   NVVM::SharedSpace::shared_cta));
+  }
   /// Issues one cp.async.cg of 16 bytes per (row, chunk) of a tile of
   /// `rows` such rows at shared `buffer` (8 chunks per row; thread `tid` of
   /// `threads` takes ids tid, tid + threads, ...): `source(rowInTile,

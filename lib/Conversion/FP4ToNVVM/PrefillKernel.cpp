@@ -112,9 +112,6 @@ private:
   /// (wgmma; wait with wgmma.wait_group): `acc` holds one struct of
   /// m64nBNk16 accumulators per m64 block of the warpgroup's rows.
   SmallVector<Value> multiplyWarpgroup(ValueRange acc, Value buffer);
-  /// Makes this thread's shared-memory stores visible to wgmma (the async
-  /// proxy) once the barrier that follows has passed.
-  void fenceForWgmma();
   /// The descriptor of the rows `chunkOffset` writes, at byte `offset`.
   Value descriptor(Value offset) { return swizzledRowsDescriptor(offset); }
   /// Stores the accumulators: tile (mt, nt) of 16 x 8, element i at row
@@ -256,7 +253,6 @@ SmallVector<Value> PrefillKernelBuilder::multiply(ValueRange acc,
   return c;
 }
 
-
 SmallVector<Value> PrefillKernelBuilder::multiplyWarpgroup(ValueRange acc,
                                                            Value buffer) {
   MLIRContext *ctx = b.getContext();
@@ -293,13 +289,6 @@ SmallVector<Value> PrefillKernelBuilder::multiplyWarpgroup(ValueRange acc,
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
   return c;
-}
-
-void PrefillKernelBuilder::fenceForWgmma() {
-  NVVM::FenceProxyOp::create(
-      b, loc, NVVM::ProxyKind::async_shared,
-      NVVM::SharedSpaceAttr::get(b.getContext(),
-                                 NVVM::SharedSpace::shared_cta));
 }
 
 void PrefillKernelBuilder::epilogue(ArrayRef<Value> sums, Value rowBase,
