@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "GPU"))
-from run_kernels import W4A16_KIND, Driver, decode, decode_launch, memref, random_weights  # noqa: E402
+from run_kernels import (W4A16_KIND, Driver, decode, decode_launch, memref,  # noqa: E402
+                         random_weights, relative_error)
 
 CALLS = 100
 L2_BYTES = 50 * 2**20
@@ -87,6 +88,59 @@ def copy_bandwidth():
     end.record()
     end.synchronize()
     return 2 * a.numel() * 10 / (start.elapsed_time(end) / 1000.0)
+
+
+def current_stream():
+    """The current torch stream as a CUstream handle, for Driver.enqueue."""
+    return ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+
+
+def time_cublas_and_fp8(x, wb, calls):
+    """Microseconds of y = x wb^T (x [M, K], wb [N, K], bf16 on the GPU) by
+    cuBLAS BF16 (torch.matmul) and by FP8 torch._scaled_mm (e4m3 with
+    per-tensor scales; M padded to 16, which _scaled_mm requires), each
+    over enough weight copies to stream them from HBM."""
+    m, k = x.shape
+    cb_copies = copies_for(wb.numel() * 2)
+    wbs = [wb.clone() for _ in range(cb_copies)]
+    t_bf16 = graph_time(lambda i: torch.matmul(x, wbs[i % cb_copies].t()), calls)
+    m16 = -(-m // 16) * 16
+    x8 = torch.zeros(m16, k, dtype=torch.bfloat16, device="cuda")
+    x8[:m] = x
+    sx = (x8.abs().max().float() / 448.0).reshape(())
+    sw = (wb.abs().max().float() / 448.0).reshape(())
+    x8 = (x8.float() / sx).to(torch.float8_e4m3fn)
+    w8 = (wb.float() / sw).to(torch.float8_e4m3fn)
+    f8_copies = copies_for(w8.numel())
+    w8s = [w8.clone() for _ in range(f8_copies)]
+    t_fp8 = graph_time(lambda i: torch._scaled_mm(
+        x8, w8s[i % f8_copies].t(), scale_a=sx, scale_b=sw, out_dtype=torch.bfloat16),
+        calls)
+    return t_bf16, t_fp8
+
+
+def time_triton(run, m, n, reference, calls):
+    """Microseconds of run(i, y) (a Triton launch writing y [m, n] bf16),
+    after checking its first result against `reference`; None, with the
+    reason printed, if Triton fails."""
+    y = torch.empty(m, n, dtype=torch.bfloat16, device="cuda")
+    try:
+        run(0, y)
+        torch.cuda.synchronize()
+        error = relative_error(y.double().cpu().numpy(), reference)
+        if error > 4e-3:
+            print(f"  Triton's result differs: relative error {error:.2e}")
+        return graph_time(lambda i: run(i, y), calls)
+    except Exception as error:  # noqa: BLE001 - reported, not hidden
+        print(f"  Triton failed: {str(error).splitlines()[0][:160]}")
+        return None
+
+
+def write_json(path, records):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as out:
+        json.dump(records, out, indent=1)
+    print(f"wrote {path}")
 
 
 def triton_kernel():
@@ -155,7 +209,6 @@ def main():
               f"{'Triton':>8} {'floor':>7} {'TB/s':>6} {'TFLOP/s':>7} {'xcuBLAS':>8} {'xFP8':>6} {'xTriton':>8}")
     print(header)
     records = []
-    stream = lambda: ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)  # noqa: E731
     for raw, module in kernels:
         name = raw.decode()
         fmt, kind, m, n, k = re.match(r"fp4_(\w+?)_w4a16(" + W4A16_KIND + r")?_(\d+)x(\d+)x(\d+)_", name).groups()
@@ -180,55 +233,24 @@ def main():
                   [ctypes.c_float(alpha)] + memref(y) for i in range(copies)]
 
         def ours(i):
-            holders = params[i % copies]
-            pointers = (ctypes.c_void_p * len(holders))(
-                *[ctypes.cast(ctypes.byref(h), ctypes.c_void_p) for h in holders])
-            driver.check(driver.cuda.cuLaunchKernel(
-                fn, grid[0], grid[1], 1, threads[0], 1, 1, shared, stream(), pointers, None),
-                "cuLaunchKernel")
+            driver.enqueue(fn, grid, threads, params[i % copies], shared, current_stream())
 
         y.fill_(float("nan"))  # poisoned
         ours(0)
         torch.cuda.synchronize()
         got = y.double().cpu().numpy().reshape(m, n)
-        error = np.abs(got - reference).max() / np.abs(reference).max()
+        error = relative_error(got, reference)
         assert args.no_check or error < 4e-3, f"{name}: wrong result (relative error {error:.2e})"
         t_ours = graph_time(ours, calls)
 
-        # cuBLAS BF16: the same weights, dequantized.
+        # cuBLAS BF16 and FP8: the same weights, dequantized.
         wb = torch.from_numpy(w_ref).to(torch.bfloat16).cuda()
-        cb_copies = copies_for(wb.numel() * 2)
-        wbs = [wb.clone() for _ in range(cb_copies)]
-        t_bf16 = graph_time(lambda i: torch.matmul(x, wbs[i % cb_copies].t()), calls)
-
-        # FP8: e4m3 with per-tensor scales; _scaled_mm needs M % 16 == 0.
-        m16 = -(-m // 16) * 16
-        x8 = torch.zeros(m16, k, dtype=torch.bfloat16, device="cuda")
-        x8[:m] = x
-        sx = (x8.abs().max().float() / 448.0).reshape(())
-        sw = (wb.abs().max().float() / 448.0).reshape(())
-        x8 = (x8.float() / sx).to(torch.float8_e4m3fn)
-        w8 = (wb.float() / sw).to(torch.float8_e4m3fn)
-        f8_copies = copies_for(w8.numel())
-        w8s = [w8.clone() for _ in range(f8_copies)]
-        t_fp8 = graph_time(lambda i: torch._scaled_mm(
-            x8, w8s[i % f8_copies].t(), scale_a=sx, scale_b=sw, out_dtype=torch.bfloat16),
-            calls)
+        t_bf16, t_fp8 = time_cublas_and_fp8(x, wb, calls)
 
         t_triton = None
         if triton_run is not None and fmt == "mxfp4":
-            yt = torch.empty(m, n, dtype=torch.bfloat16, device="cuda")
-            try:
-                triton_run(x, wd[0], ws[0], yt, m, n, k)
-                torch.cuda.synchronize()
-                terr = (np.abs(yt.double().cpu().numpy() - reference).max()
-                        / np.abs(reference).max())
-                if terr > 4e-3:
-                    print(f"  Triton's result differs: relative error {terr:.2e}")
-                t_triton = graph_time(lambda i: triton_run(
-                    x, wd[i % copies], ws[i % copies], yt, m, n, k), calls)
-            except Exception as error:  # noqa: BLE001
-                print(f"  Triton failed: {str(error).splitlines()[0][:160]}")
+            t_triton = time_triton(lambda i, yt: triton_run(
+                x, wd[i % copies], ws[i % copies], yt, m, n, k), m, n, reference, calls)
         moved = weight_bytes + x.numel() * 2 + m * n * 2
         floor = moved / bandwidth * 1e6
         record = {
@@ -250,11 +272,7 @@ def main():
               f"{tri} {floor:7.2f} {weight_bytes / t_ours / 1e6:6.2f} {flops / t_ours / 1e6:7.1f} "
               f"{t_bf16 / t_ours:8.2f} {t_fp8 / t_ours:6.2f} {xtri}")
     if args.json:
-        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-        with open(args.json, "w") as out:
-            json.dump(records, out, indent=1)
-        print(f"wrote {args.json}")
-
+        write_json(args.json, records)
 
 if __name__ == "__main__":
     main()

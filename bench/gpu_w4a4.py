@@ -25,7 +25,6 @@ precision, since they multiply the same values."""
 import argparse
 import ctypes
 import datetime
-import json
 import os
 import re
 import sys
@@ -35,8 +34,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "GPU"))
 sys.path.insert(0, os.path.dirname(__file__))
-from run_kernels import Driver, decode, f8wg_launch, memref, random_weights, ue8m0  # noqa: E402
-from gpu_decode import copies_for, copy_bandwidth, graph_time  # noqa: E402
+from run_kernels import (Driver, decode, f8wg_launch, memref, random_weights,  # noqa: E402
+                         relative_error, ue8m0)
+from gpu_decode import (copies_for, copy_bandwidth, current_stream, graph_time,  # noqa: E402
+                        time_cublas_and_fp8, time_triton, write_json)
 
 
 def triton_w4a4():
@@ -99,7 +100,6 @@ def main():
     print(f"{'MxKxN':>16} {'ours us':>8} {'cuBLAS':>8} {'FP8':>8} {'Triton':>8} {'floor':>7} "
           f"{'TFLOP/s':>7} {'xcuBLAS':>8} {'xFP8':>6} {'xTriton':>8}")
     records = []
-    stream = lambda: ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)  # noqa: E731
     for raw in names:
         name = raw.decode()
         if not re.search(args.only, name):
@@ -131,43 +131,20 @@ def main():
                   [ctypes.c_float(1.0)] + memref(a8) + memref(info) + memref(y)
                   for i in range(copies)]
 
-        def launch(function, grid_x, grid_y, holders, shared_bytes):
-            pointers = (ctypes.c_void_p * len(holders))(
-                *[ctypes.cast(ctypes.byref(h), ctypes.c_void_p) for h in holders])
-            driver.check(driver.cuda.cuLaunchKernel(
-                function, grid_x, grid_y, 1, 256, 1, 1, shared_bytes, stream(), pointers,
-                None), "cuLaunchKernel")
-
         def ours(i):
-            launch(rows_fn, (m + 7) // 8, 1, rows_params, 0)
-            launch(fn, grid[0], grid[1], params[i % copies], shared)
+            driver.enqueue(rows_fn, ((m + 7) // 8,), (256,), rows_params, 0, current_stream())
+            driver.enqueue(fn, grid, (256,), params[i % copies], shared, current_stream())
 
         y.fill_(float("nan"))  # poisoned
         ours(0)
         torch.cuda.synchronize()
         got = y.double().cpu().numpy().reshape(m, n)
-        error = np.abs(got - reference).max() / np.abs(reference).max()
+        error = relative_error(got, reference)
         assert error < 4e-3, f"{name}: wrong result (relative error {error:.2e})"
         t_ours = graph_time(ours, calls)
 
-        x = a_ref.to(torch.bfloat16)
-        wb = w_ref.to(torch.bfloat16)
-        cb_copies = copies_for(wb.numel() * 2)
-        wbs = [wb.clone() for _ in range(cb_copies)]
-        t_bf16 = graph_time(lambda i: torch.matmul(x, wbs[i % cb_copies].t()), calls)
-
-        m16 = -(-m // 16) * 16
-        x8 = torch.zeros(m16, k, dtype=torch.bfloat16, device="cuda")
-        x8[:m] = x
-        sx = (x8.abs().max().float() / 448.0).reshape(())
-        sww = (wb.abs().max().float() / 448.0).reshape(())
-        x8 = (x8.float() / sx).to(torch.float8_e4m3fn)
-        w8 = (wb.float() / sww).to(torch.float8_e4m3fn)
-        f8_copies = copies_for(w8.numel())
-        w8s = [w8.clone() for _ in range(f8_copies)]
-        t_fp8 = graph_time(lambda i: torch._scaled_mm(
-            x8, w8s[i % f8_copies].t(), scale_a=sx, scale_b=sww, out_dtype=torch.bfloat16),
-            calls)
+        t_bf16, t_fp8 = time_cublas_and_fp8(a_ref.to(torch.bfloat16),
+                                            w_ref.to(torch.bfloat16), calls)
 
         t_twin = None
         if twin is not None and flops <= 1e11:
@@ -176,29 +153,16 @@ def main():
                            [ctypes.c_float(1.0)] + memref(y) for i in range(copies)]
 
             def twin_call(i):
-                holders = twin_params[i % copies]
-                pointers = (ctypes.c_void_p * len(holders))(
-                    *[ctypes.cast(ctypes.byref(h), ctypes.c_void_p) for h in holders])
-                driver.check(driver.cuda.cuLaunchKernel(
-                    twin_fn, (n + 7) // 8, (m + 15) // 16, 1, 32, 1, 1, 0, stream(),
-                    pointers, None), "cuLaunchKernel")
+                driver.enqueue(twin_fn, ((n + 7) // 8, (m + 15) // 16), (32,),
+                               twin_params[i % copies], 0, current_stream())
 
             t_twin = graph_time(twin_call, 10)
 
         t_triton = None
         if triton_run is not None:
-            yt = torch.empty(m, n, dtype=torch.bfloat16, device="cuda")
-            try:
-                triton_run(ad, sad, wd[0], swd[0], yt, m, n, k)
-                torch.cuda.synchronize()
-                terr = (np.abs(yt.double().cpu().numpy() - reference).max()
-                        / np.abs(reference).max())
-                if terr > 4e-3:
-                    print(f"  Triton's result differs: relative error {terr:.2e}")
-                t_triton = graph_time(lambda i: triton_run(
-                    ad, sad, wd[i % copies], swd[i % copies], yt, m, n, k), calls)
-            except Exception as error:  # noqa: BLE001
-                print(f"  Triton failed: {str(error).splitlines()[0][:160]}")
+            t_triton = time_triton(lambda i, yt: triton_run(
+                ad, sad, wd[i % copies], swd[i % copies], yt, m, n, k), m, n, reference,
+                calls)
         moved = weight_bytes + a.nbytes + sa.nbytes + m * n * 2
         floor = moved / bandwidth * 1e6
         records.append({
@@ -218,11 +182,7 @@ def main():
               f"{t_fp8 / t_ours:6.2f} {xtri}"
               + (f"  (CUDA-core kernel {t_twin:.1f} us)" if t_twin else ""))
     if args.json:
-        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-        with open(args.json, "w") as out:
-            json.dump(records, out, indent=1)
-        print(f"wrote {args.json}")
-
+        write_json(args.json, records)
 
 if __name__ == "__main__":
     main()

@@ -108,13 +108,19 @@ class Driver:
                        "cuFuncSetAttribute")
         return fn
 
-    def launch(self, fn, grid, block, params, shared=0):
-        holders = [p for p in params]
-        pointers = (ctypes.c_void_p * len(holders))(
-            *[ctypes.cast(ctypes.byref(h), ctypes.c_void_p) for h in holders])
+    def enqueue(self, fn, grid, block, params, shared=0, stream=None):
+        """Launches `fn` on `stream` (a CUstream handle; None: the legacy
+        default stream) without waiting; `params` are ctypes values, one per
+        kernel parameter (grid and block padded with 1s to three)."""
+        grid, block = tuple(grid) + (1,) * (3 - len(grid)), tuple(block) + (1,) * (3 - len(block))
+        pointers = (ctypes.c_void_p * len(params))(
+            *[ctypes.cast(ctypes.byref(p), ctypes.c_void_p) for p in params])
         self.check(self.cuda.cuLaunchKernel(
             fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared,
-            None, pointers, None), "cuLaunchKernel")
+            stream, pointers, None), "cuLaunchKernel")
+
+    def launch(self, fn, grid, block, params, shared=0):
+        self.enqueue(fn, grid, block, params, shared)
         torch.cuda.synchronize()
 
 

@@ -479,17 +479,7 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
     append_range(yielded, weights);
     return yielded;
   };
-  auto loop = scf::ForOp::create(
-      b, loc, idx(0), idx(steps - steps % 2), idx(2), init,
-      [&](OpBuilder &lb, Location, Value step, ValueRange args) {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
-        SmallVector<Value> mid = oneStep(step, args);
-        scf::YieldOp::create(b, loc, oneStep(add(step, idx(1)), mid));
-      });
-  SmallVector<Value> last =
-      steps % 2 ? oneStep(idx(steps - 1), loop.getResults())
-                : SmallVector<Value>(loop.getResults());
+  SmallVector<Value> last = twoStepsPerIteration(steps, init, oneStep);
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(0));
   NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
   Value acc = last[0];

@@ -254,6 +254,22 @@ Value KernelBuilderBase::guardedLoad(VectorType type, Value buffer,
   return arith::SelectOp::create(b, loc, valid, raw, zero);
 }
 
+SmallVector<Value> KernelBuilderBase::twoStepsPerIteration(
+    int64_t steps, ValueRange init,
+    function_ref<SmallVector<Value>(Value, ValueRange)> step) {
+  auto loop = scf::ForOp::create(
+      b, loc, idx(0), idx(steps - steps % 2), idx(2), init,
+      [&](OpBuilder &lb, Location, Value s, ValueRange args) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
+        SmallVector<Value> mid = step(s, args);
+        scf::YieldOp::create(b, loc, step(add(s, idx(1)), mid));
+      });
+  if (steps % 2)
+    return step(idx(steps - 1), loop.getResults());
+  return SmallVector<Value>(loop.getResults());
+}
+
 void KernelBuilderBase::storeOutput(Value inBounds, Value sum, Value alpha,
                                     Value out, Value bias, Value xRows,
                                     Value wRows, Value row, Value column,

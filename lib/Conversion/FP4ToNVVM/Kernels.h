@@ -127,6 +127,15 @@ protected:
           memref::LoadOp::create(b, loc, partials, ValueRange{indexOf(j)}));
     return sum;
   }
+  /// Runs `step(s, values)` for s = 0 .. steps - 1, each returning the
+  /// values the next takes: two steps per scf.for iteration, an odd last
+  /// one after the loop (the wgmma kernels' loop: a step's register A
+  /// operands must be written after the next step's wait, so the values an
+  /// iteration carries come from its second step; see PrefillKernel.cpp).
+  /// Returns the last step's values.
+  SmallVector<Value> twoStepsPerIteration(
+      int64_t steps, ValueRange init,
+      function_ref<SmallVector<Value>(Value, ValueRange)> step);
   /// The W4A16 epilogue's store: where `inBounds`, `sum` through
   /// scaleForOutput (the bias of weight row wRows + column) to the row-major
   /// output at (xRows + row, column), `n` columns wide.

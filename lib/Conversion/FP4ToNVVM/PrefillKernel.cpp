@@ -696,16 +696,7 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   // that wait: by the iteration's second step, after its wait. (With one
   // step per iteration ptxas serializes the wgmma, C7513.) An odd last
   // step follows the loop.
-  auto loop = scf::ForOp::create(
-      b, loc, idx(0), idx(steps - steps % 2), idx(2), init,
-      [&](OpBuilder &lb, Location, Value step, ValueRange args) {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
-        SmallVector<Value> mid = oneStep(step, args);
-        scf::YieldOp::create(b, loc, oneStep(add(step, idx(1)), mid));
-      });
-  Value acc = steps % 2 ? oneStep(idx(steps - 1), loop.getResults())[0]
-                        : loop.getResult(0);
+  Value acc = twoStepsPerIteration(steps, init, oneStep)[0];
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(0));
   NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
   // Accumulator 4 j + i: weight row (D row) g + 8 (i / 2) of the warp's 16,
