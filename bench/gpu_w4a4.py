@@ -87,7 +87,7 @@ def main():
     image = open(args.cubin, "rb").read()
     module = driver.load(image)
     twin = driver.load(open(args.twin, "rb").read()) if args.twin else None
-    names = sorted(set(re.findall(rb"fp4_mxfp4_f8wg\d+_\d+x\d+x\d+_bf16(?![_\w])", image)))
+    names = sorted(set(re.findall(rb"fp4_mxfp4_f8wg\d+(?:s\d)?_\d+x\d+x\d+_bf16(?![_\w])", image)))
     rng = np.random.default_rng(0)
     device = torch.cuda.get_device_name()
     bandwidth = copy_bandwidth()
@@ -104,8 +104,9 @@ def main():
         name = raw.decode()
         if not re.search(args.only, name):
             continue
-        tile, m, n, k = map(int, re.match(r"fp4_mxfp4_f8wg(\d+)_(\d+)x(\d+)x(\d+)_", name).groups())
-        grid, _, shared = f8wg_launch(m, n, tile)
+        kind, m, n, k = re.match(r"fp4_mxfp4_f8wg(\d+(?:s\d)?)_(\d+)x(\d+)x(\d+)_", name).groups()
+        m, n, k = int(m), int(n), int(k)
+        grid, _, shared = f8wg_launch(m, n, kind)
         fn = driver.function(module, name, shared=shared)
         a, sa, _, _, _ = random_weights(rng, "mxfp4", m, k)
         w, sw, _, _, _ = random_weights(rng, "mxfp4", n, k)

@@ -227,12 +227,16 @@ def decode_launch(m, n, kind=""):
 TORCH_TYPES = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
 
 
-def f8wg_launch(m, n, tile):
+def f8wg_launch(m, n, kind):
     """(grid, block, dynamic shared bytes) of the MXFP4 W4A4 kernel on
-    sm_90a's FP8 tensor cores (fp4_mxfp4_f8wg<tile>_..., Fp8WgmmaKernel.cpp):
-    tiles of <tile> activation rows x 128 weight rows, 256 threads; four
-    buffers of <tile> x 128 E5M2 bytes and 1 KB of alignment slack."""
-    grid = ((n + 127) // 128, (m + tile - 1) // tile)
+    sm_90a's FP8 tensor cores (fp4_mxfp4_f8wg<kind>_..., Fp8WgmmaKernel.cpp;
+    kind "<T>" or "<T>s<S>"): tiles of T activation rows x 128 weight rows,
+    256 threads; with split-K, S CTAs per tile along grid x (a cluster);
+    four buffers of T x 128 E5M2 bytes (as large as split-K's partial tile)
+    and 1 KB of alignment slack."""
+    tile, _, split = kind.partition("s")
+    tile, split = int(tile), int(split or 1)
+    grid = ((n + 127) // 128 * split, (m + tile - 1) // tile)
     return grid, (256, 1, 1), 4 * tile * 128 + 1024
 
 
@@ -412,7 +416,7 @@ def main():
     args = parser.parse_args()
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
-        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:(?:e4m3_|e5m2_)?mma|f8wg\d+)_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
+        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:(?:e4m3_|e5m2_)?mma|f8wg\d+(?:s\d)?)_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
         rb"w4a16" + W4A16_KIND.encode() + rb"?_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))(?:_bias)?",
         image)))
     driver = Driver()
@@ -445,7 +449,7 @@ def main():
             print(f"{'PASS' if ok else 'FAIL'} {name}: max |error| / max |ref| = {worst:.2e}")
             continue
         fmt, fp8_act, f8wg, rows, experts, m, n, k, bf16, with_bias = re.match(
-            r"fp4_(nvfp4|mxfp4)_(?:(?:(e4m3|e5m2)_)?mma|f8wg(\d+))_(?:G(\d+))?(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$",
+            r"fp4_(nvfp4|mxfp4)_(?:(?:(e4m3|e5m2)_)?mma|f8wg(\d+(?:s\d)?))_(?:G(\d+))?(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$",
             name).groups()
         e, gathered = (int(rows), int(experts)) if rows else (int(experts or 1), None)
         m, n, k = int(m), int(n), int(k)
@@ -453,7 +457,7 @@ def main():
         # W4A4 launches: the block-scaled MMA's 16 x 8 tiles of one warp, or
         # the FP8 tensor-core kernel's (f8wg_launch).
         if f8wg:
-            grid, threads, shared = f8wg_launch(m, n, int(f8wg))
+            grid, threads, shared = f8wg_launch(m, n, f8wg)
             grid = (grid[0], grid[1], e)
         else:
             grid, threads, shared = ((n + 7) // 8, (m + 15) // 16, e), (32, 1, 1), 0

@@ -840,6 +840,7 @@ struct ConvertFP4ToNVVMPass
             : "_w4a16" + splitSuffix(decodeSplitK(decodeShape)) + "_";
     KernelShape shape{m,          n,        k,      batched, resultElement,
                       bool(bias), gathered, experts};
+    shape.batch = e;
     // sm_100a W4A4 loads its tiles by TMA; W4A8's padded E2M1 operand
     // (kind::mxf8f6f4) is still stored by the threads.
     shape.tensorMaps =

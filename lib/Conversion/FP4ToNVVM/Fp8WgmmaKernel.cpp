@@ -58,6 +58,11 @@
 // Two steps per loop iteration, as in PrefillKernel.cpp (ptxas serializes
 // wgmma whose register A is redefined by a loop's back edge).
 //
+// Split-K (splitOf): where the tiles leave SMs idle, S CTAs of a cluster
+// share a tile, each over 1/S of K with its own weight R, vote and
+// fallback; each keeps its scaled partial tile in shared memory and the
+// cluster adds them in rank order (sumAcrossCluster).
+//
 //===----------------------------------------------------------------------===//
 
 #include "Kernels.h"
@@ -86,9 +91,24 @@ constexpr int64_t kRowsPerCTA = 8; // the rows kernel: one row per warp
 constexpr int64_t kTopField = 27;
 /// Output = sum x 2^(Ra - kFactorBias) x 2^(Rw - kFactorBias).
 constexpr int64_t kFactorBias = 140;
+constexpr int64_t kMinSplitSteps = 8; // K steps per split-K part, at least
 
 int64_t tileMOf(const KernelShape &shape) {
   return shape.m <= 64 ? 64 : shape.m <= 128 ? 128 : 256;
+}
+
+/// The CTAs that share each output tile, each over 1/S of K (a cluster;
+/// 1: no split). The kernel takes all of an SM's registers, so one CTA per
+/// SM: K is halved while the CTAs still fit in one wave, each part keeps
+/// kMinSplitSteps steps, and a cluster has at most 8 CTAs.
+int64_t splitOf(const KernelShape &shape) {
+  int64_t tiles = shape.batch * ((shape.n + kTileN - 1) / kTileN) *
+                  ((shape.m + tileMOf(shape) - 1) / tileMOf(shape));
+  int64_t steps = shape.k / kStepK, split = 1;
+  while (split < 8 && 2 * split * tiles <= kHopperSMs &&
+         steps % (2 * split) == 0 && steps / (2 * split) >= kMinSplitSteps)
+    split *= 2;
+  return split;
 }
 
 /// The conversion of MXFP4 codes to E5M2 bytes, shared by the two kernels.
@@ -99,9 +119,12 @@ protected:
       : SharedBufferKernelBuilderBase(b, loc, shared), shape(shape) {}
 
   Value constI32(uint32_t v) { return i32(int64_t(v)); }
-  /// The largest scale byte (an i32) of row `globalRow` of `scales` (K / 32
-  /// bytes per row); 0 where `valid` is false.
-  Value largestScale(Value scales, Value globalRow, Value valid);
+  /// The largest scale byte (an i32) of `count` bytes from byte `first` of
+  /// row `globalRow` of `scales` (K / 32 bytes per row); 0 where `valid` is
+  /// false. `count` and `first` are multiples of 4, `first` of the
+  /// largest power of two up to 16 that divides `count`.
+  Value largestScale(Value scales, Value globalRow, Value first, int64_t count,
+                     Value valid);
   /// The E5M2 bytes of magnitudes 0..7 of a block with scale byte `scale`
   /// in a row whose largest is `largest`: {codes 0-3, codes 4-7}.
   std::pair<Value, Value> magnitudes(Value scale, Value largest);
@@ -132,7 +155,7 @@ public:
   Fp8WgmmaKernelBuilder(OpBuilder &b, Location loc, const KernelShape &shape,
                         Value shared)
       : E5M2KernelBuilderBase(b, loc, shape, shared), tileM(tileMOf(shape)),
-        steps(shape.k / kStepK) {}
+        split(splitOf(shape)), steps(shape.k / kStepK / split) {}
 
   void build(Block &entry);
 
@@ -141,20 +164,26 @@ private:
     return mul(arith::RemUIOp::create(b, loc, step, idx(kStages)),
                tileM * kRowBytes);
   }
-  /// The tile on the CUDA cores, exactly as the block-scaled MMA defines it
-  /// (the path of CTAs whose scales the E5M2 window cannot hold).
-  void storeOnCudaCores();
+  /// The tile over this CTA's K part on the CUDA cores, exactly as the
+  /// block-scaled MMA defines it (the path of CTAs whose scales the E5M2
+  /// window cannot hold): `sink(inBounds, row, column, sum)` for each
+  /// output.
+  void sumOnCudaCores(function_ref<void(Value, Value, Value, Value)> sink);
 
-  int64_t tileM, steps;
+  /// The tile's K parts (split-K) and the K steps of each.
+  int64_t tileM, split, steps;
   Value a, sa, w, sw, alpha, out, bias, tid, n0, m0, xRows, wRows;
+  /// This CTA's K part: its rank in the cluster and its first K step.
+  Value rank, firstStep;
 };
 
 Value E5M2KernelBuilderBase::largestScale(Value scales, Value globalRow,
+                                          Value first, int64_t count,
                                           Value valid) {
-  int64_t bytes = shape.k / kBlock;
+  int64_t bytes = count;
   int64_t group = bytes % 16 == 0 ? 16 : bytes % 8 == 0 ? 8 : 4;
   auto type = VectorType::get({group}, b.getI8Type());
-  Value start = mul(globalRow, bytes);
+  Value start = add(mul(globalRow, shape.k / kBlock), first);
   Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(type));
   auto loop = scf::ForOp::create(
       b, loc, idx(0), idx(bytes / group), idx(1), ValueRange{zero},
@@ -247,7 +276,8 @@ Value E5M2KernelBuilderBase::pow2(Value exponent) {
       arith::SelectOp::create(b, loc, normal, normalBits, subnormalBits));
 }
 
-void Fp8WgmmaKernelBuilder::storeOnCudaCores() {
+void Fp8WgmmaKernelBuilder::sumOnCudaCores(
+    function_ref<void(Value, Value, Value, Value)> sink) {
   // Thread t: weight row t % 128 against activation rows t / 128 + 2 j.
   auto i8x16 = VectorType::get({16}, b.getI8Type());
   Value column = add(n0, arith::RemUIOp::create(b, loc, tid, idx(kTileN)));
@@ -262,9 +292,10 @@ void Fp8WgmmaKernelBuilder::storeOnCudaCores() {
         Value row = add(firstRow, mul(j, 2));
         Value ok = both(columnOk, below(row, shape.m));
         Value globalRow = add(row, xRows);
+        Value firstBlock = mul(firstStep, kStepK / kBlock);
         auto blocks = scf::ForOp::create(
-            b, loc, idx(0), idx(shape.k / kBlock), idx(1),
-            ValueRange{f32Const(b, loc, 0.0f)},
+            b, loc, firstBlock, add(firstBlock, idx(steps * kStepK / kBlock)),
+            idx(1), ValueRange{f32Const(b, loc, 0.0f)},
             [&](OpBuilder &ib, Location, Value kb, ValueRange sum) {
               OpBuilder::InsertionGuard inner(b);
               b.setInsertionPoint(ib.getInsertionBlock(),
@@ -299,8 +330,7 @@ void Fp8WgmmaKernelBuilder::storeOnCudaCores() {
                       arith::MulFOp::create(b, loc, partial, scales))
                       .getResult());
             });
-        storeOutput(ok, blocks.getResult(0), alpha, out, bias, xRows, wRows,
-                    row, column, shape.n);
+        sink(ok, row, column, blocks.getResult(0));
         scf::YieldOp::create(b, loc);
       });
 }
@@ -332,7 +362,11 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
   Value warpInGroup = arith::RemUIOp::create(b, loc, warp, idx(4));
   Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
   Value q = arith::RemUIOp::create(b, loc, lane, idx(4));
-  n0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), kTileN);
+  // Grid x: tile x / split, K part x % split (the rank in its cluster).
+  Value blockX = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  n0 = mul(arith::DivUIOp::create(b, loc, blockX, idx(split)), kTileN);
+  rank = arith::RemUIOp::create(b, loc, blockX, idx(split));
+  firstStep = mul(rank, steps);
   m0 = mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y), tileM);
   std::tie(xRows, wRows) = batchRowOffsets(shape.m, shape.n, shape.batched);
   // The dynamic shared memory from a 1024-byte boundary (the swizzle
@@ -344,16 +378,18 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
                                ValueRange{pad});
 
   // The thread's two weight rows (A fragment rows g and g + 8) and their
-  // largest scale bytes; a byte of 255 (NaN) sends the CTA to the CUDA
-  // cores, as does an activation row the expansion could not hold (its
-  // rows entry is -1).
+  // largest scale bytes in this K part (each part's sum is scaled apart);
+  // a byte of 255 (NaN) sends the CTA to the CUDA cores, as does an
+  // activation row the expansion could not hold (its rows entry is -1).
   Value firstW = add(n0, add(add(mul(warpgroup, 64), mul(warpInGroup, 16)), g));
   SmallVector<Value> wOk, wGlobal, wLargest;
   Value bad = i32(0);
   for (Value row : {firstW, add(firstW, idx(8))}) {
     wOk.push_back(below(row, shape.n));
     wGlobal.push_back(add(row, wRows));
-    wLargest.push_back(largestScale(sw, wGlobal.back(), wOk.back()));
+    wLargest.push_back(largestScale(sw, wGlobal.back(),
+                                    mul(firstStep, kStepK / kBlock),
+                                    steps * kStepK / kBlock, wOk.back()));
     bad = arith::OrIOp::create(
         b, loc, bad,
         arith::ExtUIOp::create(
@@ -380,6 +416,7 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
   auto loadWeights = [&](Value step) {
     SmallVector<Value> loaded;
     Value stepOk = below(step, steps);
+    step = add(firstStep, step);
     for (int64_t r = 0; r < 2; ++r) {
       Value ok = both(stepOk, wOk[r]);
       Value first = add(add(mul(wGlobal[r], shape.k / 2), mul(step, 64)),
@@ -417,8 +454,10 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
   Value a8Bytes = globalBytes(a8);
   auto copyActivations = [&](Value step) {
     Value stepOk = below(step, steps);
+    Value buffer = bufferOf(step);
+    step = add(firstStep, step);
     copySwizzledTile(
-        a8Bytes, tid, kThreads, tileM, bufferOf(step),
+        a8Bytes, tid, kThreads, tileM, buffer,
         [&](Value rowInTile, Value chunk) {
           Value row = add(m0, rowInTile);
           Value index =
@@ -493,53 +532,104 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
                                                        arith::CmpIPredicate::ne,
                                                        last[1], i32(0))))
           .getRes();
+  // Accumulator i = 4 j + h: weight row (D row) g + 8 (h / 2) of the
+  // warp's 16, activation row (D column) 8 j + 2 q + h % 2.
+  Value columnOfFirst = add(n0, add(mul(warpgroup, 64), mul(warpInGroup, 16)));
+  auto rowOf = [&](int64_t i) {
+    return add(m0, add(mul(q, 2), idx(8 * (i / 4) + i % 2)));
+  };
+  auto columnOf = [&](int64_t i) {
+    return add(columnOfFirst, add(g, idx(8 * (i % 4 / 2))));
+  };
+  auto store = [&](Value inBounds, Value row, Value column, Value sum) {
+    storeOutput(inBounds, sum, alpha, out, bias, xRows, wRows, row, column,
+                shape.n);
+  };
+  // Split-K: value i of thread t of the CTA's partial tile at
+  // partialOffset(t, i) (the buffers are free: every wgmma and copy
+  // completed before the vote's barrier).
+  auto keepPartial = [&](Value thread, Value i, Value sum) {
+    LLVM::StoreOp::create(b, loc, sum,
+                          sharedAt(partialOffset(thread, i, kThreads)),
+                          /*alignment=*/4);
+  };
   auto ifOp = scf::IfOp::create(
       b, loc,
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, anyBad, i32(0)),
       /*withElseRegion=*/true);
-  gpu::ReturnOp::create(b, loc);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(ifOp.thenBlock());
-  storeOnCudaCores();
-  b.setInsertionPointToStart(ifOp.elseBlock());
-  // Accumulator 4 j + i: weight row (D row) g + 8 (i / 2) of the warp's 16,
-  // activation row (D column) 8 j + 2 q + i % 2; times 2^E, E = Ra + Rw -
-  // 280, in one multiply where 2^E is an f32, else in two halves (the
-  // result may still be one; the true value's rounding is the same).
-  Value columnOfFirst = add(n0, add(mul(warpgroup, 64), mul(warpInGroup, 16)));
-  for (int64_t j = 0; j < tileM / 8; ++j) {
-    Value aLargest[2];
-    for (int64_t h = 0; h < 2; ++h) {
-      Value row = add(m0, add(mul(q, 2), idx(8 * j + h)));
-      aLargest[h] = loadRowInfo(add(row, xRows), below(row, shape.m));
-    }
-    for (int64_t i = 0; i < 4; ++i) {
-      Value exponent = arith::SubIOp::create(
-          b, loc,
-          arith::AddIOp::create(b, loc, aLargest[i % 2], wLargest[i / 2]),
-          i32(2 * kFactorBias));
-      Value single =
-          both(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
-                                     exponent, i32(-149)),
-               arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
-                                     exponent, i32(127)));
-      Value half = arith::ShRSIOp::create(b, loc, exponent, i32(1));
-      Value first = arith::SelectOp::create(b, loc, single, exponent, half);
-      Value second = arith::SelectOp::create(
-          b, loc, single, i32(0),
-          arith::SubIOp::create(b, loc, exponent, half));
-      Value sum = arith::MulFOp::create(
-          b, loc,
-          arith::MulFOp::create(
-              b, loc, LLVM::ExtractValueOp::create(b, loc, acc, 4 * j + i),
-              pow2(first)),
-          pow2(second));
-      Value row = add(m0, add(mul(q, 2), idx(8 * j + i % 2)));
-      Value column = add(columnOfFirst, add(g, idx(8 * (i / 2))));
-      storeOutput(both(below(row, shape.m), below(column, shape.n)), sum, alpha,
-                  out, bias, xRows, wRows, row, column, shape.n);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    if (split == 1)
+      sumOnCudaCores(store);
+    else
+      // The thread and accumulator index that hold output (row, column)
+      // on the tensor path (the inverse of rowOf and columnOf).
+      sumOnCudaCores([&](Value, Value row, Value column, Value sum) {
+        Value r = arith::SubIOp::create(b, loc, row, m0);
+        Value c = arith::SubIOp::create(b, loc, column, n0);
+        auto div = [&](Value x, int64_t y) {
+          return arith::DivUIOp::create(b, loc, x, idx(y)).getResult();
+        };
+        auto rem = [&](Value x, int64_t y) {
+          return arith::RemUIOp::create(b, loc, x, idx(y)).getResult();
+        };
+        Value thread =
+            add(add(mul(div(c, 64), 128), mul(div(rem(c, 64), 16), 32)),
+                add(mul(rem(c, 8), 4), div(rem(r, 8), 2)));
+        Value i =
+            add(add(mul(div(r, 8), 4), mul(div(rem(c, 16), 8), 2)), rem(r, 2));
+        keepPartial(thread, i, sum);
+      });
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    // Each sum times 2^E, E = Ra + Rw - 280, in one multiply where 2^E is
+    // an f32, else in two halves (the result may still be one; the true
+    // value's rounding is the same).
+    for (int64_t j = 0; j < tileM / 8; ++j) {
+      Value aLargest[2];
+      for (int64_t h = 0; h < 2; ++h) {
+        Value row = rowOf(4 * j + h);
+        aLargest[h] = loadRowInfo(add(row, xRows), below(row, shape.m));
+      }
+      for (int64_t h = 0; h < 4; ++h) {
+        int64_t i = 4 * j + h;
+        Value exponent = arith::SubIOp::create(
+            b, loc,
+            arith::AddIOp::create(b, loc, aLargest[h % 2], wLargest[h / 2]),
+            i32(2 * kFactorBias));
+        Value single =
+            both(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
+                                       exponent, i32(-149)),
+                 arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                       exponent, i32(127)));
+        Value half = arith::ShRSIOp::create(b, loc, exponent, i32(1));
+        Value first = arith::SelectOp::create(b, loc, single, exponent, half);
+        Value second = arith::SelectOp::create(
+            b, loc, single, i32(0),
+            arith::SubIOp::create(b, loc, exponent, half));
+        Value sum = arith::MulFOp::create(
+            b, loc,
+            arith::MulFOp::create(b, loc,
+                                  LLVM::ExtractValueOp::create(b, loc, acc, i),
+                                  pow2(first)),
+            pow2(second));
+        if (split == 1)
+          store(both(below(rowOf(i), shape.m), below(columnOf(i), shape.n)),
+                rowOf(i), columnOf(i), sum);
+        else
+          keepPartial(tid, idx(i), sum);
+      }
     }
   }
+  if (split > 1)
+    sumAcrossCluster(
+        tid, kThreads, tileM / 2, split, rank, [&](ArrayRef<Value> sums) {
+          for (auto [i, sum] : llvm::enumerate(sums))
+            if (sum)
+              store(both(below(rowOf(i), shape.m), below(columnOf(i), shape.n)),
+                    rowOf(i), columnOf(i), sum);
+        });
+  gpu::ReturnOp::create(b, loc);
 }
 
 void E5M2RowsKernelBuilder::build(Block &entry) {
@@ -655,19 +745,23 @@ bool mlir::fp4::nvvm_kernels::useFp8WgmmaKernel(const KernelShape &shape,
 }
 
 std::string mlir::fp4::nvvm_kernels::fp8WgmmaKindName(const KernelShape &shape) {
-  return "_f8wg" + std::to_string(tileMOf(shape)) + "_";
+  int64_t split = splitOf(shape);
+  return "_f8wg" + std::to_string(tileMOf(shape)) +
+         (split > 1 ? "s" + std::to_string(split) : "") + "_";
 }
 
 std::array<int64_t, 3>
 mlir::fp4::nvvm_kernels::fp8WgmmaLaunch(const KernelShape &shape) {
   int64_t tileM = tileMOf(shape);
-  return {(shape.n + kTileN - 1) / kTileN, (shape.m + tileM - 1) / tileM,
-          kThreads};
+  return {(shape.n + kTileN - 1) / kTileN * splitOf(shape),
+          (shape.m + tileM - 1) / tileM, kThreads};
 }
 
 int64_t mlir::fp4::nvvm_kernels::fp8WgmmaSharedBytes(const KernelShape &shape) {
-  // The buffers and the slack that aligns them to 1024 bytes.
-  return kStages * tileMOf(shape) * kRowBytes + 1024;
+  // The buffers (or split-K's partial tile, tileM / 2 f32 per thread:
+  // as large) and the slack that aligns them to 1024 bytes.
+  int64_t partials = splitOf(shape) > 1 ? kThreads * tileMOf(shape) / 2 * 4 : 0;
+  return std::max(kStages * tileMOf(shape) * kRowBytes, partials) + 1024;
 }
 
 std::string mlir::fp4::nvvm_kernels::e5m2RowsName(int64_t rows, int64_t k) {
@@ -717,6 +811,11 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildFp8WgmmaKernel(
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   kernel->setAttr(NVVM::NVVMDialect::getMaxntidAttrName(),
                   b.getDenseI32ArrayAttr({kThreads, 1, 1}));
+  // Split-K: the K parts of a tile form a cluster (compile-time dimensions,
+  // so a plain launch makes the clusters).
+  if (int64_t split = splitOf(shape); split > 1)
+    kernel->setAttr(NVVM::NVVMDialect::getClusterDimAttrName(),
+                    b.getDenseI32ArrayAttr({int32_t(split), 1, 1}));
   Block &entry = kernel.getBody().front();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);

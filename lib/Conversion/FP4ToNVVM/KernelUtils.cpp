@@ -270,6 +270,51 @@ SmallVector<Value> KernelBuilderBase::twoStepsPerIteration(
   return SmallVector<Value>(loop.getResults());
 }
 
+void SharedBufferKernelBuilderBase::sumAcrossCluster(
+    Value tid, int64_t threads, int64_t count, int64_t split, Value rank,
+    function_ref<void(ArrayRef<Value>)> store) {
+  // Every thread of the cluster's CTAs (aligned): releases this CTA's
+  // stores, acquires the others'.
+  auto clusterBarrier = [&]() {
+    NVVM::ClusterArriveOp::create(b, loc, b.getUnitAttr());
+    NVVM::ClusterWaitOp::create(b, loc, b.getUnitAttr());
+  };
+  clusterBarrier();
+  auto generic = LLVM::LLVMPointerType::get(b.getContext());
+  Value local = LLVM::AddrSpaceCastOp::create(b, loc, generic, shared);
+  SmallVector<Value> peers;
+  for (int64_t j = 0; j < split; ++j)
+    peers.push_back(NVVM::MapaOp::create(b, loc, generic, local, i32(j)));
+  int64_t slice = count / split;
+  Type f32 = b.getF32Type();
+  for (int64_t r = 0; r < split; ++r) {
+    auto ifOp = scf::IfOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rank, idx(r)),
+        /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    SmallVector<Value> mine(count);
+    for (int64_t i = r * slice; i < (r + 1) * slice; ++i) {
+      Value offset = arith::IndexCastOp::create(b, loc, b.getI64Type(),
+                                                partialOffset(tid, i, threads));
+      Value sum;
+      for (Value peer : peers) {
+        Value part = LLVM::LoadOp::create(
+            b, loc, f32,
+            LLVM::GEPOp::create(b, loc, generic, b.getI8Type(), peer,
+                                ValueRange{offset}),
+            /*alignment=*/4);
+        sum = sum ? arith::AddFOp::create(b, loc, sum, part).getResult() : part;
+      }
+      mine[i] = sum;
+    }
+    store(mine);
+  }
+  // No CTA may leave (freeing its shared memory) while another reads it.
+  clusterBarrier();
+}
+
 void KernelBuilderBase::storeOutput(Value inBounds, Value sum, Value alpha,
                                     Value out, Value bias, Value xRows,
                                     Value wRows, Value row, Value column,

@@ -230,6 +230,25 @@ protected:
   /// Inline PTX: upstream's nvvm.wgmma.mma_async takes A by descriptor only.
   Value wgmmaRegisterA(Value acc, ArrayRef<Value> a, Value descB, int64_t n,
                        int64_t k, StringRef types, StringRef immediates);
+  /// Split-K through distributed shared memory. Each of `threads` threads
+  /// has `count` f32 partial sums; value i of thread t is kept at byte
+  /// partialOffset(t, i, threads) of the buffer (conflict-free).
+  Value partialOffset(Value thread, Value i, int64_t threads) {
+    return mul(add(thread, mul(i, threads)), 4);
+  }
+  Value partialOffset(Value thread, int64_t i, int64_t threads) {
+    return mul(add(thread, idx(i * threads)), 4);
+  }
+  /// With every thread's partials stored there, in each of the `split`
+  /// CTAs of the cluster (the K parts of one tile; `rank` is this one's):
+  /// after a cluster barrier, CTA r adds values r * count / split .. (r + 1)
+  /// * count / split - 1 of thread `tid` over all the CTAs, in rank order
+  /// (so the result does not depend on timing), and passes them to `store`
+  /// (the other entries null); a last cluster barrier keeps each CTA's
+  /// shared memory until the others have read it.
+  void sumAcrossCluster(Value tid, int64_t threads, int64_t count,
+                        int64_t split, Value rank,
+                        function_ref<void(ArrayRef<Value>)> store);
 
   Value shared;
 };
@@ -293,7 +312,12 @@ struct KernelShape {
   /// sm_100a W4A4: A and B arrive by TMA, through two tensor maps (128
   /// bytes each, in device memory) passed before the output.
   bool tensorMaps = false;
+  int64_t batch = 1; // E for batched operands (grid z)
 };
+
+/// The H100's SMs: the sm_90a kernels choose tile sizes and split-K to
+/// fill them.
+constexpr int64_t kHopperSMs = 132;
 
 /// The kernel signature every W4A4 builder produces, for `result` f32 or
 /// bf16:

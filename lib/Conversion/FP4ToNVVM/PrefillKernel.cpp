@@ -309,54 +309,13 @@ void PrefillKernelBuilder::epilogue(ArrayRef<Value> sums, Value rowBase,
 
 void PrefillKernelBuilder::reduceAcrossCluster(
     ArrayRef<Value> sums, function_ref<void(ArrayRef<Value>)> store) {
-  // Accumulator i of thread t at float i * kThreads + t: conflict-free.
   // The staging buffers are free: the last step's MMAs completed before a
   // barrier, and every copy since before another.
-  int64_t count = sums.size();
-  auto offsetOf = [&](int64_t i) { return mul(add(tid, idx(i * kThreads)), 4); };
-  for (int64_t i = 0; i < count; ++i)
-    LLVM::StoreOp::create(b, loc, sums[i], sharedAt(offsetOf(i)),
+  for (auto [i, sum] : llvm::enumerate(sums))
+    LLVM::StoreOp::create(b, loc, sum,
+                          sharedAt(partialOffset(tid, i, kThreads)),
                           /*alignment=*/4);
-  // Every thread of the cluster's CTAs (aligned): releases this CTA's
-  // stores, acquires the others'.
-  auto clusterBarrier = [&]() {
-    NVVM::ClusterArriveOp::create(b, loc, b.getUnitAttr());
-    NVVM::ClusterWaitOp::create(b, loc, b.getUnitAttr());
-  };
-  clusterBarrier();
-  auto generic = LLVM::LLVMPointerType::get(b.getContext());
-  Value local = LLVM::AddrSpaceCastOp::create(b, loc, generic, shared);
-  SmallVector<Value> peers;
-  for (int64_t j = 0; j < split; ++j)
-    peers.push_back(NVVM::MapaOp::create(b, loc, generic, local, i32(j)));
-  int64_t slice = count / split;
-  Type f32 = b.getF32Type();
-  for (int64_t r = 0; r < split; ++r) {
-    auto ifOp = scf::IfOp::create(
-        b, loc,
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rank, idx(r)),
-        /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    SmallVector<Value> mine(count);
-    for (int64_t i = r * slice; i < (r + 1) * slice; ++i) {
-      Value offset = arith::IndexCastOp::create(b, loc, b.getI64Type(),
-                                                offsetOf(i));
-      Value sum;
-      for (Value peer : peers) {
-        Value part = LLVM::LoadOp::create(
-            b, loc, f32,
-            LLVM::GEPOp::create(b, loc, generic, b.getI8Type(), peer,
-                                ValueRange{offset}),
-            /*alignment=*/4);
-        sum = sum ? arith::AddFOp::create(b, loc, sum, part).getResult() : part;
-      }
-      mine[i] = sum;
-    }
-    store(mine);
-  }
-  // No CTA may leave (freeing its shared memory) while another reads it.
-  clusterBarrier();
+  sumAcrossCluster(tid, kThreads, sums.size(), split, rank, store);
 }
 
 void PrefillKernelBuilder::build(Block &entry) {
@@ -719,11 +678,8 @@ bool mlir::fp4::nvvm_kernels::usePrefillKernel(const DecodeShape &shape) {
   return shape.activation.isBF16() && shape.m >= 64;
 }
 
-// The H100's SMs: tile sizes and split-K are chosen to fill them.
-constexpr int64_t kSMs = 132;
-
 /// Whether `tiles` CTAs are too few for the SMs: fewer than 90% of them busy.
-static bool leavesSMsIdle(int64_t tiles) { return tiles * 10 < kSMs * 9; }
+static bool leavesSMsIdle(int64_t tiles) { return tiles * 10 < kHopperSMs * 9; }
 
 /// Whether `steps` K steps, already in `split` parts, can be halved again:
 /// evenly, with at least kMinSplitSteps steps per part.
@@ -753,9 +709,9 @@ PrefillTiling mlir::fp4::nvvm_kernels::prefillTiling(const DecodeShape &shape,
   // in two took 5% less time with NVFP4 weights and 5% more with MXFP4;
   // and sm_120a's 100 KB would not hold three of 128 x 128).
   PrefillTiling tiling{kTileM, 64, 1, 2};
-  if (wgmma && tiles(256, 128) >= 2 * kSMs)
+  if (wgmma && tiles(256, 128) >= 2 * kHopperSMs)
     tiling = {256, 128, 1, 4, /*weightsInRegisters=*/true};
-  else if (tiles(kTileM, 128) >= 2 * kSMs ||
+  else if (tiles(kTileM, 128) >= 2 * kHopperSMs ||
            (leavesSMsIdle(tiles(kTileM, 128)) &&
             canSplitFurther(shape.k / kTileK, 1)))
     tiling.tileN = 128;

@@ -1,6 +1,9 @@
 // MXFP4 x MXFP4 (W4A4) on sm_90a's FP8 tensor cores (Fp8WgmmaKernel.cpp):
 // every tile size (64, 128 and 256 activation rows), one K step, odd and
-// even step counts, ragged M and N, stacked operands, a bias, bf16 results.
+// even step counts, ragged M and N, stacked operands, a bias, bf16 results;
+// split-K in 2, 4 and 8 parts (clusters) for every tile size, stacked too
+// (1x4096x4096 in four, 100x300x2048, 200x256x2048 and E2x33x256x4096 in
+// two, two, four, 3x136x16384 in eight).
 // test/GPU/sm90a-kernels.test runs them on the H100 against float64.
 
 func.func @f8_64x128x128(%ad: tensor<64x64xi8>, %as: tensor<64x4xf8E8M0FNU>, %bd: tensor<128x64xi8>, %bs: tensor<128x4xf8E8M0FNU>) -> tensor<64x128xf32> {
@@ -38,4 +41,28 @@ func.func @f8_2048x1024x1024_bf16(%ad: tensor<2048x512xi8>, %as: tensor<2048x32x
   %b = fp4.assemble %bd, %bs : tensor<1024x512xi8>, tensor<1024x32xf8E8M0FNU> -> !fp4.qtensor<1024x1024xf4E2M1FN, mxfp4>
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<2048x1024xf4E2M1FN, mxfp4>, !fp4.qtensor<1024x1024xf4E2M1FN, mxfp4> -> tensor<2048x1024xbf16>
   return %y : tensor<2048x1024xbf16>
+}
+func.func @f8_100x300x2048(%ad: tensor<100x1024xi8>, %as: tensor<100x64xf8E8M0FNU>, %bd: tensor<300x1024xi8>, %bs: tensor<300x64xf8E8M0FNU>) -> tensor<100x300xf32> {
+  %a = fp4.assemble %ad, %as : tensor<100x1024xi8>, tensor<100x64xf8E8M0FNU> -> !fp4.qtensor<100x2048xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<300x1024xi8>, tensor<300x64xf8E8M0FNU> -> !fp4.qtensor<300x2048xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<100x2048xf4E2M1FN, mxfp4>, !fp4.qtensor<300x2048xf4E2M1FN, mxfp4> -> tensor<100x300xf32>
+  return %y : tensor<100x300xf32>
+}
+func.func @f8_200x256x2048_bf16(%ad: tensor<200x1024xi8>, %as: tensor<200x64xf8E8M0FNU>, %bd: tensor<256x1024xi8>, %bs: tensor<256x64xf8E8M0FNU>, %bias: tensor<256xf32>) -> tensor<200x256xbf16> {
+  %a = fp4.assemble %ad, %as : tensor<200x1024xi8>, tensor<200x64xf8E8M0FNU> -> !fp4.qtensor<200x2048xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<256x1024xi8>, tensor<256x64xf8E8M0FNU> -> !fp4.qtensor<256x2048xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b bias(%bias : tensor<256xf32>) : !fp4.qtensor<200x2048xf4E2M1FN, mxfp4>, !fp4.qtensor<256x2048xf4E2M1FN, mxfp4> -> tensor<200x256xbf16>
+  return %y : tensor<200x256xbf16>
+}
+func.func @f8_experts_split(%ad: tensor<2x33x2048xi8>, %as: tensor<2x33x128xf8E8M0FNU>, %bd: tensor<2x256x2048xi8>, %bs: tensor<2x256x128xf8E8M0FNU>, %bias: tensor<2x256xf32>) -> tensor<2x33x256xf32> {
+  %a = fp4.assemble %ad, %as : tensor<2x33x2048xi8>, tensor<2x33x128xf8E8M0FNU> -> !fp4.qtensor<2x33x4096xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<2x256x2048xi8>, tensor<2x256x128xf8E8M0FNU> -> !fp4.qtensor<2x256x4096xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b bias(%bias : tensor<2x256xf32>) : !fp4.qtensor<2x33x4096xf4E2M1FN, mxfp4>, !fp4.qtensor<2x256x4096xf4E2M1FN, mxfp4> -> tensor<2x33x256xf32>
+  return %y : tensor<2x33x256xf32>
+}
+func.func @f8_3x136x16384(%ad: tensor<3x8192xi8>, %as: tensor<3x512xf8E8M0FNU>, %bd: tensor<136x8192xi8>, %bs: tensor<136x512xf8E8M0FNU>) -> tensor<3x136xf32> {
+  %a = fp4.assemble %ad, %as : tensor<3x8192xi8>, tensor<3x512xf8E8M0FNU> -> !fp4.qtensor<3x16384xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<136x8192xi8>, tensor<136x512xf8E8M0FNU> -> !fp4.qtensor<136x16384xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<3x16384xf4E2M1FN, mxfp4>, !fp4.qtensor<136x16384xf4E2M1FN, mxfp4> -> tensor<3x136xf32>
+  return %y : tensor<3x136xf32>
 }
