@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """W4A4 matmuls on the GPU: fp4-mlir's MXFP4 x MXFP4 kernels (both operands
 packed E2M1 with UE8M0 scales per 32; on sm_90a the FP8 tensor-core kernel
-of Fp8WgmmaKernel.cpp) against cuBLAS BF16 (torch.matmul), FP8
+of Fp8WgmmaKernel.cpp, or up to 16 rows a W4A16 kernel on exact bf16 rows,
+Bf16RowsKernel.cpp) against cuBLAS BF16 (torch.matmul), FP8
 torch._scaled_mm and Triton's tl.dot_scaled, in one run.
 
   python3 bench/gpu_w4a4.py KERNELS.cubin [--json bench/results/gpu_w4a4.json]
 
-The cubin holds fp4_mxfp4_f8wg<T>_<M>x<N>x<K>_bf16 kernels (fp4-compile
+The cubin holds fp4_mxfp4_f8wg<T>[s<S>]_<M>x<N>x<K>_bf16 and
+fp4_mxfp4_w4a4x16[tc|s<S>]_<M>x<N>x<K>_bf16 kernels (fp4-compile
 bench/Inputs/w4a4_mxfp4.mlir --target=sm_90a --emit=cubin). For each, every
 competitor computes y[M, N] = A[M, K] W[N, K]^T with bf16 output:
 
@@ -34,8 +36,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "GPU"))
 sys.path.insert(0, os.path.dirname(__file__))
-from run_kernels import (Driver, decode, f8wg_launch, memref, random_weights,  # noqa: E402
-                         relative_error, ue8m0)
+from run_kernels import (Driver, decode, decode_launch, f8wg_launch, memref,  # noqa: E402
+                         random_weights, relative_error, ue8m0)
 from gpu_decode import (copies_for, copy_bandwidth, current_stream, graph_time,  # noqa: E402
                         time_cublas_and_fp8, time_triton, write_json)
 
@@ -87,7 +89,7 @@ def main():
     image = open(args.cubin, "rb").read()
     module = driver.load(image)
     twin = driver.load(open(args.twin, "rb").read()) if args.twin else None
-    names = sorted(set(re.findall(rb"fp4_mxfp4_f8wg\d+(?:s\d)?_\d+x\d+x\d+_bf16(?![_\w])", image)))
+    names = sorted(set(re.findall(rb"fp4_mxfp4_(?:f8wg\d+(?:s\d)?|w4a4x16(?:tc|s\d)?)_\d+x\d+x\d+_bf16(?![_\w])", image)))
     rng = np.random.default_rng(0)
     device = torch.cuda.get_device_name()
     bandwidth = copy_bandwidth()
@@ -104,9 +106,16 @@ def main():
         name = raw.decode()
         if not re.search(args.only, name):
             continue
-        kind, m, n, k = re.match(r"fp4_mxfp4_f8wg(\d+(?:s\d)?)_(\d+)x(\d+)x(\d+)_", name).groups()
+        kernel, m, n, k = re.match(r"fp4_mxfp4_(f8wg\d+(?:s\d)?|w4a4x16(?:tc|s\d)?)_(\d+)x(\d+)x(\d+)_",
+                                   name).groups()
         m, n, k = int(m), int(n), int(k)
-        grid, _, shared = f8wg_launch(m, n, kind)
+        # W4A4 on the FP8 tensor cores, or (up to 16 rows) as W4A16 on
+        # bf16 rows (Bf16RowsKernel.cpp).
+        x16 = kernel.startswith("w4a4x16")
+        if x16:
+            grid, block, shared = decode_launch(m, n, kernel[len("w4a4x16"):])
+        else:
+            grid, block, shared = f8wg_launch(m, n, kernel[len("f8wg"):])
         fn = driver.function(module, name, shared=shared)
         a, sa, _, _, _ = random_weights(rng, "mxfp4", m, k)
         w, sw, _, _, _ = random_weights(rng, "mxfp4", n, k)
@@ -122,19 +131,26 @@ def main():
         flops = 2.0 * m * n * k
         calls = 10 if flops > 1e11 else 100
         y = torch.empty(m * n, dtype=torch.bfloat16, device="cuda")
-        # The rows kernel (activations to E5M2 rows) then the matmul, as
-        # the compiled host code launches them: both timed.
-        rows_fn = driver.function(module, f"fp4_mxfp4_e5m2rows_{m}x{k}")
-        a8 = torch.empty(m * k, dtype=torch.uint8, device="cuda")
-        info = torch.empty(m, dtype=torch.int32, device="cuda")
-        rows_params = memref(ad) + memref(sad) + memref(a8) + memref(info)
-        params = [memref(ad) + memref(sad) + memref(wd[i]) + memref(swd[i]) +
-                  [ctypes.c_float(1.0)] + memref(a8) + memref(info) + memref(y)
-                  for i in range(copies)]
+        # The rows kernel (activations to E5M2 or bf16 rows) then the
+        # matmul, as the compiled host code launches them: both timed.
+        rows_fn = driver.function(module, f"fp4_mxfp4_{'bf16' if x16 else 'e5m2'}rows_{m}x{k}")
+        if x16:
+            xb = torch.empty(m * k, dtype=torch.bfloat16, device="cuda")
+            row_scales = torch.empty(m, dtype=torch.float32, device="cuda")
+            rows_params = memref(ad) + memref(sad) + memref(xb) + memref(row_scales)
+            params = [memref(xb) + memref(wd[i]) + memref(swd[i]) + [ctypes.c_float(1.0)] +
+                      memref(row_scales) + memref(y) for i in range(copies)]
+        else:
+            a8 = torch.empty(m * k, dtype=torch.uint8, device="cuda")
+            info = torch.empty(m, dtype=torch.int32, device="cuda")
+            rows_params = memref(ad) + memref(sad) + memref(a8) + memref(info)
+            params = [memref(ad) + memref(sad) + memref(wd[i]) + memref(swd[i]) +
+                      [ctypes.c_float(1.0)] + memref(a8) + memref(info) + memref(y)
+                      for i in range(copies)]
 
         def ours(i):
             driver.enqueue(rows_fn, ((m + 7) // 8,), (256,), rows_params, 0, current_stream())
-            driver.enqueue(fn, grid, (256,), params[i % copies], shared, current_stream())
+            driver.enqueue(fn, grid, block, params[i % copies], shared, current_stream())
 
         y.fill_(float("nan"))  # poisoned
         ours(0)

@@ -1,5 +1,6 @@
 // W4A4 benchmark shapes (bench/gpu_w4a4.py): MXFP4 x MXFP4 with bf16
-// results, on sm_90a's FP8 tensor cores (Fp8WgmmaKernel.cpp).
+// results, on sm_90a's FP8 tensor cores (Fp8WgmmaKernel.cpp), or up to 16
+// rows as W4A16 on exact bf16 rows (Bf16RowsKernel.cpp).
 
 func.func @w4a4_1x4096x4096(%ad: tensor<1x2048xi8>, %as: tensor<1x128xf8E8M0FNU>, %bd: tensor<4096x2048xi8>, %bs: tensor<4096x128xf8E8M0FNU>) -> tensor<1x4096xbf16> {
   %a = fp4.assemble %ad, %as : tensor<1x2048xi8>, tensor<1x128xf8E8M0FNU> -> !fp4.qtensor<1x4096xf4E2M1FN, mxfp4>

@@ -20,7 +20,12 @@ kernels on sm_90a's FP8 tensor cores, fp4_mxfp4_f8wg<T>_..., run after
 their rows kernel (fp4_mxfp4_e5m2rows_<rows>x<K>), whose E5M2 bytes and row
 entries must equal e5m2_rows_reference bit for bit, over three draws
 (scales within the E5M2 window; its edges, set_window_edges; scales past it,
-the kernel's CUDA-core path). Gathered-expert
+the kernel's CUDA-core path). W4A4 kernels run as W4A16 (up to 16 rows
+on sm_90a), fp4_<fmt>_w4a4x16[tc|s<S>]_..., run after their bf16 rows
+kernel (fp4_<fmt>_bf16rows_<rows>x<K>), whose values and row scales must
+equal bf16_rows_reference exactly, with the W4A16 kernel's launch; their
+MXFP4 "edges" draw shifts one row and loses another (bf16_rows_edges),
+whose outputs must be NaN. Gathered-expert
 kernels (..._G<T>E<E>x1xNxK...) get T random expert indices among E (the last
 one or two out of range) before the bias; rows with a bad index must be NaN. Inputs are random
 codes (every E2M1 code) and random valid scales; the output is poisoned with
@@ -298,6 +303,40 @@ def set_window_edges(a, sa, b, sb):
     edge(b, sb, 0, 130, nonzero=False)
 
 
+def bf16_rows_reference(values, scales, data, fmt):
+    """What the bf16 rows kernel (fp4_<fmt>_bf16rows_<rows>x<K>) must write
+    for FP4 rows whose float64 values are `values` [rows, K] (UE8M0 or
+    UE4M3 `scales`, codes `data`): MXFP4 rows with largest scale byte R
+    above 240 shifted by s = R - 240 (values times 2^-s, row scale 2^s),
+    else the values and 1; NaN as the row scale where a block with a
+    byte below s holds a nonzero code. Exact in bf16, so compared as
+    float64."""
+    rows = values.shape[0]
+    if fmt != "mxfp4":
+        return values, np.ones(rows)
+    shift = np.maximum(scales.max(axis=1).astype(np.int64) - 240, 0)
+    nonzero = ((data & 0x77) != 0).reshape(rows, scales.shape[1], -1).any(axis=2)
+    lost = (nonzero & (scales.astype(np.int64) < shift[:, None])).any(axis=1)
+    row_scales = np.where(lost, np.nan, 2.0 ** shift)
+    return values * 2.0 ** -shift[:, None], row_scales
+
+
+def bf16_rows_edges(a, sa, sb):
+    """Puts the bf16 rows kernel's shift into MXFP4 operands: activation
+    row 0 gets a block with scale byte 245 (shift 5, all its other bytes
+    5 or more: held exactly), row 1 (if any) one with 250 and a block with
+    byte 5 and nonzero codes (below its shift of 10: the row is lost, its
+    outputs must be NaN); the weights' first block gets byte 107 so that
+    the products stay within f32. Returns the lost rows."""
+    sa[0, 0] = 245
+    sb[:, 0] = 107
+    if a.shape[0] < 2:
+        return []
+    sa[1, 0], sa[1, 1] = 250, 5
+    a[1, 16:32] = 0x22  # code 1.0 everywhere in block 1
+    return [1]
+
+
 def random_weights(rng, fmt, rows, k, subnormal=False, wide=False):
     """Random packed codes, valid scales and (NVFP4) a global scale. With
     `subnormal`, NVFP4 scales are all UE4M3 subnormals (m * 2^-9); with
@@ -416,7 +455,7 @@ def main():
     args = parser.parse_args()
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
-        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:(?:e4m3_|e5m2_)?mma|f8wg\d+(?:s\d)?)_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
+        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:(?:e4m3_|e5m2_)?mma|f8wg\d+(?:s\d)?|w4a4x16(?:tc|s\d)?)_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
         rb"w4a16" + W4A16_KIND.encode() + rb"?_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))(?:_bias)?",
         image)))
     driver = Driver()
@@ -448,8 +487,9 @@ def main():
             failed += not ok
             print(f"{'PASS' if ok else 'FAIL'} {name}: max |error| / max |ref| = {worst:.2e}")
             continue
-        fmt, fp8_act, f8wg, rows, experts, m, n, k, bf16, with_bias = re.match(
-            r"fp4_(nvfp4|mxfp4)_(?:(?:(e4m3|e5m2)_)?mma|f8wg(\d+(?:s\d)?))_(?:G(\d+))?(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$",
+        x16 = "_w4a4x16" in name
+        fmt, fp8_act, f8wg, x16_kind, rows, experts, m, n, k, bf16, with_bias = re.match(
+            r"fp4_(nvfp4|mxfp4)_(?:(?:(e4m3|e5m2)_)?mma|f8wg(\d+(?:s\d)?)|w4a4x16(tc|s\d)?)_(?:G(\d+))?(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$",
             name).groups()
         e, gathered = (int(rows), int(experts)) if rows else (int(experts or 1), None)
         m, n, k = int(m), int(n), int(k)
@@ -459,21 +499,27 @@ def main():
         if f8wg:
             grid, threads, shared = f8wg_launch(m, n, f8wg)
             grid = (grid[0], grid[1], e)
+        elif x16:  # W4A4 through a W4A16 kernel
+            grid, threads, shared = decode_launch(m, n, x16_kind or "")
+            grid = (grid[0], grid[1], e)
         else:
             grid, threads, shared = ((n + 7) // 8, (m + 15) // 16, e), (32, 1, 1), 0
         fn = driver.function(module, name, shared=shared)
         if f8wg:
             rows_fn = driver.function(module, f"fp4_mxfp4_e5m2rows_{e * m}x{k}")
+        if x16:
+            rows_fn = driver.function(module, f"fp4_{fmt}_bf16rows_{e * m}x{k}")
         worst, rows_exact, path_ok = 0.0, True, True
         for i in range(args.repeat):
             # f8wg draws: "tensor" (scales within 2^16: every tile on the
             # tensor cores), "edges" (the window's edges, below) and, last,
             # "wide" (each row's scales over 2^60, past what E5M2 holds:
             # the CUDA-core path computes the tiles).
+            # x16 draws: plain, "edges" (MXFP4: bf16_rows_edges), "wide".
             mode = "tensor"
-            if f8wg and args.repeat >= 2 and i == args.repeat - 1:
+            if (f8wg or x16) and args.repeat >= 2 and i == args.repeat - 1:
                 mode = "wide"
-            elif f8wg and args.repeat >= 3 and i == args.repeat - 2:
+            elif (f8wg or x16) and args.repeat >= 3 and i == args.repeat - 2:
                 mode = "edges"
             wide = mode == "wide"
             # Batched operands are E stacked [M, K] / [N, K] blocks;
@@ -486,8 +532,11 @@ def main():
                 ga = np.float32(1.0)
             else:
                 a, sa, ga, _, _ = random_weights(rng, fmt, e * m, k, wide=wide)
-                if mode == "edges":
+                lost = []
+                if mode == "edges" and f8wg:
                     set_window_edges(a, sa, b, sb)
+                elif mode == "edges" and fmt == "mxfp4":
+                    lost = bf16_rows_edges(a, sa, sb)
                 da = decode(a, sa, block, scale_decode)
             da = da.reshape(e, m, k)
             alpha = np.float32(ga * gb)
@@ -495,6 +544,8 @@ def main():
             scale = np.abs(experts.reference(da, db, alpha, None)[experts.valid]).mean()
             bias = random_bias(rng, experts.count, n, scale, with_bias)
             reference = experts.reference(da, db, alpha, bias)
+            for row in lost:  # rows the bf16 rows kernel cannot hold: NaN
+                reference[row // m, row % m] = np.nan
             device = [torch.from_numpy(x.reshape(-1)).cuda() for x in (a, sa, b, sb)]
             out = torch.full((e * m * n,), float("nan"),
                              dtype=torch.bfloat16 if bf16 else torch.float32,
@@ -520,6 +571,29 @@ def main():
                           f"row entries differ ({np.count_nonzero(~usable)} rows unusable)")
                 rows_exact = rows_exact and exact
                 params += memref(a8) + memref(info)
+            if x16:
+                # The bf16 rows kernel first (outputs poisoned): its values
+                # and row scales must be exactly bf16_rows_reference's.
+                xb = torch.full((e * m * k,), float("nan"), dtype=torch.bfloat16, device="cuda")
+                row_scales = torch.full((e * m,), -7.0, dtype=torch.float32, device="cuda")
+                driver.launch(rows_fn, ((e * m + 7) // 8, 1, 1), (256, 1, 1),
+                              memref(device[0]) + memref(device[1]) + memref(xb) +
+                              memref(row_scales))
+                want_x, want_scales = bf16_rows_reference(da.reshape(e * m, k), sa.reshape(e * m, -1),
+                                                          a.reshape(e * m, -1), fmt)
+                got_x = xb.double().cpu().numpy().reshape(e * m, k)
+                got_scales = row_scales.double().cpu().numpy()
+                usable = ~np.isnan(want_scales)
+                exact = (np.array_equal(got_x[usable], want_x[usable])
+                         and np.array_equal(got_scales, want_scales, equal_nan=True))
+                if not exact:
+                    print(f"  bf16 rows kernel: {np.count_nonzero(got_x[usable] != want_x[usable])} "
+                          f"values and {np.count_nonzero(got_scales != want_scales)} row scales differ")
+                rows_exact = rows_exact and exact
+                # The W4A16 kernel: bf16 rows in place of the FP4 operand,
+                # the row scales before the output.
+                params = (memref(xb) + params[2 * len(memref(device[0])):] +
+                          memref(row_scales))
             driver.launch(fn, grid, threads, params + memref(out), shared)
             y = out.double().cpu().numpy().reshape(e, m, n)
             error = relative_error(y, reference)
@@ -536,7 +610,7 @@ def main():
         # for f8wg the FP8 tensor cores' summation (Hopper's FP8 wgmma keeps
         # fewer bits than f32 while it accumulates: docs/gpu.md).
         ok = worst <= (4e-3 if bf16 or f8wg else 1e-5)
-        if f8wg:
+        if f8wg or x16:
             ok = ok and rows_exact and path_ok
             print(f"{'PASS' if rows_exact else 'FAIL'} {name}: rows kernel bytes "
                   f"{'bit-exact' if rows_exact else 'DIFFER'}")

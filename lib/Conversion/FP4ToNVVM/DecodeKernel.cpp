@@ -88,9 +88,10 @@ private:
 void DecodeKernelBuilder::build(Block &entry) {
   Value x, w, sw, alpha, out;
   std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
-  OptionalArguments optional =
-      optionalArguments(entry, 3, shape.gathered, shape.bias);
+  OptionalArguments optional = optionalArguments(
+      entry, 3, shape.gathered, shape.bias, false, shape.rowScales);
   Value bias = optional.bias;
+  rowScales = optional.rowScales;
   Type f32 = b.getF32Type();
   Value lane, warp;
   std::tie(std::ignore, lane, warp) = threadLaneWarp();

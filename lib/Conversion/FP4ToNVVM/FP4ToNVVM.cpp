@@ -27,6 +27,10 @@ using namespace mlir;
 using namespace mlir::fp4;
 using namespace mlir::fp4::nvvm_kernels;
 
+/// W4A4 on sm_90a and sm_90 with at most this many activation rows per
+/// batch runs as W4A16 on bf16 rows (Bf16RowsKernel.cpp).
+constexpr int64_t kW4A4AsW4A16Rows = 16;
+
 /// The kernel-name suffix of a split-K kernel ("s4" for four K parts),
 /// empty without split-K.
 static std::string splitSuffix(int64_t split) {
@@ -826,11 +830,26 @@ struct ConvertFP4ToNVVMPass
                             bool(bias),
                             gathered,
                             experts};
+    // Hopper has no FP4 tensor cores: W4A4 with few rows per batch runs as
+    // W4A16, on its activations expanded exactly to bf16 by the bf16 rows
+    // kernel (Bf16RowsKernel.cpp; each row's power-of-two scale applied by
+    // the epilogue). On the H100 the decode kernels beat the FP8 kernel
+    // there (docs/benchmarks.md).
+    bool w4a4AsW4A16 = lhsType && !lhsKind->fp8Activations() &&
+                       (chip == "sm_90a" || chip == "sm_90") &&
+                       m <= kW4A4AsW4A16Rows;
+    if (w4a4AsW4A16) {
+      decodeShape.activation = b.getBF16Type();
+      decodeShape.rowScales = true;
+    }
+    // A W4A16 kernel runs the matmul.
+    bool w4a16Kernel = lhsFloat || w4a4AsW4A16;
     // Gathered experts run one row per batch: the decode kernel.
-    bool prefillW4A16 = lhsFloat && !gathered && usePrefillKernel(decodeShape);
+    bool prefillW4A16 =
+        w4a16Kernel && !gathered && usePrefillKernel(decodeShape);
     // wgmma exists on sm_90a only; other chips take mma.sync.
     bool wgmmaPrefill = prefillW4A16 && chip == "sm_90a";
-    bool tensorCoreW4A16 = lhsFloat && !gathered && !prefillW4A16 &&
+    bool tensorCoreW4A16 = w4a16Kernel && !gathered && !prefillW4A16 &&
                            useMmaDecodeKernel(decodeShape);
     std::string w4a16Kind =
         prefillW4A16 ? prefillKindName(prefillTiling(decodeShape, wgmmaPrefill),
@@ -838,6 +857,9 @@ struct ConvertFP4ToNVVMPass
         : tensorCoreW4A16
             ? std::string("_w4a16tc_")
             : "_w4a16" + splitSuffix(decodeSplitK(decodeShape)) + "_";
+    // "_w4a4x16...": W4A4 through that W4A16 kernel.
+    if (w4a4AsW4A16)
+      w4a16Kind = "_w4a4x16" + w4a16Kind.substr(std::string("_w4a16").size());
     KernelShape shape{m,          n,        k,      batched, resultElement,
                       bool(bias), gathered, experts};
     shape.batch = e;
@@ -846,13 +868,14 @@ struct ConvertFP4ToNVVMPass
     shape.tensorMaps =
         chip == "sm_100a" && lhsType && !lhsKind->fp8Activations();
     // sm_90a: MXFP4 x MXFP4 on the FP8 tensor cores (E5M2 bytes).
-    bool fp8Wgmma =
-        lhsType && chip == "sm_90a" && useFp8WgmmaKernel(shape, *lhsKind);
+    bool fp8Wgmma = lhsType && !w4a4AsW4A16 && chip == "sm_90a" &&
+                    useFp8WgmmaKernel(shape, *lhsKind);
     std::string name =
         "fp4_" +
-        (lhsType ? lhsKind->name.str() +
-                       (fp8Wgmma ? fp8WgmmaKindName(shape) : "_mma_")
-                 : rhsKind->name.str() + w4a16Kind) +
+        (lhsType && !w4a4AsW4A16
+             ? lhsKind->name.str() +
+                   (fp8Wgmma ? fp8WgmmaKindName(shape) : "_mma_")
+             : rhsKind->name.str() + w4a16Kind) +
         (gathered
              ? "G" + std::to_string(e) + "E" + std::to_string(experts) + "x"
          : batched ? "E" + std::to_string(e) + "x"
@@ -872,7 +895,7 @@ struct ConvertFP4ToNVVMPass
       launch = prefillLaunch(decodeShape, wgmmaPrefill);
     else if (tensorCoreW4A16)
       launch = mmaDecodeLaunch(decodeShape);
-    else if (lhsFloat)
+    else if (w4a16Kernel)
       launch = decodeLaunch(decodeShape);
     else if (fp8Wgmma)
       launch = fp8WgmmaLaunch(shape);
@@ -894,7 +917,7 @@ struct ConvertFP4ToNVVMPass
       else if (tensorCoreW4A16)
         symbols.insert(
             buildMmaDecodeKernel(kb, loc, name, decodeShape, *rhsKind));
-      else if (lhsFloat)
+      else if (w4a16Kernel)
         symbols.insert(
             buildDecodeKernel(kb, loc, name, decodeShape, *rhsKind));
       else if (fp8Wgmma) {
@@ -907,6 +930,14 @@ struct ConvertFP4ToNVVMPass
       else
         symbols.insert(buildKernel(kb, loc, name, shape, *lhsKind,
                                    *atomFor(chip, *lhsKind)));
+    }
+    if (w4a4AsW4A16) {
+      std::string rowsName = bf16RowsName(*lhsKind, e * m, k);
+      if (!symbols.lookup(rowsName)) {
+        auto kb = OpBuilder::atBlockEnd(kernels.getBody());
+        symbols.insert(
+            buildBf16RowsKernel(kb, loc, rowsName, e * m, k, *lhsKind));
+      }
     }
 
     // Host side: buffers, the launch, the result.
@@ -963,24 +994,39 @@ struct ConvertFP4ToNVVMPass
           kernels.getSymNameAttr(),
           {FlatSymbolRefAttr::get(b.getContext(), kernel)});
     };
-    if (fp8Wgmma) {
-      // The activations as E5M2 rows and their largest scale bytes, made
-      // by the rows kernel first (device buffers, freed after the call).
-      Value a8 = dynamicView(
-          b, loc,
-          device.deviceBuffer(MemRefType::get({e * m * k}, b.getI8Type())));
+    // A rows kernel, launched before the matmul, that turns the FP4
+    // activations (args 0 and 1) into rows of `element` (K per row) and
+    // one `info` per row (device buffers, freed after the call).
+    auto rowsFirst = [&](StringRef kernel, std::array<int64_t, 3> launch,
+                         Type element, Type info) -> std::pair<Value, Value> {
       Value rows = dynamicView(
-          b, loc,
-          device.deviceBuffer(MemRefType::get({e * m}, b.getI32Type())));
-      std::array<int64_t, 3> rowsLaunch = e5m2RowsLaunch(e * m);
+          b, loc, device.deviceBuffer(MemRefType::get({e * m * k}, element)));
+      Value perRow = dynamicView(
+          b, loc, device.deviceBuffer(MemRefType::get({e * m}, info)));
       auto rowsOp = gpu::LaunchFuncOp::create(
-          b, loc, kernelRef(e5m2RowsName(e * m, k)),
-          gpu::KernelDim3{c(rowsLaunch[0]), c(1), c(1)},
-          gpu::KernelDim3{c(rowsLaunch[2]), c(1), c(1)}, Value(),
-          ValueRange{args[0], args[1], a8, rows},
+          b, loc, kernelRef(kernel), gpu::KernelDim3{c(launch[0]), c(1), c(1)},
+          gpu::KernelDim3{c(launch[2]), c(1), c(1)}, Value(),
+          ValueRange{args[0], args[1], rows, perRow},
           b.getType<gpu::AsyncTokenType>(), ValueRange{device.token});
       device.token = rowsOp.getAsyncToken();
+      return {rows, perRow};
+    };
+    if (fp8Wgmma) {
+      // The activations as E5M2 rows and their largest scale bytes.
+      auto [a8, rows] = rowsFirst(e5m2RowsName(e * m, k), e5m2RowsLaunch(e * m),
+                                  b.getI8Type(), b.getI32Type());
       args.append({a8, rows});
+    }
+    if (w4a4AsW4A16) {
+      // The activations as bf16 rows and their row scales; the W4A16
+      // kernel takes them in place of the FP4 operand, the row scales
+      // before the output.
+      auto [x, rowScales] =
+          rowsFirst(bf16RowsName(*lhsKind, e * m, k), bf16RowsLaunch(e * m),
+                    b.getBF16Type(), b.getF32Type());
+      args.erase(args.begin(), args.begin() + 2);
+      args.insert(args.begin(), x);
+      args.push_back(rowScales);
     }
     if (shape.tensorMaps) {
       int64_t rowsB = gathered ? experts * n : batched ? e * n : n;

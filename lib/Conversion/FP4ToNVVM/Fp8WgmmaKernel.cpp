@@ -644,31 +644,10 @@ void E5M2RowsKernelBuilder::build(Block &entry) {
           warp);
   Value ok = below(row, rows);
   int64_t blocks = shape.k / kBlock;
-  Value width = i32(32);
-  auto warpReduce = [&](Value v, function_ref<Value(Value, Value)> combine) {
-    for (int64_t offset : {16, 8, 4, 2, 1})
-      v = combine(v, gpu::ShuffleOp::create(b, loc, v, i32(offset), width,
-                                            gpu::ShuffleMode::XOR)
-                         .getShuffleResult());
-    return v;
-  };
-  // A loop over the row's blocks, lane l taking l, l + 32, ...: `body`
-  // gets the block (an index), whether it exists, and the carried i32.
+  // Loops over the row's blocks, lane l taking l, l + 32, ...
   auto forEachBlock =
       [&](function_ref<Value(Value blk, Value valid, Value carried)> body) {
-        return scf::ForOp::create(
-                   b, loc, idx(0), idx((blocks + 31) / 32), idx(1),
-                   ValueRange{i32(0)},
-                   [&](OpBuilder &lb, Location, Value i, ValueRange args) {
-                     OpBuilder::InsertionGuard guard(b);
-                     b.setInsertionPoint(lb.getInsertionBlock(),
-                                         lb.getInsertionPoint());
-                     Value blk = add(mul(i, 32), lane);
-                     scf::YieldOp::create(
-                         b, loc,
-                         body(blk, both(ok, below(blk, blocks)), args[0]));
-                   })
-            .getResult(0);
+        return forEachLaneStrided(lane, ok, blocks, body);
       };
   // The row's largest scale byte.
   Value scan = forEachBlock([&](Value blk, Value valid, Value largest) {

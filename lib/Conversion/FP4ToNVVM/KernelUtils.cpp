@@ -86,13 +86,16 @@ Value mlir::fp4::nvvm_kernels::loadWord(OpBuilder &b, Location loc, Value buffer
 /// The kernel arguments after alpha, in optionalArguments' order: the
 /// expert indices (gathered experts), the bias, the output.
 static void appendOptionalAndOutput(OpBuilder &b, SmallVector<Type> &inputs,
-                                    bool gathered, bool bias, Type result) {
+                                    bool gathered, bool bias, Type result,
+                                    bool rowScales = false) {
   auto dynamic = [](Type element) {
     return MemRefType::get({ShapedType::kDynamic}, element);
   };
   if (gathered)
     inputs.push_back(dynamic(b.getI32Type()));
   if (bias)
+    inputs.push_back(dynamic(b.getF32Type()));
+  if (rowScales)
     inputs.push_back(dynamic(b.getF32Type()));
   inputs.push_back(dynamic(result));
 }
@@ -135,10 +138,12 @@ Value mlir::fp4::nvvm_kernels::outputArgument(Block &entry) {
   return entry.getArgument(kernelArguments(entry) - 1);
 }
 
-OptionalArguments mlir::fp4::nvvm_kernels::optionalArguments(
-    Block &entry, unsigned alpha, bool gathered, bool bias, bool tensorMaps) {
+OptionalArguments
+mlir::fp4::nvvm_kernels::optionalArguments(Block &entry, unsigned alpha,
+                                           bool gathered, bool bias,
+                                           bool tensorMaps, bool rowScales) {
   assert(kernelArguments(entry) ==
-             alpha + 2 + gathered + bias + 2 * tensorMaps &&
+             alpha + 2 + gathered + bias + 2 * tensorMaps + rowScales &&
          "the kernel's signature has these arguments");
   OptionalArguments args;
   unsigned next = alpha + 1;
@@ -146,6 +151,8 @@ OptionalArguments mlir::fp4::nvvm_kernels::optionalArguments(
     args.indices = entry.getArgument(next++);
   if (bias)
     args.bias = entry.getArgument(next++);
+  if (rowScales)
+    args.rowScales = entry.getArgument(next++);
   if (tensorMaps) {
     args.mapA = entry.getArgument(next++);
     args.mapB = entry.getArgument(next);
@@ -315,6 +322,31 @@ void SharedBufferKernelBuilderBase::sumAcrossCluster(
   clusterBarrier();
 }
 
+Value KernelBuilderBase::warpReduce(Value v,
+                                    function_ref<Value(Value, Value)> combine) {
+  for (int64_t offset : {16, 8, 4, 2, 1})
+    v = combine(v, gpu::ShuffleOp::create(b, loc, v, i32(offset), i32(32),
+                                          gpu::ShuffleMode::XOR)
+                       .getShuffleResult());
+  return v;
+}
+
+Value KernelBuilderBase::forEachLaneStrided(
+    Value lane, Value ok, int64_t count,
+    function_ref<Value(Value item, Value valid, Value carried)> body) {
+  return scf::ForOp::create(
+             b, loc, idx(0), idx((count + 31) / 32), idx(1), ValueRange{i32(0)},
+             [&](OpBuilder &lb, Location, Value i, ValueRange args) {
+               OpBuilder::InsertionGuard guard(b);
+               b.setInsertionPoint(lb.getInsertionBlock(),
+                                   lb.getInsertionPoint());
+               Value item = add(mul(i, 32), lane);
+               scf::YieldOp::create(
+                   b, loc, body(item, both(ok, below(item, count)), args[0]));
+             })
+      .getResult(0);
+}
+
 void KernelBuilderBase::storeOutput(Value inBounds, Value sum, Value alpha,
                                     Value out, Value bias, Value xRows,
                                     Value wRows, Value row, Value column,
@@ -322,6 +354,10 @@ void KernelBuilderBase::storeOutput(Value inBounds, Value sum, Value alpha,
   auto ifOp = scf::IfOp::create(b, loc, inBounds, /*withElseRegion=*/false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifOp.thenBlock());
+  if (rowScales)
+    sum = arith::MulFOp::create(
+        b, loc, sum,
+        memref::LoadOp::create(b, loc, rowScales, ValueRange{add(row, xRows)}));
   Value result =
       scaleForOutput(b, loc, sum, alpha, out, bias, add(wRows, column));
   memref::StoreOp::create(b, loc, result, out,
@@ -409,7 +445,8 @@ FunctionType mlir::fp4::nvvm_kernels::w4a16KernelType(OpBuilder &b,
   SmallVector<Type> inputs = {
       MemRefType::get({ShapedType::kDynamic}, shape.activation), bytes, bytes,
       b.getF32Type()};
-  appendOptionalAndOutput(b, inputs, shape.gathered, shape.bias, shape.result);
+  appendOptionalAndOutput(b, inputs, shape.gathered, shape.bias, shape.result,
+                          shape.rowScales);
   return FunctionType::get(b.getContext(), inputs, {});
 }
 

@@ -139,6 +139,17 @@ protected:
   /// The W4A16 epilogue's store: where `inBounds`, `sum` through
   /// scaleForOutput (the bias of weight row wRows + column) to the row-major
   /// output at (xRows + row, column), `n` columns wide.
+  /// `v` combined over the warp's 32 lanes by xor shuffles (every lane
+  /// gets the result).
+  Value warpReduce(Value v, function_ref<Value(Value, Value)> combine);
+  /// A loop over `count` items, lane `lane` taking lane, lane + 32, ...:
+  /// `body(item, valid, carried)` (valid: `ok` and item < count) returns
+  /// the i32 carried to the next (0 first); returns the last.
+  Value forEachLaneStrided(
+      Value lane, Value ok, int64_t count,
+      function_ref<Value(Value item, Value valid, Value carried)> body);
+  /// With `rowScales` set (W4A4 through the W4A16 kernels), `sum` is
+  /// first multiplied by rowScales[xRows + row].
   void storeOutput(Value inBounds, Value sum, Value alpha, Value out,
                    Value bias, Value xRows, Value wRows, Value row,
                    Value column, int64_t n);
@@ -160,6 +171,8 @@ protected:
 
   OpBuilder &b;
   Location loc;
+  /// The W4A16 kernels' optional row scales (see DecodeShape::rowScales).
+  Value rowScales;
 };
 
 /// A kernel builder whose kernel owns one shared-memory buffer (a global in
@@ -331,11 +344,14 @@ gpu::GPUFuncOp createKernelFunc(OpBuilder &b, Location loc, StringRef name,
 /// output: the expert index of each batch (memref<?xi32>) with gathered
 /// experts, then the bias (memref<?xf32>), then A's and B's tensor maps;
 /// null where absent.
+/// W4A4 through the W4A16 kernels: the row scales (memref<?xf32>) after
+/// the bias.
 struct OptionalArguments {
-  Value indices, bias, mapA, mapB;
+  Value indices, bias, mapA, mapB, rowScales;
 };
 OptionalArguments optionalArguments(Block &entry, unsigned alpha, bool gathered,
-                                    bool bias, bool tensorMaps = false);
+                                    bool bias, bool tensorMaps = false,
+                                    bool rowScales = false);
 
 /// Spins until phase `parity` (an i32, 0 or 1) of the mbarrier at shared
 /// `barrier` has completed.
@@ -387,6 +403,18 @@ std::array<int64_t, 3> e5m2RowsLaunch(int64_t rows);
 gpu::GPUFuncOp buildE5M2RowsKernel(OpBuilder &b, Location loc, StringRef name,
                                    int64_t rows, int64_t k);
 
+/// W4A4 as W4A16 on chips without FP4 tensor cores (Bf16RowsKernel.cpp):
+/// the bf16 rows kernel (a, sa : memref<?xi8>, x : memref<?xbf16>,
+/// rowScales : memref<?xf32>) writes each of `rows` FP4 activation rows of
+/// K codes as K bf16 values, exactly (MXFP4 rows with scale bytes above
+/// 240 shifted down by a power of two, their row scale), for a W4A16
+/// decode kernel with DecodeShape::rowScales.
+std::string bf16RowsName(const MmaKind &kind, int64_t rows, int64_t k);
+std::array<int64_t, 3> bf16RowsLaunch(int64_t rows);
+gpu::GPUFuncOp buildBf16RowsKernel(OpBuilder &b, Location loc, StringRef name,
+                                   int64_t rows, int64_t k,
+                                   const MmaKind &kind);
+
 /// A W4A16 matmul: [E x] [M, K] float activations x [N, K] FP4 weights.
 struct DecodeShape {
   int64_t m, n, k;
@@ -399,6 +427,11 @@ struct DecodeShape {
   /// indices[z] of `experts`.
   bool gathered = false;
   int64_t experts = 0;
+  /// W4A4 run by a W4A16 kernel (decode or tensor-core decode) on the
+  /// activations expanded to bf16 by the bf16 rows kernel: an argument
+  /// rowScales (memref<?xf32>, one per activation row of all batches)
+  /// after the bias, each output row's sum multiplied by its entry.
+  bool rowScales = false;
 };
 
 /// The W4A16 kernel for few activation rows (DecodeKernel.cpp):

@@ -68,7 +68,10 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   Value x, w, sw, alpha, out;
   std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
   assert(!shape.gathered && "gathered experts take the decode kernel");
-  Value bias = optionalArguments(entry, 3, false, shape.bias).bias;
+  OptionalArguments optional =
+      optionalArguments(entry, 3, false, shape.bias, false, shape.rowScales);
+  Value bias = optional.bias;
+  rowScales = optional.rowScales;
   Value partials = kernel.getWorkgroupAttributions().front();
   Type f32 = b.getF32Type();
   Value tid, lane, warp;

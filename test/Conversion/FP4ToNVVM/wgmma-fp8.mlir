@@ -80,7 +80,7 @@ func.func @others(%ad: tensor<64x64xi8>, %as: tensor<64x8xf8E4M3FN>, %ag: tensor
 
 // -----
 
-// Split-K: 1 x 4096 x 4096 has 32 tiles of 128 weight rows, too few for
+// Split-K: 32 x 4096 x 4096 has 32 tiles of 128 weight rows, too few for
 // the H100's 132 SMs (one CTA each), so four CTAs share each tile, each
 // over 8 of the 32 K steps, as a cluster of four (grid x 4 x 32 = 128).
 // After the vote each CTA keeps its scaled partial tile (32 f32 per thread)
@@ -88,8 +88,8 @@ func.func @others(%ad: tensor<64x64xi8>, %as: tensor<64x8xf8E4M3FN>, %ag: tensor
 // thread's partials over the cluster (mapa to each peer, rank order) and
 // stores it.
 // CHECK-LABEL: func.func @split
-// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_f8wg64s4_1x4096x4096 blocks in (%c128{{.*}}, %c1{{.*}}, %c1{{.*}})
-// CHECK: gpu.func @fp4_mxfp4_f8wg64s4_1x4096x4096({{.*}}) kernel attributes {nvvm.cluster_dim = array<i32: 4, 1, 1>
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_f8wg64s4_32x4096x4096 blocks in (%c128{{.*}}, %c1{{.*}}, %c1{{.*}})
+// CHECK: gpu.func @fp4_mxfp4_f8wg64s4_32x4096x4096({{.*}}) kernel attributes {nvvm.cluster_dim = array<i32: 4, 1, 1>
 // CHECK: nvvm.barrier #nvvm.reduction<or>
 // CHECK: scf.if
 // CHECK: llvm.store %{{.*}}, %{{.*}} {alignment = 4 : i64} : f32, !llvm.ptr<3>
@@ -103,9 +103,9 @@ func.func @others(%ad: tensor<64x64xi8>, %as: tensor<64x8xf8E4M3FN>, %ag: tensor
 // CHECK: nvvm.cluster.arrive {aligned}
 // CHECK-NEXT: nvvm.cluster.wait {aligned}
 // CHECK-NEXT: gpu.return
-func.func @split(%ad: tensor<1x2048xi8>, %as: tensor<1x128xf8E8M0FNU>, %bd: tensor<4096x2048xi8>, %bs: tensor<4096x128xf8E8M0FNU>) -> tensor<1x4096xf32> {
-  %a = fp4.assemble %ad, %as : tensor<1x2048xi8>, tensor<1x128xf8E8M0FNU> -> !fp4.qtensor<1x4096xf4E2M1FN, mxfp4>
+func.func @split(%ad: tensor<32x2048xi8>, %as: tensor<32x128xf8E8M0FNU>, %bd: tensor<4096x2048xi8>, %bs: tensor<4096x128xf8E8M0FNU>) -> tensor<32x4096xf32> {
+  %a = fp4.assemble %ad, %as : tensor<32x2048xi8>, tensor<32x128xf8E8M0FNU> -> !fp4.qtensor<32x4096xf4E2M1FN, mxfp4>
   %b = fp4.assemble %bd, %bs : tensor<4096x2048xi8>, tensor<4096x128xf8E8M0FNU> -> !fp4.qtensor<4096x4096xf4E2M1FN, mxfp4>
-  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<1x4096xf4E2M1FN, mxfp4>, !fp4.qtensor<4096x4096xf4E2M1FN, mxfp4> -> tensor<1x4096xf32>
-  return %y : tensor<1x4096xf32>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<32x4096xf4E2M1FN, mxfp4>, !fp4.qtensor<4096x4096xf4E2M1FN, mxfp4> -> tensor<32x4096xf32>
+  return %y : tensor<32x4096xf32>
 }

@@ -2,8 +2,9 @@
 // every tile size (64, 128 and 256 activation rows), one K step, odd and
 // even step counts, ragged M and N, stacked operands, a bias, bf16 results;
 // split-K in 2, 4 and 8 parts (clusters) for every tile size, stacked too
-// (1x4096x4096 in four, 100x300x2048, 200x256x2048 and E2x33x256x4096 in
-// two, two, four, 3x136x16384 in eight).
+// (17x4096x4096 in four, 100x300x2048, 200x256x2048 and E2x33x256x4096 in
+// two, two, four, 20x136x16384 in eight). (Up to 16 rows, W4A4 runs as
+// W4A16 instead: w4a4_x16.mlir.)
 // test/GPU/sm90a-kernels.test runs them on the H100 against float64.
 
 func.func @f8_64x128x128(%ad: tensor<64x64xi8>, %as: tensor<64x4xf8E8M0FNU>, %bd: tensor<128x64xi8>, %bs: tensor<128x4xf8E8M0FNU>) -> tensor<64x128xf32> {
@@ -12,11 +13,11 @@ func.func @f8_64x128x128(%ad: tensor<64x64xi8>, %as: tensor<64x4xf8E8M0FNU>, %bd
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<64x128xf4E2M1FN, mxfp4>, !fp4.qtensor<128x128xf4E2M1FN, mxfp4> -> tensor<64x128xf32>
   return %y : tensor<64x128xf32>
 }
-func.func @f8_1x4096x4096(%ad: tensor<1x2048xi8>, %as: tensor<1x128xf8E8M0FNU>, %bd: tensor<4096x2048xi8>, %bs: tensor<4096x128xf8E8M0FNU>) -> tensor<1x4096xf32> {
-  %a = fp4.assemble %ad, %as : tensor<1x2048xi8>, tensor<1x128xf8E8M0FNU> -> !fp4.qtensor<1x4096xf4E2M1FN, mxfp4>
+func.func @f8_17x4096x4096(%ad: tensor<17x2048xi8>, %as: tensor<17x128xf8E8M0FNU>, %bd: tensor<4096x2048xi8>, %bs: tensor<4096x128xf8E8M0FNU>) -> tensor<17x4096xf32> {
+  %a = fp4.assemble %ad, %as : tensor<17x2048xi8>, tensor<17x128xf8E8M0FNU> -> !fp4.qtensor<17x4096xf4E2M1FN, mxfp4>
   %b = fp4.assemble %bd, %bs : tensor<4096x2048xi8>, tensor<4096x128xf8E8M0FNU> -> !fp4.qtensor<4096x4096xf4E2M1FN, mxfp4>
-  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<1x4096xf4E2M1FN, mxfp4>, !fp4.qtensor<4096x4096xf4E2M1FN, mxfp4> -> tensor<1x4096xf32>
-  return %y : tensor<1x4096xf32>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<17x4096xf4E2M1FN, mxfp4>, !fp4.qtensor<4096x4096xf4E2M1FN, mxfp4> -> tensor<17x4096xf32>
+  return %y : tensor<17x4096xf32>
 }
 func.func @f8_300x200x384(%ad: tensor<300x192xi8>, %as: tensor<300x12xf8E8M0FNU>, %bd: tensor<200x192xi8>, %bs: tensor<200x12xf8E8M0FNU>) -> tensor<300x200xf32> {
   %a = fp4.assemble %ad, %as : tensor<300x192xi8>, tensor<300x12xf8E8M0FNU> -> !fp4.qtensor<300x384xf4E2M1FN, mxfp4>
@@ -60,9 +61,9 @@ func.func @f8_experts_split(%ad: tensor<2x33x2048xi8>, %as: tensor<2x33x128xf8E8
   %y = fp4.scaled_matmul %a, %b bias(%bias : tensor<2x256xf32>) : !fp4.qtensor<2x33x4096xf4E2M1FN, mxfp4>, !fp4.qtensor<2x256x4096xf4E2M1FN, mxfp4> -> tensor<2x33x256xf32>
   return %y : tensor<2x33x256xf32>
 }
-func.func @f8_3x136x16384(%ad: tensor<3x8192xi8>, %as: tensor<3x512xf8E8M0FNU>, %bd: tensor<136x8192xi8>, %bs: tensor<136x512xf8E8M0FNU>) -> tensor<3x136xf32> {
-  %a = fp4.assemble %ad, %as : tensor<3x8192xi8>, tensor<3x512xf8E8M0FNU> -> !fp4.qtensor<3x16384xf4E2M1FN, mxfp4>
+func.func @f8_20x136x16384(%ad: tensor<20x8192xi8>, %as: tensor<20x512xf8E8M0FNU>, %bd: tensor<136x8192xi8>, %bs: tensor<136x512xf8E8M0FNU>) -> tensor<20x136xf32> {
+  %a = fp4.assemble %ad, %as : tensor<20x8192xi8>, tensor<20x512xf8E8M0FNU> -> !fp4.qtensor<20x16384xf4E2M1FN, mxfp4>
   %b = fp4.assemble %bd, %bs : tensor<136x8192xi8>, tensor<136x512xf8E8M0FNU> -> !fp4.qtensor<136x16384xf4E2M1FN, mxfp4>
-  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<3x16384xf4E2M1FN, mxfp4>, !fp4.qtensor<136x16384xf4E2M1FN, mxfp4> -> tensor<3x136xf32>
-  return %y : tensor<3x136xf32>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<20x16384xf4E2M1FN, mxfp4>, !fp4.qtensor<136x16384xf4E2M1FN, mxfp4> -> tensor<20x136xf32>
+  return %y : tensor<20x136xf32>
 }

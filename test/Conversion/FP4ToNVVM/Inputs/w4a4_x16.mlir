@@ -1,0 +1,25 @@
+// W4A4 with at most 16 activation rows on sm_90a runs as W4A16 on bf16
+// rows (Bf16RowsKernel.cpp): the decode kernel split along K (1 x 8192 x
+// 8192), the tensor-core decode kernel with a ragged N and a bias (NVFP4,
+// 5 rows), and stacked operands with bf16 results (MXFP4, 3 rows per
+// batch). test/GPU/sm90a-kernels.test runs them on the H100 against
+// float64 (Inputs/matrix.mlir has more: gathered experts, 16 rows).
+
+func.func @x16_1x8192x8192(%ad: tensor<1x4096xi8>, %as: tensor<1x256xf8E8M0FNU>, %bd: tensor<8192x4096xi8>, %bs: tensor<8192x256xf8E8M0FNU>) -> tensor<1x8192xf32> {
+  %a = fp4.assemble %ad, %as : tensor<1x4096xi8>, tensor<1x256xf8E8M0FNU> -> !fp4.qtensor<1x8192xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<8192x4096xi8>, tensor<8192x256xf8E8M0FNU> -> !fp4.qtensor<8192x8192xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<1x8192xf4E2M1FN, mxfp4>, !fp4.qtensor<8192x8192xf4E2M1FN, mxfp4> -> tensor<1x8192xf32>
+  return %y : tensor<1x8192xf32>
+}
+func.func @x16_5x300x1024_bias(%ad: tensor<5x512xi8>, %as: tensor<5x64xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<300x512xi8>, %bs: tensor<300x64xf8E4M3FN>, %bg: tensor<f32>, %bias: tensor<300xf32>) -> tensor<5x300xf32> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<5x512xi8>, tensor<5x64xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<5x1024xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<300x512xi8>, tensor<300x64xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<300x1024xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b bias(%bias : tensor<300xf32>) : !fp4.qtensor<5x1024xf4E2M1FN, nvfp4>, !fp4.qtensor<300x1024xf4E2M1FN, nvfp4> -> tensor<5x300xf32>
+  return %y : tensor<5x300xf32>
+}
+func.func @x16_experts_bf16(%ad: tensor<2x3x256xi8>, %as: tensor<2x3x16xf8E8M0FNU>, %bd: tensor<2x256x256xi8>, %bs: tensor<2x256x16xf8E8M0FNU>) -> tensor<2x3x256xbf16> {
+  %a = fp4.assemble %ad, %as : tensor<2x3x256xi8>, tensor<2x3x16xf8E8M0FNU> -> !fp4.qtensor<2x3x512xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<2x256x256xi8>, tensor<2x256x16xf8E8M0FNU> -> !fp4.qtensor<2x256x512xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<2x3x512xf4E2M1FN, mxfp4>, !fp4.qtensor<2x256x512xf4E2M1FN, mxfp4> -> tensor<2x3x256xbf16>
+  return %y : tensor<2x3x256xbf16>
+}

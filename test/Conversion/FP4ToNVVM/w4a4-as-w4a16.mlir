@@ -1,0 +1,68 @@
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90a | FileCheck %s
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90a | FileCheck %s --check-prefix=ROWS
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90 | FileCheck %s --check-prefix=SM90
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_100a | FileCheck %s --check-prefix=SM100
+
+// Hopper has no FP4 tensor cores: W4A4 with at most 16 activation rows
+// runs as W4A16. The bf16 rows kernel expands the MXFP4 activation (one
+// row of 4096) into a device buffer of bf16 values and one f32 row scale,
+// then the W4A16 decode kernel takes them in place of the FP4 operand, the
+// row scales before the output, and multiplies each sum by its row's scale.
+// CHECK-LABEL: func.func @decode
+// CHECK: gpu.alloc async [%{{.*}}] () : memref<4096xbf16>
+// CHECK: gpu.alloc async [%{{.*}}] () : memref<1xf32>
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_bf16rows_1x4096 blocks in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}}) args(%{{.*}} : memref<?xi8>, %{{.*}} : memref<?xi8>, %{{.*}} : memref<?xbf16>, %{{.*}} : memref<?xf32>)
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a4x16_1x4096x4096_bf16 {{.*}} args(%{{.*}} : memref<?xbf16>, %{{.*}} : memref<?xi8>, %{{.*}} : memref<?xi8>, %{{.*}} : f32, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xbf16>)
+// CHECK: gpu.func @fp4_mxfp4_w4a4x16_1x4096x4096_bf16(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %[[SCALES:.*]]: memref<?xf32>, %{{.*}}: memref<?xbf16>)
+// CHECK: scf.if
+// CHECK: %[[S:.*]] = memref.load %[[SCALES]][%{{.*}}] : memref<?xf32>
+// CHECK: arith.mulf %{{.*}}, %[[S]] : f32
+// The rows kernel: MXFP4 rows' largest scale byte R (xor shuffles), the
+// shift max(0, R - 240), blocks below it with nonzero codes lose the row;
+// each lane's 32 codes as four 16-byte stores of 8 bf16; lane 0 writes
+// 2^shift or NaN.
+// ROWS-LABEL: gpu.func @fp4_mxfp4_bf16rows_1x4096(
+// ROWS-COUNT-5: gpu.shuffle  xor
+// ROWS: arith.constant 240 : i32
+// ROWS: arith.maxsi
+// ROWS: scf.for
+// ROWS: arith.cmpi slt
+// ROWS-COUNT-4: vector.store %{{.*}} : memref<?xbf16>, vector<8xbf16>
+// ROWS: arith.constant 2143289344 : i32
+// ROWS: memref.store %{{.*}} : memref<?xf32>
+// sm_90 takes the same route (its W4A16 kernels run there).
+// SM90: @fp4_kernels::@fp4_mxfp4_w4a4x16_1x4096x4096_bf16
+// sm_100a has FP4 tensor cores: the tcgen05 kernel stays.
+// SM100-LABEL: func.func @decode
+// SM100-NOT: bf16rows
+// SM100: @fp4_kernels::@fp4_mxfp4_mma_1x4096x4096_bf16
+func.func @decode(%ad: tensor<1x2048xi8>, %as: tensor<1x128xf8E8M0FNU>, %bd: tensor<4096x2048xi8>, %bs: tensor<4096x128xf8E8M0FNU>) -> tensor<1x4096xbf16> {
+  %a = fp4.assemble %ad, %as : tensor<1x2048xi8>, tensor<1x128xf8E8M0FNU> -> !fp4.qtensor<1x4096xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<4096x2048xi8>, tensor<4096x128xf8E8M0FNU> -> !fp4.qtensor<4096x4096xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<1x4096xf4E2M1FN, mxfp4>, !fp4.qtensor<4096x4096xf4E2M1FN, mxfp4> -> tensor<1x4096xbf16>
+  return %y : tensor<1x4096xbf16>
+}
+
+// -----
+
+// NVFP4, 16 rows: the tensor-core decode kernel (bf16 mma.sync); the rows
+// kernel needs no shift (UE4M3 scales; the global scales are in alpha), so
+// no scan. 17 rows stay on the W4A4 kernels.
+// CHECK-LABEL: func.func @nvfp4
+// CHECK: @fp4_kernels::@fp4_nvfp4_bf16rows_16x256
+// CHECK: @fp4_kernels::@fp4_nvfp4_w4a4x16tc_16x64x256
+// CHECK: @fp4_kernels::@fp4_nvfp4_mma_17x64x256
+// CHECK-NOT: bf16rows_17
+// ROWS-LABEL: gpu.func @fp4_nvfp4_bf16rows_16x256(
+// ROWS-NOT: gpu.shuffle
+// ROWS: vector.store
+// ROWS: gpu.return
+func.func @nvfp4(%ad: tensor<16x128xi8>, %as: tensor<16x16xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<64x128xi8>, %bs: tensor<64x16xf8E4M3FN>, %bg: tensor<f32>,
+                 %cd: tensor<17x128xi8>, %cs: tensor<17x16xf8E4M3FN>) -> (tensor<16x64xf32>, tensor<17x64xf32>) {
+  %a = fp4.assemble %ad, %as, %ag : tensor<16x128xi8>, tensor<16x16xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<16x256xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<64x128xi8>, tensor<64x16xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<64x256xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x256xf4E2M1FN, nvfp4>, !fp4.qtensor<64x256xf4E2M1FN, nvfp4> -> tensor<16x64xf32>
+  %c = fp4.assemble %cd, %cs, %ag : tensor<17x128xi8>, tensor<17x16xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<17x256xf4E2M1FN, nvfp4>
+  %z = fp4.scaled_matmul %c, %b : !fp4.qtensor<17x256xf4E2M1FN, nvfp4>, !fp4.qtensor<64x256xf4E2M1FN, nvfp4> -> tensor<17x64xf32>
+  return %y, %z : tensor<16x64xf32>, tensor<17x64xf32>
+}
