@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""W4A4 matmuls on the GPU: fp4-mlir's MXFP4 x MXFP4 kernels (both operands
-packed E2M1 with UE8M0 scales per 32; on sm_90a the FP8 tensor-core kernel
-of Fp8WgmmaKernel.cpp, or up to 16 rows a W4A16 kernel on exact bf16 rows,
-Bf16RowsKernel.cpp) against cuBLAS BF16 (torch.matmul), FP8
-torch._scaled_mm and Triton's tl.dot_scaled, in one run.
+"""W4A4 matmuls on the GPU: fp4-mlir's MXFP4 x MXFP4 and NVFP4 x NVFP4
+kernels (both operands packed E2M1 with UE8M0 scales per 32, or UE4M3 per
+16 and a global scale; on sm_90a MXFP4 with more than 16 rows on the FP8
+tensor-core kernel of Fp8WgmmaKernel.cpp, the rest as W4A16 on exact bf16
+rows, Bf16RowsKernel.cpp) against cuBLAS BF16 (torch.matmul), FP8
+torch._scaled_mm and Triton's tl.dot_scaled (MXFP4 only: it takes UE8M0
+scales), in one run.
 
-  python3 bench/gpu_w4a4.py KERNELS.cubin [--json bench/results/gpu_w4a4.json]
+  python3 bench/gpu_w4a4.py KERNELS.cubin... [--json bench/results/gpu_w4a4.json]
 
-The cubin holds fp4_mxfp4_f8wg<T>[s<S>]_<M>x<N>x<K>_bf16 and
-fp4_mxfp4_w4a4x16[tc|s<S>]_<M>x<N>x<K>_bf16 kernels (fp4-compile
-bench/Inputs/w4a4_mxfp4.mlir --target=sm_90a --emit=cubin). For each, every
+The cubins hold fp4_<fmt>_f8wg<T>[s<S>]_<M>x<N>x<K>_bf16 and
+fp4_<fmt>_w4a4x16<W4A16 kind>_<M>x<N>x<K>_bf16 kernels (fp4-compile
+bench/Inputs/w4a4_mxfp4.mlir and w4a4_nvfp4.mlir --target=sm_90a
+--emit=cubin). For each, every
 competitor computes y[M, N] = A[M, K] W[N, K]^T with bf16 output:
 
 - ours: A and W as MXFP4 codes + scales (A quantized beforehand, as a
@@ -36,8 +39,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "GPU"))
 sys.path.insert(0, os.path.dirname(__file__))
-from run_kernels import (Driver, decode, decode_launch, f8wg_launch, memref,  # noqa: E402
-                         random_weights, relative_error, ue8m0)
+from run_kernels import (W4A16_KIND, Driver, decode, decode_launch, f8wg_launch,  # noqa: E402
+                         memref, random_weights, relative_error)
 from gpu_decode import (copies_for, copy_bandwidth, current_stream, graph_time,  # noqa: E402
                         time_cublas_and_fp8, time_triton, write_json)
 
@@ -77,7 +80,7 @@ def triton_w4a4():
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("cubin")
+    parser.add_argument("cubin", nargs="+")
     parser.add_argument("--json", default="")
     parser.add_argument("--only", default="")
     parser.add_argument("--twin", default="",
@@ -86,10 +89,14 @@ def main():
                              "(up to 1e11 FLOP)")
     args = parser.parse_args()
     driver = Driver()
-    image = open(args.cubin, "rb").read()
-    module = driver.load(image)
     twin = driver.load(open(args.twin, "rb").read()) if args.twin else None
-    names = sorted(set(re.findall(rb"fp4_mxfp4_(?:f8wg\d+(?:s\d)?|w4a4x16(?:tc|s\d)?)_\d+x\d+x\d+_bf16(?![_\w])", image)))
+    kernels = []  # (module, name)
+    for path in args.cubin:
+        image = open(path, "rb").read()
+        module = driver.load(image)
+        kernels += [(module, raw) for raw in sorted(set(re.findall(
+            rb"fp4_(?:mxfp4|nvfp4)_(?:f8wg\d+(?:s\d)?|w4a4x16" + W4A16_KIND.encode() +
+            rb"?)_\d+x\d+x\d+_bf16(?![_\w])", image)))]
     rng = np.random.default_rng(0)
     device = torch.cuda.get_device_name()
     bandwidth = copy_bandwidth()
@@ -99,14 +106,14 @@ def main():
         triton_run, triton_version = None, f"unavailable: {error}"
     print(f"device: {device}; copy bandwidth {bandwidth / 1e12:.2f} TB/s; "
           f"torch {torch.__version__}; triton {triton_version}")
-    print(f"{'MxKxN':>16} {'ours us':>8} {'cuBLAS':>8} {'FP8':>8} {'Triton':>8} {'floor':>7} "
+    print(f"{'format MxKxN':>22} {'ours us':>8} {'cuBLAS':>8} {'FP8':>8} {'Triton':>8} {'floor':>7} "
           f"{'TFLOP/s':>7} {'xcuBLAS':>8} {'xFP8':>6} {'xTriton':>8}")
     records = []
-    for raw in names:
+    for module, raw in kernels:
         name = raw.decode()
         if not re.search(args.only, name):
             continue
-        kernel, m, n, k = re.match(r"fp4_mxfp4_(f8wg\d+(?:s\d)?|w4a4x16(?:tc|s\d)?)_(\d+)x(\d+)x(\d+)_",
+        fmt, kernel, m, n, k = re.match(r"fp4_(mxfp4|nvfp4)_(f8wg\d+(?:s\d)?|w4a4x16" + W4A16_KIND + r"?)_(\d+)x(\d+)x(\d+)_",
                                    name).groups()
         m, n, k = int(m), int(n), int(k)
         # W4A4 on the FP8 tensor cores, or (up to 16 rows) as W4A16 on
@@ -117,35 +124,37 @@ def main():
         else:
             grid, block, shared = f8wg_launch(m, n, kernel[len("f8wg"):])
         fn = driver.function(module, name, shared=shared)
-        a, sa, _, _, _ = random_weights(rng, "mxfp4", m, k)
-        w, sw, _, _, _ = random_weights(rng, "mxfp4", n, k)
+        # NVFP4: the product of the global scales is the kernels' alpha.
+        a, sa, ga, scale_block, scale_decode = random_weights(rng, fmt, m, k)
+        w, sw, gw, _, _ = random_weights(rng, fmt, n, k)
+        alpha = float(np.float32(ga * gw))
         weight_bytes = w.nbytes + sw.nbytes
         ad = torch.from_numpy(a.reshape(-1)).cuda()
         sad = torch.from_numpy(sa.reshape(-1)).cuda()
         copies = copies_for(weight_bytes)
         wd = [torch.from_numpy(w.reshape(-1)).cuda() for _ in range(copies)]
         swd = [torch.from_numpy(sw.reshape(-1)).cuda() for _ in range(copies)]
-        a_ref = torch.from_numpy(decode(a, sa, 32, ue8m0)).cuda()
-        w_ref = torch.from_numpy(decode(w, sw, 32, ue8m0)).cuda()
+        a_ref = torch.from_numpy(decode(a, sa, scale_block, scale_decode) * alpha).cuda()
+        w_ref = torch.from_numpy(decode(w, sw, scale_block, scale_decode)).cuda()
         reference = (a_ref @ w_ref.t()).cpu().numpy()
         flops = 2.0 * m * n * k
         calls = 10 if flops > 1e11 else 100
         y = torch.empty(m * n, dtype=torch.bfloat16, device="cuda")
         # The rows kernel (activations to E5M2 or bf16 rows) then the
         # matmul, as the compiled host code launches them: both timed.
-        rows_fn = driver.function(module, f"fp4_mxfp4_{'bf16' if x16 else 'e5m2'}rows_{m}x{k}")
+        rows_fn = driver.function(module, f"fp4_{fmt}_{'bf16' if x16 else 'e5m2'}rows_{m}x{k}")
         if x16:
             xb = torch.empty(m * k, dtype=torch.bfloat16, device="cuda")
             row_scales = torch.empty(m, dtype=torch.float32, device="cuda")
             rows_params = memref(ad) + memref(sad) + memref(xb) + memref(row_scales)
-            params = [memref(xb) + memref(wd[i]) + memref(swd[i]) + [ctypes.c_float(1.0)] +
+            params = [memref(xb) + memref(wd[i]) + memref(swd[i]) + [ctypes.c_float(alpha)] +
                       memref(row_scales) + memref(y) for i in range(copies)]
         else:
             a8 = torch.empty(m * k, dtype=torch.uint8, device="cuda")
             info = torch.empty(m, dtype=torch.int32, device="cuda")
             rows_params = memref(ad) + memref(sad) + memref(a8) + memref(info)
             params = [memref(ad) + memref(sad) + memref(wd[i]) + memref(swd[i]) +
-                      [ctypes.c_float(1.0)] + memref(a8) + memref(info) + memref(y)
+                      [ctypes.c_float(alpha)] + memref(a8) + memref(info) + memref(y)
                       for i in range(copies)]
 
         def ours(i):
@@ -165,9 +174,9 @@ def main():
 
         t_twin = None
         if twin is not None and flops <= 1e11:
-            twin_fn = driver.function(twin, f"fp4_mxfp4_mma_{m}x{n}x{k}_bf16")
+            twin_fn = driver.function(twin, f"fp4_{fmt}_mma_{m}x{n}x{k}_bf16")
             twin_params = [memref(ad) + memref(sad) + memref(wd[i]) + memref(swd[i]) +
-                           [ctypes.c_float(1.0)] + memref(y) for i in range(copies)]
+                           [ctypes.c_float(alpha)] + memref(y) for i in range(copies)]
 
             def twin_call(i):
                 driver.enqueue(twin_fn, ((n + 7) // 8, (m + 15) // 16), (32,),
@@ -176,14 +185,14 @@ def main():
             t_twin = graph_time(twin_call, 10)
 
         t_triton = None
-        if triton_run is not None:
+        if triton_run is not None and fmt == "mxfp4":  # UE8M0 scales only
             t_triton = time_triton(lambda i, yt: triton_run(
                 ad, sad, wd[i % copies], swd[i % copies], yt, m, n, k), m, n, reference,
                 calls)
         moved = weight_bytes + a.nbytes + sa.nbytes + m * n * 2
         floor = moved / bandwidth * 1e6
         records.append({
-            "shape": {"M": m, "K": k, "N": n}, "format": "mxfp4", "activation": "mxfp4",
+            "shape": {"M": m, "K": k, "N": n}, "format": fmt, "activation": fmt,
             "us": {"fp4-mlir": t_ours, "cublas_bf16": t_bf16, "scaled_mm_fp8": t_fp8,
                    "triton_dot_scaled": t_triton, "fp4-mlir_cuda_cores": t_twin},
             "floor_us": floor, "weight_bytes": weight_bytes,
@@ -194,7 +203,7 @@ def main():
         })
         tri = f"{t_triton:8.2f}" if t_triton else f"{'-':>8}"
         xtri = f"{t_triton / t_ours:8.2f}" if t_triton else f"{'-':>8}"
-        print(f"{f'{m}x{k}x{n}':>16} {t_ours:8.2f} {t_bf16:8.2f} {t_fp8:8.2f} {tri} "
+        print(f"{f'{fmt} {m}x{k}x{n}':>22} {t_ours:8.2f} {t_bf16:8.2f} {t_fp8:8.2f} {tri} "
               f"{floor:7.2f} {flops / t_ours / 1e6:7.1f} {t_bf16 / t_ours:8.2f} "
               f"{t_fp8 / t_ours:6.2f} {xtri}"
               + (f"  (CUDA-core kernel {t_twin:.1f} us)" if t_twin else ""))

@@ -20,8 +20,8 @@ kernels on sm_90a's FP8 tensor cores, fp4_mxfp4_f8wg<T>_..., run after
 their rows kernel (fp4_mxfp4_e5m2rows_<rows>x<K>), whose E5M2 bytes and row
 entries must equal e5m2_rows_reference bit for bit, over three draws
 (scales within the E5M2 window; its edges, set_window_edges; scales past it,
-the kernel's CUDA-core path). W4A4 kernels run as W4A16 (up to 16 rows
-on sm_90a), fp4_<fmt>_w4a4x16[tc|s<S>]_..., run after their bf16 rows
+the kernel's CUDA-core path). W4A4 kernels run as W4A16 (on sm_90a all but MXFP4 with more than 16 rows
+and K % 128 = 0), fp4_<fmt>_w4a4x16<W4A16 kind>_..., run after their bf16 rows
 kernel (fp4_<fmt>_bf16rows_<rows>x<K>), whose values and row scales must
 equal bf16_rows_reference exactly, with the W4A16 kernel's launch; their
 MXFP4 "edges" draw shifts one row and loses another (bf16_rows_edges),
@@ -455,7 +455,7 @@ def main():
     args = parser.parse_args()
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
-        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:(?:e4m3_|e5m2_)?mma|f8wg\d+(?:s\d)?|w4a4x16(?:tc|s\d)?)_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
+        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:(?:e4m3_|e5m2_)?mma|f8wg\d+(?:s\d)?|w4a4x16" + W4A16_KIND.encode() + rb"?)_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
         rb"w4a16" + W4A16_KIND.encode() + rb"?_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))(?:_bias)?",
         image)))
     driver = Driver()
@@ -489,7 +489,8 @@ def main():
             continue
         x16 = "_w4a4x16" in name
         fmt, fp8_act, f8wg, x16_kind, rows, experts, m, n, k, bf16, with_bias = re.match(
-            r"fp4_(nvfp4|mxfp4)_(?:(?:(e4m3|e5m2)_)?mma|f8wg(\d+(?:s\d)?)|w4a4x16(tc|s\d)?)_(?:G(\d+))?(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$",
+            r"fp4_(nvfp4|mxfp4)_(?:(?:(e4m3|e5m2)_)?mma|f8wg(\d+(?:s\d)?)|w4a4x16(" + W4A16_KIND + r")?)_"
+            r"(?:G(\d+))?(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$",
             name).groups()
         e, gathered = (int(rows), int(experts)) if rows else (int(experts or 1), None)
         m, n, k = int(m), int(n), int(k)

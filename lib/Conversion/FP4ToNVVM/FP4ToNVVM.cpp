@@ -27,8 +27,9 @@ using namespace mlir;
 using namespace mlir::fp4;
 using namespace mlir::fp4::nvvm_kernels;
 
-/// W4A4 on sm_90a and sm_90 with at most this many activation rows per
-/// batch runs as W4A16 on bf16 rows (Bf16RowsKernel.cpp).
+/// MXFP4 W4A4 on sm_90a with at most this many activation rows per batch
+/// runs as W4A16 on bf16 rows (Bf16RowsKernel.cpp), with more on the FP8
+/// tensor cores (Fp8WgmmaKernel.cpp).
 constexpr int64_t kW4A4AsW4A16Rows = 16;
 
 /// The kernel-name suffix of a split-K kernel ("s4" for four K parts),
@@ -830,14 +831,18 @@ struct ConvertFP4ToNVVMPass
                             bool(bias),
                             gathered,
                             experts};
-    // Hopper has no FP4 tensor cores: W4A4 with few rows per batch runs as
-    // W4A16, on its activations expanded exactly to bf16 by the bf16 rows
-    // kernel (Bf16RowsKernel.cpp; each row's power-of-two scale applied by
-    // the epilogue). On the H100 the decode kernels beat the FP8 kernel
-    // there (docs/benchmarks.md).
+    // Hopper has no FP4 tensor cores: W4A4 runs as W4A16 there, on its
+    // activations expanded exactly to bf16 by the bf16 rows kernel
+    // (Bf16RowsKernel.cpp; each row's power-of-two scale applied by the
+    // epilogue), except MXFP4 with more rows than kW4A4AsW4A16Rows where
+    // the FP8 tensor-core kernel applies (sm_90a; faster there, slower for
+    // few rows: docs/benchmarks.md).
+    KernelShape fp8Shape{m,          n,        k,      batched, resultElement,
+                         bool(bias), gathered, experts};
     bool w4a4AsW4A16 = lhsType && !lhsKind->fp8Activations() &&
                        (chip == "sm_90a" || chip == "sm_90") &&
-                       m <= kW4A4AsW4A16Rows;
+                       (m <= kW4A4AsW4A16Rows || chip != "sm_90a" ||
+                        !useFp8WgmmaKernel(fp8Shape, *lhsKind));
     if (w4a4AsW4A16) {
       decodeShape.activation = b.getBF16Type();
       decodeShape.rowScales = true;

@@ -321,7 +321,10 @@ void PrefillKernelBuilder::reduceAcrossCluster(
 void PrefillKernelBuilder::build(Block &entry) {
   std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
   assert(!shape.gathered && "gathered experts take the decode kernel");
-  bias = optionalArguments(entry, 3, false, shape.bias).bias;
+  OptionalArguments optional =
+      optionalArguments(entry, 3, false, shape.bias, false, shape.rowScales);
+  bias = optional.bias;
+  rowScales = optional.rowScales;
   Value warp;
   std::tie(tid, lane, warp) = threadLaneWarp();
   warpM = arith::DivUIOp::create(b, loc, warp, idx(kWarpsN));

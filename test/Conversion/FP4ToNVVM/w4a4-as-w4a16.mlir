@@ -3,8 +3,8 @@
 // RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90 | FileCheck %s --check-prefix=SM90
 // RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_100a | FileCheck %s --check-prefix=SM100
 
-// Hopper has no FP4 tensor cores: W4A4 with at most 16 activation rows
-// runs as W4A16. The bf16 rows kernel expands the MXFP4 activation (one
+// Hopper has no FP4 tensor cores: W4A4 runs as W4A16 (except MXFP4 with
+// more than 16 rows and K a multiple of 128: wgmma-fp8.mlir). The bf16 rows kernel expands the MXFP4 activation (one
 // row of 4096) into a device buffer of bf16 values and one f32 row scale,
 // then the W4A16 decode kernel takes them in place of the FP4 operand, the
 // row scales before the output, and multiplies each sum by its row's scale.
@@ -45,24 +45,31 @@ func.func @decode(%ad: tensor<1x2048xi8>, %as: tensor<1x128xf8E8M0FNU>, %bd: ten
 
 // -----
 
-// NVFP4, 16 rows: the tensor-core decode kernel (bf16 mma.sync); the rows
-// kernel needs no shift (UE4M3 scales; the global scales are in alpha), so
-// no scan. 17 rows stay on the W4A4 kernels.
+// NVFP4: the tensor-core decode kernel (bf16 mma.sync) for 16 and 17
+// rows, the prefill kernel (wgmma) for 64; the rows kernel needs no shift
+// (UE4M3 scales; the global scales are in alpha), so no scan.
 // CHECK-LABEL: func.func @nvfp4
 // CHECK: @fp4_kernels::@fp4_nvfp4_bf16rows_16x256
 // CHECK: @fp4_kernels::@fp4_nvfp4_w4a4x16tc_16x64x256
-// CHECK: @fp4_kernels::@fp4_nvfp4_mma_17x64x256
-// CHECK-NOT: bf16rows_17
+// CHECK: @fp4_kernels::@fp4_nvfp4_bf16rows_17x256
+// CHECK: @fp4_kernels::@fp4_nvfp4_w4a4x16tc_17x64x256
+// CHECK: @fp4_kernels::@fp4_nvfp4_bf16rows_64x256
+// CHECK: @fp4_kernels::@fp4_nvfp4_w4a4x16wg64_64x64x256
+// The prefill kernel multiplies by the row scales too.
+// CHECK: gpu.func @fp4_nvfp4_w4a4x16wg64_64x64x256(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %[[PS:.*]]: memref<?xf32>, %{{.*}}: memref<?xf32>)
+// CHECK: memref.load %[[PS]]
 // ROWS-LABEL: gpu.func @fp4_nvfp4_bf16rows_16x256(
 // ROWS-NOT: gpu.shuffle
 // ROWS: vector.store
 // ROWS: gpu.return
 func.func @nvfp4(%ad: tensor<16x128xi8>, %as: tensor<16x16xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<64x128xi8>, %bs: tensor<64x16xf8E4M3FN>, %bg: tensor<f32>,
-                 %cd: tensor<17x128xi8>, %cs: tensor<17x16xf8E4M3FN>) -> (tensor<16x64xf32>, tensor<17x64xf32>) {
+                 %cd: tensor<17x128xi8>, %cs: tensor<17x16xf8E4M3FN>, %ed: tensor<64x128xi8>, %es: tensor<64x16xf8E4M3FN>) -> (tensor<16x64xf32>, tensor<17x64xf32>, tensor<64x64xf32>) {
   %a = fp4.assemble %ad, %as, %ag : tensor<16x128xi8>, tensor<16x16xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<16x256xf4E2M1FN, nvfp4>
   %b = fp4.assemble %bd, %bs, %bg : tensor<64x128xi8>, tensor<64x16xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<64x256xf4E2M1FN, nvfp4>
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<16x256xf4E2M1FN, nvfp4>, !fp4.qtensor<64x256xf4E2M1FN, nvfp4> -> tensor<16x64xf32>
   %c = fp4.assemble %cd, %cs, %ag : tensor<17x128xi8>, tensor<17x16xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<17x256xf4E2M1FN, nvfp4>
   %z = fp4.scaled_matmul %c, %b : !fp4.qtensor<17x256xf4E2M1FN, nvfp4>, !fp4.qtensor<64x256xf4E2M1FN, nvfp4> -> tensor<17x64xf32>
-  return %y, %z : tensor<16x64xf32>, tensor<17x64xf32>
+  %e = fp4.assemble %ed, %es, %ag : tensor<64x128xi8>, tensor<64x16xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<64x256xf4E2M1FN, nvfp4>
+  %v = fp4.scaled_matmul %e, %b : !fp4.qtensor<64x256xf4E2M1FN, nvfp4>, !fp4.qtensor<64x256xf4E2M1FN, nvfp4> -> tensor<64x64xf32>
+  return %y, %z, %v : tensor<16x64xf32>, tensor<17x64xf32>, tensor<64x64xf32>
 }

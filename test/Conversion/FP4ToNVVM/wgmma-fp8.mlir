@@ -48,8 +48,9 @@
 // ROWS-COUNT-2: vector.store %{{.*}} : memref<?xi8>, vector<16xi8>
 // ROWS: arith.constant -1 : i32
 // ROWS: memref.store %{{.*}} : memref<?xi32>
-// sm_90 (without a) has no wgmma: the CUDA-core kernel.
-// SM90: @fp4_kernels::@fp4_mxfp4_mma_300x200x384_bf16
+// sm_90 (without a) has no wgmma: W4A4 as W4A16 (the mma.sync prefill
+// kernel).
+// SM90: @fp4_kernels::@fp4_mxfp4_w4a4x16pf64_300x200x384_bf16
 // SM90-NOT: e5m2
 func.func @w4a4(%ad: tensor<300x192xi8>, %as: tensor<300x12xf8E8M0FNU>, %bd: tensor<200x192xi8>, %bs: tensor<200x12xf8E8M0FNU>) -> tensor<300x200xbf16> {
   %a = fp4.assemble %ad, %as : tensor<300x192xi8>, tensor<300x12xf8E8M0FNU> -> !fp4.qtensor<300x384xf4E2M1FN, mxfp4>
@@ -61,11 +62,12 @@ func.func @w4a4(%ad: tensor<300x192xi8>, %as: tensor<300x12xf8E8M0FNU>, %bd: ten
 // -----
 
 // Where E5M2 cannot hold the products exactly, or K is not a multiple of
-// 128, the CUDA-core kernel stays: NVFP4 (UE4M3 scales: code times scale
-// has up to five significant bits), and K = 192.
+// 128, W4A4 runs as W4A16 on bf16 rows instead (w4a4-as-w4a16.mlir):
+// NVFP4 (UE4M3 scales: code times scale has up to five significant bits),
+// and K = 192.
 // CHECK-LABEL: func.func @others
-// CHECK: @fp4_kernels::@fp4_nvfp4_mma_64x64x128
-// CHECK: @fp4_kernels::@fp4_mxfp4_mma_64x64x192
+// CHECK: @fp4_kernels::@fp4_nvfp4_w4a4x16wg64_64x64x128
+// CHECK: @fp4_kernels::@fp4_mxfp4_w4a4x16wg64_64x64x192
 // CHECK-NOT: e5m2rows
 func.func @others(%ad: tensor<64x64xi8>, %as: tensor<64x8xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<64x64xi8>, %bs: tensor<64x8xf8E4M3FN>, %bg: tensor<f32>,
                   %cd: tensor<64x96xi8>, %cs: tensor<64x6xf8E8M0FNU>, %dd: tensor<64x96xi8>, %ds: tensor<64x6xf8E8M0FNU>) -> (tensor<64x64xf32>, tensor<64x64xf32>) {
