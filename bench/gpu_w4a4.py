@@ -83,13 +83,8 @@ def main():
     parser.add_argument("cubin", nargs="+")
     parser.add_argument("--json", default="")
     parser.add_argument("--only", default="")
-    parser.add_argument("--twin", default="",
-                        help="a cubin of the same shapes built for sm_90 (without a): "
-                             "its CUDA-core kernels, what sm_90a ran before, timed too "
-                             "(up to 1e11 FLOP)")
     args = parser.parse_args()
     driver = Driver()
-    twin = driver.load(open(args.twin, "rb").read()) if args.twin else None
     kernels = []  # (module, name)
     for path in args.cubin:
         image = open(path, "rb").read()
@@ -172,18 +167,6 @@ def main():
         t_bf16, t_fp8 = time_cublas_and_fp8(a_ref.to(torch.bfloat16),
                                             w_ref.to(torch.bfloat16), calls)
 
-        t_twin = None
-        if twin is not None and flops <= 1e11:
-            twin_fn = driver.function(twin, f"fp4_{fmt}_mma_{m}x{n}x{k}_bf16")
-            twin_params = [memref(ad) + memref(sad) + memref(wd[i]) + memref(swd[i]) +
-                           [ctypes.c_float(alpha)] + memref(y) for i in range(copies)]
-
-            def twin_call(i):
-                driver.enqueue(twin_fn, ((n + 7) // 8, (m + 15) // 16), (32,),
-                               twin_params[i % copies], 0, current_stream())
-
-            t_twin = graph_time(twin_call, 10)
-
         t_triton = None
         if triton_run is not None and fmt == "mxfp4":  # UE8M0 scales only
             t_triton = time_triton(lambda i, yt: triton_run(
@@ -194,7 +177,7 @@ def main():
         records.append({
             "shape": {"M": m, "K": k, "N": n}, "format": fmt, "activation": fmt,
             "us": {"fp4-mlir": t_ours, "cublas_bf16": t_bf16, "scaled_mm_fp8": t_fp8,
-                   "triton_dot_scaled": t_triton, "fp4-mlir_cuda_cores": t_twin},
+                   "triton_dot_scaled": t_triton},
             "floor_us": floor, "weight_bytes": weight_bytes,
             "TFLOPs": flops / t_ours / 1e6, "relative_error": error,
             "device": device, "date": datetime.date.today().isoformat(),
@@ -205,8 +188,7 @@ def main():
         xtri = f"{t_triton / t_ours:8.2f}" if t_triton else f"{'-':>8}"
         print(f"{f'{fmt} {m}x{k}x{n}':>22} {t_ours:8.2f} {t_bf16:8.2f} {t_fp8:8.2f} {tri} "
               f"{floor:7.2f} {flops / t_ours / 1e6:7.1f} {t_bf16 / t_ours:8.2f} "
-              f"{t_fp8 / t_ours:6.2f} {xtri}"
-              + (f"  (CUDA-core kernel {t_twin:.1f} us)" if t_twin else ""))
+              f"{t_fp8 / t_ours:6.2f} {xtri}")
     if args.json:
         write_json(args.json, records)
 

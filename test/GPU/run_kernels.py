@@ -528,12 +528,14 @@ def main():
             experts = Experts(rng, e, gathered)
             b, sb, gb, _, scale_decode = random_weights(rng, fmt, experts.count * n, k,
                                                         wide=wide)
+            lost = []  # activation rows whose outputs must be NaN
             if fp8_act:  # W4A8: MXFP8 activations
                 a, sa, da = random_fp8_activations(rng, fp8_act, e * m, k)
                 ga = np.float32(1.0)
             else:
-                a, sa, ga, _, _ = random_weights(rng, fmt, e * m, k, wide=wide)
-                lost = []
+                # x16 NVFP4 "edges": only subnormal UE4M3 activation scales.
+                a, sa, ga, _, _ = random_weights(rng, fmt, e * m, k, wide=wide,
+                                                 subnormal=x16 and mode == "edges")
                 if mode == "edges" and f8wg:
                     set_window_edges(a, sa, b, sb)
                 elif mode == "edges" and fmt == "mxfp4":

@@ -136,9 +136,6 @@ protected:
   SmallVector<Value> twoStepsPerIteration(
       int64_t steps, ValueRange init,
       function_ref<SmallVector<Value>(Value, ValueRange)> step);
-  /// The W4A16 epilogue's store: where `inBounds`, `sum` through
-  /// scaleForOutput (the bias of weight row wRows + column) to the row-major
-  /// output at (xRows + row, column), `n` columns wide.
   /// `v` combined over the warp's 32 lanes by xor shuffles (every lane
   /// gets the result).
   Value warpReduce(Value v, function_ref<Value(Value, Value)> combine);
@@ -148,6 +145,9 @@ protected:
   Value forEachLaneStrided(
       Value lane, Value ok, int64_t count,
       function_ref<Value(Value item, Value valid, Value carried)> body);
+  /// The W4A16 epilogue's store: where `inBounds`, `sum` through
+  /// scaleForOutput (the bias of weight row wRows + column) to the row-major
+  /// output at (xRows + row, column), `n` columns wide.
   /// With `rowScales` set (W4A4 through the W4A16 kernels), `sum` is
   /// first multiplied by rowScales[xRows + row].
   void storeOutput(Value inBounds, Value sum, Value alpha, Value out,
