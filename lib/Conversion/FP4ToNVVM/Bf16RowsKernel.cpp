@@ -37,7 +37,6 @@ using namespace mlir::fp4::nvvm_kernels;
 
 namespace {
 
-constexpr int64_t kRowsPerCTA = 8; // one row per warp
 constexpr int64_t kPiece = 32;     // codes per 16-byte piece
 /// The largest UE8M0 byte expandPieceToBF16 takes (its scale times 2^14
 /// must be a finite f32: 2^(240 - 127 + 14) = 2^127).
@@ -59,12 +58,7 @@ void Bf16RowsKernelBuilder::build(Block &entry) {
   // (a, sa, x, rowScales): warp w of CTA c expands row 8 c + w.
   Value a = entry.getArgument(0), sa = entry.getArgument(1),
         x = entry.getArgument(2), rowScales = entry.getArgument(3);
-  auto [tid, lane, warp] = threadLaneWarp();
-  std::ignore = tid;
-  Value row =
-      add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), kRowsPerCTA),
-          warp);
-  Value ok = below(row, rows);
+  auto [lane, row, ok] = laneAndActivationRow(rows);
   bool mx = kind.scaleFormat == NVVM::BlockScaleFormat::UE8M0;
   int64_t pieces = k / kPiece;
   int64_t scaleBytesPerRow = k / kind.blockSize;
@@ -78,15 +72,7 @@ void Bf16RowsKernelBuilder::build(Block &entry) {
   // MXFP4: the shift, max(0, R - 240), from the row's largest byte.
   Value shift = i32(0);
   if (mx) {
-    Value scan = forEachLaneStrided(
-        lane, ok, pieces, [&](Value piece, Value valid, Value largest) {
-          return arith::MaxUIOp::create(b, loc, largest,
-                                        scaleWord(piece, valid))
-              .getResult();
-        });
-    Value largest = warpReduce(scan, [&](Value x, Value y) {
-      return arith::MaxUIOp::create(b, loc, x, y).getResult();
-    });
+    Value largest = warpLargestScaleByte(sa, row, scaleBytesPerRow, lane, ok);
     shift = arith::MaxSIOp::create(
         b, loc, i32(0),
         arith::SubIOp::create(b, loc, largest, i32(kLargestByte)));
@@ -166,10 +152,6 @@ std::string mlir::fp4::nvvm_kernels::bf16RowsName(const MmaKind &kind,
                                                   int64_t rows, int64_t k) {
   return "fp4_" + kind.name.str() + "_bf16rows_" + std::to_string(rows) + "x" +
          std::to_string(k);
-}
-
-std::array<int64_t, 3> mlir::fp4::nvvm_kernels::bf16RowsLaunch(int64_t rows) {
-  return {(rows + kRowsPerCTA - 1) / kRowsPerCTA, 1, 32 * kRowsPerCTA};
 }
 
 gpu::GPUFuncOp

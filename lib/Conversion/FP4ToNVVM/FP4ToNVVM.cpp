@@ -837,12 +837,13 @@ struct ConvertFP4ToNVVMPass
     // epilogue), except MXFP4 with more rows than kW4A4AsW4A16Rows where
     // the FP8 tensor-core kernel applies (sm_90a; faster there, slower for
     // few rows: docs/benchmarks.md).
-    KernelShape fp8Shape{m,          n,        k,      batched, resultElement,
-                         bool(bias), gathered, experts};
+    KernelShape shape{m,          n,        k,      batched, resultElement,
+                      bool(bias), gathered, experts};
+    shape.batch = e;
     bool w4a4AsW4A16 = lhsType && !lhsKind->fp8Activations() &&
                        (chip == "sm_90a" || chip == "sm_90") &&
                        (m <= kW4A4AsW4A16Rows || chip != "sm_90a" ||
-                        !useFp8WgmmaKernel(fp8Shape, *lhsKind));
+                        !useFp8WgmmaKernel(shape, *lhsKind));
     if (w4a4AsW4A16) {
       decodeShape.activation = b.getBF16Type();
       decodeShape.rowScales = true;
@@ -865,9 +866,6 @@ struct ConvertFP4ToNVVMPass
     // "_w4a4x16...": W4A4 through that W4A16 kernel.
     if (w4a4AsW4A16)
       w4a16Kind = "_w4a4x16" + w4a16Kind.substr(std::string("_w4a16").size());
-    KernelShape shape{m,          n,        k,      batched, resultElement,
-                      bool(bias), gathered, experts};
-    shape.batch = e;
     // sm_100a W4A4 loads its tiles by TMA; W4A8's padded E2M1 operand
     // (kind::mxf8f6f4) is still stored by the threads.
     shape.tensorMaps =
@@ -925,24 +923,24 @@ struct ConvertFP4ToNVVMPass
       else if (w4a16Kernel)
         symbols.insert(
             buildDecodeKernel(kb, loc, name, decodeShape, *rhsKind));
-      else if (fp8Wgmma) {
+      else if (fp8Wgmma)
         symbols.insert(buildFp8WgmmaKernel(kb, loc, name, shape));
-        std::string rowsName = e5m2RowsName(e * m, k);
-        if (!symbols.lookup(rowsName))
-          symbols.insert(buildE5M2RowsKernel(kb, loc, rowsName, e * m, k));
-      } else if (chip == "sm_100a")
+      else if (chip == "sm_100a")
         symbols.insert(buildTcgen05Kernel(kb, loc, name, shape, *lhsKind));
       else
         symbols.insert(buildKernel(kb, loc, name, shape, *lhsKind,
                                    *atomFor(chip, *lhsKind)));
     }
-    if (w4a4AsW4A16) {
-      std::string rowsName = bf16RowsName(*lhsKind, e * m, k);
-      if (!symbols.lookup(rowsName)) {
-        auto kb = OpBuilder::atBlockEnd(kernels.getBody());
-        symbols.insert(
-            buildBf16RowsKernel(kb, loc, rowsName, e * m, k, *lhsKind));
-      }
+    // The kernel that prepares the activation rows first, if any (one per
+    // rows x K and format, shared by matmuls that differ only in N).
+    std::string rowsName = fp8Wgmma      ? e5m2RowsName(e * m, k)
+                           : w4a4AsW4A16 ? bf16RowsName(*lhsKind, e * m, k)
+                                         : "";
+    if (!rowsName.empty() && !symbols.lookup(rowsName)) {
+      auto kb = OpBuilder::atBlockEnd(kernels.getBody());
+      symbols.insert(fp8Wgmma ? buildE5M2RowsKernel(kb, loc, rowsName, e * m, k)
+                              : buildBf16RowsKernel(kb, loc, rowsName, e * m, k,
+                                                    *lhsKind));
     }
 
     // Host side: buffers, the launch, the result.
@@ -999,17 +997,18 @@ struct ConvertFP4ToNVVMPass
           kernels.getSymNameAttr(),
           {FlatSymbolRefAttr::get(b.getContext(), kernel)});
     };
-    // A rows kernel, launched before the matmul, that turns the FP4
+    // The rows kernel, launched before the matmul, turns the FP4
     // activations (args 0 and 1) into rows of `element` (K per row) and
     // one `info` per row (device buffers, freed after the call).
-    auto rowsFirst = [&](StringRef kernel, std::array<int64_t, 3> launch,
-                         Type element, Type info) -> std::pair<Value, Value> {
+    auto rowsFirst = [&](Type element, Type info) -> std::pair<Value, Value> {
       Value rows = dynamicView(
           b, loc, device.deviceBuffer(MemRefType::get({e * m * k}, element)));
       Value perRow = dynamicView(
           b, loc, device.deviceBuffer(MemRefType::get({e * m}, info)));
+      std::array<int64_t, 3> launch = activationRowsLaunch(e * m);
       auto rowsOp = gpu::LaunchFuncOp::create(
-          b, loc, kernelRef(kernel), gpu::KernelDim3{c(launch[0]), c(1), c(1)},
+          b, loc, kernelRef(rowsName),
+          gpu::KernelDim3{c(launch[0]), c(1), c(1)},
           gpu::KernelDim3{c(launch[2]), c(1), c(1)}, Value(),
           ValueRange{args[0], args[1], rows, perRow},
           b.getType<gpu::AsyncTokenType>(), ValueRange{device.token});
@@ -1018,17 +1017,14 @@ struct ConvertFP4ToNVVMPass
     };
     if (fp8Wgmma) {
       // The activations as E5M2 rows and their largest scale bytes.
-      auto [a8, rows] = rowsFirst(e5m2RowsName(e * m, k), e5m2RowsLaunch(e * m),
-                                  b.getI8Type(), b.getI32Type());
+      auto [a8, rows] = rowsFirst(b.getI8Type(), b.getI32Type());
       args.append({a8, rows});
     }
     if (w4a4AsW4A16) {
       // The activations as bf16 rows and their row scales; the W4A16
       // kernel takes them in place of the FP4 operand, the row scales
       // before the output.
-      auto [x, rowScales] =
-          rowsFirst(bf16RowsName(*lhsKind, e * m, k), bf16RowsLaunch(e * m),
-                    b.getBF16Type(), b.getF32Type());
+      auto [x, rowScales] = rowsFirst(b.getBF16Type(), b.getF32Type());
       args.erase(args.begin(), args.begin() + 2);
       args.insert(args.begin(), x);
       args.push_back(rowScales);

@@ -86,7 +86,6 @@ constexpr int64_t kRowBytes = 128; // a shared row: one step of E5M2 bytes
 /// buffer a copy fills was read two steps before: see the pipeline).
 constexpr int64_t kStages = 4;
 constexpr int64_t kAhead = kStages - 2;
-constexpr int64_t kRowsPerCTA = 8; // the rows kernel: one row per warp
 /// E5M2 exponent field of a code of 0.5 in its row's largest block.
 constexpr int64_t kTopField = 27;
 /// Output = sum x 2^(Ra - kFactorBias) x 2^(Rw - kFactorBias).
@@ -636,64 +635,49 @@ void E5M2RowsKernelBuilder::build(Block &entry) {
   // (a, sa, a8, rows): warp w of CTA x expands row 8 x + w.
   Value a = entry.getArgument(0), sa = entry.getArgument(1),
         a8 = entry.getArgument(2), rowInfo = entry.getArgument(3);
-  auto [tid, lane, warp] = threadLaneWarp();
-  std::ignore = tid;
-  int64_t rows = shape.m; // every batch's rows
-  Value row =
-      add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), kRowsPerCTA),
-          warp);
-  Value ok = below(row, rows);
+  auto [lane, row, ok] = laneAndActivationRow(shape.m); // every batch's rows
   int64_t blocks = shape.k / kBlock;
-  // Loops over the row's blocks, lane l taking l, l + 32, ...
-  auto forEachBlock =
-      [&](function_ref<Value(Value blk, Value valid, Value carried)> body) {
-        return forEachLaneStrided(lane, ok, blocks, body);
-      };
-  // The row's largest scale byte.
-  Value scan = forEachBlock([&](Value blk, Value valid, Value largest) {
-    Value byte = loadWord(b, loc, sa, add(mul(row, blocks), blk), valid, 1);
-    return arith::MaxUIOp::create(b, loc, largest, byte).getResult();
-  });
-  Value largest = warpReduce(scan, [&](Value x, Value y) {
-    return arith::MaxUIOp::create(b, loc, x, y).getResult();
-  });
+  Value largest = warpLargestScaleByte(sa, row, blocks, lane, ok);
   // Lane l expands blocks l, l + 32, ...: 32 codes to 32 bytes, those of
   // word j's first four codes at 4 j, of its last four at 16 + 4 j.
   auto i8x16 = VectorType::get({16}, b.getI8Type());
   auto i32x4 = VectorType::get({4}, b.getI32Type());
-  Value expanded = forEachBlock([&](Value blk, Value valid, Value bad) {
-    Value codes = vector::BitCastOp::create(
-        b, loc, i32x4,
-        guardedLoad(i8x16, a, add(mul(row, shape.k / 2), mul(blk, 16)), valid));
-    Value scale = loadWord(b, loc, sa, add(mul(row, blocks), blk), valid, 1);
-    auto table = magnitudes(scale, largest);
-    SmallVector<Value> firsts, seconds;
-    Value any = i32(0);
-    for (int64_t j = 0; j < 4; ++j) {
-      Value word =
-          vector::ExtractOp::create(b, loc, codes, ArrayRef<int64_t>{j});
-      auto [first, second] = expandWord(word, table);
-      firsts.push_back(first);
-      seconds.push_back(second);
-      any = arith::OrIOp::create(b, loc, any, word);
-    }
-    auto ifOp = scf::IfOp::create(b, loc, valid, /*withElseRegion=*/false);
-    {
-      OpBuilder::InsertionGuard inner(b);
-      b.setInsertionPointToStart(ifOp.thenBlock());
-      Value at = add(mul(row, shape.k), mul(blk, kBlock));
-      for (int64_t half = 0; half < 2; ++half) {
-        Value bytes = vector::BitCastOp::create(
-            b, loc, i8x16,
-            vector::FromElementsOp::create(b, loc, i32x4,
-                                           half ? seconds : firsts));
-        vector::StoreOp::create(b, loc, bytes, a8,
-                                ValueRange{add(at, idx(16 * half))},
-                                /*nontemporal=*/false, llvm::MaybeAlign(16));
-      }
-    }
-    return noteOutside(bad, scale, largest, any);
-  });
+  Value expanded = forEachLaneStrided(
+      lane, ok, blocks, [&](Value blk, Value valid, Value bad) {
+        Value codes = vector::BitCastOp::create(
+            b, loc, i32x4,
+            guardedLoad(i8x16, a, add(mul(row, shape.k / 2), mul(blk, 16)),
+                        valid));
+        Value scale =
+            loadWord(b, loc, sa, add(mul(row, blocks), blk), valid, 1);
+        auto table = magnitudes(scale, largest);
+        SmallVector<Value> firsts, seconds;
+        Value any = i32(0);
+        for (int64_t j = 0; j < 4; ++j) {
+          Value word =
+              vector::ExtractOp::create(b, loc, codes, ArrayRef<int64_t>{j});
+          auto [first, second] = expandWord(word, table);
+          firsts.push_back(first);
+          seconds.push_back(second);
+          any = arith::OrIOp::create(b, loc, any, word);
+        }
+        auto ifOp = scf::IfOp::create(b, loc, valid, /*withElseRegion=*/false);
+        {
+          OpBuilder::InsertionGuard inner(b);
+          b.setInsertionPointToStart(ifOp.thenBlock());
+          Value at = add(mul(row, shape.k), mul(blk, kBlock));
+          for (int64_t half = 0; half < 2; ++half) {
+            Value bytes = vector::BitCastOp::create(
+                b, loc, i8x16,
+                vector::FromElementsOp::create(b, loc, i32x4,
+                                               half ? seconds : firsts));
+            vector::StoreOp::create(
+                b, loc, bytes, a8, ValueRange{add(at, idx(16 * half))},
+                /*nontemporal=*/false, llvm::MaybeAlign(16));
+          }
+        }
+        return noteOutside(bad, scale, largest, any);
+      });
   Value bad = warpReduce(expanded, [&](Value x, Value y) {
     return arith::OrIOp::create(b, loc, x, y).getResult();
   });
@@ -745,10 +729,6 @@ int64_t mlir::fp4::nvvm_kernels::fp8WgmmaSharedBytes(const KernelShape &shape) {
 
 std::string mlir::fp4::nvvm_kernels::e5m2RowsName(int64_t rows, int64_t k) {
   return "fp4_mxfp4_e5m2rows_" + std::to_string(rows) + "x" + std::to_string(k);
-}
-
-std::array<int64_t, 3> mlir::fp4::nvvm_kernels::e5m2RowsLaunch(int64_t rows) {
-  return {(rows + kRowsPerCTA - 1) / kRowsPerCTA, 1, 32 * kRowsPerCTA};
 }
 
 gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildE5M2RowsKernel(

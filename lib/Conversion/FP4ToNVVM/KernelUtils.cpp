@@ -347,6 +347,30 @@ Value KernelBuilderBase::forEachLaneStrided(
       .getResult(0);
 }
 
+std::tuple<Value, Value, Value>
+KernelBuilderBase::laneAndActivationRow(int64_t rows) {
+  auto [tid, lane, warp] = threadLaneWarp();
+  std::ignore = tid;
+  Value row = add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
+                      kActivationRowsPerCTA),
+                  warp);
+  return {lane, row, below(row, rows)};
+}
+
+Value KernelBuilderBase::warpLargestScaleByte(Value scales, Value row,
+                                              int64_t bytes, Value lane,
+                                              Value ok) {
+  Value scan = forEachLaneStrided(
+      lane, ok, bytes, [&](Value item, Value valid, Value largest) {
+        Value byte =
+            loadWord(b, loc, scales, add(mul(row, bytes), item), valid, 1);
+        return arith::MaxUIOp::create(b, loc, largest, byte).getResult();
+      });
+  return warpReduce(scan, [&](Value x, Value y) {
+    return arith::MaxUIOp::create(b, loc, x, y).getResult();
+  });
+}
+
 void KernelBuilderBase::storeOutput(Value inBounds, Value sum, Value alpha,
                                     Value out, Value bias, Value xRows,
                                     Value wRows, Value row, Value column,

@@ -145,6 +145,15 @@ protected:
   Value forEachLaneStrided(
       Value lane, Value ok, int64_t count,
       function_ref<Value(Value item, Value valid, Value carried)> body);
+  /// The activation rows kernels (E5M2 rows, bf16 rows: one warp per row,
+  /// kActivationRowsPerCTA rows per CTA): {lane, this warp's row, whether
+  /// it is one of `rows`}.
+  std::tuple<Value, Value, Value> laneAndActivationRow(int64_t rows);
+  /// The largest of the `bytes` UE8M0 scale bytes of row `row` of `scales`
+  /// (an i32, in every lane), read by the warp's lanes in turn; 0 where
+  /// `ok` is false.
+  Value warpLargestScaleByte(Value scales, Value row, int64_t bytes, Value lane,
+                             Value ok);
   /// The W4A16 epilogue's store: where `inBounds`, `sum` through
   /// scaleForOutput (the bias of weight row wRows + column) to the row-major
   /// output at (xRows + row, column), `n` columns wide.
@@ -399,9 +408,16 @@ gpu::GPUFuncOp buildFp8WgmmaKernel(OpBuilder &b, Location loc, StringRef name,
 /// K codes as K E5M2 bytes (a8) and its largest scale byte (rows; -1 where
 /// the row's blocks span more than E5M2 holds, or a scale is NaN).
 std::string e5m2RowsName(int64_t rows, int64_t k);
-std::array<int64_t, 3> e5m2RowsLaunch(int64_t rows);
 gpu::GPUFuncOp buildE5M2RowsKernel(OpBuilder &b, Location loc, StringRef name,
                                    int64_t rows, int64_t k);
+
+/// Both rows kernels run one warp per activation row, this many per CTA.
+constexpr int64_t kActivationRowsPerCTA = 8;
+/// Their launch geometry for `rows` rows: {grid x, 1, block x}.
+inline std::array<int64_t, 3> activationRowsLaunch(int64_t rows) {
+  return {(rows + kActivationRowsPerCTA - 1) / kActivationRowsPerCTA, 1,
+          32 * kActivationRowsPerCTA};
+}
 
 /// W4A4 as W4A16 on chips without FP4 tensor cores (Bf16RowsKernel.cpp):
 /// the bf16 rows kernel (a, sa : memref<?xi8>, x : memref<?xbf16>,
@@ -410,7 +426,6 @@ gpu::GPUFuncOp buildE5M2RowsKernel(OpBuilder &b, Location loc, StringRef name,
 /// 240 shifted down by a power of two, their row scale), for a W4A16
 /// decode kernel with DecodeShape::rowScales.
 std::string bf16RowsName(const MmaKind &kind, int64_t rows, int64_t k);
-std::array<int64_t, 3> bf16RowsLaunch(int64_t rows);
 gpu::GPUFuncOp buildBf16RowsKernel(OpBuilder &b, Location loc, StringRef name,
                                    int64_t rows, int64_t k,
                                    const MmaKind &kind);
@@ -427,7 +442,7 @@ struct DecodeShape {
   /// indices[z] of `experts`.
   bool gathered = false;
   int64_t experts = 0;
-  /// W4A4 run by a W4A16 kernel (decode or tensor-core decode) on the
+  /// W4A4 run by a W4A16 kernel (decode, tensor-core decode or prefill) on the
   /// activations expanded to bf16 by the bf16 rows kernel: an argument
   /// rowScales (memref<?xf32>, one per activation row of all batches)
   /// after the bias, each output row's sum multiplied by its entry.
