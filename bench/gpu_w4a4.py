@@ -40,7 +40,8 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "GPU"))
 sys.path.insert(0, os.path.dirname(__file__))
 from run_kernels import (W4A16_KIND, Driver, decode, decode_launch, f8wg_launch,  # noqa: E402
-                         memref, random_weights, relative_error)
+                         launched_dependent, memref, random_weights, relative_error,
+                         rows_launch)
 from gpu_decode import (copies_for, copy_bandwidth, current_stream, graph_time,  # noqa: E402
                         time_cublas_and_fp8, time_triton, write_json)
 
@@ -83,6 +84,8 @@ def main():
     parser.add_argument("cubin", nargs="+")
     parser.add_argument("--json", default="")
     parser.add_argument("--only", default="")
+    parser.add_argument("--split", action="store_true",
+                        help="also time the rows kernel and the matmul kernel alone")
     args = parser.parse_args()
     driver = Driver()
     kernels = []  # (module, name)
@@ -143,7 +146,8 @@ def main():
             row_scales = torch.empty(m, dtype=torch.float32, device="cuda")
             rows_params = memref(ad) + memref(sad) + memref(xb) + memref(row_scales)
             params = [memref(xb) + memref(wd[i]) + memref(swd[i]) + [ctypes.c_float(alpha)] +
-                      memref(row_scales) + memref(y) for i in range(copies)]
+                      (memref(row_scales) if fmt == "mxfp4" else []) + memref(y)
+                      for i in range(copies)]
         else:
             a8 = torch.empty(m * k, dtype=torch.uint8, device="cuda")
             info = torch.empty(m, dtype=torch.int32, device="cuda")
@@ -153,8 +157,9 @@ def main():
                       for i in range(copies)]
 
         def ours(i):
-            driver.enqueue(rows_fn, ((m + 7) // 8,), (256,), rows_params, 0, current_stream())
-            driver.enqueue(fn, grid, block, params[i % copies], shared, current_stream())
+            driver.enqueue(rows_fn, *rows_launch(m, k), rows_params, 0, current_stream())
+            driver.enqueue(fn, grid, block, params[i % copies], shared, current_stream(),
+                           dependent=x16 and launched_dependent(kernel[len("w4a4x16"):]))
 
         y.fill_(float("nan"))  # poisoned
         ours(0)
@@ -163,6 +168,13 @@ def main():
         error = relative_error(got, reference)
         assert error < 4e-3, f"{name}: wrong result (relative error {error:.2e})"
         t_ours = graph_time(ours, calls)
+        if args.split:
+            t_rows = graph_time(lambda i: driver.enqueue(
+                rows_fn, *rows_launch(m, k), rows_params, 0, current_stream()), calls)
+            t_matmul = graph_time(lambda i: driver.enqueue(
+                fn, grid, block, params[i % copies], shared, current_stream()), calls)
+            print(f"{f'{fmt} {m}x{k}x{n}':>22} rows kernel {t_rows:.2f} us, "
+                  f"matmul {t_matmul:.2f} us, both {t_ours:.2f} us")
 
         t_bf16, t_fp8 = time_cublas_and_fp8(a_ref.to(torch.bfloat16),
                                             w_ref.to(torch.bfloat16), calls)

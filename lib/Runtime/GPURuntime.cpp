@@ -19,7 +19,12 @@
 //   void mgpuMemcpy(ptr dst, ptr src, i64 bytes, ptr stream)
 //   void mgpuMemset32(ptr dst, i32 value, i64 count, ptr stream)
 //
-// fp4's own, for hosts that pass device memory (fp4mlir.Library):
+// fp4's own, for the host code of W4A4 matmuls on Hopper (the matmul
+// kernel launched as a programmatic dependent of its rows kernel):
+//
+//   void _mlir_ciface_fp4gpuLaunchNextAsDependent()
+//
+// and for hosts that pass device memory (fp4mlir.Library):
 //
 //   i32  fp4gpuSynchronize()       i32 fp4gpuCopyToHost(ptr host, ptr dev, i64)
 //
@@ -201,6 +206,9 @@ void dropResidentCopies() {
   resident.copies.clear();
 }
 
+/// Set by fp4gpuLaunchNextAsDependent for the next launch on this thread.
+thread_local bool launchNextAsDependent = false;
+
 } // namespace
 
 extern "C" {
@@ -301,10 +309,42 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
       limit = sharedBytes;
     }
   }
-  check("cuLaunchKernel",
-        cuLaunchKernel(static_cast<CUfunction>(function), gridX, gridY, gridZ,
-                       blockX, blockY, blockZ, sharedBytes,
-                       static_cast<CUstream>(stream), params, extra));
+  if (!launchNextAsDependent) {
+    check("cuLaunchKernel",
+          cuLaunchKernel(static_cast<CUfunction>(function), gridX, gridY, gridZ,
+                         blockX, blockY, blockZ, sharedBytes,
+                         static_cast<CUstream>(stream), params, extra));
+    return;
+  }
+  // A programmatic dependent of the kernel before it on the stream: it may
+  // start once that grid's CTAs allow it, and waits (griddepcontrol.wait)
+  // for that grid's end before it reads what the grid writes.
+  launchNextAsDependent = false;
+  CUlaunchAttribute attribute = {};
+  attribute.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+  attribute.value.programmaticStreamSerializationAllowed = 1;
+  CUlaunchConfig config = {};
+  config.gridDimX = gridX;
+  config.gridDimY = gridY;
+  config.gridDimZ = gridZ;
+  config.blockDimX = blockX;
+  config.blockDimY = blockY;
+  config.blockDimZ = blockZ;
+  config.sharedMemBytes = sharedBytes;
+  config.hStream = static_cast<CUstream>(stream);
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  check("cuLaunchKernelEx",
+        cuLaunchKernelEx(&config, static_cast<CUfunction>(function), params,
+                         extra));
+}
+
+// The next mgpuLaunchKernel on this thread launches its kernel as a
+// programmatic dependent of the kernel before it (W4A4's rows kernel and
+// the matmul after it: the matmul's weight loads overlap the rows kernel).
+// The kernel must wait for the grid before it with griddepcontrol.wait.
+void _mlir_ciface_fp4gpuLaunchNextAsDependent() {
+  launchNextAsDependent = true;
 }
 
 void *mgpuStreamCreate() {

@@ -113,20 +113,45 @@ class Driver:
                        "cuFuncSetAttribute")
         return fn
 
-    def enqueue(self, fn, grid, block, params, shared=0, stream=None):
+    def enqueue(self, fn, grid, block, params, shared=0, stream=None, dependent=False):
         """Launches `fn` on `stream` (a CUstream handle; None: the legacy
         default stream) without waiting; `params` are ctypes values, one per
-        kernel parameter (grid and block padded with 1s to three)."""
+        kernel parameter (grid and block padded with 1s to three). With
+        `dependent`, as the compiled host code launches a matmul after its
+        rows kernel: a programmatic dependent of the kernel before it
+        (cuLaunchKernelEx; the kernel waits with griddepcontrol.wait)."""
         grid, block = tuple(grid) + (1,) * (3 - len(grid)), tuple(block) + (1,) * (3 - len(block))
         pointers = (ctypes.c_void_p * len(params))(
             *[ctypes.cast(ctypes.byref(p), ctypes.c_void_p) for p in params])
-        self.check(self.cuda.cuLaunchKernel(
-            fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared,
-            stream, pointers, None), "cuLaunchKernel")
+        if not dependent:
+            self.check(self.cuda.cuLaunchKernel(
+                fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared,
+                stream, pointers, None), "cuLaunchKernel")
+            return
+        attribute = LaunchAttribute(id=6)  # PROGRAMMATIC_STREAM_SERIALIZATION
+        attribute.value[0] = 1  # programmaticStreamSerializationAllowed
+        config = LaunchConfig(*grid, *block, shared, stream, ctypes.pointer(attribute), 1)
+        self.check(self.cuda.cuLaunchKernelEx(ctypes.byref(config), fn, pointers, None),
+                   "cuLaunchKernelEx")
 
-    def launch(self, fn, grid, block, params, shared=0):
-        self.enqueue(fn, grid, block, params, shared)
+    def launch(self, fn, grid, block, params, shared=0, dependent=False):
+        self.enqueue(fn, grid, block, params, shared, dependent=dependent)
         torch.cuda.synchronize()
+
+
+class LaunchAttribute(ctypes.Structure):
+    """CUlaunchAttribute: an id, padding to 8 bytes, a 64-byte value."""
+    _fields_ = [("id", ctypes.c_int), ("pad", ctypes.c_char * 4),
+                ("value", ctypes.c_int * 16)]
+
+
+class LaunchConfig(ctypes.Structure):
+    """CUlaunchConfig."""
+    _fields_ = [("gridDimX", ctypes.c_uint), ("gridDimY", ctypes.c_uint),
+                ("gridDimZ", ctypes.c_uint), ("blockDimX", ctypes.c_uint),
+                ("blockDimY", ctypes.c_uint), ("blockDimZ", ctypes.c_uint),
+                ("sharedMemBytes", ctypes.c_uint), ("hStream", ctypes.c_void_p),
+                ("attrs", ctypes.POINTER(LaunchAttribute)), ("numAttrs", ctypes.c_uint)]
 
 
 class Checks:
@@ -230,6 +255,22 @@ def decode_launch(m, n, kind=""):
 
 
 TORCH_TYPES = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
+
+
+def launched_dependent(kind):
+    """Whether the compiled host code launches the W4A16 kernel of this kind
+    (the name's kind after w4a4x16) as a programmatic dependent of the bf16
+    rows kernel: the decode kernels ("", "s<S>", "tc"), not the prefill
+    kernels (FP4ToNVVM.cpp)."""
+    return not kind.startswith(("pf", "wg", "wrt"))
+
+
+def rows_launch(rows, k):
+    """(grid, block) of the activation rows kernels (fp4_mxfp4_e5m2rows_...,
+    fp4_<fmt>_bf16rows_...; activationRowsLaunch in Kernels.h): one warp per
+    chunk of 32 x 32 codes of a row, 8 warps per CTA of 256 threads."""
+    warps = rows * ((k // 32 + 31) // 32)
+    return ((warps + 7) // 8, 1, 1), (256, 1, 1)
 
 
 def f8wg_launch(m, n, kind):
@@ -556,48 +597,63 @@ def main():
             params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
                       memref(device[3]) + [ctypes.c_float(alpha)] + experts.params() +
                       bias_params(bias, device))
+            # The rows kernel first (outputs poisoned), then the matmul as the
+            # host code launches it: a programmatic dependent of the rows
+            # kernel, enqueued at once so that it starts while the rows
+            # kernel runs; the rows kernel's outputs are checked after.
+            check_rows = None
             if f8wg:
-                # The rows kernel first: its bytes and row entries must be
-                # exactly the reference's (poisoned beforehand).
+                # Its bytes and row entries must be exactly the reference's.
                 a8 = torch.full((e * m * k,), 0xEE, dtype=torch.uint8, device="cuda")
                 info = torch.full((e * m,), -7, dtype=torch.int32, device="cuda")
-                driver.launch(rows_fn, ((e * m + 7) // 8, 1, 1), (256, 1, 1),
-                              memref(device[0]) + memref(device[1]) + memref(a8) + memref(info))
-                want8, want_info = e5m2_rows_reference(a.reshape(e * m, -1), sa.reshape(e * m, -1))
-                usable = want_info >= 0  # the bytes of a -1 row are not used
-                got8 = a8.cpu().numpy().reshape(e * m, k)
-                exact = (np.array_equal(got8[usable], want8[usable])
-                         and np.array_equal(info.cpu().numpy(), want_info))
-                if not exact:
-                    print(f"  rows kernel: {np.count_nonzero(got8[usable] != want8[usable])} "
-                          f"bytes and {np.count_nonzero(info.cpu().numpy() != want_info)} "
-                          f"row entries differ ({np.count_nonzero(~usable)} rows unusable)")
-                rows_exact = rows_exact and exact
+                driver.enqueue(rows_fn, *rows_launch(e * m, k),
+                               memref(device[0]) + memref(device[1]) + memref(a8) + memref(info))
+
+                def check_rows():
+                    want8, want_info = e5m2_rows_reference(a.reshape(e * m, -1),
+                                                           sa.reshape(e * m, -1))
+                    usable = want_info >= 0  # the bytes of a -1 row are not used
+                    got8 = a8.cpu().numpy().reshape(e * m, k)
+                    got_info = info.cpu().numpy()
+                    exact = (np.array_equal(got8[usable], want8[usable])
+                             and np.array_equal(got_info, want_info))
+                    if not exact:
+                        print(f"  rows kernel: {np.count_nonzero(got8[usable] != want8[usable])} "
+                              f"bytes and {np.count_nonzero(got_info != want_info)} "
+                              f"row entries differ ({np.count_nonzero(~usable)} rows unusable)")
+                    return exact
                 params += memref(a8) + memref(info)
-            if x16:
-                # The bf16 rows kernel first (outputs poisoned): its values
-                # and row scales must be exactly bf16_rows_reference's.
+            elif x16:
+                # Its values and row scales must be exactly
+                # bf16_rows_reference's.
                 xb = torch.full((e * m * k,), float("nan"), dtype=torch.bfloat16, device="cuda")
                 row_scales = torch.full((e * m,), -7.0, dtype=torch.float32, device="cuda")
-                driver.launch(rows_fn, ((e * m + 7) // 8, 1, 1), (256, 1, 1),
-                              memref(device[0]) + memref(device[1]) + memref(xb) +
-                              memref(row_scales))
-                want_x, want_scales = bf16_rows_reference(da.reshape(e * m, k), sa.reshape(e * m, -1),
-                                                          a.reshape(e * m, -1), fmt)
-                got_x = xb.double().cpu().numpy().reshape(e * m, k)
-                got_scales = row_scales.double().cpu().numpy()
-                usable = ~np.isnan(want_scales)
-                exact = (np.array_equal(got_x[usable], want_x[usable])
-                         and np.array_equal(got_scales, want_scales, equal_nan=True))
-                if not exact:
-                    print(f"  bf16 rows kernel: {np.count_nonzero(got_x[usable] != want_x[usable])} "
-                          f"values and {np.count_nonzero(got_scales != want_scales)} row scales differ")
-                rows_exact = rows_exact and exact
+                driver.enqueue(rows_fn, *rows_launch(e * m, k),
+                               memref(device[0]) + memref(device[1]) + memref(xb) +
+                               memref(row_scales))
+
+                def check_rows():
+                    want_x, want_scales = bf16_rows_reference(
+                        da.reshape(e * m, k), sa.reshape(e * m, -1), a.reshape(e * m, -1), fmt)
+                    got_x = xb.double().cpu().numpy().reshape(e * m, k)
+                    got_scales = row_scales.double().cpu().numpy()
+                    usable = ~np.isnan(want_scales)
+                    exact = (np.array_equal(got_x[usable], want_x[usable])
+                             and np.array_equal(got_scales, want_scales, equal_nan=True))
+                    if not exact:
+                        print(f"  bf16 rows kernel: "
+                              f"{np.count_nonzero(got_x[usable] != want_x[usable])} values and "
+                              f"{np.count_nonzero(got_scales != want_scales)} row scales differ")
+                    return exact
                 # The W4A16 kernel: bf16 rows in place of the FP4 operand,
-                # the row scales before the output.
+                # the row scales (MXFP4 only: NVFP4's are all 1) before the
+                # output.
                 params = (memref(xb) + params[2 * len(memref(device[0])):] +
-                          memref(row_scales))
-            driver.launch(fn, grid, threads, params + memref(out), shared)
+                          (memref(row_scales) if fmt == "mxfp4" else []))
+            driver.launch(fn, grid, threads, params + memref(out), shared,
+                          dependent=x16 and launched_dependent(x16_kind or ""))
+            if check_rows is not None:
+                rows_exact = check_rows() and rows_exact
             y = out.double().cpu().numpy().reshape(e, m, n)
             error = relative_error(y, reference)
             worst = max(worst, error)

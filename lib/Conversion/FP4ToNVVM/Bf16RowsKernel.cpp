@@ -21,8 +21,12 @@
 // so its outputs are NaN rather than wrong. NVFP4 rows need no shift
 // (entries 1; the global scales are in alpha).
 //
-// One warp per row, eight rows per CTA of 256 threads; lane l expands the
-// row's 16-byte pieces (32 codes) l, l + 32, ... into 64 bytes of bf16.
+// One warp per chunk of 32 16-byte pieces (32 codes each) of a row
+// (activationRowChunk), eight per CTA of 256 threads; lane l expands the
+// chunk's piece l into 64 bytes of bf16. Every warp of a row reads the
+// row's scale bytes for the shift; the warp of chunk 0 writes the row
+// scale, and reads the whole row for lost codes when a byte of the row is
+// below the shift.
 //
 //===----------------------------------------------------------------------===//
 
@@ -55,91 +59,102 @@ private:
 };
 
 void Bf16RowsKernelBuilder::build(Block &entry) {
-  // (a, sa, x, rowScales): warp w of CTA c expands row 8 c + w.
+  // (a, sa, x, rowScales): a warp per chunk of a row (activationRowChunk).
   Value a = entry.getArgument(0), sa = entry.getArgument(1),
         x = entry.getArgument(2), rowScales = entry.getArgument(3);
-  auto [lane, row, ok] = laneAndActivationRow(rows);
-  bool mx = kind.scaleFormat == NVVM::BlockScaleFormat::UE8M0;
+  // The W4A16 kernel after it may start and issue its weight loads (it
+  // waits for this grid's end before reading x and rowScales).
+  allowDependentLaunch();
   int64_t pieces = k / kPiece;
+  ActivationRowChunk chunk = activationRowChunk(rows, pieces);
+  Value row = chunk.row;
+  bool mx = kind.scaleFormat == NVVM::BlockScaleFormat::UE8M0;
   int64_t scaleBytesPerRow = k / kind.blockSize;
   int64_t scaleBytesPerPiece = kPiece / kind.blockSize;
-  auto scaleWord = [&](Value piece, Value valid) {
-    return loadWord(
-        b, loc, sa,
-        add(mul(row, scaleBytesPerRow), mul(piece, scaleBytesPerPiece)), valid,
-        scaleBytesPerPiece);
-  };
-  // MXFP4: the shift, max(0, R - 240), from the row's largest byte.
-  Value shift = i32(0);
+  // MXFP4: the shift, max(0, R - 240), from the row's largest byte; only a
+  // row with a byte below the shift can lose a code.
+  Value shift = i32(0), mayLose;
   if (mx) {
-    Value largest = warpLargestScaleByte(sa, row, scaleBytesPerRow, lane, ok);
+    auto [largest, smallest] =
+        warpScaleByteRange(sa, row, scaleBytesPerRow, chunk.lane, chunk.rowOk);
     shift = arith::MaxSIOp::create(
         b, loc, i32(0),
         arith::SubIOp::create(b, loc, largest, i32(kLargestByte)));
+    mayLose = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, smallest,
+                                    shift);
   }
   auto i8x16 = VectorType::get({16}, b.getI8Type());
   auto i32x4 = VectorType::get({4}, b.getI32Type());
   auto bf16x8 = VectorType::get({8}, b.getBF16Type());
-  Value lost = forEachLaneStrided(
-      lane, ok, pieces, [&](Value piece, Value valid, Value lostSoFar) {
-        Value codes =
-            guardedLoad(i8x16, a, add(mul(row, k / 2), mul(piece, 16)), valid);
-        Value word = scaleWord(piece, valid);
-        if (mx) {
-          // A nonzero code in a block below the shift has no bf16 value.
-          Value below = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                              word, shift);
-          Value nonzero = arith::CmpIOp::create(
-              b, loc, arith::CmpIPredicate::ne,
-              vector::ReductionOp::create(
-                  b, loc, vector::CombiningKind::OR,
-                  arith::AndIOp::create(
-                      b, loc, vector::BitCastOp::create(b, loc, i32x4, codes),
-                      arith::ConstantOp::create(
-                          b, loc,
-                          DenseElementsAttr::get(
-                              i32x4, b.getI32IntegerAttr(0x77777777)))))
-                  .getResult(),
-              i32(0));
-          lostSoFar = arith::OrIOp::create(
-              b, loc, lostSoFar,
-              arith::ExtUIOp::create(b, loc, b.getI32Type(),
-                                     both(below, nonzero)));
-          word = arith::MaxSIOp::create(
-              b, loc, i32(0), arith::SubIOp::create(b, loc, word, shift));
-        }
-        SmallVector<Value> pairs = expandPieceToBF16(b, loc, codes, word, kind);
-        auto ifOp = scf::IfOp::create(b, loc, valid, /*withElseRegion=*/false);
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(ifOp.thenBlock());
-        Value at = add(mul(row, k), mul(piece, kPiece));
-        for (int64_t q = 0; q < 4; ++q) {
-          Value eight = vector::BitCastOp::create(
-              b, loc, bf16x8,
-              vector::FromElementsOp::create(
-                  b, loc, i32x4, ArrayRef<Value>(pairs).slice(4 * q, 4)));
-          vector::StoreOp::create(b, loc, eight, x,
-                                  ValueRange{add(at, idx(8 * q))},
-                                  /*nontemporal=*/false, llvm::MaybeAlign(16));
-        }
-        return lostSoFar;
-      });
-  Value anyLost = warpReduce(lost, [&](Value x, Value y) {
-    return arith::OrIOp::create(b, loc, x, y).getResult();
-  });
-  // Lane 0: 2^shift, or NaN for a row that lost a code.
+  // Piece `piece` of the row: expanded into x where `expand`; returns
+  // `lost` or'ed with whether it loses a code (MXFP4: a nonzero code in a
+  // block below the shift has no bf16 value).
+  auto visit = [&](Value piece, Value valid, Value lost, bool expand) {
+    Value codes =
+        guardedLoad(i8x16, a, add(mul(row, k / 2), mul(piece, 16)), valid);
+    Value word = loadWord(
+        b, loc, sa,
+        add(mul(row, scaleBytesPerRow), mul(piece, scaleBytesPerPiece)), valid,
+        scaleBytesPerPiece);
+    if (mx) {
+      Value below =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, word, shift);
+      Value nonzero = arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::ne,
+          vector::ReductionOp::create(
+              b, loc, vector::CombiningKind::OR,
+              arith::AndIOp::create(
+                  b, loc, vector::BitCastOp::create(b, loc, i32x4, codes),
+                  arith::ConstantOp::create(
+                      b, loc,
+                      DenseElementsAttr::get(i32x4,
+                                             b.getI32IntegerAttr(0x77777777)))))
+              .getResult(),
+          i32(0));
+      lost = arith::OrIOp::create(
+          b, loc, lost,
+          arith::ExtUIOp::create(b, loc, b.getI32Type(), both(below, nonzero)));
+      word = arith::MaxSIOp::create(b, loc, i32(0),
+                                    arith::SubIOp::create(b, loc, word, shift));
+    }
+    if (!expand)
+      return lost;
+    SmallVector<Value> pairs = expandPieceToBF16(b, loc, codes, word, kind);
+    auto ifOp = scf::IfOp::create(b, loc, valid, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    Value at = add(mul(row, k), mul(piece, kPiece));
+    for (int64_t q = 0; q < 4; ++q) {
+      Value eight = vector::BitCastOp::create(
+          b, loc, bf16x8,
+          vector::FromElementsOp::create(
+              b, loc, i32x4, ArrayRef<Value>(pairs).slice(4 * q, 4)));
+      vector::StoreOp::create(b, loc, eight, x, ValueRange{add(at, idx(8 * q))},
+                              /*nontemporal=*/false, llvm::MaybeAlign(16));
+    }
+    return lost;
+  };
+  visit(chunk.item, chunk.valid, i32(0), /*expand=*/true);
+  // Chunk 0's lane 0: 2^shift, or NaN for a row that lost a code.
+  Value lost = i32(0);
+  if (mx)
+    lost = wholeRowCheck(chunk, mayLose, pieces,
+                         [&](Value piece, Value valid, Value lostSoFar) {
+                           return visit(piece, valid, lostSoFar,
+                                        /*expand=*/false);
+                         });
   Value scale = arith::BitcastOp::create(
       b, loc, b.getF32Type(),
       arith::SelectOp::create(
           b, loc,
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, anyLost,
-                                i32(0)),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, lost, i32(0)),
           i32(0x7FC00000),
           arith::ShLIOp::create(b, loc,
                                 arith::AddIOp::create(b, loc, shift, i32(127)),
                                 i32(23))));
-  auto ifOp = scf::IfOp::create(b, loc, both(ok, eqIndex(lane, 0)),
-                                /*withElseRegion=*/false);
+  auto ifOp =
+      scf::IfOp::create(b, loc, both(chunk.first, eqIndex(chunk.lane, 0)),
+                        /*withElseRegion=*/false);
   gpu::ReturnOp::create(b, loc);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifOp.thenBlock());

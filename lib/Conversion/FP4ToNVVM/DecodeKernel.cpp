@@ -234,7 +234,18 @@ void DecodeKernelBuilder::build(Block &entry) {
     }
     return next;
   };
-  SmallVector<Value> sums = pipelinedLoop(b, loc, steps, init, load, compute);
+  // A dependent launch waits for the rows kernel after the first loads of
+  // weights, before the first activation loads (in compute).
+  bool waited = !shape.dependent;
+  auto loadThenWait = [&](Value step) {
+    SmallVector<Value> loaded = load(step);
+    if (!waited)
+      waitForPrerequisiteGrids();
+    waited = true;
+    return loaded;
+  };
+  SmallVector<Value> sums =
+      pipelinedLoop(b, loc, steps, init, loadThenWait, compute);
 
   Value width = i32(32);
   Value outScale = arith::MulFOp::create(b, loc, alpha,

@@ -612,6 +612,16 @@ public:
     return dynamicView(b, loc, deviceCopy(map));
   }
 
+  /// The next launch (of a kernel that waits with griddepcontrol.wait) as
+  /// a programmatic dependent of the kernel before it: the GPU runtime's
+  /// fp4gpuLaunchNextAsDependent, called just before it.
+  void launchNextAsDependent() {
+    func::CallOp::create(b, loc,
+                         runtimeFunction("fp4gpuLaunchNextAsDependent",
+                                         b.getFunctionType({}, {})),
+                         ValueRange{});
+  }
+
   void memcpy(Value dst, Value src) {
     token = gpu::MemcpyOp::create(b, loc, b.getType<gpu::AsyncTokenType>(),
                                   ValueRange{token}, dst, src)
@@ -846,13 +856,20 @@ struct ConvertFP4ToNVVMPass
                         !useFp8WgmmaKernel(shape, *lhsKind));
     if (w4a4AsW4A16) {
       decodeShape.activation = b.getBF16Type();
-      decodeShape.rowScales = true;
+      // Only MXFP4 rows can be shifted; NVFP4 row scales are all 1.
+      decodeShape.rowScales =
+          lhsKind->scaleFormat == NVVM::BlockScaleFormat::UE8M0;
     }
     // A W4A16 kernel runs the matmul.
     bool w4a16Kernel = lhsFloat || w4a4AsW4A16;
     // Gathered experts run one row per batch: the decode kernel.
     bool prefillW4A16 =
         w4a16Kernel && !gathered && usePrefillKernel(decodeShape);
+    // The decode kernels after the bf16 rows kernel start while it runs
+    // (their first weight loads overlap it). Not the prefill kernels: their
+    // CTAs, one per SM, waiting for it were measured slower (128 x 8192 x
+    // 8192: 62 -> 90 us; docs/benchmarks.md).
+    decodeShape.dependent = w4a4AsW4A16 && !prefillW4A16;
     // wgmma exists on sm_90a only; other chips take mma.sync.
     bool wgmmaPrefill = prefillW4A16 && chip == "sm_90a";
     bool tensorCoreW4A16 = w4a16Kernel && !gathered && !prefillW4A16 &&
@@ -1005,7 +1022,7 @@ struct ConvertFP4ToNVVMPass
           b, loc, device.deviceBuffer(MemRefType::get({e * m * k}, element)));
       Value perRow = dynamicView(
           b, loc, device.deviceBuffer(MemRefType::get({e * m}, info)));
-      std::array<int64_t, 3> launch = activationRowsLaunch(e * m);
+      std::array<int64_t, 3> launch = activationRowsLaunch(e * m, k);
       auto rowsOp = gpu::LaunchFuncOp::create(
           b, loc, kernelRef(rowsName),
           gpu::KernelDim3{c(launch[0]), c(1), c(1)},
@@ -1023,11 +1040,12 @@ struct ConvertFP4ToNVVMPass
     if (w4a4AsW4A16) {
       // The activations as bf16 rows and their row scales; the W4A16
       // kernel takes them in place of the FP4 operand, the row scales
-      // before the output.
+      // (MXFP4) before the output.
       auto [x, rowScales] = rowsFirst(b.getBF16Type(), b.getF32Type());
       args.erase(args.begin(), args.begin() + 2);
       args.insert(args.begin(), x);
-      args.push_back(rowScales);
+      if (decodeShape.rowScales)
+        args.push_back(rowScales);
     }
     if (shape.tensorMaps) {
       int64_t rowsB = gathered ? experts * n : batched ? e * n : n;
@@ -1042,6 +1060,8 @@ struct ConvertFP4ToNVVMPass
     else if (fp8Wgmma)
       sharedBytes = arith::ConstantIntOp::create(b, loc, b.getI32Type(),
                                                  fp8WgmmaSharedBytes(shape));
+    if (decodeShape.dependent)
+      device.launchNextAsDependent();
     auto launchOp = gpu::LaunchFuncOp::create(
         b, loc, kernelRef(name),
         gpu::KernelDim3{c(launch[0]), c(launch[1]), c(e)},

@@ -632,64 +632,78 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
 }
 
 void E5M2RowsKernelBuilder::build(Block &entry) {
-  // (a, sa, a8, rows): warp w of CTA x expands row 8 x + w.
+  // (a, sa, a8, rows): a warp per chunk of a row (activationRowChunk).
   Value a = entry.getArgument(0), sa = entry.getArgument(1),
         a8 = entry.getArgument(2), rowInfo = entry.getArgument(3);
-  auto [lane, row, ok] = laneAndActivationRow(shape.m); // every batch's rows
   int64_t blocks = shape.k / kBlock;
-  Value largest = warpLargestScaleByte(sa, row, blocks, lane, ok);
-  // Lane l expands blocks l, l + 32, ...: 32 codes to 32 bytes, those of
-  // word j's first four codes at 4 j, of its last four at 16 + 4 j.
+  ActivationRowChunk chunk =
+      activationRowChunk(shape.m, blocks); // every batch's rows
+  Value row = chunk.row;
+  auto [largest, smallest] =
+      warpScaleByteRange(sa, row, blocks, chunk.lane, chunk.rowOk);
+  // Only a row whose bytes span more than the window can have a code
+  // outside it.
+  Value mayFallOutside = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::sgt,
+      arith::SubIOp::create(b, loc, largest, smallest), i32(kTopField - 1));
   auto i8x16 = VectorType::get({16}, b.getI8Type());
   auto i32x4 = VectorType::get({4}, b.getI32Type());
-  Value expanded = forEachLaneStrided(
-      lane, ok, blocks, [&](Value blk, Value valid, Value bad) {
-        Value codes = vector::BitCastOp::create(
-            b, loc, i32x4,
-            guardedLoad(i8x16, a, add(mul(row, shape.k / 2), mul(blk, 16)),
-                        valid));
-        Value scale =
-            loadWord(b, loc, sa, add(mul(row, blocks), blk), valid, 1);
-        auto table = magnitudes(scale, largest);
-        SmallVector<Value> firsts, seconds;
-        Value any = i32(0);
-        for (int64_t j = 0; j < 4; ++j) {
-          Value word =
-              vector::ExtractOp::create(b, loc, codes, ArrayRef<int64_t>{j});
-          auto [first, second] = expandWord(word, table);
-          firsts.push_back(first);
-          seconds.push_back(second);
-          any = arith::OrIOp::create(b, loc, any, word);
-        }
-        auto ifOp = scf::IfOp::create(b, loc, valid, /*withElseRegion=*/false);
-        {
-          OpBuilder::InsertionGuard inner(b);
-          b.setInsertionPointToStart(ifOp.thenBlock());
-          Value at = add(mul(row, shape.k), mul(blk, kBlock));
-          for (int64_t half = 0; half < 2; ++half) {
-            Value bytes = vector::BitCastOp::create(
-                b, loc, i8x16,
-                vector::FromElementsOp::create(b, loc, i32x4,
-                                               half ? seconds : firsts));
-            vector::StoreOp::create(
-                b, loc, bytes, a8, ValueRange{add(at, idx(16 * half))},
-                /*nontemporal=*/false, llvm::MaybeAlign(16));
-          }
-        }
-        return noteOutside(bad, scale, largest, any);
-      });
-  Value bad = warpReduce(expanded, [&](Value x, Value y) {
-    return arith::OrIOp::create(b, loc, x, y).getResult();
-  });
-  // Lane 0: the largest byte, or -1 where a code fell outside the window
-  // or a scale is 255 (NaN).
+  // Block `blk` of the row: where `expand`, its 32 codes to 32 bytes, those
+  // of word j's first four codes at 4 j, of its last four at 16 + 4 j;
+  // returns `bad` or'ed with its codes outside the window.
+  auto visit = [&](Value blk, Value valid, Value bad, bool expand) {
+    Value codes = vector::BitCastOp::create(
+        b, loc, i32x4,
+        guardedLoad(i8x16, a, add(mul(row, shape.k / 2), mul(blk, 16)), valid));
+    Value scale = loadWord(b, loc, sa, add(mul(row, blocks), blk), valid, 1);
+    SmallVector<Value> words;
+    Value any = i32(0);
+    for (int64_t j = 0; j < 4; ++j) {
+      words.push_back(
+          vector::ExtractOp::create(b, loc, codes, ArrayRef<int64_t>{j}));
+      any = arith::OrIOp::create(b, loc, any, words.back());
+    }
+    bad = noteOutside(bad, scale, largest, any);
+    if (!expand)
+      return bad;
+    auto table = magnitudes(scale, largest);
+    SmallVector<Value> firsts, seconds;
+    for (Value word : words) {
+      auto [first, second] = expandWord(word, table);
+      firsts.push_back(first);
+      seconds.push_back(second);
+    }
+    auto ifOp = scf::IfOp::create(b, loc, valid, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard inner(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    Value at = add(mul(row, shape.k), mul(blk, kBlock));
+    for (int64_t half = 0; half < 2; ++half) {
+      Value bytes = vector::BitCastOp::create(
+          b, loc, i8x16,
+          vector::FromElementsOp::create(b, loc, i32x4,
+                                         half ? seconds : firsts));
+      vector::StoreOp::create(b, loc, bytes, a8,
+                              ValueRange{add(at, idx(16 * half))},
+                              /*nontemporal=*/false, llvm::MaybeAlign(16));
+    }
+    return bad;
+  };
+  visit(chunk.item, chunk.valid, i32(0), /*expand=*/true);
+  Value bad = wholeRowCheck(chunk, mayFallOutside, blocks,
+                            [&](Value blk, Value valid, Value badSoFar) {
+                              return visit(blk, valid, badSoFar,
+                                           /*expand=*/false);
+                            });
+  // Chunk 0's lane 0: the largest byte, or -1 where a code fell outside the
+  // window or a scale is 255 (NaN).
   Value unusable = arith::OrIOp::create(
       b, loc,
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, bad, i32(0)),
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, largest,
                             i32(255)));
-  auto ifOp = scf::IfOp::create(b, loc, both(ok, eqIndex(lane, 0)),
-                                /*withElseRegion=*/false);
+  auto ifOp =
+      scf::IfOp::create(b, loc, both(chunk.first, eqIndex(chunk.lane, 0)),
+                        /*withElseRegion=*/false);
   gpu::ReturnOp::create(b, loc);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifOp.thenBlock());

@@ -347,28 +347,78 @@ Value KernelBuilderBase::forEachLaneStrided(
       .getResult(0);
 }
 
-std::tuple<Value, Value, Value>
-KernelBuilderBase::laneAndActivationRow(int64_t rows) {
+KernelBuilderBase::ActivationRowChunk
+KernelBuilderBase::activationRowChunk(int64_t rows, int64_t items) {
   auto [tid, lane, warp] = threadLaneWarp();
   std::ignore = tid;
-  Value row = add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
-                      kActivationRowsPerCTA),
-                  warp);
-  return {lane, row, below(row, rows)};
+  int64_t chunks = (items + kActivationRowChunk - 1) / kActivationRowChunk;
+  Value global = add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
+                         kActivationWarpsPerCTA),
+                     warp);
+  Value row = arith::DivUIOp::create(b, loc, global, idx(chunks));
+  Value chunk = arith::RemUIOp::create(b, loc, global, idx(chunks));
+  Value rowOk = below(row, rows);
+  Value item = add(mul(chunk, kActivationRowChunk), lane);
+  return {lane,
+          row,
+          rowOk,
+          item,
+          both(rowOk, below(item, items)),
+          both(rowOk, eqIndex(chunk, 0))};
 }
 
-Value KernelBuilderBase::warpLargestScaleByte(Value scales, Value row,
-                                              int64_t bytes, Value lane,
-                                              Value ok) {
-  Value scan = forEachLaneStrided(
-      lane, ok, bytes, [&](Value item, Value valid, Value largest) {
-        Value byte =
-            loadWord(b, loc, scales, add(mul(row, bytes), item), valid, 1);
-        return arith::MaxUIOp::create(b, loc, largest, byte).getResult();
+std::pair<Value, Value>
+KernelBuilderBase::warpScaleByteRange(Value scales, Value row, int64_t bytes,
+                                      Value lane, Value ok) {
+  // Words of four bytes where the rows allow it (aligned), else bytes.
+  int64_t per = bytes % 4 == 0 ? 4 : 1;
+  Value largest = i32(0), smallest = i32(255);
+  auto scan = scf::ForOp::create(
+      b, loc, idx(0), idx((bytes / per + 31) / 32), idx(1),
+      ValueRange{largest, smallest},
+      [&](OpBuilder &lb, Location, Value i, ValueRange range) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
+        Value word = add(mul(i, 32), lane);
+        Value valid = both(ok, below(word, bytes / per));
+        Value value = loadWord(
+            b, loc, scales, add(mul(row, bytes), mul(word, per)), valid, per);
+        Value large = range[0], small = range[1];
+        for (int64_t j = 0; j < per; ++j) {
+          Value byte = arith::AndIOp::create(
+              b, loc, arith::ShRUIOp::create(b, loc, value, i32(8 * j)),
+              i32(0xFF));
+          large = arith::MaxUIOp::create(b, loc, large, byte);
+          small = arith::MinUIOp::create(
+              b, loc, small,
+              arith::SelectOp::create(b, loc, valid, byte, i32(255)));
+        }
+        scf::YieldOp::create(b, loc, ValueRange{large, small});
       });
-  return warpReduce(scan, [&](Value x, Value y) {
-    return arith::MaxUIOp::create(b, loc, x, y).getResult();
-  });
+  return {warpReduce(scan.getResult(0),
+                     [&](Value x, Value y) {
+                       return arith::MaxUIOp::create(b, loc, x, y).getResult();
+                     }),
+          warpReduce(scan.getResult(1), [&](Value x, Value y) {
+            return arith::MinUIOp::create(b, loc, x, y).getResult();
+          })};
+}
+
+Value KernelBuilderBase::wholeRowCheck(
+    const ActivationRowChunk &chunk, Value needed, int64_t items,
+    function_ref<Value(Value item, Value valid, Value bad)> check) {
+  auto ifOp = scf::IfOp::create(b, loc, TypeRange{b.getI32Type()},
+                                both(chunk.first, needed),
+                                /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  Value bad = forEachLaneStrided(chunk.lane, chunk.rowOk, items, check);
+  scf::YieldOp::create(b, loc, warpReduce(bad, [&](Value x, Value y) {
+                         return arith::OrIOp::create(b, loc, x, y).getResult();
+                       }));
+  b.setInsertionPointToStart(ifOp.elseBlock());
+  scf::YieldOp::create(b, loc, i32(0));
+  return ifOp.getResult(0);
 }
 
 void KernelBuilderBase::storeOutput(Value inBounds, Value sum, Value alpha,

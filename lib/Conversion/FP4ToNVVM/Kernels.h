@@ -101,6 +101,20 @@ protected:
     return {entry.getArgument(0), entry.getArgument(1), entry.getArgument(2),
             entry.getArgument(3), outputArgument(entry)};
   }
+  /// griddepcontrol.wait: until the grids this one depends on (launched
+  /// before it as a programmatic dependent) have completed and their
+  /// memory is visible. At once for a kernel launched plainly.
+  void waitForPrerequisiteGrids() {
+    NVVM::GriddepcontrolOp::create(b, loc, NVVM::GridDepActionKind::wait);
+  }
+  /// griddepcontrol.launch_dependents: the next kernel, launched as a
+  /// programmatic dependent, may start once every CTA of this grid has
+  /// said so (it waits for this grid's completion before reading what it
+  /// writes: waitForPrerequisiteGrids).
+  void allowDependentLaunch() {
+    NVVM::GriddepcontrolOp::create(b, loc,
+                                   NVVM::GridDepActionKind::launch_dependents);
+  }
   /// threadIdx.x, its lane and its warp.
   std::tuple<Value, Value, Value> threadLaneWarp() {
     Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
@@ -145,15 +159,32 @@ protected:
   Value forEachLaneStrided(
       Value lane, Value ok, int64_t count,
       function_ref<Value(Value item, Value valid, Value carried)> body);
-  /// The activation rows kernels (E5M2 rows, bf16 rows: one warp per row,
-  /// kActivationRowsPerCTA rows per CTA): {lane, this warp's row, whether
-  /// it is one of `rows`}.
-  std::tuple<Value, Value, Value> laneAndActivationRow(int64_t rows);
-  /// The largest of the `bytes` UE8M0 scale bytes of row `row` of `scales`
-  /// (an i32, in every lane), read by the warp's lanes in turn; 0 where
-  /// `ok` is false.
-  Value warpLargestScaleByte(Value scales, Value row, int64_t bytes, Value lane,
-                             Value ok);
+  /// Where a warp of an activation rows kernel (E5M2 rows, bf16 rows)
+  /// works: each row's items (16 bytes of codes, 32 codes) are cut into
+  /// chunks of kActivationRowChunk, one warp per chunk, lane l taking the
+  /// chunk's item l (activationRowsLaunch).
+  struct ActivationRowChunk {
+    Value lane;
+    Value row;   ///< the activation row
+    Value rowOk; ///< whether `row` is one of the rows
+    Value item;  ///< this lane's item of the row
+    Value valid; ///< rowOk and the item is one of the row's
+    Value first; ///< rowOk and chunk 0: the warp that writes the row entry
+  };
+  ActivationRowChunk activationRowChunk(int64_t rows, int64_t items);
+  /// {largest, smallest} of the `bytes` UE8M0 scale bytes of row `row` of
+  /// `scales` (i32s, in every lane), read by the warp's lanes in turn;
+  /// {0, 255} where `ok` is false.
+  std::pair<Value, Value> warpScaleByteRange(Value scales, Value row,
+                                             int64_t bytes, Value lane,
+                                             Value ok);
+  /// For the warp of chunk 0 where `needed` (warp-uniform): `check(item,
+  /// valid, bad)` over every item of the row, or'ed over the warp; 0
+  /// elsewhere. (The rows kernels' check of codes their format cannot
+  /// hold, which only rows with a wide range of scales need.)
+  Value
+  wholeRowCheck(const ActivationRowChunk &chunk, Value needed, int64_t items,
+                function_ref<Value(Value item, Value valid, Value bad)> check);
   /// The W4A16 epilogue's store: where `inBounds`, `sum` through
   /// scaleForOutput (the bias of weight row wRows + column) to the row-major
   /// output at (xRows + row, column), `n` columns wide.
@@ -411,12 +442,17 @@ std::string e5m2RowsName(int64_t rows, int64_t k);
 gpu::GPUFuncOp buildE5M2RowsKernel(OpBuilder &b, Location loc, StringRef name,
                                    int64_t rows, int64_t k);
 
-/// Both rows kernels run one warp per activation row, this many per CTA.
-constexpr int64_t kActivationRowsPerCTA = 8;
-/// Their launch geometry for `rows` rows: {grid x, 1, block x}.
-inline std::array<int64_t, 3> activationRowsLaunch(int64_t rows) {
-  return {(rows + kActivationRowsPerCTA - 1) / kActivationRowsPerCTA, 1,
-          32 * kActivationRowsPerCTA};
+/// Both rows kernels run one warp per chunk of kActivationRowChunk items
+/// (32 codes each) of an activation row, kActivationWarpsPerCTA per CTA:
+/// one 16-byte load per lane, so that every load of the kernel is in
+/// flight at once.
+constexpr int64_t kActivationRowChunk = 32;
+constexpr int64_t kActivationWarpsPerCTA = 8;
+/// Their launch geometry for `rows` rows of K codes: {grid x, 1, block x}.
+inline std::array<int64_t, 3> activationRowsLaunch(int64_t rows, int64_t k) {
+  int64_t chunks = (k / 32 + kActivationRowChunk - 1) / kActivationRowChunk;
+  return {(rows * chunks + kActivationWarpsPerCTA - 1) / kActivationWarpsPerCTA,
+          1, 32 * kActivationWarpsPerCTA};
 }
 
 /// W4A4 as W4A16 on chips without FP4 tensor cores (Bf16RowsKernel.cpp):
@@ -447,6 +483,11 @@ struct DecodeShape {
   /// rowScales (memref<?xf32>, one per activation row of all batches)
   /// after the bias, each output row's sum multiplied by its entry.
   bool rowScales = false;
+  /// Launched as a programmatic dependent of the kernel before it (W4A4's
+  /// bf16 rows kernel; decode and tensor-core decode kernels only): waits
+  /// for that grid (griddepcontrol.wait) after it has issued its first
+  /// weight loads, before it reads the activations.
+  bool dependent = false;
 };
 
 /// The W4A16 kernel for few activation rows (DecodeKernel.cpp):

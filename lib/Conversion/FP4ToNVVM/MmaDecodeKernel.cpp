@@ -104,9 +104,14 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   Value wBytes = globalBytes(w);
   // Per step: for each of kUnroll chunks, the raw words and the scale word
   // of each 8-row tile, then the activation rows g and g + 8.
+  // A dependent launch waits for the rows kernel after the first step's
+  // weight loads, before its activation loads.
   int64_t perChunk = 2 * kNTiles + 2;
+  bool waited = !shape.dependent;
   auto load = [&](Value step) {
     SmallVector<Value> loaded;
+    // Chunk u's activation rows g and g + 8, after its weights.
+    SmallVector<std::function<void()>> activations;
     for (int64_t u = 0; u < kUnroll; ++u) {
       Value chunk = add(mul(step, perStep), add(warp, idx(kWarps * u)));
       Value piece = add(mul(chunk, 4), t);
@@ -122,11 +127,26 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
                                       mul(piece, blocksPerPiece)),
                                   ok, blocksPerPiece));
       }
-      for (auto [row, rowOk] : {std::pair(xRowLo, xLoOk),
-                                std::pair(xRowHi, xHiOk)})
-        loaded.push_back(guardedLoad(
-            xType, x, add(mul(add(row, xRows), shape.k), mul(piece, kPiece)),
-            both(pieceOk, rowOk)));
+      size_t at = loaded.size();
+      activations.push_back([&, at, piece, pieceOk] {
+        SmallVector<Value> rows;
+        for (auto [row, rowOk] :
+             {std::pair(xRowLo, xLoOk), std::pair(xRowHi, xHiOk)})
+          rows.push_back(guardedLoad(
+              xType, x, add(mul(add(row, xRows), shape.k), mul(piece, kPiece)),
+              both(pieceOk, rowOk)));
+        loaded.insert(loaded.begin() + at, rows.begin(), rows.end());
+      });
+      if (waited)
+        activations.back()();
+    }
+    if (!waited) {
+      // Every chunk's weights first, then the wait, then the activations
+      // (inserted last to first, so that each goes after its weights).
+      waitForPrerequisiteGrids();
+      for (auto &rows : llvm::reverse(activations))
+        rows();
+      waited = true;
     }
     return loaded;
   };

@@ -12,22 +12,40 @@
 // CHECK: gpu.alloc async [%{{.*}}] () : memref<4096xbf16>
 // CHECK: gpu.alloc async [%{{.*}}] () : memref<1xf32>
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_bf16rows_1x4096 blocks in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}}) args(%{{.*}} : memref<?xi8>, %{{.*}} : memref<?xi8>, %{{.*}} : memref<?xbf16>, %{{.*}} : memref<?xf32>)
+// The matmul is launched as a programmatic dependent of the rows kernel
+// (the runtime call just before it): it issues its first weight loads,
+// then waits for the rows kernel's grid before it reads the bf16 rows.
+// CHECK: call @fp4gpuLaunchNextAsDependent() : () -> ()
+// CHECK-NOT: gpu.
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a4x16_1x4096x4096_bf16 {{.*}} args(%{{.*}} : memref<?xbf16>, %{{.*}} : memref<?xi8>, %{{.*}} : memref<?xi8>, %{{.*}} : f32, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xbf16>)
-// CHECK: gpu.func @fp4_mxfp4_w4a4x16_1x4096x4096_bf16(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %[[SCALES:.*]]: memref<?xf32>, %{{.*}}: memref<?xbf16>)
+// CHECK: gpu.func @fp4_mxfp4_w4a4x16_1x4096x4096_bf16(%[[X:.*]]: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %[[SCALES:.*]]: memref<?xf32>, %{{.*}}: memref<?xbf16>)
+// CHECK-NOT: vector.load %[[X]]
+// CHECK: llvm.inline_asm "ld.global.nc
+// CHECK-NOT: vector.load %[[X]]
+// CHECK: nvvm.griddepcontrol wait
+// CHECK: vector.load %[[X]]
 // CHECK: scf.if
 // CHECK: %[[S:.*]] = memref.load %[[SCALES]][%{{.*}}] : memref<?xf32>
 // CHECK: arith.mulf %{{.*}}, %[[S]] : f32
-// The rows kernel: MXFP4 rows' largest scale byte R (xor shuffles), the
-// shift max(0, R - 240), blocks below it with nonzero codes lose the row;
-// each lane's 32 codes as four 16-byte stores of 8 bf16; lane 0 writes
+// The rows kernel: a warp per chunk of 32 x 32 codes (the row of 4096 in
+// four: row = warp / 4); every warp reads the row's scale bytes for the
+// largest R and the smallest (xor shuffles), the shift max(0, R - 240);
+// each lane's 32 codes as four 16-byte stores of 8 bf16; then chunk 0's
+// warp, only where a byte is below the shift, reads the whole row for
+// nonzero codes in such blocks (a lost row), and its lane 0 writes
 // 2^shift or NaN.
 // ROWS-LABEL: gpu.func @fp4_mxfp4_bf16rows_1x4096(
-// ROWS-COUNT-5: gpu.shuffle  xor
+// ROWS-NEXT: nvvm.griddepcontrol launch_dependents
+// ROWS: arith.divui %{{.*}}, %c4{{(_[0-9]+)?}} : index
+// ROWS-COUNT-10: gpu.shuffle  xor
 // ROWS: arith.constant 240 : i32
 // ROWS: arith.maxsi
-// ROWS: scf.for
 // ROWS: arith.cmpi slt
 // ROWS-COUNT-4: vector.store %{{.*}} : memref<?xbf16>, vector<8xbf16>
+// ROWS: scf.if
+// ROWS: scf.for
+// ROWS: arith.cmpi slt
+// ROWS: gpu.shuffle  xor
 // ROWS: arith.constant 2143289344 : i32
 // ROWS: memref.store %{{.*}} : memref<?xf32>
 // sm_90 takes the same route (its W4A16 kernels run there).
@@ -49,15 +67,22 @@ func.func @decode(%ad: tensor<1x2048xi8>, %as: tensor<1x128xf8E8M0FNU>, %bd: ten
 // rows, the prefill kernel (wgmma) for 64; the rows kernel needs no shift
 // (UE4M3 scales; the global scales are in alpha), so no scan.
 // CHECK-LABEL: func.func @nvfp4
+// The tensor-core decode kernels are programmatic dependents of the rows
+// kernel (they wait after their first weight loads); the prefill kernel
+// is launched plainly.
 // CHECK: @fp4_kernels::@fp4_nvfp4_bf16rows_16x256
+// CHECK: call @fp4gpuLaunchNextAsDependent()
 // CHECK: @fp4_kernels::@fp4_nvfp4_w4a4x16tc_16x64x256
 // CHECK: @fp4_kernels::@fp4_nvfp4_bf16rows_17x256
+// CHECK: call @fp4gpuLaunchNextAsDependent()
 // CHECK: @fp4_kernels::@fp4_nvfp4_w4a4x16tc_17x64x256
 // CHECK: @fp4_kernels::@fp4_nvfp4_bf16rows_64x256
+// CHECK-NOT: fp4gpuLaunchNextAsDependent
 // CHECK: @fp4_kernels::@fp4_nvfp4_w4a4x16wg64_64x64x256
-// The prefill kernel multiplies by the row scales too.
-// CHECK: gpu.func @fp4_nvfp4_w4a4x16wg64_64x64x256(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %[[PS:.*]]: memref<?xf32>, %{{.*}}: memref<?xf32>)
-// CHECK: memref.load %[[PS]]
+// NVFP4 row scales are all 1: the W4A16 kernels take none.
+// CHECK: gpu.func @fp4_nvfp4_w4a4x16wg64_64x64x256(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %{{.*}}: memref<?xf32>) kernel
+// CHECK-NOT: nvvm.griddepcontrol
+// CHECK: gpu.return
 // ROWS-LABEL: gpu.func @fp4_nvfp4_bf16rows_16x256(
 // ROWS-NOT: gpu.shuffle
 // ROWS: vector.store
@@ -72,4 +97,20 @@ func.func @nvfp4(%ad: tensor<16x128xi8>, %as: tensor<16x16xf8E4M3FN>, %ag: tenso
   %e = fp4.assemble %ed, %es, %ag : tensor<64x128xi8>, tensor<64x16xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<64x256xf4E2M1FN, nvfp4>
   %v = fp4.scaled_matmul %e, %b : !fp4.qtensor<64x256xf4E2M1FN, nvfp4>, !fp4.qtensor<64x256xf4E2M1FN, nvfp4> -> tensor<64x64xf32>
   return %y, %z, %v : tensor<16x64xf32>, tensor<17x64xf32>, tensor<64x64xf32>
+}
+
+// -----
+
+// MXFP4 with K % 128 != 0 (not the FP8 kernel's) and 64 rows: the prefill
+// kernel, which multiplies by the row scales too.
+// CHECK-LABEL: func.func @mxfp4_prefill
+// CHECK: @fp4_kernels::@fp4_mxfp4_bf16rows_64x320
+// CHECK: @fp4_kernels::@fp4_mxfp4_w4a4x16wg64_64x64x320
+// CHECK: gpu.func @fp4_mxfp4_w4a4x16wg64_64x64x320(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %[[PS:.*]]: memref<?xf32>, %{{.*}}: memref<?xf32>)
+// CHECK: memref.load %[[PS]]
+func.func @mxfp4_prefill(%ad: tensor<64x160xi8>, %as: tensor<64x10xf8E8M0FNU>, %bd: tensor<64x160xi8>, %bs: tensor<64x10xf8E8M0FNU>) -> tensor<64x64xf32> {
+  %a = fp4.assemble %ad, %as : tensor<64x160xi8>, tensor<64x10xf8E8M0FNU> -> !fp4.qtensor<64x320xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<64x160xi8>, tensor<64x10xf8E8M0FNU> -> !fp4.qtensor<64x320xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<64x320xf4E2M1FN, mxfp4>, !fp4.qtensor<64x320xf4E2M1FN, mxfp4> -> tensor<64x64xf32>
+  return %y : tensor<64x64xf32>
 }

@@ -10,8 +10,10 @@
 // CHECK: gpu.alloc async [%{{.*}}] () : memref<115200xi8>
 // CHECK: gpu.alloc async [%{{.*}}] () : memref<300xi32>
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_e5m2rows_300x384 blocks in (%c38{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}})
+// CHECK-NOT: fp4gpuLaunchNextAsDependent
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_f8wg256_300x200x384_bf16 blocks in (%c2{{.*}}, %c2{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}}) dynamic_shared_memory_size %c132096_i32
 // CHECK: gpu.func @fp4_mxfp4_f8wg256_300x200x384_bf16(%{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?xbf16>)
+// CHECK-NOT: nvvm.griddepcontrol
 // The first two steps' activation rows on their way: 8 cp.async of 16
 // bytes per thread and step, one group each.
 // CHECK-COUNT-8: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = {{ *}}cg
@@ -40,12 +42,18 @@
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK: nvvm.barrier #nvvm.reduction<or>
 // CHECK: scf.if
-// The rows kernel: each warp's largest scale byte by xor shuffles, its
-// blocks as 32 E5M2 bytes (two 16-byte stores), -1 for an unusable row.
+// The rows kernel: a warp per chunk of up to 32 blocks of a row; the row's
+// largest and smallest scale bytes by xor shuffles, the warp's blocks as
+// 32 E5M2 bytes each (two 16-byte stores); chunk 0's warp reads the whole
+// row for codes outside the window only where the bytes span more than
+// it, and writes the largest byte, or -1 for an unusable row.
 // ROWS: gpu.func @fp4_mxfp4_e5m2rows_300x384(%{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi32>) kernel
-// ROWS-COUNT-5: gpu.shuffle  xor
-// ROWS: scf.for
+// ROWS-COUNT-10: gpu.shuffle  xor
+// ROWS: arith.constant 26 : i32
 // ROWS-COUNT-2: vector.store %{{.*}} : memref<?xi8>, vector<16xi8>
+// ROWS: scf.if
+// ROWS: scf.for
+// ROWS: gpu.shuffle  xor
 // ROWS: arith.constant -1 : i32
 // ROWS: memref.store %{{.*}} : memref<?xi32>
 // sm_90 (without a) has no wgmma: W4A4 as W4A16 (the mma.sync prefill
