@@ -281,6 +281,10 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
                       intptr_t gridZ, intptr_t blockX, intptr_t blockY,
                       intptr_t blockZ, int32_t sharedBytes, void *stream,
                       void **params, void **extra, size_t /*paramCount*/) {
+  // fp4gpuLaunchNextAsDependent's flag is this launch's, whether or not it
+  // goes ahead.
+  bool dependent = launchNextAsDependent;
+  launchNextAsDependent = false;
   if (!function) {
     // The module or the kernel did not load (reported then); say so at
     // every launch too, so that a host checking fp4gpuLastError after a
@@ -309,7 +313,7 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
       limit = sharedBytes;
     }
   }
-  if (!launchNextAsDependent) {
+  if (!dependent) {
     check("cuLaunchKernel",
           cuLaunchKernel(static_cast<CUfunction>(function), gridX, gridY, gridZ,
                          blockX, blockY, blockZ, sharedBytes,
@@ -319,7 +323,6 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
   // A programmatic dependent of the kernel before it on the stream: it may
   // start once that grid's CTAs allow it, and waits (griddepcontrol.wait)
   // for that grid's end before it reads what the grid writes.
-  launchNextAsDependent = false;
   CUlaunchAttribute attribute = {};
   attribute.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
   attribute.value.programmaticStreamSerializationAllowed = 1;

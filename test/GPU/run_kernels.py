@@ -129,7 +129,7 @@ class Driver:
                 stream, pointers, None), "cuLaunchKernel")
             return
         attribute = LaunchAttribute(id=6)  # PROGRAMMATIC_STREAM_SERIALIZATION
-        attribute.value[0] = 1  # programmaticStreamSerializationAllowed
+        attribute.value[0] = 1  # programmaticStreamSerializationAllowed (an int)
         config = LaunchConfig(*grid, *block, shared, stream, ctypes.pointer(attribute), 1)
         self.check(self.cuda.cuLaunchKernelEx(ctypes.byref(config), fn, pointers, None),
                    "cuLaunchKernelEx")
@@ -142,7 +142,7 @@ class Driver:
 class LaunchAttribute(ctypes.Structure):
     """CUlaunchAttribute: an id, padding to 8 bytes, a 64-byte value."""
     _fields_ = [("id", ctypes.c_int), ("pad", ctypes.c_char * 4),
-                ("value", ctypes.c_int * 16)]
+                ("value", ctypes.c_uint64 * 8)]
 
 
 class LaunchConfig(ctypes.Structure):

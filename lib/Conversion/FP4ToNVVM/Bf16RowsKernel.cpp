@@ -42,6 +42,8 @@ using namespace mlir::fp4::nvvm_kernels;
 namespace {
 
 constexpr int64_t kPiece = 32;     // codes per 16-byte piece
+static_assert(kPiece == kActivationRowItemCodes,
+              "a piece is an item of activationRowsLaunch");
 /// The largest UE8M0 byte expandPieceToBF16 takes (its scale times 2^14
 /// must be a finite f32: 2^(240 - 127 + 14) = 2^127).
 constexpr int64_t kLargestByte = 240;

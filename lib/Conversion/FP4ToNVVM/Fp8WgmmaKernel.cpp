@@ -81,6 +81,8 @@ constexpr int64_t kThreads = 256;
 constexpr int64_t kTileN = 128; // weight rows per CTA
 constexpr int64_t kStepK = 128; // K per step: four blocks of 32
 constexpr int64_t kBlock = 32;
+static_assert(kBlock == kActivationRowItemCodes,
+              "a block is an item of activationRowsLaunch");
 constexpr int64_t kRowBytes = 128; // a shared row: one step of E5M2 bytes
 /// Activation buffers, and how many steps ahead their copies go (the
 /// buffer a copy fills was read two steps before: see the pipeline).

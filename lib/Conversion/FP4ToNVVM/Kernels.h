@@ -448,9 +448,12 @@ gpu::GPUFuncOp buildE5M2RowsKernel(OpBuilder &b, Location loc, StringRef name,
 /// flight at once.
 constexpr int64_t kActivationRowChunk = 32;
 constexpr int64_t kActivationWarpsPerCTA = 8;
+/// Codes per item (16 bytes of E2M1 codes) of both rows kernels.
+constexpr int64_t kActivationRowItemCodes = 32;
 /// Their launch geometry for `rows` rows of K codes: {grid x, 1, block x}.
 inline std::array<int64_t, 3> activationRowsLaunch(int64_t rows, int64_t k) {
-  int64_t chunks = (k / 32 + kActivationRowChunk - 1) / kActivationRowChunk;
+  int64_t chunks = (k / kActivationRowItemCodes + kActivationRowChunk - 1) /
+                   kActivationRowChunk;
   return {(rows * chunks + kActivationWarpsPerCTA - 1) / kActivationWarpsPerCTA,
           1, 32 * kActivationWarpsPerCTA};
 }

@@ -79,6 +79,14 @@ func.func @decode(%ad: tensor<1x2048xi8>, %as: tensor<1x128xf8E8M0FNU>, %bd: ten
 // CHECK: @fp4_kernels::@fp4_nvfp4_bf16rows_64x256
 // CHECK-NOT: fp4gpuLaunchNextAsDependent
 // CHECK: @fp4_kernels::@fp4_nvfp4_w4a4x16wg64_64x64x256
+// The tensor-core decode kernel's first step: every chunk's weights, the
+// wait, then the activation rows (bf16, arg 0).
+// CHECK: gpu.func @fp4_nvfp4_w4a4x16tc_16x64x256(%[[TX:[^:]*]]: memref<?xbf16>
+// CHECK-NOT: vector.load %[[TX]]
+// CHECK: llvm.inline_asm "ld.global.nc
+// CHECK-NOT: vector.load %[[TX]]
+// CHECK: nvvm.griddepcontrol wait
+// CHECK: vector.load %[[TX]]
 // NVFP4 row scales are all 1: the W4A16 kernels take none.
 // CHECK: gpu.func @fp4_nvfp4_w4a4x16wg64_64x64x256(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %{{.*}}: memref<?xf32>) kernel
 // CHECK-NOT: nvvm.griddepcontrol
