@@ -313,16 +313,10 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
       limit = sharedBytes;
     }
   }
-  if (!dependent) {
-    check("cuLaunchKernel",
-          cuLaunchKernel(static_cast<CUfunction>(function), gridX, gridY, gridZ,
-                         blockX, blockY, blockZ, sharedBytes,
-                         static_cast<CUstream>(stream), params, extra));
-    return;
-  }
-  // A programmatic dependent of the kernel before it on the stream: it may
-  // start once that grid's CTAs allow it, and waits (griddepcontrol.wait)
-  // for that grid's end before it reads what the grid writes.
+  // A dependent launch is a programmatic dependent of the kernel before it
+  // on the stream: it may start once that grid's CTAs allow it, and waits
+  // (griddepcontrol.wait) for that grid's end before it reads what the
+  // grid writes.
   CUlaunchAttribute attribute = {};
   attribute.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
   attribute.value.programmaticStreamSerializationAllowed = 1;
@@ -336,7 +330,7 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
   config.sharedMemBytes = sharedBytes;
   config.hStream = static_cast<CUstream>(stream);
   config.attrs = &attribute;
-  config.numAttrs = 1;
+  config.numAttrs = dependent ? 1 : 0;
   check("cuLaunchKernelEx",
         cuLaunchKernelEx(&config, static_cast<CUfunction>(function), params,
                          extra));

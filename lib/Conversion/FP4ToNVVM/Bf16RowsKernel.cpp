@@ -154,13 +154,7 @@ void Bf16RowsKernelBuilder::build(Block &entry) {
           arith::ShLIOp::create(b, loc,
                                 arith::AddIOp::create(b, loc, shift, i32(127)),
                                 i32(23))));
-  auto ifOp =
-      scf::IfOp::create(b, loc, both(chunk.first, eqIndex(chunk.lane, 0)),
-                        /*withElseRegion=*/false);
-  gpu::ReturnOp::create(b, loc);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(ifOp.thenBlock());
-  memref::StoreOp::create(b, loc, scale, rowScales, ValueRange{row});
+  storeRowEntryAndReturn(chunk, scale, rowScales);
 }
 
 } // namespace

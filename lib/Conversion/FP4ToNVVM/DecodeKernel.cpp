@@ -247,7 +247,6 @@ void DecodeKernelBuilder::build(Block &entry) {
   SmallVector<Value> sums =
       pipelinedLoop(b, loc, steps, init, loadThenWait, compute);
 
-  Value width = i32(32);
   Value outScale = arith::MulFOp::create(b, loc, alpha,
                                          f32Const(b, loc, 16384.0f));
   Value isLane0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
@@ -255,12 +254,9 @@ void DecodeKernelBuilder::build(Block &entry) {
   // The warp's sum of each output, in every lane.
   int64_t slots = rowsM * rowsR;
   for (Value &v : sums)
-    for (int64_t offset : {16, 8, 4, 2, 1})
-      v = arith::AddFOp::create(b, loc, v,
-                                gpu::ShuffleOp::create(b, loc, v, i32(offset),
-                                                       width,
-                                                       gpu::ShuffleMode::XOR)
-                                    .getShuffleResult());
+    v = warpReduce(v, [&](Value lhs, Value rhs) {
+      return arith::AddFOp::create(b, loc, lhs, rhs).getResult();
+    });
   Value stores = isLane0;
   if (split > 1) {
     // Split K: lane 0 of every warp leaves its sums in shared memory; after

@@ -703,15 +703,9 @@ void E5M2RowsKernelBuilder::build(Block &entry) {
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, bad, i32(0)),
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, largest,
                             i32(255)));
-  auto ifOp =
-      scf::IfOp::create(b, loc, both(chunk.first, eqIndex(chunk.lane, 0)),
-                        /*withElseRegion=*/false);
-  gpu::ReturnOp::create(b, loc);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(ifOp.thenBlock());
-  memref::StoreOp::create(
-      b, loc, arith::SelectOp::create(b, loc, unusable, i32(-1), largest),
-      rowInfo, ValueRange{row});
+  storeRowEntryAndReturn(
+      chunk, arith::SelectOp::create(b, loc, unusable, i32(-1), largest),
+      rowInfo);
 }
 
 } // namespace

@@ -421,6 +421,17 @@ Value KernelBuilderBase::wholeRowCheck(
   return ifOp.getResult(0);
 }
 
+void KernelBuilderBase::storeRowEntryAndReturn(const ActivationRowChunk &chunk,
+                                               Value entry, Value entries) {
+  auto ifOp =
+      scf::IfOp::create(b, loc, both(chunk.first, eqIndex(chunk.lane, 0)),
+                        /*withElseRegion=*/false);
+  gpu::ReturnOp::create(b, loc);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  memref::StoreOp::create(b, loc, entry, entries, ValueRange{chunk.row});
+}
+
 void KernelBuilderBase::storeOutput(Value inBounds, Value sum, Value alpha,
                                     Value out, Value bias, Value xRows,
                                     Value wRows, Value row, Value column,

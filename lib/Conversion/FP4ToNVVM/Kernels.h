@@ -182,6 +182,10 @@ protected:
   /// valid, bad)` over every item of the row, or'ed over the warp; 0
   /// elsewhere. (The rows kernels' check of codes their format cannot
   /// hold, which only rows with a wide range of scales need.)
+  /// The rows kernels' end: lane 0 of chunk 0's warp stores `entry` at
+  /// `entries[row]`, then the kernel returns.
+  void storeRowEntryAndReturn(const ActivationRowChunk &chunk, Value entry,
+                              Value entries);
   Value
   wholeRowCheck(const ActivationRowChunk &chunk, Value needed, int64_t items,
                 function_ref<Value(Value item, Value valid, Value bad)> check);

@@ -109,45 +109,46 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   int64_t perChunk = 2 * kNTiles + 2;
   bool waited = !shape.dependent;
   auto load = [&](Value step) {
-    SmallVector<Value> loaded;
-    // Chunk u's activation rows g and g + 8, after its weights.
-    SmallVector<std::function<void()>> activations;
+    // Chunk u's weights, then (after the wait, in a dependent launch's
+    // first step) its activation rows g and g + 8.
+    SmallVector<SmallVector<Value>> weights(kUnroll), activations(kUnroll);
+    SmallVector<Value> pieceOf, pieceOkOf;
+    auto loadActivations = [&](int64_t u) {
+      for (auto [row, rowOk] :
+           {std::pair(xRowLo, xLoOk), std::pair(xRowHi, xHiOk)})
+        activations[u].push_back(guardedLoad(
+            xType, x,
+            add(mul(add(row, xRows), shape.k), mul(pieceOf[u], kPiece)),
+            both(pieceOkOf[u], rowOk)));
+    };
     for (int64_t u = 0; u < kUnroll; ++u) {
       Value chunk = add(mul(step, perStep), add(warp, idx(kWarps * u)));
-      Value piece = add(mul(chunk, 4), t);
-      Value pieceOk = below(piece, pieces);
+      pieceOf.push_back(add(mul(chunk, 4), t));
+      pieceOkOf.push_back(below(pieceOf[u], pieces));
       for (int64_t nt = 0; nt < kNTiles; ++nt) {
-        Value ok = both(pieceOk, wRowOk[nt]);
+        Value ok = both(pieceOkOf[u], wRowOk[nt]);
         Value globalRow = add(wRow[nt], wRows);
-        loaded.push_back(streamedLoad16(
-            wBytes, add(mul(globalRow, shape.k / 2), mul(piece, kPiece / 2)),
-            ok));
-        loaded.push_back(loadWord(b, loc, sw,
-                                  add(mul(globalRow, scaleBytesPerRow),
-                                      mul(piece, blocksPerPiece)),
-                                  ok, blocksPerPiece));
+        weights[u].push_back(streamedLoad16(
+            wBytes,
+            add(mul(globalRow, shape.k / 2), mul(pieceOf[u], kPiece / 2)), ok));
+        weights[u].push_back(loadWord(b, loc, sw,
+                                      add(mul(globalRow, scaleBytesPerRow),
+                                          mul(pieceOf[u], blocksPerPiece)),
+                                      ok, blocksPerPiece));
       }
-      size_t at = loaded.size();
-      activations.push_back([&, at, piece, pieceOk] {
-        SmallVector<Value> rows;
-        for (auto [row, rowOk] :
-             {std::pair(xRowLo, xLoOk), std::pair(xRowHi, xHiOk)})
-          rows.push_back(guardedLoad(
-              xType, x, add(mul(add(row, xRows), shape.k), mul(piece, kPiece)),
-              both(pieceOk, rowOk)));
-        loaded.insert(loaded.begin() + at, rows.begin(), rows.end());
-      });
       if (waited)
-        activations.back()();
+        loadActivations(u);
     }
     if (!waited) {
-      // Every chunk's weights first, then the wait, then the activations
-      // (inserted last to first, so that each goes after its weights).
       waitForPrerequisiteGrids();
-      for (auto &rows : llvm::reverse(activations))
-        rows();
+      for (int64_t u = 0; u < kUnroll; ++u)
+        loadActivations(u);
       waited = true;
     }
+    SmallVector<Value> loaded;
+    for (int64_t u = 0; u < kUnroll; ++u)
+      llvm::append_range(loaded,
+                         llvm::concat<Value>(weights[u], activations[u]));
     return loaded;
   };
   auto compute = [&](ArrayRef<Value> loaded, ValueRange acc, Value) {
