@@ -116,21 +116,18 @@ class Driver:
     def enqueue(self, fn, grid, block, params, shared=0, stream=None, dependent=False):
         """Launches `fn` on `stream` (a CUstream handle; None: the legacy
         default stream) without waiting; `params` are ctypes values, one per
-        kernel parameter (grid and block padded with 1s to three). With
-        `dependent`, as the compiled host code launches a matmul after its
-        rows kernel: a programmatic dependent of the kernel before it
-        (cuLaunchKernelEx; the kernel waits with griddepcontrol.wait)."""
+        kernel parameter (grid and block padded with 1s to three), with
+        cuLaunchKernelEx as the GPU runtime does. With `dependent`, as the
+        compiled host code launches a matmul after its rows kernel: a
+        programmatic dependent of the kernel before it (the kernel waits
+        with griddepcontrol.wait)."""
         grid, block = tuple(grid) + (1,) * (3 - len(grid)), tuple(block) + (1,) * (3 - len(block))
         pointers = (ctypes.c_void_p * len(params))(
             *[ctypes.cast(ctypes.byref(p), ctypes.c_void_p) for p in params])
-        if not dependent:
-            self.check(self.cuda.cuLaunchKernel(
-                fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared,
-                stream, pointers, None), "cuLaunchKernel")
-            return
         attribute = LaunchAttribute(id=6)  # PROGRAMMATIC_STREAM_SERIALIZATION
         attribute.value[0] = 1  # programmaticStreamSerializationAllowed (an int)
-        config = LaunchConfig(*grid, *block, shared, stream, ctypes.pointer(attribute), 1)
+        config = LaunchConfig(*grid, *block, shared, stream, ctypes.pointer(attribute),
+                              1 if dependent else 0)
         self.check(self.cuda.cuLaunchKernelEx(ctypes.byref(config), fn, pointers, None),
                    "cuLaunchKernelEx")
 
