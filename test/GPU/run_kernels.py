@@ -210,17 +210,18 @@ def memref(tensor):
 
 
 # The kind of a W4A16 kernel in its name (fp4_<fmt>_w4a16<kind>_...), as
-# decode_launch reads it: "" (absent) or "s<S>", "tc", "pf<BN>[s<S>]",
+# decode_launch reads it: "" (absent) or "s<S>", "tc", "mv[s<S>]", "pf<BN>[s<S>]",
 # "wg<BN>[s<S>]", "wgt<BN>[s<S>]", "wrt<BN>". No capturing group: callers add one
 # where they want it.
-W4A16_KIND = r"(?:tc|(?:pf|wgt|wg|wrt)\d+(?:s\d+)?|s\d+)"
+W4A16_KIND = r"(?:tc|mv(?:s\d+)?|(?:pf|wgt|wg|wrt)\d+(?:s\d+)?|s\d+)"
 
 
 def decode_launch(m, n, kind=""):
     """The W4A16 kernels' geometry from the kind in their name, as (grid,
     block, dynamic shared bytes): "" or "s<S>" (decode): up to 16 activation
     rows per CTA, 4 warps of R weight rows each, S warps per row group
-    (DecodeKernel.cpp); "tc"
+    (DecodeKernel.cpp); "mv[s<S>]" (MmaGemvKernel.cpp): up to 8 activation
+    rows, max(4, S) warps of 16 weight rows, S warps per row group; "tc"
     (MmaDecodeKernel.cpp): 16 x 32 tiles with 8 warps splitting K; "pf<BN>"
     and "wg<BN>" (PrefillKernel.cpp, mma.sync or wgmma): 128 x BN tiles
     ("wgt<BN>": 256 x BN), 8 warps, two (three for "wgt") buffers of
@@ -242,6 +243,13 @@ def decode_launch(m, n, kind=""):
         return ((n + tile_n - 1) // tile_n * split, (m + tile_m - 1) // tile_m), (256, 1, 1), shared
     if kind == "tc":
         return ((n + 31) // 32, (m + 15) // 16), (256, 1, 1), 0
+    if kind.startswith("mv"):
+        # MmaGemvKernel.cpp: up to 8 activation rows, max(4, S) warps of 16
+        # weight rows, S warps sharing them over K.
+        split = int(kind[3:] or 1)
+        warps = max(4, split)
+        columns = 16 * warps // split
+        return ((n + columns - 1) // columns, 1), (32 * warps, 1, 1), 0
     # "" or "s<S>" (decodeTiling): one activation row: 2 weight rows per
     # warp, S warps sharing them over K; up to 4: 4 rows; else 2 rows.
     rows = min(m, 16)

@@ -6,7 +6,9 @@
 // (W4A16: bf16, f16 or f32) when the activation has few rows, as in LLM
 // decoding. Such a matmul is bound by the weight bytes, so the weights stay
 // packed in memory and are expanded in registers; it uses only CUDA cores,
-// so it runs on every target (sm_90a, sm_100a, sm_120a).
+// so it runs on every target (sm_90a, sm_100a, sm_120a). Bf16 activations
+// take the tensor-core kernels instead (MmaGemvKernel.cpp up to 8 rows,
+// MmaDecodeKernel.cpp beyond), except gathered experts.
 //
 // A CTA of four warps covers 4 / S * R weight rows (output columns) and up
 // to 16 activation rows (grid y walks further rows). Lane l of a warp reads
@@ -86,12 +88,8 @@ private:
 };
 
 void DecodeKernelBuilder::build(Block &entry) {
-  Value x, w, sw, alpha, out;
-  std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
-  OptionalArguments optional = optionalArguments(
-      entry, 3, shape.gathered, shape.bias, false, shape.rowScales);
-  Value bias = optional.bias;
-  rowScales = optional.rowScales;
+  Value x, w, sw, alpha, out, indices, bias;
+  std::tie(x, w, sw, alpha, out, indices, bias) = w4a16Operands(entry, shape);
   Type f32 = b.getF32Type();
   Value lane, warp;
   std::tie(std::ignore, lane, warp) = threadLaneWarp();
@@ -105,11 +103,9 @@ void DecodeKernelBuilder::build(Block &entry) {
   Value xRows, wRows;
   std::tie(xRows, wRows) = batchRowOffsets(shape.m, shape.n, shape.batched);
   if (shape.gathered)
-    wRows = expertWeightRows(b, loc, optional.indices, shape.experts, shape.n,
-                             alpha);
+    wRows = expertWeightRows(b, loc, indices, shape.experts, shape.n, alpha);
   int64_t pieces = shape.k / kPiece;
   int64_t blocksPerPiece = kPiece / kind.blockSize;
-  int64_t scaleBytesPerRow = shape.k / kind.blockSize;
 
   Value zero = f32Const(b, loc, 0.0f);
   SmallVector<Value> init(rowsM * rowsR, zero);
@@ -151,14 +147,9 @@ void DecodeKernelBuilder::build(Block &entry) {
       for (int64_t r = 0; r < rowsR; ++r) {
         Value row = add(n0, idx(r));
         Value ok = rowsExact ? pieceOk : both(pieceOk, below(row, shape.n));
-        Value globalRow = add(row, wRows);
-        loaded.push_back(streamedLoad16(
-            wBytes, add(mul(globalRow, shape.k / 2), mul(piece, kPiece / 2)),
-            ok));
-        loaded.push_back(loadWord(b, loc, sw,
-                                  add(mul(globalRow, scaleBytesPerRow),
-                                      mul(piece, blocksPerPiece)),
-                                  ok, blocksPerPiece));
+        auto [raw, scaleWord] = loadWeightPiece(
+            wBytes, sw, add(row, wRows), piece, ok, shape.k, kind.blockSize);
+        loaded.append({raw, scaleWord});
       }
     }
     return loaded;
@@ -245,7 +236,8 @@ void DecodeKernelBuilder::build(Block &entry) {
     return loaded;
   };
   SmallVector<Value> sums =
-      pipelinedLoop(b, loc, steps, init, loadThenWait, compute);
+      pipelinedLoop(b, loc, steps, init, loadThenWait, compute,
+                    /*peelLast=*/true);
 
   Value outScale = arith::MulFOp::create(b, loc, alpha,
                                          f32Const(b, loc, 16384.0f));

@@ -874,12 +874,18 @@ struct ConvertFP4ToNVVMPass
     bool wgmmaPrefill = prefillW4A16 && chip == "sm_90a";
     bool tensorCoreW4A16 = w4a16Kernel && !gathered && !prefillW4A16 &&
                            useMmaDecodeKernel(decodeShape);
-    std::string w4a16Kind =
-        prefillW4A16 ? prefillKindName(prefillTiling(decodeShape, wgmmaPrefill),
-                                       wgmmaPrefill)
-        : tensorCoreW4A16
-            ? std::string("_w4a16tc_")
-            : "_w4a16" + splitSuffix(decodeSplitK(decodeShape)) + "_";
+    bool gemvW4A16 = w4a16Kernel && !prefillW4A16 && !tensorCoreW4A16 &&
+                     useMmaGemvKernel(decodeShape);
+    std::string w4a16Kind = "_w4a16";
+    if (prefillW4A16)
+      w4a16Kind = prefillKindName(prefillTiling(decodeShape, wgmmaPrefill),
+                                  wgmmaPrefill);
+    else if (tensorCoreW4A16)
+      w4a16Kind += "tc_";
+    else if (gemvW4A16)
+      w4a16Kind += mmaGemvKindName(decodeShape) + "_";
+    else
+      w4a16Kind += splitSuffix(decodeSplitK(decodeShape)) + "_";
     // "_w4a4x16...": W4A4 through that W4A16 kernel.
     if (w4a4AsW4A16)
       w4a16Kind = "_w4a4x16" + w4a16Kind.substr(std::string("_w4a16").size());
@@ -915,6 +921,8 @@ struct ConvertFP4ToNVVMPass
       launch = prefillLaunch(decodeShape, wgmmaPrefill);
     else if (tensorCoreW4A16)
       launch = mmaDecodeLaunch(decodeShape);
+    else if (gemvW4A16)
+      launch = mmaGemvLaunch(decodeShape);
     else if (w4a16Kernel)
       launch = decodeLaunch(decodeShape);
     else if (fp8Wgmma)
@@ -937,6 +945,9 @@ struct ConvertFP4ToNVVMPass
       else if (tensorCoreW4A16)
         symbols.insert(
             buildMmaDecodeKernel(kb, loc, name, decodeShape, *rhsKind));
+      else if (gemvW4A16)
+        symbols.insert(
+            buildMmaGemvKernel(kb, loc, name, decodeShape, *rhsKind));
       else if (w4a16Kernel)
         symbols.insert(
             buildDecodeKernel(kb, loc, name, decodeShape, *rhsKind));

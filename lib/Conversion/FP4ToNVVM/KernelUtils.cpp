@@ -221,13 +221,13 @@ Value mlir::fp4::nvvm_kernels::decodeScale(OpBuilder &b, Location loc,
   return decodeScaleBytes(b, loc, shifted, /*count=*/1, format).front();
 }
 
-
 SmallVector<Value> mlir::fp4::nvvm_kernels::pipelinedLoop(
     OpBuilder &b, Location loc, int64_t steps, ValueRange init,
     function_ref<SmallVector<Value>(Value step)> load,
     function_ref<SmallVector<Value>(ArrayRef<Value> loaded, ValueRange acc,
                                     Value step)>
-        compute) {
+        compute,
+    bool peelLast) {
   auto idx = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
@@ -235,8 +235,9 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::pipelinedLoop(
   SmallVector<Value> carried(init.begin(), init.end());
   size_t accumulators = carried.size();
   carried.append(first);
+  int64_t looped = peelLast ? steps - 1 : steps;
   auto loop = scf::ForOp::create(
-      b, loc, idx(0), idx(steps), idx(1), carried,
+      b, loc, idx(0), idx(looped), idx(1), carried,
       [&](OpBuilder &lb, Location l, Value step, ValueRange args) {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
@@ -248,7 +249,11 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::pipelinedLoop(
         yielded.append(next);
         scf::YieldOp::create(b, loc, yielded);
       });
-  return SmallVector<Value>(loop.getResults().take_front(accumulators));
+  if (!peelLast)
+    return SmallVector<Value>(loop.getResults().take_front(accumulators));
+  ValueRange results = loop.getResults();
+  return compute(SmallVector<Value>(results.drop_front(accumulators)),
+                 results.take_front(accumulators), idx(steps - 1));
 }
 
 Value KernelBuilderBase::guardedLoad(VectorType type, Value buffer,
@@ -457,6 +462,31 @@ Value KernelBuilderBase::globalBytes(Value buffer) {
   return LLVM::IntToPtrOp::create(
       b, loc, LLVM::LLVMPointerType::get(b.getContext(), 1),
       arith::IndexCastOp::create(b, loc, b.getI64Type(), address).getResult());
+}
+
+std::tuple<Value, Value, Value, Value, Value, Value, Value>
+KernelBuilderBase::w4a16Operands(Block &entry, const DecodeShape &shape) {
+  OptionalArguments optional = optionalArguments(
+      entry, 3, shape.gathered, shape.bias, false, shape.rowScales);
+  rowScales = optional.rowScales;
+  return {entry.getArgument(0), entry.getArgument(1),  entry.getArgument(2),
+          entry.getArgument(3), outputArgument(entry), optional.indices,
+          optional.bias};
+}
+
+std::pair<Value, Value>
+KernelBuilderBase::loadWeightPiece(Value wBytes, Value scales, Value globalRow,
+                                   Value piece, Value ok, int64_t k,
+                                   int64_t blockSize) {
+  constexpr int64_t kPiece = 32;
+  int64_t blocksPerPiece = kPiece / blockSize;
+  Value raw = streamedLoad16(
+      wBytes, add(mul(globalRow, k / 2), mul(piece, kPiece / 2)), ok);
+  Value scaleWord =
+      loadWord(b, loc, scales,
+               add(mul(globalRow, k / blockSize), mul(piece, blocksPerPiece)),
+               ok, blocksPerPiece);
+  return {raw, scaleWord};
 }
 
 Value KernelBuilderBase::streamedLoad16(Value base, Value index, Value valid) {

@@ -72,6 +72,8 @@ Value f32Const(OpBuilder &b, Location loc, float v);
 Value decodeScale(OpBuilder &b, Location loc, Value word, Value index,
                   NVVM::BlockScaleFormat format);
 
+struct DecodeShape;
+
 /// Index arithmetic and guarded loads for the kernel builders.
 class KernelBuilderBase {
 protected:
@@ -94,13 +96,19 @@ protected:
     return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, idx(v));
   }
   Value both(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
-  /// The W4A16 kernels' arguments, in w4a16KernelType's order: the
-  /// activations, the weight codes, the weight scales, alpha, the output
-  /// (the last argument; see optionalArguments for what comes before it).
-  static std::tuple<Value, Value, Value, Value, Value> w4a16Args(Block &entry) {
-    return {entry.getArgument(0), entry.getArgument(1), entry.getArgument(2),
-            entry.getArgument(3), outputArgument(entry)};
-  }
+  /// The arguments of a W4A16 kernel for `shape` (w4a16KernelType): the
+  /// activations, the weight codes, the weight scales, alpha, the output,
+  /// and where the shape has them the expert indices and the bias (null
+  /// otherwise); its row scales, where it has them, go to `rowScales`.
+  std::tuple<Value, Value, Value, Value, Value, Value, Value>
+  w4a16Operands(Block &entry, const DecodeShape &shape);
+  /// The 16-byte piece `piece` (codes 32 piece .. 32 piece + 31) of weight
+  /// row `globalRow` (K codes per row, streamed past L1) and its scale
+  /// bytes as one word (blocks of `blockSize`), zeros where `ok` is false.
+  std::pair<Value, Value> loadWeightPiece(Value wBytes, Value scales,
+                                          Value globalRow, Value piece,
+                                          Value ok, int64_t k,
+                                          int64_t blockSize);
   /// griddepcontrol.wait: until the grids this one depends on (launched
   /// before it as a programmatic dependent) have completed and their
   /// memory is visible. At once for a kernel launched plainly.
@@ -334,15 +342,18 @@ FunctionType w4a16KernelType(OpBuilder &b, const DecodeShape &shape);
 /// A software-pipelined loop of `steps` steps: `load(step)` issues the
 /// loads a step needs (guarded: past the end they read zeros) and returns
 /// their values; `compute(loaded, acc, step)` returns the new accumulators.
-/// The
-/// loads of step s + 1 are issued before the compute of step s, so memory
-/// latency overlaps the arithmetic. Returns the final accumulators.
-SmallVector<Value> pipelinedLoop(
-    OpBuilder &b, Location loc, int64_t steps, ValueRange init,
-    function_ref<SmallVector<Value>(Value step)> load,
-    function_ref<SmallVector<Value>(ArrayRef<Value> loaded, ValueRange acc,
-                                    Value step)>
-        compute);
+/// The loads of step s + 1 are issued before the compute of step s, so
+/// memory latency overlaps the arithmetic. With `peelLast`, the last step's
+/// compute follows the loop, so that `load` is never asked for step
+/// `steps` (its loads need no guard for it). Returns the final
+/// accumulators.
+SmallVector<Value>
+pipelinedLoop(OpBuilder &b, Location loc, int64_t steps, ValueRange init,
+              function_ref<SmallVector<Value>(Value step)> load,
+              function_ref<SmallVector<Value>(ArrayRef<Value> loaded,
+                                              ValueRange acc, Value step)>
+                  compute,
+              bool peelLast = false);
 
 /// The f32 values of the first `count` (1 or 2) scale bytes of the packed
 /// little-endian word `word`: UE4M3 bytes (bit 7, a sign, ignored) shifted left by 7 into the halves
@@ -491,7 +502,7 @@ struct DecodeShape {
   /// after the bias, each output row's sum multiplied by its entry.
   bool rowScales = false;
   /// Launched as a programmatic dependent of the kernel before it (W4A4's
-  /// bf16 rows kernel; decode and tensor-core decode kernels only): waits
+  /// bf16 rows kernel; decode, GEMV and tensor-core decode kernels): waits
   /// for that grid (griddepcontrol.wait) after it has issued its first
   /// weight loads, before it reads the activations.
   bool dependent = false;
@@ -509,12 +520,26 @@ std::array<int64_t, 3> decodeLaunch(const DecodeShape &shape);
 int64_t decodeSplitK(const DecodeShape &shape);
 
 /// The W4A16 kernel on bf16 tensor cores (MmaDecodeKernel.cpp), same
-/// signature: bf16 activations with more than 4 rows (mma.sync needs sm_80).
+/// signature: bf16 activations with more than 8 rows (mma.sync needs sm_80).
 bool useMmaDecodeKernel(const DecodeShape &shape);
 gpu::GPUFuncOp buildMmaDecodeKernel(OpBuilder &b, Location loc, StringRef name,
                                     const DecodeShape &shape,
                                     const MmaKind &kind);
 std::array<int64_t, 3> mmaDecodeLaunch(const DecodeShape &shape);
+
+/// The W4A16 kernel for up to 8 bf16 activation rows on bf16 tensor cores
+/// (MmaGemvKernel.cpp), same signature: the weights as mma.sync's A
+/// operand, 16 weight rows per warp, S warps of a CTA splitting K. Takes
+/// the shapes of the decode and tensor-core decode kernels with bf16
+/// activations and at most 8 rows (gathered experts excepted).
+bool useMmaGemvKernel(const DecodeShape &shape);
+gpu::GPUFuncOp buildMmaGemvKernel(OpBuilder &b, Location loc, StringRef name,
+                                  const DecodeShape &shape,
+                                  const MmaKind &kind);
+std::array<int64_t, 3> mmaGemvLaunch(const DecodeShape &shape);
+/// That kernel's kind in its name: "mv", then "s<S>" where S warps share
+/// each 16 weight rows, each over 1/S of K.
+std::string mmaGemvKindName(const DecodeShape &shape);
 
 /// The W4A16 kernel for many activation rows (PrefillKernel.cpp), same
 /// signature: output tiles of 128 (or, with wgmma, 256) activation rows,

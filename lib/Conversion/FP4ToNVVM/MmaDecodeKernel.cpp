@@ -65,13 +65,9 @@ private:
 
 void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   Block &entry = kernel.getBody().front();
-  Value x, w, sw, alpha, out;
-  std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
   assert(!shape.gathered && "gathered experts take the decode kernel");
-  OptionalArguments optional =
-      optionalArguments(entry, 3, false, shape.bias, false, shape.rowScales);
-  Value bias = optional.bias;
-  rowScales = optional.rowScales;
+  Value x, w, sw, alpha, out, indices, bias;
+  std::tie(x, w, sw, alpha, out, indices, bias) = w4a16Operands(entry, shape);
   Value partials = kernel.getWorkgroupAttributions().front();
   Type f32 = b.getF32Type();
   Value tid, lane, warp;
@@ -83,8 +79,6 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   Value xRows, wRows;
   std::tie(xRows, wRows) = batchRowOffsets(shape.m, shape.n, shape.batched);
   int64_t pieces = shape.k / kPiece;
-  int64_t blocksPerPiece = kPiece / kind.blockSize;
-  int64_t scaleBytesPerRow = shape.k / kind.blockSize;
   // This lane's weight row in each 8-row tile.
   SmallVector<Value> wRow, wRowOk;
   for (int64_t nt = 0; nt < kNTiles; ++nt) {
@@ -127,14 +121,10 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
       pieceOkOf.push_back(below(pieceOf[u], pieces));
       for (int64_t nt = 0; nt < kNTiles; ++nt) {
         Value ok = both(pieceOkOf[u], wRowOk[nt]);
-        Value globalRow = add(wRow[nt], wRows);
-        weights[u].push_back(streamedLoad16(
-            wBytes,
-            add(mul(globalRow, shape.k / 2), mul(pieceOf[u], kPiece / 2)), ok));
-        weights[u].push_back(loadWord(b, loc, sw,
-                                      add(mul(globalRow, scaleBytesPerRow),
-                                          mul(pieceOf[u], blocksPerPiece)),
-                                      ok, blocksPerPiece));
+        auto [raw, scaleWord] =
+            loadWeightPiece(wBytes, sw, add(wRow[nt], wRows), pieceOf[u], ok,
+                            shape.k, kind.blockSize);
+        weights[u].append({raw, scaleWord});
       }
       if (waited)
         loadActivations(u);
@@ -223,7 +213,7 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
 } // namespace
 
 bool mlir::fp4::nvvm_kernels::useMmaDecodeKernel(const DecodeShape &shape) {
-  return shape.activation.isBF16() && shape.m > 4;
+  return shape.activation.isBF16() && shape.m > 8;
 }
 
 std::array<int64_t, 3>

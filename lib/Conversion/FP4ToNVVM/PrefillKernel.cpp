@@ -319,12 +319,9 @@ void PrefillKernelBuilder::reduceAcrossCluster(
 }
 
 void PrefillKernelBuilder::build(Block &entry) {
-  std::tie(x, w, sw, alpha, out) = w4a16Args(entry);
   assert(!shape.gathered && "gathered experts take the decode kernel");
-  OptionalArguments optional =
-      optionalArguments(entry, 3, false, shape.bias, false, shape.rowScales);
-  bias = optional.bias;
-  rowScales = optional.rowScales;
+  std::tie(x, w, sw, alpha, out, std::ignore, bias) =
+      w4a16Operands(entry, shape);
   Value warp;
   std::tie(tid, lane, warp) = threadLaneWarp();
   warpM = arith::DivUIOp::create(b, loc, warp, idx(kWarpsN));

@@ -101,15 +101,16 @@ func.func @weight_only(%x: tensor<5x64xf16>, %bd: tensor<24x32xi8>, %bs: tensor<
 
 // -----
 
-// One activation row and K = 8192 (256 pieces of 32 codes): 2 weight rows
-// per warp, and two warps share them, each over 128 pieces (warp w: row
-// group w / 2, K part w % 2), so a CTA covers 4 rows: grid ceil(20 / 4).
+// One f16 activation row (the CUDA-core decode kernel; bf16 takes the
+// tensor-core kernel below) and K = 8192 (256 pieces of 32 codes): 2 weight
+// rows per warp, and two warps share them, each over 128 pieces (warp w:
+// row group w / 2, K part w % 2), so a CTA covers 4 rows: grid ceil(20 / 4).
 // Each warp sums its lanes; lane 0 of every warp leaves its two sums in
 // shared memory; after a barrier, lane 0 of part 0 adds the two parts in
 // order and stores.
 // CHECK-LABEL: func.func @decode_split(
-// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16s2_1x20x8192_bf16_bf16 blocks in (%c5{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c128
-// CHECK: gpu.func @fp4_mxfp4_w4a16s2_1x20x8192_bf16_bf16({{.*}}) workgroup(%[[PARTIALS:.*]] : memref<8xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16s2_1x20x8192_f16_bf16 blocks in (%c5{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c128
+// CHECK: gpu.func @fp4_mxfp4_w4a16s2_1x20x8192_f16_bf16({{.*}}) workgroup(%[[PARTIALS:.*]] : memref<8xf32, #gpu.address_space<workgroup>>) kernel
 // CHECK: %[[WARP:.*]] = arith.divui %thread_id_x, %c32
 // CHECK: %[[PART:.*]] = arith.remui %[[WARP]], %c2
 // CHECK: %[[FIRST:.*]] = arith.muli %[[PART]], %c128
@@ -123,10 +124,52 @@ func.func @weight_only(%x: tensor<5x64xf16>, %bd: tensor<24x32xi8>, %bs: tensor<
 // CHECK: scf.if
 // CHECK: arith.truncf {{.*}} : f32 to bf16
 // CHECK: memref.store {{.*}} : memref<?xbf16>
-func.func @decode_split(%x: tensor<1x8192xbf16>, %bd: tensor<20x4096xi8>, %bs: tensor<20x256xf8E8M0FNU>) -> tensor<1x20xbf16> {
+func.func @decode_split(%x: tensor<1x8192xf16>, %bd: tensor<20x4096xi8>, %bs: tensor<20x256xf8E8M0FNU>) -> tensor<1x20xbf16> {
   %b = fp4.assemble %bd, %bs : tensor<20x4096xi8>, tensor<20x256xf8E8M0FNU> -> !fp4.qtensor<20x8192xf4E2M1FN, mxfp4>
-  %y = fp4.scaled_matmul %x, %b : tensor<1x8192xbf16>, !fp4.qtensor<20x8192xf4E2M1FN, mxfp4> -> tensor<1x20xbf16>
+  %y = fp4.scaled_matmul %x, %b : tensor<1x8192xf16>, !fp4.qtensor<20x8192xf4E2M1FN, mxfp4> -> tensor<1x20xbf16>
   return %y : tensor<1x20xbf16>
+}
+
+// -----
+
+// Up to 8 bf16 activation rows: the tensor-core GEMV (MmaGemvKernel.cpp).
+// 20 weight rows are two groups of 16 (one per CTA); K = 8192 is 64 chunks
+// of 128 codes, split over the 16 warps of a CTA (4 steps each: 3 in the
+// loop, the last peeled). A lane reads activation row min(g, 2). Each pair
+// of codes: mask the nibbles 16 bits apart (0x000F000F or 0x00F000F0),
+// multiply by 2^6 + 2^12 (or 2^2 + 2^8), mask to sign and magnitude
+// (0x81C081C0), then x 2^126 and x the UE8M0 scale in bf16; the activation
+// pairs by prmt (0x5410, 0x7632). After the barrier, part 0 adds the 16
+// parts of each of its 4 outputs in order and stores.
+// CHECK-LABEL: func.func @gemv(
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16mvs16_3x20x8192_bf16_bf16 blocks in (%c2{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c512
+// CHECK: gpu.func @fp4_mxfp4_w4a16mvs16_3x20x8192_bf16_bf16({{.*}}) workgroup(%[[PARTIALS:.*]] : memref<2048xf32, #gpu.address_space<workgroup>>) kernel
+// CHECK: arith.minui %{{.*}}, %c2{{.*}} : index
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c3{{.*}} step %c1
+// CHECK: %[[NIBBLES:.*]] = arith.andi %{{.*}}, %c983055_i32{{.*}} : i32
+// CHECK: %[[COPIES:.*]] = arith.muli %[[NIBBLES]], %c4160_i32{{.*}} : i32
+// CHECK: %[[PLACED:.*]] = arith.andi %[[COPIES]], %c-2118090304_i32{{.*}} : i32
+// CHECK: arith.constant 2122350208 : i32
+// CHECK: arith.mulf %{{.*}}, %{{.*}} : vector<2xbf16>
+// CHECK: arith.mulf %{{.*}}, %{{.*}} : vector<2xbf16>
+// CHECK: arith.muli %{{.*}}, %c260_i32{{.*}} : i32
+// CHECK: nvvm.prmt <default> %c21520_i32
+// CHECK: nvvm.prmt <default> %c30258_i32
+// CHECK: nvvm.mma.sync
+// CHECK: scf.yield
+// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK-COUNT-4: memref.store %{{.*}}, %[[PARTIALS]]
+// CHECK: gpu.barrier
+// CHECK: scf.if
+// CHECK-COUNT-64: memref.load %[[PARTIALS]]
+// CHECK: arith.truncf {{.*}} : f32 to bf16
+// CHECK: memref.store {{.*}} : memref<?xbf16>
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: gpu.return
+func.func @gemv(%x: tensor<3x8192xbf16>, %bd: tensor<20x4096xi8>, %bs: tensor<20x256xf8E8M0FNU>) -> tensor<3x20xbf16> {
+  %b = fp4.assemble %bd, %bs : tensor<20x4096xi8>, tensor<20x256xf8E8M0FNU> -> !fp4.qtensor<20x8192xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %b : tensor<3x8192xbf16>, !fp4.qtensor<20x8192xf4E2M1FN, mxfp4> -> tensor<3x20xbf16>
+  return %y : tensor<3x20xbf16>
 }
 
 // -----
@@ -307,8 +350,8 @@ func.func @bias_w4a4(%ad: tensor<17x32xi8>, %as: tensor<17x4xf8E4M3FN>, %ag: ten
 // W4A16 decode with one bias per expert ([E, N]): the bias index is the
 // weight row, e * N + column.
 // CHECK-LABEL: func.func @bias_decode_experts(
-// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16_E2x1x16x64_bf16_bf16_bias
-// CHECK: gpu.func @fp4_mxfp4_w4a16_E2x1x16x64_bf16_bf16_bias(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %[[BIAS:.*]]: memref<?xf32>, %[[OUT:.*]]: memref<?xbf16>) kernel
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16mv_E2x1x16x64_bf16_bf16_bias
+// CHECK: gpu.func @fp4_mxfp4_w4a16mv_E2x1x16x64_bf16_bf16_bias(%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %[[BIAS:.*]]: memref<?xf32>, %[[OUT:.*]]: memref<?xbf16>) kernel
 // CHECK: %[[E:.*]] = gpu.block_id  z
 // CHECK: %[[WROWS:.*]] = arith.muli %[[E]], %c16
 // CHECK: scf.if

@@ -4,10 +4,11 @@
 // RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_100a | FileCheck %s --check-prefix=SM100
 
 // Hopper has no FP4 tensor cores: W4A4 runs as W4A16 (except MXFP4 with
-// more than 16 rows and K a multiple of 128: wgmma-fp8.mlir). The bf16 rows kernel expands the MXFP4 activation (one
-// row of 4096) into a device buffer of bf16 values and one f32 row scale,
-// then the W4A16 decode kernel takes them in place of the FP4 operand, the
-// row scales before the output, and multiplies each sum by its row's scale.
+// more than 16 rows and K a multiple of 128: wgmma-fp8.mlir). The bf16
+// rows kernel expands the MXFP4 activation (one row of 4096) into a device
+// buffer of bf16 values and one f32 row scale, then the W4A16 GEMV kernel
+// (MmaGemvKernel.cpp) takes them in place of the FP4 operand, the row
+// scales before the output, and multiplies each sum by its row's scale.
 // CHECK-LABEL: func.func @decode
 // CHECK: gpu.alloc async [%{{.*}}] () : memref<4096xbf16>
 // CHECK: gpu.alloc async [%{{.*}}] () : memref<1xf32>
@@ -17,8 +18,8 @@
 // then waits for the rows kernel's grid before it reads the bf16 rows.
 // CHECK: call @fp4gpuLaunchNextAsDependent() : () -> ()
 // CHECK-NOT: gpu.
-// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a4x16_1x4096x4096_bf16 {{.*}} args(%{{.*}} : memref<?xbf16>, %{{.*}} : memref<?xi8>, %{{.*}} : memref<?xi8>, %{{.*}} : f32, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xbf16>)
-// CHECK: gpu.func @fp4_mxfp4_w4a4x16_1x4096x4096_bf16(%[[X:.*]]: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %[[SCALES:.*]]: memref<?xf32>, %{{.*}}: memref<?xbf16>)
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a4x16mvs16_1x4096x4096_bf16 {{.*}} args(%{{.*}} : memref<?xbf16>, %{{.*}} : memref<?xi8>, %{{.*}} : memref<?xi8>, %{{.*}} : f32, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xbf16>)
+// CHECK: gpu.func @fp4_mxfp4_w4a4x16mvs16_1x4096x4096_bf16(%[[X:.*]]: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %[[SCALES:.*]]: memref<?xf32>, %{{.*}}: memref<?xbf16>)
 // CHECK-NOT: vector.load %[[X]]
 // CHECK: llvm.inline_asm "ld.global.nc
 // CHECK-NOT: vector.load %[[X]]
@@ -49,7 +50,7 @@
 // ROWS: arith.constant 2143289344 : i32
 // ROWS: memref.store %{{.*}} : memref<?xf32>
 // sm_90 takes the same route (its W4A16 kernels run there).
-// SM90: @fp4_kernels::@fp4_mxfp4_w4a4x16_1x4096x4096_bf16
+// SM90: @fp4_kernels::@fp4_mxfp4_w4a4x16mvs16_1x4096x4096_bf16
 // sm_100a has FP4 tensor cores: the tcgen05 kernel stays.
 // SM100-LABEL: func.func @decode
 // SM100-NOT: bf16rows

@@ -1,0 +1,389 @@
+//===- MmaGemvKernel.cpp - W4A16 for 1-8 rows on BF16 tensor cores --------===//
+//
+// Part of fp4-mlir.
+//
+// The W4A16 kernel for up to 8 bf16 activation rows (LLM decoding): the
+// weights are mma.sync's A operand (16 weight rows), the activation rows
+// its B (the MMA's 8 columns; with fewer rows, the lanes of the missing
+// ones load the last row again and their outputs are dropped). On the CUDA
+// cores such a matmul costs about five instructions per code (f16 decode,
+// f16 -> f32, one FMA each: DecodeKernel.cpp); here a pair of codes costs
+// three integer operations and one or two bf16 multiplies, and the MMA
+// does the products and the sums.
+//
+// A warp owns 16 weight rows and a 1/S part of K (S warps of a CTA share
+// the rows). Lane (g, t) = (lane / 4, lane % 4) loads, per chunk c of 128
+// codes, the 16-byte piece 4c + t of weight rows g and g + 8 and the same
+// 32 elements of its activation row (g, or the last row), and uses only
+// what it loaded: the MMA sums over K, so K may be renumbered as long as A
+// and B agree. A piece's 32 codes become 16 bf16 pairs p = 4w + s
+// (elements 8w + s and 8w + s + 4 of 4-byte word w: nibbles 16 bits apart,
+// which one mask, one multiply by two powers of two and one more mask
+// place as bf16 halves); MMA j of a chunk takes pairs 2j (fragment K 2t,
+// 2t + 1) and 2j + 1 (K 2t + 8, 2t + 9) of both rows, and the same
+// elements of the activation, paired with one prmt each.
+//
+// Exactness: a placed code is its value times 2^-126 (magnitude bits at
+// bf16 bits 6-8: the 0.5 code is the subnormal 2^-127), so one
+// mul.rn.bf16x2 by an NVFP4 scale times 2^118 gives code x scale x 2^-8
+// (the 2^8 goes into the epilogue's alpha), and two, by 2^126 then the
+// UE8M0 scale, give code x scale for MXFP4: products of at most 6
+// significant bits, exact in bf16 within the W4A16 kernels' range limits
+// (docs/gpu.md). The MMA adds them in f32.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Kernels.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::fp4;
+using namespace mlir::fp4::nvvm_kernels;
+
+namespace {
+
+constexpr int64_t kMaxActivationRows = 8; // the MMA's N
+constexpr int64_t kWeightRows = 16;       // per warp: the MMA's M
+constexpr int64_t kPiece = 32;            // codes per lane and load (16 bytes)
+constexpr int64_t kChunk = 4 * kPiece;    // codes per weight row and step
+constexpr int64_t kMinWarps = 4;          // per CTA
+constexpr int64_t kMaxSplit = 16;
+/// The warps the split aims for: about 24 per SM of an H100 (132 SMs).
+/// Measured there (docs/benchmarks.md): 1x4096x4096 is fastest with S = 16
+/// (4096 warps), 1x8192x8192 with S = 8 (4096), 1x4096x14336 with S = 4
+/// (3584).
+constexpr int64_t kWarpsPerWave = 132 * 24;
+
+/// S: the warps that share 16 weight rows, each over 1/S of K; the smallest
+/// power of two that reaches kWarpsPerWave (or one chunk per warp).
+int64_t gemvSplit(const DecodeShape &shape) {
+  int64_t groups = (shape.n + kWeightRows - 1) / kWeightRows * shape.batch;
+  int64_t chunks = (shape.k + kChunk - 1) / kChunk;
+  int64_t split = 1;
+  while (split < kMaxSplit && 2 * split <= chunks &&
+         groups * split < kWarpsPerWave)
+    split *= 2;
+  return split;
+}
+
+/// Warps per CTA (S of them per 16 weight rows).
+int64_t gemvWarps(int64_t split) { return std::max(kMinWarps, split); }
+
+class MmaGemvKernelBuilder : KernelBuilderBase {
+public:
+  MmaGemvKernelBuilder(OpBuilder &b, Location loc, const DecodeShape &shape,
+                       const MmaKind &kind)
+      : KernelBuilderBase(b, loc), shape(shape), kind(kind),
+        split(gemvSplit(shape)) {}
+
+  void build(gpu::GPUFuncOp kernel);
+
+private:
+  /// The 16 bf16 pairs (as i32) of a piece's codes times their scales: pair
+  /// p = 4w + s holds elements 8w + s (low half) and 8w + s + 4 (high).
+  SmallVector<Value> expandPairs(Value piece, Value scaleWord);
+  Value bf16Multiply(Value lhs, Value rhs);
+
+  DecodeShape shape;
+  MmaKind kind;
+  int64_t split;
+};
+
+Value MmaGemvKernelBuilder::bf16Multiply(Value lhs, Value rhs) {
+  auto bf16x2 = VectorType::get({2}, b.getBF16Type());
+  auto asPair = [&](Value v) {
+    return vector::BitCastOp::create(
+        b, loc, bf16x2,
+        vector::BroadcastOp::create(b, loc,
+                                    VectorType::get({1}, b.getI32Type()), v));
+  };
+  Value product = arith::MulFOp::create(b, loc, asPair(lhs), asPair(rhs));
+  return vector::ExtractOp::create(
+      b, loc,
+      vector::BitCastOp::create(b, loc, VectorType::get({1}, b.getI32Type()),
+                                product),
+      ArrayRef<int64_t>{0});
+}
+
+SmallVector<Value> MmaGemvKernelBuilder::expandPairs(Value piece,
+                                                     Value scaleWord) {
+  // The scale of each block of the piece as a bf16 pair.
+  SmallVector<Value> scalePairs;
+  int64_t blocks = kPiece / kind.blockSize;
+  if (kind.scaleFormat == NVVM::BlockScaleFormat::UE8M0) {
+    // 2^(E - 127): bits E << 7, the subnormal 0x40 for E = 0.
+    for (int64_t i = 0; i < blocks; ++i) {
+      Value byte = arith::AndIOp::create(
+          b, loc, arith::ShRUIOp::create(b, loc, scaleWord, i32(8 * i)),
+          i32(255));
+      Value bits = arith::SelectOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, byte, i32(0)),
+          i32(0x40), arith::ShLIOp::create(b, loc, byte, i32(7)));
+      scalePairs.push_back(arith::MulIOp::create(b, loc, bits, i32(0x10001)));
+    }
+  } else {
+    // UE4M3 x 2^118 (at most 448 x 2^118: finite; exact in bf16).
+    auto bf16x2 = VectorType::get({2}, b.getBF16Type());
+    auto i32x1 = VectorType::get({1}, b.getI32Type());
+    for (Value scale :
+         decodeScaleBytes(b, loc, scaleWord, blocks, kind.scaleFormat,
+                          /*factor=*/0x1p118f)) {
+      Value pair = arith::TruncFOp::create(
+          b, loc, bf16x2,
+          vector::FromElementsOp::create(b, loc,
+                                         VectorType::get({2}, b.getF32Type()),
+                                         ValueRange{scale, scale}));
+      scalePairs.push_back(vector::ExtractOp::create(
+          b, loc, vector::BitCastOp::create(b, loc, i32x1, pair),
+          ArrayRef<int64_t>{0}));
+    }
+  }
+  bool twoMultiplies = kind.scaleFormat == NVVM::BlockScaleFormat::UE8M0;
+  Value twoPow126 = i32(0x7E807E80);
+
+  Value words = vector::BitCastOp::create(
+      b, loc, VectorType::get({4}, b.getI32Type()), piece);
+  SmallVector<Value> pairs;
+  for (int64_t w = 0; w < 4; ++w) {
+    Value word = vector::ExtractOp::create(b, loc, words, ArrayRef<int64_t>{w});
+    Value high = arith::ShRUIOp::create(b, loc, word, i32(8));
+    for (int64_t s = 0; s < 4; ++s) {
+      // Nibbles s and s + 4 (16 bits apart) at bits 4r and 4r + 16 of
+      // `from` (r = s % 2): magnitude to bits 6-8 (and 22-24), sign to 15
+      // (and 31), by one multiply by 2^(6 - 4r) + 2^(12 - 4r) of the
+      // masked nibbles (the two shifted copies do not overlap).
+      int64_t r = s % 2;
+      Value from = s < 2 ? word : high;
+      Value nibbles = arith::AndIOp::create(
+          b, loc, from, i32(static_cast<int32_t>(0x000F000Fu << (4 * r))));
+      Value copies = arith::MulIOp::create(
+          b, loc, nibbles, i32((1 << (6 - 4 * r)) + (1 << (12 - 4 * r))));
+      Value placed = arith::AndIOp::create(
+          b, loc, copies, i32(static_cast<int32_t>(0x81C081C0u)));
+      Value scalePair = scalePairs[8 * w / kind.blockSize];
+      pairs.push_back(
+          twoMultiplies
+              ? bf16Multiply(bf16Multiply(placed, twoPow126), scalePair)
+              : bf16Multiply(placed, scalePair));
+    }
+  }
+  return pairs;
+}
+
+void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
+  Block &entry = kernel.getBody().front();
+  assert(!shape.gathered && "gathered experts take the decode kernel");
+  Value x, w, sw, alpha, out, indices, bias;
+  std::tie(x, w, sw, alpha, out, indices, bias) = w4a16Operands(entry, shape);
+  Type f32 = b.getF32Type();
+  Type i32Type = b.getI32Type();
+  Value tid, lane, warp;
+  std::tie(tid, lane, warp) = threadLaneWarp();
+  Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
+  Value t = arith::RemUIOp::create(b, loc, lane, idx(4));
+  // Warp w: row group w / S of the CTA, K part w % S.
+  Value part = arith::RemUIOp::create(b, loc, warp, idx(split));
+  int64_t groupsPerCTA = gemvWarps(split) / split;
+  Value group =
+      add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), groupsPerCTA),
+          arith::DivUIOp::create(b, loc, warp, idx(split)));
+  Value xRows, wRows;
+  std::tie(xRows, wRows) = batchRowOffsets(shape.m, shape.n, shape.batched);
+  int64_t pieces = shape.k / kPiece;
+  // Guards the shape makes always true are not emitted.
+  Value always = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1);
+  bool rowsExact = shape.n % (kWeightRows * groupsPerCTA) == 0;
+  // This lane's weight rows g and g + 8 of the warp's 16.
+  Value rowLo = add(mul(group, kWeightRows), g);
+  Value rowHi = add(rowLo, idx(8));
+  Value rowLoOk = rowsExact ? always : below(rowLo, shape.n);
+  Value rowHiOk = rowsExact ? always : below(rowHi, shape.n);
+  // Its activation row: g, or the last row (those columns are dropped).
+  Value xRow =
+      shape.m == 1
+          ? idx(0)
+          : arith::MinUIOp::create(b, loc, g, idx(shape.m - 1)).getResult();
+
+  // Part p takes chunks [p * perPart, (p + 1) * perPart), one per step.
+  int64_t chunks = (pieces + 3) / 4;
+  int64_t steps = (chunks + split - 1) / split;
+  bool piecesExact = pieces % 4 == 0 && chunks % split == 0;
+  Value firstChunk = mul(part, steps);
+  Value endPiece = arith::MinUIOp::create(
+      b, loc, mul(add(firstChunk, idx(steps)), 4), idx(pieces));
+  // The lane's piece in `step` and whether it is in this part (the pipeline
+  // asks for no step past the last).
+  auto pieceAt = [&](Value step) {
+    Value piece = add(mul(add(firstChunk, step), 4), t);
+    Value ok = piecesExact
+                   ? always
+                   : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           piece, endPiece)
+                         .getResult();
+    return std::make_pair(piece, ok);
+  };
+  Value wBytes = globalBytes(w);
+  // Per step: the raw piece and the scale word of rows g and g + 8. (The
+  // activations are loaded where they are used, from L1: every warp of the
+  // SM reads them.)
+  bool waited = !shape.dependent;
+  auto load = [&](Value step) {
+    SmallVector<Value> loaded;
+    auto [piece, pieceOk] = pieceAt(step);
+    for (auto [row, rowOk] :
+         {std::pair(rowLo, rowLoOk), std::pair(rowHi, rowHiOk)}) {
+      Value ok = rowsExact ? pieceOk : both(pieceOk, rowOk);
+      auto [raw, scaleWord] = loadWeightPiece(
+          wBytes, sw, add(row, wRows), piece, ok, shape.k, kind.blockSize);
+      loaded.append({raw, scaleWord});
+    }
+    // A dependent launch waits for the rows kernel, whose output the
+    // activations are, after its first weight loads.
+    if (!waited)
+      waitForPrerequisiteGrids();
+    waited = true;
+    return loaded;
+  };
+  MLIRContext *ctx = b.getContext();
+  auto resultType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
+  auto i32x4 = VectorType::get({4}, i32Type);
+  auto xType = VectorType::get({8}, shape.activation);
+  // Accumulators: two sets of four (MMAs j even and odd: half as long a
+  // chain of dependent MMAs).
+  auto compute = [&](ArrayRef<Value> loaded, ValueRange acc, Value step) {
+    SmallVector<Value> c(acc.begin(), acc.end());
+    // The activation's 32 elements of the piece as 16 words (word i:
+    // elements 2i, 2i + 1).
+    auto [piece, pieceOk] = pieceAt(step);
+    SmallVector<Value> xWords;
+    for (int64_t q = 0; q < 4; ++q) {
+      Value v = vector::BitCastOp::create(
+          b, loc, i32x4,
+          guardedLoad(xType, x,
+                      add(mul(add(xRow, xRows), shape.k),
+                          add(mul(piece, kPiece), idx(8 * q))),
+                      pieceOk, 16));
+      for (int64_t e = 0; e < 4; ++e)
+        xWords.push_back(
+            vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{e}));
+    }
+    // Pair p = 4w + s of the activation: elements 8w + s and 8w + s + 4,
+    // the halves s % 2 of words 4w + s / 2 and 4w + 2 + s / 2.
+    auto xPair = [&](int64_t p) -> Value {
+      int64_t w = p / 4, s = p % 4;
+      return NVVM::PermuteOp::create(b, loc, i32Type, xWords[4 * w + s / 2],
+                                     xWords[4 * w + 2 + s / 2],
+                                     i32(s % 2 ? 0x7632 : 0x5410),
+                                     NVVM::PermuteMode::DEFAULT)
+          .getResult();
+    };
+    SmallVector<Value> lo = expandPairs(loaded[0], loaded[1]);
+    SmallVector<Value> hi = expandPairs(loaded[2], loaded[3]);
+    for (int64_t j = 0; j < 8; ++j) {
+      SmallVector<Value> a = {lo[2 * j], hi[2 * j], lo[2 * j + 1],
+                              hi[2 * j + 1]};
+      SmallVector<Value> bFrag = {xPair(2 * j), xPair(2 * j + 1)};
+      int64_t first = 4 * (j % 2);
+      SmallVector<Value> acc4(c.begin() + first, c.begin() + first + 4);
+      Value d = NVVM::MmaOp::create(
+          b, loc, resultType, NVVM::MMAShapeAttr::get(ctx, 16, 8, 16),
+          /*b1Op=*/nullptr, /*intOverflowBehavior=*/nullptr,
+          NVVM::MMALayout::row, NVVM::MMALayout::col,
+          NVVM::MMATypesAttr::get(ctx, NVVM::MMATypes::bf16),
+          NVVM::MMATypesAttr::get(ctx, NVVM::MMATypes::bf16), a, bFrag, acc4);
+      for (int64_t i = 0; i < 4; ++i)
+        c[first + i] = LLVM::ExtractValueOp::create(b, loc, d, i);
+    }
+    return c;
+  };
+  SmallVector<Value> init(8, f32Const(b, loc, 0.0f));
+  SmallVector<Value> sums = pipelinedLoop(b, loc, steps, init, load, compute,
+                                          /*peelLast=*/true);
+  // Output i: c0, c1 at weight row g, activation rows 2t, 2t + 1; c2, c3
+  // at weight row g + 8.
+  SmallVector<Value> outputs;
+  for (int64_t i = 0; i < 4; ++i)
+    outputs.push_back(arith::AddFOp::create(b, loc, sums[i], sums[4 + i]));
+  // Which a lane holds: with one activation row, c0 and c2 only.
+  auto used = [&](int64_t i) { return shape.m > 1 || i % 2 == 0; };
+  scf::IfOp part0;
+  if (split > 1) {
+    // Split K: every warp leaves its outputs in shared memory; after a
+    // barrier, part 0 of each row group adds the parts in order and stores.
+    Value partials = kernel.getWorkgroupAttributions().front();
+    for (int64_t i = 0; i < 4; ++i)
+      if (used(i))
+        memref::StoreOp::create(b, loc, outputs[i], partials,
+                                ValueRange{add(mul(tid, 4), idx(i))});
+    gpu::BarrierOp::create(b, loc);
+    part0 = scf::IfOp::create(b, loc, eqIndex(part, 0),
+                              /*withElseRegion=*/false);
+    b.setInsertionPointToStart(part0.thenBlock());
+    Value first = arith::SubIOp::create(b, loc, warp, part);
+    for (int64_t i = 0; i < 4; ++i)
+      if (used(i))
+        outputs[i] = sumInOrder(partials, split, [&](int64_t p) {
+          return add(mul(add(mul(add(first, idx(p)), 32), lane), 4), idx(i));
+        });
+  }
+  // NVFP4's products carry 2^-8 (the scale's 2^118 against the code's
+  // 2^-126).
+  Value outScale =
+      kind.scaleFormat == NVVM::BlockScaleFormat::UE8M0
+          ? alpha
+          : arith::MulFOp::create(b, loc, alpha, f32Const(b, loc, 256.0f))
+                .getResult();
+  for (int64_t i = 0; i < 4; ++i) {
+    if (!used(i))
+      continue;
+    Value xOut = add(mul(t, 2), idx(i % 2));
+    Value ok = both(below(xOut, shape.m), i < 2 ? rowLoOk : rowHiOk);
+    storeOutput(ok, outputs[i], outScale, out, bias, xRows, wRows, xOut,
+                i < 2 ? rowLo : rowHi, shape.n);
+  }
+  if (part0)
+    b.setInsertionPointAfter(part0);
+  gpu::ReturnOp::create(b, loc);
+}
+
+} // namespace
+
+bool mlir::fp4::nvvm_kernels::useMmaGemvKernel(const DecodeShape &shape) {
+  return shape.activation.isBF16() && !shape.gathered &&
+         shape.m <= kMaxActivationRows;
+}
+
+std::string mlir::fp4::nvvm_kernels::mmaGemvKindName(const DecodeShape &shape) {
+  int64_t split = gemvSplit(shape);
+  return "mv" + (split > 1 ? "s" + std::to_string(split) : std::string());
+}
+
+std::array<int64_t, 3>
+mlir::fp4::nvvm_kernels::mmaGemvLaunch(const DecodeShape &shape) {
+  int64_t split = gemvSplit(shape);
+  int64_t rowsPerCTA = kWeightRows * gemvWarps(split) / split;
+  return {(shape.n + rowsPerCTA - 1) / rowsPerCTA, 1, 32 * gemvWarps(split)};
+}
+
+gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildMmaGemvKernel(
+    OpBuilder &b, Location loc, StringRef name, const DecodeShape &shape,
+    const MmaKind &kind) {
+  int64_t split = gemvSplit(shape);
+  // Split K: the warps' outputs in shared memory, 4 f32 per thread.
+  SmallVector<Type> workgroup;
+  if (split > 1)
+    workgroup.push_back(
+        workgroupFloats(b.getContext(), 32 * gemvWarps(split) * 4));
+  auto kernel = gpu::GPUFuncOp::create(b, loc, name, w4a16KernelType(b, shape),
+                                       workgroup, TypeRange{});
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&kernel.getBody().front());
+  MmaGemvKernelBuilder(b, loc, shape, kind).build(kernel);
+  return kernel;
+}
