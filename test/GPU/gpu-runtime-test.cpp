@@ -3,7 +3,7 @@
 // Part of fp4-mlir. Runs on a machine with a CUDA GPU; needs no torch, no
 // LLVM: the GPU runtime (lib/Runtime/GPURuntime.cpp) loads the cubin that
 // fp4-compile made from Inputs/w4a16.mlir, launches the W4A16 decode kernel
-// fp4_nvfp4_w4a16_3x40x128_bf16_f32 the way the compiled host code does
+// fp4_nvfp4_w4a16mv_3x40x128_bf16_f32 the way the compiled host code does
 // (mgpu* calls; memref<?xT> arguments as MLIR descriptors), on random codes,
 // scales and activations, the output poisoned with NaN first, and compares
 // with a float64 reference. Then checks that errors are reported, not
@@ -93,7 +93,7 @@ int main(int argc, char **argv) {
   }
   void *module = mgpuModuleLoad(image.data(), image.size());
   void *kernel =
-      mgpuModuleGetFunction(module, "fp4_nvfp4_w4a16_3x40x128_bf16_f32");
+      mgpuModuleGetFunction(module, "fp4_nvfp4_w4a16mv_3x40x128_bf16_f32");
   if (!kernel) {
     std::printf("FAIL: no kernel (%s)\n",
                 fp4gpuLastError() ? fp4gpuLastError() : "?");
@@ -145,8 +145,9 @@ int main(int argc, char **argv) {
   args[2].push(params);
   params.push_back(&alpha);
   args[3].push(params);
-  // The decode kernel's launch: 4 warps of 4 rows, ceil(N / 16) CTAs.
-  mgpuLaunchKernel(kernel, (N + 15) / 16, 1, 1, 128, 1, 1, 0, stream,
+  // The GEMV kernel's launch (K in one part): 4 warps of 16 weight rows,
+  // ceil(N / 64) CTAs.
+  mgpuLaunchKernel(kernel, (N + 63) / 64, 1, 1, 128, 1, 1, 0, stream,
                    params.data(), nullptr, params.size());
   std::vector<float> y(M * N);
   mgpuMemcpy(y.data(), dy, y.size() * 4, stream);
@@ -158,7 +159,7 @@ int main(int argc, char **argv) {
                 : INFINITY;
   worst /= largest;
   bool ok = worst <= 1e-5 && !fp4gpuLastError();
-  std::printf("%s runtime launch of fp4_nvfp4_w4a16_3x40x128_bf16_f32: max "
+  std::printf("%s runtime launch of fp4_nvfp4_w4a16mv_3x40x128_bf16_f32: max "
               "|error| / max |ref| = %.2e\n",
               ok ? "PASS" : "FAIL", worst);
   for (void *pointer : {dx, dw, ds, dy})

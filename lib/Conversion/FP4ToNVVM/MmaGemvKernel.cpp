@@ -53,9 +53,9 @@ constexpr int64_t kChunk = 4 * kPiece;    // codes per weight row and step
 constexpr int64_t kMinWarps = 4;          // per CTA
 constexpr int64_t kMaxSplit = 16;
 /// The warps the split aims for: about 24 per SM of an H100 (132 SMs).
-/// Measured there (docs/benchmarks.md): 1x4096x4096 is fastest with S = 16
-/// (4096 warps), 1x8192x8192 with S = 8 (4096), 1x4096x14336 with S = 4
-/// (3584).
+/// Measured there (docs/benchmarks.md; M x K x N): 1x4096x4096 is fastest
+/// with S = 16 (4096 warps), 1x8192x8192 with S = 8 (4096), 1x4096x14336
+/// with S = 4 (3584).
 constexpr int64_t kWarpsPerWave = 132 * 24;
 
 /// S: the warps that share 16 weight rows, each over 1/S of K; the smallest
@@ -209,21 +209,20 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
           ? idx(0)
           : arith::MinUIOp::create(b, loc, g, idx(shape.m - 1)).getResult();
 
-  // Part p takes chunks [p * perPart, (p + 1) * perPart), one per step.
+  // Part p takes chunks [p * steps, (p + 1) * steps), one per step.
   int64_t chunks = (pieces + 3) / 4;
   int64_t steps = (chunks + split - 1) / split;
   bool piecesExact = pieces % 4 == 0 && chunks % split == 0;
   Value firstChunk = mul(part, steps);
-  Value endPiece = arith::MinUIOp::create(
-      b, loc, mul(add(firstChunk, idx(steps)), 4), idx(pieces));
-  // The lane's piece in `step` and whether it is in this part (the pipeline
-  // asks for no step past the last).
+  // The lane's piece in `step` and whether it is one of the row's (a step
+  // never passes its part's end: the pipeline asks for no step past the
+  // last).
   auto pieceAt = [&](Value step) {
     Value piece = add(mul(add(firstChunk, step), 4), t);
     Value ok = piecesExact
                    ? always
                    : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                           piece, endPiece)
+                                           piece, idx(pieces))
                          .getResult();
     return std::make_pair(piece, ok);
   };
@@ -366,7 +365,7 @@ std::string mlir::fp4::nvvm_kernels::mmaGemvKindName(const DecodeShape &shape) {
 std::array<int64_t, 3>
 mlir::fp4::nvvm_kernels::mmaGemvLaunch(const DecodeShape &shape) {
   int64_t split = gemvSplit(shape);
-  int64_t rowsPerCTA = kWeightRows * gemvWarps(split) / split;
+  int64_t rowsPerCTA = kWeightRows * (gemvWarps(split) / split);
   return {(shape.n + rowsPerCTA - 1) / rowsPerCTA, 1, 32 * gemvWarps(split)};
 }
 

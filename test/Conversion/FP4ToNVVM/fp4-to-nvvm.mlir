@@ -142,10 +142,10 @@ func.func @decode_split(%x: tensor<1x8192xf16>, %bd: tensor<20x4096xi8>, %bs: te
 // pairs by prmt (0x5410, 0x7632). After the barrier, part 0 adds the 16
 // parts of each of its 4 outputs in order and stores.
 // CHECK-LABEL: func.func @gemv(
-// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16mvs16_3x20x8192_bf16_bf16 blocks in (%c2{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c512
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16mvs16_3x20x8192_bf16_bf16 blocks in (%c2{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c512{{(_[0-9]+)?}},
 // CHECK: gpu.func @fp4_mxfp4_w4a16mvs16_3x20x8192_bf16_bf16({{.*}}) workgroup(%[[PARTIALS:.*]] : memref<2048xf32, #gpu.address_space<workgroup>>) kernel
-// CHECK: arith.minui %{{.*}}, %c2{{.*}} : index
-// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c3{{.*}} step %c1
+// CHECK: arith.minui %{{.*}}, %c2{{(_[0-9]+)?}} : index
+// CHECK: scf.for %{{.*}} = %c0{{(_[0-9]+)?}} to %c3{{(_[0-9]+)?}} step %c1
 // CHECK: %[[NIBBLES:.*]] = arith.andi %{{.*}}, %c983055_i32{{.*}} : i32
 // CHECK: %[[COPIES:.*]] = arith.muli %[[NIBBLES]], %c4160_i32{{.*}} : i32
 // CHECK: %[[PLACED:.*]] = arith.andi %[[COPIES]], %c-2118090304_i32{{.*}} : i32
@@ -170,6 +170,33 @@ func.func @gemv(%x: tensor<3x8192xbf16>, %bd: tensor<20x4096xi8>, %bs: tensor<20
   %b = fp4.assemble %bd, %bs : tensor<20x4096xi8>, tensor<20x256xf8E8M0FNU> -> !fp4.qtensor<20x8192xf4E2M1FN, mxfp4>
   %y = fp4.scaled_matmul %x, %b : tensor<3x8192xbf16>, !fp4.qtensor<20x8192xf4E2M1FN, mxfp4> -> tensor<3x20xbf16>
   return %y : tensor<3x20xbf16>
+}
+
+// -----
+
+// NVFP4 with 8 rows (lane g reads activation row g), K = 128 in one part.
+// Each block scale is decoded times 2^118
+// (the f16 route's 2^-8 and 256 x 2^118 = 2^126 in f32) and made a bf16
+// pair; one bf16 multiply per pair of codes; the epilogue scales by alpha
+// x 256.
+// CHECK-LABEL: func.func @gemv_nvfp4_8(
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_w4a16mv_8x24x128_bf16_f32 blocks in (%c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}},
+// CHECK: gpu.func @fp4_nvfp4_w4a16mv_8x24x128_bf16_f32(
+// CHECK: arith.minui %{{.*}}, %c7{{(_[0-9]+)?}} : index
+// CHECK: arith.constant 8.50705917E+37 : f32
+// CHECK: arith.truncf %{{.*}} : vector<2xf32> to vector<2xbf16>
+// CHECK: arith.muli %{{.*}}, %c4160_i32{{.*}} : i32
+// CHECK-NOT: arith.constant 2122350208 : i32
+// CHECK: arith.mulf %{{.*}}, %{{.*}} : vector<2xbf16>
+// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK: arith.constant 2.560000e+02 : f32
+// CHECK-NEXT: arith.mulf %{{.*}}, %{{.*}} : f32
+// CHECK-COUNT-4: memref.store %{{.*}} : memref<?xf32>
+// CHECK: gpu.return
+func.func @gemv_nvfp4_8(%x: tensor<8x128xbf16>, %bd: tensor<24x64xi8>, %bs: tensor<24x8xf8E4M3FN>, %bg: tensor<f32>) -> tensor<8x24xf32> {
+  %b = fp4.assemble %bd, %bs, %bg : tensor<24x64xi8>, tensor<24x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<24x128xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %b : tensor<8x128xbf16>, !fp4.qtensor<24x128xf4E2M1FN, nvfp4> -> tensor<8x24xf32>
+  return %y : tensor<8x24xf32>
 }
 
 // -----

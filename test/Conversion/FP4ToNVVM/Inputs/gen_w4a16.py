@@ -33,6 +33,10 @@ CASES = [
     # M >= 32: three CTA rows of the tensor-core kernel, ragged M and N
     ("nvfp4", 40, 24, 128, "bf16", "f32", "2d", 1),
     ("mxfp4", 33, 40, 64, "bf16", "bf16", "batched", 2),
+    # 9-16 rows (the tensor-core decode kernel; the GEMV kernel takes up
+    # to 8): ragged M and N, a bf16 and an f32 result, stacked experts
+    ("mxfp4", 12, 40, 1024, "bf16", "bf16", "2d", 1),
+    ("nvfp4", 13, 24, 256, "bf16", "f32", "batched", 2),
     "// Prefill kernels (PrefillKernel.cpp: 64 or more bf16 rows): 64-wide\n"
     "// tiles, ragged M and N, stacked experts, and 128-wide tiles (enough CTAs).",
     ("nvfp4", 64, 128, 128, "bf16", "f32", "2d", 1),

@@ -79,6 +79,16 @@ func.func @mxfp4_batched_2x33x40x64_bf16_bf16(%x: tensor<2x33x64xbf16>, %wd: ten
   %y = fp4.scaled_matmul %x, %w : tensor<2x33x64xbf16>, !fp4.qtensor<2x40x64xf4E2M1FN, mxfp4> -> tensor<2x33x40xbf16>
   return %y : tensor<2x33x40xbf16>
 }
+func.func @mxfp4_2d_12x40x1024_bf16_bf16(%x: tensor<12x1024xbf16>, %wd: tensor<40x512xi8>, %ws: tensor<40x32xf8E8M0FNU>) -> tensor<12x40xbf16> {
+  %w = fp4.assemble %wd, %ws : tensor<40x512xi8>, tensor<40x32xf8E8M0FNU> -> !fp4.qtensor<40x1024xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<12x1024xbf16>, !fp4.qtensor<40x1024xf4E2M1FN, mxfp4> -> tensor<12x40xbf16>
+  return %y : tensor<12x40xbf16>
+}
+func.func @nvfp4_batched_2x13x24x256_bf16_f32(%x: tensor<2x13x256xbf16>, %wd: tensor<2x24x128xi8>, %ws: tensor<2x24x16xf8E4M3FN>, %g: tensor<f32>) -> tensor<2x13x24xf32> {
+  %w = fp4.assemble %wd, %ws, %g : tensor<2x24x128xi8>, tensor<2x24x16xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<2x24x256xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<2x13x256xbf16>, !fp4.qtensor<2x24x256xf4E2M1FN, nvfp4> -> tensor<2x13x24xf32>
+  return %y : tensor<2x13x24xf32>
+}
 // Prefill kernels (PrefillKernel.cpp: 64 or more bf16 rows): 64-wide
 // tiles, ragged M and N, stacked experts, and 128-wide tiles (enough CTAs).
 func.func @nvfp4_2d_64x128x128_bf16_f32(%x: tensor<64x128xbf16>, %wd: tensor<128x64xi8>, %ws: tensor<128x8xf8E4M3FN>, %g: tensor<f32>) -> tensor<64x128xf32> {
