@@ -227,17 +227,9 @@ void DecodeKernelBuilder::build(Block &entry) {
   };
   // A dependent launch waits for the rows kernel after the first loads of
   // weights, before the first activation loads (in compute).
-  bool waited = !shape.dependent;
-  auto loadThenWait = [&](Value step) {
-    SmallVector<Value> loaded = load(step);
-    if (!waited)
-      waitForPrerequisiteGrids();
-    waited = true;
-    return loaded;
-  };
   SmallVector<Value> sums =
-      pipelinedLoop(b, loc, steps, init, loadThenWait, compute,
-                    /*peelLast=*/true);
+      pipelinedLoop(b, loc, steps, init, load, compute, /*peelLast=*/true,
+                    /*waitAfterFirstLoad=*/shape.dependent);
 
   Value outScale = arith::MulFOp::create(b, loc, alpha,
                                          f32Const(b, loc, 16384.0f));

@@ -227,11 +227,13 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::pipelinedLoop(
     function_ref<SmallVector<Value>(ArrayRef<Value> loaded, ValueRange acc,
                                     Value step)>
         compute,
-    bool peelLast) {
+    bool peelLast, bool waitAfterFirstLoad) {
   auto idx = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
   SmallVector<Value> first = load(idx(0));
+  if (waitAfterFirstLoad)
+    NVVM::GriddepcontrolOp::create(b, loc, NVVM::GridDepActionKind::wait);
   SmallVector<Value> carried(init.begin(), init.end());
   size_t accumulators = carried.size();
   carried.append(first);

@@ -190,13 +190,13 @@ protected:
   /// valid, bad)` over every item of the row, or'ed over the warp; 0
   /// elsewhere. (The rows kernels' check of codes their format cannot
   /// hold, which only rows with a wide range of scales need.)
+  Value
+  wholeRowCheck(const ActivationRowChunk &chunk, Value needed, int64_t items,
+                function_ref<Value(Value item, Value valid, Value bad)> check);
   /// The rows kernels' end: lane 0 of chunk 0's warp stores `entry` at
   /// `entries[row]`, then the kernel returns.
   void storeRowEntryAndReturn(const ActivationRowChunk &chunk, Value entry,
                               Value entries);
-  Value
-  wholeRowCheck(const ActivationRowChunk &chunk, Value needed, int64_t items,
-                function_ref<Value(Value item, Value valid, Value bad)> check);
   /// The W4A16 epilogue's store: where `inBounds`, `sum` through
   /// scaleForOutput (the bias of weight row wRows + column) to the row-major
   /// output at (xRows + row, column), `n` columns wide.
@@ -345,15 +345,17 @@ FunctionType w4a16KernelType(OpBuilder &b, const DecodeShape &shape);
 /// The loads of step s + 1 are issued before the compute of step s, so
 /// memory latency overlaps the arithmetic. With `peelLast`, the last step's
 /// compute follows the loop, so that `load` is never asked for step
-/// `steps` (its loads need no guard for it). Returns the final
-/// accumulators.
+/// `steps` (its loads need no guard for it). With `waitAfterFirstLoad` (a
+/// kernel launched as a programmatic dependent), griddepcontrol.wait
+/// follows step 0's loads: they overlap the grid before, and every compute
+/// comes after the wait. Returns the final accumulators.
 SmallVector<Value>
 pipelinedLoop(OpBuilder &b, Location loc, int64_t steps, ValueRange init,
               function_ref<SmallVector<Value>(Value step)> load,
               function_ref<SmallVector<Value>(ArrayRef<Value> loaded,
                                               ValueRange acc, Value step)>
                   compute,
-              bool peelLast = false);
+              bool peelLast = false, bool waitAfterFirstLoad = false);
 
 /// The f32 values of the first `count` (1 or 2) scale bytes of the packed
 /// little-endian word `word`: UE4M3 bytes (bit 7, a sign, ignored) shifted left by 7 into the halves

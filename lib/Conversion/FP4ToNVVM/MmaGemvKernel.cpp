@@ -230,7 +230,6 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
   // Per step: the raw piece and the scale word of rows g and g + 8. (The
   // activations are loaded where they are used, from L1: every warp of the
   // SM reads them.)
-  bool waited = !shape.dependent;
   auto load = [&](Value step) {
     SmallVector<Value> loaded;
     auto [piece, pieceOk] = pieceAt(step);
@@ -241,11 +240,6 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
           wBytes, sw, add(row, wRows), piece, ok, shape.k, kind.blockSize);
       loaded.append({raw, scaleWord});
     }
-    // A dependent launch waits for the rows kernel, whose output the
-    // activations are, after its first weight loads.
-    if (!waited)
-      waitForPrerequisiteGrids();
-    waited = true;
     return loaded;
   };
   MLIRContext *ctx = b.getContext();
@@ -301,8 +295,11 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
     return c;
   };
   SmallVector<Value> init(8, f32Const(b, loc, 0.0f));
-  SmallVector<Value> sums = pipelinedLoop(b, loc, steps, init, load, compute,
-                                          /*peelLast=*/true);
+  // A dependent launch waits for the rows kernel, whose output the
+  // activations are, after its first weight loads.
+  SmallVector<Value> sums =
+      pipelinedLoop(b, loc, steps, init, load, compute, /*peelLast=*/true,
+                    /*waitAfterFirstLoad=*/shape.dependent);
   // Output i: c0, c1 at weight row g, activation rows 2t, 2t + 1; c2, c3
   // at weight row g + 8.
   SmallVector<Value> outputs;
