@@ -47,13 +47,14 @@ def copies_for(nbytes):
     return max(1, -(-2 * L2_BYTES // nbytes))
 
 
-def graph_time(fn, calls=CALLS):
-    """Microseconds per call of fn(i) (i cycles the weight copies), from a
-    CUDA graph of `calls` calls, median of 10 replays."""
+def capture_graph(fn, calls):
+    """A CUDA graph of `calls` calls of fn(i) (i cycles the weight copies),
+    captured after warm-up calls (and Triton compilation) on a side stream,
+    and replayed once."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
-        for i in range(3):  # warm-up (and Triton compilation) outside capture
+        for i in range(3):
             fn(i)
     torch.cuda.current_stream().wait_stream(stream)
     torch.cuda.synchronize()
@@ -63,15 +64,24 @@ def graph_time(fn, calls=CALLS):
             fn(i)
     graph.replay()
     torch.cuda.synchronize()
-    times = []
-    for _ in range(10):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) * 1000.0 / calls)
-    return float(np.median(times))
+    return graph
+
+
+def replay_us(graph):
+    """Microseconds of one replay of `graph`."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    graph.replay()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) * 1000.0
+
+
+def graph_time(fn, calls=CALLS):
+    """Microseconds per call of fn(i), from a CUDA graph of `calls` calls,
+    median of 10 replays."""
+    graph = capture_graph(fn, calls)
+    return float(np.median([replay_us(graph) / calls for _ in range(10)]))
 
 
 def copy_bandwidth():

@@ -66,8 +66,10 @@ FailureOr<MmaKind> mlir::fp4::nvvm_kernels::w4a8KindOf(QuantizedTensorType lhs,
 
 Value mlir::fp4::nvvm_kernels::loadWord(OpBuilder &b, Location loc, Value buffer, Value index,
                Value valid, int64_t bytes) {
-  Value zeroIndex = arith::ConstantIndexOp::create(b, loc, 0);
-  Value safe = arith::SelectOp::create(b, loc, valid, index, zeroIndex);
+  Value safe = index;
+  if (valid)
+    safe = arith::SelectOp::create(b, loc, valid, index,
+                                   arith::ConstantIndexOp::create(b, loc, 0));
   auto i8 = b.getI8Type();
   Value raw = vector::LoadOp::create(b, loc, VectorType::get({bytes}, i8),
                                      buffer, ValueRange{safe},
@@ -79,6 +81,8 @@ Value mlir::fp4::nvvm_kernels::loadWord(OpBuilder &b, Location loc, Value buffer
   Value value = vector::ExtractOp::create(b, loc, packed, ArrayRef<int64_t>{0});
   if (bytes != 4)
     value = arith::ExtUIOp::create(b, loc, b.getI32Type(), value);
+  if (!valid)
+    return value;
   Value zero = arith::ConstantIntOp::create(b, loc, b.getI32Type(), 0);
   return arith::SelectOp::create(b, loc, valid, value, zero);
 }
@@ -260,10 +264,13 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::pipelinedLoop(
 
 Value KernelBuilderBase::guardedLoad(VectorType type, Value buffer,
                                      Value index, Value valid, int64_t align) {
-  Value safe = arith::SelectOp::create(b, loc, valid, index, idx(0));
+  Value safe =
+      valid ? arith::SelectOp::create(b, loc, valid, index, idx(0)) : index;
   Value raw = vector::LoadOp::create(b, loc, type, buffer, ValueRange{safe},
                                      /*nontemporal=*/false,
                                      llvm::MaybeAlign(align));
+  if (!valid)
+    return raw;
   Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(type));
   return arith::SelectOp::create(b, loc, valid, raw, zero);
 }
@@ -515,43 +522,49 @@ Value KernelBuilderBase::streamedLoad16(Value base, Value index, Value valid) {
   return arith::SelectOp::create(b, loc, valid, raw, zero);
 }
 
-SmallVector<Value> mlir::fp4::nvvm_kernels::decodePieceTimes2PowMinus14(
-    OpBuilder &b, Location loc, Value piece) {
-  auto f16x2 = VectorType::get({2}, b.getF16Type());
-  auto f32x2 = VectorType::get({2}, b.getF32Type());
-  auto i32x1 = VectorType::get({1}, b.getI32Type());
+std::pair<Value, Value>
+mlir::fp4::nvvm_kernels::decodeNibblePairTimes2PowMinus14(OpBuilder &b,
+                                                          Location loc,
+                                                          Value word,
+                                                          int64_t s) {
+  // Magnitude bits 4s..4s+2 (and +16) to 9..11 (and 25..27), sign bit
+  // 4s + 3 (and +16) to 15 (and 31); ptxas fuses the mask and the or into
+  // one LOP3.
+  auto shift = [&](int64_t by) -> Value {
+    if (by == 0)
+      return word;
+    Value amount = i32Const(b, loc, by > 0 ? by : -by);
+    return by > 0 ? arith::ShLIOp::create(b, loc, word, amount).getResult()
+                  : arith::ShRUIOp::create(b, loc, word, amount).getResult();
+  };
+  Value bits = arith::OrIOp::create(
+      b, loc,
+      arith::AndIOp::create(b, loc, shift(9 - 4 * s),
+                            i32Const(b, loc, 0x0E000E00)),
+      arith::AndIOp::create(
+          b, loc, shift(12 - 4 * s),
+          i32Const(b, loc, static_cast<int32_t>(0x80008000u))));
+  Value halves = vector::BitCastOp::create(
+      b, loc, VectorType::get({2}, b.getF16Type()),
+      vector::BroadcastOp::create(b, loc, VectorType::get({1}, b.getI32Type()),
+                                  bits));
+  Value wide = arith::ExtFOp::create(
+      b, loc, VectorType::get({2}, b.getF32Type()), halves);
+  return {vector::ExtractOp::create(b, loc, wide, ArrayRef<int64_t>{0}),
+          vector::ExtractOp::create(b, loc, wide, ArrayRef<int64_t>{1})};
+}
+
+SmallVector<Value>
+mlir::fp4::nvvm_kernels::decodePieceTimes2PowMinus14(OpBuilder &b, Location loc,
+                                                     Value piece) {
   Value words = vector::BitCastOp::create(
       b, loc, VectorType::get({4}, b.getI32Type()), piece);
   SmallVector<Value> values(32);
   for (int64_t w = 0; w < 4; ++w) {
     Value word = vector::ExtractOp::create(b, loc, words, ArrayRef<int64_t>{w});
-    for (int64_t s = 0; s < 4; ++s) {
-      // Nibbles s and s + 4 (elements 8w + s and 8w + s + 4): magnitude
-      // bits 4s..4s+2 (and +16) to 9..11 (and 25..27), sign bit 4s + 3 (and
-      // +16) to 15 (and 31); ptxas fuses the mask and the or into one LOP3.
-      auto shift = [&](int64_t by) -> Value {
-        if (by == 0)
-          return word;
-        Value amount = i32Const(b, loc, by > 0 ? by : -by);
-        return by > 0
-                   ? arith::ShLIOp::create(b, loc, word, amount).getResult()
-                   : arith::ShRUIOp::create(b, loc, word, amount).getResult();
-      };
-      Value bits = arith::OrIOp::create(
-          b, loc,
-          arith::AndIOp::create(b, loc, shift(9 - 4 * s),
-                                i32Const(b, loc, 0x0E000E00)),
-          arith::AndIOp::create(b, loc, shift(12 - 4 * s),
-                                i32Const(b, loc, static_cast<int32_t>(
-                                                     0x80008000u))));
-      Value halves = vector::BitCastOp::create(
-          b, loc, f16x2, vector::BroadcastOp::create(b, loc, i32x1, bits));
-      Value wide = arith::ExtFOp::create(b, loc, f32x2, halves);
-      values[8 * w + s] =
-          vector::ExtractOp::create(b, loc, wide, ArrayRef<int64_t>{0});
-      values[8 * w + s + 4] =
-          vector::ExtractOp::create(b, loc, wide, ArrayRef<int64_t>{1});
-    }
+    for (int64_t s = 0; s < 4; ++s)
+      std::tie(values[8 * w + s], values[8 * w + s + 4]) =
+          decodeNibblePairTimes2PowMinus14(b, loc, word, s);
   }
   return values;
 }
@@ -667,14 +680,16 @@ void SharedBufferKernelBuilderBase::copySwizzledTile(
     Value rowInTile = arith::DivUIOp::create(b, loc, id, idx(8));
     Value chunk = arith::RemUIOp::create(b, loc, id, idx(8));
     auto [ok, index] = source(rowInTile, chunk);
-    Value safe = arith::SelectOp::create(b, loc, ok, index, idx(0));
+    Value safe =
+        ok ? arith::SelectOp::create(b, loc, ok, index, idx(0)) : index;
     Value from = LLVM::GEPOp::create(
         b, loc, base.getType(), b.getI8Type(), base,
         ValueRange{arith::IndexCastOp::create(b, loc, b.getI64Type(), safe)});
     NVVM::CpAsyncOp::create(
         b, loc, sharedAt(swizzledChunk(buffer, rowInTile, chunk)), from, 16,
         NVVM::LoadCacheModifierKind::CG,
-        arith::SelectOp::create(b, loc, ok, i32(16), i32(0)));
+        ok ? arith::SelectOp::create(b, loc, ok, i32(16), i32(0)).getResult()
+           : Value());
   }
 }
 

@@ -53,7 +53,8 @@ FailureOr<MmaKind> w4a8KindOf(QuantizedTensorType lhs, const MmaKind &rhs,
                               std::string &why);
 
 /// Loads `bytes` (1, 2 or 4) consecutive bytes at `index` of a 1-D i8 buffer
-/// as one little-endian i32 (byte 0 lowest), or 0 where `valid` is false.
+/// as one little-endian i32 (byte 0 lowest), or 0 where `valid` is false
+/// (a null `valid`: always loaded).
 /// Every index is a multiple of `bytes` (rows hold multiples of 32 bytes
 /// and 4 or 2 scale bytes per 64 elements), so the load is one aligned
 /// word, given buffers aligned that much (allocations are).
@@ -206,7 +207,8 @@ protected:
                    Value bias, Value xRows, Value wRows, Value row,
                    Value column, int64_t n);
   /// Loads `type` at `index` of `buffer`, or zeros where `valid` is false
-  /// (the load itself reads index 0 then, so it never leaves the buffer).
+  /// (the load itself reads index 0 then, so it never leaves the buffer);
+  /// a null `valid` loads unguarded.
   Value guardedLoad(VectorType type, Value buffer, Value index, Value valid,
                     int64_t align = 16);
   /// A global-memory pointer to the first byte of the 1-D i8 `buffer` (its
@@ -278,7 +280,7 @@ protected:
   /// `threads` takes ids tid, tid + threads, ...): `source(rowInTile,
   /// chunk)` gives {whether to copy, the byte index into the global i8
   /// pointer `base`}; where not, 0 bytes are read from `base` and 16 zeros
-  /// written.
+  /// written. A null `whether` copies unguarded.
   void copySwizzledTile(
       Value base, Value tid, int64_t threads, int64_t rows, Value buffer,
       function_ref<std::pair<Value, Value>(Value rowInTile, Value chunk)>
@@ -325,6 +327,12 @@ protected:
 /// f16 subnormal), and one conversion widens the pair.
 SmallVector<Value> decodePieceTimes2PowMinus14(OpBuilder &b, Location loc,
                                                Value piece);
+
+/// Elements `s` and `s + 4` (s < 4) of a 32-bit word of eight E2M1 codes,
+/// as decodePieceTimes2PowMinus14 decodes them: f32 values times 2^-14.
+std::pair<Value, Value> decodeNibblePairTimes2PowMinus14(OpBuilder &b,
+                                                         Location loc,
+                                                         Value word, int64_t s);
 
 /// The 32 weight values of a 16-byte piece of codes (a vector<16xi8>) times
 /// their block scales (the piece's 32 / blockSize scale bytes, low first,

@@ -490,15 +490,20 @@ void PrefillKernelBuilder::build(Block &entry) {
 // memory system) and picks them out with three prmt per 8 codes.
 //
 // Pipeline (S = 4 buffers of 256 activation rows x 128 bytes; activations
-// copied D = S - 2 steps ahead; one wgmma group left in flight): step s
+// copied D = S - 2 steps ahead; one wgmma group per K slice, four left in
+// flight): step s
 //   a. waits for its activation copies, fence.proxy.async, barrier (after
 //      which every warpgroup has finished the MMAs of step s - 2);
-//   b. copies step s + D's activations into buffer (s + D) % S, the one
-//      step s - 2 read;
-//   c. issues the four wgmma of step s on A registers expanded earlier;
-//   d. waits until only step s's wgmma group is in flight;
-//   e. loads the codes of step s + 2 and expands those of step s + 1 while
-//      the tensor cores work on step s.
+//   b. issues the wgmma of each K slice of step s on A registers expanded
+//      earlier, and after each
+//   c. (after the first) copies step s + D's activations into buffer
+//      (s + D) % S, the one step s - 2 read, picks out step s + 1's codes
+//      and loads step s + 2's;
+//   d. waits for step s - 1's wgmma of the same slice and expands step
+//      s + 1's slice into the registers it read,
+// so the tensor cores keep about a step of this warpgroup's work queued
+// while its threads expand (docs/benchmarks.md, "The weights-in-registers
+// loop, slice by slice").
 
 void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   assert(wgmma && tileM == 256 && tileN == 128 && split == 1 &&
@@ -513,27 +518,37 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   // The thread's two weight rows (A fragment rows g and g + 8).
   Value firstRow =
       add(n0, add(add(mul(warpgroup, 64), mul(warpInGroup, 16)), g));
+  // Nothing is guarded, only clamped to the operands: a row past N (or an
+  // activation row past M) only meets its own accumulators, which the
+  // epilogue does not store, and a step past the last is loaded, expanded
+  // or copied but never multiplied (the loop ends first). So no select
+  // per load or copy, and the copies' addresses are one base plus
+  // constants where the tile divides the shape.
+  auto clamp = [&](Value v, int64_t bound) -> Value {
+    return arith::MinUIOp::create(b, loc, v, idx(bound - 1));
+  };
   Value rows[2] = {firstRow, add(firstRow, idx(8))};
+  if (shape.n % tileN)
+    for (Value &row : rows)
+      row = clamp(row, shape.n);
   int64_t scaleBytesPerStep = kTileK / kind.blockSize; // 4 (NVFP4) or 2
   auto i8x16 = VectorType::get({16}, b.getI8Type());
   // A step's codes of the two rows (two 16-byte halves each) and their
-  // scale bytes: zeros past the last step and the last weight row.
+  // scale bytes.
   auto loadCodes = [&](Value step) {
     SmallVector<Value> loaded;
-    Value stepOk = below(step, steps);
-    Value k0 = mul(add(firstStep, step), kTileK);
+    Value k0 = mul(add(firstStep, clamp(step, steps)), kTileK);
     for (Value row : rows) {
-      Value ok = both(stepOk, below(row, shape.n));
       Value globalRow = add(row, wRows);
       Value byte = add(mul(globalRow, shape.k / 2),
                        arith::DivUIOp::create(b, loc, k0, idx(2)));
-      loaded.push_back(guardedLoad(i8x16, w, byte, ok));
-      loaded.push_back(guardedLoad(i8x16, w, add(byte, idx(16)), ok));
+      loaded.push_back(guardedLoad(i8x16, w, byte, Value()));
+      loaded.push_back(guardedLoad(i8x16, w, add(byte, idx(16)), Value()));
       loaded.push_back(
           loadWord(b, loc, sw,
                    add(mul(globalRow, shape.k / kind.blockSize),
                        arith::DivUIOp::create(b, loc, k0, idx(kind.blockSize))),
-                   ok, scaleBytesPerStep));
+                   Value(), scaleBytesPerStep));
     }
     return loaded;
   };
@@ -548,11 +563,13 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
                                    NVVM::PermuteMode::DEFAULT)
         .getResult();
   };
-  // The step's A registers from its loaded codes: register i of K slice s
-  // at 4 s + i.
-  auto expand = [&](ArrayRef<Value> loaded) {
-    // Word 2 r + h: row r's codes of slices 2 h and 2 h + 1, bytes in the
-    // order (slice 2h, k 2q..), (2h, k 2q + 8..), (2h + 1, ..), (2h + 1, ..).
+  // The thread's codes of a step, picked from its loaded rows: word 2 r + h
+  // holds row r's codes of slices 2 h and 2 h + 1, its bytes (slice 2 h,
+  // k 2q..), (2 h + 1, k 2q..), (2 h, k 2q + 8..), (2 h + 1, k 2q + 8..), so
+  // that nibble pairs 0 and 1 of the word (decodeNibblePairTimes2PowMinus14)
+  // are slice 2 h's codes and pairs 2 and 3 slice 2 h + 1's. Then the rows'
+  // scale words.
+  auto pickWords = [&](ArrayRef<Value> loaded) {
     SmallVector<Value> words;
     auto i32x4 = VectorType::get({4}, i32Type);
     for (int64_t r = 0; r < 2; ++r) {
@@ -564,57 +581,89 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
           rowWords.push_back(
               vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{i}));
       }
+      // Word 2 s + i of the row: slice s, k 8 i + 2q, 8 i + 2q + 1.
       for (int64_t h = 0; h < 2; ++h)
         words.push_back(prmt(
-            prmt(rowWords[4 * h], rowWords[4 * h + 1], pick),
-            prmt(rowWords[4 * h + 2], rowWords[4 * h + 3], pick), i32(0x5410)));
+            prmt(rowWords[4 * h], rowWords[4 * h + 2], pick),
+            prmt(rowWords[4 * h + 1], rowWords[4 * h + 3], pick), i32(0x5410)));
     }
-    Value piece = vector::BitCastOp::create(
-        b, loc, i8x16, vector::FromElementsOp::create(b, loc, i32x4, words));
-    SmallVector<Value> values = decodePieceTimes2PowMinus14(b, loc, piece);
-    // Scale of each row's slices (times 2^14, as expandPieceToBF16).
-    SmallVector<Value> scales[2];
-    for (int64_t r = 0; r < 2; ++r) {
-      Value word = loaded[3 * r + 2];
-      for (int64_t part = 0; part < scaleBytesPerStep; part += 2)
-        scales[r].append(decodeScaleBytes(
-            b, loc,
-            part ? arith::ShRUIOp::create(b, loc, word, i32(8 * part))
-                       .getResult()
-                 : word,
-            2, kind.scaleFormat, /*factor=*/16384.0f));
-    }
-    auto f32x2 = VectorType::get({2}, b.getF32Type());
-    auto bf16x2 = VectorType::get({2}, b.getBF16Type());
-    auto i32x1 = VectorType::get({1}, i32Type);
-    SmallVector<Value> a(16);
-    for (int64_t p = 0; p < 16; ++p) {
-      int64_t word = p / 4, j2 = p % 4;
-      int64_t row = word / 2, slice = 2 * (word % 2) + j2 / 2, hi = j2 % 2;
-      Value scale = scales[row][slice * 16 / kind.blockSize];
+    words.push_back(loaded[2]);
+    words.push_back(loaded[5]);
+    return words;
+  };
+  // The four A registers of K slice `slice` (register 2 hi + r: row r's
+  // pair k = 2q + 8 hi, 2q + 8 hi + 1), from the step's picked words.
+  // `scales` holds each row's decoded scales (times 2^14, as
+  // expandPieceToBF16) of the slice pair, decoded at its even slice.
+  auto bf16x2 = VectorType::get({2}, b.getBF16Type());
+  auto f32x2 = VectorType::get({2}, b.getF32Type());
+  auto i32x1 = VectorType::get({1}, i32Type);
+  auto expandSlice = [&](ArrayRef<Value> words, int64_t slice,
+                         SmallVector<Value>(&scales)[2]) {
+    int64_t h = slice / 2, parity = slice % 2;
+    bool nvfp4 = kind.blockSize == 16;
+    if (parity == 0)
+      for (int64_t r = 0; r < 2; ++r) {
+        // NVFP4: bytes 2 h, 2 h + 1 (one per slice); MXFP4: byte h.
+        Value word = words[4 + r];
+        int64_t shift = nvfp4 ? 16 * h : 8 * h;
+        if (shift)
+          word = arith::ShRUIOp::create(b, loc, word, i32(shift));
+        scales[r] = decodeScaleBytes(b, loc, word, nvfp4 ? 2 : 1,
+                                     kind.scaleFormat, /*factor=*/16384.0f);
+      }
+    SmallVector<Value> regs(4);
+    auto pack = [&](Value lo, Value hi, Value scale) {
       Value pair = vector::FromElementsOp::create(
           b, loc, f32x2,
-          ValueRange{arith::MulFOp::create(b, loc, values[2 * p], scale),
-                     arith::MulFOp::create(b, loc, values[2 * p + 1], scale)});
+          ValueRange{arith::MulFOp::create(b, loc, lo, scale),
+                     arith::MulFOp::create(b, loc, hi, scale)});
       Value narrow = arith::TruncFOp::create(b, loc, bf16x2, pair);
-      a[4 * slice + 2 * hi + row] = vector::ExtractOp::create(
-          b, loc, vector::BitCastOp::create(b, loc, i32x1, narrow),
-          ArrayRef<int64_t>{0});
+      return vector::ExtractOp::create(
+                 b, loc, vector::BitCastOp::create(b, loc, i32x1, narrow),
+                 ArrayRef<int64_t>{0})
+          .getResult();
+    };
+    for (int64_t r = 0; r < 2; ++r) {
+      Value word = words[2 * r + h];
+      // Pair 2 parity: the low nibbles of bytes parity (k 2q) and parity + 2
+      // (k 2q + 8); pair 2 parity + 1 their high nibbles.
+      auto [lowK, lowK8] =
+          decodeNibblePairTimes2PowMinus14(b, loc, word, 2 * parity);
+      auto [highK, highK8] =
+          decodeNibblePairTimes2PowMinus14(b, loc, word, 2 * parity + 1);
+      Value scale = scales[r][nvfp4 ? parity : 0];
+      regs[r] = pack(lowK, highK, scale);
+      regs[2 + r] = pack(lowK8, highK8, scale);
     }
+    return regs;
+  };
+  auto expandStep = [&](ArrayRef<Value> words) {
+    SmallVector<Value> a, scales[2];
+    for (int64_t slice = 0; slice < kTileK / 16; ++slice)
+      append_range(a, expandSlice(words, slice, scales));
     return a;
   };
   auto copyAhead = [&](Value step) {
-    copyActivations(step, bufferOf(step));
+    Value k0 = mul(add(firstStep, clamp(step, steps)), kTileK);
+    copySwizzledTile(xGlobal, tid, kThreads, tileM, bufferOf(step),
+                     [&](Value rowInTile, Value chunk) {
+                       Value row = add(m0, rowInTile);
+                       if (shape.m % tileM)
+                         row = clamp(row, shape.m);
+                       Value element = add(mul(add(row, xRows), shape.k),
+                                           add(k0, mul(chunk, 8)));
+                       return std::make_pair(Value(), mul(element, 2));
+                     });
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
   };
   for (int64_t ahead = 0; ahead < lookahead; ++ahead)
     copyAhead(idx(ahead));
-  SmallVector<Value> first = loadCodes(idx(0));
   SmallVector<Value> init = {LLVM::ZeroOp::create(
       b, loc,
       LLVM::LLVMStructType::getLiteral(
           ctx, SmallVector<Type>(tileM / 2, b.getF32Type())))};
-  append_range(init, expand(first));
+  append_range(init, expandStep(pickWords(loadCodes(idx(0)))));
   append_range(init, loadCodes(idx(1)));
   // One step: `args` holds the accumulators, the step's A registers and
   // the next step's codes; returns them for the next step.
@@ -625,27 +674,35 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
     NVVM::CpAsyncWaitGroupOp::create(b, loc, lookahead - 1);
     fenceForWgmma();
     gpu::BarrierOp::create(b, loc);
-    // b.
-    copyAhead(add(step, idx(lookahead)));
-    // c. K slice s starts 32 bytes further into each swizzled row. The
+    // K slice s starts 32 bytes further into each swizzled row. The
     // descriptors first: an instruction defining a wgmma operand between
     // the fence and the wait serializes the group (ptxas).
     SmallVector<Value> descB = {descriptor(bufferOf(step))};
     for (int64_t slice = 1; slice < kTileK / 16; ++slice)
       descB.push_back(arith::AddIOp::create(b, loc, descB[0], i64(2 * slice)));
-    NVVM::WgmmaFenceAlignedOp::create(b, loc);
-    for (int64_t slice = 0; slice < kTileK / 16; ++slice)
+    SmallVector<Value> words, loaded, expanded, scales[2];
+    for (int64_t slice = 0; slice < kTileK / 16; ++slice) {
+      // b. One group per K slice.
+      NVVM::WgmmaFenceAlignedOp::create(b, loc);
       acc = wgmmaRegisterA(acc, SmallVector<Value>(a.slice(4 * slice, 4)),
                            descB[slice], tileM, 16, ".f32.bf16.bf16",
                            // A and B not negated, B K-major.
                            "1, 1, 0");
-    NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
-    // d.
-    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(1));
-    // e.
+      NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+      if (slice == 0) {
+        // c.
+        copyAhead(add(step, idx(lookahead)));
+        words = pickWords(SmallVector<Value>(next));
+        loaded = loadCodes(add(step, idx(2)));
+      }
+      // d. Step s - 1's group of this slice retired (four groups younger
+      // than it issued since): its A registers take step s + 1's slice.
+      NVVM::WgmmaWaitGroupSyncOp::create(b, loc,
+                                         b.getI64IntegerAttr(kTileK / 16));
+      append_range(expanded, expandSlice(words, slice, scales));
+    }
     SmallVector<Value> yielded = {acc};
-    SmallVector<Value> loaded = loadCodes(add(step, idx(2)));
-    append_range(yielded, expand(SmallVector<Value>(next)));
+    append_range(yielded, expanded);
     append_range(yielded, loaded);
     return yielded;
   };

@@ -68,49 +68,81 @@ func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor
 // per SM (no nvvm.minctasm).
 // WIDE: @fp4_kernels::@fp4_nvfp4_w4a16wrt128_2100x4096x192_bf16_bf16 blocks in (%c32{{.*}}, %c9{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c132096_i32
 // WIDE: gpu.func @fp4_nvfp4_w4a16wrt128_2100x4096x192_bf16_bf16({{.*}}) kernel attributes {nvvm.maxntid = array<i32: 256, 1, 1>}
+// Nothing is guarded, only clamped: rows past M read row 2099, steps past
+// the last read the last step (none of it reaches a stored output).
 // The activations of steps 0 and 1 (one group each: eight 16-byte
-// cp.async per thread), then step 0's codes picked out of the thread's
-// two rows (three prmt per word of 8 codes; 0x5410 = 21520 joins two
-// halves) and expanded.
-// WIDE-COUNT-8: nvvm.cp.async.shared.global
+// cp.async per thread, no zero-fill operand), then step 0's codes (two
+// 16-byte loads and a scale word per row) picked out of the thread's two
+// rows (three prmt per word of 8 codes; 0x5410 = 21520 joins two halves)
+// and expanded.
+// WIDE-NOT: arith.select
+// WIDE: arith.minui %{{.*}}, %c2099
+// WIDE: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg :
+// WIDE-COUNT-7: nvvm.cp.async.shared.global
 // WIDE-NEXT: nvvm.cp.async.commit.group
 // WIDE-COUNT-8: nvvm.cp.async.shared.global
 // WIDE-NEXT: nvvm.cp.async.commit.group
+// WIDE-COUNT-2: vector.load %arg1
+// WIDE: vector.load %arg2
+// WIDE-COUNT-2: vector.load %arg1
+// WIDE: vector.load %arg2
 // WIDE-COUNT-2: nvvm.prmt <default>
 // WIDE-NEXT: nvvm.prmt <default> %c21520_i32
+// WIDE-NOT: arith.select
 // Three K steps: one iteration of two steps, then the odd last step.
 // WIDE: scf.for %{{.*}} = %c0{{.*}} to %c2{{.*}} step %c2
 // Each step: its activations arrived, visible to the async proxy, a
-// barrier; the copies of step s + 2 into buffer (s + 2) % 4; four
-// m64n256k16 with A from registers and B (K-major, 128-byte swizzle) 32
-// bytes further per K slice; one group left in flight; the next codes.
+// barrier; the descriptors of the four K slices (32 bytes apart in the
+// 128-byte-swizzled rows).
 // WIDE: nvvm.cp.async.wait.group 1
 // WIDE-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
 // WIDE-NEXT: gpu.barrier
-// WIDE: %[[AHEAD:.*]] = arith.addi %{{.*}}, %c2
-// WIDE: arith.remui %[[AHEAD]], %c4
-// WIDE-COUNT-8: nvvm.cp.async.shared.global
-// WIDE-NEXT: nvvm.cp.async.commit.group
-// WIDE: %[[BUF:.*]] = arith.remui %{{.*}}, %c4
+// WIDE: arith.remui %{{.*}}, %c4
 // WIDE-NEXT: arith.constant 32768
 // WIDE: arith.addi %{{.*}}, %c2_i64
 // WIDE: arith.addi %{{.*}}, %c4_i64
 // WIDE: arith.addi %{{.*}}, %c6_i64
+// K slice 0: one m64n256k16 (A from registers, B K-major) as its own
+// group; then step s + 2's activation copies (its step clamped to the
+// last, 2) into buffer (s + 2) % 4, step s + 1's codes picked, step s + 2's
+// loaded; the wait for step s - 1's slice-0 group (the four younger ones
+// stay in flight) and slice 0 of step s + 1 expanded into its registers.
 // WIDE-NEXT: nvvm.wgmma.fence.aligned
 // WIDE: llvm.inline_asm has_side_effects "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {$0, {{.*}} $127}, {$128, $129, $130, $131}, $132, 1, 1, 1, 0;"
-// WIDE-COUNT-3: wgmma.mma_async.sync.aligned.m64n256k16
 // WIDE-NEXT: nvvm.wgmma.commit.group.sync.aligned
-// WIDE-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
-// WIDE: nvvm.prmt
-// WIDE: nvvm.wgmma.wait.group.sync.aligned 1
-// WIDE: scf.yield
+// WIDE: %[[AHEAD:.*]] = arith.addi %{{.*}}, %c2
+// WIDE: arith.minui %[[AHEAD]], %c2
+// WIDE-COUNT-8: nvvm.cp.async.shared.global
+// WIDE-NEXT: nvvm.cp.async.commit.group
+// WIDE: nvvm.prmt <default> %c21520
+// WIDE: vector.load %arg1
+// WIDE: nvvm.wgmma.wait.group.sync.aligned 4
+// WIDE: arith.truncf
+// WIDE: arith.truncf
+// Slices 1 to 3 alike, without the copies and loads.
+// WIDE-NOT: vector.load
 // WIDE: nvvm.wgmma.fence.aligned
-// WIDE-COUNT-4: wgmma.mma_async.sync.aligned.m64n256k16
-// WIDE: nvvm.wgmma.wait.group.sync.aligned 1
-// After the last step every group is waited for, then the epilogue: 128
-// stores of the transposed accumulators.
+// WIDE: wgmma.mma_async.sync.aligned.m64n256k16
+// WIDE-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// WIDE-NEXT: nvvm.wgmma.wait.group.sync.aligned 4
+// WIDE-NOT: vector.load
+// WIDE: wgmma.mma_async.sync.aligned.m64n256k16
+// WIDE-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// WIDE-NEXT: nvvm.wgmma.wait.group.sync.aligned 4
+// WIDE-NOT: vector.load
+// WIDE: wgmma.mma_async.sync.aligned.m64n256k16
+// WIDE-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// WIDE-NEXT: nvvm.wgmma.wait.group.sync.aligned 4
+// WIDE: scf.yield
+// The odd last step after the loop: four groups, each waited for down to
+// four, then every group.
+// WIDE: gpu.barrier
+// WIDE-COUNT-4: nvvm.wgmma.wait.group.sync.aligned 4
+// WIDE-NOT: wgmma.mma_async
 // WIDE: nvvm.wgmma.wait.group.sync.aligned 0
 // WIDE-NEXT: nvvm.cp.async.wait.group 0
+// After the last step, the epilogue: 128 stores of the transposed
+// accumulators.
 // WIDE-COUNT-128: memref.store
 // WIDE-NOT: memref.store
 // WIDE: gpu.return

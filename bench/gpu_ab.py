@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""A/B timing of W4A16 kernel builds on the GPU: the kernels of the same
+name in two or more cubins (an old and a new build), each checked against a
+float64 reference, then timed alternately, so that clock and thermal drift
+fall on both alike. Only our kernels run: use
+bench/gpu_decode.py for the competitors.
+
+  python3 bench/gpu_ab.py OLD.cubin NEW.cubin [--only REGEX] [--rounds 30]
+
+Each cubin's kernel is captured in a CUDA graph of calls (as
+bench/gpu_decode.py); the graphs are then replayed in turn, --rounds times,
+and one line per kernel gives each cubin's median and fastest microseconds
+per call and the ratio of the first's median to each other's.
+"""
+
+import argparse
+import ctypes
+import os
+import re
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from gpu_decode import CALLS, capture_graph, copies_for, current_stream, replay_us  # noqa: E402
+from run_kernels import (W4A16_KIND, Driver, decode, decode_launch, memref,  # noqa: E402
+                         random_weights, relative_error)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("cubins", nargs="+")
+    parser.add_argument("--only", default="")
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--min-k", type=int, default=4096)
+    args = parser.parse_args()
+    driver = Driver()
+    modules, names = [], None
+    pattern = rb"fp4_(?:nvfp4|mxfp4)_w4a16" + W4A16_KIND.encode() + rb"?_\d+x\d+x\d+_bf16_bf16(?![_\w])"
+    for path in args.cubins:
+        image = open(path, "rb").read()
+        modules.append(driver.load(image))
+        found = sorted({raw.decode() for raw in re.findall(pattern, image)})
+        names = found if names is None else [n for n in names if n in found]
+    rng = np.random.default_rng(0)
+    print(f"device: {torch.cuda.get_device_name()}; cubins: {' '.join(args.cubins)}")
+    for name in names:
+        fmt, kind, m, n, k = re.match(r"fp4_(\w+?)_w4a16(" + W4A16_KIND + r")?_(\d+)x(\d+)x(\d+)_",
+                                      name).groups()
+        m, n, k = int(m), int(n), int(k)
+        if k < args.min_k or not re.search(args.only, name):
+            continue
+        grid, threads, shared = decode_launch(m, n, kind or "")
+        data, scales, alpha, block, scale_decode = random_weights(rng, fmt, n, k)
+        x = torch.from_numpy(rng.standard_normal((m, k))).to(torch.bfloat16).cuda()
+        w_ref = decode(data, scales, block, scale_decode) * float(alpha)
+        reference = (x.double() @ torch.from_numpy(w_ref).cuda().double().t()).cpu().numpy()
+        copies = copies_for(data.nbytes + scales.nbytes)
+        wd = [torch.from_numpy(data.reshape(-1)).cuda() for _ in range(copies)]
+        ws = [torch.from_numpy(scales.reshape(-1)).cuda() for _ in range(copies)]
+        y = torch.empty(m * n, dtype=torch.bfloat16, device="cuda")
+        params = [memref(x.reshape(-1)) + memref(wd[i]) + memref(ws[i]) +
+                  [ctypes.c_float(alpha)] + memref(y) for i in range(copies)]
+        calls = 10 if 2.0 * m * n * k > 1e11 else CALLS
+        runs = []
+        for path, module in zip(args.cubins, modules):
+            fn = driver.function(module, name, shared=shared)
+
+            def run(i, fn=fn):
+                driver.enqueue(fn, grid, threads, params[i % copies], shared, current_stream())
+
+            y.fill_(float("nan"))  # poisoned
+            run(0)
+            torch.cuda.synchronize()
+            error = relative_error(y.double().cpu().numpy().reshape(m, n), reference)
+            status = "ok" if error < 4e-3 else "WRONG"
+            print(f"{name} [{path}]: max |error| / max |ref| = {error:.2e} {status}")
+            runs.append(run)
+        graphs = [capture_graph(run, calls) for run in runs]
+        times = [[] for _ in runs]
+        for _ in range(args.rounds):
+            for graph, samples in zip(graphs, times):
+                samples.append(replay_us(graph) / calls)
+        medians = [float(np.median(t)) for t in times]
+        ratios = " ".join(f"{medians[0] / t:.3f}x" for t in medians[1:])
+        print(f"{name}: median " + " ".join(f"{t:9.2f}" for t in medians) +
+              " us, min " + " ".join(f"{min(t):9.2f}" for t in times) +
+              f" us  (first / others: {ratios})")
+
+
+if __name__ == "__main__":
+    main()
