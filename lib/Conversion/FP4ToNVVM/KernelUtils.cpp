@@ -522,11 +522,12 @@ Value KernelBuilderBase::streamedLoad16(Value base, Value index, Value valid) {
   return arith::SelectOp::create(b, loc, valid, raw, zero);
 }
 
-std::pair<Value, Value>
-mlir::fp4::nvvm_kernels::decodeNibblePairTimes2PowMinus14(OpBuilder &b,
-                                                          Location loc,
-                                                          Value word,
-                                                          int64_t s) {
+/// Elements `s` and `s + 4` (s < 4) of a 32-bit word of eight E2M1 codes,
+/// as decodePieceTimes2PowMinus14 decodes them.
+static std::pair<Value, Value> decodeNibblePairTimes2PowMinus14(OpBuilder &b,
+                                                                Location loc,
+                                                                Value word,
+                                                                int64_t s) {
   // Magnitude bits 4s..4s+2 (and +16) to 9..11 (and 25..27), sign bit
   // 4s + 3 (and +16) to 15 (and 31); ptxas fuses the mask and the or into
   // one LOP3.
@@ -567,6 +568,78 @@ mlir::fp4::nvvm_kernels::decodePieceTimes2PowMinus14(OpBuilder &b, Location loc,
           decodeNibblePairTimes2PowMinus14(b, loc, word, s);
   }
   return values;
+}
+
+Value mlir::fp4::nvvm_kernels::placeNibblePairBF16(OpBuilder &b, Location loc,
+                                                   Value word, Value high,
+                                                   int64_t s) {
+  auto c = [&](uint32_t v) {
+    return i32Const(b, loc, static_cast<int32_t>(v));
+  };
+  int64_t r = s % 2;
+  Value nibbles = arith::AndIOp::create(b, loc, s < 2 ? word : high,
+                                        c(0x000F000Fu << (4 * r)));
+  Value copies = arith::MulIOp::create(
+      b, loc, nibbles, c((1u << (6 - 4 * r)) + (1u << (12 - 4 * r))));
+  return arith::AndIOp::create(b, loc, copies, c(0x81C081C0u));
+}
+
+/// The bf16x2 product of two pairs held as i32.
+static Value multiplyPairsBF16(OpBuilder &b, Location loc, Value lhs,
+                               Value rhs) {
+  auto bf16x2 = VectorType::get({2}, b.getBF16Type());
+  auto i32x1 = VectorType::get({1}, b.getI32Type());
+  auto asPair = [&](Value v) {
+    return vector::BitCastOp::create(
+        b, loc, bf16x2, vector::BroadcastOp::create(b, loc, i32x1, v));
+  };
+  Value product = arith::MulFOp::create(b, loc, asPair(lhs), asPair(rhs));
+  return vector::ExtractOp::create(
+      b, loc, vector::BitCastOp::create(b, loc, i32x1, product),
+      ArrayRef<int64_t>{0});
+}
+
+SmallVector<Value>
+mlir::fp4::nvvm_kernels::blockScalePairsBF16(OpBuilder &b, Location loc,
+                                             Value word, int64_t count,
+                                             NVVM::BlockScaleFormat format) {
+  auto c = [&](int64_t v) { return i32Const(b, loc, v); };
+  SmallVector<Value> pairs;
+  if (format == NVVM::BlockScaleFormat::UE8M0) {
+    for (int64_t i = 0; i < count; ++i) {
+      Value byte = arith::AndIOp::create(
+          b, loc, arith::ShRUIOp::create(b, loc, word, c(8 * i)), c(255));
+      Value bits = arith::SelectOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, byte, c(0)),
+          c(0x40), arith::ShLIOp::create(b, loc, byte, c(7)));
+      pairs.push_back(arith::MulIOp::create(b, loc, bits, c(0x10001)));
+    }
+    return pairs;
+  }
+  auto bf16x2 = VectorType::get({2}, b.getBF16Type());
+  auto i32x1 = VectorType::get({1}, b.getI32Type());
+  for (Value scale :
+       decodeScaleBytes(b, loc, word, count, format, /*factor=*/0x1p118f)) {
+    Value pair = arith::TruncFOp::create(
+        b, loc, bf16x2,
+        vector::FromElementsOp::create(b, loc,
+                                       VectorType::get({2}, b.getF32Type()),
+                                       ValueRange{scale, scale}));
+    pairs.push_back(vector::ExtractOp::create(
+        b, loc, vector::BitCastOp::create(b, loc, i32x1, pair),
+        ArrayRef<int64_t>{0}));
+  }
+  return pairs;
+}
+
+Value mlir::fp4::nvvm_kernels::scalePlacedPairBF16(
+    OpBuilder &b, Location loc, Value placed, Value scalePair,
+    NVVM::BlockScaleFormat format) {
+  if (format == NVVM::BlockScaleFormat::UE8M0)
+    placed = multiplyPairsBF16(b, loc, placed,
+                               i32Const(b, loc, 0x7E807E80)); // 2^126 each
+  return multiplyPairsBF16(b, loc, placed, scalePair);
 }
 
 FunctionType mlir::fp4::nvvm_kernels::w4a16KernelType(OpBuilder &b,

@@ -328,11 +328,31 @@ protected:
 SmallVector<Value> decodePieceTimes2PowMinus14(OpBuilder &b, Location loc,
                                                Value piece);
 
-/// Elements `s` and `s + 4` (s < 4) of a 32-bit word of eight E2M1 codes,
-/// as decodePieceTimes2PowMinus14 decodes them: f32 values times 2^-14.
-std::pair<Value, Value> decodeNibblePairTimes2PowMinus14(OpBuilder &b,
-                                                         Location loc,
-                                                         Value word, int64_t s);
+/// Nibbles `s` and `s + 4` (s < 4) of a 32-bit word of eight E2M1 codes
+/// as a bf16 pair (an i32, element s in the low half), each the code's
+/// value times 2^-126 exactly: one mask keeps the two nibbles (16 bits
+/// apart), one multiply by 2^(6 - 4r) + 2^(12 - 4r) (r = s % 2) puts two
+/// copies of each side by side, one mask keeps the magnitude at bf16 bits
+/// 6-8 and the sign at 15 (0.5 is the subnormal 2^-127). `high` is the
+/// word shifted right by 8, shared by s = 2 and 3.
+Value placeNibblePairBF16(OpBuilder &b, Location loc, Value word, Value high,
+                          int64_t s);
+
+/// The `count` low scale bytes of `word` as bf16 pairs (i32) that
+/// scalePlacedPairBF16 multiplies placed codes by: UE8M0 2^(E - 127) exactly
+/// (bits E << 7, the subnormal 0x40 for E = 0), UE4M3 the scale times 2^118
+/// (at most 448 x 2^118: finite, exact).
+SmallVector<Value> blockScalePairsBF16(OpBuilder &b, Location loc, Value word,
+                                       int64_t count,
+                                       NVVM::BlockScaleFormat format);
+
+/// A placed pair (placeNibblePairBF16) times its block scale pair
+/// (blockScalePairsBF16), exactly (products of at most 6 significant bits,
+/// within the W4A16 range limits of docs/gpu.md): UE4M3 one mul.rn.bf16x2,
+/// which leaves code x scale x 2^-8 (the 2^8 belongs in the epilogue's
+/// alpha); UE8M0 two, by 2^126 and then the scale: code x scale.
+Value scalePlacedPairBF16(OpBuilder &b, Location loc, Value placed,
+                          Value scalePair, NVVM::BlockScaleFormat format);
 
 /// The 32 weight values of a 16-byte piece of codes (a vector<16xi8>) times
 /// their block scales (the piece's 32 / blockSize scale bytes, low first,

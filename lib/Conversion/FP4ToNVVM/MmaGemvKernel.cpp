@@ -86,91 +86,26 @@ private:
   /// The 16 bf16 pairs (as i32) of a piece's codes times their scales: pair
   /// p = 4w + s holds elements 8w + s (low half) and 8w + s + 4 (high).
   SmallVector<Value> expandPairs(Value piece, Value scaleWord);
-  Value bf16Multiply(Value lhs, Value rhs);
 
   DecodeShape shape;
   MmaKind kind;
   int64_t split;
 };
 
-Value MmaGemvKernelBuilder::bf16Multiply(Value lhs, Value rhs) {
-  auto bf16x2 = VectorType::get({2}, b.getBF16Type());
-  auto asPair = [&](Value v) {
-    return vector::BitCastOp::create(
-        b, loc, bf16x2,
-        vector::BroadcastOp::create(b, loc,
-                                    VectorType::get({1}, b.getI32Type()), v));
-  };
-  Value product = arith::MulFOp::create(b, loc, asPair(lhs), asPair(rhs));
-  return vector::ExtractOp::create(
-      b, loc,
-      vector::BitCastOp::create(b, loc, VectorType::get({1}, b.getI32Type()),
-                                product),
-      ArrayRef<int64_t>{0});
-}
-
 SmallVector<Value> MmaGemvKernelBuilder::expandPairs(Value piece,
                                                      Value scaleWord) {
-  // The scale of each block of the piece as a bf16 pair.
-  SmallVector<Value> scalePairs;
-  int64_t blocks = kPiece / kind.blockSize;
-  if (kind.scaleFormat == NVVM::BlockScaleFormat::UE8M0) {
-    // 2^(E - 127): bits E << 7, the subnormal 0x40 for E = 0.
-    for (int64_t i = 0; i < blocks; ++i) {
-      Value byte = arith::AndIOp::create(
-          b, loc, arith::ShRUIOp::create(b, loc, scaleWord, i32(8 * i)),
-          i32(255));
-      Value bits = arith::SelectOp::create(
-          b, loc,
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, byte, i32(0)),
-          i32(0x40), arith::ShLIOp::create(b, loc, byte, i32(7)));
-      scalePairs.push_back(arith::MulIOp::create(b, loc, bits, i32(0x10001)));
-    }
-  } else {
-    // UE4M3 x 2^118 (at most 448 x 2^118: finite; exact in bf16).
-    auto bf16x2 = VectorType::get({2}, b.getBF16Type());
-    auto i32x1 = VectorType::get({1}, b.getI32Type());
-    for (Value scale :
-         decodeScaleBytes(b, loc, scaleWord, blocks, kind.scaleFormat,
-                          /*factor=*/0x1p118f)) {
-      Value pair = arith::TruncFOp::create(
-          b, loc, bf16x2,
-          vector::FromElementsOp::create(b, loc,
-                                         VectorType::get({2}, b.getF32Type()),
-                                         ValueRange{scale, scale}));
-      scalePairs.push_back(vector::ExtractOp::create(
-          b, loc, vector::BitCastOp::create(b, loc, i32x1, pair),
-          ArrayRef<int64_t>{0}));
-    }
-  }
-  bool twoMultiplies = kind.scaleFormat == NVVM::BlockScaleFormat::UE8M0;
-  Value twoPow126 = i32(0x7E807E80);
-
+  SmallVector<Value> scalePairs = blockScalePairsBF16(
+      b, loc, scaleWord, kPiece / kind.blockSize, kind.scaleFormat);
   Value words = vector::BitCastOp::create(
       b, loc, VectorType::get({4}, b.getI32Type()), piece);
   SmallVector<Value> pairs;
   for (int64_t w = 0; w < 4; ++w) {
     Value word = vector::ExtractOp::create(b, loc, words, ArrayRef<int64_t>{w});
     Value high = arith::ShRUIOp::create(b, loc, word, i32(8));
-    for (int64_t s = 0; s < 4; ++s) {
-      // Nibbles s and s + 4 (16 bits apart) at bits 4r and 4r + 16 of
-      // `from` (r = s % 2): magnitude to bits 6-8 (and 22-24), sign to 15
-      // (and 31), by one multiply by 2^(6 - 4r) + 2^(12 - 4r) of the
-      // masked nibbles (the two shifted copies do not overlap).
-      int64_t r = s % 2;
-      Value from = s < 2 ? word : high;
-      Value nibbles = arith::AndIOp::create(
-          b, loc, from, i32(static_cast<int32_t>(0x000F000Fu << (4 * r))));
-      Value copies = arith::MulIOp::create(
-          b, loc, nibbles, i32((1 << (6 - 4 * r)) + (1 << (12 - 4 * r))));
-      Value placed = arith::AndIOp::create(
-          b, loc, copies, i32(static_cast<int32_t>(0x81C081C0u)));
-      Value scalePair = scalePairs[8 * w / kind.blockSize];
-      pairs.push_back(
-          twoMultiplies
-              ? bf16Multiply(bf16Multiply(placed, twoPow126), scalePair)
-              : bf16Multiply(placed, scalePair));
-    }
+    for (int64_t s = 0; s < 4; ++s)
+      pairs.push_back(scalePlacedPairBF16(
+          b, loc, placeNibblePairBF16(b, loc, word, high, s),
+          scalePairs[8 * w / kind.blockSize], kind.scaleFormat));
   }
   return pairs;
 }

@@ -566,7 +566,7 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   // The thread's codes of a step, picked from its loaded rows: word 2 r + h
   // holds row r's codes of slices 2 h and 2 h + 1, its bytes (slice 2 h,
   // k 2q..), (2 h + 1, k 2q..), (2 h, k 2q + 8..), (2 h + 1, k 2q + 8..), so
-  // that nibble pairs 0 and 1 of the word (decodeNibblePairTimes2PowMinus14)
+  // that nibble pairs 0 and 1 of the word (placeNibblePairBF16)
   // are slice 2 h's codes and pairs 2 and 3 slice 2 h + 1's. Then the rows'
   // scale words.
   auto pickWords = [&](ArrayRef<Value> loaded) {
@@ -592,12 +592,10 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
     return words;
   };
   // The four A registers of K slice `slice` (register 2 hi + r: row r's
-  // pair k = 2q + 8 hi, 2q + 8 hi + 1), from the step's picked words.
-  // `scales` holds each row's decoded scales (times 2^14, as
-  // expandPieceToBF16) of the slice pair, decoded at its even slice.
-  auto bf16x2 = VectorType::get({2}, b.getBF16Type());
-  auto f32x2 = VectorType::get({2}, b.getF32Type());
-  auto i32x1 = VectorType::get({1}, i32Type);
+  // pair k = 2q + 8 hi, 2q + 8 hi + 1), from the step's picked words:
+  // codes placed straight into bf16 and multiplied by their scales
+  // (placeNibblePairBF16, scalePlacedPairBF16). `scales` holds each row's
+  // scale pairs of the slice pair, decoded at its even slice.
   auto expandSlice = [&](ArrayRef<Value> words, int64_t slice,
                          SmallVector<Value>(&scales)[2]) {
     int64_t h = slice / 2, parity = slice % 2;
@@ -609,32 +607,26 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
         int64_t shift = nvfp4 ? 16 * h : 8 * h;
         if (shift)
           word = arith::ShRUIOp::create(b, loc, word, i32(shift));
-        scales[r] = decodeScaleBytes(b, loc, word, nvfp4 ? 2 : 1,
-                                     kind.scaleFormat, /*factor=*/16384.0f);
+        scales[r] =
+            blockScalePairsBF16(b, loc, word, nvfp4 ? 2 : 1, kind.scaleFormat);
       }
     SmallVector<Value> regs(4);
-    auto pack = [&](Value lo, Value hi, Value scale) {
-      Value pair = vector::FromElementsOp::create(
-          b, loc, f32x2,
-          ValueRange{arith::MulFOp::create(b, loc, lo, scale),
-                     arith::MulFOp::create(b, loc, hi, scale)});
-      Value narrow = arith::TruncFOp::create(b, loc, bf16x2, pair);
-      return vector::ExtractOp::create(
-                 b, loc, vector::BitCastOp::create(b, loc, i32x1, narrow),
-                 ArrayRef<int64_t>{0})
-          .getResult();
-    };
     for (int64_t r = 0; r < 2; ++r) {
       Value word = words[2 * r + h];
+      Value high =
+          parity ? arith::ShRUIOp::create(b, loc, word, i32(8)).getResult()
+                 : word;
       // Pair 2 parity: the low nibbles of bytes parity (k 2q) and parity + 2
-      // (k 2q + 8); pair 2 parity + 1 their high nibbles.
-      auto [lowK, lowK8] =
-          decodeNibblePairTimes2PowMinus14(b, loc, word, 2 * parity);
-      auto [highK, highK8] =
-          decodeNibblePairTimes2PowMinus14(b, loc, word, 2 * parity + 1);
+      // (k 2q + 8); pair 2 parity + 1 their high nibbles (k 2q + 1, 2q + 9).
       Value scale = scales[r][nvfp4 ? parity : 0];
-      regs[r] = pack(lowK, highK, scale);
-      regs[2 + r] = pack(lowK8, highK8, scale);
+      auto expanded = [&](int64_t s) {
+        return scalePlacedPairBF16(b, loc,
+                                   placeNibblePairBF16(b, loc, word, high, s),
+                                   scale, kind.scaleFormat);
+      };
+      Value low = expanded(2 * parity), highNibbles = expanded(2 * parity + 1);
+      regs[r] = prmt(low, highNibbles, i32(0x5410));
+      regs[2 + r] = prmt(low, highNibbles, i32(0x7632));
     }
     return regs;
   };
@@ -718,13 +710,20 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   // Accumulator 4 j + i: weight row (D row) g + 8 (i / 2) of the warp's 16,
   // activation row (D column) 8 j + 2 q + i % 2.
   Value columnOfFirst = add(n0, add(mul(warpgroup, 64), mul(warpInGroup, 16)));
+  // NVFP4's products carry 2^-8 (the scale's 2^118 against the code's
+  // 2^-126).
+  Value outScale =
+      kind.blockSize == 16
+          ? arith::MulFOp::create(b, loc, alpha, f32Const(b, loc, 256.0f))
+                .getResult()
+          : alpha;
   for (int64_t j = 0; j < tileM / 8; ++j)
     for (int64_t i = 0; i < 4; ++i) {
       Value sum = LLVM::ExtractValueOp::create(b, loc, acc, 4 * j + i);
       Value row = add(m0, add(mul(q, 2), idx(8 * j + i % 2)));
       Value column = add(columnOfFirst, add(g, idx(8 * (i / 2))));
       storeOutput(both(below(row, shape.m), below(column, shape.n)), sum,
-                  alpha, out, bias, xRows, wRows, row, column, shape.n);
+                  outScale, out, bias, xRows, wRows, row, column, shape.n);
     }
   gpu::ReturnOp::create(b, loc);
 }

@@ -116,9 +116,27 @@ func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor
 // WIDE-NEXT: nvvm.cp.async.commit.group
 // WIDE: nvvm.prmt <default> %c21520
 // WIDE: vector.load %arg1
+// Expanded straight into bf16: the slice pair's two UE4M3 scales of a row
+// times 2^118 (8.50705917E+37) as bf16 pairs; then per row, the low
+// nibbles of two bytes (mask 0x000F000F = 983055) and their high ones
+// (0x00F000F0 = 15728880), each multiplied into two copies (2^6 + 2^12,
+// 2^2 + 2^8) and masked to bf16 magnitude and sign (0x81C081C0), times
+// the scale (one bf16x2 multiply), the halves regrouped by prmt 0x5410
+// and 0x7632 (30258) into the k 2q and k 2q + 8 registers.
 // WIDE: nvvm.wgmma.wait.group.sync.aligned 4
-// WIDE: arith.truncf
-// WIDE: arith.truncf
+// WIDE: arith.constant 8.50705917E+37
+// WIDE: arith.andi %{{.*}}, %c983055_i32
+// WIDE: arith.muli %{{.*}}, %c4160_i32
+// WIDE: arith.andi %{{.*}}, %c-2118090304_i32
+// WIDE: arith.mulf %{{.*}}, %{{.*}} : vector<2xbf16>
+// WIDE: arith.andi %{{.*}}, %c15728880_i32
+// WIDE: arith.muli %{{.*}}, %c260_i32
+// WIDE: arith.andi %{{.*}}, %c-2118090304_i32
+// WIDE: arith.mulf %{{.*}}, %{{.*}} : vector<2xbf16>
+// WIDE-NOT: arith.mulf
+// WIDE: nvvm.prmt <default> %c21520_i32
+// WIDE-NEXT: arith.constant 30258
+// WIDE-NEXT: nvvm.prmt <default> %c30258_i32
 // Slices 1 to 3 alike, without the copies and loads.
 // WIDE-NOT: vector.load
 // WIDE: nvvm.wgmma.fence.aligned
@@ -141,8 +159,10 @@ func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor
 // WIDE-NOT: wgmma.mma_async
 // WIDE: nvvm.wgmma.wait.group.sync.aligned 0
 // WIDE-NEXT: nvvm.cp.async.wait.group 0
-// After the last step, the epilogue: 128 stores of the transposed
-// accumulators.
+// After the last step, the epilogue: alpha x 256 (NVFP4's products carry
+// 2^-8) and 128 stores of the transposed accumulators.
+// WIDE: %[[C256:.*]] = arith.constant 2.560000e+02 : f32
+// WIDE-NEXT: arith.mulf %arg3, %[[C256]] : f32
 // WIDE-COUNT-128: memref.store
 // WIDE-NOT: memref.store
 // WIDE: gpu.return
