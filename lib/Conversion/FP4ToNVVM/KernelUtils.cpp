@@ -746,21 +746,42 @@ Value SharedBufferKernelBuilderBase::swizzledChunk(Value base, Value row,
 
 void SharedBufferKernelBuilderBase::copySwizzledTile(
     Value base, Value tid, int64_t threads, int64_t rows, Value buffer,
-    function_ref<std::pair<Value, Value>(Value, Value)> source) {
-  assert(rows * 8 % threads == 0 && "every thread copies as many chunks");
+    function_ref<std::pair<Value, Value>(Value, Value)> source,
+    int64_t rowStride) {
+  assert(rows * 8 % threads == 0 && threads % 8 == 0 &&
+         "every thread copies as many chunks, always the same one of a row");
+  // Chunk id tid + threads i: row tid / 8 + threads / 8 i, chunk tid % 8.
+  int64_t rowsApart = threads / 8;
+  Value firstRow = arith::DivUIOp::create(b, loc, tid, idx(8));
+  Value chunk = arith::RemUIOp::create(b, loc, tid, idx(8));
+  auto pointer = [&](Value from, Value bytes) {
+    return LLVM::GEPOp::create(
+        b, loc, base.getType(), b.getI8Type(), from,
+        ValueRange{arith::IndexCastOp::create(b, loc, b.getI64Type(), bytes)});
+  };
+  if (rowStride) {
+    // Copy i: copy 0's addresses plus constants (ptxas folds them into the
+    // instructions); the swizzle of a row repeats every 8 rows.
+    assert(rowsApart % 8 == 0 && "copies a multiple of 8 rows apart");
+    auto [ok, index] = source(firstRow, chunk);
+    assert(!ok && "unguarded copies only");
+    Value from = pointer(base, index);
+    Value to = swizzledChunk(buffer, firstRow, chunk);
+    for (int64_t i = 0; i < rows * 8 / threads; ++i)
+      NVVM::CpAsyncOp::create(b, loc,
+                              sharedAt(add(to, idx(128 * rowsApart * i))),
+                              pointer(from, idx(rowStride * rowsApart * i)), 16,
+                              NVVM::LoadCacheModifierKind::CG, Value());
+    return;
+  }
   for (int64_t i = 0; i < rows * 8 / threads; ++i) {
-    Value id = add(tid, idx(threads * i));
-    Value rowInTile = arith::DivUIOp::create(b, loc, id, idx(8));
-    Value chunk = arith::RemUIOp::create(b, loc, id, idx(8));
+    Value rowInTile = add(firstRow, idx(rowsApart * i));
     auto [ok, index] = source(rowInTile, chunk);
     Value safe =
         ok ? arith::SelectOp::create(b, loc, ok, index, idx(0)) : index;
-    Value from = LLVM::GEPOp::create(
-        b, loc, base.getType(), b.getI8Type(), base,
-        ValueRange{arith::IndexCastOp::create(b, loc, b.getI64Type(), safe)});
     NVVM::CpAsyncOp::create(
-        b, loc, sharedAt(swizzledChunk(buffer, rowInTile, chunk)), from, 16,
-        NVVM::LoadCacheModifierKind::CG,
+        b, loc, sharedAt(swizzledChunk(buffer, rowInTile, chunk)),
+        pointer(base, safe), 16, NVVM::LoadCacheModifierKind::CG,
         ok ? arith::SelectOp::create(b, loc, ok, i32(16), i32(0)).getResult()
            : Value());
   }

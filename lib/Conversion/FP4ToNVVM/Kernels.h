@@ -280,11 +280,15 @@ protected:
   /// `threads` takes ids tid, tid + threads, ...): `source(rowInTile,
   /// chunk)` gives {whether to copy, the byte index into the global i8
   /// pointer `base`}; where not, 0 bytes are read from `base` and 16 zeros
-  /// written. A null `whether` copies unguarded.
+  /// written. A null `whether` copies unguarded. A nonzero `rowStride`
+  /// (unguarded copies of rows `rowStride` bytes apart in `base`) asks
+  /// `source` for the thread's first chunk only and addresses the others
+  /// by constant offsets from it.
   void copySwizzledTile(
       Value base, Value tid, int64_t threads, int64_t rows, Value buffer,
       function_ref<std::pair<Value, Value>(Value rowInTile, Value chunk)>
-          source);
+          source,
+      int64_t rowStride = 0);
   /// The wgmma descriptor of such rows at byte `offset`: leading byte
   /// offset 16 (unused by this layout), stride byte offset 1024 between
   /// 8-row groups, layout type 1 = 128-byte swizzle (bits 62-63).

@@ -638,15 +638,20 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   };
   auto copyAhead = [&](Value step) {
     Value k0 = mul(add(firstStep, clamp(step, steps)), kTileK);
-    copySwizzledTile(xGlobal, tid, kThreads, tileM, bufferOf(step),
-                     [&](Value rowInTile, Value chunk) {
-                       Value row = add(m0, rowInTile);
-                       if (shape.m % tileM)
-                         row = clamp(row, shape.m);
-                       Value element = add(mul(add(row, xRows), shape.k),
-                                           add(k0, mul(chunk, 8)));
-                       return std::make_pair(Value(), mul(element, 2));
-                     });
+    // Rows past M are clamped, unless the tiles divide M: then the copies
+    // are one address plus constants.
+    bool clampRows = shape.m % tileM;
+    copySwizzledTile(
+        xGlobal, tid, kThreads, tileM, bufferOf(step),
+        [&](Value rowInTile, Value chunk) {
+          Value row = add(m0, rowInTile);
+          if (clampRows)
+            row = clamp(row, shape.m);
+          Value element =
+              add(mul(add(row, xRows), shape.k), add(k0, mul(chunk, 8)));
+          return std::make_pair(Value(), mul(element, 2));
+        },
+        clampRows ? 0 : 2 * shape.k);
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
   };
   for (int64_t ahead = 0; ahead < lookahead; ++ahead)
@@ -717,14 +722,85 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
           ? arith::MulFOp::create(b, loc, alpha, f32Const(b, loc, 256.0f))
                 .getResult()
           : alpha;
+  if (shape.n % tileN) {
+    for (int64_t j = 0; j < tileM / 8; ++j)
+      for (int64_t i = 0; i < 4; ++i) {
+        Value sum = LLVM::ExtractValueOp::create(b, loc, acc, 4 * j + i);
+        Value row = add(m0, add(mul(q, 2), idx(8 * j + i % 2)));
+        Value column = add(columnOfFirst, add(g, idx(8 * (i / 2))));
+        storeOutput(both(below(row, shape.m), below(column, shape.n)), sum,
+                    outScale, out, bias, xRows, wRows, row, column, shape.n);
+      }
+    gpu::ReturnOp::create(b, loc);
+    return;
+  }
+  // Where the tiles divide N, the tile goes out through shared memory (the
+  // activation buffers, free once both warpgroups' wgmma are done) in
+  // 16-byte rows pieces instead of one element per store: element (row,
+  // column) of the tile at row x rowBytes, 16-byte chunk column x bytes / 16
+  // XOR x(row), where x(row) = (row / 2) % 8 (bf16) or 2 ((row / 2) % 4)
+  // (f32) puts the four row pairs a warp's store writes at once in
+  // different banks.
+  gpu::BarrierOp::create(b, loc);
+  Type outType = cast<MemRefType>(out.getType()).getElementType();
+  int64_t bytes = outType.getIntOrFloatBitWidth() / 8;
+  int64_t rowBytes = tileN * bytes, chunksPerRow = rowBytes / 16;
+  assert(tileM * rowBytes <= stages * stageBytes() && "the tile fits");
+  auto swizzleOf = [&](Value halfRow) -> Value {
+    return bytes == 2
+               ? arith::AndIOp::create(b, loc, halfRow, idx(7)).getResult()
+               : mul(arith::AndIOp::create(b, loc, halfRow, idx(3)), 2);
+  };
+  auto byteOf = [&](Value row, Value columnByte, Value swizzle) {
+    Value chunk = arith::XOrIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, columnByte, idx(16)), swizzle);
+    return add(add(mul(row, rowBytes), mul(chunk, 16)),
+               arith::RemUIOp::create(b, loc, columnByte, idx(16)));
+  };
+  Value columnInTile = add(mul(warpgroup, 64), mul(warpInGroup, 16));
   for (int64_t j = 0; j < tileM / 8; ++j)
     for (int64_t i = 0; i < 4; ++i) {
       Value sum = LLVM::ExtractValueOp::create(b, loc, acc, 4 * j + i);
-      Value row = add(m0, add(mul(q, 2), idx(8 * j + i % 2)));
-      Value column = add(columnOfFirst, add(g, idx(8 * (i / 2))));
-      storeOutput(both(below(row, shape.m), below(column, shape.n)), sum,
-                  outScale, out, bias, xRows, wRows, row, column, shape.n);
+      // Row 8 j + 2 q + i % 2 (row / 2 = 4 j + q), column g + 8 (i / 2).
+      Value rowInTile = add(mul(q, 2), idx(8 * j + i % 2));
+      Value column = add(columnInTile, add(g, idx(8 * (i / 2))));
+      if (rowScales)
+        sum = arith::MulFOp::create(
+            b, loc, sum,
+            memref::LoadOp::create(
+                b, loc, rowScales,
+                ValueRange{add(clamp(add(m0, rowInTile), shape.m), xRows)}));
+      Value result = scaleForOutput(b, loc, sum, outScale, out, bias,
+                                    add(wRows, add(n0, column)));
+      Value at =
+          byteOf(rowInTile, mul(column, bytes), swizzleOf(add(q, idx(4 * j))));
+      LLVM::StoreOp::create(b, loc, result, sharedAt(at));
     }
+  gpu::BarrierOp::create(b, loc);
+  // Thread t stores chunk t % chunksPerRow of rows t / chunksPerRow +
+  // (256 / chunksPerRow) i: the swizzle of its rows does not change.
+  Value chunk = arith::RemUIOp::create(b, loc, tid, idx(chunksPerRow));
+  Value storeRow = arith::DivUIOp::create(b, loc, tid, idx(chunksPerRow));
+  int64_t rowsApart = kThreads / chunksPerRow;
+  Value from =
+      byteOf(storeRow, mul(chunk, 16),
+             swizzleOf(arith::DivUIOp::create(b, loc, storeRow, idx(2))));
+  auto i32x4 = VectorType::get({4}, i32Type);
+  auto piece = VectorType::get({16 / bytes}, outType);
+  for (int64_t i = 0; i < tileM / rowsApart; ++i) {
+    Value row = add(m0, add(storeRow, idx(rowsApart * i)));
+    auto ifOp = scf::IfOp::create(b, loc, below(row, shape.m),
+                                  /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    Value loaded = LLVM::LoadOp::create(
+        b, loc, i32x4, sharedAt(add(from, idx(rowsApart * rowBytes * i))), 16);
+    vector::StoreOp::create(
+        b, loc, vector::BitCastOp::create(b, loc, piece, loaded), out,
+        ValueRange{add(mul(add(row, xRows), shape.n),
+                       add(n0, mul(chunk, 16 / bytes)))},
+        /*nontemporal=*/false, llvm::MaybeAlign(16));
+  }
   gpu::ReturnOp::create(b, loc);
 }
 

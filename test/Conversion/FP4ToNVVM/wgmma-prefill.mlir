@@ -160,11 +160,18 @@ func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor
 // WIDE: nvvm.wgmma.wait.group.sync.aligned 0
 // WIDE-NEXT: nvvm.cp.async.wait.group 0
 // After the last step, the epilogue: alpha x 256 (NVFP4's products carry
-// 2^-8) and 128 stores of the transposed accumulators.
+// 2^-8); N = 4096 is a multiple of the tiles' 128 columns, so once both
+// warpgroups are done the thread's 128 results go to shared memory (16-byte
+// chunks XOR-swizzled), and after a barrier each thread stores 16 chunks of
+// 16 bytes (8 bf16) of the tile's rows, those below M.
 // WIDE: %[[C256:.*]] = arith.constant 2.560000e+02 : f32
 // WIDE-NEXT: arith.mulf %arg3, %[[C256]] : f32
-// WIDE-COUNT-128: memref.store
+// WIDE: gpu.barrier
+// WIDE-COUNT-128: llvm.store %{{.*}}, %{{.*}} : bf16, !llvm.ptr<3>
+// WIDE-NEXT: gpu.barrier
 // WIDE-NOT: memref.store
+// WIDE-COUNT-16: vector.store %{{.*}}, %arg4[%{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
+// WIDE-NOT: store
 // WIDE: gpu.return
 func.func @wide(%x: tensor<2100x192xbf16>, %bd: tensor<4096x96xi8>, %bs: tensor<4096x12xf8E4M3FN>, %g: tensor<f32>) -> tensor<2100x4096xbf16> {
   %b = fp4.assemble %bd, %bs, %g : tensor<4096x96xi8>, tensor<4096x12xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4096x192xf4E2M1FN, nvfp4>
