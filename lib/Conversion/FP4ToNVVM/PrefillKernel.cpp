@@ -515,6 +515,16 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   Value warpInGroup = arith::RemUIOp::create(b, loc, warp, idx(4));
   Value g = arith::DivUIOp::create(b, loc, lane, idx(4));
   Value q = arith::RemUIOp::create(b, loc, lane, idx(4));
+  // A ragged last tile moves back to end at the operand's edge (where the
+  // operand has a whole tile), overlapping the tile before it: both compute
+  // the overlap alike and store the same values, and none of its rows is
+  // past the edge. Operands smaller than a tile keep theirs, with rows past
+  // the edge clamped.
+  bool clampM = shape.m < tileM, clampN = shape.n < tileN;
+  if (shape.m % tileM && !clampM)
+    m0 = arith::MinUIOp::create(b, loc, m0, idx(shape.m - tileM));
+  if (shape.n % tileN && !clampN)
+    n0 = arith::MinUIOp::create(b, loc, n0, idx(shape.n - tileN));
   // The thread's two weight rows (A fragment rows g and g + 8).
   Value firstRow =
       add(n0, add(add(mul(warpgroup, 64), mul(warpInGroup, 16)), g));
@@ -523,12 +533,12 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   // epilogue does not store, and a step past the last is loaded, expanded
   // or copied but never multiplied (the loop ends first). So no select
   // per load or copy, and the copies' addresses are one base plus
-  // constants where the tile divides the shape.
+  // constants where no row is clamped.
   auto clamp = [&](Value v, int64_t bound) -> Value {
     return arith::MinUIOp::create(b, loc, v, idx(bound - 1));
   };
   Value rows[2] = {firstRow, add(firstRow, idx(8))};
-  if (shape.n % tileN)
+  if (clampN)
     for (Value &row : rows)
       row = clamp(row, shape.n);
   int64_t scaleBytesPerStep = kTileK / kind.blockSize; // 4 (NVFP4) or 2
@@ -638,20 +648,19 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   };
   auto copyAhead = [&](Value step) {
     Value k0 = mul(add(firstStep, clamp(step, steps)), kTileK);
-    // Rows past M are clamped, unless the tiles divide M: then the copies
-    // are one address plus constants.
-    bool clampRows = shape.m % tileM;
+    // Unless rows past M are clamped, the copies are one address plus
+    // constants.
     copySwizzledTile(
         xGlobal, tid, kThreads, tileM, bufferOf(step),
         [&](Value rowInTile, Value chunk) {
           Value row = add(m0, rowInTile);
-          if (clampRows)
+          if (clampM)
             row = clamp(row, shape.m);
           Value element =
               add(mul(add(row, xRows), shape.k), add(k0, mul(chunk, 8)));
           return std::make_pair(Value(), mul(element, 2));
         },
-        clampRows ? 0 : 2 * shape.k);
+        clampM ? 0 : 2 * shape.k);
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
   };
   for (int64_t ahead = 0; ahead < lookahead; ++ahead)
@@ -722,7 +731,7 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
           ? arith::MulFOp::create(b, loc, alpha, f32Const(b, loc, 256.0f))
                 .getResult()
           : alpha;
-  if (shape.n % tileN) {
+  if (clampN || shape.n % 8) {
     for (int64_t j = 0; j < tileM / 8; ++j)
       for (int64_t i = 0; i < 4; ++i) {
         Value sum = LLVM::ExtractValueOp::create(b, loc, acc, 4 * j + i);
@@ -734,7 +743,8 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
     gpu::ReturnOp::create(b, loc);
     return;
   }
-  // Where the tiles divide N, the tile goes out through shared memory (the
+  // Where N has a whole tile (and rows of 16-byte multiples), the tile goes
+  // out through shared memory (the
   // activation buffers, free once both warpgroups' wgmma are done) in
   // 16-byte rows pieces instead of one element per store: element (row,
   // column) of the tile at row x rowBytes, 16-byte chunk column x bytes / 16
@@ -764,12 +774,15 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
       // Row 8 j + 2 q + i % 2 (row / 2 = 4 j + q), column g + 8 (i / 2).
       Value rowInTile = add(mul(q, 2), idx(8 * j + i % 2));
       Value column = add(columnInTile, add(g, idx(8 * (i / 2))));
-      if (rowScales)
+      if (rowScales) {
+        Value row = add(m0, rowInTile);
+        if (clampM)
+          row = clamp(row, shape.m);
         sum = arith::MulFOp::create(
             b, loc, sum,
-            memref::LoadOp::create(
-                b, loc, rowScales,
-                ValueRange{add(clamp(add(m0, rowInTile), shape.m), xRows)}));
+            memref::LoadOp::create(b, loc, rowScales,
+                                   ValueRange{add(row, xRows)}));
+      }
       Value result = scaleForOutput(b, loc, sum, outScale, out, bias,
                                     add(wRows, add(n0, column)));
       Value at =
@@ -789,10 +802,12 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   auto piece = VectorType::get({16 / bytes}, outType);
   for (int64_t i = 0; i < tileM / rowsApart; ++i) {
     Value row = add(m0, add(storeRow, idx(rowsApart * i)));
-    auto ifOp = scf::IfOp::create(b, loc, below(row, shape.m),
-                                  /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
+    if (clampM) {
+      auto ifOp = scf::IfOp::create(b, loc, below(row, shape.m),
+                                    /*withElseRegion=*/false);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+    }
     Value loaded = LLVM::LoadOp::create(
         b, loc, i32x4, sharedAt(add(from, idx(rowsApart * rowBytes * i))), 16);
     vector::StoreOp::create(

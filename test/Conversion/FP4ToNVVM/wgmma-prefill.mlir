@@ -68,16 +68,19 @@ func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor
 // per SM (no nvvm.minctasm).
 // WIDE: @fp4_kernels::@fp4_nvfp4_w4a16wrt128_2100x4096x192_bf16_bf16 blocks in (%c32{{.*}}, %c9{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c132096_i32
 // WIDE: gpu.func @fp4_nvfp4_w4a16wrt128_2100x4096x192_bf16_bf16({{.*}}) kernel attributes {nvvm.maxntid = array<i32: 256, 1, 1>}
-// Nothing is guarded, only clamped: rows past M read row 2099, steps past
-// the last read the last step (none of it reaches a stored output).
+// Nothing is guarded: M = 2100 is ragged, so the last row tile starts at
+// 2100 - 256 = 1844 (overlapping the one before); steps past the last are
+// clamped to it (none of what they read reaches a stored output).
 // The activations of steps 0 and 1 (one group each: eight 16-byte
-// cp.async per thread, no zero-fill operand), then step 0's codes (two
-// 16-byte loads and a scale word per row) picked out of the thread's two
-// rows (three prmt per word of 8 codes; 0x5410 = 21520 joins two halves)
-// and expanded.
+// cp.async per thread, no zero-fill operand, one address plus 32 rows of
+// 384 bytes = 12288 per copy), then step 0's codes (two 16-byte loads and
+// a scale word per row) picked out of the thread's two rows (three prmt
+// per word of 8 codes; 0x5410 = 21520 joins two halves) and expanded.
 // WIDE-NOT: arith.select
-// WIDE: arith.minui %{{.*}}, %c2099
+// WIDE: arith.minui %{{.*}}, %c1844
+// WIDE-NOT: arith.minui %{{.*}}, %c2099
 // WIDE: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg :
+// WIDE: arith.constant 12288 : index
 // WIDE-COUNT-7: nvvm.cp.async.shared.global
 // WIDE-NEXT: nvvm.cp.async.commit.group
 // WIDE-COUNT-8: nvvm.cp.async.shared.global
@@ -163,7 +166,7 @@ func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor
 // 2^-8); N = 4096 is a multiple of the tiles' 128 columns, so once both
 // warpgroups are done the thread's 128 results go to shared memory (16-byte
 // chunks XOR-swizzled), and after a barrier each thread stores 16 chunks of
-// 16 bytes (8 bf16) of the tile's rows, those below M.
+// 16 bytes (8 bf16) of the tile's rows (all below M: no guard).
 // WIDE: %[[C256:.*]] = arith.constant 2.560000e+02 : f32
 // WIDE-NEXT: arith.mulf %arg3, %[[C256]] : f32
 // WIDE: gpu.barrier

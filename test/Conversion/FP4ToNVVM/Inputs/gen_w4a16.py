@@ -74,10 +74,13 @@ CASES = [
     "// number of K steps with a bias, and batched with an odd number.",
     ("nvfp4", 2100, 4000, 256, "bf16", "f32", "2d", 1, "f32"),
     ("mxfp4", 1030, 4000, 320, "bf16", "bf16", "batched", 2),
-    "// N a multiple of the 128-row tiles: the epilogue through shared memory\n"
-    "// (ragged M with bf16 results; batched f32 results with a bias).",
+    "// N a multiple of the 128-row tiles (ragged M with bf16 results;\n"
+    "// batched f32 results with a bias).",
     ("mxfp4", 2100, 3840, 192, "bf16", "bf16", "2d", 1),
     ("nvfp4", 1030, 3840, 256, "bf16", "f32", "batched", 2, "f32"),
+    "// Fewer rows than a tile (M = 100: rows past M clamped) and a ragged N\n"
+    "// (its last tile moved back to end at N).",
+    ("nvfp4", 100, 33800, 64, "bf16", "bf16", "2d", 1),
     "// Gathered experts (fp4.gathered_matmul, the decode kernel, one row per\n"
     "// batch): ragged N; K split over warps with a bias per expert.",
     ("nvfp4", 5, 40, 256, "bf16", "f32", "gathered", 4),

@@ -227,8 +227,8 @@ func.func @mxfp4_batched_2x1030x4000x320_bf16_bf16(%x: tensor<2x1030x320xbf16>, 
   %y = fp4.scaled_matmul %x, %w : tensor<2x1030x320xbf16>, !fp4.qtensor<2x4000x320xf4E2M1FN, mxfp4> -> tensor<2x1030x4000xbf16>
   return %y : tensor<2x1030x4000xbf16>
 }
-// N a multiple of the 128-row tiles: the epilogue through shared memory
-// (ragged M with bf16 results; batched f32 results with a bias).
+// N a multiple of the 128-row tiles (ragged M with bf16 results;
+// batched f32 results with a bias).
 func.func @mxfp4_2d_2100x3840x192_bf16_bf16(%x: tensor<2100x192xbf16>, %wd: tensor<3840x96xi8>, %ws: tensor<3840x6xf8E8M0FNU>) -> tensor<2100x3840xbf16> {
   %w = fp4.assemble %wd, %ws : tensor<3840x96xi8>, tensor<3840x6xf8E8M0FNU> -> !fp4.qtensor<3840x192xf4E2M1FN, mxfp4>
   %y = fp4.scaled_matmul %x, %w : tensor<2100x192xbf16>, !fp4.qtensor<3840x192xf4E2M1FN, mxfp4> -> tensor<2100x3840xbf16>
@@ -238,6 +238,13 @@ func.func @nvfp4_batched_2x1030x3840x256_bf16_f32_bias(%x: tensor<2x1030x256xbf1
   %w = fp4.assemble %wd, %ws, %g : tensor<2x3840x128xi8>, tensor<2x3840x16xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<2x3840x256xf4E2M1FN, nvfp4>
   %y = fp4.scaled_matmul %x, %w bias(%b : tensor<2x3840xf32>) : tensor<2x1030x256xbf16>, !fp4.qtensor<2x3840x256xf4E2M1FN, nvfp4> -> tensor<2x1030x3840xf32>
   return %y : tensor<2x1030x3840xf32>
+}
+// Fewer rows than a tile (M = 100: rows past M clamped) and a ragged N
+// (its last tile moved back to end at N).
+func.func @nvfp4_2d_100x33800x64_bf16_bf16(%x: tensor<100x64xbf16>, %wd: tensor<33800x32xi8>, %ws: tensor<33800x4xf8E4M3FN>, %g: tensor<f32>) -> tensor<100x33800xbf16> {
+  %w = fp4.assemble %wd, %ws, %g : tensor<33800x32xi8>, tensor<33800x4xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<33800x64xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<100x64xbf16>, !fp4.qtensor<33800x64xf4E2M1FN, nvfp4> -> tensor<100x33800xbf16>
+  return %y : tensor<100x33800xbf16>
 }
 // Gathered experts (fp4.gathered_matmul, the decode kernel, one row per
 // batch): ragged N; K split over warps with a bias per expert.
