@@ -81,6 +81,8 @@ CASES = [
     "// Fewer rows than a tile (M = 100: rows past M clamped) and a ragged N\n"
     "// (its last tile moved back to end at N).",
     ("nvfp4", 100, 33800, 64, "bf16", "bf16", "2d", 1),
+    "// N not a multiple of 8: the element-wise epilogue (NVFP4's alpha x 256).",
+    ("nvfp4", 2100, 4004, 128, "bf16", "f32", "2d", 1),
     "// Gathered experts (fp4.gathered_matmul, the decode kernel, one row per\n"
     "// batch): ragged N; K split over warps with a bias per expert.",
     ("nvfp4", 5, 40, 256, "bf16", "f32", "gathered", 4),

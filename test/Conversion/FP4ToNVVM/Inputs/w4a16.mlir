@@ -246,6 +246,12 @@ func.func @nvfp4_2d_100x33800x64_bf16_bf16(%x: tensor<100x64xbf16>, %wd: tensor<
   %y = fp4.scaled_matmul %x, %w : tensor<100x64xbf16>, !fp4.qtensor<33800x64xf4E2M1FN, nvfp4> -> tensor<100x33800xbf16>
   return %y : tensor<100x33800xbf16>
 }
+// N not a multiple of 8: the element-wise epilogue (NVFP4's alpha x 256).
+func.func @nvfp4_2d_2100x4004x128_bf16_f32(%x: tensor<2100x128xbf16>, %wd: tensor<4004x64xi8>, %ws: tensor<4004x8xf8E4M3FN>, %g: tensor<f32>) -> tensor<2100x4004xf32> {
+  %w = fp4.assemble %wd, %ws, %g : tensor<4004x64xi8>, tensor<4004x8xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4004x128xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %x, %w : tensor<2100x128xbf16>, !fp4.qtensor<4004x128xf4E2M1FN, nvfp4> -> tensor<2100x4004xf32>
+  return %y : tensor<2100x4004xf32>
+}
 // Gathered experts (fp4.gathered_matmul, the decode kernel, one row per
 // batch): ragged N; K split over warps with a bias per expert.
 func.func @nvfp4_gathered_5of4x40x256_bf16_f32(%x: tensor<5x256xbf16>, %wd: tensor<4x40x128xi8>, %ws: tensor<4x40x16xf8E4M3FN>, %g: tensor<f32>, %ids: tensor<5xi64>) -> tensor<5x40xf32> {
