@@ -453,14 +453,19 @@ void KernelBuilderBase::storeOutput(Value inBounds, Value sum, Value alpha,
   auto ifOp = scf::IfOp::create(b, loc, inBounds, /*withElseRegion=*/false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifOp.thenBlock());
+  memref::StoreOp::create(
+      b, loc, outputValue(sum, alpha, out, bias, xRows, wRows, row, column),
+      out, ValueRange{add(mul(add(row, xRows), n), column)});
+}
+
+Value KernelBuilderBase::outputValue(Value sum, Value alpha, Value out,
+                                     Value bias, Value xRows, Value wRows,
+                                     Value row, Value column) {
   if (rowScales)
     sum = arith::MulFOp::create(
         b, loc, sum,
         memref::LoadOp::create(b, loc, rowScales, ValueRange{add(row, xRows)}));
-  Value result =
-      scaleForOutput(b, loc, sum, alpha, out, bias, add(wRows, column));
-  memref::StoreOp::create(b, loc, result, out,
-                          ValueRange{add(mul(add(row, xRows), n), column)});
+  return scaleForOutput(b, loc, sum, alpha, out, bias, add(wRows, column));
 }
 
 Value KernelBuilderBase::globalBytes(Value buffer) {
@@ -599,6 +604,22 @@ static Value multiplyPairsBF16(OpBuilder &b, Location loc, Value lhs,
       ArrayRef<int64_t>{0});
 }
 
+/// The bits of UE8M0 byte `index` of `word`, 2^(E - 127), in a float
+/// format with `mantissaBits` mantissa bits and an 8-bit exponent (f32,
+/// bf16): E << mantissaBits, and for E = 0 the subnormal 2^-127 (the top
+/// mantissa bit).
+static Value ue8m0Bits(OpBuilder &b, Location loc, Value word, int64_t index,
+                       int64_t mantissaBits) {
+  auto c = [&](int64_t v) { return i32Const(b, loc, v); };
+  Value byte = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, word, c(8 * index)), c(255));
+  Value isZero =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, byte, c(0));
+  return arith::SelectOp::create(
+      b, loc, isZero, c(int64_t(1) << (mantissaBits - 1)),
+      arith::ShLIOp::create(b, loc, byte, c(mantissaBits)));
+}
+
 SmallVector<Value>
 mlir::fp4::nvvm_kernels::blockScalePairsBF16(OpBuilder &b, Location loc,
                                              Value word, int64_t count,
@@ -606,15 +627,9 @@ mlir::fp4::nvvm_kernels::blockScalePairsBF16(OpBuilder &b, Location loc,
   auto c = [&](int64_t v) { return i32Const(b, loc, v); };
   SmallVector<Value> pairs;
   if (format == NVVM::BlockScaleFormat::UE8M0) {
-    for (int64_t i = 0; i < count; ++i) {
-      Value byte = arith::AndIOp::create(
-          b, loc, arith::ShRUIOp::create(b, loc, word, c(8 * i)), c(255));
-      Value bits = arith::SelectOp::create(
-          b, loc,
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, byte, c(0)),
-          c(0x40), arith::ShLIOp::create(b, loc, byte, c(7)));
-      pairs.push_back(arith::MulIOp::create(b, loc, bits, c(0x10001)));
-    }
+    for (int64_t i = 0; i < count; ++i)
+      pairs.push_back(arith::MulIOp::create(
+          b, loc, ue8m0Bits(b, loc, word, i, /*mantissaBits=*/7), c(0x10001)));
     return pairs;
   }
   auto bf16x2 = VectorType::get({2}, b.getBF16Type());
@@ -660,14 +675,9 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::decodeScaleBytes(
   SmallVector<Value> scales;
   if (format == NVVM::BlockScaleFormat::UE8M0) {
     for (int64_t i = 0; i < count; ++i) {
-      Value byte = arith::AndIOp::create(
-          b, loc, arith::ShRUIOp::create(b, loc, word, c(8 * i)), c(255));
-      Value isZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
-                                           byte, c(0));
-      Value bits = arith::SelectOp::create(
-          b, loc, isZero, c(0x00400000),
-          arith::ShLIOp::create(b, loc, byte, c(23)));
-      Value scale = arith::BitcastOp::create(b, loc, b.getF32Type(), bits);
+      Value scale = arith::BitcastOp::create(
+          b, loc, b.getF32Type(),
+          ue8m0Bits(b, loc, word, i, /*mantissaBits=*/23));
       if (factor != 1.0f)
         scale = arith::MulFOp::create(b, loc, scale, f32Const(b, loc, factor));
       scales.push_back(scale);

@@ -198,6 +198,12 @@ protected:
   /// `entries[row]`, then the kernel returns.
   void storeRowEntryAndReturn(const ActivationRowChunk &chunk, Value entry,
                               Value entries);
+  /// The W4A16 epilogue's value of `sum` at (row, column) (of the kernel's
+  /// operand `xRows`/`wRows` rows on), in `out`'s element type: times
+  /// rowScales[xRows + row] where set, then through scaleForOutput with the
+  /// bias of weight row wRows + column.
+  Value outputValue(Value sum, Value alpha, Value out, Value bias, Value xRows,
+                    Value wRows, Value row, Value column);
   /// The W4A16 epilogue's store: where `inBounds`, `sum` through
   /// scaleForOutput (the bias of weight row wRows + column) to the row-major
   /// output at (xRows + row, column), `n` columns wide.

@@ -774,17 +774,12 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
       // Row 8 j + 2 q + i % 2 (row / 2 = 4 j + q), column g + 8 (i / 2).
       Value rowInTile = add(mul(q, 2), idx(8 * j + i % 2));
       Value column = add(columnInTile, add(g, idx(8 * (i / 2))));
-      if (rowScales) {
-        Value row = add(m0, rowInTile);
-        if (clampM)
-          row = clamp(row, shape.m);
-        sum = arith::MulFOp::create(
-            b, loc, sum,
-            memref::LoadOp::create(b, loc, rowScales,
-                                   ValueRange{add(row, xRows)}));
-      }
-      Value result = scaleForOutput(b, loc, sum, outScale, out, bias,
-                                    add(wRows, add(n0, column)));
+      // (Rows past M, clamped, are written but never stored.)
+      Value row = add(m0, rowInTile);
+      if (clampM)
+        row = clamp(row, shape.m);
+      Value result = outputValue(sum, outScale, out, bias, xRows, wRows, row,
+                                 add(n0, column));
       Value at =
           byteOf(rowInTile, mul(column, bytes), swizzleOf(add(q, idx(4 * j))));
       LLVM::StoreOp::create(b, loc, result, sharedAt(at));
