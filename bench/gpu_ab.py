@@ -7,6 +7,8 @@ bench/gpu_decode.py for the competitors.
 
   python3 bench/gpu_ab.py OLD.cubin NEW.cubin [--only REGEX] [--rounds 30]
 
+Kernels are matched by format and shape, so a build that gives a shape
+another kernel (another kind in its name) is compared with the one before.
 Each cubin's kernel is captured in a CUDA graph of calls (as
 bench/gpu_decode.py); the graphs are then replayed in turn, --rounds times,
 and one line per kernel gives each cubin's median and fastest microseconds
@@ -36,22 +38,23 @@ def main():
     parser.add_argument("--min-k", type=int, default=4096)
     args = parser.parse_args()
     driver = Driver()
-    modules, names = [], None
+    modules, shapes = [], None
     pattern = rb"fp4_(?:nvfp4|mxfp4)_w4a16" + W4A16_KIND.encode() + rb"?_\d+x\d+x\d+_bf16_bf16(?![_\w])"
     for path in args.cubins:
         image = open(path, "rb").read()
         modules.append(driver.load(image))
-        found = sorted({raw.decode() for raw in re.findall(pattern, image)})
-        names = found if names is None else [n for n in names if n in found]
+        # Format and shape -> this cubin's kernel of them.
+        found = {re.sub("w4a16" + W4A16_KIND + "_", "w4a16_", raw.decode(), count=1): raw.decode()
+                 for raw in re.findall(pattern, image)}
+        shapes = ({s: [n] for s, n in found.items()} if shapes is None else
+                  {s: names + [found[s]] for s, names in shapes.items() if s in found})
     rng = np.random.default_rng(0)
     print(f"device: {torch.cuda.get_device_name()}; cubins: {' '.join(args.cubins)}")
-    for name in names:
-        fmt, kind, m, n, k = re.match(r"fp4_(\w+?)_w4a16(" + W4A16_KIND + r")?_(\d+)x(\d+)x(\d+)_",
-                                      name).groups()
+    for shape_name, kernel_names in sorted(shapes.items()):
+        fmt, m, n, k = re.match(r"fp4_(\w+?)_w4a16_(\d+)x(\d+)x(\d+)_", shape_name).groups()
         m, n, k = int(m), int(n), int(k)
-        if k < args.min_k or not re.search(args.only, name):
+        if k < args.min_k or not re.search(args.only, shape_name):
             continue
-        grid, threads, shared = decode_launch(m, n, kind or "")
         data, scales, alpha, block, scale_decode = random_weights(rng, fmt, n, k)
         x = torch.from_numpy(rng.standard_normal((m, k))).to(torch.bfloat16).cuda()
         w_ref = decode(data, scales, block, scale_decode) * float(alpha)
@@ -64,10 +67,12 @@ def main():
                   [ctypes.c_float(alpha)] + memref(y) for i in range(copies)]
         calls = 10 if 2.0 * m * n * k > 1e11 else CALLS
         runs = []
-        for path, module in zip(args.cubins, modules):
+        for path, module, name in zip(args.cubins, modules, kernel_names):
+            kind = re.match(r"fp4_\w+?_w4a16(" + W4A16_KIND + r")?_", name).group(1)
+            grid, threads, shared = decode_launch(m, n, kind or "")
             fn = driver.function(module, name, shared=shared)
 
-            def run(i, fn=fn):
+            def run(i, fn=fn, grid=grid, threads=threads, shared=shared):
                 driver.enqueue(fn, grid, threads, params[i % copies], shared, current_stream())
 
             y.fill_(float("nan"))  # poisoned
@@ -84,7 +89,7 @@ def main():
                 samples.append(replay_us(graph) / calls)
         medians = [float(np.median(t)) for t in times]
         ratios = " ".join(f"{medians[0] / t:.3f}x" for t in medians[1:])
-        print(f"{name}: median " + " ".join(f"{t:9.2f}" for t in medians) +
+        print(f"{shape_name} ({', '.join(kernel_names)}): median " + " ".join(f"{t:9.2f}" for t in medians) +
               " us, min " + " ".join(f"{min(t):9.2f}" for t in times) +
               f" us  (first / others: {ratios})")
 

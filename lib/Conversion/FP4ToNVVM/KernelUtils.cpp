@@ -657,6 +657,39 @@ Value mlir::fp4::nvvm_kernels::scalePlacedPairBF16(
   return multiplyPairsBF16(b, loc, placed, scalePair);
 }
 
+SmallVector<Value>
+mlir::fp4::nvvm_kernels::expandPiecePlacedBF16(OpBuilder &b, Location loc,
+                                               Value piece, Value scaleWord,
+                                               const MmaKind &kind) {
+  constexpr int64_t kPiece = 32;
+  SmallVector<Value> scalePairs = blockScalePairsBF16(
+      b, loc, scaleWord, kPiece / kind.blockSize, kind.scaleFormat);
+  Value words = vector::BitCastOp::create(
+      b, loc, VectorType::get({4}, b.getI32Type()), piece);
+  SmallVector<Value> pairs;
+  for (int64_t w = 0; w < 4; ++w) {
+    Value word = vector::ExtractOp::create(b, loc, words, ArrayRef<int64_t>{w});
+    Value high = arith::ShRUIOp::create(b, loc, word, i32Const(b, loc, 8));
+    for (int64_t s = 0; s < 4; ++s)
+      pairs.push_back(scalePlacedPairBF16(
+          b, loc, placeNibblePairBF16(b, loc, word, high, s),
+          scalePairs[8 * w / kind.blockSize], kind.scaleFormat));
+  }
+  return pairs;
+}
+
+Value mlir::fp4::nvvm_kernels::pairLikePlacedBF16(OpBuilder &b, Location loc,
+                                                  ArrayRef<Value> words,
+                                                  int64_t p) {
+  // The halves s % 2 of words 4w + s / 2 and 4w + 2 + s / 2.
+  int64_t w = p / 4, s = p % 4;
+  return NVVM::PermuteOp::create(b, loc, b.getI32Type(), words[4 * w + s / 2],
+                                 words[4 * w + 2 + s / 2],
+                                 i32Const(b, loc, s % 2 ? 0x7632 : 0x5410),
+                                 NVVM::PermuteMode::DEFAULT)
+      .getResult();
+}
+
 FunctionType mlir::fp4::nvvm_kernels::w4a16KernelType(OpBuilder &b,
                                                      const DecodeShape &shape) {
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());

@@ -366,6 +366,21 @@ Value scalePlacedPairBF16(OpBuilder &b, Location loc, Value placed,
 
 /// The 32 weight values of a 16-byte piece of codes (a vector<16xi8>) times
 /// their block scales (the piece's 32 / blockSize scale bytes, low first,
+/// in `scaleWord`) as 16 placed bf16 pairs (placeNibblePairBF16,
+/// scalePlacedPairBF16: NVFP4's carry 2^-8): pair p = 4w + s holds elements
+/// 8w + s (low half) and 8w + s + 4 (high).
+SmallVector<Value> expandPiecePlacedBF16(OpBuilder &b, Location loc,
+                                         Value piece, Value scaleWord,
+                                         const MmaKind &kind);
+
+/// Pair `p` of 32 bf16 activation elements given as 16 words (word i:
+/// elements 2i, 2i + 1), paired as expandPiecePlacedBF16 pairs the weights:
+/// pair p = 4w + s holds elements 8w + s and 8w + s + 4 (one prmt).
+Value pairLikePlacedBF16(OpBuilder &b, Location loc, ArrayRef<Value> words,
+                         int64_t p);
+
+/// The 32 weight values of a 16-byte piece of codes (a vector<16xi8>) times
+/// their block scales (the piece's 32 / blockSize scale bytes, low first,
 /// in `scaleWord`), exactly, as 16 bf16 pairs, each an i32: pair q holds
 /// elements 2q (low half) and 2q + 1.
 SmallVector<Value> expandPieceToBF16(OpBuilder &b, Location loc, Value piece,

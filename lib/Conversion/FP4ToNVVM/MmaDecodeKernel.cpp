@@ -18,11 +18,15 @@
 // Each lane (g, t) = (lane / 4, lane % 4) loads, per chunk c, the 16 bytes
 // of piece p = 4c + t (codes 32p .. 32p + 31) of weight row g and the same
 // 32 elements of activation rows g and g + 8. The MMA sums over K, so K may
-// be renumbered as long as A and B agree: the MMA j of a chunk (j = 0..7)
-// takes, in lane (g, t), the fragment K positions {2t, 2t+1} from codes
-// 4j, 4j+1 of the lane's piece and {2t+8, 2t+9} from codes 4j+2, 4j+3,
-// for both operands. Every lane thus uses only what it loaded: no shuffles
-// and no shared-memory staging of the operands.
+// be renumbered as long as A and B agree: the codes are placed straight
+// into bf16 pairs p = 4w + s of elements 8w + s and 8w + s + 4
+// (expandPiecePlacedBF16, as in MmaGemvKernel.cpp: 1.05-1.08x faster at
+// 16x8192x8192 than expanding through f32, docs/benchmarks.md), the
+// activations paired alike with one prmt per pair (pairLikePlacedBF16), and
+// MMA j of a chunk (j = 0..7) takes pair 2j at the fragment's K positions
+// {2t, 2t+1} and pair 2j + 1 at {2t+8, 2t+9}, for both operands. Every
+// lane thus uses only what it loaded: no shuffles and no shared-memory
+// staging of the operands.
 //
 //===----------------------------------------------------------------------===//
 
@@ -149,21 +153,25 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
         LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
     for (int64_t u = 0; u < kUnroll; ++u) {
       ArrayRef<Value> item = loaded.slice(u * perChunk, perChunk);
-      Value lo = vector::BitCastOp::create(b, loc, i32x16, item[2 * kNTiles]);
-      Value hi =
-          vector::BitCastOp::create(b, loc, i32x16, item[2 * kNTiles + 1]);
-      auto pairOf = [&](Value v, int64_t q) -> Value {
-        return vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{q});
-      };
+      // Activation rows g and g + 8, paired as the weights.
+      SmallVector<Value> lo, hi;
+      for (auto [pairs, piece] : {std::pair(&lo, item[2 * kNTiles]),
+                                  std::pair(&hi, item[2 * kNTiles + 1])}) {
+        Value v = vector::BitCastOp::create(b, loc, i32x16, piece);
+        SmallVector<Value> words;
+        for (int64_t i = 0; i < 16; ++i)
+          words.push_back(
+              vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{i}));
+        for (int64_t p = 0; p < 16; ++p)
+          pairs->push_back(pairLikePlacedBF16(b, loc, words, p));
+      }
       for (int64_t nt = 0; nt < kNTiles; ++nt) {
         SmallVector<Value> weights =
-            expandPieceToBF16(b, loc, item[2 * nt], item[2 * nt + 1], kind);
+            expandPiecePlacedBF16(b, loc, item[2 * nt], item[2 * nt + 1], kind);
         for (int64_t j = 0; j < 8; ++j) {
-          // a0, a1, a2, a3 = rows g, g + 8 at codes 4j..4j+1, then
-          // 4j+2..4j+3.
-          SmallVector<Value> a = {pairOf(lo, 2 * j), pairOf(hi, 2 * j),
-                                  pairOf(lo, 2 * j + 1),
-                                  pairOf(hi, 2 * j + 1)};
+          // a0, a1, a2, a3 = rows g, g + 8 at pair 2j, then 2j + 1.
+          SmallVector<Value> a = {lo[2 * j], hi[2 * j], lo[2 * j + 1],
+                                  hi[2 * j + 1]};
           SmallVector<Value> bFrag = {weights[2 * j], weights[2 * j + 1]};
           SmallVector<Value> acc4(c.begin() + 4 * nt, c.begin() + 4 * nt + 4);
           Value d = NVVM::MmaOp::create(
@@ -193,6 +201,13 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   auto ifOp = scf::IfOp::create(b, loc, isWarp0, /*withElseRegion=*/false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifOp.thenBlock());
+  // NVFP4's products carry 2^-8 (the scale's 2^118 against the code's
+  // 2^-126).
+  Value outScale =
+      kind.scaleFormat == NVVM::BlockScaleFormat::UE8M0
+          ? alpha
+          : arith::MulFOp::create(b, loc, alpha, f32Const(b, loc, 256.0f))
+                .getResult();
   // Tile nt: c0, c1 at row g, columns 8nt + 2t, 8nt + 2t + 1; c2, c3 at
   // row g + 8.
   for (int64_t i = 0; i < perThread; ++i) {
@@ -203,7 +218,7 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
     Value row = slot < 2 ? xRowLo : xRowHi;
     Value column = add(add(n0, mul(t, 2)), idx(8 * nt + slot % 2));
     Value ok = both(slot < 2 ? xLoOk : xHiOk, below(column, shape.n));
-    storeOutput(ok, sum, alpha, out, bias, xRows, wRows, row, column,
+    storeOutput(ok, sum, outScale, out, bias, xRows, wRows, row, column,
                 shape.n);
   }
   b.setInsertionPointAfter(ifOp);

@@ -83,32 +83,10 @@ public:
   void build(gpu::GPUFuncOp kernel);
 
 private:
-  /// The 16 bf16 pairs (as i32) of a piece's codes times their scales: pair
-  /// p = 4w + s holds elements 8w + s (low half) and 8w + s + 4 (high).
-  SmallVector<Value> expandPairs(Value piece, Value scaleWord);
-
   DecodeShape shape;
   MmaKind kind;
   int64_t split;
 };
-
-SmallVector<Value> MmaGemvKernelBuilder::expandPairs(Value piece,
-                                                     Value scaleWord) {
-  SmallVector<Value> scalePairs = blockScalePairsBF16(
-      b, loc, scaleWord, kPiece / kind.blockSize, kind.scaleFormat);
-  Value words = vector::BitCastOp::create(
-      b, loc, VectorType::get({4}, b.getI32Type()), piece);
-  SmallVector<Value> pairs;
-  for (int64_t w = 0; w < 4; ++w) {
-    Value word = vector::ExtractOp::create(b, loc, words, ArrayRef<int64_t>{w});
-    Value high = arith::ShRUIOp::create(b, loc, word, i32(8));
-    for (int64_t s = 0; s < 4; ++s)
-      pairs.push_back(scalePlacedPairBF16(
-          b, loc, placeNibblePairBF16(b, loc, word, high, s),
-          scalePairs[8 * w / kind.blockSize], kind.scaleFormat));
-  }
-  return pairs;
-}
 
 void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
   Block &entry = kernel.getBody().front();
@@ -200,18 +178,14 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
         xWords.push_back(
             vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{e}));
     }
-    // Pair p = 4w + s of the activation: elements 8w + s and 8w + s + 4,
-    // the halves s % 2 of words 4w + s / 2 and 4w + 2 + s / 2.
-    auto xPair = [&](int64_t p) -> Value {
-      int64_t w = p / 4, s = p % 4;
-      return NVVM::PermuteOp::create(b, loc, i32Type, xWords[4 * w + s / 2],
-                                     xWords[4 * w + 2 + s / 2],
-                                     i32(s % 2 ? 0x7632 : 0x5410),
-                                     NVVM::PermuteMode::DEFAULT)
-          .getResult();
+    // Paired as the weights: elements 8w + s and 8w + s + 4.
+    auto xPair = [&](int64_t p) {
+      return pairLikePlacedBF16(b, loc, xWords, p);
     };
-    SmallVector<Value> lo = expandPairs(loaded[0], loaded[1]);
-    SmallVector<Value> hi = expandPairs(loaded[2], loaded[3]);
+    SmallVector<Value> lo =
+        expandPiecePlacedBF16(b, loc, loaded[0], loaded[1], kind);
+    SmallVector<Value> hi =
+        expandPiecePlacedBF16(b, loc, loaded[2], loaded[3], kind);
     for (int64_t j = 0; j < 8; ++j) {
       SmallVector<Value> a = {lo[2 * j], hi[2 * j], lo[2 * j + 1],
                               hi[2 * j + 1]};

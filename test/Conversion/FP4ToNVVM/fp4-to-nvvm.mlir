@@ -203,16 +203,25 @@ func.func @gemv_nvfp4_8(%x: tensor<8x128xbf16>, %bd: tensor<24x64xi8>, %bs: tens
 
 // W4A16 with more than 4 bf16 activation rows: the tensor-core kernel.
 // 16 x 32 output tiles (grid ceil(40 / 32) x ceil(20 / 16)), 8 warps
-// splitting K, partial tiles added through shared memory; the weights are
-// expanded to exact bf16 (code * scale) and multiplied by mma.sync
-// m16n8k16 on the activation rows as loaded.
+// splitting K, partial tiles added through shared memory; the codes are
+// placed straight into bf16 pairs (mask, multiply by 4160 or 260, mask)
+// and multiplied by 2^126 and their UE8M0 scale (exact bf16 code * scale),
+// the activation rows paired alike by prmt, then mma.sync m16n8k16, four
+// weight tiles per activation fragment.
 // CHECK-LABEL: func.func @weight_only_tensor_cores(
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a16tc_20x40x128_bf16_f32 blocks in (%c2{{.*}}, %c2{{.*}}, %c1{{.*}}) threads in (%c256
 // CHECK: gpu.func @fp4_mxfp4_w4a16tc_20x40x128_bf16_f32({{.*}}) workgroup(%{{.*}} : memref<4096xf32, #gpu.address_space<workgroup>>) kernel
-// CHECK: scf.for
 // CHECK: vector.load {{.*}} : memref<?xbf16>, vector<32xbf16>
-// CHECK: arith.truncf {{.*}} : vector<2xf32> to vector<2xbf16>
-// CHECK: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+// CHECK: scf.for
+// CHECK-COUNT-16: nvvm.prmt <default> %c{{21520|30258}}_i32
+// CHECK-NOT: arith.truncf
+// CHECK: arith.muli %{{.*}}, %c4160_i32{{.*}} : i32
+// CHECK: arith.constant 2122350208 : i32
+// CHECK: arith.mulf %{{.*}}, %{{.*}} : vector<2xbf16>
+// CHECK: arith.mulf %{{.*}}, %{{.*}} : vector<2xbf16>
+// CHECK: arith.muli %{{.*}}, %c260_i32{{.*}} : i32
+// CHECK-COUNT-32: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+// CHECK: scf.yield
 // CHECK: gpu.barrier
 func.func @weight_only_tensor_cores(%x: tensor<20x128xbf16>, %bd: tensor<40x64xi8>, %bs: tensor<40x4xf8E8M0FNU>) -> tensor<20x40xf32> {
   %b = fp4.assemble %bd, %bs : tensor<40x64xi8>, tensor<40x4xf8E8M0FNU> -> !fp4.qtensor<40x128xf4E2M1FN, mxfp4>
