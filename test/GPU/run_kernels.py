@@ -211,9 +211,9 @@ def memref(tensor):
 
 # The kind of a W4A16 kernel in its name (fp4_<fmt>_w4a16<kind>_...), as
 # decode_launch reads it: "" (absent) or "s<S>", "tc", "mv[s<S>]", "pf<BN>[s<S>]",
-# "wg<BN>[s<S>]", "wgt<BN>[s<S>]", "wrt<BN>". No capturing group: callers add one
+# "wg<BN>[s<S>]", "wgt<BN>[s<S>]", "wr<BN>[s<S>]", "wrt<BN>". No capturing group: callers add one
 # where they want it.
-W4A16_KIND = r"(?:tc|mv(?:s\d+)?|(?:pf|wgt|wg|wrt)\d+(?:s\d+)?|s\d+)"
+W4A16_KIND = r"(?:tc|mv(?:s\d+)?|(?:pf|wgt|wg|wrt|wr)\d+(?:s\d+)?|s\d+)"
 
 
 def decode_launch(m, n, kind=""):
@@ -225,17 +225,17 @@ def decode_launch(m, n, kind=""):
     (MmaDecodeKernel.cpp): 16 x 32 tiles with 8 warps splitting K; "pf<BN>"
     and "wg<BN>" (PrefillKernel.cpp, mma.sync or wgmma): 128 x BN tiles
     ("wgt<BN>": 256 x BN), 8 warps, two (three for "wgt") buffers of
-    (rows + BN) rows of 128 bytes plus 1 KB of alignment slack; "wrt<BN>"
-    (wgmma, weights in registers): 256 x BN, four buffers of the 256
-    activation rows only
+    (rows + BN) rows of 128 bytes plus 1 KB of alignment slack; "wr<BN>"
+    and "wrt<BN>" (wgmma, weights in registers): 128 x BN and 256 x BN,
+    four buffers of the activation rows only
     (prefillSharedBytes); with "s<S>" (split-K), S CTAs per tile along grid
     x and at least room for every thread's rows / 128 x BN/2 f32 partials."""
-    if kind.startswith(("pf", "wg", "wrt")):
+    if kind.startswith(("pf", "wg", "wr")):
         tile_m = 256 if kind.startswith(("wgt", "wrt")) else 128
         tile_n, _, split = kind.lstrip("pfwgrt").partition("s")
         tile_n, split = int(tile_n), int(split or 1)
-        # "wrt": the weights stay in registers, four buffers of activations.
-        in_registers = kind.startswith("wrt")
+        # "wr(t)": the weights stay in registers, four buffers of activations.
+        in_registers = kind.startswith("wr")
         stages = 4 if in_registers else 3 if kind.startswith("wgt") else 2
         staging = stages * (tile_m + (0 if in_registers else tile_n)) * 128
         partials = 256 * tile_m // 128 * tile_n // 2 * 4 if split > 1 else 0
@@ -267,7 +267,7 @@ def launched_dependent(kind):
     (the name's kind after w4a4x16) as a programmatic dependent of the bf16
     rows kernel: the decode kernels ("", "s<S>", "mv[s<S>]", "tc"), not the prefill
     kernels (FP4ToNVVM.cpp)."""
-    return not kind.startswith(("pf", "wg", "wrt"))
+    return not kind.startswith(("pf", "wg", "wr"))
 
 
 def rows_launch(rows, k):

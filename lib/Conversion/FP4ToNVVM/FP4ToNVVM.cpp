@@ -38,8 +38,9 @@ static std::string splitSuffix(int64_t split) {
   return split > 1 ? "s" + std::to_string(split) : "";
 }
 
-/// The prefill kernel's kind in its name: "_w4a16wg<BN>" (wgmma) or
-/// "_w4a16pf<BN>" (mma.sync) for 128-row tiles, "_w4a16wgt<BN>" for
+/// The prefill kernel's kind in its name: "_w4a16wg<BN>" (wgmma),
+/// "_w4a16wr<BN>" (wgmma, weights in registers) or "_w4a16pf<BN>"
+/// (mma.sync) for 128-row tiles, "_w4a16wgt<BN>" and "_w4a16wrt<BN>" for
 /// 256-row ("tall") ones, then the split-K suffix.
 static std::string prefillKindName(const nvvm_kernels::PrefillTiling &tiling,
                                    bool wgmma) {

@@ -608,7 +608,8 @@ bool usePrefillKernel(const DecodeShape &shape);
 struct PrefillTiling {
   int64_t tileM, tileN, split, stages;
   /// wgmma with the expanded weights as operand A in registers (256 x 128
-  /// tiles on sm_90a): shared memory holds only the activations.
+  /// and 128 x 128 tiles on sm_90a): shared memory holds only the
+  /// activations.
   bool weightsInRegisters = false;
 };
 PrefillTiling prefillTiling(const DecodeShape &shape, bool wgmma);

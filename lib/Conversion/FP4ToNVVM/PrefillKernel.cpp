@@ -13,9 +13,9 @@
 // (BN = 128 or 64, chosen to fill the SMs; with split-K S CTAs of a
 // cluster share a tile, each over 1/S of K, and add their partial tiles
 // through distributed shared memory), or with wgmma 256 x 128 where there
-// are CTAs enough, which keeps the weights in registers instead (see
-// "Weights in registers" below); K in steps of 64; S = 2 shared-memory
-// buffers (dynamic shared memory). In step s every thread
+// are CTAs enough; with wgmma, tiles 128 wide keep the weights in registers
+// instead (see "Weights in registers" below); K in steps of 64; S = 2
+// shared-memory buffers (dynamic shared memory). In step s every thread
 //   - issues the loads of step s + 2: one 16-byte piece of codes (32
 //     elements of one weight row) per 128 rows of BN, with its scale bytes
 //     (pipelinedLoop);
@@ -471,14 +471,16 @@ void PrefillKernelBuilder::build(Block &entry) {
 }
 
 //===----------------------------------------------------------------------===//
-// Weights in registers (sm_90a, 256 x 128 tiles)
+// Weights in registers (sm_90a, 256 x 128 and 128 x 128 tiles)
 //===----------------------------------------------------------------------===//
 //
 // The problem transposed: D^T = W x^T, so the weights are wgmma's A, which
 // may come from registers, and the activations its B, from shared memory.
 // Warpgroup v takes weight rows 64 v .. 64 v + 63 of the tile against all
-// 256 activation rows: one m64n256k16 per K slice. Each thread expands
-// exactly the weights of its own A fragments (PTX ISA, wgmma register
+// its 256 (or 128) activation rows: one m64n256k16 (m64n128k16) per K
+// slice; with split-K, the K parts of a tile add their accumulators through
+// distributed shared memory after the loop (reduceAcrossCluster). Each thread
+// expands exactly the weights of its own A fragments (PTX ISA, wgmma register
 // fragments of A, as mma.m16n8k16 per warp: warp w of the warpgroup holds
 // rows 16 w + g and 16 w + g + 8, g = lane / 4; in each K slice of 16,
 // register 0 the pair k = 2q, 2q + 1 of the first row, q = lane % 4,
@@ -489,9 +491,9 @@ void PrefillKernelBuilder::build(Block &entry) {
 // row (the four threads of a quad load the same bytes, merged by the
 // memory system) and picks them out with three prmt per 8 codes.
 //
-// Pipeline (S = 4 buffers of 256 activation rows x 128 bytes; activations
-// copied D = S - 2 steps ahead; one wgmma group per K slice, four left in
-// flight): step s
+// Pipeline (S = 4 buffers of the tile's activation rows x 128 bytes;
+// activations copied D = S - 2 steps ahead; one wgmma group per K slice, four
+// left in flight): step s
 //   a. waits for its activation copies, fence.proxy.async, barrier (after
 //      which every warpgroup has finished the MMAs of step s - 2);
 //   b. issues the wgmma of each K slice of step s on A registers expanded
@@ -506,8 +508,8 @@ void PrefillKernelBuilder::build(Block &entry) {
 // loop, slice by slice").
 
 void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
-  assert(wgmma && tileM == 256 && tileN == 128 && split == 1 &&
-         "256 x 128 tiles, two warpgroups of 64 weight rows");
+  assert(wgmma && (tileM == 256 || tileM == 128) && tileN == 128 &&
+         "256 or 128 x 128 tiles, two warpgroups of 64 weight rows");
   MLIRContext *ctx = b.getContext();
   Type i32Type = b.getI32Type();
   int64_t lookahead = stages - 2;
@@ -731,15 +733,31 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
           ? arith::MulFOp::create(b, loc, alpha, f32Const(b, loc, 256.0f))
                 .getResult()
           : alpha;
-  if (clampN || shape.n % 8) {
+  // One element per store (null entries are another CTA's).
+  auto storeEach = [&](ArrayRef<Value> sums) {
     for (int64_t j = 0; j < tileM / 8; ++j)
       for (int64_t i = 0; i < 4; ++i) {
-        Value sum = LLVM::ExtractValueOp::create(b, loc, acc, 4 * j + i);
+        if (!sums[4 * j + i])
+          continue;
         Value row = add(m0, add(mul(q, 2), idx(8 * j + i % 2)));
         Value column = add(columnOfFirst, add(g, idx(8 * (i / 2))));
-        storeOutput(both(below(row, shape.m), below(column, shape.n)), sum,
-                    outScale, out, bias, xRows, wRows, row, column, shape.n);
+        storeOutput(both(below(row, shape.m), below(column, shape.n)),
+                    sums[4 * j + i], outScale, out, bias, xRows, wRows, row,
+                    column, shape.n);
       }
+  };
+  if (split > 1 || clampN || shape.n % 8) {
+    SmallVector<Value> sums;
+    for (int64_t i = 0; i < tileM / 2; ++i)
+      sums.push_back(LLVM::ExtractValueOp::create(b, loc, acc, i));
+    if (split > 1) {
+      // Split K: the activation buffers are free once both warpgroups'
+      // wgmma are done.
+      gpu::BarrierOp::create(b, loc);
+      reduceAcrossCluster(sums, storeEach);
+    } else {
+      storeEach(sums);
+    }
     gpu::ReturnOp::create(b, loc);
     return;
   }
@@ -865,9 +883,15 @@ PrefillTiling mlir::fp4::nvvm_kernels::prefillTiling(const DecodeShape &shape,
   while (leavesSMsIdle(count * tiling.split) &&
          canSplitFurther(shape.k / kTileK, tiling.split))
     tiling.split *= 2;
-  // The 128-row tiles keep the weights in shared memory: in registers
-  // (four buffers, one CTA per SM, split in two) 128 x 8192 x 8192 took
-  // 5-7% longer on the H100 (docs/benchmarks.md).
+  // With wgmma, 128-row tiles 128 wide keep the weights in registers too
+  // (four buffers, one CTA per SM): 128 x 8192 x 8192 split in two took
+  // 50.4-50.6 us on the H100 against 57.9-59.4 us with the weights in
+  // shared memory (docs/benchmarks.md; before the slice-by-slice loop it
+  // was 5-7% slower).
+  if (wgmma && tiling.tileN == 128) {
+    tiling.weightsInRegisters = true;
+    tiling.stages = 4;
+  }
   return tiling;
 }
 
@@ -913,6 +937,7 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
                   b.getDenseI32ArrayAttr({kThreads, 1, 1}));
   // Not for 256-row tiles: their 128 accumulators per thread need more.
   if (tiling.tileM == kTileM && tiling.tileN <= 128 &&
+      !tiling.weightsInRegisters &&
       2 * prefillSharedBytes(shape, wgmma) <= sharedPerSM)
     kernel->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
                     b.getI32IntegerAttr(2));

@@ -185,21 +185,24 @@ func.func @wide(%x: tensor<2100x192xbf16>, %bd: tensor<4096x96xi8>, %bs: tensor<
 // -----
 
 // Split-K: 4 tiles of 128 would leave most SMs idle, so 8 CTAs share each
-// tile (a cluster of 8, K part = block x % 8, 8 of the 64 K steps each):
-// grid x = 4 x 8; dynamic shared memory = the larger of the staging
-// buffers (2 x 256 rows of 128 bytes) and the partials (256 threads x 64
-// floats), plus 1 KB. After the loop each CTA stores its accumulators
-// (float i of thread t at 4 (t + 256 i)), meets the cluster, maps the 8
-// CTAs' shared memory, and sums its slice over them in rank order.
-// SPLIT: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_w4a16wg128s8_128x512x4096_bf16_bf16 blocks in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c66560_i32
-// SPLIT: gpu.func @fp4_nvfp4_w4a16wg128s8_128x512x4096_bf16_bf16({{.*}}) kernel attributes {nvvm.cluster_dim = array<i32: 8, 1, 1>, nvvm.maxntid = array<i32: 256, 1, 1>, nvvm.minctasm = 2 : i32}
+// tile (a cluster of 8, K part = block x % 8, 8 of the 64 K steps each),
+// with the weights in registers (m64n128k16: the tile's 128 activation
+// rows), one CTA per SM (no minctasm): grid x = 4 x 8; dynamic shared
+// memory = the larger of the staging buffers (4 x 128 rows of 128 bytes)
+// and the partials (256 threads x 64 floats), plus 1 KB. After the loop
+// (two steps per iteration) each CTA stores its accumulators (float i of
+// thread t at 4 (t + 256 i)), meets the cluster, maps the 8 CTAs' shared
+// memory, and sums its slice over them in rank order.
+// SPLIT: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_w4a16wr128s8_128x512x4096_bf16_bf16 blocks in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c66560_i32
+// SPLIT: gpu.func @fp4_nvfp4_w4a16wr128s8_128x512x4096_bf16_bf16({{.*}}) kernel attributes {nvvm.cluster_dim = array<i32: 8, 1, 1>, nvvm.maxntid = array<i32: 256, 1, 1>}
 // SPLIT: %[[X:.*]] = gpu.block_id x
 // SPLIT: arith.divui %[[X]], %c8
 // SPLIT: %[[PART:.*]] = arith.remui %[[X]], %c8
 // SPLIT: %[[FIRST:.*]] = arith.muli %[[PART]], %c8
-// SPLIT: scf.for %{{.*}} = %c0{{.*}} to %c8{{.*}} step %c1
-// SPLIT: nvvm.wgmma.mma_async
+// SPLIT: scf.for %{{.*}} = %c0{{.*}} to %c8{{.*}} step %c2
+// SPLIT-COUNT-8: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
 // SPLIT: scf.yield
+// SPLIT: gpu.barrier
 // SPLIT-COUNT-64: llvm.store %{{.*}} : f32, !llvm.ptr<3>
 // SPLIT-NEXT: nvvm.cluster.arrive {aligned}
 // SPLIT-NEXT: nvvm.cluster.wait {aligned}
