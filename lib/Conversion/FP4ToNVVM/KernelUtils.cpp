@@ -657,6 +657,13 @@ Value mlir::fp4::nvvm_kernels::scalePlacedPairBF16(
   return multiplyPairsBF16(b, loc, placed, scalePair);
 }
 
+Value mlir::fp4::nvvm_kernels::placedOutputScale(
+    OpBuilder &b, Location loc, Value alpha, NVVM::BlockScaleFormat format) {
+  if (format == NVVM::BlockScaleFormat::UE8M0)
+    return alpha;
+  return arith::MulFOp::create(b, loc, alpha, f32Const(b, loc, 256.0f));
+}
+
 SmallVector<Value>
 mlir::fp4::nvvm_kernels::expandPiecePlacedBF16(OpBuilder &b, Location loc,
                                                Value piece, Value scaleWord,

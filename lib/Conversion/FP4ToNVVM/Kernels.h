@@ -364,6 +364,12 @@ SmallVector<Value> blockScalePairsBF16(OpBuilder &b, Location loc, Value word,
 Value scalePlacedPairBF16(OpBuilder &b, Location loc, Value placed,
                           Value scalePair, NVVM::BlockScaleFormat format);
 
+/// The epilogue's scale of sums of placed pairs (scalePlacedPairBF16):
+/// alpha x 256 for UE4M3 scales (their products carry 2^-8: the scale's
+/// 2^118 against the code's 2^-126), alpha for UE8M0.
+Value placedOutputScale(OpBuilder &b, Location loc, Value alpha,
+                        NVVM::BlockScaleFormat format);
+
 /// The 32 weight values of a 16-byte piece of codes (a vector<16xi8>) times
 /// their block scales (the piece's 32 / blockSize scale bytes, low first,
 /// in `scaleWord`) as 16 placed bf16 pairs (placeNibblePairBF16,

@@ -201,13 +201,7 @@ void MmaDecodeKernelBuilder::build(gpu::GPUFuncOp kernel) {
   auto ifOp = scf::IfOp::create(b, loc, isWarp0, /*withElseRegion=*/false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifOp.thenBlock());
-  // NVFP4's products carry 2^-8 (the scale's 2^118 against the code's
-  // 2^-126).
-  Value outScale =
-      kind.scaleFormat == NVVM::BlockScaleFormat::UE8M0
-          ? alpha
-          : arith::MulFOp::create(b, loc, alpha, f32Const(b, loc, 256.0f))
-                .getResult();
+  Value outScale = placedOutputScale(b, loc, alpha, kind.scaleFormat);
   // Tile nt: c0, c1 at row g, columns 8nt + 2t, 8nt + 2t + 1; c2, c3 at
   // row g + 8.
   for (int64_t i = 0; i < perThread; ++i) {

@@ -236,13 +236,7 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
           return add(mul(add(mul(add(first, idx(p)), 32), lane), 4), idx(i));
         });
   }
-  // NVFP4's products carry 2^-8 (the scale's 2^118 against the code's
-  // 2^-126).
-  Value outScale =
-      kind.scaleFormat == NVVM::BlockScaleFormat::UE8M0
-          ? alpha
-          : arith::MulFOp::create(b, loc, alpha, f32Const(b, loc, 256.0f))
-                .getResult();
+  Value outScale = placedOutputScale(b, loc, alpha, kind.scaleFormat);
   for (int64_t i = 0; i < 4; ++i) {
     if (!used(i))
       continue;

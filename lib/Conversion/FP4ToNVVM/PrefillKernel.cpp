@@ -726,13 +726,7 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   // Accumulator 4 j + i: weight row (D row) g + 8 (i / 2) of the warp's 16,
   // activation row (D column) 8 j + 2 q + i % 2.
   Value columnOfFirst = add(n0, add(mul(warpgroup, 64), mul(warpInGroup, 16)));
-  // NVFP4's products carry 2^-8 (the scale's 2^118 against the code's
-  // 2^-126).
-  Value outScale =
-      kind.blockSize == 16
-          ? arith::MulFOp::create(b, loc, alpha, f32Const(b, loc, 256.0f))
-                .getResult()
-          : alpha;
+  Value outScale = placedOutputScale(b, loc, alpha, kind.scaleFormat);
   // One element per store (null entries are another CTA's).
   auto storeEach = [&](ArrayRef<Value> sums) {
     for (int64_t j = 0; j < tileM / 8; ++j)
@@ -865,9 +859,10 @@ PrefillTiling mlir::fp4::nvvm_kernels::prefillTiling(const DecodeShape &shape,
   // memory, itself 6% faster than 128 x 256 (docs/benchmarks.md). Else
   // 128 x 128 given two CTAs per SM, or split along K where 128 would
   // leave SMs idle and K splits, else 128 x 64.
-  // Two buffers for the 128-row tiles (with three, 128 x 8192 x 8192 split
-  // in two took 5% less time with NVFP4 weights and 5% more with MXFP4;
-  // and sm_120a's 100 KB would not hold three of 128 x 128).
+  // Two buffers for the 128-row tiles that stage the weights in shared
+  // memory (with three, 128 x 8192 x 8192 split in two took 5% less time
+  // with NVFP4 weights and 5% more with MXFP4; and sm_120a's 100 KB would
+  // not hold three of 128 x 128).
   PrefillTiling tiling{kTileM, 64, 1, 2};
   if (wgmma && tiles(256, 128) >= 2 * kHopperSMs)
     tiling = {256, 128, 1, 4, /*weightsInRegisters=*/true};
