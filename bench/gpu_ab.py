@@ -26,8 +26,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from gpu_decode import CALLS, capture_graph, copies_for, current_stream, replay_us  # noqa: E402
-from run_kernels import (W4A16_KIND, Driver, decode, decode_launch, memref,  # noqa: E402
-                         random_weights, relative_error)
+from run_kernels import (W4A16_KIND, Driver, activation_map, decode, decode_launch,  # noqa: E402
+                         memref, random_weights, relative_error)
 
 
 def main():
@@ -36,6 +36,8 @@ def main():
     parser.add_argument("--only", default="")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--min-k", type=int, default=4096)
+    parser.add_argument("--mx-scales", default="",
+                        help="LOW:HIGH, MXFP4 scale bytes LOW .. HIGH - 1 (default 119:136)")
     args = parser.parse_args()
     driver = Driver()
     modules, shapes = [], None
@@ -48,6 +50,7 @@ def main():
                  for raw in re.findall(pattern, image)}
         shapes = ({s: [n] for s, n in found.items()} if shapes is None else
                   {s: names + [found[s]] for s, names in shapes.items() if s in found})
+    mx_range = tuple(int(v) for v in args.mx_scales.split(":")) if args.mx_scales else None
     rng = np.random.default_rng(0)
     print(f"device: {torch.cuda.get_device_name()}; cubins: {' '.join(args.cubins)}")
     for shape_name, kernel_names in sorted(shapes.items()):
@@ -55,7 +58,7 @@ def main():
         m, n, k = int(m), int(n), int(k)
         if k < args.min_k or not re.search(args.only, shape_name):
             continue
-        data, scales, alpha, block, scale_decode = random_weights(rng, fmt, n, k)
+        data, scales, alpha, block, scale_decode = random_weights(rng, fmt, n, k, mx_range=mx_range)
         x = torch.from_numpy(rng.standard_normal((m, k))).to(torch.bfloat16).cuda()
         w_ref = decode(data, scales, block, scale_decode) * float(alpha)
         reference = (x.double() @ torch.from_numpy(w_ref).cuda().double().t()).cpu().numpy()
@@ -64,16 +67,23 @@ def main():
         ws = [torch.from_numpy(scales.reshape(-1)).cuda() for _ in range(copies)]
         y = torch.empty(m * n, dtype=torch.bfloat16, device="cuda")
         params = [memref(x.reshape(-1)) + memref(wd[i]) + memref(ws[i]) +
-                  [ctypes.c_float(alpha)] + memref(y) for i in range(copies)]
+                  [ctypes.c_float(alpha)] for i in range(copies)]
         calls = 10 if 2.0 * m * n * k > 1e11 else CALLS
         runs = []
         for path, module, name in zip(args.cubins, modules, kernel_names):
             kind = re.match(r"fp4_\w+?_w4a16(" + W4A16_KIND + r")?_", name).group(1)
             grid, threads, shared = decode_launch(m, n, kind or "")
             fn = driver.function(module, name, shared=shared)
+            # Builds from before the activations came by TMA take no map
+            # (nor its mbarriers' shared bytes, which they do not mind).
+            map_params, x_map = activation_map(x, m, k, kind or "", fmt)
+            if driver.parameter_count(fn) == len(params[0]) + len(memref(y)):
+                map_params, x_map = [], None
+            tail = map_params + memref(y)
 
-            def run(i, fn=fn, grid=grid, threads=threads, shared=shared):
-                driver.enqueue(fn, grid, threads, params[i % copies], shared, current_stream())
+            def run(i, fn=fn, grid=grid, threads=threads, shared=shared, tail=tail, x_map=x_map):
+                driver.enqueue(fn, grid, threads, params[i % copies] + tail, shared,
+                               current_stream())
 
             y.fill_(float("nan"))  # poisoned
             run(0)

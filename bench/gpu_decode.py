@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "GPU"))
-from run_kernels import (W4A16_KIND, Driver, decode, decode_launch, memref,  # noqa: E402
-                         random_weights, relative_error)
+from run_kernels import (W4A16_KIND, Driver, activation_map, decode, decode_launch,  # noqa: E402
+                         memref, random_weights, relative_error)
 
 CALLS = 100
 L2_BYTES = 50 * 2**20
@@ -239,8 +239,9 @@ def main():
         wd = [torch.from_numpy(data.reshape(-1)).cuda() for _ in range(copies)]
         ws = [torch.from_numpy(scales.reshape(-1)).cuda() for _ in range(copies)]
         y = torch.empty(m * n, dtype=torch.bfloat16, device="cuda")
+        map_params, x_map = activation_map(x, m, k, kind or "", fmt)
         params = [memref(x.reshape(-1)) + memref(wd[i]) + memref(ws[i]) +
-                  [ctypes.c_float(alpha)] + memref(y) for i in range(copies)]
+                  [ctypes.c_float(alpha)] + map_params + memref(y) for i in range(copies)]
 
         def ours(i):
             driver.enqueue(fn, grid, threads, params[i % copies], shared, current_stream())

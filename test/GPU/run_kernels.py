@@ -113,6 +113,14 @@ class Driver:
                        "cuFuncSetAttribute")
         return fn
 
+    def parameter_count(self, fn):
+        """The number of parameters of kernel `fn` (cuFuncGetParamInfo)."""
+        count, offset, size = 0, ctypes.c_size_t(), ctypes.c_size_t()
+        while self.cuda.cuFuncGetParamInfo(fn, count, ctypes.byref(offset),
+                                           ctypes.byref(size)) == 0:
+            count += 1
+        return count
+
     def enqueue(self, fn, grid, block, params, shared=0, stream=None, dependent=False):
         """Launches `fn` on `stream` (a CUstream handle; None: the legacy
         default stream) without waiting; `params` are ctypes values, one per
@@ -132,6 +140,11 @@ class Driver:
                    "cuLaunchKernelEx")
 
     def launch(self, fn, grid, block, params, shared=0, dependent=False):
+        """As enqueue, then waits; a parameter list of the wrong length is
+        an error here (the kernel would read garbage)."""
+        expected = self.parameter_count(fn)
+        if expected != len(params):
+            raise RuntimeError(f"the kernel takes {expected} parameters, given {len(params)}")
         self.enqueue(fn, grid, block, params, shared, dependent=dependent)
         torch.cuda.synchronize()
 
@@ -202,6 +215,29 @@ def encode_tensor_map(runtime, address, rows, row_bytes, box_bytes, box_rows, sw
     return bytes(host), error.decode() if error else None
 
 
+_RUNTIME = []
+
+
+def activation_map(x, rows, k, kind, fmt):
+    """The W4A16 kernels with the weights in registers ("wr<BN>[s<S>]",
+    "wrt<BN>") of NVFP4 weights (prefillActivationCopy) load the
+    activations by TMA and take x's tensor map (device bytes) before their
+    output, as the host code passes it: `rows` rows of 2 k bytes (bf16),
+    boxes of 128 bytes x the tile's rows (256 for "wrt"), 128-byte swizzle.
+    Returns the memref arguments ([] for other kernels) and the map's device
+    tensor (keep it alive until the launch is done)."""
+    if not kind.startswith("wr") or fmt != "nvfp4":
+        return [], None
+    if not _RUNTIME:
+        _RUNTIME.append(gpu_runtime())
+    tile_m = 256 if kind.startswith("wrt") else 128
+    host, error = encode_tensor_map(_RUNTIME[0], x.data_ptr(), rows, 2 * k, 128, tile_m, 128)
+    if error:
+        raise RuntimeError(error)
+    device = torch.frombuffer(bytearray(host), dtype=torch.uint8).cuda()
+    return memref(device), device
+
+
 def memref(tensor):
     """MLIR's 1-D memref descriptor of a contiguous device tensor."""
     ptr = ctypes.c_void_p(tensor.data_ptr())
@@ -227,8 +263,8 @@ def decode_launch(m, n, kind=""):
     ("wgt<BN>": 256 x BN), 8 warps, two (three for "wgt") buffers of
     (rows + BN) rows of 128 bytes plus 1 KB of alignment slack; "wr<BN>"
     and "wrt<BN>" (wgmma, weights in registers): 128 x BN and 256 x BN,
-    four buffers of the activation rows only
-    (prefillSharedBytes); with "s<S>" (split-K), S CTAs per tile along grid
+    four buffers of the activation rows only and four TMA mbarriers (used
+    by the NVFP4 kernels; prefillSharedBytes); with "s<S>" (split-K), S CTAs per tile along grid
     x and at least room for every thread's rows / 128 x BN/2 f32 partials."""
     if kind.startswith(("pf", "wg", "wr")):
         tile_m = 256 if kind.startswith(("wgt", "wrt")) else 128
@@ -239,7 +275,7 @@ def decode_launch(m, n, kind=""):
         stages = 4 if in_registers else 3 if kind.startswith("wgt") else 2
         staging = stages * (tile_m + (0 if in_registers else tile_n)) * 128
         partials = 256 * tile_m // 128 * tile_n // 2 * 4 if split > 1 else 0
-        shared = max(staging, partials) + 1024
+        shared = max(staging, partials) + (8 * stages if in_registers else 0) + 1024
         return ((n + tile_n - 1) // tile_n * split, (m + tile_m - 1) // tile_m), (256, 1, 1), shared
     if kind == "tc":
         return ((n + 31) // 32, (m + 15) // 16), (256, 1, 1), 0
@@ -383,10 +419,11 @@ def bf16_rows_edges(a, sa, sb):
     return [1]
 
 
-def random_weights(rng, fmt, rows, k, subnormal=False, wide=False):
+def random_weights(rng, fmt, rows, k, subnormal=False, wide=False, mx_range=None):
     """Random packed codes, valid scales and (NVFP4) a global scale. With
     `subnormal`, NVFP4 scales are all UE4M3 subnormals (m * 2^-9); with
-    `wide`, MXFP4 scales span 2^-47 .. 2^13 instead of 2^-8 .. 2^8."""
+    `wide`, MXFP4 scales span 2^-47 .. 2^13 instead of 2^-8 .. 2^8;
+    `mx_range` (low, high) gives MXFP4 scale bytes low .. high - 1."""
     data = rng.integers(0, 256, size=(rows, k // 2), dtype=np.uint8)
     if fmt == "nvfp4" and subnormal:
         scales = rng.integers(1, 8, size=(rows, k // 16), dtype=np.uint8)
@@ -394,7 +431,7 @@ def random_weights(rng, fmt, rows, k, subnormal=False, wide=False):
     if fmt == "nvfp4":  # UE4M3 scales around 1 (exponents 4..10)
         scales = rng.integers(0x20, 0x58, size=(rows, k // 16), dtype=np.uint8)
         return data, scales, np.float32(rng.uniform(0.5, 2.0)), 16, ue4m3
-    low, high = (80, 141) if wide else (119, 136)
+    low, high = mx_range or ((80, 141) if wide else (119, 136))
     scales = rng.integers(low, high, size=(rows, k // 32), dtype=np.uint8)
     return data, scales, np.float32(1.0), 32, ue8m0
 
@@ -481,9 +518,10 @@ def run_w4a16(driver, fn, rng, fmt, e, m, n, k, act, res, kind,
     device = [x.cuda()] + [torch.from_numpy(v.reshape(-1)).cuda() for v in (b, sb)]
     out = torch.full((e * m * n,), float("nan"), dtype=TORCH_TYPES[res],
                      device="cuda")  # poisoned
+    map_params, _map = activation_map(device[0], e * m, k, kind, fmt)
     params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
               [ctypes.c_float(alpha)] + experts.params() + bias_params(bias, device) +
-              memref(out))
+              map_params + memref(out))
     grid, threads, shared = decode_launch(m, n, kind)
     driver.launch(fn, (grid[0], grid[1], e), threads, params, shared)
     y = out.float().cpu().numpy().astype(np.float64).reshape(e, m, n)
@@ -653,8 +691,9 @@ def main():
                 # The W4A16 kernel: bf16 rows in place of the FP4 operand,
                 # the row scales (MXFP4 only: NVFP4's are all 1) before the
                 # output.
+                map_params, _map = activation_map(xb, e * m, k, x16_kind or "", fmt)
                 params = (memref(xb) + params[2 * len(memref(device[0])):] +
-                          (memref(row_scales) if fmt == "mxfp4" else []))
+                          (memref(row_scales) if fmt == "mxfp4" else []) + map_params)
             driver.launch(fn, grid, threads, params + memref(out), shared,
                           dependent=x16 and launched_dependent(x16_kind or ""))
             if check_rows is not None:

@@ -873,6 +873,10 @@ struct ConvertFP4ToNVVMPass
     decodeShape.dependent = w4a4AsW4A16 && !prefillW4A16;
     // wgmma exists on sm_90a only; other chips take mma.sync.
     bool wgmmaPrefill = prefillW4A16 && chip == "sm_90a";
+    decodeShape.activationMap =
+        prefillW4A16 &&
+        prefillActivationCopy(decodeShape, *rhsKind, wgmmaPrefill) !=
+            ActivationCopy::CpAsync;
     bool tensorCoreW4A16 = w4a16Kernel && !gathered && !prefillW4A16 &&
                            useMmaDecodeKernel(decodeShape);
     bool gemvW4A16 = w4a16Kernel && !prefillW4A16 && !tensorCoreW4A16 &&
@@ -1059,6 +1063,12 @@ struct ConvertFP4ToNVVMPass
       if (decodeShape.rowScales)
         args.push_back(rowScales);
     }
+    // x (bf16) as e * m rows of 2 k bytes, in boxes of one K step's 128
+    // bytes of a tile's rows, swizzled as wgmma reads them.
+    if (decodeShape.activationMap)
+      args.push_back(device.tensorMap(
+          args[0], e * m, 2 * k, 128,
+          prefillTiling(decodeShape, wgmmaPrefill).tileM, 128));
     if (shape.tensorMaps) {
       int64_t rowsB = gathered ? experts * n : batched ? e * n : n;
       args.push_back(device.tensorMap(args[0], e * m, k / 2, 16, 128, 0));

@@ -91,7 +91,8 @@ Value mlir::fp4::nvvm_kernels::loadWord(OpBuilder &b, Location loc, Value buffer
 /// expert indices (gathered experts), the bias, the output.
 static void appendOptionalAndOutput(OpBuilder &b, SmallVector<Type> &inputs,
                                     bool gathered, bool bias, Type result,
-                                    bool rowScales = false) {
+                                    bool rowScales = false,
+                                    bool activationMap = false) {
   auto dynamic = [](Type element) {
     return MemRefType::get({ShapedType::kDynamic}, element);
   };
@@ -101,6 +102,8 @@ static void appendOptionalAndOutput(OpBuilder &b, SmallVector<Type> &inputs,
     inputs.push_back(dynamic(b.getF32Type()));
   if (rowScales)
     inputs.push_back(dynamic(b.getF32Type()));
+  if (activationMap)
+    inputs.push_back(dynamic(b.getI8Type()));
   inputs.push_back(dynamic(result));
 }
 
@@ -142,12 +145,11 @@ Value mlir::fp4::nvvm_kernels::outputArgument(Block &entry) {
   return entry.getArgument(kernelArguments(entry) - 1);
 }
 
-OptionalArguments
-mlir::fp4::nvvm_kernels::optionalArguments(Block &entry, unsigned alpha,
-                                           bool gathered, bool bias,
-                                           bool tensorMaps, bool rowScales) {
+OptionalArguments mlir::fp4::nvvm_kernels::optionalArguments(
+    Block &entry, unsigned alpha, bool gathered, bool bias, unsigned tensorMaps,
+    bool rowScales) {
   assert(kernelArguments(entry) ==
-             alpha + 2 + gathered + bias + 2 * tensorMaps + rowScales &&
+             alpha + 2 + gathered + bias + tensorMaps + rowScales &&
          "the kernel's signature has these arguments");
   OptionalArguments args;
   unsigned next = alpha + 1;
@@ -157,10 +159,10 @@ mlir::fp4::nvvm_kernels::optionalArguments(Block &entry, unsigned alpha,
     args.bias = entry.getArgument(next++);
   if (rowScales)
     args.rowScales = entry.getArgument(next++);
-  if (tensorMaps) {
+  if (tensorMaps > 0)
     args.mapA = entry.getArgument(next++);
+  if (tensorMaps > 1)
     args.mapB = entry.getArgument(next);
-  }
   return args;
 }
 
@@ -480,12 +482,21 @@ Value KernelBuilderBase::globalBytes(Value buffer) {
 
 std::tuple<Value, Value, Value, Value, Value, Value, Value>
 KernelBuilderBase::w4a16Operands(Block &entry, const DecodeShape &shape) {
-  OptionalArguments optional = optionalArguments(
-      entry, 3, shape.gathered, shape.bias, false, shape.rowScales);
+  OptionalArguments optional =
+      optionalArguments(entry, 3, shape.gathered, shape.bias,
+                        shape.activationMap ? 1 : 0, shape.rowScales);
   rowScales = optional.rowScales;
+  activationMap = optional.mapA;
   return {entry.getArgument(0), entry.getArgument(1),  entry.getArgument(2),
           entry.getArgument(3), outputArgument(entry), optional.indices,
           optional.bias};
+}
+
+void KernelBuilderBase::runIf(Value condition, function_ref<void()> body) {
+  auto ifOp = scf::IfOp::create(b, loc, condition, /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifOp.thenBlock());
+  body();
 }
 
 std::pair<Value, Value>
@@ -704,7 +715,7 @@ FunctionType mlir::fp4::nvvm_kernels::w4a16KernelType(OpBuilder &b,
       MemRefType::get({ShapedType::kDynamic}, shape.activation), bytes, bytes,
       b.getF32Type()};
   appendOptionalAndOutput(b, inputs, shape.gathered, shape.bias, shape.result,
-                          shape.rowScales);
+                          shape.rowScales, shape.activationMap);
   return FunctionType::get(b.getContext(), inputs, {});
 }
 

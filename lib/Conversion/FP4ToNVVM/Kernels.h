@@ -97,6 +97,8 @@ protected:
     return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, idx(v));
   }
   Value both(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+  /// Builds `body` where `condition` holds.
+  void runIf(Value condition, function_ref<void()> body);
   /// The arguments of a W4A16 kernel for `shape` (w4a16KernelType): the
   /// activations, the weight codes, the weight scales, alpha, the output,
   /// and where the shape has them the expert indices and the bias (null
@@ -233,6 +235,9 @@ protected:
   Location loc;
   /// The W4A16 kernels' optional row scales (see DecodeShape::rowScales).
   Value rowScales;
+  /// The W4A16 kernels' optional activation tensor map
+  /// (DecodeShape::activationMap).
+  Value activationMap;
 };
 
 /// A kernel builder whose kernel owns one shared-memory buffer (a global in
@@ -465,8 +470,10 @@ gpu::GPUFuncOp createKernelFunc(OpBuilder &b, Location loc, StringRef name,
 struct OptionalArguments {
   Value indices, bias, mapA, mapB, rowScales;
 };
+/// The optional arguments after alpha; `tensorMaps` (0, 1 or 2) of them
+/// after the row scales are TMA tensor maps (mapA, then mapB).
 OptionalArguments optionalArguments(Block &entry, unsigned alpha, bool gathered,
-                                    bool bias, bool tensorMaps = false,
+                                    bool bias, unsigned tensorMaps = 0,
                                     bool rowScales = false);
 
 /// Spins until phase `parity` (an i32, 0 or 1) of the mbarrier at shared
@@ -567,6 +574,10 @@ struct DecodeShape {
   /// for that grid (griddepcontrol.wait) after it has issued its first
   /// weight loads, before it reads the activations.
   bool dependent = false;
+  /// The activation tiles come by TMA (the wgmma prefill kernels with the
+  /// weights in registers, prefillActivationCopy): an argument (memref<?xi8>)
+  /// after the row scales holds x's tensor map (prefillActivationMap).
+  bool activationMap = false;
 };
 
 /// The W4A16 kernel for few activation rows (DecodeKernel.cpp):
@@ -619,6 +630,26 @@ struct PrefillTiling {
   bool weightsInRegisters = false;
 };
 PrefillTiling prefillTiling(const DecodeShape &shape, bool wgmma);
+/// How a prefill kernel's activation tiles reach shared memory.
+enum class ActivationCopy {
+  /// Every thread copies 16-byte pieces (cp.async), waited for by groups.
+  CpAsync,
+  /// Thread 0 issues one TMA box per step inside a branch, counted in on
+  /// the buffer's mbarrier.
+  TmaBranched,
+  /// As TmaBranched, but every thread reaches the (predicated) TMA: the
+  /// loop body stays one block.
+  TmaPredicated,
+};
+/// The activation copy of the prefill kernel of `shape` with weights of
+/// `kind`. TMA only in the wgmma kernels with the weights in registers, and
+/// only where the H100 measured it faster (docs/benchmarks.md): NVFP4
+/// weights, branched in the 256-row tiles and predicated in the 128-row
+/// ones. Unless CpAsync, the shape must have activationMap set and the
+/// caller pass x's tensor map (e * M rows of 2 K bytes, boxes of 128 bytes
+/// x tileM rows, 128-byte swizzle).
+ActivationCopy prefillActivationCopy(const DecodeShape &shape,
+                                     const MmaKind &kind, bool wgmma);
 /// With `wgmma` (sm_90a only), each of the two warpgroups multiplies its
 /// half of the rows with wgmma.mma_async reading both operands from shared
 /// memory, instead of ldmatrix + mma.sync.

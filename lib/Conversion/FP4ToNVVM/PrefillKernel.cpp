@@ -68,6 +68,20 @@ constexpr int64_t kMTiles = kTileM / kWarpsM / 16; // m16 tiles per warp
 constexpr int64_t kPiece = 32; // codes per 16-byte piece
 constexpr int64_t kMinSplitSteps = 8; // K steps per split-K part, at least
 
+/// The bytes of shared memory before the TMA mbarriers (one per buffer):
+/// the buffers, or the split-K partials (every thread's tileM / 128 x tileN
+/// / 2 f32 accumulators) where those take more.
+int64_t bytesBeforeBarriers(const PrefillTiling &tiling) {
+  int64_t staging =
+      tiling.stages *
+      (tiling.tileM + (tiling.weightsInRegisters ? 0 : tiling.tileN)) *
+      kRowBytes;
+  int64_t partials =
+      tiling.split > 1 ? kThreads * tiling.tileM / kTileM * tiling.tileN / 2 * 4
+                       : 0;
+  return std::max(staging, partials);
+}
+
 class PrefillKernelBuilder : SharedBufferKernelBuilderBase {
 public:
   PrefillKernelBuilder(OpBuilder &b, Location loc, const DecodeShape &shape,
@@ -648,7 +662,59 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
       append_range(a, expandSlice(words, slice, scales));
     return a;
   };
+  // TMA: thread 0 loads each step's activation tile as one box (128 bytes
+  // of K x tileM rows, swizzled as copySwizzledTile stores them; rows past
+  // x read zeros) counted in on the buffer's mbarrier.
+  ActivationCopy copy = prefillActivationCopy(shape, kind, wgmma);
+  bool tma = copy != ActivationCopy::CpAsync;
+  int64_t barriers = bytesBeforeBarriers(
+      {tileM, tileN, split, stages, /*weightsInRegisters=*/true});
+  auto barrierOf = [&](Value step) {
+    return sharedAt(
+        add(idx(barriers),
+            mul(arith::RemUIOp::create(b, loc, step, idx(stages)), 8)));
+  };
+  Value xMap;
+  if (tma) {
+    xMap = LLVM::AddrSpaceCastOp::create(
+        b, loc, LLVM::LLVMPointerType::get(ctx), globalBytes(activationMap));
+    runIf(eqIndex(tid, 0), [&] {
+      for (int64_t s = 0; s < stages; ++s)
+        NVVM::MBarrierInitOp::create(b, loc, sharedAt(barriers + 8 * s), i32(1),
+                                     /*predicate=*/Value());
+      NVVM::FenceMbarrierInitOp::create(b, loc);
+    });
+    gpu::BarrierOp::create(b, loc);
+  }
+  auto toI32 = [&](Value v) {
+    return arith::IndexCastOp::create(b, loc, i32Type, v).getResult();
+  };
   auto copyAhead = [&](Value step) {
+    if (tma) {
+      // (Steps past the last load the last again, as the copies below do;
+      // the loop's end waits for them.)
+      Value barrier = barrierOf(step);
+      Value column = toI32(mul(add(firstStep, clamp(step, steps)), kRowBytes));
+      Value row = toI32(add(m0, xRows));
+      auto issue = [&](Value predicate) {
+        NVVM::MBarrierArriveExpectTxOp::create(
+            b, loc, /*res=*/Type(), barrier, i32(tileM * kRowBytes),
+            NVVM::MemScopeKind::CTA, /*relaxed=*/false, predicate);
+        NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+            b, loc, sharedAt(bufferOf(step)), xMap, ValueRange{column, row},
+            barrier, /*im2colOffsets=*/ValueRange{},
+            /*multicastMask=*/Value(), /*l2CacheHint=*/Value(),
+            NVVM::TMALoadMode::TILE,
+            // The predicated form has only the cluster window, which holds
+            // this CTA's shared memory at the same addresses.
+            /*isCTAOnly=*/!predicate, /*group=*/nullptr, predicate);
+      };
+      if (copy == ActivationCopy::TmaPredicated)
+        issue(eqIndex(tid, 0));
+      else
+        runIf(eqIndex(tid, 0), [&] { issue(Value()); });
+      return;
+    }
     Value k0 = mul(add(firstStep, clamp(step, steps)), kTileK);
     // Unless rows past M are clamped, the copies are one address plus
     // constants.
@@ -679,8 +745,15 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
     Value acc = args[0];
     ValueRange a = args.slice(1, 16), next = args.drop_front(17);
     // a.
-    NVVM::CpAsyncWaitGroupOp::create(b, loc, lookahead - 1);
-    fenceForWgmma();
+    if (tma) {
+      Value phase = arith::RemUIOp::create(
+          b, loc, arith::DivUIOp::create(b, loc, step, idx(stages)), idx(2));
+      waitMBarrier(b, loc, barrierOf(step), toI32(phase));
+      NVVM::SyncWarpOp::create(b, loc, i32(-1));
+    } else {
+      NVVM::CpAsyncWaitGroupOp::create(b, loc, lookahead - 1);
+      fenceForWgmma();
+    }
     gpu::BarrierOp::create(b, loc);
     // K slice s starts 32 bytes further into each swizzled row. The
     // descriptors first: an instruction defining a wgmma operand between
@@ -722,7 +795,14 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   // step follows the loop.
   Value acc = twoStepsPerIteration(steps, init, oneStep)[0];
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(0));
-  NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+  // The copies of the steps past the last, still in flight, land before
+  // shared memory is reused or the CTA exits.
+  if (tma) {
+    for (int64_t step = steps; step < steps + lookahead; ++step)
+      waitMBarrier(b, loc, barrierOf(idx(step)), i32(step / stages % 2));
+  } else {
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+  }
   // Accumulator 4 j + i: weight row (D row) g + 8 (i / 2) of the warp's 16,
   // activation row (D column) 8 j + 2 q + i % 2.
   Value columnOfFirst = add(n0, add(mul(warpgroup, 64), mul(warpInGroup, 16)));
@@ -893,15 +973,24 @@ PrefillTiling mlir::fp4::nvvm_kernels::prefillTiling(const DecodeShape &shape,
 int64_t mlir::fp4::nvvm_kernels::prefillSharedBytes(const DecodeShape &shape,
                                                    bool wgmma) {
   PrefillTiling tiling = prefillTiling(shape, wgmma);
-  int64_t staging =
-      tiling.stages *
-      (tiling.tileM + (tiling.weightsInRegisters ? 0 : tiling.tileN)) *
-      kRowBytes;
-  // Split-K: every thread's tileM / 128 x tileN / 2 f32 accumulators.
-  int64_t partials =
-      tiling.split > 1 ? kThreads * tiling.tileM / kTileM * tiling.tileN / 2 * 4
-                       : 0;
-  return std::max(staging, partials) + 1024;
+  return bytesBeforeBarriers(tiling) +
+         (shape.activationMap ? 8 * tiling.stages : 0) + 1024;
+}
+
+ActivationCopy mlir::fp4::nvvm_kernels::prefillActivationCopy(
+    const DecodeShape &shape, const MmaKind &kind, bool wgmma) {
+  PrefillTiling tiling = prefillTiling(shape, wgmma);
+  // MXFP4 weights: cp.async. Against it on the H100, TMA took 0.80-0.89x
+  // the speed in both forms (4096^3, 8192^3, 128 x 8192 x 8192), while for
+  // NVFP4 the branched form took 1.07x at 4096^3 and 8192^3 but 0.88x at
+  // 128 x 8192 x 8192, and the predicated one the reverse (0.82-0.86x,
+  // 1.10x): the same registers and no spills, only ptxas's schedule of the
+  // loop differs (docs/benchmarks.md).
+  if (!wgmma || !tiling.weightsInRegisters ||
+      kind.scaleFormat != NVVM::BlockScaleFormat::UE4M3)
+    return ActivationCopy::CpAsync;
+  return tiling.tileM == 256 ? ActivationCopy::TmaBranched
+                             : ActivationCopy::TmaPredicated;
 }
 
 std::array<int64_t, 3>
@@ -915,6 +1004,9 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
     OpBuilder &b, Location loc, StringRef name, const DecodeShape &shape,
     const MmaKind &kind, bool wgmma, int64_t sharedPerSM) {
   PrefillTiling tiling = prefillTiling(shape, wgmma);
+  assert(shape.activationMap == (prefillActivationCopy(shape, kind, wgmma) !=
+                                 ActivationCopy::CpAsync) &&
+         "the kernels loading x by TMA take its tensor map");
   MLIRContext *ctx = b.getContext();
   // Dynamic shared memory (prefillSharedBytes, given at the launch).
   auto arrayType = LLVM::LLVMArrayType::get(b.getI8Type(), 0);

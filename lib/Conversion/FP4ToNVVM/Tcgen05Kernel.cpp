@@ -117,12 +117,6 @@ private:
     return LLVM::IntToPtrOp::create(
         b, loc, LLVM::LLVMPointerType::get(b.getContext(), 6), address);
   }
-  void runIf(Value condition, function_ref<void()> body) {
-    auto ifOp = scf::IfOp::create(b, loc, condition, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    body();
-  }
   /// Spins until phase `parity` of the mbarrier of `stage` in the array at
   /// shared byte `barriers` has completed.
   void waitBarrier(int64_t barriers, Value stage, Value parity);
@@ -353,8 +347,8 @@ void Tcgen05KernelBuilder::build(Block &entry) {
   bb = entry.getArgument(2);
   sb = entry.getArgument(3);
   Value alpha = entry.getArgument(4), out = outputArgument(entry);
-  OptionalArguments optional =
-      optionalArguments(entry, 4, shape.gathered, shape.bias, shape.tensorMaps);
+  OptionalArguments optional = optionalArguments(
+      entry, 4, shape.gathered, shape.bias, shape.tensorMaps ? 2 : 0);
   Value bias = optional.bias;
   auto cta1 = NVVM::CTAGroupKindAttr::get(ctx, NVVM::CTAGroupKind::CTA_1);
   auto fence = [&](NVVM::Tcgen05FenceKind kind) {

@@ -2,6 +2,7 @@
 // RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90 | FileCheck %s --check-prefix=SM90
 // RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90a | FileCheck %s --check-prefix=WIDE
 // RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90a | FileCheck %s --check-prefix=SPLIT
+// RUN: fp4-opt %s -split-input-file -convert-fp4-to-nvvm=chip=sm_90a | FileCheck %s --check-prefix=WIDEMX
 
 // The prefill kernel on sm_90a: each warpgroup multiplies its 64 rows with
 // wgmma.mma_async m64nBNk16, both operands read from shared memory through
@@ -63,28 +64,47 @@ func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor
 // -----
 
 // Enough CTAs for two waves of 256 x 128 tiles (9 x 32 of them): the
-// weights in registers as wgmma's A (kind "wrt"), the activations its B:
-// four buffers of 256 rows of 128 bytes, plus 1 KB: 132096 bytes; one CTA
-// per SM (no nvvm.minctasm).
-// WIDE: @fp4_kernels::@fp4_nvfp4_w4a16wrt128_2100x4096x192_bf16_bf16 blocks in (%c32{{.*}}, %c9{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c132096_i32
-// WIDE: gpu.func @fp4_nvfp4_w4a16wrt128_2100x4096x192_bf16_bf16({{.*}}) kernel attributes {nvvm.maxntid = array<i32: 256, 1, 1>}
+// weights in registers as wgmma's A (kind "wrt"), the activations its B,
+// loaded by TMA (NVFP4): the host encodes x's tensor map (2100 rows of 384
+// bytes, boxes of 128 bytes x 256 rows, 128-byte swizzle) and passes it
+// before the output; four buffers of 256 rows of 128 bytes, their four
+// mbarriers, plus 1 KB: 132128 bytes; one CTA per SM (no nvvm.minctasm).
+// WIDE: call @fp4gpuEncodeTensorMap(%{{.*}}, %{{.*}}, %c2100_i64, %c384_i64, %c128_i64, %c256_i64, %c128_i64{{.*}})
+// WIDE: @fp4_kernels::@fp4_nvfp4_w4a16wrt128_2100x4096x192_bf16_bf16 blocks in (%c32{{.*}}, %c9{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c132128_i32
+// WIDE: gpu.func @fp4_nvfp4_w4a16wrt128_2100x4096x192_bf16_bf16(%arg0: memref<?xbf16>, %arg1: memref<?xi8>, %arg2: memref<?xi8>, %arg3: f32, %arg4: memref<?xi8>, %arg5: memref<?xbf16>) kernel attributes {nvvm.maxntid = array<i32: 256, 1, 1>}
 // Nothing is guarded: M = 2100 is ragged, so the last row tile starts at
 // 2100 - 256 = 1844 (overlapping the one before); steps past the last are
 // clamped to it (none of what they read reaches a stored output).
-// The activations of steps 0 and 1 (one group each: eight 16-byte
-// cp.async per thread, no zero-fill operand, one address plus 32 rows of
-// 384 bytes = 12288 per copy), then step 0's codes (two 16-byte loads and
-// a scale word per row) picked out of the thread's two rows (three prmt
-// per word of 8 codes; 0x5410 = 21520 joins two halves) and expanded.
 // WIDE-NOT: arith.select
 // WIDE: arith.minui %{{.*}}, %c1844
 // WIDE-NOT: arith.minui %{{.*}}, %c2099
-// WIDE: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg :
-// WIDE: arith.constant 12288 : index
-// WIDE-COUNT-7: nvvm.cp.async.shared.global
-// WIDE-NEXT: nvvm.cp.async.commit.group
-// WIDE-COUNT-8: nvvm.cp.async.shared.global
-// WIDE-NEXT: nvvm.cp.async.commit.group
+// Thread 0 initialises the buffers' mbarriers (after the 131072 bytes of
+// buffers, 8 bytes apart) for one arrival each.
+// WIDE: scf.if
+// WIDE: arith.constant 131072 : index
+// WIDE: nvvm.mbarrier.init %{{.*}}, %c1_i32
+// WIDE-COUNT-3: nvvm.mbarrier.init
+// WIDE-NEXT: nvvm.fence.mbarrier.init
+// WIDE-NEXT: }
+// WIDE-NEXT: gpu.barrier
+// The activations of steps 0 and 1: thread 0, in a branch, expects 256
+// rows of 128 bytes on the buffer's mbarrier and issues the box at (128 x
+// step, the tile's first row) into the buffer (32768 bytes each); then
+// step 0's codes (two 16-byte loads and a scale word per row) picked out
+// of the thread's two rows (three prmt per word of 8 codes; 0x5410 = 21520
+// joins two halves) and expanded.
+// WIDE-NOT: nvvm.cp.async.shared.global
+// WIDE: %[[ISSUE:.*]] = arith.cmpi eq, %thread_id_x, %{{.*}} : index
+// WIDE-NEXT: scf.if %[[ISSUE]] {
+// WIDE-NEXT: arith.constant 32768 : i32
+// WIDE-NEXT: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c32768_i32
+// WIDE: arith.constant 32768 : index
+// WIDE: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %{{.*}}, %{{.*}}, box[%{{.*}}, %{{.*}}] {isCTAOnly = true} : !llvm.ptr<3>, !llvm.ptr
+// WIDE-NEXT: }
+// WIDE: scf.if
+// WIDE: nvvm.mbarrier.arrive.expect_tx
+// WIDE: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// WIDE-NOT: nvvm.cp.async.shared.global
 // WIDE-COUNT-2: vector.load %arg1
 // WIDE: vector.load %arg2
 // WIDE-COUNT-2: vector.load %arg1
@@ -94,11 +114,15 @@ func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor
 // WIDE-NOT: arith.select
 // Three K steps: one iteration of two steps, then the odd last step.
 // WIDE: scf.for %{{.*}} = %c0{{.*}} to %c2{{.*}} step %c2
-// Each step: its activations arrived, visible to the async proxy, a
-// barrier; the descriptors of the four K slices (32 bytes apart in the
-// 128-byte-swizzled rows).
-// WIDE: nvvm.cp.async.wait.group 1
-// WIDE-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
+// Each step: every thread waits on the buffer's mbarrier for phase (step
+// / 4) % 2 (the TMA's bytes arrived), the warp reconverges, a barrier; the
+// descriptors of the four K slices (32 bytes apart in the 128-byte-swizzled
+// rows).
+// WIDE: arith.divui %{{.*}}, %c4
+// WIDE-NEXT: arith.remui %{{.*}}, %c2
+// WIDE: scf.while
+// WIDE-NEXT: nvvm.mbarrier.try_wait
+// WIDE: nvvm.bar.warp.sync %c-1_i32
 // WIDE-NEXT: gpu.barrier
 // WIDE: arith.remui %{{.*}}, %c4
 // WIDE-NEXT: arith.constant 32768
@@ -115,8 +139,10 @@ func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor
 // WIDE-NEXT: nvvm.wgmma.commit.group.sync.aligned
 // WIDE: %[[AHEAD:.*]] = arith.addi %{{.*}}, %c2
 // WIDE: arith.minui %[[AHEAD]], %c2
-// WIDE-COUNT-8: nvvm.cp.async.shared.global
-// WIDE-NEXT: nvvm.cp.async.commit.group
+// WIDE: scf.if
+// WIDE-NEXT: arith.constant 32768 : i32
+// WIDE-NEXT: nvvm.mbarrier.arrive.expect_tx
+// WIDE: nvvm.cp.async.bulk.tensor.shared.cluster.global
 // WIDE: nvvm.prmt <default> %c21520
 // WIDE: vector.load %arg1
 // Expanded straight into bf16: the slice pair's two UE4M3 scales of a row
@@ -156,12 +182,17 @@ func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor
 // WIDE-NEXT: nvvm.wgmma.wait.group.sync.aligned 4
 // WIDE: scf.yield
 // The odd last step after the loop: four groups, each waited for down to
-// four, then every group.
+// four, then every group; then the two boxes still in flight (steps 3 and
+// 4, clamped copies of step 2) land before shared memory is reused.
+// WIDE: nvvm.mbarrier.try_wait
 // WIDE: gpu.barrier
 // WIDE-COUNT-4: nvvm.wgmma.wait.group.sync.aligned 4
 // WIDE-NOT: wgmma.mma_async
 // WIDE: nvvm.wgmma.wait.group.sync.aligned 0
-// WIDE-NEXT: nvvm.cp.async.wait.group 0
+// WIDE-NOT: nvvm.cp.async
+// WIDE: nvvm.mbarrier.try_wait
+// WIDE: nvvm.mbarrier.try_wait
+// WIDE-NOT: nvvm.mbarrier.try_wait
 // After the last step, the epilogue: alpha x 256 (NVFP4's products carry
 // 2^-8); N = 4096 is a multiple of the tiles' 128 columns, so once both
 // warpgroups are done the thread's 128 results go to shared memory (16-byte
@@ -173,7 +204,7 @@ func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor
 // WIDE-COUNT-128: llvm.store %{{.*}}, %{{.*}} : bf16, !llvm.ptr<3>
 // WIDE-NEXT: gpu.barrier
 // WIDE-NOT: memref.store
-// WIDE-COUNT-16: vector.store %{{.*}}, %arg4[%{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
+// WIDE-COUNT-16: vector.store %{{.*}}, %arg5[%{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
 // WIDE-NOT: store
 // WIDE: gpu.return
 func.func @wide(%x: tensor<2100x192xbf16>, %bd: tensor<4096x96xi8>, %bs: tensor<4096x12xf8E4M3FN>, %g: tensor<f32>) -> tensor<2100x4096xbf16> {
@@ -184,21 +215,71 @@ func.func @wide(%x: tensor<2100x192xbf16>, %bd: tensor<4096x96xi8>, %bs: tensor<
 
 // -----
 
+// The same tiles with MXFP4 weights copy their activations by cp.async
+// (TMA measured slower there: prefillActivationCopy): no tensor map, no
+// mbarriers, four buffers plus 1 KB. Steps 0 and 1 are one group each:
+// eight 16-byte cp.async per thread, no zero-fill operand, one address
+// plus 32 rows of 384 bytes = 12288 per copy. Each step waits for its
+// group (one younger stays in flight), makes it visible to the async
+// proxy, then a barrier; step s + 2's copies follow slice 0's MMA; after
+// the loop every group is waited for.
+// WIDEMX-LABEL: func.func @wide_mxfp4(
+// WIDEMX-NOT: fp4gpuEncodeTensorMap(
+// WIDEMX: @fp4_kernels::@fp4_mxfp4_w4a16wrt128_2100x4096x192_bf16_bf16 blocks in (%c32{{.*}}, %c9{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c132096_i32
+// WIDEMX: gpu.func @fp4_mxfp4_w4a16wrt128_2100x4096x192_bf16_bf16(%arg0: memref<?xbf16>, %arg1: memref<?xi8>, %arg2: memref<?xi8>, %arg3: f32, %arg4: memref<?xbf16>)
+// WIDEMX-NOT: nvvm.mbarrier
+// WIDEMX: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg :
+// WIDEMX: arith.constant 12288 : index
+// WIDEMX-COUNT-7: nvvm.cp.async.shared.global
+// WIDEMX-NEXT: nvvm.cp.async.commit.group
+// WIDEMX-COUNT-8: nvvm.cp.async.shared.global
+// WIDEMX-NEXT: nvvm.cp.async.commit.group
+// WIDEMX: scf.for %{{.*}} = %c0{{.*}} to %c2{{.*}} step %c2
+// WIDEMX: nvvm.cp.async.wait.group 1
+// WIDEMX-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
+// WIDEMX-NEXT: gpu.barrier
+// WIDEMX: wgmma.mma_async.sync.aligned.m64n256k16
+// WIDEMX-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// WIDEMX-COUNT-8: nvvm.cp.async.shared.global
+// WIDEMX-NEXT: nvvm.cp.async.commit.group
+// WIDEMX: scf.yield
+// WIDEMX: nvvm.wgmma.wait.group.sync.aligned 0
+// WIDEMX-NEXT: nvvm.cp.async.wait.group 0
+// WIDEMX-NOT: nvvm.mbarrier
+// WIDEMX: gpu.return
+func.func @wide_mxfp4(%x: tensor<2100x192xbf16>, %bd: tensor<4096x96xi8>, %bs: tensor<4096x6xf8E8M0FNU>) -> tensor<2100x4096xbf16> {
+  %b = fp4.assemble %bd, %bs : tensor<4096x96xi8>, tensor<4096x6xf8E8M0FNU> -> !fp4.qtensor<4096x192xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %b : tensor<2100x192xbf16>, !fp4.qtensor<4096x192xf4E2M1FN, mxfp4> -> tensor<2100x4096xbf16>
+  return %y : tensor<2100x4096xbf16>
+}
+
+// -----
+
 // Split-K: 4 tiles of 128 would leave most SMs idle, so 8 CTAs share each
 // tile (a cluster of 8, K part = block x % 8, 8 of the 64 K steps each),
 // with the weights in registers (m64n128k16: the tile's 128 activation
 // rows), one CTA per SM (no minctasm): grid x = 4 x 8; dynamic shared
 // memory = the larger of the staging buffers (4 x 128 rows of 128 bytes)
-// and the partials (256 threads x 64 floats), plus 1 KB. After the loop
+// and the partials (256 threads x 64 floats), the four mbarriers, plus
+// 1 KB. The activations come by TMA (NVFP4; boxes of 128 bytes x 128
+// rows), issued by every thread predicated on thread 0 (no branch in the
+// 128-row tiles: 16384 bytes per step). After the loop
 // (two steps per iteration) each CTA stores its accumulators (float i of
 // thread t at 4 (t + 256 i)), meets the cluster, maps the 8 CTAs' shared
 // memory, and sums its slice over them in rank order.
-// SPLIT: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_w4a16wr128s8_128x512x4096_bf16_bf16 blocks in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c66560_i32
+// SPLIT: call @fp4gpuEncodeTensorMap(%{{.*}}, %{{.*}}, %c128_i64, %c8192_i64, %c128_i64{{.*}}, %c128_i64{{.*}}, %c128_i64{{.*}})
+// SPLIT: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_w4a16wr128s8_128x512x4096_bf16_bf16 blocks in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c66592_i32
 // SPLIT: gpu.func @fp4_nvfp4_w4a16wr128s8_128x512x4096_bf16_bf16({{.*}}) kernel attributes {nvvm.cluster_dim = array<i32: 8, 1, 1>, nvvm.maxntid = array<i32: 256, 1, 1>}
 // SPLIT: %[[X:.*]] = gpu.block_id x
 // SPLIT: arith.divui %[[X]], %c8
 // SPLIT: %[[PART:.*]] = arith.remui %[[X]], %c8
 // SPLIT: %[[FIRST:.*]] = arith.muli %[[PART]], %c8
+// SPLIT-COUNT-4: nvvm.mbarrier.init
+// SPLIT: %[[ISSUE:.*]] = arith.cmpi eq, %thread_id_x
+// SPLIT: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c16384_i32{{.*}}, predicate = %[[ISSUE]]
+// SPLIT: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %{{.*}}, %{{.*}}, box[%{{.*}}, %{{.*}}] predicate = %[[ISSUE]]
+// SPLIT-NOT: scf.if
+// SPLIT: nvvm.mbarrier.arrive.expect_tx %{{.*}}, predicate
 // SPLIT: scf.for %{{.*}} = %c0{{.*}} to %c8{{.*}} step %c2
 // SPLIT-COUNT-8: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
 // SPLIT: scf.yield
