@@ -74,9 +74,11 @@ def main():
             kind = re.match(r"fp4_\w+?_w4a16(" + W4A16_KIND + r")?_", name).group(1)
             grid, threads, shared = decode_launch(m, n, kind or "")
             fn = driver.function(module, name, shared=shared)
-            # Builds from before the activations came by TMA take no map
-            # (nor its mbarriers' shared bytes, which they do not mind).
-            map_params, x_map = activation_map(x, m, k, kind or "", fmt)
+            # Whether a weights-in-registers kernel loads x by TMA (and so
+            # takes its tensor map) depends on the build (and format): the
+            # kernel's parameter count says. (Those without take no
+            # mbarriers either, and do not mind the shared bytes for them.)
+            map_params, x_map = activation_map(x, m, k, kind or "", "nvfp4")
             if driver.parameter_count(fn) == len(params[0]) + len(memref(y)):
                 map_params, x_map = [], None
             tail = map_params + memref(y)

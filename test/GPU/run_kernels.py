@@ -219,14 +219,14 @@ _RUNTIME = []
 
 
 def activation_map(x, rows, k, kind, fmt):
-    """The W4A16 kernels with the weights in registers ("wr<BN>[s<S>]",
-    "wrt<BN>") of NVFP4 weights (prefillActivationCopy) load the
-    activations by TMA and take x's tensor map (device bytes) before their
+    """The W4A16 kernels with the weights in registers of NVFP4 weights
+    ("wr<BN>[s<S>]", "wrt<BN>") and of MXFP4 weights in 256-row tiles
+    ("wrt<BN>") (prefillActivationCopy) load the activations by TMA and take x's tensor map (device bytes) before their
     output, as the host code passes it: `rows` rows of 2 k bytes (bf16),
     boxes of 128 bytes x the tile's rows (256 for "wrt"), 128-byte swizzle.
     Returns the memref arguments ([] for other kernels) and the map's device
     tensor (keep it alive until the launch is done)."""
-    if not kind.startswith("wr") or fmt != "nvfp4":
+    if not kind.startswith("wrt" if fmt == "mxfp4" else "wr"):
         return [], None
     if not _RUNTIME:
         _RUNTIME.append(gpu_runtime())
@@ -264,7 +264,7 @@ def decode_launch(m, n, kind=""):
     (rows + BN) rows of 128 bytes plus 1 KB of alignment slack; "wr<BN>"
     and "wrt<BN>" (wgmma, weights in registers): 128 x BN and 256 x BN,
     four buffers of the activation rows only and four TMA mbarriers (used
-    by the NVFP4 kernels; prefillSharedBytes); with "s<S>" (split-K), S CTAs per tile along grid
+    by those loading by TMA, activation_map; prefillSharedBytes); with "s<S>" (split-K), S CTAs per tile along grid
     x and at least room for every thread's rows / 128 x BN/2 f32 partials."""
     if kind.startswith(("pf", "wg", "wr")):
         tile_m = 256 if kind.startswith(("wgt", "wrt")) else 128

@@ -508,13 +508,15 @@ void PrefillKernelBuilder::build(Block &entry) {
 // Pipeline (S = 4 buffers of the tile's activation rows x 128 bytes;
 // activations copied D = S - 2 steps ahead; one wgmma group per K slice, four
 // left in flight): step s
-//   a. waits for its activation copies, fence.proxy.async, barrier (after
-//      which every warpgroup has finished the MMAs of step s - 2);
+//   a. waits for its activation copies (cp.async groups and
+//      fence.proxy.async, or the buffer's mbarrier with TMA), barrier
+//      (after which every warpgroup has finished the MMAs of step s - 2);
 //   b. issues the wgmma of each K slice of step s on A registers expanded
 //      earlier, and after each
 //   c. (after the first) copies step s + D's activations into buffer
-//      (s + D) % S, the one step s - 2 read, picks out step s + 1's codes
-//      and loads step s + 2's;
+//      (s + D) % S, the one step s - 2 read (or at a.'s end:
+//      prefillActivationCopy), picks out step s + 1's codes and loads
+//      step s + 2's;
 //   d. waits for step s - 1's wgmma of the same slice and expands step
 //      s + 1's slice into the registers it read,
 // so the tensor cores keep about a step of this warpgroup's work queued
@@ -666,7 +668,7 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   // of K x tileM rows, swizzled as copySwizzledTile stores them; rows past
   // x read zeros) counted in on the buffer's mbarrier.
   ActivationCopy copy = prefillActivationCopy(shape, kind, wgmma);
-  bool tma = copy != ActivationCopy::CpAsync;
+  bool tma = copy.byTma();
   int64_t barriers = bytesBeforeBarriers(
       {tileM, tileN, split, stages, /*weightsInRegisters=*/true});
   auto barrierOf = [&](Value step) {
@@ -709,7 +711,7 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
             // this CTA's shared memory at the same addresses.
             /*isCTAOnly=*/!predicate, /*group=*/nullptr, predicate);
       };
-      if (copy == ActivationCopy::TmaPredicated)
+      if (copy.issue == ActivationCopy::Issue::TmaPredicated)
         issue(eqIndex(tid, 0));
       else
         runIf(eqIndex(tid, 0), [&] { issue(Value()); });
@@ -755,6 +757,9 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
       fenceForWgmma();
     }
     gpu::BarrierOp::create(b, loc);
+    // c.'s copy here, or after slice 0's wgmma (prefillActivationCopy).
+    if (copy.atStepStart)
+      copyAhead(add(step, idx(lookahead)));
     // K slice s starts 32 bytes further into each swizzled row. The
     // descriptors first: an instruction defining a wgmma operand between
     // the fence and the wait serializes the group (ptxas).
@@ -772,7 +777,8 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
       NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
       if (slice == 0) {
         // c.
-        copyAhead(add(step, idx(lookahead)));
+        if (!copy.atStepStart)
+          copyAhead(add(step, idx(lookahead)));
         words = pickWords(SmallVector<Value>(next));
         loaded = loadCodes(add(step, idx(2)));
       }
@@ -979,18 +985,22 @@ int64_t mlir::fp4::nvvm_kernels::prefillSharedBytes(const DecodeShape &shape,
 
 ActivationCopy mlir::fp4::nvvm_kernels::prefillActivationCopy(
     const DecodeShape &shape, const MmaKind &kind, bool wgmma) {
+  using Issue = ActivationCopy::Issue;
   PrefillTiling tiling = prefillTiling(shape, wgmma);
-  // MXFP4 weights: cp.async. Against it on the H100, TMA took 0.80-0.89x
-  // the speed in both forms (4096^3, 8192^3, 128 x 8192 x 8192), while for
-  // NVFP4 the branched form took 1.07x at 4096^3 and 8192^3 but 0.88x at
-  // 128 x 8192 x 8192, and the predicated one the reverse (0.82-0.86x,
-  // 1.10x): the same registers and no spills, only ptxas's schedule of the
-  // loop differs (docs/benchmarks.md).
-  if (!wgmma || !tiling.weightsInRegisters ||
-      kind.scaleFormat != NVVM::BlockScaleFormat::UE4M3)
-    return ActivationCopy::CpAsync;
-  return tiling.tileM == 256 ? ActivationCopy::TmaBranched
-                             : ActivationCopy::TmaPredicated;
+  if (!wgmma || !tiling.weightsInRegisters)
+    return {};
+  // Measured against cp.async after the first wgmma (H100, 4096^3 and
+  // 8192^3 for the 256-row tiles, 128 x 8192 x 8192 for the 128-row ones):
+  // NVFP4 TMA there, branched 1.06-1.08x (256 rows; 0.88x at 128) and
+  // predicated 1.10x (128 rows; 0.82-0.86x at 256), issued at the step's
+  // start 0.89-0.97x; MXFP4 TMA after the first wgmma 0.80-0.89x either
+  // way, branched at the step's start 1.06-1.09x (256 rows; 0.99x at 128),
+  // cp.async at the step's start 1.06x (128 rows; 0.97-0.98x at 256).
+  bool nvfp4 = kind.scaleFormat == NVVM::BlockScaleFormat::UE4M3;
+  if (tiling.tileM == 256)
+    return {Issue::TmaBranched, /*atStepStart=*/!nvfp4};
+  return nvfp4 ? ActivationCopy{Issue::TmaPredicated, false}
+               : ActivationCopy{Issue::CpAsync, /*atStepStart=*/true};
 }
 
 std::array<int64_t, 3>
@@ -1004,8 +1014,8 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
     OpBuilder &b, Location loc, StringRef name, const DecodeShape &shape,
     const MmaKind &kind, bool wgmma, int64_t sharedPerSM) {
   PrefillTiling tiling = prefillTiling(shape, wgmma);
-  assert(shape.activationMap == (prefillActivationCopy(shape, kind, wgmma) !=
-                                 ActivationCopy::CpAsync) &&
+  assert(shape.activationMap ==
+             prefillActivationCopy(shape, kind, wgmma).byTma() &&
          "the kernels loading x by TMA take its tensor map");
   MLIRContext *ctx = b.getContext();
   // Dynamic shared memory (prefillSharedBytes, given at the launch).

@@ -215,37 +215,30 @@ func.func @wide(%x: tensor<2100x192xbf16>, %bd: tensor<4096x96xi8>, %bs: tensor<
 
 // -----
 
-// The same tiles with MXFP4 weights copy their activations by cp.async
-// (TMA measured slower there: prefillActivationCopy): no tensor map, no
-// mbarriers, four buffers plus 1 KB. Steps 0 and 1 are one group each:
-// eight 16-byte cp.async per thread, no zero-fill operand, one address
-// plus 32 rows of 384 bytes = 12288 per copy. Each step waits for its
-// group (one younger stays in flight), makes it visible to the async
-// proxy, then a barrier; step s + 2's copies follow slice 0's MMA; after
-// the loop every group is waited for.
+// The same tiles with MXFP4 weights: TMA too, but each step issues step
+// s + 2's box as it starts, right after its barrier, before the first
+// wgmma (the schedule measured fastest for MXFP4: prefillActivationCopy).
 // WIDEMX-LABEL: func.func @wide_mxfp4(
-// WIDEMX-NOT: fp4gpuEncodeTensorMap(
-// WIDEMX: @fp4_kernels::@fp4_mxfp4_w4a16wrt128_2100x4096x192_bf16_bf16 blocks in (%c32{{.*}}, %c9{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c132096_i32
-// WIDEMX: gpu.func @fp4_mxfp4_w4a16wrt128_2100x4096x192_bf16_bf16(%arg0: memref<?xbf16>, %arg1: memref<?xi8>, %arg2: memref<?xi8>, %arg3: f32, %arg4: memref<?xbf16>)
-// WIDEMX-NOT: nvvm.mbarrier
-// WIDEMX: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg :
-// WIDEMX: arith.constant 12288 : index
-// WIDEMX-COUNT-7: nvvm.cp.async.shared.global
-// WIDEMX-NEXT: nvvm.cp.async.commit.group
-// WIDEMX-COUNT-8: nvvm.cp.async.shared.global
-// WIDEMX-NEXT: nvvm.cp.async.commit.group
+// WIDEMX: call @fp4gpuEncodeTensorMap(%{{.*}}, %{{.*}}, %c2100_i64, %c384_i64, %c128_i64, %c256_i64, %c128_i64{{.*}})
+// WIDEMX: @fp4_kernels::@fp4_mxfp4_w4a16wrt128_2100x4096x192_bf16_bf16 blocks in (%c32{{.*}}, %c9{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c132128_i32
+// WIDEMX: gpu.func @fp4_mxfp4_w4a16wrt128_2100x4096x192_bf16_bf16(%arg0: memref<?xbf16>, %arg1: memref<?xi8>, %arg2: memref<?xi8>, %arg3: f32, %arg4: memref<?xi8>, %arg5: memref<?xbf16>)
+// WIDEMX-NOT: nvvm.cp.async.shared.global
 // WIDEMX: scf.for %{{.*}} = %c0{{.*}} to %c2{{.*}} step %c2
-// WIDEMX: nvvm.cp.async.wait.group 1
-// WIDEMX-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
+// WIDEMX: nvvm.mbarrier.try_wait
+// WIDEMX: nvvm.bar.warp.sync
 // WIDEMX-NEXT: gpu.barrier
+// WIDEMX-NOT: nvvm.wgmma.fence.aligned
+// WIDEMX: scf.if
+// WIDEMX-NEXT: arith.constant 32768 : i32
+// WIDEMX-NEXT: nvvm.mbarrier.arrive.expect_tx
+// WIDEMX: nvvm.cp.async.bulk.tensor.shared.cluster.global {{.*}} {isCTAOnly = true}
+// WIDEMX-NEXT: }
+// WIDEMX-NOT: nvvm.cp.async.bulk.tensor
+// WIDEMX: nvvm.wgmma.fence.aligned
+// WIDEMX-NOT: nvvm.cp.async.bulk.tensor
 // WIDEMX: wgmma.mma_async.sync.aligned.m64n256k16
-// WIDEMX-NEXT: nvvm.wgmma.commit.group.sync.aligned
-// WIDEMX-COUNT-8: nvvm.cp.async.shared.global
-// WIDEMX-NEXT: nvvm.cp.async.commit.group
-// WIDEMX: scf.yield
-// WIDEMX: nvvm.wgmma.wait.group.sync.aligned 0
-// WIDEMX-NEXT: nvvm.cp.async.wait.group 0
-// WIDEMX-NOT: nvvm.mbarrier
+// WIDEMX-NOT: nvvm.cp.async.bulk.tensor
+// WIDEMX: nvvm.mbarrier.try_wait
 // WIDEMX: gpu.return
 func.func @wide_mxfp4(%x: tensor<2100x192xbf16>, %bd: tensor<4096x96xi8>, %bs: tensor<4096x6xf8E8M0FNU>) -> tensor<2100x4096xbf16> {
   %b = fp4.assemble %bd, %bs : tensor<4096x96xi8>, tensor<4096x6xf8E8M0FNU> -> !fp4.qtensor<4096x192xf4E2M1FN, mxfp4>
@@ -301,6 +294,41 @@ func.func @wide_mxfp4(%x: tensor<2100x192xbf16>, %bd: tensor<4096x96xi8>, %bs: t
 func.func @split(%x: tensor<128x4096xbf16>, %bd: tensor<512x2048xi8>, %bs: tensor<512x256xf8E4M3FN>, %g: tensor<f32>) -> tensor<128x512xbf16> {
   %b = fp4.assemble %bd, %bs, %g : tensor<512x2048xi8>, tensor<512x256xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<512x4096xf4E2M1FN, nvfp4>
   %y = fp4.scaled_matmul %x, %b : tensor<128x4096xbf16>, !fp4.qtensor<512x4096xf4E2M1FN, nvfp4> -> tensor<128x512xbf16>
+  return %y : tensor<128x512xbf16>
+}
+
+// -----
+
+// MXFP4 weights in 128-row tiles keep cp.async (TMA measured slower there),
+// issued as each step starts: no tensor map or mbarriers (4 x 128 rows of
+// 128 bytes or the partials, plus 1 KB); each step waits for its group,
+// fence.proxy.async, barrier, then step s + 2's eight copies and their
+// group before the first wgmma.
+// WIDEMX-LABEL: func.func @split_mxfp4(
+// WIDEMX-NOT: fp4gpuEncodeTensorMap(
+// WIDEMX: @fp4_kernels::@fp4_mxfp4_w4a16wr128s8_128x512x4096_bf16_bf16 blocks in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c66560_i32
+// WIDEMX: gpu.func @fp4_mxfp4_w4a16wr128s8_128x512x4096_bf16_bf16(%arg0: memref<?xbf16>, %arg1: memref<?xi8>, %arg2: memref<?xi8>, %arg3: f32, %arg4: memref<?xbf16>)
+// WIDEMX-NOT: nvvm.mbarrier
+// WIDEMX-COUNT-8: nvvm.cp.async.shared.global
+// WIDEMX-NEXT: nvvm.cp.async.commit.group
+// WIDEMX: scf.for %{{.*}} = %c0{{.*}} to %c8{{.*}} step %c2
+// WIDEMX: nvvm.cp.async.wait.group 1
+// WIDEMX-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
+// WIDEMX-NEXT: gpu.barrier
+// WIDEMX-NOT: nvvm.wgmma.fence.aligned
+// WIDEMX-COUNT-8: nvvm.cp.async.shared.global
+// WIDEMX-NEXT: nvvm.cp.async.commit.group
+// WIDEMX-NOT: nvvm.cp.async.shared.global
+// WIDEMX: nvvm.wgmma.fence.aligned
+// WIDEMX-NOT: nvvm.cp.async.shared.global
+// WIDEMX: scf.yield
+// WIDEMX: nvvm.wgmma.wait.group.sync.aligned 0
+// WIDEMX-NEXT: nvvm.cp.async.wait.group 0
+// WIDEMX-NOT: nvvm.mbarrier
+// WIDEMX: gpu.return
+func.func @split_mxfp4(%x: tensor<128x4096xbf16>, %bd: tensor<512x2048xi8>, %bs: tensor<512x128xf8E8M0FNU>) -> tensor<128x512xbf16> {
+  %b = fp4.assemble %bd, %bs : tensor<512x2048xi8>, tensor<512x128xf8E8M0FNU> -> !fp4.qtensor<512x4096xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %x, %b : tensor<128x4096xbf16>, !fp4.qtensor<512x4096xf4E2M1FN, mxfp4> -> tensor<128x512xbf16>
   return %y : tensor<128x512xbf16>
 }
 
