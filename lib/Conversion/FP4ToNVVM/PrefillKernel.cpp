@@ -994,8 +994,9 @@ ActivationCopy mlir::fp4::nvvm_kernels::prefillActivationCopy(
   // NVFP4 TMA there, branched 1.06-1.08x (256 rows; 0.88x at 128) and
   // predicated 1.10x (128 rows; 0.82-0.86x at 256), issued at the step's
   // start 0.89-0.97x; MXFP4 TMA after the first wgmma 0.80-0.89x either
-  // way, branched at the step's start 1.06-1.09x (256 rows; 0.99x at 128),
-  // cp.async at the step's start 1.06x (128 rows; 0.97-0.98x at 256).
+  // way, TMA at the step's start 1.06-1.09x (256 rows, branched; 0.99x
+  // predicated at 128), cp.async at the step's start 1.06x (128 rows;
+  // 0.97-0.98x at 256).
   bool nvfp4 = kind.scaleFormat == NVVM::BlockScaleFormat::UE4M3;
   if (tiling.tileM == 256)
     return {Issue::TmaBranched, /*atStepStart=*/!nvfp4};
