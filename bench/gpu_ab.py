@@ -78,9 +78,9 @@ def main():
             # takes its tensor map) depends on the build (and format): the
             # kernel's parameter count says. (Those without take no
             # mbarriers either, and do not mind the shared bytes for them.)
-            map_params, x_map = activation_map(x, m, k, kind or "", "nvfp4")
-            if driver.parameter_count(fn) == len(params[0]) + len(memref(y)):
-                map_params, x_map = [], None
+            map_params, x_map = [], None
+            if driver.parameter_count(fn) > len(params[0]) + len(memref(y)):
+                map_params, x_map = activation_map(x, m, k, kind)
             tail = map_params + memref(y)
 
             def run(i, fn=fn, grid=grid, threads=threads, shared=shared, tail=tail, x_map=x_map):

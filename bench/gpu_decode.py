@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "GPU"))
-from run_kernels import (W4A16_KIND, Driver, activation_map, decode, decode_launch,  # noqa: E402
+from run_kernels import (W4A16_KIND, Driver, activation_arguments, decode, decode_launch,  # noqa: E402
                          memref, random_weights, relative_error)
 
 CALLS = 100
@@ -239,7 +239,7 @@ def main():
         wd = [torch.from_numpy(data.reshape(-1)).cuda() for _ in range(copies)]
         ws = [torch.from_numpy(scales.reshape(-1)).cuda() for _ in range(copies)]
         y = torch.empty(m * n, dtype=torch.bfloat16, device="cuda")
-        map_params, x_map = activation_map(x, m, k, kind or "", fmt)
+        map_params, x_map = activation_arguments(x, m, k, kind or "", fmt)
         params = [memref(x.reshape(-1)) + memref(wd[i]) + memref(ws[i]) +
                   [ctypes.c_float(alpha)] + map_params + memref(y) for i in range(copies)]
 

@@ -39,7 +39,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "GPU"))
 sys.path.insert(0, os.path.dirname(__file__))
-from run_kernels import (W4A16_KIND, Driver, activation_map, decode, decode_launch,  # noqa: E402
+from run_kernels import (W4A16_KIND, Driver, activation_arguments, decode, decode_launch,  # noqa: E402
                          f8wg_launch, launched_dependent, memref, random_weights,
                          relative_error, rows_launch)
 from gpu_decode import (copies_for, copy_bandwidth, current_stream, graph_time,  # noqa: E402
@@ -145,7 +145,7 @@ def main():
             xb = torch.empty(m * k, dtype=torch.bfloat16, device="cuda")
             row_scales = torch.empty(m, dtype=torch.float32, device="cuda")
             rows_params = memref(ad) + memref(sad) + memref(xb) + memref(row_scales)
-            map_params, x_map = activation_map(xb, m, k, kernel[len("w4a4x16"):], fmt)
+            map_params, x_map = activation_arguments(xb, m, k, kernel[len("w4a4x16"):], fmt)
             params = [memref(xb) + memref(wd[i]) + memref(swd[i]) + [ctypes.c_float(alpha)] +
                       (memref(row_scales) if fmt == "mxfp4" else []) + map_params + memref(y)
                       for i in range(copies)]

@@ -35,6 +35,7 @@ kernel and `N passed, N failed`; exits non-zero on a failure. Needs torch
 (for device memory) and the CUDA driver (libcuda)."""
 import argparse
 import ctypes
+import functools
 import os
 import re
 import sys
@@ -188,6 +189,7 @@ class Memref1D(ctypes.Structure):
                 ("stride", ctypes.c_int64)]
 
 
+@functools.lru_cache(maxsize=None)
 def gpu_runtime(path=None):
     """The GPU runtime library (lib/Runtime/GPURuntime.cpp), with
     fp4gpuEncodeTensorMap's signature set: `path`, else $FP4_GPU_RUNTIME,
@@ -215,27 +217,30 @@ def encode_tensor_map(runtime, address, rows, row_bytes, box_bytes, box_rows, sw
     return bytes(host), error.decode() if error else None
 
 
-_RUNTIME = []
-
-
-def activation_map(x, rows, k, kind, fmt):
-    """The W4A16 kernels with the weights in registers of NVFP4 weights
-    ("wr<BN>[s<S>]", "wrt<BN>") and of MXFP4 weights in 256-row tiles
-    ("wrt<BN>") (prefillActivationCopy) load the activations by TMA and take x's tensor map (device bytes) before their
-    output, as the host code passes it: `rows` rows of 2 k bytes (bf16),
-    boxes of 128 bytes x the tile's rows (256 for "wrt"), 128-byte swizzle.
-    Returns the memref arguments ([] for other kernels) and the map's device
-    tensor (keep it alive until the launch is done)."""
-    if not kind.startswith("wrt" if fmt == "mxfp4" else "wr"):
-        return [], None
-    if not _RUNTIME:
-        _RUNTIME.append(gpu_runtime())
+def activation_map(x, rows, k, kind):
+    """x's tensor map (device bytes) for a kernel of `kind` that loads its
+    activations by TMA (activation_arguments), as the host code passes it
+    before the output: `rows` rows of 2 k bytes (bf16), boxes of 128 bytes x
+    the tile's rows (256 for "wrt"), 128-byte swizzle. Returns the memref
+    arguments and the map's device tensor (keep it alive until the launch
+    is done)."""
     tile_m = 256 if kind.startswith("wrt") else 128
-    host, error = encode_tensor_map(_RUNTIME[0], x.data_ptr(), rows, 2 * k, 128, tile_m, 128)
+    host, error = encode_tensor_map(gpu_runtime(), x.data_ptr(), rows, 2 * k, 128, tile_m, 128)
     if error:
         raise RuntimeError(error)
     device = torch.frombuffer(bytearray(host), dtype=torch.uint8).cuda()
     return memref(device), device
+
+
+def activation_arguments(x, rows, k, kind, fmt):
+    """activation_map's result where the W4A16 kernel of `kind` with `fmt`
+    weights loads its activations by TMA, as prefillActivationCopy decides
+    (those with the weights in registers, "wr<BN>[s<S>]" and "wrt<BN>", of
+    NVFP4 weights, and of MXFP4 weights in 256-row tiles, "wrt<BN>"), else
+    ([], None)."""
+    if not kind.startswith("wrt" if fmt == "mxfp4" else "wr"):
+        return [], None
+    return activation_map(x, rows, k, kind)
 
 
 def memref(tensor):
@@ -264,7 +269,7 @@ def decode_launch(m, n, kind=""):
     (rows + BN) rows of 128 bytes plus 1 KB of alignment slack; "wr<BN>"
     and "wrt<BN>" (wgmma, weights in registers): 128 x BN and 256 x BN,
     four buffers of the activation rows only and four TMA mbarriers (used
-    by those loading by TMA, activation_map; prefillSharedBytes); with "s<S>" (split-K), S CTAs per tile along grid
+    by those loading by TMA, activation_arguments; prefillSharedBytes); with "s<S>" (split-K), S CTAs per tile along grid
     x and at least room for every thread's rows / 128 x BN/2 f32 partials."""
     if kind.startswith(("pf", "wg", "wr")):
         tile_m = 256 if kind.startswith(("wgt", "wrt")) else 128
@@ -518,7 +523,7 @@ def run_w4a16(driver, fn, rng, fmt, e, m, n, k, act, res, kind,
     device = [x.cuda()] + [torch.from_numpy(v.reshape(-1)).cuda() for v in (b, sb)]
     out = torch.full((e * m * n,), float("nan"), dtype=TORCH_TYPES[res],
                      device="cuda")  # poisoned
-    map_params, _map = activation_map(device[0], e * m, k, kind, fmt)
+    map_params, _map = activation_arguments(device[0], e * m, k, kind, fmt)
     params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
               [ctypes.c_float(alpha)] + experts.params() + bias_params(bias, device) +
               map_params + memref(out))
@@ -691,7 +696,7 @@ def main():
                 # The W4A16 kernel: bf16 rows in place of the FP4 operand,
                 # the row scales (MXFP4 only: NVFP4's are all 1) before the
                 # output.
-                map_params, _map = activation_map(xb, e * m, k, x16_kind or "", fmt)
+                map_params, _map = activation_arguments(xb, e * m, k, x16_kind or "", fmt)
                 params = (memref(xb) + params[2 * len(memref(device[0])):] +
                           (memref(row_scales) if fmt == "mxfp4" else []) + map_params)
             driver.launch(fn, grid, threads, params + memref(out), shared,

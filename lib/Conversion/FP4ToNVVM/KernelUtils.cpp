@@ -499,6 +499,27 @@ void KernelBuilderBase::runIf(Value condition, function_ref<void()> body) {
   body();
 }
 
+void SharedBufferKernelBuilderBase::initMBarriers(Value tid, int64_t barriers,
+                                                  int64_t count) {
+  runIf(eqIndex(tid, 0), [&] {
+    for (int64_t i = 0; i < count; ++i)
+      NVVM::MBarrierInitOp::create(b, loc, sharedAt(barriers + 8 * i), i32(1),
+                                   /*predicate=*/Value());
+    NVVM::FenceMbarrierInitOp::create(b, loc);
+  });
+}
+
+void SharedBufferKernelBuilderBase::loadBoxByTma(Value dst, Value map,
+                                                 Value column, Value row,
+                                                 Value barrier,
+                                                 Value predicate) {
+  NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+      b, loc, dst, map, ValueRange{column, row}, barrier,
+      /*im2colOffsets=*/ValueRange{}, /*multicastMask=*/Value(),
+      /*l2CacheHint=*/Value(), NVVM::TMALoadMode::TILE,
+      /*isCTAOnly=*/!predicate, /*group=*/nullptr, predicate);
+}
+
 std::pair<Value, Value>
 KernelBuilderBase::loadWeightPiece(Value wBytes, Value scales, Value globalRow,
                                    Value piece, Value ok, int64_t k,

@@ -254,6 +254,20 @@ protected:
                                ValueRange{off});
   }
   Value sharedAt(int64_t offset) { return sharedAt(idx(offset)); }
+  /// Mbarrier `index` of the array of 8-byte mbarriers at byte `barriers`.
+  Value mbarrierAt(int64_t barriers, Value index) {
+    return sharedAt(add(idx(barriers), mul(index, 8)));
+  }
+  /// Thread `tid` 0 initialises the `count` mbarriers at byte `barriers`
+  /// for one arrival each and fences the initialisation.
+  void initMBarriers(Value tid, int64_t barriers, int64_t count);
+  /// Loads the 2-D box of tensor map `map` (a generic pointer) at byte
+  /// `column`, row `row` (i32s) by TMA into shared `dst`, its bytes counted
+  /// on mbarrier `barrier`; with `predicate`, only where it holds (the
+  /// predicated form takes the cluster window, which holds this CTA's
+  /// shared memory at the same addresses).
+  void loadBoxByTma(Value dst, Value map, Value column, Value row,
+                    Value barrier, Value predicate = Value());
   /// The 32-bit shared-window address of byte `offset` of the buffer (what
   /// matrix descriptors hold).
   Value sharedAddress(Value offset) {

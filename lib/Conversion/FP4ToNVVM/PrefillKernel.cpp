@@ -672,20 +672,14 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   int64_t barriers = bytesBeforeBarriers(
       {tileM, tileN, split, stages, /*weightsInRegisters=*/true});
   auto barrierOf = [&](Value step) {
-    return sharedAt(
-        add(idx(barriers),
-            mul(arith::RemUIOp::create(b, loc, step, idx(stages)), 8)));
+    return mbarrierAt(barriers,
+                      arith::RemUIOp::create(b, loc, step, idx(stages)));
   };
   Value xMap;
   if (tma) {
     xMap = LLVM::AddrSpaceCastOp::create(
         b, loc, LLVM::LLVMPointerType::get(ctx), globalBytes(activationMap));
-    runIf(eqIndex(tid, 0), [&] {
-      for (int64_t s = 0; s < stages; ++s)
-        NVVM::MBarrierInitOp::create(b, loc, sharedAt(barriers + 8 * s), i32(1),
-                                     /*predicate=*/Value());
-      NVVM::FenceMbarrierInitOp::create(b, loc);
-    });
+    initMBarriers(tid, barriers, stages);
     gpu::BarrierOp::create(b, loc);
   }
   auto toI32 = [&](Value v) {
@@ -702,14 +696,8 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
         NVVM::MBarrierArriveExpectTxOp::create(
             b, loc, /*res=*/Type(), barrier, i32(tileM * kRowBytes),
             NVVM::MemScopeKind::CTA, /*relaxed=*/false, predicate);
-        NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
-            b, loc, sharedAt(bufferOf(step)), xMap, ValueRange{column, row},
-            barrier, /*im2colOffsets=*/ValueRange{},
-            /*multicastMask=*/Value(), /*l2CacheHint=*/Value(),
-            NVVM::TMALoadMode::TILE,
-            // The predicated form has only the cluster window, which holds
-            // this CTA's shared memory at the same addresses.
-            /*isCTAOnly=*/!predicate, /*group=*/nullptr, predicate);
+        loadBoxByTma(sharedAt(bufferOf(step)), xMap, column, row, barrier,
+                     predicate);
       };
       if (copy.issue == ActivationCopy::Issue::TmaPredicated)
         issue(eqIndex(tid, 0));

@@ -152,7 +152,7 @@ private:
 
 void Tcgen05KernelBuilder::waitBarrier(int64_t barriers, Value stage,
                                        Value parity) {
-  waitMBarrier(b, loc, sharedAt(add(idx(barriers), mul(stage, 8))), parity);
+  waitMBarrier(b, loc, mbarrierAt(barriers, stage), parity);
 }
 
 Value Tcgen05KernelBuilder::descriptor(Value address, int64_t leading,
@@ -172,7 +172,7 @@ void Tcgen05KernelBuilder::storeChunk(Value value, Value stageBase,
 void Tcgen05KernelBuilder::loadTilesByTma(Value k0, Value stage,
                                           Value stageBase) {
   Type i32Type = b.getI32Type();
-  Value barrier = sharedAt(add(idx(layout.loadBarriers()), mul(stage, 8)));
+  Value barrier = mbarrierAt(layout.loadBarriers(), stage);
   NVVM::MBarrierArriveExpectTxOp::create(
       b, loc, /*res=*/Type(), barrier, i32(layout.aTile() + layout.bTile()),
       NVVM::MemScopeKind::CTA,
@@ -185,11 +185,7 @@ void Tcgen05KernelBuilder::loadTilesByTma(Value k0, Value stage,
       Value row = arith::IndexCastOp::create(b, loc, i32Type, tileRow);
       Value dst = sharedAt(
           add(stageBase, idx(tile + chunk * StageLayout::chunkStride(rows))));
-      NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
-          b, loc, dst, map, ValueRange{column, row}, barrier,
-          /*im2colOffsets=*/ValueRange{}, /*multicastMask=*/Value(),
-          /*l2CacheHint=*/Value(), NVVM::TMALoadMode::TILE,
-          /*isCTAOnly=*/true, /*group=*/nullptr, /*predicate=*/Value());
+      loadBoxByTma(dst, map, column, row, barrier);
     }
   };
   load(mapA, tileRowA, 0, kTileM);
@@ -388,12 +384,7 @@ void Tcgen05KernelBuilder::build(Block &entry) {
   // Set-up: thread 0 initializes the mbarriers, warp 0 allocates tensor
   // memory (its address lands in shared memory) and gives up the right to
   // allocate more, so co-resident CTAs can allocate theirs.
-  runIf(eqIndex(tid, 0), [&] {
-    for (int64_t s = 0; s < kStages * (layout.tma ? 2 : 1); ++s)
-      NVVM::MBarrierInitOp::create(b, loc, sharedAt(layout.barriers() + 8 * s),
-                                   i32(1), /*predicate=*/Value());
-    NVVM::FenceMbarrierInitOp::create(b, loc);
-  });
+  initMBarriers(tid, layout.barriers(), kStages * (layout.tma ? 2 : 1));
   runIf(eqIndex(warp, 0), [&] {
     NVVM::Tcgen05AllocOp::create(b, loc, sharedAt(layout.tmemSlot()),
                                  i32(kTmemColumns), cta1);
