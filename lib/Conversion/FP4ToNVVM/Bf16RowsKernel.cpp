@@ -21,9 +21,13 @@
 // so its outputs are NaN rather than wrong. NVFP4 rows need no shift
 // (entries 1; the global scales are in alpha).
 //
-// One warp per chunk of 32 16-byte pieces (32 codes each) of a row
+// One warp per chunk of 32 16-byte pieces (1024 codes) of a row
 // (activationRowChunk), eight per CTA of 256 threads; lane l expands the
-// chunk's piece l into 64 bytes of bf16. Every warp of a row reads the
+// chunk's 32-bit words l, l + 32, l + 64 and l + 96 (8 codes each, one
+// scale byte each) into 16 bytes of bf16 each, so that every load and
+// store of the warp is contiguous (a piece per lane, stored as four
+// 16-byte pieces 64 bytes apart, took twice the kernel's byte floor at
+// 4096 and 8192 rows). Every warp of a row reads the
 // row's scale bytes for the shift; the warp of chunk 0 writes the row
 // scale, and reads the whole row for lost codes when a byte of the row is
 // below the shift.
@@ -85,66 +89,88 @@ void Bf16RowsKernelBuilder::build(Block &entry) {
     mayLose = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, smallest,
                                     shift);
   }
-  auto i8x16 = VectorType::get({16}, b.getI8Type());
+  // Lane l expands words l, l + 32, l + 64 and l + 96 (8 codes each) of
+  // its warp's chunk, so that each of the warp's loads reads 128
+  // contiguous bytes and each of its 16-byte stores writes 512: all four
+  // words' loads first, then the expansions and stores.
+  constexpr int64_t kWordCodes = 8;
+  constexpr int64_t kWordsPerLane = kPiece / kWordCodes;
+  Value firstWord =
+      mul(arith::SubIOp::create(b, loc, chunk.item, chunk.lane), kWordsPerLane);
+  SmallVector<Value> words, valids, scaleBytes;
+  for (int64_t q = 0; q < kWordsPerLane; ++q) {
+    Value word = add(firstWord, add(idx(32 * q), chunk.lane));
+    Value valid = both(chunk.rowOk, below(word, k / kWordCodes));
+    words.push_back(word);
+    valids.push_back(valid);
+    scaleBytes.push_back(
+        loadWord(b, loc, sa,
+                 add(mul(row, scaleBytesPerRow),
+                     arith::DivUIOp::create(b, loc, word,
+                                            idx(kind.blockSize / kWordCodes))),
+                 valid, 1));
+  }
+  SmallVector<Value> codes;
+  for (int64_t q = 0; q < kWordsPerLane; ++q)
+    codes.push_back(
+        loadWord(b, loc, a, add(mul(row, k / 2), mul(words[q], kWordCodes / 2)),
+                 valids[q], 4));
   auto i32x4 = VectorType::get({4}, b.getI32Type());
   auto bf16x8 = VectorType::get({8}, b.getBF16Type());
-  // Piece `piece` of the row: expanded into x where `expand`; returns
-  // `lost` or'ed with whether it loses a code (MXFP4: a nonzero code in a
-  // block below the shift has no bf16 value).
-  auto visit = [&](Value piece, Value valid, Value lost, bool expand) {
-    Value codes =
-        guardedLoad(i8x16, a, add(mul(row, k / 2), mul(piece, 16)), valid);
-    Value word = loadWord(
-        b, loc, sa,
-        add(mul(row, scaleBytesPerRow), mul(piece, scaleBytesPerPiece)), valid,
-        scaleBytesPerPiece);
-    if (mx) {
-      Value below =
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, word, shift);
-      Value nonzero = arith::CmpIOp::create(
-          b, loc, arith::CmpIPredicate::ne,
-          vector::ReductionOp::create(
-              b, loc, vector::CombiningKind::OR,
-              arith::AndIOp::create(
-                  b, loc, vector::BitCastOp::create(b, loc, i32x4, codes),
-                  arith::ConstantOp::create(
-                      b, loc,
-                      DenseElementsAttr::get(i32x4,
-                                             b.getI32IntegerAttr(0x77777777)))))
-              .getResult(),
-          i32(0));
-      lost = arith::OrIOp::create(
-          b, loc, lost,
-          arith::ExtUIOp::create(b, loc, b.getI32Type(), both(below, nonzero)));
-      word = arith::MaxSIOp::create(b, loc, i32(0),
-                                    arith::SubIOp::create(b, loc, word, shift));
-    }
-    if (!expand)
-      return lost;
-    SmallVector<Value> pairs = expandPieceToBF16(b, loc, codes, word, kind);
-    auto ifOp = scf::IfOp::create(b, loc, valid, /*withElseRegion=*/false);
+  for (int64_t q = 0; q < kWordsPerLane; ++q) {
+    Value scaleByte = scaleBytes[q];
+    if (mx)
+      scaleByte = arith::MaxSIOp::create(
+          b, loc, i32(0), arith::SubIOp::create(b, loc, scaleByte, shift));
+    Value scale = decodeScaleBytes(b, loc, scaleByte, 1, kind.scaleFormat,
+                                   /*factor=*/16384.0f)[0];
+    SmallVector<Value> pairs = expandWordToBF16(b, loc, codes[q], scale);
+    auto ifOp = scf::IfOp::create(b, loc, valids[q], /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifOp.thenBlock());
-    Value at = add(mul(row, k), mul(piece, kPiece));
-    for (int64_t q = 0; q < 4; ++q) {
-      Value eight = vector::BitCastOp::create(
-          b, loc, bf16x8,
-          vector::FromElementsOp::create(
-              b, loc, i32x4, ArrayRef<Value>(pairs).slice(4 * q, 4)));
-      vector::StoreOp::create(b, loc, eight, x, ValueRange{add(at, idx(8 * q))},
-                              /*nontemporal=*/false, llvm::MaybeAlign(16));
-    }
-    return lost;
-  };
-  visit(chunk.item, chunk.valid, i32(0), /*expand=*/true);
+    vector::StoreOp::create(
+        b, loc,
+        vector::BitCastOp::create(
+            b, loc, bf16x8,
+            vector::FromElementsOp::create(b, loc, i32x4, pairs)),
+        x, ValueRange{add(mul(row, k), mul(words[q], kWordCodes))},
+        /*nontemporal=*/false, llvm::MaybeAlign(16));
+  }
   // Chunk 0's lane 0: 2^shift, or NaN for a row that lost a code.
+  // MXFP4: whether piece `piece` of the row has a nonzero code in a block
+  // whose byte is below the shift (such a code has no bf16 value).
   Value lost = i32(0);
   if (mx)
-    lost = wholeRowCheck(chunk, mayLose, pieces,
-                         [&](Value piece, Value valid, Value lostSoFar) {
-                           return visit(piece, valid, lostSoFar,
-                                        /*expand=*/false);
-                         });
+    lost = wholeRowCheck(
+        chunk, mayLose, pieces, [&](Value piece, Value valid, Value lostSoFar) {
+          auto i8x16 = VectorType::get({16}, b.getI8Type());
+          Value pieceCodes = guardedLoad(
+              i8x16, a, add(mul(row, k / 2), mul(piece, 16)), valid);
+          Value word = loadWord(
+              b, loc, sa,
+              add(mul(row, scaleBytesPerRow), mul(piece, scaleBytesPerPiece)),
+              valid, scaleBytesPerPiece);
+          Value below = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                              word, shift);
+          Value nonzero = arith::CmpIOp::create(
+              b, loc, arith::CmpIPredicate::ne,
+              vector::ReductionOp::create(
+                  b, loc, vector::CombiningKind::OR,
+                  arith::AndIOp::create(
+                      b, loc,
+                      vector::BitCastOp::create(b, loc, i32x4, pieceCodes),
+                      arith::ConstantOp::create(
+                          b, loc,
+                          DenseElementsAttr::get(
+                              i32x4, b.getI32IntegerAttr(0x77777777)))))
+                  .getResult(),
+              i32(0));
+          return arith::OrIOp::create(
+                     b, loc, lostSoFar,
+                     arith::ExtUIOp::create(b, loc, b.getI32Type(),
+                                            both(below, nonzero)))
+              .getResult();
+        });
   Value scale = arith::BitcastOp::create(
       b, loc, b.getF32Type(),
       arith::SelectOp::create(

@@ -535,9 +535,12 @@ KernelBuilderBase::loadWeightPiece(Value wBytes, Value scales, Value globalRow,
   return {raw, scaleWord};
 }
 
-Value KernelBuilderBase::streamedLoad16(Value base, Value index, Value valid) {
+Value KernelBuilderBase::streamedLoad16(Value base, Value index, Value valid,
+                                        StringRef qualifiers) {
   Type i32 = b.getI32Type();
-  Value safe = arith::SelectOp::create(b, loc, valid, index, idx(0));
+  Value safe =
+      valid ? arith::SelectOp::create(b, loc, valid, index, idx(0)).getResult()
+            : index;
   Value pointer = LLVM::GEPOp::create(
       b, loc, base.getType(), b.getI8Type(), base,
       ValueRange{arith::IndexCastOp::create(b, loc, b.getI64Type(), safe)});
@@ -545,7 +548,7 @@ Value KernelBuilderBase::streamedLoad16(Value base, Value index, Value valid) {
       LLVM::LLVMStructType::getLiteral(b.getContext(), {i32, i32, i32, i32});
   auto load = LLVM::InlineAsmOp::create(
       b, loc, words, ValueRange{pointer},
-      "ld.global.nc.L1::no_allocate.v4.u32 {$0, $1, $2, $3}, [$4];",
+      ("ld.global" + qualifiers + ".v4.u32 {$0, $1, $2, $3}, [$4];").str(),
       "=r,=r,=r,=r,l", /*has_side_effects=*/false, /*is_align_stack=*/false,
       LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
   SmallVector<Value> parts;
@@ -555,6 +558,8 @@ Value KernelBuilderBase::streamedLoad16(Value base, Value index, Value valid) {
   Value raw = vector::BitCastOp::create(
       b, loc, type,
       vector::FromElementsOp::create(b, loc, VectorType::get({4}, i32), parts));
+  if (!valid)
+    return raw;
   Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(type));
   return arith::SelectOp::create(b, loc, valid, raw, zero);
 }
@@ -779,25 +784,15 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::decodeScaleBytes(
   return scales;
 }
 
-SmallVector<Value> mlir::fp4::nvvm_kernels::expandPieceToBF16(
-    OpBuilder &b, Location loc, Value piece, Value scaleWord,
-    const MmaKind &kind) {
-  constexpr int64_t kPiece = 32;
+/// Elements 2q and 2q + 1 of `values` (f32 values that bf16 holds exactly)
+/// as bf16 pair q, an i32 (element 2q in the low half).
+static SmallVector<Value> packPairsBF16(OpBuilder &b, Location loc,
+                                        ArrayRef<Value> values) {
   auto f32x2 = VectorType::get({2}, b.getF32Type());
   auto i32x1 = VectorType::get({1}, b.getI32Type());
-  // Block scales times 2^14 (the f16 codes below are their values * 2^-14).
-  SmallVector<Value> scales =
-      decodeScaleBytes(b, loc, scaleWord, kPiece / kind.blockSize,
-                       kind.scaleFormat, /*factor=*/16384.0f);
-  SmallVector<Value> values = decodePieceTimes2PowMinus14(b, loc, piece);
-  for (int64_t element = 0; element < kPiece; ++element)
-    values[element] = arith::MulFOp::create(b, loc, values[element],
-                                            scales[element / kind.blockSize]);
-  // Exact in bf16: a code has at most 2 significant bits, a UE4M3 scale 4,
-  // a UE8M0 scale 1 (see docs/gpu.md for the range limits).
-  SmallVector<Value> pairs;
   auto bf16x2 = VectorType::get({2}, b.getBF16Type());
-  for (int64_t q = 0; q < kPiece / 2; ++q) {
+  SmallVector<Value> pairs;
+  for (size_t q = 0; q < values.size() / 2; ++q) {
     Value pair = vector::FromElementsOp::create(
         b, loc, f32x2, ValueRange{values[2 * q], values[2 * q + 1]});
     Value narrow = arith::TruncFOp::create(b, loc, bf16x2, pair);
@@ -806,6 +801,34 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::expandPieceToBF16(
         ArrayRef<int64_t>{0}));
   }
   return pairs;
+}
+
+SmallVector<Value> mlir::fp4::nvvm_kernels::expandPieceToBF16(
+    OpBuilder &b, Location loc, Value piece, Value scaleWord,
+    const MmaKind &kind) {
+  constexpr int64_t kPiece = 32;
+  // Block scales times 2^14 (the f16 codes below are their values * 2^-14).
+  SmallVector<Value> scales =
+      decodeScaleBytes(b, loc, scaleWord, kPiece / kind.blockSize,
+                       kind.scaleFormat, /*factor=*/16384.0f);
+  SmallVector<Value> values = decodePieceTimes2PowMinus14(b, loc, piece);
+  for (int64_t element = 0; element < kPiece; ++element)
+    values[element] = arith::MulFOp::create(b, loc, values[element],
+                                            scales[element / kind.blockSize]);
+  return packPairsBF16(b, loc, values);
+}
+
+SmallVector<Value> mlir::fp4::nvvm_kernels::expandWordToBF16(OpBuilder &b,
+                                                             Location loc,
+                                                             Value word,
+                                                             Value scale) {
+  SmallVector<Value> values(8);
+  for (int64_t s = 0; s < 4; ++s)
+    std::tie(values[s], values[s + 4]) =
+        decodeNibblePairTimes2PowMinus14(b, loc, word, s);
+  for (Value &value : values)
+    value = arith::MulFOp::create(b, loc, value, scale);
+  return packPairsBF16(b, loc, values);
 }
 
 Value SharedBufferKernelBuilderBase::matrixDescriptor(Value address,

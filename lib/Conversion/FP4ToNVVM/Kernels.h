@@ -228,8 +228,10 @@ protected:
   /// then), with `ld.global.nc.L1::no_allocate`: for FP4 weights, which a
   /// kernel reads once and nothing writes while it runs, so that they do
   /// not displace what L1 serves again (activations, scale bytes;
-  /// docs/benchmarks.md). `index` must be a multiple of 16.
-  Value streamedLoad16(Value base, Value index, Value valid);
+  /// docs/benchmarks.md). `index` must be a multiple of 16. `qualifiers`
+  /// replace the cache qualifiers; a null `valid` loads unguarded.
+  Value streamedLoad16(Value base, Value index, Value valid,
+                       StringRef qualifiers = ".nc.L1::no_allocate");
 
   OpBuilder &b;
   Location loc;
@@ -411,6 +413,12 @@ Value pairLikePlacedBF16(OpBuilder &b, Location loc, ArrayRef<Value> words,
 SmallVector<Value> expandPieceToBF16(OpBuilder &b, Location loc, Value piece,
                                      Value scaleWord, const MmaKind &kind);
 
+/// The 8 values of a 32-bit word of E2M1 codes times `scale` (an f32: the
+/// block scale times 2^14, as decodeScaleBytes gives it with factor 2^14),
+/// exactly, as 4 bf16 pairs in expandPieceToBF16's order.
+SmallVector<Value> expandWordToBF16(OpBuilder &b, Location loc, Value word,
+                                    Value scale);
+
 /// The signature of the W4A16 kernels:
 ///   (x : memref<?xA>, w, sw : memref<?xi8>, alpha : f32,
 ///    [indices : memref<?xi32>,] [bias : memref<?xf32>,] out : memref<?xR>)
@@ -541,8 +549,9 @@ gpu::GPUFuncOp buildE5M2RowsKernel(OpBuilder &b, Location loc, StringRef name,
 
 /// Both rows kernels run one warp per chunk of kActivationRowChunk items
 /// (32 codes each) of an activation row, kActivationWarpsPerCTA per CTA:
-/// one 16-byte load per lane, so that every load of the kernel is in
-/// flight at once.
+/// 16 bytes of codes per lane (the E5M2 rows kernel an item, the bf16 rows
+/// kernel four words 128 bytes apart), so that every load of the kernel is
+/// in flight at once.
 constexpr int64_t kActivationRowChunk = 32;
 constexpr int64_t kActivationWarpsPerCTA = 8;
 /// Codes per item (16 bytes of E2M1 codes) of both rows kernels.

@@ -561,6 +561,14 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
       row = clamp(row, shape.n);
   int64_t scaleBytesPerStep = kTileK / kind.blockSize; // 4 (NVFP4) or 2
   auto i8x16 = VectorType::get({16}, b.getI8Type());
+  // A thread reads 32 bytes of each of its two rows per step, the rows K / 2
+  // bytes apart. 128-row tiles (M = 128, memory-bound) ask L2 to fetch 256
+  // bytes, four steps of the row, per miss and load past L1: NVFP4
+  // 128 x 8192 x 8192 1.085x, MXFP4 1.013x on the H100; the 256-row tiles
+  // were 0.995-1.012x with `.L2::256B` and 0.72-0.92x with `.nc` as well
+  // (docs/benchmarks.md, "The bf16 rows kernel and the weight loads").
+  bool prefetchRows = tileM == kTileM;
+  Value wBytes = prefetchRows ? globalBytes(w) : Value();
   // A step's codes of the two rows (two 16-byte halves each) and their
   // scale bytes.
   auto loadCodes = [&](Value step) {
@@ -570,8 +578,15 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
       Value globalRow = add(row, wRows);
       Value byte = add(mul(globalRow, shape.k / 2),
                        arith::DivUIOp::create(b, loc, k0, idx(2)));
-      loaded.push_back(guardedLoad(i8x16, w, byte, Value()));
-      loaded.push_back(guardedLoad(i8x16, w, add(byte, idx(16)), Value()));
+      if (prefetchRows) {
+        for (int64_t half = 0; half < 2; ++half)
+          loaded.push_back(
+              streamedLoad16(wBytes, half ? add(byte, idx(16)) : byte, Value(),
+                             ".nc.L1::no_allocate.L2::256B"));
+      } else {
+        loaded.push_back(guardedLoad(i8x16, w, byte, Value()));
+        loaded.push_back(guardedLoad(i8x16, w, add(byte, idx(16)), Value()));
+      }
       loaded.push_back(
           loadWord(b, loc, sw,
                    add(mul(globalRow, shape.k / kind.blockSize),

@@ -94,7 +94,15 @@ func.func @decode(%ad: tensor<1x2048xi8>, %as: tensor<1x128xf8E8M0FNU>, %bd: ten
 // CHECK: gpu.return
 // ROWS-LABEL: gpu.func @fp4_nvfp4_bf16rows_16x256(
 // ROWS-NOT: gpu.shuffle
-// ROWS: vector.store
+// Lane l expands words l, l + 32, l + 64 and l + 96 of its warp's chunk:
+// a scale byte per word (two words per NVFP4 block), then the four words,
+// then a 16-byte store of each word's 8 bf16 values.
+// ROWS-COUNT-4: arith.divui %{{.*}}, %c2{{(_[0-9]+)?}} : index
+// ROWS-NOT: vector.store
+// ROWS-COUNT-4: vector.load %arg0[%{{.*}}] {alignment = 4 : i64} : memref<?xi8>, vector<4xi8>
+// ROWS-NOT: vector.load
+// ROWS-COUNT-4: vector.store %{{.*}}, %arg2[%{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
+// ROWS-NOT: vector.store
 // ROWS: gpu.return
 func.func @nvfp4(%ad: tensor<16x128xi8>, %as: tensor<16x16xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<64x128xi8>, %bs: tensor<64x16xf8E4M3FN>, %bg: tensor<f32>,
                  %cd: tensor<17x128xi8>, %cs: tensor<17x16xf8E4M3FN>, %ed: tensor<64x128xi8>, %es: tensor<64x16xf8E4M3FN>) -> (tensor<16x64xf32>, tensor<17x64xf32>, tensor<64x64xf32>) {

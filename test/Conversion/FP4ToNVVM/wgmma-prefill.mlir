@@ -144,6 +144,7 @@ func.func @prefill(%x: tensor<256x128xbf16>, %bd: tensor<192x64xi8>, %bs: tensor
 // WIDE-NEXT: nvvm.mbarrier.arrive.expect_tx
 // WIDE: nvvm.cp.async.bulk.tensor.shared.cluster.global
 // WIDE: nvvm.prmt <default> %c21520
+// WIDE-NOT: L2::256B
 // WIDE: vector.load %arg1
 // Expanded straight into bf16: the slice pair's two UE4M3 scales of a row
 // times 2^118 (8.50705917E+37) as bf16 pairs; then per row, the low
@@ -273,7 +274,13 @@ func.func @wide_mxfp4(%x: tensor<2100x192xbf16>, %bd: tensor<4096x96xi8>, %bs: t
 // SPLIT: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %{{.*}}, %{{.*}}, box[%{{.*}}, %{{.*}}] predicate = %[[ISSUE]]
 // SPLIT-NOT: scf.if
 // SPLIT: nvvm.mbarrier.arrive.expect_tx %{{.*}}, predicate
+// 128-row tiles load their weights past L1, 256 bytes per L2 miss: steps 0
+// and 1 of the thread's two rows before the loop, two steps ahead in it.
+// SPLIT-NOT: vector.load %arg1
+// SPLIT-COUNT-8: llvm.inline_asm "ld.global.nc.L1::no_allocate.L2::256B.v4.u32
+// SPLIT-NOT: vector.load %arg1
 // SPLIT: scf.for %{{.*}} = %c0{{.*}} to %c8{{.*}} step %c2
+// SPLIT-COUNT-4: llvm.inline_asm "ld.global.nc.L1::no_allocate.L2::256B.v4.u32
 // SPLIT-COUNT-8: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
 // SPLIT: scf.yield
 // SPLIT: gpu.barrier
