@@ -239,7 +239,7 @@ def main():
         wd = [torch.from_numpy(data.reshape(-1)).cuda() for _ in range(copies)]
         ws = [torch.from_numpy(scales.reshape(-1)).cuda() for _ in range(copies)]
         y = torch.empty(m * n, dtype=torch.bfloat16, device="cuda")
-        map_params, x_map = activation_arguments(x, m, k, kind or "", fmt)
+        map_params, x_map = activation_arguments(x, m, k, kind or "")
         params = [memref(x.reshape(-1)) + memref(wd[i]) + memref(ws[i]) +
                   [ctypes.c_float(alpha)] + map_params + memref(y) for i in range(copies)]
 

@@ -145,7 +145,7 @@ def main():
             xb = torch.empty(m * k, dtype=torch.bfloat16, device="cuda")
             row_scales = torch.empty(m, dtype=torch.float32, device="cuda")
             rows_params = memref(ad) + memref(sad) + memref(xb) + memref(row_scales)
-            map_params, x_map = activation_arguments(xb, m, k, kernel[len("w4a4x16"):], fmt)
+            map_params, x_map = activation_arguments(xb, m, k, kernel[len("w4a4x16"):])
             params = [memref(xb) + memref(wd[i]) + memref(swd[i]) + [ctypes.c_float(alpha)] +
                       (memref(row_scales) if fmt == "mxfp4" else []) + map_params + memref(y)
                       for i in range(copies)]

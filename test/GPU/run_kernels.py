@@ -232,13 +232,12 @@ def activation_map(x, rows, k, kind):
     return memref(device), device
 
 
-def activation_arguments(x, rows, k, kind, fmt):
-    """activation_map's result where the W4A16 kernel of `kind` with `fmt`
-    weights loads its activations by TMA, as prefillActivationCopy decides
-    (those with the weights in registers, "wr<BN>[s<S>]" and "wrt<BN>", of
-    NVFP4 weights, and of MXFP4 weights in 256-row tiles, "wrt<BN>"), else
-    ([], None)."""
-    if not kind.startswith("wrt" if fmt == "mxfp4" else "wr"):
+def activation_arguments(x, rows, k, kind):
+    """activation_map's result where the W4A16 kernel of `kind` loads its
+    activations by TMA, as prefillActivationCopy decides (those with the
+    weights in registers, "wr<BN>[s<S>]" and "wrt<BN>", of either format),
+    else ([], None)."""
+    if not kind.startswith("wr"):
         return [], None
     return activation_map(x, rows, k, kind)
 
@@ -523,7 +522,7 @@ def run_w4a16(driver, fn, rng, fmt, e, m, n, k, act, res, kind,
     device = [x.cuda()] + [torch.from_numpy(v.reshape(-1)).cuda() for v in (b, sb)]
     out = torch.full((e * m * n,), float("nan"), dtype=TORCH_TYPES[res],
                      device="cuda")  # poisoned
-    map_params, _map = activation_arguments(device[0], e * m, k, kind, fmt)
+    map_params, _map = activation_arguments(device[0], e * m, k, kind)
     params = (memref(device[0]) + memref(device[1]) + memref(device[2]) +
               [ctypes.c_float(alpha)] + experts.params() + bias_params(bias, device) +
               map_params + memref(out))
@@ -696,7 +695,7 @@ def main():
                 # The W4A16 kernel: bf16 rows in place of the FP4 operand,
                 # the row scales (MXFP4 only: NVFP4's are all 1) before the
                 # output.
-                map_params, _map = activation_arguments(xb, e * m, k, x16_kind or "", fmt)
+                map_params, _map = activation_arguments(xb, e * m, k, x16_kind or "")
                 params = (memref(xb) + params[2 * len(memref(device[0])):] +
                           (memref(row_scales) if fmt == "mxfp4" else []) + map_params)
             driver.launch(fn, grid, threads, params + memref(out), shared,

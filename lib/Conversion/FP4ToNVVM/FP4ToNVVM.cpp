@@ -875,7 +875,7 @@ struct ConvertFP4ToNVVMPass
     bool wgmmaPrefill = prefillW4A16 && chip == "sm_90a";
     decodeShape.activationMap =
         prefillW4A16 &&
-        prefillActivationCopy(decodeShape, *rhsKind, wgmmaPrefill).byTma();
+        prefillActivationCopy(decodeShape, *rhsKind, wgmmaPrefill).byTma;
     bool tensorCoreW4A16 = w4a16Kernel && !gathered && !prefillW4A16 &&
                            useMmaDecodeKernel(decodeShape);
     bool gemvW4A16 = w4a16Kernel && !prefillW4A16 && !tensorCoreW4A16 &&

@@ -653,34 +653,24 @@ struct PrefillTiling {
   bool weightsInRegisters = false;
 };
 PrefillTiling prefillTiling(const DecodeShape &shape, bool wgmma);
-/// How and when a prefill kernel with the weights in registers copies its
-/// activation tiles to shared memory.
+/// How and when a prefill kernel copies its activation tiles to shared
+/// memory.
 struct ActivationCopy {
-  enum class Issue {
-    /// Every thread copies 16-byte pieces (cp.async), waited for by groups.
-    CpAsync,
-    /// Thread 0 issues one TMA box per step inside a branch, counted in on
-    /// the buffer's mbarrier.
-    TmaBranched,
-    /// As TmaBranched, but every thread reaches the (predicated) TMA: the
-    /// loop body stays one block.
-    TmaPredicated,
-  };
-  Issue issue = Issue::CpAsync;
+  /// Thread 0 issues one TMA box per step in a branch, counted in on the
+  /// buffer's mbarrier (the kernels with the weights in registers); else
+  /// every thread copies 16-byte pieces with cp.async.
+  bool byTma = false;
   /// Step s + 2's copy is issued as step s starts (after its barrier), not
   /// after step s's first wgmma.
   bool atStepStart = false;
-
-  bool byTma() const { return issue != Issue::CpAsync; }
 };
 /// The activation copy of the prefill kernel of `shape` with weights of
-/// `kind` (the default, cp.async, for kernels without the weights in
-/// registers). The four choices are ptxas schedules of the same loop (same
-/// registers, no spills), each the fastest measured on the H100 for its
-/// format and tile (docs/benchmarks.md, "TMA for the activations"). With
-/// TMA the shape must have activationMap set and the caller pass x's
-/// tensor map (e * M rows of 2 K bytes, boxes of 128 bytes x tileM rows,
-/// 128-byte swizzle).
+/// `kind`: by TMA for those with the weights in registers, at the step's
+/// start or after its first wgmma, each the fastest measured on the H100
+/// for its format and tile (a ptxas schedule of the same loop;
+/// docs/benchmarks.md). With TMA the shape must have activationMap set and
+/// the caller pass x's tensor map (e * M rows of 2 K bytes, boxes of 128
+/// bytes x tileM rows, 128-byte swizzle).
 ActivationCopy prefillActivationCopy(const DecodeShape &shape,
                                      const MmaKind &kind, bool wgmma);
 /// With `wgmma` (sm_90a only), each of the two warpgroups multiplies its

@@ -508,8 +508,7 @@ void PrefillKernelBuilder::build(Block &entry) {
 // Pipeline (S = 4 buffers of the tile's activation rows x 128 bytes;
 // activations copied D = S - 2 steps ahead; one wgmma group per K slice, four
 // left in flight): step s
-//   a. waits for its activation copies (cp.async groups and
-//      fence.proxy.async, or the buffer's mbarrier with TMA), barrier
+//   a. waits for its activation tile (TMA, the buffer's mbarrier), barrier
 //      (after which every warpgroup has finished the MMAs of step s - 2);
 //   b. issues the wgmma of each K slice of step s on A registers expanded
 //      earlier, and after each
@@ -683,58 +682,33 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   // of K x tileM rows, swizzled as copySwizzledTile stores them; rows past
   // x read zeros) counted in on the buffer's mbarrier.
   ActivationCopy copy = prefillActivationCopy(shape, kind, wgmma);
-  bool tma = copy.byTma();
+  assert(copy.byTma && "the weights-in-registers kernels load x by TMA");
   int64_t barriers = bytesBeforeBarriers(
       {tileM, tileN, split, stages, /*weightsInRegisters=*/true});
   auto barrierOf = [&](Value step) {
     return mbarrierAt(barriers,
                       arith::RemUIOp::create(b, loc, step, idx(stages)));
   };
-  Value xMap;
-  if (tma) {
-    xMap = LLVM::AddrSpaceCastOp::create(
-        b, loc, LLVM::LLVMPointerType::get(ctx), globalBytes(activationMap));
-    initMBarriers(tid, barriers, stages);
-    gpu::BarrierOp::create(b, loc);
-  }
+  Value xMap = LLVM::AddrSpaceCastOp::create(
+      b, loc, LLVM::LLVMPointerType::get(ctx), globalBytes(activationMap));
+  initMBarriers(tid, barriers, stages);
+  gpu::BarrierOp::create(b, loc);
   auto toI32 = [&](Value v) {
     return arith::IndexCastOp::create(b, loc, i32Type, v).getResult();
   };
   auto copyAhead = [&](Value step) {
-    if (tma) {
-      // (Steps past the last load the last again, as the copies below do;
-      // the loop's end waits for them.)
-      Value barrier = barrierOf(step);
-      Value column = toI32(mul(add(firstStep, clamp(step, steps)), kRowBytes));
-      Value row = toI32(add(m0, xRows));
-      auto issue = [&](Value predicate) {
-        NVVM::MBarrierArriveExpectTxOp::create(
-            b, loc, /*res=*/Type(), barrier, i32(tileM * kRowBytes),
-            NVVM::MemScopeKind::CTA, /*relaxed=*/false, predicate);
-        loadBoxByTma(sharedAt(bufferOf(step)), xMap, column, row, barrier,
-                     predicate);
-      };
-      if (copy.issue == ActivationCopy::Issue::TmaPredicated)
-        issue(eqIndex(tid, 0));
-      else
-        runIf(eqIndex(tid, 0), [&] { issue(Value()); });
-      return;
-    }
-    Value k0 = mul(add(firstStep, clamp(step, steps)), kTileK);
-    // Unless rows past M are clamped, the copies are one address plus
-    // constants.
-    copySwizzledTile(
-        xGlobal, tid, kThreads, tileM, bufferOf(step),
-        [&](Value rowInTile, Value chunk) {
-          Value row = add(m0, rowInTile);
-          if (clampM)
-            row = clamp(row, shape.m);
-          Value element =
-              add(mul(add(row, xRows), shape.k), add(k0, mul(chunk, 8)));
-          return std::make_pair(Value(), mul(element, 2));
-        },
-        clampM ? 0 : 2 * shape.k);
-    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+    // (Steps past the last load the last again; the loop's end waits for
+    // them.)
+    Value barrier = barrierOf(step);
+    Value column = toI32(mul(add(firstStep, clamp(step, steps)), kRowBytes));
+    Value row = toI32(add(m0, xRows));
+    runIf(eqIndex(tid, 0), [&] {
+      NVVM::MBarrierArriveExpectTxOp::create(
+          b, loc, /*res=*/Type(), barrier, i32(tileM * kRowBytes),
+          NVVM::MemScopeKind::CTA, /*relaxed=*/false, /*predicate=*/Value());
+      loadBoxByTma(sharedAt(bufferOf(step)), xMap, column, row, barrier,
+                   /*predicate=*/Value());
+    });
   };
   for (int64_t ahead = 0; ahead < lookahead; ++ahead)
     copyAhead(idx(ahead));
@@ -750,15 +724,10 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
     Value acc = args[0];
     ValueRange a = args.slice(1, 16), next = args.drop_front(17);
     // a.
-    if (tma) {
-      Value phase = arith::RemUIOp::create(
-          b, loc, arith::DivUIOp::create(b, loc, step, idx(stages)), idx(2));
-      waitMBarrier(b, loc, barrierOf(step), toI32(phase));
-      NVVM::SyncWarpOp::create(b, loc, i32(-1));
-    } else {
-      NVVM::CpAsyncWaitGroupOp::create(b, loc, lookahead - 1);
-      fenceForWgmma();
-    }
+    Value phase = arith::RemUIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, step, idx(stages)), idx(2));
+    waitMBarrier(b, loc, barrierOf(step), toI32(phase));
+    NVVM::SyncWarpOp::create(b, loc, i32(-1));
     gpu::BarrierOp::create(b, loc);
     // c.'s copy here, or after slice 0's wgmma (prefillActivationCopy).
     if (copy.atStepStart)
@@ -806,12 +775,8 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(0));
   // The copies of the steps past the last, still in flight, land before
   // shared memory is reused or the CTA exits.
-  if (tma) {
-    for (int64_t step = steps; step < steps + lookahead; ++step)
-      waitMBarrier(b, loc, barrierOf(idx(step)), i32(step / stages % 2));
-  } else {
-    NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
-  }
+  for (int64_t step = steps; step < steps + lookahead; ++step)
+    waitMBarrier(b, loc, barrierOf(idx(step)), i32(step / stages % 2));
   // Accumulator 4 j + i: weight row (D row) g + 8 (i / 2) of the warp's 16,
   // activation row (D column) 8 j + 2 q + i % 2.
   Value columnOfFirst = add(n0, add(mul(warpgroup, 64), mul(warpInGroup, 16)));
@@ -988,23 +953,19 @@ int64_t mlir::fp4::nvvm_kernels::prefillSharedBytes(const DecodeShape &shape,
 
 ActivationCopy mlir::fp4::nvvm_kernels::prefillActivationCopy(
     const DecodeShape &shape, const MmaKind &kind, bool wgmma) {
-  using Issue = ActivationCopy::Issue;
   PrefillTiling tiling = prefillTiling(shape, wgmma);
   if (!wgmma || !tiling.weightsInRegisters)
     return {};
-  // Measured against cp.async after the first wgmma (H100, 4096^3 and
-  // 8192^3 for the 256-row tiles, 128 x 8192 x 8192 for the 128-row ones):
-  // NVFP4 TMA there, branched 1.06-1.08x (256 rows; 0.88x at 128) and
-  // predicated 1.10x (128 rows; 0.82-0.86x at 256), issued at the step's
-  // start 0.89-0.97x; MXFP4 TMA after the first wgmma 0.80-0.89x either
-  // way, TMA at the step's start 1.06-1.09x (256 rows, branched; 0.99x
-  // predicated at 128), cp.async at the step's start 1.06x (128 rows;
-  // 0.97-0.98x at 256).
+  // TMA in a branch on thread 0, measured on the H100 against cp.async and
+  // a TMA predicated on thread 0 with no branch (docs/benchmarks.md, "TMA
+  // for the activations" and "The bf16 rows kernel and the weight loads"):
+  // 256-row tiles 1.06-1.09x, issued after the step's first wgmma for
+  // NVFP4 and at the step's start for MXFP4 (0.89-0.97x and 0.80-0.89x the
+  // other way round); 128-row tiles, since their weight loads ask L2 for
+  // 256 bytes, after the first wgmma for both (MXFP4 1.16x against
+  // cp.async at the step start, NVFP4 1.01x against the predicated TMA).
   bool nvfp4 = kind.scaleFormat == NVVM::BlockScaleFormat::UE4M3;
-  if (tiling.tileM == 256)
-    return {Issue::TmaBranched, /*atStepStart=*/!nvfp4};
-  return nvfp4 ? ActivationCopy{Issue::TmaPredicated, false}
-               : ActivationCopy{Issue::CpAsync, /*atStepStart=*/true};
+  return {/*byTma=*/true, /*atStepStart=*/tiling.tileM == 256 && !nvfp4};
 }
 
 std::array<int64_t, 3>
@@ -1019,7 +980,7 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildPrefillKernel(
     const MmaKind &kind, bool wgmma, int64_t sharedPerSM) {
   PrefillTiling tiling = prefillTiling(shape, wgmma);
   assert(shape.activationMap ==
-             prefillActivationCopy(shape, kind, wgmma).byTma() &&
+             prefillActivationCopy(shape, kind, wgmma).byTma &&
          "the kernels loading x by TMA take its tensor map");
   MLIRContext *ctx = b.getContext();
   // Dynamic shared memory (prefillSharedBytes, given at the launch).

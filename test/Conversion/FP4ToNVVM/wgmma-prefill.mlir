@@ -255,9 +255,8 @@ func.func @wide_mxfp4(%x: tensor<2100x192xbf16>, %bd: tensor<4096x96xi8>, %bs: t
 // rows), one CTA per SM (no minctasm): grid x = 4 x 8; dynamic shared
 // memory = the larger of the staging buffers (4 x 128 rows of 128 bytes)
 // and the partials (256 threads x 64 floats), the four mbarriers, plus
-// 1 KB. The activations come by TMA (NVFP4; boxes of 128 bytes x 128
-// rows), issued by every thread predicated on thread 0 (no branch in the
-// 128-row tiles: 16384 bytes per step). After the loop
+// 1 KB. The activations come by TMA (boxes of 128 bytes x 128 rows,
+// 16384 bytes per step), issued by thread 0 in a branch. After the loop
 // (two steps per iteration) each CTA stores its accumulators (float i of
 // thread t at 4 (t + 256 i)), meets the cluster, maps the 8 CTAs' shared
 // memory, and sums its slice over them in rank order.
@@ -270,10 +269,10 @@ func.func @wide_mxfp4(%x: tensor<2100x192xbf16>, %bd: tensor<4096x96xi8>, %bs: t
 // SPLIT: %[[FIRST:.*]] = arith.muli %[[PART]], %c8
 // SPLIT-COUNT-4: nvvm.mbarrier.init
 // SPLIT: %[[ISSUE:.*]] = arith.cmpi eq, %thread_id_x
-// SPLIT: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c16384_i32{{.*}}, predicate = %[[ISSUE]]
-// SPLIT: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %{{.*}}, %{{.*}}, box[%{{.*}}, %{{.*}}] predicate = %[[ISSUE]]
-// SPLIT-NOT: scf.if
-// SPLIT: nvvm.mbarrier.arrive.expect_tx %{{.*}}, predicate
+// SPLIT-NEXT: scf.if %[[ISSUE]]
+// SPLIT: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c16384_i32{{.*}} : !llvm.ptr<3>, i32
+// SPLIT: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %{{.*}}, %{{.*}}, box[%{{.*}}, %{{.*}}] {isCTAOnly = true}
+// SPLIT: nvvm.mbarrier.arrive.expect_tx
 // 128-row tiles load their weights past L1, 256 bytes per L2 miss: steps 0
 // and 1 of the thread's two rows before the loop, two steps ahead in it.
 // SPLIT-NOT: vector.load %arg1
@@ -306,32 +305,30 @@ func.func @split(%x: tensor<128x4096xbf16>, %bd: tensor<512x2048xi8>, %bs: tenso
 
 // -----
 
-// MXFP4 weights in 128-row tiles keep cp.async (TMA measured slower there),
-// issued as each step starts: no tensor map or mbarriers (4 x 128 rows of
-// 128 bytes or the partials, plus 1 KB); each step waits for its group,
-// fence.proxy.async, barrier, then step s + 2's eight copies and their
-// group before the first wgmma.
+// MXFP4 weights in 128-row tiles load x by TMA too, issued after the
+// step's first wgmma (not at the step start as in 256-row tiles): the
+// tensor map (boxes of 128 bytes x 128 rows), mbarriers, no cp.async.
 // WIDEMX-LABEL: func.func @split_mxfp4(
-// WIDEMX-NOT: fp4gpuEncodeTensorMap(
-// WIDEMX: @fp4_kernels::@fp4_mxfp4_w4a16wr128s8_128x512x4096_bf16_bf16 blocks in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c66560_i32
-// WIDEMX: gpu.func @fp4_mxfp4_w4a16wr128s8_128x512x4096_bf16_bf16(%arg0: memref<?xbf16>, %arg1: memref<?xi8>, %arg2: memref<?xi8>, %arg3: f32, %arg4: memref<?xbf16>)
-// WIDEMX-NOT: nvvm.mbarrier
-// WIDEMX-COUNT-8: nvvm.cp.async.shared.global
-// WIDEMX-NEXT: nvvm.cp.async.commit.group
+// WIDEMX: call @fp4gpuEncodeTensorMap(%{{.*}}, %{{.*}}, %c128_i64, %c8192_i64, %c128_i64{{.*}}, %c128_i64{{.*}}, %c128_i64{{.*}})
+// WIDEMX: @fp4_kernels::@fp4_mxfp4_w4a16wr128s8_128x512x4096_bf16_bf16 blocks in (%c32{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c66592_i32
+// WIDEMX: gpu.func @fp4_mxfp4_w4a16wr128s8_128x512x4096_bf16_bf16(%arg0: memref<?xbf16>, %arg1: memref<?xi8>, %arg2: memref<?xi8>, %arg3: f32, %arg4: memref<?xi8>, %arg5: memref<?xbf16>)
+// WIDEMX-NOT: nvvm.cp.async.shared.global
+// WIDEMX-COUNT-4: nvvm.mbarrier.init
 // WIDEMX: scf.for %{{.*}} = %c0{{.*}} to %c8{{.*}} step %c2
-// WIDEMX: nvvm.cp.async.wait.group 1
-// WIDEMX-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>
+// WIDEMX: nvvm.mbarrier.try_wait
+// WIDEMX: nvvm.bar.warp.sync
 // WIDEMX-NEXT: gpu.barrier
-// WIDEMX-NOT: nvvm.wgmma.fence.aligned
-// WIDEMX-COUNT-8: nvvm.cp.async.shared.global
-// WIDEMX-NEXT: nvvm.cp.async.commit.group
-// WIDEMX-NOT: nvvm.cp.async.shared.global
+// WIDEMX-NOT: nvvm.cp.async.bulk.tensor
 // WIDEMX: nvvm.wgmma.fence.aligned
-// WIDEMX-NOT: nvvm.cp.async.shared.global
+// WIDEMX-NOT: nvvm.cp.async.bulk.tensor
+// WIDEMX: wgmma.mma_async.sync.aligned.m64n128k16
+// WIDEMX: scf.if
+// WIDEMX: nvvm.mbarrier.arrive.expect_tx
+// WIDEMX: nvvm.cp.async.bulk.tensor.shared.cluster.global {{.*}} {isCTAOnly = true}
 // WIDEMX: scf.yield
 // WIDEMX: nvvm.wgmma.wait.group.sync.aligned 0
-// WIDEMX-NEXT: nvvm.cp.async.wait.group 0
-// WIDEMX-NOT: nvvm.mbarrier
+// WIDEMX-NOT: nvvm.cp.async.shared.global
+// WIDEMX: nvvm.mbarrier.try_wait
 // WIDEMX: gpu.return
 func.func @split_mxfp4(%x: tensor<128x4096xbf16>, %bd: tensor<512x2048xi8>, %bs: tensor<512x128xf8E8M0FNU>) -> tensor<128x512xbf16> {
   %b = fp4.assemble %bd, %bs : tensor<512x2048xi8>, tensor<512x128xf8E8M0FNU> -> !fp4.qtensor<512x4096xf4E2M1FN, mxfp4>
