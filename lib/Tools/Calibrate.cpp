@@ -247,7 +247,7 @@ LogicalResult Calibrator::run(ModuleOp module) {
 
   // Temporary statistics files, removed on every way out.
   llvm::SmallVector<llvm::SmallString<128>, 2> temporaries;
-  auto cleanup = llvm::make_scope_exit([&] {
+  llvm::scope_exit cleanup([&] {
     for (auto &path : temporaries)
       llvm::sys::fs::remove(path);
   });
