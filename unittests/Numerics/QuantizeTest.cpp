@@ -238,8 +238,10 @@ TEST(Quantize, ValuesBeyondAStaticAmaxSaturateAtIt) {
     QuantConfig config = *QuantConfig::forScheme(scheme);
     config.staticAmax = staticAmax;
     QuantizedTensor q = run(x, 4, 32, config);
-    if (scheme == Scheme::NVFP4) // ModelOpt: weight_scale_2 = amax / (6 * 448)
+    if (scheme ==
+        Scheme::NVFP4) { // ModelOpt: weight_scale_2 = amax / (6 * 448)
       EXPECT_EQ(q.globalScale, staticAmax / 2688.0f);
+    }
     std::vector<float> back(x.size());
     dequantize(q, back.data());
     EXPECT_NEAR(back[5], staticAmax, 1e-5f) << name(scheme);
@@ -362,8 +364,9 @@ TEST(Quantize, FP8ScaleSearchNeverIncreasesTheError) {
         EXPECT_LT(ratio, 2.0f) << what;
         double eMax = squaredError(x, max, r * 512, r * 512 + 512);
         double eMse = squaredError(x, mse, r * 512, r * 512 + 512);
-        if (perChannel)
+        if (perChannel) {
           EXPECT_LE(eMse, eMax) << what << " row " << r;
+        }
         totalMax += eMax;
         totalMse += eMse;
       }
@@ -371,8 +374,9 @@ TEST(Quantize, FP8ScaleSearchNeverIncreasesTheError) {
       // Per channel the search pays (with fp4-quant on 4096 x 4096 weights:
       // 6% less squared error for Gaussian rows, 10% for Student-t rows);
       // one scale for the whole tensor gains under 1% there.
-      if (perChannel)
+      if (perChannel) {
         EXPECT_LT(totalMse, 0.92 * totalMax) << what;
+      }
     }
   }
 }
