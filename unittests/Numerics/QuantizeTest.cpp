@@ -238,8 +238,8 @@ TEST(Quantize, ValuesBeyondAStaticAmaxSaturateAtIt) {
     QuantConfig config = *QuantConfig::forScheme(scheme);
     config.staticAmax = staticAmax;
     QuantizedTensor q = run(x, 4, 32, config);
-    if (scheme ==
-        Scheme::NVFP4) { // ModelOpt: weight_scale_2 = amax / (6 * 448)
+    // ModelOpt: weight_scale_2 = amax / (6 * 448).
+    if (scheme == Scheme::NVFP4) {
       EXPECT_EQ(q.globalScale, staticAmax / 2688.0f);
     }
     std::vector<float> back(x.size());
