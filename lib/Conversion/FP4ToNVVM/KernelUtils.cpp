@@ -597,18 +597,28 @@ static std::pair<Value, Value> decodeNibblePairTimes2PowMinus14(OpBuilder &b,
           vector::ExtractOp::create(b, loc, wide, ArrayRef<int64_t>{1})};
 }
 
+/// The 8 E2M1 codes of a 32-bit word (the even element in the low nibble)
+/// as f32 values times 2^-14, in element order.
+static SmallVector<Value> decodeWordTimes2PowMinus14(OpBuilder &b, Location loc,
+                                                     Value word) {
+  SmallVector<Value> values(8);
+  for (int64_t s = 0; s < 4; ++s)
+    std::tie(values[s], values[s + 4]) =
+        decodeNibblePairTimes2PowMinus14(b, loc, word, s);
+  return values;
+}
+
 SmallVector<Value>
 mlir::fp4::nvvm_kernels::decodePieceTimes2PowMinus14(OpBuilder &b, Location loc,
                                                      Value piece) {
   Value words = vector::BitCastOp::create(
       b, loc, VectorType::get({4}, b.getI32Type()), piece);
-  SmallVector<Value> values(32);
-  for (int64_t w = 0; w < 4; ++w) {
-    Value word = vector::ExtractOp::create(b, loc, words, ArrayRef<int64_t>{w});
-    for (int64_t s = 0; s < 4; ++s)
-      std::tie(values[8 * w + s], values[8 * w + s + 4]) =
-          decodeNibblePairTimes2PowMinus14(b, loc, word, s);
-  }
+  SmallVector<Value> values;
+  for (int64_t w = 0; w < 4; ++w)
+    append_range(values, decodeWordTimes2PowMinus14(
+                             b, loc,
+                             vector::ExtractOp::create(b, loc, words,
+                                                       ArrayRef<int64_t>{w})));
   return values;
 }
 
@@ -785,7 +795,9 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::decodeScaleBytes(
 }
 
 /// Elements 2q and 2q + 1 of `values` (f32 values that bf16 holds exactly)
-/// as bf16 pair q, an i32 (element 2q in the low half).
+/// as bf16 pair q, an i32 (element 2q in the low half). (A code times its
+/// block scale is exact in bf16: a code has at most 2 significant bits, a
+/// UE4M3 scale 4, a UE8M0 scale 1; docs/gpu.md gives the range limits.)
 static SmallVector<Value> packPairsBF16(OpBuilder &b, Location loc,
                                         ArrayRef<Value> values) {
   auto f32x2 = VectorType::get({2}, b.getF32Type());
@@ -822,10 +834,7 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::expandWordToBF16(OpBuilder &b,
                                                              Location loc,
                                                              Value word,
                                                              Value scale) {
-  SmallVector<Value> values(8);
-  for (int64_t s = 0; s < 4; ++s)
-    std::tie(values[s], values[s + 4]) =
-        decodeNibblePairTimes2PowMinus14(b, loc, word, s);
+  SmallVector<Value> values = decodeWordTimes2PowMinus14(b, loc, word);
   for (Value &value : values)
     value = arith::MulFOp::create(b, loc, value, scale);
   return packPairsBF16(b, loc, values);

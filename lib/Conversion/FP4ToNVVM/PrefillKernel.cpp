@@ -577,14 +577,12 @@ void PrefillKernelBuilder::buildWeightsInRegisters(Value warp, int64_t steps) {
       Value globalRow = add(row, wRows);
       Value byte = add(mul(globalRow, shape.k / 2),
                        arith::DivUIOp::create(b, loc, k0, idx(2)));
-      if (prefetchRows) {
-        for (int64_t half = 0; half < 2; ++half)
-          loaded.push_back(
-              streamedLoad16(wBytes, half ? add(byte, idx(16)) : byte, Value(),
-                             ".nc.L1::no_allocate.L2::256B"));
-      } else {
-        loaded.push_back(guardedLoad(i8x16, w, byte, Value()));
-        loaded.push_back(guardedLoad(i8x16, w, add(byte, idx(16)), Value()));
+      for (int64_t half = 0; half < 2; ++half) {
+        Value at = half ? add(byte, idx(16)) : byte;
+        loaded.push_back(prefetchRows
+                             ? streamedLoad16(wBytes, at, Value(),
+                                              ".nc.L1::no_allocate.L2::256B")
+                             : guardedLoad(i8x16, w, at, Value()));
       }
       loaded.push_back(
           loadWord(b, loc, sw,
