@@ -9,7 +9,8 @@ scales), in one run.
 
   python3 bench/gpu_w4a4.py KERNELS.cubin... [--json bench/results/gpu_w4a4.json]
 
-The cubins hold fp4_<fmt>_f8wg<T>[s<S>]_<M>x<N>x<K>_bf16 and
+The cubins hold fp4_<fmt>_f8wg<T>[s<S>]_<M>x<N>x<K>_bf16 (f8ws<T>: the
+weights through the E5M2 rows kernel too, timed with it) and
 fp4_<fmt>_w4a4x16<W4A16 kind>_<M>x<N>x<K>_bf16 kernels (fp4-compile
 bench/Inputs/w4a4_mxfp4.mlir and w4a4_nvfp4.mlir --target=sm_90a
 --emit=cubin). For each, every
@@ -93,7 +94,7 @@ def main():
         image = open(path, "rb").read()
         module = driver.load(image)
         kernels += [(module, raw) for raw in sorted(set(re.findall(
-            rb"fp4_(?:mxfp4|nvfp4)_(?:f8wg\d+(?:s\d)?|w4a4x16" + W4A16_KIND.encode() +
+            rb"fp4_(?:mxfp4|nvfp4)_(?:f8w[gs]\d+(?:s\d)?|w4a4x16" + W4A16_KIND.encode() +
             rb"?)_\d+x\d+x\d+_bf16(?![_\w])", image)))]
     rng = np.random.default_rng(0)
     device = torch.cuda.get_device_name()
@@ -111,7 +112,7 @@ def main():
         name = raw.decode()
         if not re.search(args.only, name):
             continue
-        fmt, kernel, m, n, k = re.match(r"fp4_(mxfp4|nvfp4)_(f8wg\d+(?:s\d)?|w4a4x16" + W4A16_KIND + r"?)_(\d+)x(\d+)x(\d+)_",
+        fmt, kernel, m, n, k = re.match(r"fp4_(mxfp4|nvfp4)_(f8w[gs]\d+(?:s\d)?|w4a4x16" + W4A16_KIND + r"?)_(\d+)x(\d+)x(\d+)_",
                                    name).groups()
         m, n, k = int(m), int(n), int(k)
         # W4A4 on the FP8 tensor cores, or (up to 16 rows) as W4A16 on
@@ -120,7 +121,7 @@ def main():
         if x16:
             grid, block, shared = decode_launch(m, n, kernel[len("w4a4x16"):])
         else:
-            grid, block, shared = f8wg_launch(m, n, kernel[len("f8wg"):])
+            grid, block, shared = f8wg_launch(m, n, kernel[len("f8w"):])
         fn = driver.function(module, name, shared=shared)
         # NVFP4: the product of the global scales is the kernels' alpha.
         a, sa, ga, scale_block, scale_decode = random_weights(rng, fmt, m, k)
@@ -141,10 +142,15 @@ def main():
         # The rows kernel (activations to E5M2 or bf16 rows) then the
         # matmul, as the compiled host code launches them: both timed.
         rows_fn = driver.function(module, f"fp4_{fmt}_{'bf16' if x16 else 'e5m2'}rows_{m}x{k}")
+        # "f8ws": the weights through the E5M2 rows kernel too (a
+        # workspace of N x K bytes).
+        staged = kernel.startswith("f8ws")
+        rows_launches = []  # (kernel, params of copy i)
         if x16:
             xb = torch.empty(m * k, dtype=torch.bfloat16, device="cuda")
             row_scales = torch.empty(m, dtype=torch.float32, device="cuda")
-            rows_params = memref(ad) + memref(sad) + memref(xb) + memref(row_scales)
+            rows_launches.append((m, rows_fn, lambda i: memref(ad) + memref(sad) +
+                                  memref(xb) + memref(row_scales)))
             map_params, x_map = activation_arguments(xb, m, k, kernel[len("w4a4x16"):])
             params = [memref(xb) + memref(wd[i]) + memref(swd[i]) + [ctypes.c_float(alpha)] +
                       (memref(row_scales) if fmt == "mxfp4" else []) + map_params + memref(y)
@@ -152,13 +158,28 @@ def main():
         else:
             a8 = torch.empty(m * k, dtype=torch.uint8, device="cuda")
             info = torch.empty(m, dtype=torch.int32, device="cuda")
-            rows_params = memref(ad) + memref(sad) + memref(a8) + memref(info)
+            rows_launches.append((m, rows_fn, lambda i: memref(ad) + memref(sad) +
+                                  memref(a8) + memref(info)))
+            staged_params = []
+            if staged:
+                w8 = torch.empty(n * k, dtype=torch.uint8, device="cuda")
+                w_info = torch.empty(n, dtype=torch.int32, device="cuda")
+                rows_launches.append((n, driver.function(module, f"fp4_{fmt}_e5m2rows_{n}x{k}"),
+                                      lambda i: memref(wd[i % copies]) + memref(swd[i % copies]) +
+                                      memref(w8) + memref(w_info)))
+                staged_params = memref(w8) + memref(w_info)
             params = [memref(ad) + memref(sad) + memref(wd[i]) + memref(swd[i]) +
-                      [ctypes.c_float(alpha)] + memref(a8) + memref(info) + memref(y)
+                      [ctypes.c_float(alpha)] + memref(a8) + memref(info) + staged_params +
+                      memref(y)
                       for i in range(copies)]
 
+        def rows_kernels(i):
+            for count, rows_kernel, rows_params in rows_launches:
+                driver.enqueue(rows_kernel, *rows_launch(count, k), rows_params(i), 0,
+                               current_stream())
+
         def ours(i):
-            driver.enqueue(rows_fn, *rows_launch(m, k), rows_params, 0, current_stream())
+            rows_kernels(i)
             driver.enqueue(fn, grid, block, params[i % copies], shared, current_stream(),
                            dependent=x16 and launched_dependent(kernel[len("w4a4x16"):]))
 
@@ -170,8 +191,7 @@ def main():
         assert error < 4e-3, f"{name}: wrong result (relative error {error:.2e})"
         t_ours = graph_time(ours, calls)
         if args.split:
-            t_rows = graph_time(lambda i: driver.enqueue(
-                rows_fn, *rows_launch(m, k), rows_params, 0, current_stream()), calls)
+            t_rows = graph_time(rows_kernels, calls)
             t_matmul = graph_time(lambda i: driver.enqueue(
                 fn, grid, block, params[i % copies], shared, current_stream()), calls)
             print(f"{f'{fmt} {m}x{k}x{n}':>22} rows kernel {t_rows:.2f} us, "

@@ -17,7 +17,8 @@ ending in _bias takes one more argument before the output, a random f32 bias
 [E, N] that the reference adds. W4A8 kernels, fp4_mxfp4_<e4m3|e5m2>_mma_...,
 get random finite FP8 activations with UE8M0 scales per 32. MXFP4 W4A4
 kernels on sm_90a's FP8 tensor cores, fp4_mxfp4_f8wg<T>_..., run after
-their rows kernel (fp4_mxfp4_e5m2rows_<rows>x<K>), whose E5M2 bytes and row
+their rows kernel (fp4_mxfp4_e5m2rows_<rows>x<K>; fp4_mxfp4_f8ws<T>_... after
+one for the activations and one for the weights), whose E5M2 bytes and row
 entries must equal e5m2_rows_reference bit for bit, over three draws
 (scales within the E5M2 window; its edges, set_window_edges; scales past it,
 the kernel's CUDA-core path). W4A4 kernels run as W4A16 (on sm_90a all but MXFP4 with more than 16 rows
@@ -320,15 +321,17 @@ def rows_launch(rows, k):
 
 def f8wg_launch(m, n, kind):
     """(grid, block, dynamic shared bytes) of the MXFP4 W4A4 kernel on
-    sm_90a's FP8 tensor cores (fp4_mxfp4_f8wg<kind>_..., Fp8WgmmaKernel.cpp;
-    kind "<T>" or "<T>s<S>"): tiles of T activation rows x 128 weight rows,
-    256 threads; with split-K, S CTAs per tile along grid x (a cluster);
-    four buffers of T x 128 E5M2 bytes (as large as split-K's partial tile)
-    and 1 KB of alignment slack."""
-    tile, _, split = kind.partition("s")
+    sm_90a's FP8 tensor cores (fp4_mxfp4_f8w<kind>_..., Fp8WgmmaKernel.cpp;
+    kind "g<T>", "g<T>s<S>" or, weights staged, "s<T>"): tiles of T
+    activation rows x 128 weight rows, 256 threads; with split-K, S CTAs
+    per tile along grid x (a cluster); four buffers of T x 128 E5M2 bytes
+    (as large as split-K's partial tile; staged, of T + 128 rows) and 1 KB
+    of alignment slack."""
+    staged = kind.startswith("s")
+    tile, _, split = kind[1:].partition("s")
     tile, split = int(tile), int(split or 1)
     grid = ((n + 127) // 128 * split, (m + tile - 1) // tile)
-    return grid, (256, 1, 1), 4 * tile * 128 + 1024
+    return grid, (256, 1, 1), 4 * (tile + 128 * staged) * 128 + 1024
 
 
 # E2M1 magnitude code -> (exponent, mantissa bit) of its value (1 + m/2) 2^e.
@@ -543,7 +546,7 @@ def main():
     args = parser.parse_args()
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
-        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:(?:e4m3_|e5m2_)?mma|f8wg\d+(?:s\d)?|w4a4x16" + W4A16_KIND.encode() + rb"?)_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
+        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:(?:e4m3_|e5m2_)?mma|f8w[gs]\d+(?:s\d)?|w4a4x16" + W4A16_KIND.encode() + rb"?)_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
         rb"w4a16" + W4A16_KIND.encode() + rb"?_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))(?:_bias)?",
         image)))
     driver = Driver()
@@ -577,7 +580,7 @@ def main():
             continue
         x16 = "_w4a4x16" in name
         fmt, fp8_act, f8wg, x16_kind, rows, experts, m, n, k, bf16, with_bias = re.match(
-            r"fp4_(nvfp4|mxfp4)_(?:(?:(e4m3|e5m2)_)?mma|f8wg(\d+(?:s\d)?)|w4a4x16(" + W4A16_KIND + r")?)_"
+            r"fp4_(nvfp4|mxfp4)_(?:(?:(e4m3|e5m2)_)?mma|f8w([gs]\d+(?:s\d)?)|w4a4x16(" + W4A16_KIND + r")?)_"
             r"(?:G(\d+))?(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$",
             name).groups()
         e, gathered = (int(rows), int(experts)) if rows else (int(experts or 1), None)
@@ -594,8 +597,12 @@ def main():
         else:
             grid, threads, shared = ((n + 7) // 8, (m + 15) // 16, e), (32, 1, 1), 0
         fn = driver.function(module, name, shared=shared)
+        # Staged weights ("f8ws"): the rows kernel runs on the weights too.
+        staged = bool(f8wg) and f8wg.startswith("s")
         if f8wg:
             rows_fn = driver.function(module, f"fp4_mxfp4_e5m2rows_{e * m}x{k}")
+        if staged:
+            weight_rows_fn = driver.function(module, f"fp4_mxfp4_e5m2rows_{e * n}x{k}")
         if x16:
             rows_fn = driver.function(module, f"fp4_{fmt}_bf16rows_{e * m}x{k}")
         worst, rows_exact, path_ok = 0.0, True, True
@@ -650,26 +657,38 @@ def main():
             # kernel runs; the rows kernel's outputs are checked after.
             check_rows = None
             if f8wg:
-                # Its bytes and row entries must be exactly the reference's.
-                a8 = torch.full((e * m * k,), 0xEE, dtype=torch.uint8, device="cuda")
-                info = torch.full((e * m,), -7, dtype=torch.int32, device="cuda")
-                driver.enqueue(rows_fn, *rows_launch(e * m, k),
-                               memref(device[0]) + memref(device[1]) + memref(a8) + memref(info))
+                # Its bytes and row entries must be exactly the reference's
+                # (the activations', and with staged weights the weights').
+                operands = [(device[0], device[1], a, sa, e * m, rows_fn)]
+                if staged:
+                    operands.append((device[2], device[3], b, sb, e * n, weight_rows_fn))
+                made = []
+                for codes, scales, data, data_scales, count, kernel in operands:
+                    rows8 = torch.full((count * k,), 0xEE, dtype=torch.uint8, device="cuda")
+                    info = torch.full((count,), -7, dtype=torch.int32, device="cuda")
+                    driver.enqueue(kernel, *rows_launch(count, k),
+                                   memref(codes) + memref(scales) + memref(rows8) +
+                                   memref(info))
+                    made.append((data, data_scales, count, rows8, info))
+                    params += memref(rows8) + memref(info)
 
                 def check_rows():
-                    want8, want_info = e5m2_rows_reference(a.reshape(e * m, -1),
-                                                           sa.reshape(e * m, -1))
-                    usable = want_info >= 0  # the bytes of a -1 row are not used
-                    got8 = a8.cpu().numpy().reshape(e * m, k)
-                    got_info = info.cpu().numpy()
-                    exact = (np.array_equal(got8[usable], want8[usable])
-                             and np.array_equal(got_info, want_info))
-                    if not exact:
-                        print(f"  rows kernel: {np.count_nonzero(got8[usable] != want8[usable])} "
-                              f"bytes and {np.count_nonzero(got_info != want_info)} "
-                              f"row entries differ ({np.count_nonzero(~usable)} rows unusable)")
+                    exact = True
+                    for data, data_scales, count, rows8, info in made:
+                        want8, want_info = e5m2_rows_reference(data.reshape(count, -1),
+                                                               data_scales.reshape(count, -1))
+                        usable = want_info >= 0  # the bytes of a -1 row are not used
+                        got8 = rows8.cpu().numpy().reshape(count, k)
+                        got_info = info.cpu().numpy()
+                        same = (np.array_equal(got8[usable], want8[usable])
+                                and np.array_equal(got_info, want_info))
+                        if not same:
+                            print(f"  rows kernel ({count} rows): "
+                                  f"{np.count_nonzero(got8[usable] != want8[usable])} bytes and "
+                                  f"{np.count_nonzero(got_info != want_info)} row entries differ "
+                                  f"({np.count_nonzero(~usable)} rows unusable)")
+                        exact = exact and same
                     return exact
-                params += memref(a8) + memref(info)
             elif x16:
                 # Its values and row scales must be exactly
                 # bf16_rows_reference's.

@@ -974,6 +974,17 @@ struct ConvertFP4ToNVVMPass
                               : buildBf16RowsKernel(kb, loc, rowsName, e * m, k,
                                                     *lhsKind));
     }
+    // Many activation rows: the weights become E5M2 rows too, by the same
+    // kind of rows kernel over their e * n (or n) rows.
+    bool stagedWeights = fp8Wgmma && fp8WgmmaStagesWeights(shape);
+    int64_t weightRows = batched ? e * n : n;
+    std::string weightRowsName =
+        stagedWeights ? e5m2RowsName(weightRows, k) : "";
+    if (stagedWeights && !symbols.lookup(weightRowsName)) {
+      auto kb = OpBuilder::atBlockEnd(kernels.getBody());
+      symbols.insert(
+          buildE5M2RowsKernel(kb, loc, weightRowsName, weightRows, k));
+    }
 
     // Host side: buffers, the launch, the result.
     auto c = [&](int64_t v) -> Value {
@@ -1029,34 +1040,43 @@ struct ConvertFP4ToNVVMPass
           kernels.getSymNameAttr(),
           {FlatSymbolRefAttr::get(b.getContext(), kernel)});
     };
-    // The rows kernel, launched before the matmul, turns the FP4
-    // activations (args 0 and 1) into rows of `element` (K per row) and
-    // one `info` per row (device buffers, freed after the call).
-    auto rowsFirst = [&](Type element, Type info) -> std::pair<Value, Value> {
+    // A rows kernel, launched before the matmul, turns `count` FP4 rows
+    // (codes and scales: args `first` and `first` + 1) into rows of
+    // `element` (K per row) and one `info` per row (device buffers, freed
+    // after the call).
+    auto rowsFirst = [&](StringRef kernel, unsigned first, int64_t count,
+                         Type element, Type info) -> std::pair<Value, Value> {
       Value rows = dynamicView(
-          b, loc, device.deviceBuffer(MemRefType::get({e * m * k}, element)));
+          b, loc, device.deviceBuffer(MemRefType::get({count * k}, element)));
       Value perRow = dynamicView(
-          b, loc, device.deviceBuffer(MemRefType::get({e * m}, info)));
-      std::array<int64_t, 3> launch = activationRowsLaunch(e * m, k);
+          b, loc, device.deviceBuffer(MemRefType::get({count}, info)));
+      std::array<int64_t, 3> launch = activationRowsLaunch(count, k);
       auto rowsOp = gpu::LaunchFuncOp::create(
-          b, loc, kernelRef(rowsName),
-          gpu::KernelDim3{c(launch[0]), c(1), c(1)},
+          b, loc, kernelRef(kernel), gpu::KernelDim3{c(launch[0]), c(1), c(1)},
           gpu::KernelDim3{c(launch[2]), c(1), c(1)}, Value(),
-          ValueRange{args[0], args[1], rows, perRow},
+          ValueRange{args[first], args[first + 1], rows, perRow},
           b.getType<gpu::AsyncTokenType>(), ValueRange{device.token});
       device.token = rowsOp.getAsyncToken();
       return {rows, perRow};
     };
     if (fp8Wgmma) {
-      // The activations as E5M2 rows and their largest scale bytes.
-      auto [a8, rows] = rowsFirst(b.getI8Type(), b.getI32Type());
+      // The activations as E5M2 rows and their largest scale bytes (then
+      // the staged weights likewise).
+      auto [a8, rows] =
+          rowsFirst(rowsName, 0, e * m, b.getI8Type(), b.getI32Type());
       args.append({a8, rows});
+      if (stagedWeights) {
+        auto [w8, wInfo] = rowsFirst(weightRowsName, 2, weightRows,
+                                     b.getI8Type(), b.getI32Type());
+        args.append({w8, wInfo});
+      }
     }
     if (w4a4AsW4A16) {
       // The activations as bf16 rows and their row scales; the W4A16
       // kernel takes them in place of the FP4 operand, the row scales
       // (MXFP4) before the output.
-      auto [x, rowScales] = rowsFirst(b.getBF16Type(), b.getF32Type());
+      auto [x, rowScales] =
+          rowsFirst(rowsName, 0, e * m, b.getBF16Type(), b.getF32Type());
       args.erase(args.begin(), args.begin() + 2);
       args.insert(args.begin(), x);
       if (decodeShape.rowScales)

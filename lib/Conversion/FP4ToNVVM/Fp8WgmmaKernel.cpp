@@ -58,6 +58,16 @@
 // Two steps per loop iteration, as in PrefillKernel.cpp (ptxas serializes
 // wgmma whose register A is redefined by a loop's back edge).
 //
+// Staged weights (stagesWeights: from kStagedWeightsMinRows activation
+// rows on, unsplit): the rows kernel runs on the weights too, so the
+// expansion costs one pass over N x K bytes instead of one per CTA row of
+// tiles, and the matmul kernel copies both operands' E5M2 rows into each
+// buffer (tileM activation rows, then 128 weight rows) by cp.async: steps
+// a, b, the four wgmma with A from shared memory too, d. It takes the
+// weight rows' largest bytes (or -1: the CUDA-core path) from that rows
+// kernel. 1.2-1.5x faster at 1024 .. 8192 rows on the H100
+// (docs/benchmarks.md), for an N x K byte workspace per call.
+//
 // Split-K (splitOf): where the tiles leave SMs idle, S CTAs of a cluster
 // share a tile, each over 1/S of K with its own weight R, vote and
 // fallback; each keeps its scaled partial tile in shared memory and the
@@ -93,6 +103,11 @@ constexpr int64_t kTopField = 27;
 /// Output = sum x 2^(Ra - kFactorBias) x 2^(Rw - kFactorBias).
 constexpr int64_t kFactorBias = 140;
 constexpr int64_t kMinSplitSteps = 8; // K steps per split-K part, at least
+/// From this many activation rows (per batch) on, the weights too become
+/// E5M2 rows first (a rows kernel over them) and the matmul kernel copies
+/// both operands into shared memory: expanding the weights in every CTA
+/// costs the MMA warps more than the one pass over N x K bytes.
+constexpr int64_t kStagedWeightsMinRows = 1024;
 
 int64_t tileMOf(const KernelShape &shape) {
   return shape.m <= 64 ? 64 : shape.m <= 128 ? 128 : 256;
@@ -110,6 +125,12 @@ int64_t splitOf(const KernelShape &shape) {
          steps % (2 * split) == 0 && steps / (2 * split) >= kMinSplitSteps)
     split *= 2;
   return split;
+}
+
+/// Whether the weights go through the rows kernel too (then the tile
+/// covers all of K: no split).
+bool stagesWeights(const KernelShape &shape) {
+  return shape.m >= kStagedWeightsMinRows && splitOf(shape) == 1;
 }
 
 /// The conversion of MXFP4 codes to E5M2 bytes, shared by the two kernels.
@@ -156,14 +177,17 @@ public:
   Fp8WgmmaKernelBuilder(OpBuilder &b, Location loc, const KernelShape &shape,
                         Value shared)
       : E5M2KernelBuilderBase(b, loc, shape, shared), tileM(tileMOf(shape)),
-        split(splitOf(shape)), steps(shape.k / kStepK / split) {}
+        split(splitOf(shape)), steps(shape.k / kStepK / split),
+        staged(stagesWeights(shape)) {}
 
   void build(Block &entry);
 
 private:
+  /// Step `step`'s buffer: its tileM activation rows, then (staged) its
+  /// kTileN weight rows, each region a multiple of 1024 bytes.
   Value bufferOf(Value step) {
     return mul(arith::RemUIOp::create(b, loc, step, idx(kStages)),
-               tileM * kRowBytes);
+               (tileM + (staged ? kTileN : 0)) * kRowBytes);
   }
   /// The tile over this CTA's K part on the CUDA cores, exactly as the
   /// block-scaled MMA defines it (the path of CTAs whose scales the E5M2
@@ -173,6 +197,10 @@ private:
 
   /// The tile's K parts (split-K) and the K steps of each.
   int64_t tileM, split, steps;
+  /// The weights arrive as E5M2 rows (w8, with their largest scale bytes
+  /// in wInfo) and are copied like the activations: wgmma's A from shared
+  /// memory.
+  bool staged;
   Value a, sa, w, sw, alpha, out, bias, tid, n0, m0, xRows, wRows;
   /// This CTA's K part: its rank in the cluster and its first K step.
   Value rank, firstStep;
@@ -339,7 +367,8 @@ void Fp8WgmmaKernelBuilder::sumOnCudaCores(
 void Fp8WgmmaKernelBuilder::build(Block &entry) {
   MLIRContext *ctx = b.getContext();
   Type i32Type = b.getI32Type();
-  // (a, sa, w, sw, alpha, [bias,] a8, rows, out): buildFp8WgmmaKernel.
+  // (a, sa, w, sw, alpha, [bias,] a8, rows, [w8, wInfo,] out):
+  // buildFp8WgmmaKernel.
   a = entry.getArgument(0);
   sa = entry.getArgument(1);
   w = entry.getArgument(2);
@@ -349,13 +378,26 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
   if (shape.bias)
     bias = entry.getArgument(next++);
   Value a8 = entry.getArgument(next++), rowInfo = entry.getArgument(next++);
+  Value w8, wInfo;
+  if (staged) {
+    w8 = entry.getArgument(next++);
+    wInfo = entry.getArgument(next++);
+  }
   out = entry.getArgument(next);
-  // Entry `row` of rowInfo (an i32), or 0 where `ok` is false.
-  auto loadRowInfo = [&](Value row, Value ok) {
+  // Entry `row` of `info` (an i32), or 0 where `ok` is false.
+  auto loadInfo = [&](Value info, Value row, Value ok) {
     Value v = memref::LoadOp::create(
-        b, loc, rowInfo,
+        b, loc, info,
         ValueRange{arith::SelectOp::create(b, loc, ok, row, idx(0))});
     return arith::SelectOp::create(b, loc, ok, v, i32(0)).getResult();
+  };
+  auto loadRowInfo = [&](Value row, Value ok) {
+    return loadInfo(rowInfo, row, ok);
+  };
+  auto isNegative = [&](Value v) {
+    return arith::ExtUIOp::create(
+        b, loc, i32Type,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, v, i32(0)));
   };
   Value lane, warp;
   std::tie(tid, lane, warp) = threadLaneWarp();
@@ -382,12 +424,18 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
   // largest scale bytes in this K part (each part's sum is scaled apart);
   // a byte of 255 (NaN) sends the CTA to the CUDA cores, as does an
   // activation row the expansion could not hold (its rows entry is -1).
+  // Staged weights: the rows kernel's entries, likewise.
   Value firstW = add(n0, add(add(mul(warpgroup, 64), mul(warpInGroup, 16)), g));
   SmallVector<Value> wOk, wGlobal, wLargest;
   Value bad = i32(0);
   for (Value row : {firstW, add(firstW, idx(8))}) {
     wOk.push_back(below(row, shape.n));
     wGlobal.push_back(add(row, wRows));
+    if (staged) {
+      wLargest.push_back(loadInfo(wInfo, wGlobal.back(), wOk.back()));
+      bad = arith::OrIOp::create(b, loc, bad, isNegative(wLargest.back()));
+      continue;
+    }
     wLargest.push_back(largestScale(sw, wGlobal.back(),
                                     mul(firstStep, kStepK / kBlock),
                                     steps * kStepK / kBlock, wOk.back()));
@@ -404,12 +452,7 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
     if (tileM < kThreads)
       ok = both(ok, below(tid, tileM));
     Value info = loadRowInfo(add(row, xRows), ok);
-    bad = arith::OrIOp::create(
-        b, loc, bad,
-        arith::ExtUIOp::create(b, loc, i32Type,
-                               arith::CmpIOp::create(b, loc,
-                                                     arith::CmpIPredicate::slt,
-                                                     info, i32(0))));
+    bad = arith::OrIOp::create(b, loc, bad, isNegative(info));
   }
 
   // A step's weight words (rows r = 0, 1: word q of each block, then the
@@ -451,75 +494,117 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
   };
   // Step `step`'s E5M2 activation rows (128 bytes each, expanded by the
   // rows kernel in the same K order) into its buffer, by cp.async.cg in
-  // 16-byte chunks as one group: zeros past the last step and row.
+  // 16-byte chunks as one group: zeros past the last step and row. Staged
+  // weights: their rows too, after the activations'.
   Value a8Bytes = globalBytes(a8);
+  Value w8Bytes = staged ? globalBytes(w8) : Value();
   auto copyActivations = [&](Value step) {
     Value stepOk = below(step, steps);
     Value buffer = bufferOf(step);
     step = add(firstStep, step);
-    copySwizzledTile(
-        a8Bytes, tid, kThreads, tileM, buffer,
-        [&](Value rowInTile, Value chunk) {
-          Value row = add(m0, rowInTile);
-          Value index =
-              add(add(mul(add(row, xRows), shape.k), mul(step, kStepK)),
-                  mul(chunk, 16));
-          return std::make_pair(both(stepOk, below(row, shape.m)), index);
-        });
+    auto copyRows = [&](Value bytes, int64_t rows, Value at, Value first,
+                        Value batchRows, int64_t limit) {
+      copySwizzledTile(
+          bytes, tid, kThreads, rows, at, [&](Value rowInTile, Value chunk) {
+            Value row = add(first, rowInTile);
+            Value index =
+                add(add(mul(add(row, batchRows), shape.k), mul(step, kStepK)),
+                    mul(chunk, 16));
+            return std::make_pair(both(stepOk, below(row, limit)), index);
+          });
+    };
+    copyRows(a8Bytes, tileM, buffer, m0, xRows, shape.m);
+    if (staged)
+      copyRows(w8Bytes, kTileN, add(buffer, idx(tileM * kRowBytes)), n0, wRows,
+               shape.n);
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
   };
+  // Staged weights: step s's wgmma, both operands in its buffer (the
+  // warpgroup's 64 weight rows are 8 KB apart; K slice s 32 bytes further
+  // into each swizzled row, +2 in the descriptors' address field).
+  auto multiplyStaged = [&](Value acc, Value step) {
+    Value buffer = bufferOf(step);
+    Value descA = swizzledRowsDescriptor(add(
+        buffer, add(idx(tileM * kRowBytes), mul(warpgroup, 64 * kRowBytes))));
+    Value descB = swizzledRowsDescriptor(buffer);
+    NVVM::WgmmaFenceAlignedOp::create(b, loc);
+    auto advance = [&](Value desc, int64_t slice) -> Value {
+      return slice ? arith::AddIOp::create(b, loc, desc, i64(2 * slice)) : desc;
+    };
+    for (int64_t slice = 0; slice < 4; ++slice)
+      acc = wgmmaShared(acc, advance(descA, slice), advance(descB, slice),
+                        tileM, 32, NVVM::WGMMATypes::e5m2);
+    NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+    return acc;
+  };
 
-  // Prologue: the first kAhead steps' activations on their way; step 0's
-  // weights expanded, steps 1 and 2 loaded.
+  // Steps a and b of step s (see the pipeline): its copies landed (kAhead -
+  // 1 younger groups may be in flight), visible to wgmma after the barrier,
+  // which also means every warpgroup retired step s - 2's wgmma; then step
+  // s + kAhead's copies into the buffer step s - 2 read.
+  auto awaitAndCopyAhead = [&](Value step) {
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, kAhead - 1);
+    fenceForWgmma();
+    gpu::BarrierOp::create(b, loc);
+    copyActivations(add(step, idx(kAhead)));
+  };
+  // Prologue: the first kAhead steps' copies on their way.
   for (int64_t ahead = 0; ahead < kAhead; ++ahead)
     copyActivations(idx(ahead));
   SmallVector<Value> init = {LLVM::ZeroOp::create(
       b, loc,
       LLVM::LLVMStructType::getLiteral(
           ctx, SmallVector<Type>(tileM / 2, b.getF32Type())))};
-  SmallVector<Value> firstA = expandWeights(loadWeights(idx(0)), bad);
-  init.push_back(bad);
-  append_range(init, firstA);
-  append_range(init, loadWeights(idx(1)));
-  append_range(init, loadWeights(idx(2)));
-  int64_t weightWords = 2 * (4 + 1); // loadWeights: 2 rows x 5 words
-  auto oneStep = [&](Value step, ValueRange args) {
-    Value acc = args[0], stepBad = args[1];
-    ValueRange regs = args.slice(2, 16),
-               nextWeights = args.slice(18, weightWords),
-               laterWeights = args.slice(18 + weightWords, weightWords);
-    // a. Step s's copies landed (kAhead - 1 younger groups may be in
-    // flight), visible to wgmma after the barrier, which also means every
-    // warpgroup retired step s - 2's wgmma.
-    NVVM::CpAsyncWaitGroupOp::create(b, loc, kAhead - 1);
-    fenceForWgmma();
-    gpu::BarrierOp::create(b, loc);
-    // b. Step s + kAhead's copies into the buffer step s - 2 read.
-    copyActivations(add(step, idx(kAhead)));
-    // c. K slice s starts 32 bytes further into each swizzled row; the
-    // descriptors before the fence (see PrefillKernel.cpp).
-    SmallVector<Value> descB = {swizzledRowsDescriptor(bufferOf(step))};
-    for (int64_t slice = 1; slice < 4; ++slice)
-      descB.push_back(arith::AddIOp::create(b, loc, descB[0], i64(2 * slice)));
-    NVVM::WgmmaFenceAlignedOp::create(b, loc);
-    for (int64_t slice = 0; slice < 4; ++slice)
-      acc = wgmmaRegisterA(acc, SmallVector<Value>(regs.slice(4 * slice, 4)),
-                           descB[slice], tileM, 32, ".f32.e5m2.e5m2",
-                           /*scale A, scale B*/ "1, 1");
-    NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
-    // d.
-    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(1));
-    // e. Step s + 3's weights loaded, step s + 1's expanded.
-    SmallVector<Value> weights = loadWeights(add(step, idx(3)));
-    SmallVector<Value> nextA =
-        expandWeights(SmallVector<Value>(nextWeights), stepBad);
-    SmallVector<Value> yielded = {acc, stepBad};
-    append_range(yielded, nextA);
-    append_range(yielded, laterWeights);
-    append_range(yielded, weights);
-    return yielded;
-  };
-  SmallVector<Value> last = twoStepsPerIteration(steps, init, oneStep);
+  SmallVector<Value> last;
+  if (staged) {
+    // A step: a, b, its wgmma (both operands in shared memory), d.
+    init.push_back(bad);
+    last = twoStepsPerIteration(steps, init, [&](Value step, ValueRange args) {
+      awaitAndCopyAhead(step);
+      Value acc = multiplyStaged(args[0], step);
+      NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(1));
+      return SmallVector<Value>{acc, args[1]};
+    });
+  } else {
+    // Step 0's weights expanded, steps 1 and 2 loaded.
+    SmallVector<Value> firstA = expandWeights(loadWeights(idx(0)), bad);
+    init.push_back(bad);
+    append_range(init, firstA);
+    append_range(init, loadWeights(idx(1)));
+    append_range(init, loadWeights(idx(2)));
+    int64_t weightWords = 2 * (4 + 1); // loadWeights: 2 rows x 5 words
+    auto oneStep = [&](Value step, ValueRange args) {
+      Value acc = args[0], stepBad = args[1];
+      ValueRange regs = args.slice(2, 16),
+                 nextWeights = args.slice(18, weightWords),
+                 laterWeights = args.slice(18 + weightWords, weightWords);
+      awaitAndCopyAhead(step);
+      // c. K slice s starts 32 bytes further into each swizzled row; the
+      // descriptors before the fence (see PrefillKernel.cpp).
+      SmallVector<Value> descB = {swizzledRowsDescriptor(bufferOf(step))};
+      for (int64_t slice = 1; slice < 4; ++slice)
+        descB.push_back(
+            arith::AddIOp::create(b, loc, descB[0], i64(2 * slice)));
+      NVVM::WgmmaFenceAlignedOp::create(b, loc);
+      for (int64_t slice = 0; slice < 4; ++slice)
+        acc = wgmmaRegisterA(acc, SmallVector<Value>(regs.slice(4 * slice, 4)),
+                             descB[slice], tileM, 32, ".f32.e5m2.e5m2",
+                             /*scale A, scale B*/ "1, 1");
+      NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+      // d.
+      NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(1));
+      // e. Step s + 3's weights loaded, step s + 1's expanded.
+      SmallVector<Value> weights = loadWeights(add(step, idx(3)));
+      SmallVector<Value> nextA =
+          expandWeights(SmallVector<Value>(nextWeights), stepBad);
+      SmallVector<Value> yielded = {acc, stepBad};
+      append_range(yielded, nextA);
+      append_range(yielded, laterWeights);
+      append_range(yielded, weights);
+      return yielded;
+    };
+    last = twoStepsPerIteration(steps, init, oneStep);
+  }
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(0));
   NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
   Value acc = last[0];
@@ -719,7 +804,8 @@ bool mlir::fp4::nvvm_kernels::useFp8WgmmaKernel(const KernelShape &shape,
 
 std::string mlir::fp4::nvvm_kernels::fp8WgmmaKindName(const KernelShape &shape) {
   int64_t split = splitOf(shape);
-  return "_f8wg" + std::to_string(tileMOf(shape)) +
+  return (stagesWeights(shape) ? "_f8ws" : "_f8wg") +
+         std::to_string(tileMOf(shape)) +
          (split > 1 ? "s" + std::to_string(split) : "") + "_";
 }
 
@@ -734,7 +820,12 @@ int64_t mlir::fp4::nvvm_kernels::fp8WgmmaSharedBytes(const KernelShape &shape) {
   // The buffers (or split-K's partial tile, tileM / 2 f32 per thread:
   // as large) and the slack that aligns them to 1024 bytes.
   int64_t partials = splitOf(shape) > 1 ? kThreads * tileMOf(shape) / 2 * 4 : 0;
-  return std::max(kStages * tileMOf(shape) * kRowBytes, partials) + 1024;
+  int64_t rows = tileMOf(shape) + (stagesWeights(shape) ? kTileN : 0);
+  return std::max(kStages * rows * kRowBytes, partials) + 1024;
+}
+
+bool mlir::fp4::nvvm_kernels::fp8WgmmaStagesWeights(const KernelShape &shape) {
+  return stagesWeights(shape);
 }
 
 std::string mlir::fp4::nvvm_kernels::e5m2RowsName(int64_t rows, int64_t k) {
@@ -766,7 +857,8 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildFp8WgmmaKernel(
                          LLVM::Linkage::External, sharedName,
                          /*value=*/Attribute(), /*alignment=*/16,
                          /*addrSpace=*/3);
-  // (a, sa, w, sw : i8, alpha, [bias : f32,] a8 : i8, rows : i32, out).
+  // (a, sa, w, sw : i8, alpha, [bias : f32,] a8 : i8, rows : i32,
+  //  [w8 : i8, wInfo : i32,] out).
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
   auto dynamic = [](Type t) {
     return MemRefType::get({ShapedType::kDynamic}, t);
@@ -774,7 +866,10 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildFp8WgmmaKernel(
   SmallVector<Type> inputs = {bytes, bytes, bytes, bytes, b.getF32Type()};
   if (shape.bias)
     inputs.push_back(dynamic(b.getF32Type()));
-  inputs.append({bytes, dynamic(b.getI32Type()), dynamic(shape.result)});
+  inputs.append({bytes, dynamic(b.getI32Type())});
+  if (stagesWeights(shape))
+    inputs.append({bytes, dynamic(b.getI32Type())});
+  inputs.push_back(dynamic(shape.result));
   auto kernel =
       gpu::GPUFuncOp::create(b, loc, name, FunctionType::get(ctx, inputs, {}));
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());

@@ -906,6 +906,18 @@ Value SharedBufferKernelBuilderBase::swizzledRowsDescriptor(Value offset) {
                           /*strideBytes=*/1024, int64_t(1) << 62);
 }
 
+Value SharedBufferKernelBuilderBase::wgmmaShared(Value acc, Value descA,
+                                                 Value descB, int64_t n,
+                                                 int64_t k,
+                                                 NVVM::WGMMATypes type) {
+  return NVVM::WgmmaMmaAsyncOp::create(
+      b, loc, acc.getType(), acc, descA, descB,
+      NVVM::MMAShapeAttr::get(b.getContext(), 64, n, k), type, type,
+      NVVM::WGMMATypes::f32, NVVM::WGMMAScaleOut::one, NVVM::WGMMAScaleIn::one,
+      NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row, NVVM::MMALayout::col,
+      /*satfinite=*/nullptr);
+}
+
 Value SharedBufferKernelBuilderBase::wgmmaRegisterA(Value acc,
                                                     ArrayRef<Value> a,
                                                     Value descB, int64_t n,

@@ -328,6 +328,11 @@ protected:
   /// Inline PTX: upstream's nvvm.wgmma.mma_async takes A by descriptor only.
   Value wgmmaRegisterA(Value acc, ArrayRef<Value> a, Value descB, int64_t n,
                        int64_t k, StringRef types, StringRef immediates);
+  /// wgmma.mma_async m64nNkK with A and B, both K-major, of element type
+  /// `type` at shared descriptors `descA` and `descB`, accumulating in f32
+  /// (scale-d 1): `acc`, a struct of n / 2 f32, in and out.
+  Value wgmmaShared(Value acc, Value descA, Value descB, int64_t n, int64_t k,
+                    NVVM::WGMMATypes type);
   /// Split-K through distributed shared memory. Each of `threads` threads
   /// has `count` f32 partial sums; value i of thread t is kept at byte
   /// partialOffset(t, i, threads) of the buffer (conflict-free).
@@ -529,14 +534,21 @@ gpu::GPUFuncOp buildTcgen05Kernel(OpBuilder &b, Location loc, StringRef name,
 /// E5M2 byte; Fp8WgmmaKernel.cpp): for MXFP4 x MXFP4, K a multiple of 128,
 /// not gathered.
 bool useFp8WgmmaKernel(const KernelShape &shape, const MmaKind &kind);
-/// "_f8wg<tileM>_": the kernel name's kind.
+/// "_f8wg<tileM>[s<split>]_", or "_f8ws<tileM>_" where the weights are
+/// staged: the kernel name's kind.
 std::string fp8WgmmaKindName(const KernelShape &shape);
+/// Whether the weights, too, go through the rows kernel first (many
+/// activation rows: the matmul kernel then copies both operands' E5M2 rows
+/// into shared memory instead of expanding the weights in every CTA).
+bool fp8WgmmaStagesWeights(const KernelShape &shape);
 std::array<int64_t, 3> fp8WgmmaLaunch(const KernelShape &shape);
 int64_t fp8WgmmaSharedBytes(const KernelShape &shape);
 /// The matmul kernel:
 ///   (a, sa, w, sw : memref<?xi8>, alpha : f32, [bias : memref<?xf32>,]
-///    a8 : memref<?xi8>, rows : memref<?xi32>, out : memref<?xresult>)
-/// where a8 and rows are what the rows kernel made of a and sa.
+///    a8 : memref<?xi8>, rows : memref<?xi32>, [w8 : memref<?xi8>,
+///    wInfo : memref<?xi32>,] out : memref<?xresult>)
+/// where a8 and rows are what the rows kernel made of a and sa, and w8
+/// and wInfo (staged weights) what it made of w and sw.
 gpu::GPUFuncOp buildFp8WgmmaKernel(OpBuilder &b, Location loc, StringRef name,
                                    const KernelShape &shape);
 /// The rows kernel, run before it on the activations: (a, sa, a8 :

@@ -269,7 +269,6 @@ SmallVector<Value> PrefillKernelBuilder::multiply(ValueRange acc,
 
 SmallVector<Value> PrefillKernelBuilder::multiplyWarpgroup(ValueRange acc,
                                                            Value buffer) {
-  MLIRContext *ctx = b.getContext();
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
   // Warpgroup w takes activation rows w tileM / 2 .. (w + 1) tileM / 2 - 1,
   // in m64 blocks of 8 KB.
@@ -292,13 +291,7 @@ SmallVector<Value> PrefillKernelBuilder::multiplyWarpgroup(ValueRange acc,
     Value descB = advance(firstB, 32 * kk);
     for (int64_t j = 0; j < blocksPerWarpgroup(); ++j) {
       Value descA = advance(firstA, 64 * j * kRowBytes + 32 * kk);
-      c[j] = NVVM::WgmmaMmaAsyncOp::create(
-          b, loc, c[j].getType(), c[j], descA, descB,
-          NVVM::MMAShapeAttr::get(ctx, 64, tileN, 16), NVVM::WGMMATypes::bf16,
-          NVVM::WGMMATypes::bf16, NVVM::WGMMATypes::f32,
-          NVVM::WGMMAScaleOut::one, NVVM::WGMMAScaleIn::one,
-          NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row, NVVM::MMALayout::col,
-          /*satfinite=*/nullptr);
+      c[j] = wgmmaShared(c[j], descA, descB, tileN, 16, NVVM::WGMMATypes::bf16);
     }
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);

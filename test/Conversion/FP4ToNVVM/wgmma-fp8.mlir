@@ -119,3 +119,44 @@ func.func @split(%ad: tensor<32x2048xi8>, %as: tensor<32x128xf8E8M0FNU>, %bd: te
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<32x4096xf4E2M1FN, mxfp4>, !fp4.qtensor<4096x4096xf4E2M1FN, mxfp4> -> tensor<32x4096xf32>
   return %y : tensor<32x4096xf32>
 }
+
+// -----
+
+// From 1024 activation rows on, the weights go through the rows kernel too
+// (260 rows of 512 E5M2 bytes and their largest scale bytes), and the
+// matmul kernel copies both operands into shared memory: four buffers of
+// 256 activation rows and 128 weight rows of 128 bytes plus 1 KB.
+// CHECK-LABEL: func.func @staged
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_e5m2rows_1100x512 blocks in (%c138{{.*}}, %c1{{.*}}, %c1{{.*}})
+// CHECK: gpu.alloc async [%{{.*}}] () : memref<133120xi8>
+// CHECK: gpu.alloc async [%{{.*}}] () : memref<260xi32>
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_e5m2rows_260x512 blocks in (%c33{{.*}}, %c1{{.*}}, %c1{{.*}})
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_f8ws256_1100x260x512_bias blocks in (%c3{{.*}}, %c5{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}}) dynamic_shared_memory_size %c197632_i32
+// CHECK: gpu.func @fp4_mxfp4_f8ws256_1100x260x512_bias(%{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?xf32>)
+// The first two steps' rows on their way: 8 activation and 4 weight
+// chunks of 16 bytes per thread and step, one group each; no weight codes
+// expanded in this kernel.
+// CHECK-COUNT-12: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = {{ *}}cg
+// CHECK-NEXT: nvvm.cp.async.commit.group
+// CHECK-COUNT-12: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = {{ *}}cg
+// CHECK-NEXT: nvvm.cp.async.commit.group
+// CHECK-NOT: nvvm.prmt
+// CHECK: scf.for
+// CHECK: nvvm.cp.async.wait.group 1
+// CHECK-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// CHECK-NEXT: gpu.barrier
+// CHECK-COUNT-12: nvvm.cp.async.shared.global
+// CHECK: nvvm.wgmma.fence.aligned
+// CHECK-COUNT-4: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 256, k = 32>, D[<f32>, <one>], A[<e5m2>, <one>, <row>], B[<e5m2>, <one>, <col>]
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
+// CHECK: scf.yield
+// CHECK: nvvm.barrier #nvvm.reduction<or>
+// Staged kernels keep a plain launch per tile (no split) and the rows
+// kernel's largest bytes in place of the per-CTA scan.
+func.func @staged(%ad: tensor<1100x256xi8>, %as: tensor<1100x16xf8E8M0FNU>, %bd: tensor<260x256xi8>, %bs: tensor<260x16xf8E8M0FNU>, %bias: tensor<260xf32>) -> tensor<1100x260xf32> {
+  %a = fp4.assemble %ad, %as : tensor<1100x256xi8>, tensor<1100x16xf8E8M0FNU> -> !fp4.qtensor<1100x512xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<260x256xi8>, tensor<260x16xf8E8M0FNU> -> !fp4.qtensor<260x512xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b bias(%bias : tensor<260xf32>) : !fp4.qtensor<1100x512xf4E2M1FN, mxfp4>, !fp4.qtensor<260x512xf4E2M1FN, mxfp4> -> tensor<1100x260xf32>
+  return %y : tensor<1100x260xf32>
+}

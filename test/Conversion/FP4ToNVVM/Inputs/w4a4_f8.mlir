@@ -3,8 +3,10 @@
 // even step counts, ragged M and N, stacked operands, a bias, bf16 results;
 // split-K in 2, 4 and 8 parts (clusters) for every tile size, stacked too
 // (17x4096x4096 in four, 100x300x2048, 200x256x2048 and E2x33x256x4096 in
-// two, two, four, 20x136x16384 in eight). (Up to 16 rows, W4A4 runs as
-// W4A16 instead: w4a4_x16.mlir.)
+// two, two, four, 20x136x16384 in eight); from 1024 rows both operands'
+// E5M2 rows copied to shared memory (2048x1024x1024, 1100x260x512 and
+// E2x1024x136x256). (Up to 16 rows, W4A4 runs as W4A16 instead:
+// w4a4_x16.mlir.)
 // test/GPU/sm90a-kernels.test runs them on the H100 against float64.
 
 func.func @f8_64x128x128(%ad: tensor<64x64xi8>, %as: tensor<64x4xf8E8M0FNU>, %bd: tensor<128x64xi8>, %bs: tensor<128x4xf8E8M0FNU>) -> tensor<64x128xf32> {
@@ -66,4 +68,18 @@ func.func @f8_20x136x16384(%ad: tensor<20x8192xi8>, %as: tensor<20x512xf8E8M0FNU
   %b = fp4.assemble %bd, %bs : tensor<136x8192xi8>, tensor<136x512xf8E8M0FNU> -> !fp4.qtensor<136x16384xf4E2M1FN, mxfp4>
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<20x16384xf4E2M1FN, mxfp4>, !fp4.qtensor<136x16384xf4E2M1FN, mxfp4> -> tensor<20x136xf32>
   return %y : tensor<20x136xf32>
+}
+// From 1024 activation rows on, the weights go through the rows kernel too
+// (f8ws): ragged rows and columns with a bias, and stacked operands.
+func.func @f8_staged_1100x260x512_bias(%ad: tensor<1100x256xi8>, %as: tensor<1100x16xf8E8M0FNU>, %bd: tensor<260x256xi8>, %bs: tensor<260x16xf8E8M0FNU>, %bias: tensor<260xf32>) -> tensor<1100x260xf32> {
+  %a = fp4.assemble %ad, %as : tensor<1100x256xi8>, tensor<1100x16xf8E8M0FNU> -> !fp4.qtensor<1100x512xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<260x256xi8>, tensor<260x16xf8E8M0FNU> -> !fp4.qtensor<260x512xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b bias(%bias : tensor<260xf32>) : !fp4.qtensor<1100x512xf4E2M1FN, mxfp4>, !fp4.qtensor<260x512xf4E2M1FN, mxfp4> -> tensor<1100x260xf32>
+  return %y : tensor<1100x260xf32>
+}
+func.func @f8_staged_experts(%ad: tensor<2x1024x128xi8>, %as: tensor<2x1024x8xf8E8M0FNU>, %bd: tensor<2x136x128xi8>, %bs: tensor<2x136x8xf8E8M0FNU>) -> tensor<2x1024x136xbf16> {
+  %a = fp4.assemble %ad, %as : tensor<2x1024x128xi8>, tensor<2x1024x8xf8E8M0FNU> -> !fp4.qtensor<2x1024x256xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<2x136x128xi8>, tensor<2x136x8xf8E8M0FNU> -> !fp4.qtensor<2x136x256xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<2x1024x256xf4E2M1FN, mxfp4>, !fp4.qtensor<2x136x256xf4E2M1FN, mxfp4> -> tensor<2x1024x136xbf16>
+  return %y : tensor<2x1024x136xbf16>
 }
