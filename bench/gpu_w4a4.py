@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """W4A4 matmuls on the GPU: fp4-mlir's MXFP4 x MXFP4 and NVFP4 x NVFP4
 kernels (both operands packed E2M1 with UE8M0 scales per 32, or UE4M3 per
-16 and a global scale; on sm_90a MXFP4 with more than 16 rows on the FP8
+16 and a global scale; on sm_90a MXFP4 with more than 16 rows (128-256 as
+W4A16 where its prefill kernel keeps the weights in registers) on the FP8
 tensor-core kernel of Fp8WgmmaKernel.cpp, the rest as W4A16 on exact bf16
 rows, Bf16RowsKernel.cpp) against cuBLAS BF16 (torch.matmul), FP8
 torch._scaled_mm and Triton's tl.dot_scaled (MXFP4 only: it takes UE8M0

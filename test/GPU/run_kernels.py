@@ -21,7 +21,7 @@ their rows kernel (fp4_mxfp4_e5m2rows_<rows>x<K>; fp4_mxfp4_f8ws<T>_... after
 one for the activations and one for the weights), whose E5M2 bytes and row
 entries must equal e5m2_rows_reference bit for bit, over three draws
 (scales within the E5M2 window; its edges, set_window_edges; scales past it,
-the kernel's CUDA-core path). W4A4 kernels run as W4A16 (on sm_90a all but MXFP4 with more than 16 rows
+the kernel's CUDA-core path). W4A4 kernels run as W4A16 (on sm_90a all but MXFP4 with more than 16 rows, 128-256 excepted,
 and K % 128 = 0), fp4_<fmt>_w4a4x16<W4A16 kind>_..., run after their bf16 rows
 kernel (fp4_<fmt>_bf16rows_<rows>x<K>), whose values and row scales must
 equal bf16_rows_reference exactly, with the W4A16 kernel's launch; their
@@ -474,7 +474,8 @@ class Experts:
     def reference(self, x, weights, alpha, bias):
         """x [B, M, K] times each batch's expert of weights [E, N, K], times
         alpha, plus its bias [E, N]; NaN rows for bad indices."""
-        ref = np.einsum("emk,enk->emn", x, weights[self.pick]) * float(alpha)
+        # (matmul, not einsum: BLAS, for the larger shapes)
+        ref = np.matmul(x, np.swapaxes(weights[self.pick], 1, 2)) * float(alpha)
         if bias is not None:
             ref = ref + bias.astype(np.float64)[self.pick][:, None, :]
         ref[~self.valid] = np.nan

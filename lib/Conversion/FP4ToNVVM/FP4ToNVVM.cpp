@@ -29,8 +29,14 @@ using namespace mlir::fp4::nvvm_kernels;
 
 /// MXFP4 W4A4 on sm_90a with at most this many activation rows per batch
 /// runs as W4A16 on bf16 rows (Bf16RowsKernel.cpp), with more on the FP8
-/// tensor cores (Fp8WgmmaKernel.cpp).
+/// tensor cores (Fp8WgmmaKernel.cpp)...
 constexpr int64_t kW4A4AsW4A16Rows = 16;
+/// ...except from 128 to 256 rows where the W4A16 prefill kernel would
+/// keep the weights in registers: measured faster there on the H100
+/// (128 x 8192 x 8192 44.4 against 46.6 us, 256 x 4096 x 4096 26.3
+/// against 43.5; at 64 rows, and where the W4A16 kernel stages the weights
+/// in shared memory, the FP8 kernel wins: docs/benchmarks.md).
+constexpr int64_t kW4A4InRegistersRows[2] = {128, 256};
 
 /// The kernel-name suffix of a split-K kernel ("s4" for four K parts),
 /// empty without split-K.
@@ -847,14 +853,26 @@ struct ConvertFP4ToNVVMPass
     // (Bf16RowsKernel.cpp; each row's power-of-two scale applied by the
     // epilogue), except MXFP4 with more rows than kW4A4AsW4A16Rows where
     // the FP8 tensor-core kernel applies (sm_90a; faster there, slower for
-    // few rows: docs/benchmarks.md).
+    // few rows: docs/benchmarks.md), but for 128-256 rows where the W4A16
+    // prefill kernel keeps the weights in registers.
     KernelShape shape{m,          n,        k,      batched, resultElement,
                       bool(bias), gathered, experts};
     shape.batch = e;
-    bool w4a4AsW4A16 = lhsType && !lhsKind->fp8Activations() &&
-                       (chip == "sm_90a" || chip == "sm_90") &&
-                       (m <= kW4A4AsW4A16Rows || chip != "sm_90a" ||
-                        !useFp8WgmmaKernel(shape, *lhsKind));
+    // Whether the W4A16 prefill kernel on bf16 rows would hold the weights
+    // in registers (kW4A4InRegistersRows).
+    auto bf16RowsInRegisters = [&] {
+      DecodeShape probe = decodeShape;
+      probe.activation = b.getBF16Type();
+      probe.rowScales = true;
+      return m >= kW4A4InRegistersRows[0] && m <= kW4A4InRegistersRows[1] &&
+             !gathered && usePrefillKernel(probe) &&
+             prefillTiling(probe, /*wgmma=*/true).weightsInRegisters;
+    };
+    bool w4a4AsW4A16 =
+        lhsType && !lhsKind->fp8Activations() &&
+        (chip == "sm_90a" || chip == "sm_90") &&
+        (m <= kW4A4AsW4A16Rows || chip != "sm_90a" ||
+         !useFp8WgmmaKernel(shape, *lhsKind) || bf16RowsInRegisters());
     if (w4a4AsW4A16) {
       decodeShape.activation = b.getBF16Type();
       // Only MXFP4 rows can be shifted; NVFP4 row scales are all 1.

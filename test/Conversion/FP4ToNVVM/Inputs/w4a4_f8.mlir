@@ -2,7 +2,7 @@
 // every tile size (64, 128 and 256 activation rows), one K step, odd and
 // even step counts, ragged M and N, stacked operands, a bias, bf16 results;
 // split-K in 2, 4 and 8 parts (clusters) for every tile size, stacked too
-// (17x4096x4096 in four, 100x300x2048, 200x256x2048 and E2x33x256x4096 in
+// (17x4096x4096 in four, 100x300x2048, 300x256x2048 and E2x33x256x4096 in
 // two, two, four, 20x136x16384 in eight); from 1024 rows both operands'
 // E5M2 rows copied to shared memory (2048x1024x1024, 1100x260x512 and
 // E2x1024x136x256). (Up to 16 rows, W4A4 runs as W4A16 instead:
@@ -51,11 +51,11 @@ func.func @f8_100x300x2048(%ad: tensor<100x1024xi8>, %as: tensor<100x64xf8E8M0FN
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<100x2048xf4E2M1FN, mxfp4>, !fp4.qtensor<300x2048xf4E2M1FN, mxfp4> -> tensor<100x300xf32>
   return %y : tensor<100x300xf32>
 }
-func.func @f8_200x256x2048_bf16(%ad: tensor<200x1024xi8>, %as: tensor<200x64xf8E8M0FNU>, %bd: tensor<256x1024xi8>, %bs: tensor<256x64xf8E8M0FNU>, %bias: tensor<256xf32>) -> tensor<200x256xbf16> {
-  %a = fp4.assemble %ad, %as : tensor<200x1024xi8>, tensor<200x64xf8E8M0FNU> -> !fp4.qtensor<200x2048xf4E2M1FN, mxfp4>
+func.func @f8_300x256x2048_bf16(%ad: tensor<300x1024xi8>, %as: tensor<300x64xf8E8M0FNU>, %bd: tensor<256x1024xi8>, %bs: tensor<256x64xf8E8M0FNU>, %bias: tensor<256xf32>) -> tensor<300x256xbf16> {
+  %a = fp4.assemble %ad, %as : tensor<300x1024xi8>, tensor<300x64xf8E8M0FNU> -> !fp4.qtensor<300x2048xf4E2M1FN, mxfp4>
   %b = fp4.assemble %bd, %bs : tensor<256x1024xi8>, tensor<256x64xf8E8M0FNU> -> !fp4.qtensor<256x2048xf4E2M1FN, mxfp4>
-  %y = fp4.scaled_matmul %a, %b bias(%bias : tensor<256xf32>) : !fp4.qtensor<200x2048xf4E2M1FN, mxfp4>, !fp4.qtensor<256x2048xf4E2M1FN, mxfp4> -> tensor<200x256xbf16>
-  return %y : tensor<200x256xbf16>
+  %y = fp4.scaled_matmul %a, %b bias(%bias : tensor<256xf32>) : !fp4.qtensor<300x2048xf4E2M1FN, mxfp4>, !fp4.qtensor<256x2048xf4E2M1FN, mxfp4> -> tensor<300x256xbf16>
+  return %y : tensor<300x256xbf16>
 }
 func.func @f8_experts_split(%ad: tensor<2x33x2048xi8>, %as: tensor<2x33x128xf8E8M0FNU>, %bd: tensor<2x256x2048xi8>, %bs: tensor<2x256x128xf8E8M0FNU>, %bias: tensor<2x256xf32>) -> tensor<2x33x256xf32> {
   %a = fp4.assemble %ad, %as : tensor<2x33x2048xi8>, tensor<2x33x128xf8E8M0FNU> -> !fp4.qtensor<2x33x4096xf4E2M1FN, mxfp4>
