@@ -146,7 +146,7 @@ def main():
         # "f8ws": the weights through the E5M2 rows kernel too (a
         # workspace of N x K bytes).
         staged = kernel.startswith("f8ws")
-        rows_launches = []  # (kernel, params of copy i)
+        rows_launches = []  # (rows, kernel, params of weight copy i)
         if x16:
             xb = torch.empty(m * k, dtype=torch.bfloat16, device="cuda")
             row_scales = torch.empty(m, dtype=torch.float32, device="cuda")

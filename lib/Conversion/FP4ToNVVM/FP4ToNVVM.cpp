@@ -865,7 +865,7 @@ struct ConvertFP4ToNVVMPass
       probe.activation = b.getBF16Type();
       probe.rowScales = true;
       return m >= kW4A4InRegistersRows[0] && m <= kW4A4InRegistersRows[1] &&
-             !gathered && usePrefillKernel(probe) &&
+             usePrefillKernel(probe) &&
              prefillTiling(probe, /*wgmma=*/true).weightsInRegisters;
     };
     bool w4a4AsW4A16 =
@@ -993,9 +993,9 @@ struct ConvertFP4ToNVVMPass
                                                     *lhsKind));
     }
     // Many activation rows: the weights become E5M2 rows too, by the same
-    // kind of rows kernel over their e * n (or n) rows.
+    // kind of rows kernel over all their rows.
     bool stagedWeights = fp8Wgmma && fp8WgmmaStagesWeights(shape);
-    int64_t weightRows = batched ? e * n : n;
+    int64_t weightRows = gathered ? experts * n : batched ? e * n : n;
     std::string weightRowsName =
         stagedWeights ? e5m2RowsName(weightRows, k) : "";
     if (stagedWeights && !symbols.lookup(weightRowsName)) {
@@ -1107,9 +1107,8 @@ struct ConvertFP4ToNVVMPass
           args[0], e * m, 2 * k, 128,
           prefillTiling(decodeShape, wgmmaPrefill).tileM, 128));
     if (shape.tensorMaps) {
-      int64_t rowsB = gathered ? experts * n : batched ? e * n : n;
       args.push_back(device.tensorMap(args[0], e * m, k / 2, 16, 128, 0));
-      args.push_back(device.tensorMap(args[2], rowsB, k / 2, 16, 128, 0));
+      args.push_back(device.tensorMap(args[2], weightRows, k / 2, 16, 128, 0));
     }
     args.push_back(dynamicView(b, loc, deviceOut));
     Value sharedBytes;

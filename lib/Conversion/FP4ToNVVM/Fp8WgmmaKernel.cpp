@@ -498,7 +498,7 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
   // weights: their rows too, after the activations'.
   Value a8Bytes = globalBytes(a8);
   Value w8Bytes = staged ? globalBytes(w8) : Value();
-  auto copyActivations = [&](Value step) {
+  auto copyStep = [&](Value step) {
     Value stepOk = below(step, steps);
     Value buffer = bufferOf(step);
     step = add(firstStep, step);
@@ -519,21 +519,26 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
                shape.n);
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
   };
+  // The descriptors of a step's four K slices of the swizzled rows at
+  // `offset` (slice s 32 bytes further into each row: +2 in the address
+  // field), made before the wgmma fence (see PrefillKernel.cpp).
+  auto sliceDescriptors = [&](Value offset) {
+    SmallVector<Value> desc = {swizzledRowsDescriptor(offset)};
+    for (int64_t slice = 1; slice < 4; ++slice)
+      desc.push_back(arith::AddIOp::create(b, loc, desc[0], i64(2 * slice)));
+    return desc;
+  };
   // Staged weights: step s's wgmma, both operands in its buffer (the
-  // warpgroup's 64 weight rows are 8 KB apart; K slice s 32 bytes further
-  // into each swizzled row, +2 in the descriptors' address field).
+  // warpgroup's 64 weight rows are 8 KB apart).
   auto multiplyStaged = [&](Value acc, Value step) {
     Value buffer = bufferOf(step);
-    Value descA = swizzledRowsDescriptor(add(
+    SmallVector<Value> descA = sliceDescriptors(add(
         buffer, add(idx(tileM * kRowBytes), mul(warpgroup, 64 * kRowBytes))));
-    Value descB = swizzledRowsDescriptor(buffer);
+    SmallVector<Value> descB = sliceDescriptors(buffer);
     NVVM::WgmmaFenceAlignedOp::create(b, loc);
-    auto advance = [&](Value desc, int64_t slice) -> Value {
-      return slice ? arith::AddIOp::create(b, loc, desc, i64(2 * slice)) : desc;
-    };
     for (int64_t slice = 0; slice < 4; ++slice)
-      acc = wgmmaShared(acc, advance(descA, slice), advance(descB, slice),
-                        tileM, 32, NVVM::WGMMATypes::e5m2);
+      acc = wgmmaShared(acc, descA[slice], descB[slice], tileM, 32,
+                        NVVM::WGMMATypes::e5m2);
     NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
     return acc;
   };
@@ -546,25 +551,26 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
     NVVM::CpAsyncWaitGroupOp::create(b, loc, kAhead - 1);
     fenceForWgmma();
     gpu::BarrierOp::create(b, loc);
-    copyActivations(add(step, idx(kAhead)));
+    copyStep(add(step, idx(kAhead)));
   };
   // Prologue: the first kAhead steps' copies on their way.
   for (int64_t ahead = 0; ahead < kAhead; ++ahead)
-    copyActivations(idx(ahead));
+    copyStep(idx(ahead));
   SmallVector<Value> init = {LLVM::ZeroOp::create(
       b, loc,
       LLVM::LLVMStructType::getLiteral(
           ctx, SmallVector<Type>(tileM / 2, b.getF32Type())))};
   SmallVector<Value> last;
   if (staged) {
-    // A step: a, b, its wgmma (both operands in shared memory), d.
-    init.push_back(bad);
+    // A step: a, b, its wgmma (both operands in shared memory), d. (`bad`
+    // is known before the loop.)
     last = twoStepsPerIteration(steps, init, [&](Value step, ValueRange args) {
       awaitAndCopyAhead(step);
       Value acc = multiplyStaged(args[0], step);
       NVVM::WgmmaWaitGroupSyncOp::create(b, loc, b.getI64IntegerAttr(1));
-      return SmallVector<Value>{acc, args[1]};
+      return SmallVector<Value>{acc};
     });
+    last.push_back(bad);
   } else {
     // Step 0's weights expanded, steps 1 and 2 loaded.
     SmallVector<Value> firstA = expandWeights(loadWeights(idx(0)), bad);
@@ -579,12 +585,8 @@ void Fp8WgmmaKernelBuilder::build(Block &entry) {
                  nextWeights = args.slice(18, weightWords),
                  laterWeights = args.slice(18 + weightWords, weightWords);
       awaitAndCopyAhead(step);
-      // c. K slice s starts 32 bytes further into each swizzled row; the
-      // descriptors before the fence (see PrefillKernel.cpp).
-      SmallVector<Value> descB = {swizzledRowsDescriptor(bufferOf(step))};
-      for (int64_t slice = 1; slice < 4; ++slice)
-        descB.push_back(
-            arith::AddIOp::create(b, loc, descB[0], i64(2 * slice)));
+      // c.
+      SmallVector<Value> descB = sliceDescriptors(bufferOf(step));
       NVVM::WgmmaFenceAlignedOp::create(b, loc);
       for (int64_t slice = 0; slice < 4; ++slice)
         acc = wgmmaRegisterA(acc, SmallVector<Value>(regs.slice(4 * slice, 4)),
