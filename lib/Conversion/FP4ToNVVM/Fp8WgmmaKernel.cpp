@@ -167,8 +167,11 @@ protected:
 /// largest scale byte (or -1).
 class E5M2RowsKernelBuilder : E5M2KernelBuilderBase {
 public:
-  E5M2RowsKernelBuilder(OpBuilder &b, Location loc, const KernelShape &shape)
-      : E5M2KernelBuilderBase(b, loc, shape, Value()) {}
+  E5M2RowsKernelBuilder(OpBuilder &b, Location loc, const KernelShape &shape,
+                        Value shared)
+      : E5M2KernelBuilderBase(b, loc, shape, shared) {}
+  /// The E5M2 bytes of a warp's chunk of a row (its staging buffer).
+  static constexpr int64_t kChunkBytes = kActivationRowChunk * kBlock;
   void build(Block &entry);
 };
 
@@ -762,18 +765,44 @@ void E5M2RowsKernelBuilder::build(Block &entry) {
       firsts.push_back(first);
       seconds.push_back(second);
     }
-    auto ifOp = scf::IfOp::create(b, loc, valid, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard inner(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    Value at = add(mul(row, shape.k), mul(blk, kBlock));
-    for (int64_t half = 0; half < 2; ++half) {
-      Value bytes = vector::BitCastOp::create(
-          b, loc, i8x16,
+    // Through the warp's kChunkBytes of shared memory, so that each
+    // 16-byte store of the warp writes 512 contiguous bytes (lane l's block
+    // at 32 l, bytes 16 l and 512 + 16 l back), not half of every 32-byte
+    // sector (a lane writing its block's 32 bytes as two 16-byte halves).
+    Value warpBuffer =
+        mul(arith::DivUIOp::create(
+                b, loc, gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x),
+                idx(32)),
+            kChunkBytes);
+    for (int64_t half = 0; half < 2; ++half)
+      LLVM::StoreOp::create(
+          b, loc,
           vector::FromElementsOp::create(b, loc, i32x4,
-                                         half ? seconds : firsts));
-      vector::StoreOp::create(b, loc, bytes, a8,
-                              ValueRange{add(at, idx(16 * half))},
-                              /*nontemporal=*/false, llvm::MaybeAlign(16));
+                                         half ? seconds : firsts),
+          sharedAt(
+              add(warpBuffer, add(mul(chunk.lane, kBlock), idx(16 * half)))),
+          /*alignment=*/16);
+    NVVM::SyncWarpOp::create(b, loc, i32(-1));
+    Value firstBlock = arith::SubIOp::create(b, loc, blk, chunk.lane);
+    for (int64_t part = 0; part < 2; ++part) {
+      Value offset = add(mul(chunk.lane, 16), idx(kChunkBytes / 2 * part));
+      Value bytes =
+          LLVM::LoadOp::create(b, loc, i8x16, sharedAt(add(warpBuffer, offset)),
+                               /*alignment=*/16);
+      // Granule `offset` is half of block offset / 32 of the chunk.
+      Value ok =
+          both(chunk.rowOk,
+               below(add(firstBlock,
+                         arith::DivUIOp::create(b, loc, offset, idx(kBlock))),
+                     blocks));
+      auto ifOp = scf::IfOp::create(b, loc, ok, /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      vector::StoreOp::create(
+          b, loc, bytes, a8,
+          ValueRange{
+              add(add(mul(row, shape.k), mul(firstBlock, kBlock)), offset)},
+          /*nontemporal=*/false, llvm::MaybeAlign(16));
     }
     return bad;
   };
@@ -836,6 +865,15 @@ std::string mlir::fp4::nvvm_kernels::e5m2RowsName(int64_t rows, int64_t k) {
 
 gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildE5M2RowsKernel(
     OpBuilder &b, Location loc, StringRef name, int64_t rows, int64_t k) {
+  // Each warp's staging buffer for its chunk's bytes (static).
+  std::string sharedName = (name + "_smem").str();
+  LLVM::GlobalOp::create(
+      b, loc,
+      LLVM::LLVMArrayType::get(b.getI8Type(),
+                               kActivationWarpsPerCTA *
+                                   E5M2RowsKernelBuilder::kChunkBytes),
+      /*isConstant=*/false, LLVM::Linkage::Internal, sharedName,
+      /*value=*/Attribute(), /*alignment=*/16, /*addrSpace=*/3);
   auto bytes = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
   auto words = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
   auto kernel = gpu::GPUFuncOp::create(
@@ -846,7 +884,9 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildE5M2RowsKernel(
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);
   KernelShape shape{rows, 0, k, false, b.getF32Type()};
-  E5M2RowsKernelBuilder(b, loc, shape).build(entry);
+  Value shared = LLVM::AddressOfOp::create(
+      b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), sharedName);
+  E5M2RowsKernelBuilder(b, loc, shape, shared).build(entry);
   return kernel;
 }
 

@@ -44,13 +44,21 @@
 // CHECK: scf.if
 // The rows kernel: a warp per chunk of up to 32 blocks of a row; the row's
 // largest and smallest scale bytes by xor shuffles, the warp's blocks as
-// 32 E5M2 bytes each (two 16-byte stores); chunk 0's warp reads the whole
-// row for codes outside the window only where the bytes span more than
-// it, and writes the largest byte, or -1 for an unusable row.
+// 32 E5M2 bytes each, staged in the warp's 1 KB of shared memory (two
+// 16-byte stores per lane) and written back as two 16-byte stores per
+// lane that each cover 512 contiguous bytes; chunk 0's warp reads the
+// whole row for codes outside the window only where the bytes span more
+// than it, and writes the largest byte, or -1 for an unusable row.
+// ROWS: llvm.mlir.global internal @fp4_mxfp4_e5m2rows_300x384_smem() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<8192 x i8>
 // ROWS: gpu.func @fp4_mxfp4_e5m2rows_300x384(%{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi32>) kernel
 // ROWS-COUNT-10: gpu.shuffle  xor
 // ROWS: arith.constant 26 : i32
-// ROWS-COUNT-2: vector.store %{{.*}} : memref<?xi8>, vector<16xi8>
+// ROWS-COUNT-2: llvm.store %{{.*}} {alignment = 16 : i64} : vector<4xi32>, !llvm.ptr<3>
+// ROWS: nvvm.bar.warp.sync
+// ROWS: llvm.load %{{.*}} : !llvm.ptr<3> -> vector<16xi8>
+// ROWS: vector.store %{{.*}} : memref<?xi8>, vector<16xi8>
+// ROWS: llvm.load %{{.*}} : !llvm.ptr<3> -> vector<16xi8>
+// ROWS: vector.store %{{.*}} : memref<?xi8>, vector<16xi8>
 // ROWS: scf.if
 // ROWS: scf.for
 // ROWS: gpu.shuffle  xor
