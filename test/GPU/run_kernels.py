@@ -306,9 +306,10 @@ TORCH_TYPES = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float3
 def launched_dependent(kind):
     """Whether the compiled host code launches the W4A16 kernel of this kind
     (the name's kind after w4a4x16) as a programmatic dependent of the bf16
-    rows kernel: the decode kernels ("", "s<S>", "mv[s<S>]", "tc"), not the prefill
-    kernels (FP4ToNVVM.cpp)."""
-    return not kind.startswith(("pf", "wg", "wr"))
+    rows kernel: the decode kernels ("", "s<S>", "mv[s<S>]", "tc") and the
+    prefill kernels that keep the weights in registers ("wr", "wrt"), not
+    those staging them ("pf", "wg", "wgt"; FP4ToNVVM.cpp)."""
+    return not kind.startswith(("pf", "wg"))
 
 
 def rows_launch(rows, k):

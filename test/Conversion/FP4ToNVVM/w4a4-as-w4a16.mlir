@@ -131,3 +131,29 @@ func.func @mxfp4_prefill(%ad: tensor<64x160xi8>, %as: tensor<64x10xf8E8M0FNU>, %
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<64x320xf4E2M1FN, mxfp4>, !fp4.qtensor<64x320xf4E2M1FN, mxfp4> -> tensor<64x64xf32>
   return %y : tensor<64x64xf32>
 }
+
+// -----
+
+// NVFP4 with 128 rows: the prefill kernel that keeps the weights in
+// registers (128 x 128 tiles, K split in 4) is a programmatic dependent of
+// the rows kernel too, waiting for it after its mbarriers are set up and
+// before the first TMA copy of the rows (x, arg 0).
+// CHECK-LABEL: func.func @nvfp4_in_registers
+// CHECK: @fp4_kernels::@fp4_nvfp4_bf16rows_128x4096
+// CHECK: call @fp4gpuLaunchNextAsDependent()
+// CHECK-NOT: gpu.launch_func
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_w4a4x16wr128s4_128x4096x4096_bf16
+// CHECK: gpu.func @fp4_nvfp4_w4a4x16wr128s4_128x4096x4096_bf16(
+// CHECK: nvvm.mbarrier.init
+// CHECK-NOT: nvvm.cp.async.bulk.tensor
+// CHECK: nvvm.griddepcontrol wait
+// CHECK: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// SM90-LABEL: func.func @nvfp4_in_registers
+// SM90-NOT: fp4gpuLaunchNextAsDependent
+// SM90: @fp4_kernels::@fp4_nvfp4_w4a4x16pf
+func.func @nvfp4_in_registers(%ad: tensor<128x2048xi8>, %as: tensor<128x256xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<4096x2048xi8>, %bs: tensor<4096x256xf8E4M3FN>, %bg: tensor<f32>) -> tensor<128x4096xbf16> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<128x2048xi8>, tensor<128x256xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<128x4096xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<4096x2048xi8>, tensor<4096x256xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4096x4096xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<128x4096xf4E2M1FN, nvfp4>, !fp4.qtensor<4096x4096xf4E2M1FN, nvfp4> -> tensor<128x4096xbf16>
+  return %y : tensor<128x4096xbf16>
+}

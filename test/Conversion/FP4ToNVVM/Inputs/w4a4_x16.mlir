@@ -2,8 +2,12 @@
 // rows (Bf16RowsKernel.cpp): the decode kernel split along K (1 x 8192 x
 // 8192), the tensor-core decode kernel with a ragged N and a bias (NVFP4,
 // 5 rows), and stacked operands with bf16 results (MXFP4, 3 rows per
-// batch). test/GPU/sm90a-kernels.test runs them on the H100 against
-// float64 (Inputs/matrix.mlir has more: gathered experts, 16 rows).
+// batch); with more rows, the prefill kernels that keep the weights in
+// registers, launched as programmatic dependents of the rows kernel
+// (NVFP4 128 x 4096 x 4096 and MXFP4 200 x 2048 x 1024 with row scales,
+// its last tile ragged). test/GPU/sm90a-kernels.test runs them on the
+// H100 against float64 (Inputs/matrix.mlir has more: gathered experts,
+// 16 rows).
 
 func.func @x16_1x8192x8192(%ad: tensor<1x4096xi8>, %as: tensor<1x256xf8E8M0FNU>, %bd: tensor<8192x4096xi8>, %bs: tensor<8192x256xf8E8M0FNU>) -> tensor<1x8192xf32> {
   %a = fp4.assemble %ad, %as : tensor<1x4096xi8>, tensor<1x256xf8E8M0FNU> -> !fp4.qtensor<1x8192xf4E2M1FN, mxfp4>
@@ -22,4 +26,16 @@ func.func @x16_experts_bf16(%ad: tensor<2x3x256xi8>, %as: tensor<2x3x16xf8E8M0FN
   %b = fp4.assemble %bd, %bs : tensor<2x256x256xi8>, tensor<2x256x16xf8E8M0FNU> -> !fp4.qtensor<2x256x512xf4E2M1FN, mxfp4>
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<2x3x512xf4E2M1FN, mxfp4>, !fp4.qtensor<2x256x512xf4E2M1FN, mxfp4> -> tensor<2x3x256xbf16>
   return %y : tensor<2x3x256xbf16>
+}
+func.func @x16_128x4096x4096(%ad: tensor<128x2048xi8>, %as: tensor<128x256xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<4096x2048xi8>, %bs: tensor<4096x256xf8E4M3FN>, %bg: tensor<f32>) -> tensor<128x4096xbf16> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<128x2048xi8>, tensor<128x256xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<128x4096xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<4096x2048xi8>, tensor<4096x256xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4096x4096xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<128x4096xf4E2M1FN, nvfp4>, !fp4.qtensor<4096x4096xf4E2M1FN, nvfp4> -> tensor<128x4096xbf16>
+  return %y : tensor<128x4096xbf16>
+}
+func.func @x16_200x1024x2048(%ad: tensor<200x1024xi8>, %as: tensor<200x64xf8E8M0FNU>, %bd: tensor<1024x1024xi8>, %bs: tensor<1024x64xf8E8M0FNU>) -> tensor<200x1024xf32> {
+  %a = fp4.assemble %ad, %as : tensor<200x1024xi8>, tensor<200x64xf8E8M0FNU> -> !fp4.qtensor<200x2048xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<1024x1024xi8>, tensor<1024x64xf8E8M0FNU> -> !fp4.qtensor<1024x2048xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<200x2048xf4E2M1FN, mxfp4>, !fp4.qtensor<1024x2048xf4E2M1FN, mxfp4> -> tensor<200x1024xf32>
+  return %y : tensor<200x1024xf32>
 }
