@@ -52,6 +52,11 @@ constexpr int64_t kPiece = 32;            // codes per lane and load (16 bytes)
 constexpr int64_t kChunk = 4 * kPiece;    // codes per weight row and step
 constexpr int64_t kMinWarps = 4;          // per CTA
 constexpr int64_t kMaxSplit = 16;
+/// A dependent launch with at most this many steps per warp issues every
+/// step's weight loads before it waits for the rows kernel (W4A4 MXFP4
+/// 1 x 4096 x 4096, two steps: 6.52 -> 6.41 us on the H100; NVFP4 the
+/// same; docs/benchmarks.md).
+constexpr int64_t kMaxStepsLoadedFirst = 4;
 /// The warps the split aims for: about 24 per SM of an H100 (132 SMs).
 /// Measured there (docs/benchmarks.md; M x K x N): 1x4096x4096 is fastest
 /// with S = 16 (4096 warps), 1x8192x8192 with S = 8 (4096), 1x4096x14336
@@ -205,10 +210,21 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
   };
   SmallVector<Value> init(8, f32Const(b, loc, 0.0f));
   // A dependent launch waits for the rows kernel, whose output the
-  // activations are, after its first weight loads.
-  SmallVector<Value> sums =
-      pipelinedLoop(b, loc, steps, init, load, compute, /*peelLast=*/true,
-                    /*waitAfterFirstLoad=*/shape.dependent);
+  // activations are, after its first weight loads; with few steps, after
+  // all of them.
+  SmallVector<Value> sums;
+  if (shape.dependent && steps <= kMaxStepsLoadedFirst) {
+    SmallVector<SmallVector<Value>> loaded;
+    for (int64_t s = 0; s < steps; ++s)
+      loaded.push_back(load(idx(s)));
+    waitForPrerequisiteGrids();
+    sums = init;
+    for (int64_t s = 0; s < steps; ++s)
+      sums = compute(loaded[s], sums, idx(s));
+  } else {
+    sums = pipelinedLoop(b, loc, steps, init, load, compute, /*peelLast=*/true,
+                         /*waitAfterFirstLoad=*/shape.dependent);
+  }
   // Output i: c0, c1 at weight row g, activation rows 2t, 2t + 1; c2, c3
   // at weight row g + 8.
   SmallVector<Value> outputs;

@@ -14,16 +14,18 @@
 // CHECK: gpu.alloc async [%{{.*}}] () : memref<1xf32>
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_bf16rows_1x4096 blocks in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}}) args(%{{.*}} : memref<?xi8>, %{{.*}} : memref<?xi8>, %{{.*}} : memref<?xbf16>, %{{.*}} : memref<?xf32>)
 // The matmul is launched as a programmatic dependent of the rows kernel
-// (the runtime call just before it): it issues its first weight loads,
-// then waits for the rows kernel's grid before it reads the bf16 rows.
+// (the runtime call just before it): it issues its weight loads (both
+// steps' of the two a warp has: 2 rows x 2 steps), then waits for the
+// rows kernel's grid before it reads the bf16 rows; no loop.
 // CHECK: call @fp4gpuLaunchNextAsDependent() : () -> ()
 // CHECK-NOT: gpu.
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_w4a4x16mvs16_1x4096x4096_bf16 {{.*}} args(%{{.*}} : memref<?xbf16>, %{{.*}} : memref<?xi8>, %{{.*}} : memref<?xi8>, %{{.*}} : f32, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?xbf16>)
 // CHECK: gpu.func @fp4_mxfp4_w4a4x16mvs16_1x4096x4096_bf16(%[[X:.*]]: memref<?xbf16>, %{{.*}}: memref<?xi8>, %{{.*}}: memref<?xi8>, %{{.*}}: f32, %[[SCALES:.*]]: memref<?xf32>, %{{.*}}: memref<?xbf16>)
 // CHECK-NOT: vector.load %[[X]]
-// CHECK: llvm.inline_asm "ld.global.nc
+// CHECK-COUNT-4: llvm.inline_asm "ld.global.nc
 // CHECK-NOT: vector.load %[[X]]
 // CHECK: nvvm.griddepcontrol wait
+// CHECK-NOT: scf.for
 // CHECK: vector.load %[[X]]
 // CHECK: scf.if
 // CHECK: %[[S:.*]] = memref.load %[[SCALES]][%{{.*}}] : memref<?xf32>
