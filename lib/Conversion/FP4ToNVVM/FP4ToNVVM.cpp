@@ -888,10 +888,10 @@ struct ConvertFP4ToNVVMPass
     bool wgmmaPrefill = prefillW4A16 && chip == "sm_90a";
     // The decode kernels after the bf16 rows kernel start while it runs
     // (their first weight loads overlap it), and so do the prefill kernels
-    // that keep the weights in registers (waiting at their start: 1-2%
-    // faster). Not those staging the weights in shared memory: their CTAs
-    // waiting for it were measured slower (128 x 8192 x 8192: 62 -> 90 us;
-    // docs/benchmarks.md).
+    // that keep the weights in registers (waiting at their start: about
+    // 1 us faster at 128 x 8192 x 8192 and 4096^3). Not those staging the
+    // weights in shared memory: their CTAs waiting for it were measured slower
+    // (128 x 8192 x 8192: 62 -> 90 us; docs/benchmarks.md).
     decodeShape.dependent =
         w4a4AsW4A16 &&
         (!prefillW4A16 ||
@@ -1063,16 +1063,31 @@ struct ConvertFP4ToNVVMPass
           kernels.getSymNameAttr(),
           {FlatSymbolRefAttr::get(b.getContext(), kernel)});
     };
+    // x (bf16) as e * m rows of 2 k bytes, in boxes of one K step's 128
+    // bytes of a tile's rows, swizzled as wgmma reads them.
+    auto activationMapOf = [&](Value x) {
+      return device.tensorMap(x, e * m, 2 * k, 128,
+                              prefillTiling(decodeShape, wgmmaPrefill).tileM,
+                              128);
+    };
     // A rows kernel, launched before the matmul, turns `count` FP4 rows
     // (codes and scales: args `first` and `first` + 1) into rows of
     // `element` (K per row) and one `info` per row (device buffers, freed
-    // after the call).
+    // after the call). `beforeLaunch(rows)` runs between the buffers'
+    // allocation and the launch, so that what it puts on the stream does
+    // not come between the rows kernel and a matmul launched as its
+    // programmatic dependent (which would then follow a copy, not the
+    // kernel, and start only after it).
     auto rowsFirst = [&](StringRef kernel, unsigned first, int64_t count,
-                         Type element, Type info) -> std::pair<Value, Value> {
+                         Type element, Type info,
+                         function_ref<void(Value)> beforeLaunch = {})
+        -> std::pair<Value, Value> {
       Value rows = dynamicView(
           b, loc, device.deviceBuffer(MemRefType::get({count * k}, element)));
       Value perRow = dynamicView(
           b, loc, device.deviceBuffer(MemRefType::get({count}, info)));
+      if (beforeLaunch)
+        beforeLaunch(rows);
       std::array<int64_t, 3> launch = activationRowsLaunch(count, k);
       auto rowsOp = gpu::LaunchFuncOp::create(
           b, loc, kernelRef(kernel), gpu::KernelDim3{c(launch[0]), c(1), c(1)},
@@ -1097,20 +1112,23 @@ struct ConvertFP4ToNVVMPass
     if (w4a4AsW4A16) {
       // The activations as bf16 rows and their row scales; the W4A16
       // kernel takes them in place of the FP4 operand, the row scales
-      // (MXFP4) before the output.
-      auto [x, rowScales] =
-          rowsFirst(rowsName, 0, e * m, b.getBF16Type(), b.getF32Type());
+      // (MXFP4) before the output, then the activation map, encoded and
+      // copied before the rows kernel's launch.
+      Value xMap;
+      auto [x, rowScales] = rowsFirst(rowsName, 0, e * m, b.getBF16Type(),
+                                      b.getF32Type(), [&](Value x) {
+                                        if (decodeShape.activationMap)
+                                          xMap = activationMapOf(x);
+                                      });
       args.erase(args.begin(), args.begin() + 2);
       args.insert(args.begin(), x);
       if (decodeShape.rowScales)
         args.push_back(rowScales);
+      if (xMap)
+        args.push_back(xMap);
+    } else if (decodeShape.activationMap) {
+      args.push_back(activationMapOf(args[0]));
     }
-    // x (bf16) as e * m rows of 2 k bytes, in boxes of one K step's 128
-    // bytes of a tile's rows, swizzled as wgmma reads them.
-    if (decodeShape.activationMap)
-      args.push_back(device.tensorMap(
-          args[0], e * m, 2 * k, 128,
-          prefillTiling(decodeShape, wgmmaPrefill).tileM, 128));
     if (shape.tensorMaps) {
       args.push_back(device.tensorMap(args[0], e * m, k / 2, 16, 128, 0));
       args.push_back(device.tensorMap(args[2], weightRows, k / 2, 16, 128, 0));

@@ -605,9 +605,11 @@ struct DecodeShape {
   /// after the bias, each output row's sum multiplied by its entry.
   bool rowScales = false;
   /// Launched as a programmatic dependent of the kernel before it (W4A4's
-  /// bf16 rows kernel; decode, GEMV and tensor-core decode kernels): waits
-  /// for that grid (griddepcontrol.wait) after it has issued its first
-  /// weight loads, before it reads the activations.
+  /// bf16 rows kernel): waits for that grid (griddepcontrol.wait) before it
+  /// reads the activations or the row scales. The decode, GEMV and
+  /// tensor-core decode kernels wait after their first step's weight loads
+  /// (the GEMV with at most four steps after all of them), the
+  /// weights-in-registers prefill kernels before any load.
   bool dependent = false;
   /// The activation tiles come by TMA (the wgmma prefill kernels with the
   /// weights in registers, prefillActivationCopy): an argument (memref<?xi8>)

@@ -14,8 +14,8 @@
 // CHECK: gpu.alloc async [%{{.*}}] () : memref<1xf32>
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_mxfp4_bf16rows_1x4096 blocks in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c256{{.*}}, %c1{{.*}}, %c1{{.*}}) args(%{{.*}} : memref<?xi8>, %{{.*}} : memref<?xi8>, %{{.*}} : memref<?xbf16>, %{{.*}} : memref<?xf32>)
 // The matmul is launched as a programmatic dependent of the rows kernel
-// (the runtime call just before it): it issues its weight loads (both
-// steps' of the two a warp has: 2 rows x 2 steps), then waits for the
+// (the runtime call just before it): it issues all its weight loads (a
+// warp has two steps, two rows each: four loads), then waits for the
 // rows kernel's grid before it reads the bf16 rows; no loop.
 // CHECK: call @fp4gpuLaunchNextAsDependent() : () -> ()
 // CHECK-NOT: gpu.
@@ -141,9 +141,16 @@ func.func @mxfp4_prefill(%ad: tensor<64x160xi8>, %as: tensor<64x10xf8E8M0FNU>, %
 // the rows kernel too, waiting for it after its mbarriers are set up and
 // before the first TMA copy of the rows (x, arg 0).
 // CHECK-LABEL: func.func @nvfp4_in_registers
-// CHECK: @fp4_kernels::@fp4_nvfp4_bf16rows_128x4096
+// The tensor map of the rows is encoded and copied before the rows
+// kernel's launch, so that the matmul follows the rows kernel itself on
+// the stream.
+// CHECK: call @fp4gpuEncodeTensorMap
+// CHECK: gpu.memcpy
+// CHECK-NOT: gpu.
+// CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_bf16rows_128x4096
+// CHECK-NOT: gpu.
 // CHECK: call @fp4gpuLaunchNextAsDependent()
-// CHECK-NOT: gpu.launch_func
+// CHECK-NOT: gpu.
 // CHECK: gpu.launch_func async [%{{.*}}] @fp4_kernels::@fp4_nvfp4_w4a4x16wr128s4_128x4096x4096_bf16
 // CHECK: gpu.func @fp4_nvfp4_w4a4x16wr128s4_128x4096x4096_bf16(
 // CHECK: nvvm.mbarrier.init
