@@ -1109,12 +1109,14 @@ struct ConvertFP4ToNVVMPass
         args.append({w8, wInfo});
       }
     }
+    // The activation map, where the kernel takes one: after the row
+    // scales; of the bf16 rows, encoded and copied before their kernel's
+    // launch.
+    Value xMap;
     if (w4a4AsW4A16) {
       // The activations as bf16 rows and their row scales; the W4A16
       // kernel takes them in place of the FP4 operand, the row scales
-      // (MXFP4) before the output, then the activation map, encoded and
-      // copied before the rows kernel's launch.
-      Value xMap;
+      // (MXFP4) before the output.
       auto [x, rowScales] = rowsFirst(rowsName, 0, e * m, b.getBF16Type(),
                                       b.getF32Type(), [&](Value x) {
                                         if (decodeShape.activationMap)
@@ -1124,11 +1126,9 @@ struct ConvertFP4ToNVVMPass
       args.insert(args.begin(), x);
       if (decodeShape.rowScales)
         args.push_back(rowScales);
-      if (xMap)
-        args.push_back(xMap);
-    } else if (decodeShape.activationMap) {
-      args.push_back(activationMapOf(args[0]));
     }
+    if (decodeShape.activationMap)
+      args.push_back(xMap ? xMap : activationMapOf(args[0]));
     if (shape.tensorMaps) {
       args.push_back(device.tensorMap(args[0], e * m, k / 2, 16, 128, 0));
       args.push_back(device.tensorMap(args[2], weightRows, k / 2, 16, 128, 0));

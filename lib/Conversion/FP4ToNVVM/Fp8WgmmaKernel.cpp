@@ -769,11 +769,7 @@ void E5M2RowsKernelBuilder::build(Block &entry) {
     // 16-byte store of the warp writes 512 contiguous bytes (lane l's block
     // at 32 l, bytes 16 l and 512 + 16 l back), not half of every 32-byte
     // sector (a lane writing its block's 32 bytes as two 16-byte halves).
-    Value warpBuffer =
-        mul(arith::DivUIOp::create(
-                b, loc, gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x),
-                idx(32)),
-            kChunkBytes);
+    Value warpBuffer = mul(std::get<2>(threadLaneWarp()), kChunkBytes);
     for (int64_t half = 0; half < 2; ++half)
       LLVM::StoreOp::create(
           b, loc,
