@@ -4,7 +4,8 @@ kernels (both operands packed E2M1 with UE8M0 scales per 32, or UE4M3 per
 16 and a global scale; on sm_90a MXFP4 with more than 16 rows (128-256 as
 W4A16 where its prefill kernel keeps the weights in registers) on the FP8
 tensor-core kernel of Fp8WgmmaKernel.cpp, the rest as W4A16 on exact bf16
-rows, Bf16RowsKernel.cpp) against cuBLAS BF16 (torch.matmul), FP8
+rows, Bf16RowsKernel.cpp, or, up to 8 rows, on the GEMV kernel expanding
+the activations itself, MmaGemvKernel.cpp) against cuBLAS BF16 (torch.matmul), FP8
 torch._scaled_mm and Triton's tl.dot_scaled (MXFP4 only: it takes UE8M0
 scales), in one run.
 
@@ -12,7 +13,8 @@ scales), in one run.
 
 The cubins hold fp4_<fmt>_f8wg<T>[s<S>]_<M>x<N>x<K>_bf16 (f8ws<T>: the
 weights through the E5M2 rows kernel too, timed with it) and
-fp4_<fmt>_w4a4x16<W4A16 kind>_<M>x<N>x<K>_bf16 kernels (fp4-compile
+fp4_<fmt>_w4a4x16<W4A16 kind>_<M>x<N>x<K>_bf16 and
+fp4_<fmt>_w4a4mv[s<S>]_<M>x<N>x<K>_bf16 kernels (fp4-compile
 bench/Inputs/w4a4_mxfp4.mlir and w4a4_nvfp4.mlir --target=sm_90a
 --emit=cubin). For each, every
 competitor computes y[M, N] = A[M, K] W[N, K]^T with bf16 output:
@@ -95,8 +97,8 @@ def main():
         image = open(path, "rb").read()
         module = driver.load(image)
         kernels += [(module, raw) for raw in sorted(set(re.findall(
-            rb"fp4_(?:mxfp4|nvfp4)_(?:f8w[gs]\d+(?:s\d)?|w4a4x16" + W4A16_KIND.encode() +
-            rb"?)_\d+x\d+x\d+_bf16(?![_\w])", image)))]
+            rb"fp4_(?:mxfp4|nvfp4)_(?:f8w[gs]\d+(?:s\d)?|w4a4mv(?:s\d+)?|w4a4x16" +
+            W4A16_KIND.encode() + rb"?)_\d+x\d+x\d+_bf16(?![_\w])", image)))]
     rng = np.random.default_rng(0)
     device = torch.cuda.get_device_name()
     bandwidth = copy_bandwidth()
@@ -113,14 +115,19 @@ def main():
         name = raw.decode()
         if not re.search(args.only, name):
             continue
-        fmt, kernel, m, n, k = re.match(r"fp4_(mxfp4|nvfp4)_(f8w[gs]\d+(?:s\d)?|w4a4x16" + W4A16_KIND + r"?)_(\d+)x(\d+)x(\d+)_",
-                                   name).groups()
+        fmt, kernel, m, n, k = re.match(
+            r"fp4_(mxfp4|nvfp4)_(f8w[gs]\d+(?:s\d)?|w4a4mv(?:s\d+)?|w4a4x16" + W4A16_KIND +
+            r"?)_(\d+)x(\d+)x(\d+)_", name).groups()
         m, n, k = int(m), int(n), int(k)
         # W4A4 on the FP8 tensor cores, or (up to 16 rows) as W4A16 on
         # bf16 rows (Bf16RowsKernel.cpp).
         x16 = kernel.startswith("w4a4x16")
+        # The GEMV kernel taking the FP4 activations itself: no rows kernel.
+        packed = kernel.startswith("w4a4mv")
         if x16:
             grid, block, shared = decode_launch(m, n, kernel[len("w4a4x16"):])
+        elif packed:
+            grid, block, shared = decode_launch(m, n, kernel[len("w4a4"):])
         else:
             grid, block, shared = f8wg_launch(m, n, kernel[len("f8w"):])
         fn = driver.function(module, name, shared=shared)
@@ -142,12 +149,15 @@ def main():
         y = torch.empty(m * n, dtype=torch.bfloat16, device="cuda")
         # The rows kernel (activations to E5M2 or bf16 rows) then the
         # matmul, as the compiled host code launches them: both timed.
-        rows_fn = driver.function(module, f"fp4_{fmt}_{'bf16' if x16 else 'e5m2'}rows_{m}x{k}")
         # "f8ws": the weights through the E5M2 rows kernel too (a
         # workspace of N x K bytes).
         staged = kernel.startswith("f8ws")
         rows_launches = []  # (rows, kernel, params of weight copy i)
-        if x16:
+        if packed:
+            params = [memref(ad) + memref(sad) + memref(wd[i]) + memref(swd[i]) +
+                      [ctypes.c_float(alpha)] + memref(y) for i in range(copies)]
+        elif x16:
+            rows_fn = driver.function(module, f"fp4_{fmt}_bf16rows_{m}x{k}")
             xb = torch.empty(m * k, dtype=torch.bfloat16, device="cuda")
             row_scales = torch.empty(m, dtype=torch.float32, device="cuda")
             rows_launches.append((m, rows_fn, lambda i: memref(ad) + memref(sad) +
@@ -157,6 +167,7 @@ def main():
                       (memref(row_scales) if fmt == "mxfp4" else []) + map_params + memref(y)
                       for i in range(copies)]
         else:
+            rows_fn = driver.function(module, f"fp4_{fmt}_e5m2rows_{m}x{k}")
             a8 = torch.empty(m * k, dtype=torch.uint8, device="cuda")
             info = torch.empty(m, dtype=torch.int32, device="cuda")
             rows_launches.append((m, rows_fn, lambda i: memref(ad) + memref(sad) +
@@ -191,7 +202,9 @@ def main():
         error = relative_error(got, reference)
         assert error < 4e-3, f"{name}: wrong result (relative error {error:.2e})"
         t_ours = graph_time(ours, calls)
-        if args.split:
+        if args.split and packed:
+            print(f"{f'{fmt} {m}x{k}x{n}':>22} one kernel (no rows kernel): {t_ours:.2f} us")
+        elif args.split:
             t_rows = graph_time(rows_kernels, calls)
             t_matmul = graph_time(lambda i: driver.enqueue(
                 fn, grid, block, params[i % copies], shared, current_stream()), calls)

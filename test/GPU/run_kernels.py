@@ -26,7 +26,10 @@ and K % 128 = 0), fp4_<fmt>_w4a4x16<W4A16 kind>_..., run after their bf16 rows
 kernel (fp4_<fmt>_bf16rows_<rows>x<K>), whose values and row scales must
 equal bf16_rows_reference exactly, with the W4A16 kernel's launch; their
 MXFP4 "edges" draw shifts one row and loses another (bf16_rows_edges),
-whose outputs must be NaN. Gathered-expert
+whose outputs must be NaN. W4A4 kernels on the GEMV kernel that expands
+the FP4 activations itself, fp4_<fmt>_w4a4mv[s<S>]_... (up to 8 rows),
+take the W4A4 arguments (codes and scales of both operands) with the GEMV
+kernel's launch and the same three draws. Gathered-expert
 kernels (..._G<T>E<E>x1xNxK...) get T random expert indices among E (the last
 one or two out of range) before the bias; rows with a bad index must be NaN. Inputs are random
 codes (every E2M1 code) and random valid scales; the output is poisoned with
@@ -548,7 +551,7 @@ def main():
     args = parser.parse_args()
     image = open(args.cubin, "rb").read()
     names = sorted(set(re.findall(
-        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:(?:e4m3_|e5m2_)?mma|f8w[gs]\d+(?:s\d)?|w4a4x16" + W4A16_KIND.encode() + rb"?)_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
+        rb"fp4_(?:nvfp4|mxfp4)_(?:(?:(?:e4m3_|e5m2_)?mma|f8w[gs]\d+(?:s\d)?|w4a4mv(?:s\d+)?|w4a4x16" + W4A16_KIND.encode() + rb"?)_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+(?:_bf16)?|"
         rb"w4a16" + W4A16_KIND.encode() + rb"?_(?:G\d+)?(?:E\d+x)?\d+x\d+x\d+_(?:bf16|f16|f32)_(?:bf16|f32))(?:_bias)?",
         image)))
     driver = Driver()
@@ -581,8 +584,9 @@ def main():
             print(f"{'PASS' if ok else 'FAIL'} {name}: max |error| / max |ref| = {worst:.2e}")
             continue
         x16 = "_w4a4x16" in name
-        fmt, fp8_act, f8wg, x16_kind, rows, experts, m, n, k, bf16, with_bias = re.match(
-            r"fp4_(nvfp4|mxfp4)_(?:(?:(e4m3|e5m2)_)?mma|f8w([gs]\d+(?:s\d)?)|w4a4x16(" + W4A16_KIND + r")?)_"
+        fmt, fp8_act, f8wg, packed, x16_kind, rows, experts, m, n, k, bf16, with_bias = re.match(
+            r"fp4_(nvfp4|mxfp4)_(?:(?:(e4m3|e5m2)_)?mma|f8w([gs]\d+(?:s\d)?)|w4a4(mv(?:s\d+)?)|"
+            r"w4a4x16(" + W4A16_KIND + r")?)_"
             r"(?:G(\d+))?(?:E(\d+)x)?(\d+)x(\d+)x(\d+)(_bf16)?(_bias)?$",
             name).groups()
         e, gathered = (int(rows), int(experts)) if rows else (int(experts or 1), None)
@@ -593,8 +597,8 @@ def main():
         if f8wg:
             grid, threads, shared = f8wg_launch(m, n, f8wg)
             grid = (grid[0], grid[1], e)
-        elif x16:  # W4A4 through a W4A16 kernel
-            grid, threads, shared = decode_launch(m, n, x16_kind or "")
+        elif x16 or packed:  # W4A4 through a W4A16 kernel
+            grid, threads, shared = decode_launch(m, n, packed or x16_kind or "")
             grid = (grid[0], grid[1], e)
         else:
             grid, threads, shared = ((n + 7) // 8, (m + 15) // 16, e), (32, 1, 1), 0
@@ -613,11 +617,14 @@ def main():
             # tensor cores), "edges" (the window's edges, below) and, last,
             # "wide" (each row's scales over 2^60, past what E5M2 holds:
             # the CUDA-core path computes the tiles).
-            # x16 draws: plain, "edges" (MXFP4: bf16_rows_edges), "wide".
+            # x16 and packed ("w4a4mv": the GEMV kernel expanding the FP4
+            # activations as the bf16 rows kernel does) draws: plain,
+            # "edges" (MXFP4: bf16_rows_edges), "wide".
+            as_w4a16 = bool(x16 or packed)
             mode = "tensor"
-            if (f8wg or x16) and args.repeat >= 2 and i == args.repeat - 1:
+            if (f8wg or as_w4a16) and args.repeat >= 2 and i == args.repeat - 1:
                 mode = "wide"
-            elif (f8wg or x16) and args.repeat >= 3 and i == args.repeat - 2:
+            elif (f8wg or as_w4a16) and args.repeat >= 3 and i == args.repeat - 2:
                 mode = "edges"
             wide = mode == "wide"
             # Batched operands are E stacked [M, K] / [N, K] blocks;
@@ -632,7 +639,7 @@ def main():
             else:
                 # x16 NVFP4 "edges": only subnormal UE4M3 activation scales.
                 a, sa, ga, _, _ = random_weights(rng, fmt, e * m, k, wide=wide,
-                                                 subnormal=x16 and mode == "edges")
+                                                 subnormal=as_w4a16 and mode == "edges")
                 if mode == "edges" and f8wg:
                     set_window_edges(a, sa, b, sb)
                 elif mode == "edges" and fmt == "mxfp4":

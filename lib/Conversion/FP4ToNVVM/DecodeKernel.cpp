@@ -227,9 +227,10 @@ void DecodeKernelBuilder::build(Block &entry) {
   };
   // A dependent launch waits for the rows kernel after the first loads of
   // weights, before the first activation loads (in compute).
+  auto wait = [&] { waitForPrerequisiteGrids(); };
   SmallVector<Value> sums =
       pipelinedLoop(b, loc, steps, init, load, compute, /*peelLast=*/true,
-                    /*waitAfterFirstLoad=*/shape.dependent);
+                    shape.dependent ? function_ref<void()>(wait) : nullptr);
 
   Value outScale = arith::MulFOp::create(b, loc, alpha,
                                          f32Const(b, loc, 16384.0f));

@@ -903,6 +903,16 @@ struct ConvertFP4ToNVVMPass
                            useMmaDecodeKernel(decodeShape);
     bool gemvW4A16 = w4a16Kernel && !prefillW4A16 && !tensorCoreW4A16 &&
                      useMmaGemvKernel(decodeShape);
+    // W4A4 on the GEMV kernel expands the FP4 activations itself where
+    // they fit in its shared memory: no rows kernel, no second launch
+    // (H100, docs/benchmarks.md).
+    bool expandsActivations =
+        w4a4AsW4A16 && gemvW4A16 && gemvExpandsActivations(decodeShape);
+    if (expandsActivations) {
+      decodeShape.packedActivations = true;
+      decodeShape.rowScales = false;
+      decodeShape.dependent = false;
+    }
     std::string w4a16Kind = "_w4a16";
     if (prefillW4A16)
       w4a16Kind = prefillKindName(prefillTiling(decodeShape, wgmmaPrefill),
@@ -913,9 +923,11 @@ struct ConvertFP4ToNVVMPass
       w4a16Kind += mmaGemvKindName(decodeShape) + "_";
     else
       w4a16Kind += splitSuffix(decodeSplitK(decodeShape)) + "_";
-    // "_w4a4x16...": W4A4 through that W4A16 kernel.
+    // "_w4a4x16...": W4A4 through that W4A16 kernel; "_w4a4mv...": the
+    // GEMV kernel expanding the activations itself.
     if (w4a4AsW4A16)
-      w4a16Kind = "_w4a4x16" + w4a16Kind.substr(std::string("_w4a16").size());
+      w4a16Kind = (expandsActivations ? "_w4a4" : "_w4a4x16") +
+                  w4a16Kind.substr(std::string("_w4a16").size());
     // sm_100a W4A4 loads its tiles by TMA; W4A8's padded E2M1 operand
     // (kind::mxf8f6f4) is still stored by the threads.
     shape.tensorMaps =
@@ -988,9 +1000,10 @@ struct ConvertFP4ToNVVMPass
     }
     // The kernel that prepares the activation rows first, if any (one per
     // rows x K and format, shared by matmuls that differ only in N).
-    std::string rowsName = fp8Wgmma      ? e5m2RowsName(e * m, k)
-                           : w4a4AsW4A16 ? bf16RowsName(*lhsKind, e * m, k)
-                                         : "";
+    std::string rowsName = fp8Wgmma ? e5m2RowsName(e * m, k)
+                           : w4a4AsW4A16 && !expandsActivations
+                               ? bf16RowsName(*lhsKind, e * m, k)
+                               : "";
     if (!rowsName.empty() && !symbols.lookup(rowsName)) {
       auto kb = OpBuilder::atBlockEnd(kernels.getBody());
       symbols.insert(fp8Wgmma ? buildE5M2RowsKernel(kb, loc, rowsName, e * m, k)
@@ -1113,7 +1126,7 @@ struct ConvertFP4ToNVVMPass
     // scales; of the bf16 rows, encoded and copied before their kernel's
     // launch.
     Value xMap;
-    if (w4a4AsW4A16) {
+    if (w4a4AsW4A16 && !expandsActivations) {
       // The activations as bf16 rows and their row scales; the W4A16
       // kernel takes them in place of the FP4 operand, the row scales
       // (MXFP4) before the output.

@@ -233,13 +233,13 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::pipelinedLoop(
     function_ref<SmallVector<Value>(ArrayRef<Value> loaded, ValueRange acc,
                                     Value step)>
         compute,
-    bool peelLast, bool waitAfterFirstLoad) {
+    bool peelLast, function_ref<void()> afterFirstLoad) {
   auto idx = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
   SmallVector<Value> first = load(idx(0));
-  if (waitAfterFirstLoad)
-    NVVM::GriddepcontrolOp::create(b, loc, NVVM::GridDepActionKind::wait);
+  if (afterFirstLoad)
+    afterFirstLoad();
   SmallVector<Value> carried(init.begin(), init.end());
   size_t accumulators = carried.size();
   carried.append(first);
@@ -482,13 +482,21 @@ Value KernelBuilderBase::globalBytes(Value buffer) {
 
 std::tuple<Value, Value, Value, Value, Value, Value, Value>
 KernelBuilderBase::w4a16Operands(Block &entry, const DecodeShape &shape) {
+  // Packed activations: their scale bytes after the codes, the rest one on.
+  unsigned packed = shape.packedActivations ? 1 : 0;
   OptionalArguments optional =
-      optionalArguments(entry, 3, shape.gathered, shape.bias,
+      optionalArguments(entry, 3 + packed, shape.gathered, shape.bias,
                         shape.activationMap ? 1 : 0, shape.rowScales);
   rowScales = optional.rowScales;
   activationMap = optional.mapA;
-  return {entry.getArgument(0), entry.getArgument(1),  entry.getArgument(2),
-          entry.getArgument(3), outputArgument(entry), optional.indices,
+  if (packed)
+    activationScales = entry.getArgument(1);
+  return {entry.getArgument(0),
+          entry.getArgument(1 + packed),
+          entry.getArgument(2 + packed),
+          entry.getArgument(3 + packed),
+          outputArgument(entry),
+          optional.indices,
           optional.bias};
 }
 
@@ -750,6 +758,11 @@ FunctionType mlir::fp4::nvvm_kernels::w4a16KernelType(OpBuilder &b,
   SmallVector<Type> inputs = {
       MemRefType::get({ShapedType::kDynamic}, shape.activation), bytes, bytes,
       b.getF32Type()};
+  // Packed activations: codes and scale bytes in x's place.
+  if (shape.packedActivations) {
+    inputs.front() = bytes;
+    inputs.insert(inputs.begin() + 1, bytes);
+  }
   appendOptionalAndOutput(b, inputs, shape.gathered, shape.bias, shape.result,
                           shape.rowScales, shape.activationMap);
   return FunctionType::get(b.getContext(), inputs, {});

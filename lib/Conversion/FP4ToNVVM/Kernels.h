@@ -102,7 +102,8 @@ protected:
   /// The arguments of a W4A16 kernel for `shape` (w4a16KernelType): the
   /// activations, the weight codes, the weight scales, alpha, the output,
   /// and where the shape has them the expert indices and the bias (null
-  /// otherwise); its row scales, where it has them, go to `rowScales`.
+  /// otherwise); its row scales, where it has them, go to `rowScales`, and
+  /// packed activations' scale bytes to `activationScales` (x: their codes).
   std::tuple<Value, Value, Value, Value, Value, Value, Value>
   w4a16Operands(Block &entry, const DecodeShape &shape);
   /// The 16-byte piece `piece` (codes 32 piece .. 32 piece + 31) of weight
@@ -240,6 +241,9 @@ protected:
   /// The W4A16 kernels' optional activation tensor map
   /// (DecodeShape::activationMap).
   Value activationMap;
+  /// The FP4 activations' scale bytes (DecodeShape::packedActivations; the
+  /// codes are w4a16Operands' x).
+  Value activationScales;
 };
 
 /// A kernel builder whose kernel owns one shared-memory buffer (a global in
@@ -436,17 +440,19 @@ FunctionType w4a16KernelType(OpBuilder &b, const DecodeShape &shape);
 /// The loads of step s + 1 are issued before the compute of step s, so
 /// memory latency overlaps the arithmetic. With `peelLast`, the last step's
 /// compute follows the loop, so that `load` is never asked for step
-/// `steps` (its loads need no guard for it). With `waitAfterFirstLoad` (a
-/// kernel launched as a programmatic dependent), griddepcontrol.wait
-/// follows step 0's loads: they overlap the grid before, and every compute
-/// comes after the wait. Returns the final accumulators.
+/// `steps` (its loads need no guard for it). `afterFirstLoad`, where given,
+/// builds what follows step 0's loads and comes before every compute (a
+/// programmatic dependent's griddepcontrol.wait, so that those loads overlap
+/// the grid before; the GEMV's activation expansion). Returns the final
+/// accumulators.
 SmallVector<Value>
 pipelinedLoop(OpBuilder &b, Location loc, int64_t steps, ValueRange init,
               function_ref<SmallVector<Value>(Value step)> load,
               function_ref<SmallVector<Value>(ArrayRef<Value> loaded,
                                               ValueRange acc, Value step)>
                   compute,
-              bool peelLast = false, bool waitAfterFirstLoad = false);
+              bool peelLast = false,
+              function_ref<void()> afterFirstLoad = nullptr);
 
 /// The f32 values of the first `count` (1 or 2) scale bytes of the packed
 /// little-endian word `word`: UE4M3 bytes (bit 7, a sign, ignored) shifted left by 7 into the halves
@@ -615,6 +621,12 @@ struct DecodeShape {
   /// weights in registers, prefillActivationCopy): an argument (memref<?xi8>)
   /// after the row scales holds x's tensor map (prefillActivationMap).
   bool activationMap = false;
+  /// W4A4 on the GEMV kernel without a rows kernel (gemvExpandsActivations):
+  /// the FP4 activations, codes and scale bytes (memref<?xi8> each, in the
+  /// weights' format), take x's place, and each warp expands its part of
+  /// them to bf16 in shared memory, exactly as the bf16 rows kernel would
+  /// (MXFP4 rows shifted alike, the shift applied by the epilogue).
+  bool packedActivations = false;
 };
 
 /// The W4A16 kernel for few activation rows (DecodeKernel.cpp):
@@ -649,6 +661,11 @@ std::array<int64_t, 3> mmaGemvLaunch(const DecodeShape &shape);
 /// That kernel's kind in its name: "mv", then "s<S>" where S warps share
 /// each 16 weight rows, each over 1/S of K.
 std::string mmaGemvKindName(const DecodeShape &shape);
+/// Whether the GEMV kernel for `shape` (bf16 activations) can take W4A4's
+/// FP4 activations itself (DecodeShape::packedActivations): their bf16
+/// expansion and the split-K partials fit in 48 KB of static shared memory
+/// per CTA.
+bool gemvExpandsActivations(const DecodeShape &shape);
 
 /// The W4A16 kernel for many activation rows (PrefillKernel.cpp), same
 /// signature: output tiles of 128 (or, with wgmma, 256) activation rows,

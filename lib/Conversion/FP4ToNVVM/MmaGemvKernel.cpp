@@ -78,26 +78,175 @@ int64_t gemvSplit(const DecodeShape &shape) {
 /// Warps per CTA (S of them per 16 weight rows).
 int64_t gemvWarps(int64_t split) { return std::max(kMinWarps, split); }
 
-class MmaGemvKernelBuilder : KernelBuilderBase {
+/// Steps (chunks of 128 codes) of each warp's part of K.
+int64_t gemvSteps(const DecodeShape &shape, int64_t split) {
+  int64_t chunks = (shape.k / kPiece + 3) / 4;
+  return (chunks + split - 1) / split;
+}
+
+/// Packed activations (DecodeShape::packedActivations): a warp's bf16
+/// expansion of one activation row, as i32 pairs: its part of K, then
+/// four words of padding so that the rows of the other lanes of a
+/// quarter-warp fall on other banks.
+int64_t expandedRowWords(const DecodeShape &shape, int64_t split) {
+  return gemvSteps(shape, split) * kChunk / 2 + 4;
+}
+
+/// The static shared memory of a CTA (48 KB at most without an opt-in):
+/// the split-K partials, and packed activations' expansion (every warp's
+/// rows) after them.
+int64_t partialFloats(int64_t split) {
+  return split > 1 ? 32 * gemvWarps(split) * 4 : 0;
+}
+int64_t expandedWords(const DecodeShape &shape, int64_t split) {
+  return gemvWarps(split) * shape.m * expandedRowWords(shape, split);
+}
+constexpr int64_t kStaticSharedBytes = 48 * 1024;
+/// The largest UE8M0 byte that expandWordToBF16 takes (the bf16 rows
+/// kernel's: 2^(240 - 127) times 2^14 is still a finite f32); MXFP4 rows
+/// with larger bytes are shifted (Bf16RowsKernel.cpp).
+constexpr int64_t kLargestByte = 240;
+
+/// `shared`: packed activations' expansion, a static buffer of the kernel
+/// (null otherwise).
+class MmaGemvKernelBuilder : SharedBufferKernelBuilderBase {
 public:
   MmaGemvKernelBuilder(OpBuilder &b, Location loc, const DecodeShape &shape,
-                       const MmaKind &kind)
-      : KernelBuilderBase(b, loc), shape(shape), kind(kind),
+                       const MmaKind &kind, Value shared)
+      : SharedBufferKernelBuilderBase(b, loc, shared), shape(shape), kind(kind),
         split(gemvSplit(shape)) {}
 
   void build(gpu::GPUFuncOp kernel);
 
 private:
+  /// Packed activations: each MXFP4 row's shift, max(0, R - 240) for its
+  /// largest scale byte R (the bf16 rows kernel's, read by every warp), as
+  /// i32s; none for NVFP4.
+  SmallVector<Value> activationRowShifts(Value lane, Value xRows);
+  /// Packed activations: the warp's part of K of every activation row,
+  /// from `firstChunk` on, expanded to bf16 into the shared buffer from
+  /// i32 word `base` on, as
+  /// the bf16 rows kernel expands them (each 8 codes with their block's
+  /// scale byte, less the row's shift); a code lost below the shift
+  /// becomes NaN, which makes its row's outputs NaN as the rows kernel's
+  /// NaN row scale does. Each lane takes words of 8 codes lane, lane + 32,
+  /// ... of the warp's rows: every load first, then the rows' shifts
+  /// (activationRowShifts, returned for the epilogue), the expansions and
+  /// 16-byte stores; then the warp synchronizes.
+  SmallVector<Value> expandActivations(Value codes, Value base, Value lane,
+                                       Value xRows, Value firstChunk);
+  /// `values[row]` (one per activation row, warp-uniform) for `row`.
+  Value pickRow(ArrayRef<Value> values, Value row);
+
   DecodeShape shape;
   MmaKind kind;
   int64_t split;
 };
+
+SmallVector<Value> MmaGemvKernelBuilder::activationRowShifts(Value lane,
+                                                             Value xRows) {
+  SmallVector<Value> shifts;
+  if (kind.scaleFormat != NVVM::BlockScaleFormat::UE8M0)
+    return shifts;
+  Value always = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1);
+  for (int64_t r = 0; r < shape.m; ++r) {
+    Value largest = warpScaleByteRange(activationScales, add(xRows, idx(r)),
+                                       shape.k / kind.blockSize, lane, always)
+                        .first;
+    shifts.push_back(arith::MaxSIOp::create(
+        b, loc, i32(0),
+        arith::SubIOp::create(b, loc, largest, i32(kLargestByte))));
+  }
+  return shifts;
+}
+
+Value MmaGemvKernelBuilder::pickRow(ArrayRef<Value> values, Value row) {
+  Value picked = values.back();
+  for (int64_t r = static_cast<int64_t>(values.size()) - 2; r >= 0; --r)
+    picked =
+        arith::SelectOp::create(b, loc, eqIndex(row, r), values[r], picked);
+  return picked;
+}
+
+SmallVector<Value>
+MmaGemvKernelBuilder::expandActivations(Value codes, Value base, Value lane,
+                                        Value xRows, Value firstChunk) {
+  constexpr int64_t kWordCodes = 8;
+  int64_t rowWords = expandedRowWords(shape, split);
+  int64_t wordsPerRow = gemvSteps(shape, split) * kChunk / kWordCodes;
+  int64_t items = shape.m * wordsPerRow;
+  int64_t rowCodeWords = shape.k / kWordCodes;
+  Value firstWord = mul(firstChunk, kChunk / kWordCodes);
+  struct Item {
+    Value row, word, rowOk, codes, scaleByte;
+  };
+  SmallVector<Item> loaded;
+  for (int64_t i = 0; i < (items + 31) / 32; ++i) {
+    Value item = add(lane, idx(32 * i));
+    Item it;
+    it.row = arith::DivUIOp::create(b, loc, item, idx(wordsPerRow));
+    it.word = arith::RemUIOp::create(b, loc, item, idx(wordsPerRow));
+    it.rowOk = items % 32 == 0 ? Value() : below(item, items);
+    Value word = add(firstWord, it.word);
+    Value valid = below(word, rowCodeWords);
+    if (it.rowOk)
+      valid = both(valid, it.rowOk);
+    Value row = add(xRows, it.row);
+    it.codes = loadWord(b, loc, codes, add(mul(row, shape.k / 2), mul(word, 4)),
+                        valid, 4);
+    it.scaleByte =
+        loadWord(b, loc, activationScales,
+                 add(mul(row, shape.k / kind.blockSize),
+                     arith::DivUIOp::create(b, loc, word,
+                                            idx(kind.blockSize / kWordCodes))),
+                 valid, 1);
+    loaded.push_back(it);
+  }
+  SmallVector<Value> shifts = activationRowShifts(lane, xRows);
+  auto i32x4 = VectorType::get({4}, b.getI32Type());
+  for (Item &it : loaded) {
+    Value scaleByte = it.scaleByte;
+    Value lost;
+    if (!shifts.empty()) {
+      Value shift = pickRow(shifts, it.row);
+      lost = both(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                        scaleByte, shift),
+                  arith::CmpIOp::create(
+                      b, loc, arith::CmpIPredicate::ne,
+                      arith::AndIOp::create(b, loc, it.codes, i32(0x77777777)),
+                      i32(0)));
+      scaleByte = arith::MaxSIOp::create(
+          b, loc, i32(0), arith::SubIOp::create(b, loc, scaleByte, shift));
+    }
+    Value scale = decodeScaleBytes(b, loc, scaleByte, 1, kind.scaleFormat,
+                                   /*factor=*/16384.0f)[0];
+    if (lost)
+      scale = arith::SelectOp::create(
+          b, loc, lost,
+          arith::BitcastOp::create(b, loc, b.getF32Type(), i32(0x7FC00000)),
+          scale);
+    Value pairs = vector::FromElementsOp::create(
+        b, loc, i32x4, expandWordToBF16(b, loc, it.codes, scale));
+    Value at = add(base, add(mul(it.row, rowWords), mul(it.word, 4)));
+    auto store = [&] {
+      LLVM::StoreOp::create(b, loc, pairs, sharedAt(mul(at, 4)),
+                            /*alignment=*/16);
+    };
+    if (it.rowOk)
+      runIf(it.rowOk, store);
+    else
+      store();
+  }
+  NVVM::SyncWarpOp::create(b, loc, i32(-1));
+  return shifts;
+}
 
 void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
   Block &entry = kernel.getBody().front();
   assert(!shape.gathered && "gathered experts take the decode kernel");
   Value x, w, sw, alpha, out, indices, bias;
   std::tie(x, w, sw, alpha, out, indices, bias) = w4a16Operands(entry, shape);
+  bool packed = shape.packedActivations;
   Type f32 = b.getF32Type();
   Type i32Type = b.getI32Type();
   Value tid, lane, warp;
@@ -129,7 +278,7 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
 
   // Part p takes chunks [p * steps, (p + 1) * steps), one per step.
   int64_t chunks = (pieces + 3) / 4;
-  int64_t steps = (chunks + split - 1) / split;
+  int64_t steps = gemvSteps(shape, split);
   bool piecesExact = pieces % 4 == 0 && chunks % split == 0;
   Value firstChunk = mul(part, steps);
   // The lane's piece in `step` and whether it is one of the row's (a step
@@ -164,6 +313,12 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
   auto resultType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
   auto i32x4 = VectorType::get({4}, i32Type);
   auto xType = VectorType::get({8}, shape.activation);
+  // Packed activations: the warp's rows expanded in the shared buffer
+  // (from i32 word expandedBase on); each MXFP4 row's shift.
+  Value expandedBase;
+  SmallVector<Value> shifts;
+  if (packed)
+    expandedBase = mul(warp, shape.m * expandedRowWords(shape, split));
   // Accumulators: two sets of four (MMAs j even and odd: half as long a
   // chain of dependent MMAs).
   auto compute = [&](ArrayRef<Value> loaded, ValueRange acc, Value step) {
@@ -173,12 +328,25 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
     auto [piece, pieceOk] = pieceAt(step);
     SmallVector<Value> xWords;
     for (int64_t q = 0; q < 4; ++q) {
-      Value v = vector::BitCastOp::create(
-          b, loc, i32x4,
-          guardedLoad(xType, x,
-                      add(mul(add(xRow, xRows), shape.k),
-                          add(mul(piece, kPiece), idx(8 * q))),
-                      pieceOk, 16));
+      // Packed: the piece's 16 words in shared memory (zeros past K).
+      Value v = packed
+                    ? LLVM::LoadOp::create(
+                          b, loc, i32x4,
+                          sharedAt(mul(
+                              add(expandedBase,
+                                  add(mul(xRow, expandedRowWords(shape, split)),
+                                      add(mul(add(mul(step, 4), t), 16),
+                                          idx(4 * q)))),
+                              4)),
+                          /*alignment=*/16)
+                          .getResult()
+                    : vector::BitCastOp::create(
+                          b, loc, i32x4,
+                          guardedLoad(xType, x,
+                                      add(mul(add(xRow, xRows), shape.k),
+                                          add(mul(piece, kPiece), idx(8 * q))),
+                                      pieceOk, 16))
+                          .getResult();
       for (int64_t e = 0; e < 4; ++e)
         xWords.push_back(
             vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{e}));
@@ -211,19 +379,28 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
   SmallVector<Value> init(8, f32Const(b, loc, 0.0f));
   // A dependent launch waits for the rows kernel, whose output the
   // activations are, after its first weight loads; with few steps, after
-  // all of them.
+  // all of them. Packed activations are expanded at the same point, while
+  // those weight loads are in flight.
+  auto beforeCompute = [&] {
+    if (packed)
+      shifts = expandActivations(x, expandedBase, lane, xRows, firstChunk);
+    else
+      waitForPrerequisiteGrids();
+  };
   SmallVector<Value> sums;
-  if (shape.dependent && steps <= kMaxStepsLoadedFirst) {
+  if ((shape.dependent || packed) && steps <= kMaxStepsLoadedFirst) {
     SmallVector<SmallVector<Value>> loaded;
     for (int64_t s = 0; s < steps; ++s)
       loaded.push_back(load(idx(s)));
-    waitForPrerequisiteGrids();
+    beforeCompute();
     sums = init;
     for (int64_t s = 0; s < steps; ++s)
       sums = compute(loaded[s], sums, idx(s));
   } else {
     sums = pipelinedLoop(b, loc, steps, init, load, compute, /*peelLast=*/true,
-                         /*waitAfterFirstLoad=*/shape.dependent);
+                         shape.dependent || packed
+                             ? function_ref<void()>(beforeCompute)
+                             : nullptr);
   }
   // Output i: c0, c1 at weight row g, activation rows 2t, 2t + 1; c2, c3
   // at weight row g + 8.
@@ -252,6 +429,23 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
           return add(mul(add(mul(add(first, idx(p)), 32), lane), 4), idx(i));
         });
   }
+  // Packed MXFP4: each sum times its activation row's 2^shift, as the
+  // rows kernel's row scale multiplies it.
+  if (!shifts.empty())
+    for (int64_t i = 0; i < 4; ++i)
+      outputs[i] = arith::MulFOp::create(
+          b, loc, outputs[i],
+          arith::BitcastOp::create(
+              b, loc, f32,
+              arith::ShLIOp::create(
+                  b, loc,
+                  arith::AddIOp::create(
+                      b, loc,
+                      pickRow(shifts, arith::MinUIOp::create(
+                                          b, loc, add(mul(t, 2), idx(i % 2)),
+                                          idx(shape.m - 1))),
+                      i32(127)),
+                  i32(23))));
   Value outScale = placedOutputScale(b, loc, alpha, kind.scaleFormat);
   for (int64_t i = 0; i < 4; ++i) {
     if (!used(i))
@@ -273,6 +467,13 @@ bool mlir::fp4::nvvm_kernels::useMmaGemvKernel(const DecodeShape &shape) {
          shape.m <= kMaxActivationRows;
 }
 
+bool mlir::fp4::nvvm_kernels::gemvExpandsActivations(const DecodeShape &shape) {
+  int64_t split = gemvSplit(shape);
+  return useMmaGemvKernel(shape) &&
+         4 * (partialFloats(split) + expandedWords(shape, split)) <=
+             kStaticSharedBytes;
+}
+
 std::string mlir::fp4::nvvm_kernels::mmaGemvKindName(const DecodeShape &shape) {
   int64_t split = gemvSplit(shape);
   return "mv" + (split > 1 ? "s" + std::to_string(split) : std::string());
@@ -289,16 +490,31 @@ gpu::GPUFuncOp mlir::fp4::nvvm_kernels::buildMmaGemvKernel(
     OpBuilder &b, Location loc, StringRef name, const DecodeShape &shape,
     const MmaKind &kind) {
   int64_t split = gemvSplit(shape);
+  assert((!shape.packedActivations || gemvExpandsActivations(shape)) &&
+         "the packed activations' expansion fits");
+  // Packed activations: their expansion, a static shared buffer (16-byte
+  // aligned for vector loads and stores).
+  std::string sharedName = (name + "_smem").str();
+  if (shape.packedActivations)
+    LLVM::GlobalOp::create(
+        b, loc,
+        LLVM::LLVMArrayType::get(b.getI8Type(),
+                                 4 * expandedWords(shape, split)),
+        /*isConstant=*/false, LLVM::Linkage::Internal, sharedName,
+        /*value=*/Attribute(), /*alignment=*/16, /*addrSpace=*/3);
   // Split K: the warps' outputs in shared memory, 4 f32 per thread.
   SmallVector<Type> workgroup;
   if (split > 1)
-    workgroup.push_back(
-        workgroupFloats(b.getContext(), 32 * gemvWarps(split) * 4));
+    workgroup.push_back(workgroupFloats(b.getContext(), partialFloats(split)));
   auto kernel = gpu::GPUFuncOp::create(b, loc, name, w4a16KernelType(b, shape),
                                        workgroup, TypeRange{});
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&kernel.getBody().front());
-  MmaGemvKernelBuilder(b, loc, shape, kind).build(kernel);
+  Value shared;
+  if (shape.packedActivations)
+    shared = LLVM::AddressOfOp::create(
+        b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3), sharedName);
+  MmaGemvKernelBuilder(b, loc, shape, kind, shared).build(kernel);
   return kernel;
 }

@@ -1,13 +1,15 @@
-// W4A4 with at most 16 activation rows on sm_90a runs as W4A16 on bf16
-// rows (Bf16RowsKernel.cpp): the decode kernel split along K (1 x 8192 x
-// 8192), the tensor-core decode kernel with a ragged N and a bias (NVFP4,
-// 5 rows), and stacked operands with bf16 results (MXFP4, 3 rows per
-// batch); with more rows, the prefill kernels that keep the weights in
-// registers, launched as programmatic dependents of the rows kernel
-// (NVFP4 128 x 4096 x 4096 and MXFP4 200 x 2048 x 1024 with row scales,
-// its last tile ragged). test/GPU/sm90a-kernels.test runs them on the
-// H100 against float64 (Inputs/matrix.mlir has more: gathered experts,
-// 16 rows).
+// W4A4 with few activation rows on sm_90a. Up to 8 rows, where the
+// expansion fits in its shared memory, the GEMV kernel takes the FP4
+// activations itself (w4a4mv: 1 x 8192 x 8192 MXFP4; NVFP4 5 rows with a
+// ragged N and a bias; stacked MXFP4 operands with bf16 results; NVFP4
+// 2 x 40 x 320, whose K ends inside a step). Otherwise as W4A16 on bf16
+// rows (Bf16RowsKernel.cpp), the W4A16 kernel a programmatic dependent of
+// the rows kernel: the GEMV kernel for 8 x 256 x 8192 MXFP4 (too large to
+// expand in shared memory); with more rows, the prefill kernels that keep
+// the weights in registers (NVFP4 128 x 4096 x 4096 and MXFP4 200 x 2048 x
+// 1024 with row scales, its last tile ragged).
+// test/GPU/sm90a-kernels.test runs them on the H100 against float64
+// (Inputs/matrix.mlir has more: gathered experts, 16 rows).
 
 func.func @x16_1x8192x8192(%ad: tensor<1x4096xi8>, %as: tensor<1x256xf8E8M0FNU>, %bd: tensor<8192x4096xi8>, %bs: tensor<8192x256xf8E8M0FNU>) -> tensor<1x8192xf32> {
   %a = fp4.assemble %ad, %as : tensor<1x4096xi8>, tensor<1x256xf8E8M0FNU> -> !fp4.qtensor<1x8192xf4E2M1FN, mxfp4>
@@ -38,4 +40,18 @@ func.func @x16_200x1024x2048(%ad: tensor<200x1024xi8>, %as: tensor<200x64xf8E8M0
   %b = fp4.assemble %bd, %bs : tensor<1024x1024xi8>, tensor<1024x64xf8E8M0FNU> -> !fp4.qtensor<1024x2048xf4E2M1FN, mxfp4>
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<200x2048xf4E2M1FN, mxfp4>, !fp4.qtensor<1024x2048xf4E2M1FN, mxfp4> -> tensor<200x1024xf32>
   return %y : tensor<200x1024xf32>
+}
+
+func.func @packed_2x40x320(%ad: tensor<2x160xi8>, %as: tensor<2x20xf8E4M3FN>, %ag: tensor<f32>, %bd: tensor<40x160xi8>, %bs: tensor<40x20xf8E4M3FN>, %bg: tensor<f32>) -> tensor<2x40xf32> {
+  %a = fp4.assemble %ad, %as, %ag : tensor<2x160xi8>, tensor<2x20xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<2x320xf4E2M1FN, nvfp4>
+  %b = fp4.assemble %bd, %bs, %bg : tensor<40x160xi8>, tensor<40x20xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<40x320xf4E2M1FN, nvfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<2x320xf4E2M1FN, nvfp4>, !fp4.qtensor<40x320xf4E2M1FN, nvfp4> -> tensor<2x40xf32>
+  return %y : tensor<2x40xf32>
+}
+
+func.func @x16_8x256x8192(%ad: tensor<8x4096xi8>, %as: tensor<8x256xf8E8M0FNU>, %bd: tensor<256x4096xi8>, %bs: tensor<256x256xf8E8M0FNU>) -> tensor<8x256xf32> {
+  %a = fp4.assemble %ad, %as : tensor<8x4096xi8>, tensor<8x256xf8E8M0FNU> -> !fp4.qtensor<8x8192xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<256x4096xi8>, tensor<256x256xf8E8M0FNU> -> !fp4.qtensor<256x8192xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<8x8192xf4E2M1FN, mxfp4>, !fp4.qtensor<256x8192xf4E2M1FN, mxfp4> -> tensor<8x256xf32>
+  return %y : tensor<8x256xf32>
 }
