@@ -417,11 +417,13 @@ def bf16_rows_reference(values, scales, data, fmt):
 def bf16_rows_edges(a, sa, sb):
     """Puts the bf16 rows kernel's shift into MXFP4 operands: activation
     row 0 gets a block with scale byte 245 (shift 5, all its other bytes
-    5 or more: held exactly), row 1 (if any) one with 250 and a block with
+    5 or more: held exactly), and so does the last row (a later batch's
+    with stacked operands), row 1 (if any) one with 250 and a block with
     byte 5 and nonzero codes (below its shift of 10: the row is lost, its
     outputs must be NaN); the weights' first block gets byte 107 so that
     the products stay within f32. Returns the lost rows."""
     sa[0, 0] = 245
+    sa[-1, 0] = 245
     sb[:, 0] = 107
     if a.shape[0] < 2:
         return []

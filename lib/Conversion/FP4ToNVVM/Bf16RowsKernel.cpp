@@ -2,12 +2,14 @@
 //
 // Part of fp4-mlir.
 //
-// W4A4 with few activation rows on chips without FP4 tensor cores (sm_90a,
-// sm_90) runs as W4A16: this kernel expands the FP4 activation rows to
-// bf16, exactly, and the W4A16 decode kernels (DecodeKernel.cpp,
-// MmaDecodeKernel.cpp) multiply them by the FP4 weights, which they expand
-// themselves. A code times its block scale has at most 2 + 4 significant
-// bits (E2M1 x UE4M3) or 2 (E2M1 x UE8M0), so bf16 holds it exactly
+// W4A4 on chips without FP4 tensor cores (sm_90a, sm_90) runs as W4A16:
+// this kernel expands the FP4 activation rows to bf16, exactly, and the
+// W4A16 kernels (DecodeKernel.cpp, MmaDecodeKernel.cpp, MmaGemvKernel.cpp,
+// PrefillKernel.cpp) multiply them by the FP4 weights, which they expand
+// themselves. (Up to 8 rows, the GEMV kernel mostly expands the
+// activations itself, with the same expandWordToBF16 and shift: the two
+// must stay in step.) A code times its block scale has at most 2 + 4
+// significant bits (E2M1 x UE4M3) or 2 (E2M1 x UE8M0), so bf16 holds it exactly
 // wherever its exponent fits (expandPieceToBF16, which works with the
 // scale times 2^14: UE8M0 bytes up to 240).
 //
@@ -48,9 +50,6 @@ namespace {
 constexpr int64_t kPiece = 32;     // codes per 16-byte piece
 static_assert(kPiece == kActivationRowItemCodes,
               "a piece is an item of activationRowsLaunch");
-/// The largest UE8M0 byte expandPieceToBF16 takes (its scale times 2^14
-/// must be a finite f32: 2^(240 - 127 + 14) = 2^127).
-constexpr int64_t kLargestByte = 240;
 
 class Bf16RowsKernelBuilder : KernelBuilderBase {
 public:
@@ -85,7 +84,7 @@ void Bf16RowsKernelBuilder::build(Block &entry) {
         warpScaleByteRange(sa, row, scaleBytesPerRow, chunk.lane, chunk.rowOk);
     shift = arith::MaxSIOp::create(
         b, loc, i32(0),
-        arith::SubIOp::create(b, loc, largest, i32(kLargestByte)));
+        arith::SubIOp::create(b, loc, largest, i32(kLargestUnshiftedByte)));
     mayLose = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, smallest,
                                     shift);
   }

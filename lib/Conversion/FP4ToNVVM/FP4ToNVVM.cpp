@@ -851,10 +851,11 @@ struct ConvertFP4ToNVVMPass
     // Hopper has no FP4 tensor cores: W4A4 runs as W4A16 there, on its
     // activations expanded exactly to bf16 by the bf16 rows kernel
     // (Bf16RowsKernel.cpp; each row's power-of-two scale applied by the
-    // epilogue), except MXFP4 with more rows than kW4A4AsW4A16Rows where
-    // the FP8 tensor-core kernel applies (sm_90a; faster there, slower for
-    // few rows: docs/benchmarks.md), but for 128-256 rows where the W4A16
-    // prefill kernel keeps the weights in registers.
+    // epilogue) or, up to 8 rows, mostly by the GEMV kernel itself
+    // (expandsActivations below), except MXFP4 with more rows than
+    // kW4A4AsW4A16Rows where the FP8 tensor-core kernel applies (sm_90a; faster
+    // there, slower for few rows: docs/benchmarks.md), but for 128-256 rows
+    // where the W4A16 prefill kernel keeps the weights in registers.
     KernelShape shape{m,          n,        k,      batched, resultElement,
                       bool(bias), gathered, experts};
     shape.batch = e;

@@ -582,6 +582,13 @@ inline std::array<int64_t, 3> activationRowsLaunch(int64_t rows, int64_t k) {
           1, 32 * kActivationWarpsPerCTA};
 }
 
+/// The largest UE8M0 byte that W4A4's activation expansion to bf16 takes
+/// as it is (expandWordToBF16 with the scale times 2^14: 2^(240 - 127 +
+/// 14) is still a finite f32); rows with larger bytes are shifted by
+/// max(0, R - 240) for their largest byte R (Bf16RowsKernel.cpp, and the
+/// GEMV kernel's own expansion, MmaGemvKernel.cpp, which must agree).
+constexpr int64_t kLargestUnshiftedByte = 240;
+
 /// W4A4 as W4A16 on chips without FP4 tensor cores (Bf16RowsKernel.cpp):
 /// the bf16 rows kernel (a, sa : memref<?xi8>, x : memref<?xbf16>,
 /// rowScales : memref<?xf32>) writes each of `rows` FP4 activation rows of

@@ -31,6 +31,12 @@
 // significant bits, exact in bf16 within the W4A16 kernels' range limits
 // (docs/gpu.md). The MMA adds them in f32.
 //
+// W4A4 (DecodeShape::packedActivations): the activations come as FP4
+// codes and scale bytes, and each warp expands its part of K of every
+// activation row into shared memory once, while its first weight loads
+// are in flight, with the bf16 rows kernel's expansion and shift
+// (Bf16RowsKernel.cpp); its steps then read the bf16 pieces from there.
+//
 //===----------------------------------------------------------------------===//
 
 #include "Kernels.h"
@@ -55,7 +61,7 @@ constexpr int64_t kMaxSplit = 16;
 /// A dependent launch with at most this many steps per warp issues every
 /// step's weight loads before it waits for the rows kernel (W4A4 MXFP4
 /// 1 x 4096 x 4096, two steps: 6.52 -> 6.41 us on the H100; NVFP4 the
-/// same; docs/benchmarks.md).
+/// same; docs/benchmarks.md); so does packed activations' expansion.
 constexpr int64_t kMaxStepsLoadedFirst = 4;
 /// The warps the split aims for: about 24 per SM of an H100 (132 SMs).
 /// Measured there (docs/benchmarks.md; M x K x N): 1x4096x4096 is fastest
@@ -86,8 +92,11 @@ int64_t gemvSteps(const DecodeShape &shape, int64_t split) {
 
 /// Packed activations (DecodeShape::packedActivations): a warp's bf16
 /// expansion of one activation row, as i32 pairs: its part of K, then
-/// four words of padding so that the rows of the other lanes of a
-/// quarter-warp fall on other banks.
+/// four words of padding so that the next row starts one 16-byte unit
+/// further along the banks (the two rows of a quarter-warp's lanes on
+/// different banks; lanes t and t + 2 still share theirs, a 2-way
+/// conflict that an XOR swizzle removed at no measurable gain:
+/// docs/benchmarks.md).
 int64_t expandedRowWords(const DecodeShape &shape, int64_t split) {
   return gemvSteps(shape, split) * kChunk / 2 + 4;
 }
@@ -102,10 +111,6 @@ int64_t expandedWords(const DecodeShape &shape, int64_t split) {
   return gemvWarps(split) * shape.m * expandedRowWords(shape, split);
 }
 constexpr int64_t kStaticSharedBytes = 48 * 1024;
-/// The largest UE8M0 byte that expandWordToBF16 takes (the bf16 rows
-/// kernel's: 2^(240 - 127) times 2^14 is still a finite f32); MXFP4 rows
-/// with larger bytes are shifted (Bf16RowsKernel.cpp).
-constexpr int64_t kLargestByte = 240;
 
 /// `shared`: packed activations' expansion, a static buffer of the kernel
 /// (null otherwise).
@@ -155,7 +160,7 @@ SmallVector<Value> MmaGemvKernelBuilder::activationRowShifts(Value lane,
                         .first;
     shifts.push_back(arith::MaxSIOp::create(
         b, loc, i32(0),
-        arith::SubIOp::create(b, loc, largest, i32(kLargestByte))));
+        arith::SubIOp::create(b, loc, largest, i32(kLargestUnshiftedByte))));
   }
   return shifts;
 }
@@ -247,6 +252,8 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
   Value x, w, sw, alpha, out, indices, bias;
   std::tie(x, w, sw, alpha, out, indices, bias) = w4a16Operands(entry, shape);
   bool packed = shape.packedActivations;
+  assert(!(packed && shape.dependent) &&
+         "packed activations need no rows kernel to wait for");
   Type f32 = b.getF32Type();
   Type i32Type = b.getI32Type();
   Value tid, lane, warp;
@@ -295,8 +302,8 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
   };
   Value wBytes = globalBytes(w);
   // Per step: the raw piece and the scale word of rows g and g + 8. (The
-  // activations are loaded where they are used, from L1: every warp of the
-  // SM reads them.)
+  // activations are loaded where they are used, from L1, where every warp
+  // of the SM reads them; packed ones from the warp's shared buffer.)
   auto load = [&](Value step) {
     SmallVector<Value> loaded;
     auto [piece, pieceOk] = pieceAt(step);
@@ -328,25 +335,23 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
     auto [piece, pieceOk] = pieceAt(step);
     SmallVector<Value> xWords;
     for (int64_t q = 0; q < 4; ++q) {
-      // Packed: the piece's 16 words in shared memory (zeros past K).
-      Value v = packed
-                    ? LLVM::LoadOp::create(
-                          b, loc, i32x4,
-                          sharedAt(mul(
-                              add(expandedBase,
-                                  add(mul(xRow, expandedRowWords(shape, split)),
-                                      add(mul(add(mul(step, 4), t), 16),
-                                          idx(4 * q)))),
-                              4)),
-                          /*alignment=*/16)
-                          .getResult()
-                    : vector::BitCastOp::create(
-                          b, loc, i32x4,
-                          guardedLoad(xType, x,
-                                      add(mul(add(xRow, xRows), shape.k),
-                                          add(mul(piece, kPiece), idx(8 * q))),
-                                      pieceOk, 16))
-                          .getResult();
+      // Packed: the piece's 16 words in shared memory (zeros past K), four
+      // at a time: words 16 (4 step + t) + 4q of the expanded row.
+      Value v;
+      if (packed) {
+        Value word = add(expandedBase,
+                         add(mul(xRow, expandedRowWords(shape, split)),
+                             add(mul(add(mul(step, 4), t), 16), idx(4 * q))));
+        v = LLVM::LoadOp::create(b, loc, i32x4, sharedAt(mul(word, 4)),
+                                 /*alignment=*/16);
+      } else {
+        v = vector::BitCastOp::create(
+            b, loc, i32x4,
+            guardedLoad(xType, x,
+                        add(mul(add(xRow, xRows), shape.k),
+                            add(mul(piece, kPiece), idx(8 * q))),
+                        pieceOk, 16));
+      }
       for (int64_t e = 0; e < 4; ++e)
         xWords.push_back(
             vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{e}));

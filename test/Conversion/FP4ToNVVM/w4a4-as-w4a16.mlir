@@ -63,7 +63,7 @@ func.func @decode(%ad: tensor<1x2048xi8>, %as: tensor<1x128xf8E8M0FNU>, %bd: ten
 // -----
 
 // Eight rows of 8192 do not fit the GEMV kernel's shared memory (16 warps
-// x 8 rows x 1024 bf16): the bf16 rows kernel expands the MXFP4
+// x 8 rows x 512 bf16, 130 KB): the bf16 rows kernel expands the MXFP4
 // activations into a device buffer of bf16 values and one f32 row scale
 // per row, then the W4A16 GEMV kernel takes them in place of the FP4
 // operand, the row scales before the output, and multiplies each sum by

@@ -2,7 +2,8 @@
 // expansion fits in its shared memory, the GEMV kernel takes the FP4
 // activations itself (w4a4mv: 1 x 8192 x 8192 MXFP4; NVFP4 5 rows with a
 // ragged N and a bias; stacked MXFP4 operands with bf16 results; NVFP4
-// 2 x 40 x 320, whose K ends inside a step). Otherwise as W4A16 on bf16
+// 2 x 40 x 320, whose K ends inside a step; MXFP4 3 x 100 x 128, one warp
+// per K (S = 1) and 48 words for a warp's 32 lanes). Otherwise as W4A16 on bf16
 // rows (Bf16RowsKernel.cpp), the W4A16 kernel a programmatic dependent of
 // the rows kernel: the GEMV kernel for 8 x 256 x 8192 MXFP4 (too large to
 // expand in shared memory); with more rows, the prefill kernels that keep
@@ -54,4 +55,11 @@ func.func @x16_8x256x8192(%ad: tensor<8x4096xi8>, %as: tensor<8x256xf8E8M0FNU>, 
   %b = fp4.assemble %bd, %bs : tensor<256x4096xi8>, tensor<256x256xf8E8M0FNU> -> !fp4.qtensor<256x8192xf4E2M1FN, mxfp4>
   %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<8x8192xf4E2M1FN, mxfp4>, !fp4.qtensor<256x8192xf4E2M1FN, mxfp4> -> tensor<8x256xf32>
   return %y : tensor<8x256xf32>
+}
+
+func.func @packed_3x100x128(%ad: tensor<3x64xi8>, %as: tensor<3x4xf8E8M0FNU>, %bd: tensor<100x64xi8>, %bs: tensor<100x4xf8E8M0FNU>) -> tensor<3x100xf32> {
+  %a = fp4.assemble %ad, %as : tensor<3x64xi8>, tensor<3x4xf8E8M0FNU> -> !fp4.qtensor<3x128xf4E2M1FN, mxfp4>
+  %b = fp4.assemble %bd, %bs : tensor<100x64xi8>, tensor<100x4xf8E8M0FNU> -> !fp4.qtensor<100x128xf4E2M1FN, mxfp4>
+  %y = fp4.scaled_matmul %a, %b : !fp4.qtensor<3x128xf4E2M1FN, mxfp4>, !fp4.qtensor<100x128xf4E2M1FN, mxfp4> -> tensor<3x100xf32>
+  return %y : tensor<3x100xf32>
 }
