@@ -9,6 +9,8 @@ bench/gpu_decode.py for the competitors.
 
 Kernels are matched by format and shape, so a build that gives a shape
 another kernel (another kind in its name) is compared with the one before.
+Gathered experts (..._G<T>E<E>x1x<N>x<K>_...: T rows, each against the
+expert its index names among E) get random indices, one per row.
 Each cubin's kernel is captured in a CUDA graph of calls (as
 bench/gpu_decode.py); the graphs are then replayed in turn, --rounds times,
 and one line per kernel gives each cubin's median and fastest microseconds
@@ -41,7 +43,8 @@ def main():
     args = parser.parse_args()
     driver = Driver()
     modules, shapes = [], None
-    pattern = rb"fp4_(?:nvfp4|mxfp4)_w4a16" + W4A16_KIND.encode() + rb"?_\d+x\d+x\d+_bf16_bf16(?![_\w])"
+    pattern = (rb"fp4_(?:nvfp4|mxfp4)_w4a16" + W4A16_KIND.encode() +
+               rb"?_(?:G\d+E\d+x)?\d+x\d+x\d+_bf16_bf16(?![_\w])")
     for path in args.cubins:
         image = open(path, "rb").read()
         modules.append(driver.load(image))
@@ -54,25 +57,36 @@ def main():
     rng = np.random.default_rng(0)
     print(f"device: {torch.cuda.get_device_name()}; cubins: {' '.join(args.cubins)}")
     for shape_name, kernel_names in sorted(shapes.items()):
-        fmt, m, n, k = re.match(r"fp4_(\w+?)_w4a16_(\d+)x(\d+)x(\d+)_", shape_name).groups()
+        fmt, rows, experts, m, n, k = re.match(
+            r"fp4_(\w+?)_w4a16_(?:G(\d+)E(\d+)x)?(\d+)x(\d+)x(\d+)_", shape_name).groups()
         m, n, k = int(m), int(n), int(k)
         if k < args.min_k or not re.search(args.only, shape_name):
             continue
-        data, scales, alpha, block, scale_decode = random_weights(rng, fmt, n, k, mx_range=mx_range)
-        x = torch.from_numpy(rng.standard_normal((m, k))).to(torch.bfloat16).cuda()
-        w_ref = decode(data, scales, block, scale_decode) * float(alpha)
-        reference = (x.double() @ torch.from_numpy(w_ref).cuda().double().t()).cpu().numpy()
+        # Gathered: T rows (grid z), each against expert indices[t] of E.
+        batches, experts = (int(rows), int(experts)) if rows else (1, 1)
+        data, scales, alpha, block, scale_decode = random_weights(rng, fmt, experts * n, k,
+                                                                  mx_range=mx_range)
+        x = torch.from_numpy(rng.standard_normal((batches * m, k))).to(torch.bfloat16).cuda()
+        w_ref = torch.from_numpy(decode(data, scales, block, scale_decode) * float(alpha)).cuda()
+        ids = rng.integers(0, experts, size=batches)
+        indices = torch.from_numpy(ids.astype(np.int32)).cuda()
+        reference = np.concatenate([
+            (x[t * m:(t + 1) * m].double() @ w_ref[e * n:(e + 1) * n].double().t()).cpu().numpy()
+            for t, e in enumerate(ids)])
+        m_total = batches * m
         copies = copies_for(data.nbytes + scales.nbytes)
         wd = [torch.from_numpy(data.reshape(-1)).cuda() for _ in range(copies)]
         ws = [torch.from_numpy(scales.reshape(-1)).cuda() for _ in range(copies)]
-        y = torch.empty(m * n, dtype=torch.bfloat16, device="cuda")
+        y = torch.empty(m_total * n, dtype=torch.bfloat16, device="cuda")
         params = [memref(x.reshape(-1)) + memref(wd[i]) + memref(ws[i]) +
-                  [ctypes.c_float(alpha)] for i in range(copies)]
+                  [ctypes.c_float(alpha)] + (memref(indices) if rows else [])
+                  for i in range(copies)]
         calls = 10 if 2.0 * m * n * k > 1e11 else CALLS
         runs = []
         for path, module, name in zip(args.cubins, modules, kernel_names):
             kind = re.match(r"fp4_\w+?_w4a16(" + W4A16_KIND + r")?_", name).group(1)
             grid, threads, shared = decode_launch(m, n, kind or "")
+            grid = (grid[0], grid[1], batches)
             fn = driver.function(module, name, shared=shared)
             # Whether a weights-in-registers kernel loads x by TMA (and so
             # takes its tensor map) depends on the build (and format): the
@@ -90,7 +104,7 @@ def main():
             y.fill_(float("nan"))  # poisoned
             run(0)
             torch.cuda.synchronize()
-            error = relative_error(y.double().cpu().numpy().reshape(m, n), reference)
+            error = relative_error(y.double().cpu().numpy().reshape(m_total, n), reference)
             status = "ok" if error < 4e-3 else "WRONG"
             print(f"{name} [{path}]: max |error| / max |ref| = {error:.2e} {status}")
             runs.append(run)

@@ -253,7 +253,8 @@ func.func @nvfp4_2d_2100x4004x128_bf16_f32(%x: tensor<2100x128xbf16>, %wd: tenso
   return %y : tensor<2100x4004xf32>
 }
 // Gathered experts (fp4.gathered_matmul, the decode kernel, one row per
-// batch): ragged N; K split over warps with a bias per expert.
+// batch): ragged N; K split over warps with a bias per expert; f16
+// activations.
 func.func @nvfp4_gathered_5of4x40x256_bf16_f32(%x: tensor<5x256xbf16>, %wd: tensor<4x40x128xi8>, %ws: tensor<4x40x16xf8E4M3FN>, %g: tensor<f32>, %ids: tensor<5xi64>) -> tensor<5x40xf32> {
   %w = fp4.assemble %wd, %ws, %g : tensor<4x40x128xi8>, tensor<4x40x16xf8E4M3FN>, tensor<f32> -> !fp4.qtensor<4x40x256xf4E2M1FN, nvfp4>
   %y = fp4.gathered_matmul %x, %w[%ids] : tensor<5x256xbf16>, !fp4.qtensor<4x40x256xf4E2M1FN, nvfp4>, tensor<5xi64> -> tensor<5x40xf32>
@@ -263,4 +264,9 @@ func.func @mxfp4_gathered_6of8x24x8192_bf16_bf16_bias(%x: tensor<6x8192xbf16>, %
   %w = fp4.assemble %wd, %ws : tensor<8x24x4096xi8>, tensor<8x24x256xf8E8M0FNU> -> !fp4.qtensor<8x24x8192xf4E2M1FN, mxfp4>
   %y = fp4.gathered_matmul %x, %w[%ids] bias(%b : tensor<8x24xf32>) : tensor<6x8192xbf16>, !fp4.qtensor<8x24x8192xf4E2M1FN, mxfp4>, tensor<6xi64> -> tensor<6x24xbf16>
   return %y : tensor<6x24xbf16>
+}
+func.func @mxfp4_gathered_3of2x24x512_f16_f32(%x: tensor<3x512xf16>, %wd: tensor<2x24x256xi8>, %ws: tensor<2x24x16xf8E8M0FNU>, %ids: tensor<3xi64>) -> tensor<3x24xf32> {
+  %w = fp4.assemble %wd, %ws : tensor<2x24x256xi8>, tensor<2x24x16xf8E8M0FNU> -> !fp4.qtensor<2x24x512xf4E2M1FN, mxfp4>
+  %y = fp4.gathered_matmul %x, %w[%ids] : tensor<3x512xf16>, !fp4.qtensor<2x24x512xf4E2M1FN, mxfp4>, tensor<3xi64> -> tensor<3x24xf32>
+  return %y : tensor<3x24xf32>
 }
