@@ -82,9 +82,7 @@ void Bf16RowsKernelBuilder::build(Block &entry) {
   if (mx) {
     auto [largest, smallest] =
         warpScaleByteRange(sa, row, scaleBytesPerRow, chunk.lane, chunk.rowOk);
-    shift = arith::MaxSIOp::create(
-        b, loc, i32(0),
-        arith::SubIOp::create(b, loc, largest, i32(kLargestUnshiftedByte)));
+    shift = activationRowShift(b, loc, largest);
     mayLose = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, smallest,
                                     shift);
   }
@@ -117,12 +115,8 @@ void Bf16RowsKernelBuilder::build(Block &entry) {
   auto i32x4 = VectorType::get({4}, b.getI32Type());
   auto bf16x8 = VectorType::get({8}, b.getBF16Type());
   for (int64_t q = 0; q < kWordsPerLane; ++q) {
-    Value scaleByte = scaleBytes[q];
-    if (mx)
-      scaleByte = arith::MaxSIOp::create(
-          b, loc, i32(0), arith::SubIOp::create(b, loc, scaleByte, shift));
-    Value scale = decodeScaleBytes(b, loc, scaleByte, 1, kind.scaleFormat,
-                                   /*factor=*/16384.0f)[0];
+    Value scale = shiftedActivationScale(
+        b, loc, scaleBytes[q], mx ? shift : Value(), kind.scaleFormat);
     SmallVector<Value> pairs = expandWordToBF16(b, loc, codes[q], scale);
     auto ifOp = scf::IfOp::create(b, loc, valids[q], /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
@@ -175,10 +169,7 @@ void Bf16RowsKernelBuilder::build(Block &entry) {
       arith::SelectOp::create(
           b, loc,
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, lost, i32(0)),
-          i32(0x7FC00000),
-          arith::ShLIOp::create(b, loc,
-                                arith::AddIOp::create(b, loc, shift, i32(127)),
-                                i32(23))));
+          i32(0x7FC00000), rowScaleBits(b, loc, shift)));
   storeRowEntryAndReturn(chunk, scale, rowScales);
 }
 

@@ -233,10 +233,21 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::pipelinedLoop(
     function_ref<SmallVector<Value>(ArrayRef<Value> loaded, ValueRange acc,
                                     Value step)>
         compute,
-    bool peelLast, function_ref<void()> afterFirstLoad) {
+    bool peelLast, function_ref<void()> afterFirstLoad, int64_t loadAllUpTo) {
   auto idx = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
+  if (steps <= loadAllUpTo) {
+    SmallVector<SmallVector<Value>> loaded;
+    for (int64_t s = 0; s < steps; ++s)
+      loaded.push_back(load(idx(s)));
+    if (afterFirstLoad)
+      afterFirstLoad();
+    SmallVector<Value> acc(init.begin(), init.end());
+    for (int64_t s = 0; s < steps; ++s)
+      acc = compute(loaded[s], acc, idx(s));
+    return acc;
+  }
   SmallVector<Value> first = load(idx(0));
   if (afterFirstLoad)
     afterFirstLoad();
@@ -841,6 +852,30 @@ SmallVector<Value> mlir::fp4::nvvm_kernels::expandPieceToBF16(
     values[element] = arith::MulFOp::create(b, loc, values[element],
                                             scales[element / kind.blockSize]);
   return packPairsBF16(b, loc, values);
+}
+
+Value mlir::fp4::nvvm_kernels::activationRowShift(OpBuilder &b, Location loc,
+                                                  Value largest) {
+  return arith::MaxSIOp::create(
+      b, loc, i32Const(b, loc, 0),
+      arith::SubIOp::create(b, loc, largest,
+                            i32Const(b, loc, kLargestUnshiftedByte)));
+}
+
+Value mlir::fp4::nvvm_kernels::shiftedActivationScale(
+    OpBuilder &b, Location loc, Value byte, Value shift,
+    NVVM::BlockScaleFormat format) {
+  if (shift)
+    byte = arith::MaxSIOp::create(b, loc, i32Const(b, loc, 0),
+                                  arith::SubIOp::create(b, loc, byte, shift));
+  return decodeScaleBytes(b, loc, byte, 1, format, /*factor=*/16384.0f)[0];
+}
+
+Value mlir::fp4::nvvm_kernels::rowScaleBits(OpBuilder &b, Location loc,
+                                            Value shift) {
+  return arith::ShLIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, shift, i32Const(b, loc, 127)),
+      i32Const(b, loc, 23));
 }
 
 SmallVector<Value> mlir::fp4::nvvm_kernels::expandWordToBF16(OpBuilder &b,

@@ -443,7 +443,9 @@ FunctionType w4a16KernelType(OpBuilder &b, const DecodeShape &shape);
 /// `steps` (its loads need no guard for it). `afterFirstLoad`, where given,
 /// builds what follows step 0's loads and comes before every compute (a
 /// programmatic dependent's griddepcontrol.wait, so that those loads overlap
-/// the grid before; the GEMV's activation expansion). Returns the final
+/// the grid before; the GEMV's activation expansion). With at most
+/// `loadAllUpTo` steps, every step's loads come first, then
+/// `afterFirstLoad`, then the computes, with no loop. Returns the final
 /// accumulators.
 SmallVector<Value>
 pipelinedLoop(OpBuilder &b, Location loc, int64_t steps, ValueRange init,
@@ -452,7 +454,8 @@ pipelinedLoop(OpBuilder &b, Location loc, int64_t steps, ValueRange init,
                                               ValueRange acc, Value step)>
                   compute,
               bool peelLast = false,
-              function_ref<void()> afterFirstLoad = nullptr);
+              function_ref<void()> afterFirstLoad = nullptr,
+              int64_t loadAllUpTo = 0);
 
 /// The f32 values of the first `count` (1 or 2) scale bytes of the packed
 /// little-endian word `word`: UE4M3 bytes (bit 7, a sign, ignored) shifted left by 7 into the halves
@@ -588,6 +591,15 @@ inline std::array<int64_t, 3> activationRowsLaunch(int64_t rows, int64_t k) {
 /// max(0, R - 240) for their largest byte R (Bf16RowsKernel.cpp, and the
 /// GEMV kernel's own expansion, MmaGemvKernel.cpp, which must agree).
 constexpr int64_t kLargestUnshiftedByte = 240;
+/// Both expansions' pieces of that shift, i32 values: the shift of a row
+/// whose largest byte is `largest`, max(0, largest - 240); the scale
+/// (times 2^14, as expandWordToBF16 takes it) of byte `byte` of a row
+/// shifted by `shift` (null for NVFP4, which is never shifted), decoded as
+/// max(0, byte - shift); and the bits of the f32 2^shift, the row's scale.
+Value activationRowShift(OpBuilder &b, Location loc, Value largest);
+Value shiftedActivationScale(OpBuilder &b, Location loc, Value byte,
+                             Value shift, NVVM::BlockScaleFormat format);
+Value rowScaleBits(OpBuilder &b, Location loc, Value shift);
 
 /// W4A4 as W4A16 on chips without FP4 tensor cores (Bf16RowsKernel.cpp):
 /// the bf16 rows kernel (a, sa : memref<?xi8>, x : memref<?xbf16>,

@@ -158,9 +158,7 @@ SmallVector<Value> MmaGemvKernelBuilder::activationRowShifts(Value lane,
     Value largest = warpScaleByteRange(activationScales, add(xRows, idx(r)),
                                        shape.k / kind.blockSize, lane, always)
                         .first;
-    shifts.push_back(arith::MaxSIOp::create(
-        b, loc, i32(0),
-        arith::SubIOp::create(b, loc, largest, i32(kLargestUnshiftedByte))));
+    shifts.push_back(activationRowShift(b, loc, largest));
   }
   return shifts;
 }
@@ -210,21 +208,18 @@ MmaGemvKernelBuilder::expandActivations(Value codes, Value base, Value lane,
   SmallVector<Value> shifts = activationRowShifts(lane, xRows);
   auto i32x4 = VectorType::get({4}, b.getI32Type());
   for (Item &it : loaded) {
-    Value scaleByte = it.scaleByte;
-    Value lost;
+    Value shift, lost;
     if (!shifts.empty()) {
-      Value shift = pickRow(shifts, it.row);
+      shift = pickRow(shifts, it.row);
       lost = both(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                        scaleByte, shift),
+                                        it.scaleByte, shift),
                   arith::CmpIOp::create(
                       b, loc, arith::CmpIPredicate::ne,
                       arith::AndIOp::create(b, loc, it.codes, i32(0x77777777)),
                       i32(0)));
-      scaleByte = arith::MaxSIOp::create(
-          b, loc, i32(0), arith::SubIOp::create(b, loc, scaleByte, shift));
     }
-    Value scale = decodeScaleBytes(b, loc, scaleByte, 1, kind.scaleFormat,
-                                   /*factor=*/16384.0f)[0];
+    Value scale =
+        shiftedActivationScale(b, loc, it.scaleByte, shift, kind.scaleFormat);
     if (lost)
       scale = arith::SelectOp::create(
           b, loc, lost,
@@ -392,21 +387,11 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
     else
       waitForPrerequisiteGrids();
   };
-  SmallVector<Value> sums;
-  if ((shape.dependent || packed) && steps <= kMaxStepsLoadedFirst) {
-    SmallVector<SmallVector<Value>> loaded;
-    for (int64_t s = 0; s < steps; ++s)
-      loaded.push_back(load(idx(s)));
-    beforeCompute();
-    sums = init;
-    for (int64_t s = 0; s < steps; ++s)
-      sums = compute(loaded[s], sums, idx(s));
-  } else {
-    sums = pipelinedLoop(b, loc, steps, init, load, compute, /*peelLast=*/true,
-                         shape.dependent || packed
-                             ? function_ref<void()>(beforeCompute)
-                             : nullptr);
-  }
+  bool prepares = shape.dependent || packed;
+  SmallVector<Value> sums =
+      pipelinedLoop(b, loc, steps, init, load, compute, /*peelLast=*/true,
+                    prepares ? function_ref<void()>(beforeCompute) : nullptr,
+                    /*loadAllUpTo=*/prepares ? kMaxStepsLoadedFirst : 0);
   // Output i: c0, c1 at weight row g, activation rows 2t, 2t + 1; c2, c3
   // at weight row g + 8.
   SmallVector<Value> outputs;
@@ -442,15 +427,11 @@ void MmaGemvKernelBuilder::build(gpu::GPUFuncOp kernel) {
           b, loc, outputs[i],
           arith::BitcastOp::create(
               b, loc, f32,
-              arith::ShLIOp::create(
+              rowScaleBits(
                   b, loc,
-                  arith::AddIOp::create(
-                      b, loc,
-                      pickRow(shifts, arith::MinUIOp::create(
-                                          b, loc, add(mul(t, 2), idx(i % 2)),
-                                          idx(shape.m - 1))),
-                      i32(127)),
-                  i32(23))));
+                  pickRow(shifts, arith::MinUIOp::create(
+                                      b, loc, add(mul(t, 2), idx(i % 2)),
+                                      idx(shape.m - 1))))));
   Value outScale = placedOutputScale(b, loc, alpha, kind.scaleFormat);
   for (int64_t i = 0; i < 4; ++i) {
     if (!used(i))
